@@ -1,0 +1,401 @@
+"""The wire contract v1: topics, the envelope and its payloads, validated in one place.
+
+Devices build envelopes with :func:`new_envelope`; the hub checks raw MQTT payloads with
+:func:`parse_event`. Everything a device in the field may say is defined here, so the JSON
+Schema printed by ``peakend contract schema`` is the whole truth for third-party devices.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+VERSION = 1
+ROOT = "peakend/v1"
+MAX_PAYLOAD_BYTES = 4096
+MAX_FUTURE = timedelta(days=1)
+EVENT_TYPES = ("rating", "dwell", "queue", "health")
+ROLES = ("kiosk", "edge")
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62})$"
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+class ContractError(ValueError):
+    """A message or topic that does not follow the contract; the text is the reason stored."""
+
+
+def is_slug(value: str) -> bool:
+    return bool(_SLUG.match(value))
+
+
+def _check_slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid id: use 1-63 lowercase letters, digits and dashes, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def format_ts(moment: datetime) -> str:
+    """UTC with milliseconds and a Z, the only timestamp form on the wire."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse a wire timestamp; naive times are refused because a Pi's local time is a guess."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no timezone; send UTC ending in Z")
+    return moment.astimezone(UTC)
+
+
+def _coerce_ts(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("timestamp has no timezone; send UTC ending in Z")
+        return value.astimezone(UTC)
+    if isinstance(value, str):
+        return parse_ts(value)
+    raise ValueError("timestamp must be an ISO 8601 string such as 2026-11-22T11:21:03.512Z")
+
+
+Slug = Annotated[StrictStr, Field(pattern=SLUG_PATTERN, max_length=63)]
+Timestamp = Annotated[datetime, PlainSerializer(format_ts, return_type=str)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# JSON has one number type; a device writing 3 for 3.0 is still right.
+Number = StrictFloat | StrictInt
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rating(_Model):
+    """An end-of-visit press on the kiosk."""
+
+    score: StrictInt = Field(ge=1, le=4, description="1 very unhappy .. 4 very happy")
+    reason: StrictStr | None = Field(
+        default=None, max_length=64, description="a key from the kiosk's configured reason list"
+    )
+    flags: list[Slug] = Field(
+        default_factory=list,
+        max_length=8,
+        description='markers such as "repeat" (a press too soon after the last one)',
+    )
+
+
+class Dwell(_Model):
+    """One person's visit to a zone, sent when the visit ends."""
+
+    track: StrictStr | StrictInt = Field(description="the tracker's id for the person")
+    enter: Timestamp
+    exit: Timestamp
+    dwell_s: Number = Field(ge=0, le=86400, description="seconds in the zone")
+    wait_s: Number | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="queue zones: seconds from entering to crossing the exit line",
+    )
+
+    @field_validator("enter", "exit", mode="before")
+    @classmethod
+    def _ts(cls, value: Any) -> datetime:
+        return _coerce_ts(value)
+
+    @model_validator(mode="after")
+    def _order(self) -> Dwell:
+        if self.exit < self.enter:
+            raise ValueError("exit is before enter")
+        return self
+
+
+class Queue(_Model):
+    """The state of a queue zone over one window."""
+
+    window_s: Number = Field(gt=0, le=3600)
+    length: Number = Field(ge=0, description="mean people in the zone over the window")
+    arrivals: StrictInt = Field(ge=0)
+    departures: StrictInt = Field(ge=0, description="exit-line crossings")
+    wait_s: Number | None = Field(default=None, ge=0, description="predicted wait if joining now")
+    wait_measured_s: Number | None = Field(
+        default=None, ge=0, description="median measured wait of people who crossed recently"
+    )
+
+
+class Health(BaseModel):
+    """Device vitals; open-ended so devices can add vitals without a new contract version."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    fps: Number | None = None
+    cpu: Number | None = None
+    outbox: StrictInt | None = None
+    temp_c: Number | None = None
+    skipped: list[tuple[StrictInt, StrictInt]] | None = Field(
+        default=None,
+        description="seq ranges [first, last] the device's full outbox dropped; the hub counts "
+        "them as handled so its ack can move past them",
+    )
+
+
+PAYLOADS: dict[str, type[BaseModel]] = {
+    "rating": Rating,
+    "dwell": Dwell,
+    "queue": Queue,
+    "health": Health,
+}
+
+
+class Envelope(_Model):
+    """Every event a device sends, whatever its type."""
+
+    v: Literal[1] = 1
+    msg_id: uuid.UUID
+    device_id: Slug
+    store_id: Slug
+    zone_id: Slug | None = None
+    seq: StrictInt = Field(ge=1, description="grows by one per message over the device's life")
+    ts: Timestamp
+    clock_synced: StrictBool
+    type: Literal["rating", "dwell", "queue", "health"]
+    data: Rating | Dwell | Queue | Health
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts(cls, value: Any) -> datetime:
+        return _coerce_ts(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_by_type(cls, values: Any) -> Any:
+        # Validate data against the model its type names, so the error names the right fields.
+        if isinstance(values, dict) and isinstance(values.get("type"), str):
+            model = PAYLOADS.get(values["type"])
+            if model is None:
+                raise ValueError(
+                    f"unknown type {values['type']!r}; expected one of {', '.join(EVENT_TYPES)}"
+                )
+            data = values.get("data")
+            if isinstance(data, dict):
+                try:
+                    values = {**values, "data": model.model_validate(data)}
+                except ValidationError as exc:
+                    raise ValueError(describe(exc, prefix="data.")) from None
+            elif not isinstance(data, BaseModel):
+                raise ValueError("data must be a JSON object")
+        return values
+
+    @model_validator(mode="after")
+    def _zone(self) -> Envelope:
+        if self.type in ("rating", "dwell", "queue") and self.zone_id is None:
+            raise ValueError(f"a {self.type} message needs a zone_id")
+        return self
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=False).encode()
+
+
+class Status(BaseModel):
+    """Birth (retained) and last will on the status topic."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    state: Literal["online", "offline"]
+    boot_id: StrictStr | None = None
+    role: Literal["kiosk", "edge"] | None = None
+    zone_id: StrictStr | None = None
+    version: StrictStr | None = None
+    config_hash: StrictStr | None = None
+
+
+class Ack(_Model):
+    seq: StrictInt = Field(ge=0)
+
+
+# -- topics -----------------------------------------------------------------------------------
+
+
+def status_topic(store: str, device: str) -> str:
+    return f"{ROOT}/{_check_slug(store)}/{_check_slug(device)}/status"
+
+
+def event_topic(store: str, device: str, event_type: str) -> str:
+    if event_type not in EVENT_TYPES:
+        raise ContractError(f"unknown event type {event_type!r}")
+    return f"{ROOT}/{_check_slug(store)}/{_check_slug(device)}/evt/{event_type}"
+
+
+def ack_topic(store: str, device: str) -> str:
+    return f"{ROOT}/{_check_slug(store)}/{_check_slug(device)}/ack"
+
+
+def alerts_topic(store: str) -> str:
+    return f"{ROOT}/{_check_slug(store)}/alerts"
+
+
+EVENTS_SUBSCRIPTION = f"{ROOT}/+/+/evt/#"
+STATUS_SUBSCRIPTION = f"{ROOT}/+/+/status"
+
+
+class Topic(BaseModel):
+    """A parsed device topic."""
+
+    store: str
+    device: str
+    kind: Literal["status", "evt", "ack"]
+    event_type: str | None = None
+
+
+def parse_topic(topic: str) -> Topic:
+    parts = topic.split("/")
+    if len(parts) < 5 or "/".join(parts[:2]) != ROOT:
+        raise ContractError(f"topic {topic!r} is not below {ROOT}/{{store}}/{{device}}/")
+    store, device, kind, rest = parts[2], parts[3], parts[4], parts[5:]
+    if not (is_slug(store) and is_slug(device)):
+        raise ContractError(f"topic {topic!r} has a store or device that is not a valid id")
+    if kind == "evt" and len(rest) == 1:
+        return Topic(store=store, device=device, kind="evt", event_type=rest[0])
+    if kind in ("status", "ack") and not rest:
+        return Topic(store=store, device=device, kind=kind)
+    raise ContractError(f"topic {topic!r} is not a status, evt/{{type}} or ack topic")
+
+
+# -- building and checking --------------------------------------------------------------------
+
+
+def new_envelope(
+    *,
+    device_id: str,
+    store_id: str,
+    zone_id: str | None,
+    seq: int,
+    event_type: str,
+    data: dict[str, Any] | BaseModel,
+    ts: datetime | None = None,
+    clock_synced: bool = True,
+    msg_id: uuid.UUID | None = None,
+) -> Envelope:
+    """Build a validated envelope; raises ContractError with the reason when it would not pass."""
+    try:
+        envelope = Envelope.model_validate(
+            {
+                "msg_id": msg_id or uuid.uuid4(),
+                "device_id": device_id,
+                "store_id": store_id,
+                "zone_id": zone_id,
+                "seq": seq,
+                "ts": ts or datetime.now(UTC),
+                "clock_synced": clock_synced,
+                "type": event_type,
+                "data": data.model_dump() if isinstance(data, BaseModel) else data,
+            }
+        )
+    except ValidationError as exc:
+        raise ContractError(describe(exc)) from None
+    size = len(envelope.to_json())
+    if size > MAX_PAYLOAD_BYTES:
+        raise ContractError(f"envelope is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    return envelope
+
+
+def parse_event(topic: str, raw: bytes, now: datetime | None = None) -> Envelope:
+    """Check one raw event as the hub receives it; ContractError carries the quarantine reason."""
+    where = parse_topic(topic)
+    if where.kind != "evt":
+        raise ContractError(f"topic {topic!r} is not an event topic")
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise ContractError(f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"payload is not UTF-8 (byte {exc.start})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContractError(f"payload is not JSON: {exc.msg} at line {exc.lineno} col {exc.colno}")
+    if not isinstance(doc, dict):
+        raise ContractError("payload must be a JSON object")
+    try:
+        envelope = _ENVELOPE.validate_python(doc)
+    except ValidationError as exc:
+        raise ContractError(describe(exc)) from None
+    if envelope.device_id != where.device:
+        raise ContractError(
+            f"device_id {envelope.device_id!r} does not match topic device {where.device!r}"
+        )
+    if envelope.store_id != where.store:
+        raise ContractError(
+            f"store_id {envelope.store_id!r} does not match topic store {where.store!r}"
+        )
+    if envelope.type != where.event_type:
+        raise ContractError(
+            f"type {envelope.type!r} does not match topic type {where.event_type!r}"
+        )
+    now = now or datetime.now(UTC)
+    if envelope.ts > now + MAX_FUTURE:
+        raise ContractError(f"ts {format_ts(envelope.ts)} is more than a day in the future")
+    return envelope
+
+
+_ENVELOPE = TypeAdapter(Envelope)
+
+
+def peek_seq(raw: bytes) -> int | None:
+    """Best-effort seq of a message that failed validation, so it still counts as handled."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    seq = doc.get("seq") if isinstance(doc, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 1 else None
+
+
+def describe(exc: ValidationError, prefix: str = "") -> str:
+    """A one-line reason naming each failing field."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{prefix}{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the envelope, the status birth/will and the ack."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "peakend wire contract v1",
+        "topics": {
+            "status": f"{ROOT}/{{store}}/{{device}}/status  (device -> hub, qos 1, retained)",
+            "event": f"{ROOT}/{{store}}/{{device}}/evt/{{type}}  (device -> hub, qos 1)",
+            "ack": f"{ROOT}/{{store}}/{{device}}/ack  (hub -> device, qos 1, retained)",
+            "alerts": f"{ROOT}/{{store}}/alerts  (hub -> store, qos 1)",
+        },
+        "max_payload_bytes": MAX_PAYLOAD_BYTES,
+        "envelope": Envelope.model_json_schema(mode="serialization"),
+        "status": Status.model_json_schema(),
+        "ack": Ack.model_json_schema(),
+    }

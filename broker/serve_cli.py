@@ -1,0 +1,133 @@
+"""`peakend serve`: the aggregator, and with --http the managers' web, in one process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from peakend.broker.aggregator import Aggregator
+from peakend.broker.config import ConfigError, load_config, parse_mqtt_url
+
+HELP = "run the aggregator (MQTT -> SQLite, acks, alerts) and the web"
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="peakend serve", description=HELP)
+    parser.add_argument("--config", help="hub.toml; options given here override it")
+    parser.add_argument("--mqtt", help="aggregator's broker URL (see BROKER_DIR/aggregator.url)")
+    parser.add_argument("--db", help="SQLite database file (created with its schema if missing)")
+    parser.add_argument("--http", help="serve the web on HOST:PORT, e.g. 0.0.0.0:8080")
+    parser.add_argument(
+        "--broker-data",
+        help="broker folder: its registry.json is the device registry envelopes are checked against",
+    )
+    parser.add_argument("--ca-file", help="CA certificate for an mqtts:// broker with a private CA")
+    parser.add_argument("--client-id", default="peakend-aggregator", help="MQTT client id (one per worker)")
+    parser.add_argument(
+        "--shared",
+        metavar="GROUP",
+        help="consume with an MQTT v5 shared subscription ($share/GROUP/...), for several workers",
+    )
+    args = parser.parse_args(argv)
+    config = None
+    if args.config:
+        try:
+            from peakend.broker.hub_config import HubConfig
+
+            config = load_config(args.config, HubConfig)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    hub = getattr(config, "hub", None)
+    mqtt_url = args.mqtt or getattr(hub, "mqtt_url", None)
+    db = args.db or getattr(hub, "db", None)
+    http = args.http or getattr(hub, "http", None)
+    broker_data = args.broker_data or getattr(hub, "broker_data", None)
+    if not mqtt_url and broker_data:
+        mqtt_url = (Path(broker_data) / "aggregator.url").read_text().strip()
+    if not mqtt_url or not db:
+        print("error: give --mqtt URL and --db PATH (or a --config with [hub] mqtt_url and db)", file=sys.stderr)
+        return 2
+    try:
+        parse_mqtt_url(mqtt_url)
+    except ValueError as exc:
+        print(f"error: --mqtt: {exc}", file=sys.stderr)
+        return 2
+    server = start(
+        mqtt_url=mqtt_url,
+        db=db,
+        http=http,
+        broker_data=broker_data,
+        config=config,
+        client_id=args.client_id,
+        shared=args.shared,
+        ca_file=args.ca_file,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    return 0
+
+
+class Server:
+    def __init__(self, aggregator: Aggregator, web: Any | None) -> None:
+        self.aggregator = aggregator
+        self.web = web
+
+    def stop(self) -> None:
+        if self.web is not None:
+            self.web.should_exit = True
+        self.aggregator.stop()
+
+
+def start(
+    *,
+    mqtt_url: str,
+    db: str,
+    http: str | None = None,
+    broker_data: str | None = None,
+    config: Any = None,
+    client_id: str = "peakend-aggregator",
+    shared: str | None = None,
+    ca_file: str | None = None,
+) -> Server:
+    periodic = None
+    try:
+        from peakend.broker.alerts import AlertMonitor
+
+        periodic = AlertMonitor(db, config).check
+    except ImportError:
+        pass
+    aggregator = Aggregator(
+        mqtt_url,
+        db,
+        registry_path=Path(broker_data) / "registry.json" if broker_data else None,
+        client_id=client_id,
+        shared_group=shared,
+        ca_file=ca_file,
+        periodic=periodic,
+    )
+    aggregator.start()
+    web = None
+    if http:
+        import uvicorn
+
+        from peakend.broker.web import create_app
+
+        host, _, port = http.rpartition(":")
+        web = uvicorn.Server(
+            uvicorn.Config(create_app(db, config), host=host or "127.0.0.1", port=int(port), log_level="warning")
+        )
+        threading.Thread(target=web.run, name="web", daemon=True).start()
+        log.info("web on http://%s:%s/", host or "127.0.0.1", port)
+    return Server(aggregator, web)

@@ -1,0 +1,387 @@
+"""The hub's SQLite store: schema (as numbered migrations) and the idempotent ingest.
+
+Every handled message leaves one row in ``ledger`` keyed by (device_id, seq), whether it was
+stored, quarantined or declared skipped by the device. The contiguous run of ledger seqs is the
+ack, computed from the database so that several aggregator workers agree on it.
+
+Times are stored as UTC text with milliseconds (``2026-11-22T11:21:03.512Z``), which sorts
+correctly. ``at`` is the moment the event happened as the hub believes it: the device's ``ts``
+when its clock was synchronised, else the hub's receive time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from peakend.broker.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
+
+migrations = Migrations("peakend")
+
+
+@migrations()
+def m001_core(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE ledger (
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            msg_id TEXT,
+            outcome TEXT NOT NULL CHECK (outcome IN ('stored', 'quarantined', 'skipped')),
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (device_id, seq)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX ledger_msg_id ON ledger (msg_id) WHERE msg_id IS NOT NULL;
+
+        CREATE TABLE ratings (
+            msg_id TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            store_id TEXT NOT NULL,
+            zone_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            clock_synced INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            score INTEGER NOT NULL,
+            reason TEXT,
+            flags TEXT NOT NULL DEFAULT '[]',
+            flagged INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX ratings_zone_at ON ratings (store_id, zone_id, at);
+
+        CREATE TABLE dwells (
+            msg_id TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            store_id TEXT NOT NULL,
+            zone_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            clock_synced INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            track TEXT NOT NULL,
+            enter TEXT NOT NULL,
+            exit TEXT NOT NULL,
+            dwell_s REAL NOT NULL,
+            wait_s REAL
+        );
+        CREATE INDEX dwells_zone_exit ON dwells (store_id, zone_id, exit);
+
+        CREATE TABLE queue_windows (
+            msg_id TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            store_id TEXT NOT NULL,
+            zone_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            clock_synced INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            window_s REAL NOT NULL,
+            length REAL NOT NULL,
+            arrivals INTEGER NOT NULL,
+            departures INTEGER NOT NULL,
+            wait_s REAL,
+            wait_measured_s REAL
+        );
+        CREATE INDEX queue_windows_zone_at ON queue_windows (store_id, zone_id, at);
+
+        CREATE TABLE health (
+            msg_id TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            store_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            at TEXT NOT NULL,
+            fps REAL,
+            cpu REAL,
+            outbox INTEGER,
+            temp_c REAL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX health_device_at ON health (device_id, at);
+
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            received_at TEXT NOT NULL,
+            last_received_at TEXT NOT NULL,
+            times INTEGER NOT NULL DEFAULT 1,
+            topic TEXT NOT NULL,
+            device_id TEXT,
+            seq INTEGER,
+            reason TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            sha256 TEXT NOT NULL UNIQUE
+        );
+
+        CREATE TABLE devices (
+            device_id TEXT PRIMARY KEY,
+            store_id TEXT NOT NULL,
+            role TEXT,
+            zone_id TEXT,
+            state TEXT NOT NULL DEFAULT 'unknown',
+            boot_id TEXT,
+            version TEXT,
+            config_hash TEXT,
+            status_at TEXT,
+            last_seen TEXT,
+            acked_seq INTEGER NOT NULL DEFAULT 0,
+            messages INTEGER NOT NULL DEFAULT 0
+        );
+        """
+    )
+
+
+TABLE_BY_TYPE = {"rating": "ratings", "dwell": "dwells", "queue": "queue_windows", "health": "health"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one message: stored, duplicate (already stored), or quarantined."""
+
+    kind: str
+    reason: str | None = None
+
+
+class Store:
+    """Single-writer access to the hub database (the aggregator owns the writes)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode still never corrupts; FULL makes each acked batch survive power loss,
+        # which the ack promises to the device.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        self.db = sqlite_utils.Database(conn)
+        migrations.apply(self.db)
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- writes (call inside transaction()) -------------------------------------------
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    def store_event(self, envelope: Envelope, received_at: datetime) -> Outcome:
+        """Insert one valid envelope idempotently; a redelivery is a duplicate, a msg_id or seq
+        reused for different content is quarantined by the caller with the returned reason."""
+        received = format_ts(received_at)
+        msg_id = str(envelope.msg_id)
+        row = self.conn.execute(
+            "SELECT device_id, seq, msg_id FROM ledger WHERE msg_id = ? "
+            "OR (device_id = ? AND seq = ?)",
+            (msg_id, envelope.device_id, envelope.seq),
+        ).fetchall()
+        for device_id, seq, known_msg in row:
+            if known_msg == msg_id and device_id == envelope.device_id and seq == envelope.seq:
+                return Outcome("duplicate")
+            if known_msg == msg_id:
+                return Outcome(
+                    "conflict",
+                    f"replayed msg_id: already stored as {device_id} seq {seq}",
+                )
+            return Outcome(
+                "conflict",
+                f"seq {envelope.seq} of {envelope.device_id} was already used by msg_id {known_msg}",
+            )
+        self.conn.execute(
+            "INSERT INTO ledger (device_id, seq, msg_id, outcome, received_at) "
+            "VALUES (?, ?, ?, 'stored', ?)",
+            (envelope.device_id, envelope.seq, msg_id, received),
+        )
+        self._insert_typed(envelope, received_at)
+        if isinstance(envelope.data, Health) and envelope.data.skipped:
+            self._mark_skipped(envelope.device_id, envelope.data.skipped, received)
+        return Outcome("stored")
+
+    def quarantine(
+        self,
+        *,
+        topic: str,
+        raw: bytes,
+        reason: str,
+        received_at: datetime,
+        device_id: str | None,
+        seq: int | None,
+    ) -> None:
+        received = format_ts(received_at)
+        digest = hashlib.sha256(topic.encode() + b"\0" + raw).hexdigest()
+        self.conn.execute(
+            "INSERT INTO quarantine (received_at, last_received_at, topic, device_id, seq, "
+            "reason, raw, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(sha256) DO UPDATE SET times = times + 1, "
+            "last_received_at = excluded.last_received_at",
+            (received, received, topic, device_id, seq, reason, raw, digest),
+        )
+        # A quarantined message counts as handled, so the device's ack can move past it; but a
+        # bad copy must never take the place of a good message already stored under that seq.
+        if device_id is not None and seq is not None:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO ledger (device_id, seq, msg_id, outcome, received_at) "
+                "VALUES (?, ?, NULL, 'quarantined', ?)",
+                (device_id, seq, received),
+            )
+
+    def record_status(
+        self, device_id: str, store_id: str, status: dict[str, Any], received_at: datetime
+    ) -> None:
+        received = format_ts(received_at)
+        self.conn.execute(
+            "INSERT INTO devices (device_id, store_id, role, zone_id, state, boot_id, version, "
+            "config_hash, status_at, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(device_id) DO UPDATE SET store_id = excluded.store_id, "
+            "role = coalesce(excluded.role, role), zone_id = coalesce(excluded.zone_id, zone_id), "
+            "state = excluded.state, boot_id = coalesce(excluded.boot_id, boot_id), "
+            "version = coalesce(excluded.version, version), "
+            "config_hash = coalesce(excluded.config_hash, config_hash), "
+            "status_at = excluded.status_at, last_seen = excluded.last_seen",
+            (
+                device_id,
+                store_id,
+                status.get("role"),
+                status.get("zone_id"),
+                status.get("state", "unknown"),
+                status.get("boot_id"),
+                status.get("version"),
+                status.get("config_hash"),
+                received,
+                received,
+            ),
+        )
+
+    def touch_device(self, device_id: str, store_id: str, received_at: datetime, count: int) -> None:
+        received = format_ts(received_at)
+        self.conn.execute(
+            "INSERT INTO devices (device_id, store_id, last_seen, messages) VALUES (?,?,?,?) "
+            "ON CONFLICT(device_id) DO UPDATE SET last_seen = excluded.last_seen, "
+            "messages = messages + excluded.messages",
+            (device_id, store_id, received, count),
+        )
+
+    def advance_ack(self, device_id: str) -> int:
+        """Move the device's ack over the contiguous run of handled seqs; returns the ack."""
+        row = self.conn.execute(
+            "SELECT acked_seq FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        acked = row[0] if row else 0
+        while True:
+            seqs = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT seq FROM ledger WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT 2000",
+                    (device_id, acked),
+                )
+            ]
+            moved = False
+            for seq in seqs:
+                if seq != acked + 1:
+                    break
+                acked = seq
+                moved = True
+            if not moved or len(seqs) < 2000 or seqs[-1] != acked:
+                break
+        self.conn.execute(
+            "UPDATE devices SET acked_seq = ? WHERE device_id = ? AND acked_seq < ?",
+            (acked, device_id, acked),
+        )
+        return acked
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def acked_seq(self, device_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT acked_seq FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        return row[0] if row else 0
+
+    def count(self, table: str) -> int:
+        return self.conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _insert_typed(self, e: Envelope, received_at: datetime) -> None:
+        received = format_ts(received_at)
+        ts = format_ts(e.ts)
+        # Without a synchronised clock the device's times are only good relative to each other:
+        # shift them by the gap between its clock and ours at the moment of sending.
+        offset = (received_at - e.ts) if not e.clock_synced else None
+        at = ts if offset is None else received
+        base = (str(e.msg_id), e.device_id, e.seq, e.store_id)
+        data = e.data
+        if isinstance(data, Rating):
+            flags = sorted(set(data.flags))
+            self.conn.execute(
+                "INSERT INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*base, e.zone_id, ts, received, int(e.clock_synced), at, data.score,
+                 data.reason, json.dumps(flags), int(bool(flags))),
+            )
+        elif isinstance(data, Dwell):
+            enter, exit_ = data.enter, data.exit
+            if offset is not None:
+                enter, exit_ = enter + offset, exit_ + offset
+            self.conn.execute(
+                "INSERT INTO dwells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*base, e.zone_id, ts, received, int(e.clock_synced), at, str(data.track),
+                 format_ts(enter), format_ts(exit_), float(data.dwell_s),
+                 None if data.wait_s is None else float(data.wait_s)),
+            )
+        elif isinstance(data, Queue):
+            self.conn.execute(
+                "INSERT INTO queue_windows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*base, e.zone_id, ts, received, int(e.clock_synced), at, float(data.window_s),
+                 float(data.length), data.arrivals, data.departures, _num(data.wait_s),
+                 _num(data.wait_measured_s)),
+            )
+        elif isinstance(data, Health):
+            self.conn.execute(
+                "INSERT INTO health VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*base, ts, received, at, _num(data.fps), _num(data.cpu), data.outbox,
+                 _num(data.temp_c), data.model_dump_json(exclude_none=True)),
+            )
+
+    def _mark_skipped(
+        self, device_id: str, ranges: Iterable[tuple[int, int]], received: str
+    ) -> None:
+        for first, last in ranges:
+            if last < first or last - first > 1_000_000:
+                continue
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO ledger (device_id, seq, msg_id, outcome, received_at) "
+                "VALUES (?, ?, NULL, 'skipped', ?)",
+                [(device_id, s, received) for s in range(first, last + 1)],
+            )
+
+
+def _num(value: float | int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

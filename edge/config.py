@@ -1,0 +1,292 @@
+"""The camera's edge.toml: one typed section per concern, checked before the first frame.
+
+A tech calibrates zones by hand, so a broken polygon or exit line is the most likely mistake;
+the checks here name the zone and say what is wrong with it (crossing edges, a line that
+misses its polygon) instead of letting the pipeline count nothing for a day.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from peakend.broker.config import (
+    ConfigError,
+    DeviceSection,
+    MqttSection,
+    OutboxSection,
+    Section,
+    load_config,
+)
+from peakend.broker.contract import SLUG_PATTERN
+from peakend.edge import geometry
+
+Point = tuple[float, float]
+
+
+class CameraSection(Section):
+    """Where frames come from and how fast they are processed."""
+
+    source: str = Field(
+        default="0",
+        title="Source",
+        description='Camera index ("0" = /dev/video0), a video file, an rtsp:// URL, or '
+        '"picamera2" for the Pi camera module.',
+    )
+    fps: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        title="Processing rate",
+        description="Frames per second processed from a live source; older frames are dropped. "
+        "A replayed file uses its own frame rate.",
+    )
+    width: int | None = Field(
+        default=None, ge=64, le=4096, title="Capture width", description="Requested width (px)."
+    )
+    height: int | None = Field(
+        default=None, ge=48, le=4096, title="Capture height", description="Requested height (px)."
+    )
+    view: Literal["overhead", "oblique"] = Field(
+        default="overhead",
+        title="Camera view",
+        description="overhead: a person's floor point is the centre of their blob; oblique: "
+        "the bottom-centre of their box (their feet).",
+    )
+
+
+class DetectorSection(Section):
+    """Which person detector runs and how it is tuned."""
+
+    kind: Literal["motion", "dnn", "hog"] = Field(
+        default="motion",
+        title="Detector",
+        description="motion (overhead, no model), dnn (ONNX person detector) or hog.",
+    )
+    person_px: float = Field(
+        default=40.0,
+        gt=4,
+        le=1000,
+        title="Person size (px)",
+        description="motion: the diameter of one person seen from above, in pixels; merged "
+        "blobs are split by it.",
+    )
+    threshold: int = Field(
+        default=30,
+        ge=1,
+        le=255,
+        title="Difference threshold",
+        description="motion: how far a pixel must differ from the background to be foreground.",
+    )
+    learn_rate: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        title="Background learning rate",
+        description="motion: how fast the empty-floor image follows light changes (per frame).",
+    )
+    absorb_s: float = Field(
+        default=900.0,
+        gt=0,
+        title="Absorb after (s)",
+        description="motion: foreground that has not moved for this long (a parked trolley) "
+        "becomes background. Keep it longer than the longest wait.",
+    )
+    model: str | None = Field(
+        default=None,
+        title="ONNX model",
+        description="dnn: path of the person detector made by `peakend edge model`; relative "
+        "paths are relative to this file.",
+    )
+    score: float = Field(
+        default=0.5, gt=0, lt=1, title="Minimum score", description="dnn/hog: weakest detection kept."
+    )
+    nms_iou: float = Field(
+        default=0.45,
+        gt=0,
+        lt=1,
+        title="Overlap suppression",
+        description="dnn/hog: boxes overlapping more than this (IoU) are merged.",
+    )
+
+
+class TrackerSection(Section):
+    """How detections become people that keep their identity."""
+
+    max_distance_px: float = Field(
+        default=60.0,
+        gt=0,
+        title="Gate (px)",
+        description="Farthest a person may be from where their track expected them.",
+    )
+    max_missed_s: float = Field(
+        default=6.0,
+        gt=0,
+        title="Coast (s)",
+        description="How long a person missed by the detector keeps their track; someone "
+        "standing still in a queue must not vanish.",
+    )
+    relink_s: float = Field(
+        default=10.0,
+        ge=0,
+        title="Relink (s)",
+        description="A person found again near where a lost track was, within this time, "
+        "continues that track's visit instead of starting a new one.",
+    )
+    min_hits: int = Field(
+        default=3,
+        ge=1,
+        le=30,
+        title="Confirm after",
+        description="Detections needed before a track counts (filters flicker).",
+    )
+
+
+class ZoneSection(Section):
+    """One area of the floor; with an exit line it is a queue."""
+
+    name: str = Field(
+        pattern=SLUG_PATTERN,
+        title="Zone id",
+        description="The zone id on the hub, e.g. checkout (lowercase letters, digits, dashes).",
+    )
+    polygon: list[Point] = Field(
+        title="Polygon",
+        description="Corners in source-frame pixels, e.g. [[120, 80], [600, 80], [600, 470]].",
+    )
+    exit_line: tuple[Point, Point] | None = Field(
+        default=None,
+        title="Exit line",
+        description="Two points; crossing it out of the polygon ends the wait (makes a queue).",
+    )
+    enter_s: float = Field(
+        default=0.5,
+        ge=0,
+        title="Enter inertia (s)",
+        description="A person counts as inside after being inside this long.",
+    )
+    exit_s: float = Field(
+        default=1.0,
+        ge=0,
+        title="Exit inertia (s)",
+        description="A person counts as gone after being outside this long.",
+    )
+    min_visit_s: float = Field(
+        default=1.0,
+        ge=0,
+        title="Shortest visit (s)",
+        description="Shorter visits (someone cutting a corner) are not reported.",
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> ZoneSection:
+        problem = geometry.polygon_problem(self.polygon)
+        if problem:
+            raise ValueError(f"zone {self.name!r}: polygon {problem}")
+        if self.exit_line is not None:
+            problem = geometry.exit_line_problem(self.exit_line, self.polygon)
+            if problem:
+                raise ValueError(f"zone {self.name!r}: exit_line {problem}")
+        return self
+
+    @property
+    def is_queue(self) -> bool:
+        return self.exit_line is not None
+
+
+class QueueSection(Section):
+    """Queue reports for zones with an exit line."""
+
+    window_s: float = Field(
+        default=10.0, gt=0, le=3600, title="Window (s)", description="One queue message per window."
+    )
+    horizon_s: float = Field(
+        default=300.0,
+        gt=0,
+        title="Horizon (s)",
+        description="Recent past used for the measured wait and the service rate.",
+    )
+
+
+class HealthSection(Section):
+    """Device vitals sent to the hub."""
+
+    interval_s: float = Field(
+        default=60.0, ge=1, title="Interval (s)", description="One health message per interval."
+    )
+
+
+class EdgeConfig(Section):
+    """A camera Pi's configuration (edge.toml)."""
+
+    device: DeviceSection = Field(title="Device", description="Identity registered on the hub.")
+    mqtt: MqttSection | None = Field(
+        default=None, title="MQTT", description="The hub's broker; not needed with --no-publish."
+    )
+    outbox: OutboxSection = Field(
+        default_factory=lambda: OutboxSection(), title="Outbox", description="Durable queue."
+    )
+    camera: CameraSection = Field(
+        default_factory=lambda: CameraSection(), title="Camera", description="Frame source."
+    )
+    detector: DetectorSection = Field(
+        default_factory=lambda: DetectorSection(), title="Detector", description="Person finder."
+    )
+    tracker: TrackerSection = Field(
+        default_factory=lambda: TrackerSection(), title="Tracker", description="Identity keeper."
+    )
+    zones: list[ZoneSection] = Field(
+        min_length=1, title="Zones", description="At least one [[zones]] table."
+    )
+    queue: QueueSection = Field(
+        default_factory=lambda: QueueSection(), title="Queue", description="Queue windows."
+    )
+    health: HealthSection = Field(
+        default_factory=lambda: HealthSection(), title="Health", description="Vitals."
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _edge_role(cls, value: DeviceSection) -> DeviceSection:
+        if value.role != "edge":
+            raise ValueError(f'role is {value.role!r}; a camera config needs role = "edge"')
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _unique(cls, zones: list[ZoneSection]) -> list[ZoneSection]:
+        seen: set[str] = set()
+        for zone in zones:
+            if zone.name in seen:
+                raise ValueError(f"zone {zone.name!r} is listed twice; zone names must differ")
+            seen.add(zone.name)
+        return zones
+
+    @model_validator(mode="after")
+    def _dnn_model(self) -> EdgeConfig:
+        if self.detector.kind == "dnn" and not self.detector.model:
+            raise ValueError(
+                "detector.kind is dnn but detector.model is not set; run `peakend edge model "
+                "--out person.onnx` and set model = \"person.onnx\""
+            )
+        return self
+
+
+def load(path: str | Path) -> tuple[EdgeConfig, Path]:
+    """Load and check edge.toml; returns the config and the folder relative paths start from."""
+    path = Path(path)
+    return load_config(path, EdgeConfig), path.parent
+
+
+def check_frame(config: EdgeConfig, width: int, height: int) -> None:
+    """Refuse zones drawn for another resolution, before a day of empty counts."""
+    for zone in config.zones:
+        points = list(zone.polygon) + (list(zone.exit_line) if zone.exit_line else [])
+        for x, y in points:
+            if not (0 <= x <= width and 0 <= y <= height):
+                raise ConfigError(
+                    f"zone {zone.name!r}: point ({x:g}, {y:g}) is outside the {width}x{height} "
+                    "frame; redraw the zone on a snapshot of this camera (peakend edge snapshot)"
+                )

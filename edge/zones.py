@@ -1,0 +1,233 @@
+"""Zone membership with inertia, exit-line crossings, and one visit per person per zone.
+
+A person is inside when their floor point is inside the polygon. Membership changes only after
+the new state has held for ``enter_s``/``exit_s`` and is back-dated to when it began, so a
+missed detection or a step along the edge never splits one visit into two (Frigate users'
+most common complaint). A track lost inside a zone leaves its visit open for ``relink_s``: a
+new track born near the same spot takes the visit over, because a person standing still in a
+queue who fades out of the detector for a moment has not left.
+
+The same code turns simulated ground-truth paths into the reference visits the accuracy
+benchmark compares against, so "a visit" means exactly one thing on both sides.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from peakend.edge import geometry
+from peakend.edge.config import ZoneSection
+from peakend.edge.tracker import Lost, Observation
+
+
+@dataclass(frozen=True)
+class Arrival:
+    zone: str
+    t: float
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Someone crossed the exit line out of the zone: a departure with its measured wait."""
+
+    zone: str
+    t: float
+    wait_s: float
+    intact: bool  # False when the visit began mid-zone (a track born there): wait is a floor
+
+
+@dataclass(frozen=True)
+class Visit:
+    zone: str
+    track: int
+    enter: float
+    exit: float
+    wait_s: float | None
+    intact: bool
+
+    @property
+    def dwell_s(self) -> float:
+        return self.exit - self.enter
+
+
+Event = Arrival | Crossing | Visit
+
+
+@dataclass
+class _OpenVisit:
+    track: int
+    enter: float
+    intact: bool
+    crossed_at: float | None = None
+
+
+@dataclass
+class _State:
+    inside: bool = False
+    pending_since: float | None = None
+    last: tuple[float, float, float] | None = None
+    visit: _OpenVisit | None = None
+    born_inside: bool = False
+
+
+@dataclass
+class _Orphan:
+    visit: _OpenVisit
+    lost_at: float
+    x: float
+    y: float
+
+
+class ZoneWatcher:
+    """Follows every track through one zone and reports arrivals, crossings and visits."""
+
+    def __init__(self, zone: ZoneSection, *, relink_s: float = 10.0, relink_px: float = 90.0):
+        self.zone = zone
+        self.name = zone.name
+        self.polygon = [(float(x), float(y)) for x, y in zone.polygon]
+        self.relink_s = relink_s
+        self.relink_px = relink_px
+        self.line = zone.exit_line
+        if self.line is not None:
+            cx, cy = geometry.polygon_centroid(self.polygon)
+            # The side of the line the zone lies on; crossings from it outwards are exits.
+            self._inner_positive = geometry.side((cx, cy), *self.line) >= 0
+        self.states: dict[int, _State] = {}
+        self.orphans: list[_Orphan] = []
+
+    @property
+    def occupancy(self) -> int:
+        """People counted inside right now (coasting tracks and pending relinks included)."""
+        return sum(1 for s in self.states.values() if s.inside) + len(self.orphans)
+
+    def observe(self, obs: Observation) -> list[Event]:
+        events: list[Event] = []
+        raw = bool(geometry.inside(np.array([[obs.x, obs.y]]), self.polygon)[0])
+        state = self.states.get(obs.track)
+        if state is None:
+            state = self.states[obs.track] = _State(born_inside=raw)
+            if raw and self._relink(state, obs):
+                state.last = (obs.t, obs.x, obs.y)
+                return events
+        if self.line is not None and state.last is not None and state.visit is not None:
+            self._check_crossing(state, obs, events)
+        if raw != state.inside:
+            if state.pending_since is None:
+                state.pending_since = obs.t
+            hold = self.zone.enter_s if raw else self.zone.exit_s
+            if obs.t - state.pending_since >= hold - 1e-9:
+                if raw:
+                    state.visit = _OpenVisit(
+                        obs.track, state.pending_since, intact=not state.born_inside
+                    )
+                    events.append(Arrival(self.name, state.pending_since))
+                else:
+                    events += self._finish(state.visit, state.pending_since)
+                    state.visit = None
+                state.inside = raw
+                state.pending_since = None
+        else:
+            state.pending_since = None
+        state.last = (obs.t, obs.x, obs.y)
+        return events
+
+    def lost(self, lost: Lost) -> list[Event]:
+        state = self.states.pop(lost.track, None)
+        if state is None or state.visit is None:
+            return []
+        if state.inside and state.pending_since is None:
+            self.orphans.append(_Orphan(state.visit, lost.last_seen, lost.x, lost.y))
+            return []
+        end = state.pending_since if state.pending_since is not None else lost.last_seen
+        return self._finish(state.visit, end)
+
+    def tick(self, t: float) -> list[Event]:
+        """Close visits whose lost track nobody took over in time."""
+        events: list[Event] = []
+        keep = []
+        for orphan in self.orphans:
+            if t - orphan.lost_at > self.relink_s:
+                events += self._finish(orphan.visit, orphan.lost_at)
+            else:
+                keep.append(orphan)
+        self.orphans = keep
+        return events
+
+    def close(self, t: float) -> list[Event]:
+        """End every open visit (the recording or the service stopped)."""
+        events: list[Event] = []
+        for state in self.states.values():
+            if state.visit is not None:
+                last = state.last[0] if state.last else t
+                end = state.pending_since if state.pending_since is not None else last
+                events += self._finish(state.visit, end)
+        for orphan in self.orphans:
+            events += self._finish(orphan.visit, orphan.lost_at)
+        self.states.clear()
+        self.orphans = []
+        return events
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _relink(self, state: _State, obs: Observation) -> bool:
+        best, best_d = None, self.relink_px
+        for orphan in self.orphans:
+            d = math.hypot(orphan.x - obs.x, orphan.y - obs.y)
+            if obs.t - orphan.lost_at <= self.relink_s and d <= best_d:
+                best, best_d = orphan, d
+        if best is None:
+            return False
+        self.orphans.remove(best)
+        state.visit = best.visit
+        state.inside = True
+        state.born_inside = False
+        return True
+
+    def _check_crossing(self, state: _State, obs: Observation, events: list[Event]) -> None:
+        assert self.line is not None and state.last is not None and state.visit is not None
+        t0, x0, y0 = state.last
+        frac = geometry.crossing_fraction((x0, y0), (obs.x, obs.y), *self.line)
+        if frac is None:
+            return
+        outward = (geometry.side((x0, y0), *self.line) > 0) == self._inner_positive
+        visit = state.visit
+        if outward and visit.crossed_at is None:
+            visit.crossed_at = t0 + frac * (obs.t - t0)
+            wait = max(0.0, visit.crossed_at - visit.enter)
+            events.append(Crossing(self.name, visit.crossed_at, wait, visit.intact))
+        elif not outward:
+            visit.crossed_at = None  # stepped back into the queue: the wait goes on
+
+    def _finish(self, visit: _OpenVisit | None, end: float) -> list[Event]:
+        if visit is None:
+            return []
+        end = max(end, visit.enter)
+        if end - visit.enter < self.zone.min_visit_s:
+            return []
+        wait = None
+        if self.line is not None and visit.crossed_at is not None:
+            wait = max(0.0, visit.crossed_at - visit.enter)
+        return [Visit(self.name, visit.track, visit.enter, end, wait, visit.intact)]
+
+
+def visits_from_paths(
+    paths: dict[int, list[tuple[float, float, float]]],
+    zone: ZoneSection,
+) -> tuple[list[Visit], list[Crossing], list[Arrival]]:
+    """Reference visits for exact paths {person: [(t, x, y), ...]} (ground truth)."""
+    watcher = ZoneWatcher(zone, relink_s=0.0, relink_px=0.0)
+    events: list[Event] = []
+    for pid, path in paths.items():
+        for t, x, y in path:
+            events += watcher.observe(Observation(pid, t, x, y))
+        if path:
+            t, x, y = path[-1]
+            events += watcher.lost(Lost(pid, t, x, y))
+    events += watcher.tick(float("inf"))
+    visits = [e for e in events if isinstance(e, Visit)]
+    crossings = [e for e in events if isinstance(e, Crossing)]
+    arrivals = [e for e in events if isinstance(e, Arrival)]
+    return visits, crossings, arrivals

@@ -1,0 +1,143 @@
+"""The rating flow as a pure state machine: question -> reason -> thanks -> question.
+
+Nothing here touches a window, a file or a clock: each call gets ``now`` (monotonic seconds)
+and answers with effects for the caller to carry out in order. That keeps the rules (repeat
+presses, timeouts, which screen shows) testable in microseconds, and the Kivy screens and the
+simulated shoppers share exactly the same behaviour.
+
+Effects, in the order the caller must apply them:
+
+- :class:`Journal` — make a new press durable (before anything on screen changes);
+- :class:`Deliver` — the pending press is complete: send it, with its reason or none;
+- :class:`Show` — switch the screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time as clock_time
+from enum import Enum
+
+REPEAT = "repeat"
+
+
+class Stage(str, Enum):
+    QUESTION = "question"
+    REASON = "reason"
+    THANKS = "thanks"
+
+
+@dataclass(frozen=True)
+class Journal:
+    score: int
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Deliver:
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Show:
+    stage: Stage
+    score: int | None = None
+
+
+Effect = Journal | Deliver | Show
+
+
+@dataclass(frozen=True)
+class FlowRules:
+    repeat_interval_s: float = 5.0
+    followup_timeout_s: float = 6.0
+    thanks_s: float = 3.0
+    # A finger that keeps tapping where the smiley was must not pick a reason by accident.
+    reason_guard_s: float = 0.4
+    # Scores that get a follow-up question (those whose reason list is not empty).
+    asks_reason: frozenset[int] = field(default_factory=frozenset)
+
+
+class RatingFlow:
+    """One kiosk's flow. Not thread-safe: drive it from one thread (the UI's)."""
+
+    def __init__(self, rules: FlowRules) -> None:
+        self.rules = rules
+        self.stage = Stage.QUESTION
+        self.score: int | None = None
+        self._shown_at = 0.0
+        self._last_press_at: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        """A press is journaled but not yet delivered (it waits for its reason)."""
+        return self.stage is Stage.REASON
+
+    def press(self, score: int, now: float) -> list[Effect]:
+        """A smiley was touched."""
+        if not 1 <= score <= 4:
+            raise ValueError(f"score must be 1..4, got {score}")
+        last, self._last_press_at = self._last_press_at, now
+        repeat = last is not None and now - last < self.rules.repeat_interval_s
+        effects: list[Effect] = []
+        if self.stage is Stage.REASON:
+            # Only reachable without the screen (the reason screen has no smileys): close the
+            # earlier press first so it is never left behind.
+            effects += [Deliver(None)]
+            self._show(Stage.THANKS, now)
+            effects += [Journal(score, (REPEAT,) if repeat else ()), Deliver(None)]
+            return [*effects, Show(Stage.THANKS)]
+        effects.append(Journal(score, (REPEAT,) if repeat else ()))
+        if repeat:
+            # Kept and sent flagged, but no second thank-you: the screen stays calm.
+            return [*effects, Deliver(None)]
+        if score in self.rules.asks_reason:
+            self.score = score
+            self._show(Stage.REASON, now)
+            return [*effects, Show(Stage.REASON, score)]
+        self._show(Stage.THANKS, now)
+        return [*effects, Deliver(None), Show(Stage.THANKS)]
+
+    def choose(self, reason: str, now: float) -> list[Effect]:
+        """A follow-up choice was touched."""
+        if self.stage is not Stage.REASON or now - self._shown_at < self.rules.reason_guard_s:
+            return []
+        self._show(Stage.THANKS, now)
+        return [Deliver(reason), Show(Stage.THANKS)]
+
+    def skip(self, now: float) -> list[Effect]:
+        """The shopper declined the follow-up."""
+        if self.stage is not Stage.REASON or now - self._shown_at < self.rules.reason_guard_s:
+            return []
+        self._show(Stage.THANKS, now)
+        return [Deliver(None), Show(Stage.THANKS)]
+
+    def tick(self, now: float) -> list[Effect]:
+        """Time passed: the follow-up may expire, the thank-you may end."""
+        elapsed = now - self._shown_at
+        if self.stage is Stage.REASON and elapsed >= self.rules.followup_timeout_s:
+            self._show(Stage.THANKS, now)
+            return [Deliver(None), Show(Stage.THANKS)]
+        if self.stage is Stage.THANKS and elapsed >= self.rules.thanks_s:
+            self._show(Stage.QUESTION, now)
+            self.score = None
+            return [Show(Stage.QUESTION)]
+        return []
+
+    def _show(self, stage: Stage, now: float) -> None:
+        self.stage = stage
+        self._shown_at = now
+
+
+def parse_clock(text: str) -> clock_time:
+    hours, minutes = text.split(":")
+    return clock_time(int(hours), int(minutes))
+
+
+def is_open(now: clock_time, opens: clock_time, closes: clock_time) -> bool:
+    """Inside opening hours; a close before the open means the shop closes after midnight."""
+    if opens == closes:
+        return True
+    if opens < closes:
+        return opens <= now < closes
+    return now >= opens or now < closes

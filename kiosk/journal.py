@@ -1,0 +1,112 @@
+"""The press journal: a tap is on disk the moment it is touched, before its reason is known.
+
+A rating travels as one message with its reason, but the reason comes seconds after the press
+(or never). So the press is written here at the touch (WAL, synchronous FULL), and the rating
+message goes to the link's outbox when the follow-up ends. The journal row keeps the press
+time and a message id chosen at the touch; if the app stops while a press waits for its reason,
+the next start sends it without one, with the same id and time. Should the app die between
+the outbox write and marking the row sent, the resend carries the same msg_id and the hub's
+idempotent insert keeps one row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+# Sent rows kept for a tech to look at; older ones are pruned so the file stays small.
+KEEP_SENT = 1000
+
+
+@dataclass(frozen=True)
+class Press:
+    id: int
+    msg_id: uuid.UUID
+    score: int
+    flags: tuple[str, ...]
+    pressed_at: datetime
+    clock_synced: bool
+
+
+class PressJournal:
+    """SQLite journal of presses; safe to share between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: the press must survive a power cut the moment record() returns.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(
+            """
+            CREATE TABLE IF NOT EXISTS presses (
+                id INTEGER PRIMARY KEY,
+                msg_id TEXT NOT NULL UNIQUE,
+                score INTEGER NOT NULL,
+                flags TEXT NOT NULL,
+                pressed_at TEXT NOT NULL,
+                clock_synced INTEGER NOT NULL,
+                reason TEXT,
+                sent_seq INTEGER
+            )
+            """
+        )
+
+    def record(self, score: int, flags: tuple[str, ...], *, clock_synced: bool = True) -> Press:
+        """Write a press; returns once it is on disk."""
+        press_id = uuid.uuid4()
+        at = datetime.now(UTC)
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO presses (msg_id, score, flags, pressed_at, clock_synced) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (str(press_id), score, json.dumps(list(flags)), at.isoformat(), int(clock_synced)),
+            )
+        return Press(int(cursor.lastrowid or 0), press_id, score, tuple(flags), at, clock_synced)
+
+    def mark_sent(self, press: Press, reason: str | None, seq: int) -> None:
+        """The rating is in the outbox as ``seq``; the journal no longer needs to resend it."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE presses SET reason = ?, sent_seq = ? WHERE id = ?", (reason, seq, press.id)
+            )
+            if press.id % 100 == 0:
+                self._db.execute(
+                    "DELETE FROM presses WHERE sent_seq IS NOT NULL AND id < ?",
+                    (press.id - KEEP_SENT,),
+                )
+
+    def unsent(self) -> list[Press]:
+        """Presses written but never handed to the outbox (the app stopped in between)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, msg_id, score, flags, pressed_at, clock_synced FROM presses "
+                "WHERE sent_seq IS NULL ORDER BY id"
+            ).fetchall()
+        return [
+            Press(
+                id=row[0],
+                msg_id=uuid.UUID(row[1]),
+                score=row[2],
+                flags=tuple(json.loads(row[3])),
+                pressed_at=datetime.fromisoformat(row[4]),
+                clock_synced=bool(row[5]),
+            )
+            for row in rows
+        ]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM presses").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
