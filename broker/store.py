@@ -143,6 +143,103 @@ def m001_core(db: sqlite_utils.Database) -> None:
     )
 
 
+
+# -- managers' side: rollups for reports, web accounts, alerts ------------------------------
+
+
+@migrations()
+def m002_report_rollups(db: sqlite_utils.Database) -> None:
+    # Per zone and UTC hour (epoch hours): counts and the raw wait/dwell values as float64
+    # blobs, so a month's report reads a few thousand rows and its percentiles stay exact.
+    db.executescript(
+        """
+        CREATE TABLE zone_hours (
+            store_id TEXT NOT NULL,
+            zone_id TEXT NOT NULL,
+            hour INTEGER NOT NULL,
+            n1 INTEGER NOT NULL DEFAULT 0,
+            n2 INTEGER NOT NULL DEFAULT 0,
+            n3 INTEGER NOT NULL DEFAULT 0,
+            n4 INTEGER NOT NULL DEFAULT 0,
+            flagged INTEGER NOT NULL DEFAULT 0,
+            visits INTEGER NOT NULL DEFAULT 0,
+            waits BLOB NOT NULL DEFAULT x'',
+            dwells BLOB NOT NULL DEFAULT x'',
+            PRIMARY KEY (store_id, zone_id, hour)
+        ) WITHOUT ROWID;
+        CREATE TABLE zone_last (
+            store_id TEXT NOT NULL,
+            zone_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            PRIMARY KEY (store_id, zone_id, kind)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_marks (
+            name TEXT PRIMARY KEY,
+            last_rowid INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations()
+def m003_web_accounts(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE user_stores (
+            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            store_id TEXT NOT NULL,
+            PRIMARY KEY (user_id, store_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE web_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
+def m004_alerts(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            store_id TEXT NOT NULL,
+            zone_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+            opened_at TEXT NOT NULL,
+            closed_at TEXT,
+            cause TEXT NOT NULL,
+            value REAL,
+            threshold REAL,
+            acked_at TEXT,
+            acked_by TEXT
+        );
+        -- one open alert per cause: the storm guard lives in the schema too
+        CREATE UNIQUE INDEX alerts_one_open ON alerts (store_id, zone_id, kind)
+            WHERE state = 'open';
+        CREATE INDEX alerts_store_opened ON alerts (store_id, opened_at);
+        CREATE TABLE alert_comments (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            text TEXT NOT NULL
+        );
+        """
+    )
+
 TABLE_BY_TYPE = {"rating": "ratings", "dwell": "dwells", "queue": "queue_windows", "health": "health"}
 
 

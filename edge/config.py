@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-
 from peakend.broker.config import (
     ConfigError,
     DeviceSection,
@@ -22,6 +20,7 @@ from peakend.broker.config import (
 )
 from peakend.broker.contract import SLUG_PATTERN
 from peakend.edge import geometry
+from pydantic import Field, field_validator, model_validator
 
 Point = tuple[float, float]
 
@@ -101,7 +100,11 @@ class DetectorSection(Section):
         "paths are relative to this file.",
     )
     score: float = Field(
-        default=0.5, gt=0, lt=1, title="Minimum score", description="dnn/hog: weakest detection kept."
+        default=0.5,
+        gt=0,
+        lt=1,
+        title="Minimum score",
+        description="dnn/hog: weakest detection kept.",
     )
     nms_iou: float = Field(
         default=0.45,
@@ -238,7 +241,10 @@ class EdgeConfig(Section):
         default_factory=lambda: TrackerSection(), title="Tracker", description="Identity keeper."
     )
     zones: list[ZoneSection] = Field(
-        min_length=1, title="Zones", description="At least one [[zones]] table."
+        min_length=1,
+        title="Zones",
+        description="One or more [[zones]] tables, each a name, a polygon of 3+ corners listed "
+        "in order around the zone, and optionally an exit_line on its edge",
     )
     queue: QueueSection = Field(
         default_factory=lambda: QueueSection(), title="Queue", description="Queue windows."
@@ -269,7 +275,7 @@ class EdgeConfig(Section):
         if self.detector.kind == "dnn" and not self.detector.model:
             raise ValueError(
                 "detector.kind is dnn but detector.model is not set; run `peakend edge model "
-                "--out person.onnx` and set model = \"person.onnx\""
+                '--out person.onnx` and set model = "person.onnx"'
             )
         return self
 

@@ -16,8 +16,6 @@ def polygon_problem(polygon: Sequence[Sequence[float]]) -> str | None:
     pts = [(float(p[0]), float(p[1])) for p in polygon]
     if len(set(pts)) != len(pts):
         return "repeats a corner; list each corner once"
-    if abs(polygon_area(pts)) < 1.0:
-        return "has no area (its corners lie on one line)"
     n = len(pts)
     for i in range(n):
         a, b = pts[i], pts[(i + 1) % n]
@@ -30,10 +28,14 @@ def polygon_problem(polygon: Sequence[Sequence[float]]) -> str | None:
                     f"crosses itself (edge {i + 1} {a}-{b} meets edge {j + 1} {c}-{d}); "
                     "list the corners in order around the zone"
                 )
+    if abs(polygon_area(pts)) < 1.0:
+        return "has no area (its corners lie on one line)"
     return None
 
 
-def exit_line_problem(line: Sequence[Sequence[float]], polygon: Sequence[Sequence[float]]) -> str | None:
+def exit_line_problem(
+    line: Sequence[Sequence[float]], polygon: Sequence[Sequence[float]]
+) -> str | None:
     """An exit line must be a real segment lying on or across the polygon's edge."""
     a, b = (float(line[0][0]), float(line[0][1])), (float(line[1][0]), float(line[1][1]))
     if np.hypot(b[0] - a[0], b[1] - a[1]) < 2.0:
@@ -44,9 +46,7 @@ def exit_line_problem(line: Sequence[Sequence[float]], polygon: Sequence[Sequenc
     if distance_to_polygon_edge(mid, pts) > tolerance and not any(
         segments_intersect(a, b, pts[i], pts[(i + 1) % len(pts)]) for i in range(len(pts))
     ):
-        return (
-            "neither lies on nor crosses the polygon's edge; draw it where people leave the zone"
-        )
+        return "neither lies on nor crosses the polygon's edge; draw it where people leave the zone"
     return None
 
 

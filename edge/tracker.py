@@ -124,10 +124,22 @@ class Tracker:
                     lost.append(Lost(track.id, track.last_seen, track.x, track.y))
                 continue
             kept.append(track)
+        taken = [self.tracks[ti] for ti in used_t if self.tracks[ti].confirmed]
         for di, det in enumerate(detections):
             if di not in used_d:
+                # A second detection right on top of a person already matched is a fragment
+                # of them, not a newcomer: newcomers arrive from an edge or out of a crowd.
+                if any(
+                    math.hypot(det.x - tr.x, det.y - tr.y) < 0.5 * self.max_distance for tr in taken
+                ):
+                    continue
                 track = Track(
-                    id=0, x=det.x, y=det.y, first_seen=t, last_seen=t, box=det.box,
+                    id=0,
+                    x=det.x,
+                    y=det.y,
+                    first_seen=t,
+                    last_seen=t,
+                    box=det.box,
                     backlog=[(t, det.x, det.y)],
                 )
                 if self.min_hits <= 1:

@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from peakend.edge import geometry
 from peakend.edge.config import ZoneSection
 from peakend.edge.tracker import Lost, Observation

@@ -40,6 +40,9 @@ class Catalog:
         template = strings(self.language).get(key) or strings("en")[key]
         return template.format(**values) if values else template
 
+    def strings_of(self, language: str) -> dict[str, str]:
+        return strings(language)
+
     def next_language(self) -> str:
         """The language the language button switches to."""
         i = self.languages.index(self.language) if self.language in self.languages else -1

@@ -20,9 +20,9 @@ def prepare_environment(kivy_home: Path | None = None, *, headless: bool | None 
     selects SDL2's offscreen driver, which renders through Mesa EGL without any X server."""
     # peakend owns the command line; Kivy must not parse it.
     os.environ.setdefault("KIVY_NO_ARGS", "1")
-    os.environ.setdefault("KIVY_NO_CONSOLELOG", "0")
-    # Kivy's log records go through Python logging like the rest of peakend.
-    os.environ.setdefault("KIVY_LOG_MODE", "MIXED")
+    # Kivy's log records go through Python logging like the rest of peakend (one format, one
+    # place: the journal under systemd). Kivy then writes no log files of its own.
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     home = kivy_home or Path(tempfile.gettempdir()) / "peakend-kivy"
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("KIVY_HOME", str(home))

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import time as clock_time
-from enum import Enum
+from enum import StrEnum
 
 REPEAT = "repeat"
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     QUESTION = "question"
     REASON = "reason"
     THANKS = "thanks"

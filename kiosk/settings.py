@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from peakend.broker.config import (
     ConfigError,
     DeviceSection,
@@ -21,6 +19,7 @@ from peakend.broker.config import (
     resolve,
 )
 from peakend.kiosk.catalog import KNOWN_LANGUAGES
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_REASONS = 6
 _REASON_KEY = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -207,7 +206,9 @@ class KioskConfig(_Section):
         if self.device.role != "kiosk":
             raise ValueError(f'device.role is {self.device.role!r}: set role = "kiosk"')
         if self.device.zone is None:
-            raise ValueError('device.zone is missing: a kiosk rates one zone, add zone = "checkout"')
+            raise ValueError(
+                'device.zone is missing: a kiosk rates one zone, add zone = "checkout"'
+            )
         k = self.kiosk
         unknown = [lang for lang in k.languages if lang not in KNOWN_LANGUAGES]
         if unknown:

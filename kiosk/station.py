@@ -56,7 +56,12 @@ class Station:
         self.touchpoint.recover()
         self.link.start()
 
+    stopped: bool = False
+
     def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
         # Close an open follow-up first so its press goes out without a reason now, rather
         # than waiting for the next start.
         self.touchpoint.close_pending()

@@ -22,6 +22,8 @@ from peakend.broker.mosquitto import BrokerDir, Mosquitto, aggregator_url, free_
 from peakend.broker.provision import register_device
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
+# The `peakend` command as installed, run with this interpreter.
+PEAKEND = [sys.executable, "-m", "peakend.broker.cli"]
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> bool:
@@ -104,7 +106,7 @@ class Hub:
     def spawn_aggregator(self) -> subprocess.Popen[bytes]:
         """The aggregator as its own process (`peakend serve`), so a test can SIGKILL it."""
         self.aggregator_proc = subprocess.Popen(
-            [sys.executable, "-m", "peakend.broker.cli", "serve", "--mqtt", self.aggregator_url,
+            [*PEAKEND, "serve", "--mqtt", self.aggregator_url,
              "--db", str(self.db_path), "--broker-data", str(self.dir.root)],
             stdout=subprocess.DEVNULL,
             stderr=open(self.root / "aggregator.log", "ab"),

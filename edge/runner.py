@@ -1,0 +1,239 @@
+"""`peakend edge run`: source -> pipeline -> messages -> link, live or replayed.
+
+No frame leaves this loop: frames are read, measured and dropped; only dwell, queue and health
+messages are written (to the outbox and, if asked, to a JSON-lines file).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+from peakend.broker.config import ConfigError, config_hash, resolve
+from peakend.broker.link import DeviceLink, LinkSettings
+from peakend.edge import config as edge_config
+from peakend.edge.config import EdgeConfig
+from peakend.edge.detectors import make_detector
+from peakend.edge.estimators import QueueWindow
+from peakend.edge.health import HealthMeter
+from peakend.edge.messages import Messenger
+from peakend.edge.pipeline import Pipeline, Result
+from peakend.edge.sources import FrameSource, open_source
+from peakend.edge.zones import Visit
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    seconds: float = 0.0  # of video
+    wall_s: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def run(
+    config: EdgeConfig | str | Path | dict[str, Any],
+    source: str | None = None,
+    start: datetime | None = None,
+    jsonl: str | Path | None = None,
+    publish: bool = True,
+    link: DeviceLink | None = None,
+    realtime: bool = False,
+    *,
+    progress: bool = False,
+    stop: threading.Event | None = None,
+    base_dir: Path | None = None,
+) -> RunSummary:
+    """Run the edge pipeline until the source ends (a file) or ``stop`` is set (live).
+
+    ``config`` is an EdgeConfig, a dict of one, or the path of an edge.toml (relative paths in
+    it are then relative to the file). With ``publish`` and no ``link``, a DeviceLink is built
+    from [mqtt]/[outbox], started, drained for a few seconds at the end and stopped; a
+    ``link`` passed in is used as it is and left running. ``start`` stamps a replay (default:
+    now); ``realtime`` paces a replay at the recording's speed.
+    """
+    cfg, base_dir, path = _load(config, base_dir)
+    cv2.setNumThreads(1)
+    frames = open_source(
+        source or cfg.camera.source, cfg.camera, base_dir=base_dir, realtime=realtime
+    )
+    own_link = False
+    if publish and link is None:
+        link = make_link(cfg, base_dir, path)
+        link.start()
+        own_link = True
+    if frames.live:
+        # Live frames are stamped with this machine's clock; the kernel says if NTP agrees.
+        clock_synced = None
+        start = datetime.now(UTC)
+    else:
+        clock_synced = True
+        start = start or datetime.now(UTC)
+    messenger = Messenger(
+        device_id=cfg.device.id,
+        store_id=cfg.device.store,
+        link=link if publish else None,
+        jsonl=jsonl,
+        clock_synced=clock_synced,
+    )
+    try:
+        return _loop(cfg, frames, messenger, start, base_dir, progress=progress, stop=stop)
+    finally:
+        messenger.close()
+        frames.close()
+        if own_link and link is not None:
+            if not link.wait_acked(timeout=10.0):
+                log.warning("the hub has not confirmed every message; they stay in the outbox")
+            link.stop()
+
+
+def make_link(cfg: EdgeConfig, base_dir: Path | None, path: Path | None = None) -> DeviceLink:
+    if cfg.mqtt is None:
+        raise ConfigError(
+            'publishing needs an [mqtt] section with url = "mqtt://USER:PASSWORD@HOST:PORT" '
+            "(or run with --no-publish)"
+        )
+    settings = LinkSettings(
+        mqtt_url=cfg.mqtt.url,
+        device_id=cfg.device.id,
+        store_id=cfg.device.store,
+        zone_id=None,
+        role="edge",
+        outbox_path=resolve(base_dir, cfg.outbox.path),
+        version=VERSION,
+        config_hash=config_hash(path) if path is not None else "",
+        ca_file=cfg.mqtt.ca_file,
+        keepalive_s=cfg.mqtt.keepalive_s,
+        max_outbox_rows=cfg.outbox.max_rows,
+    )
+    return DeviceLink(settings)
+
+
+def _load(
+    config: EdgeConfig | str | Path | dict[str, Any], base_dir: Path | None
+) -> tuple[EdgeConfig, Path | None, Path | None]:
+    if isinstance(config, EdgeConfig):
+        return config, base_dir, None
+    if isinstance(config, dict):
+        return EdgeConfig.model_validate(config), base_dir, None
+    cfg, folder = edge_config.load(config)
+    return cfg, base_dir or folder, Path(config)
+
+
+def _loop(
+    cfg: EdgeConfig,
+    frames: FrameSource,
+    messenger: Messenger,
+    start: datetime,
+    base_dir: Path | None,
+    *,
+    progress: bool,
+    stop: threading.Event | None,
+) -> RunSummary:
+    detector = make_detector(cfg.detector, view=cfg.camera.view, base_dir=base_dir)
+    pipeline = Pipeline(cfg, detector)
+    health = HealthMeter(cfg.health.interval_s)
+    summary = RunSummary()
+    bar = _Progress(frames) if progress else None
+    began = time.monotonic()
+    checked = False
+    t = 0.0
+    for frame in frames.frames():
+        if not checked:
+            height, width = frame.image.shape[:2]
+            edge_config.check_frame(cfg, width, height)
+            checked = True
+        t = frame.t
+        _emit(messenger, pipeline.process(frame.image, t), start)
+        health.frame()
+        summary.frames += 1
+        if health.due(t):
+            _health(messenger, health, frames, pipeline, start, t)
+        if bar is not None:
+            bar.update(summary.frames, time.monotonic() - began)
+        if stop is not None and stop.is_set():
+            break
+    _emit(messenger, pipeline.finish(), start)
+    if summary.frames:
+        _health(messenger, health, frames, pipeline, start, t)
+    summary.wall_s = time.monotonic() - began
+    summary.seconds = t
+    summary.counts = dict(messenger.counts)
+    summary.stage_ms = pipeline.times.per_frame_ms()
+    if bar is not None:
+        bar.done(summary)
+    return summary
+
+
+def _emit(messenger: Messenger, results: list[Result], start: datetime) -> None:
+    for result in results:
+        if isinstance(result, Visit):
+            messenger.visit(result, start)
+        elif isinstance(result, QueueWindow):
+            messenger.queue(result, start)
+
+
+def _health(
+    messenger: Messenger,
+    health: HealthMeter,
+    frames: FrameSource,
+    pipeline: Pipeline,
+    start: datetime,
+    t: float,
+) -> None:
+    data = health.report(
+        t,
+        dropped=frames.dropped,
+        stale=frames.stale,
+        outbox=messenger.outbox_depth,
+        people=pipeline.people,
+        detector=pipeline.detector.name,
+        ms_per_frame=round(pipeline.times.per_frame_ms()["total"], 2),
+    )
+    messenger.send("health", data, zone_id=None, ts=start + timedelta(seconds=t))
+
+
+class _Progress:
+    """One self-rewriting line on stderr: a bar when the length is known, and the fps."""
+
+    def __init__(self, frames: FrameSource) -> None:
+        self.total = frames.total
+        self.last = 0.0
+
+    def update(self, done: int, wall: float) -> None:
+        if wall - self.last < 0.5:
+            return
+        self.last = wall
+        fps = done / wall if wall > 0 else 0.0
+        if self.total:
+            share = min(1.0, done / self.total)
+            filled = int(share * 30)
+            bar = "#" * filled + "." * (30 - filled)
+            line = f"[{bar}] {share:4.0%} {done}/{self.total} frames {fps:6.1f} fps"
+        else:
+            line = f"{done} frames {fps:6.1f} fps"
+        sys.stderr.write("\r" + line)
+        sys.stderr.flush()
+
+    def done(self, summary: RunSummary) -> None:
+        sys.stderr.write(
+            f"\r{summary.frames} frames ({summary.seconds:.0f} s of video) "
+            f"in {summary.wall_s:.1f} s: "
+            f"{summary.fps:.1f} fps; sent {summary.counts}\n"
+        )
+        sys.stderr.flush()

@@ -1,0 +1,204 @@
+"""Detectors on real frames: the motion detector on rendered overhead people, the DNN decoder
+on ONNX models built here (the real converted detector needs `peakend edge model`), and HOG."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from peakend.edge import scenes
+from peakend.edge.config import DetectorSection
+from peakend.edge.detectors import DnnDetector, HogDetector, MotionDetector
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+
+def floor() -> np.ndarray:
+    return scenes._floor(np.random.default_rng(3))
+
+
+def person(image: np.ndarray, x: float, y: float, colour=(40, 40, 160)) -> None:
+    cv2.ellipse(image, (int(x), int(y)), (19, 11), 90, 0, 360, colour, -1, cv2.LINE_AA)
+    cv2.circle(image, (int(x), int(y)), 8, (30, 30, 30), -1, cv2.LINE_AA)
+
+
+def motion() -> MotionDetector:
+    return MotionDetector(DetectorSection(person_px=scenes.PERSON_PX), view="overhead")
+
+
+def test_motion_finds_one_person_where_they_are() -> None:
+    det = motion()
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    person(frame, 300, 200)
+    found = det.detect(frame, 0.1)
+    assert len(found) == 1
+    assert abs(found[0].x - 300) < 4 and abs(found[0].y - 200) < 4
+
+
+def test_motion_splits_a_merged_blob_of_two_people() -> None:
+    det = motion()
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    person(frame, 300, 200)
+    person(frame, 300, 229)  # shoulder to shoulder: one blob
+    found = sorted(det.detect(frame, 0.1), key=lambda d: d.y)
+    assert len(found) == 2
+    assert abs(found[0].y - 200) < 8 and abs(found[1].y - 229) < 8
+
+
+def test_motion_keeps_a_person_standing_still_for_minutes() -> None:
+    det = motion()
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    person(frame, 200, 300)
+    rng = np.random.default_rng(1)
+    noise = [rng.integers(0, 4, frame.shape, dtype=np.uint8) for _ in range(4)]
+    for i in range(1, 1200):  # 2 minutes at 10 fps, with sensor noise
+        found = det.detect(cv2.add(frame, noise[i % 4]), i / 10)
+    assert len(found) == 1 and abs(found[0].x - 200) < 4
+
+
+def test_motion_absorbs_the_ghost_of_someone_in_the_first_frame() -> None:
+    det = motion()
+    start = floor()
+    person(start, 400, 100)  # present when the background was first taken
+    det.detect(start, 0.0)
+    later = floor()
+    for i in range(1, 5):
+        found = det.detect(later, i / 10)
+    assert found == []
+
+
+def tf_style_model(path: Path) -> None:
+    """An ONNX model with the TF Object Detection API interface and fixed outputs."""
+    boxes = np.array(
+        [
+            [
+                [0.1, 0.2, 0.5, 0.4],
+                [0.12, 0.21, 0.52, 0.41],
+                [0.6, 0.6, 0.9, 0.8],
+                [0.0, 0.0, 0.1, 0.1],
+            ]
+        ],
+        np.float32,
+    )
+    scores = np.array([[0.9, 0.8, 0.7, 0.3]], np.float32)
+    classes = np.array([[1, 1, 3, 1]], np.float32)  # the third is a car
+    nodes = [helper.make_node("Shape", ["image_tensor:0"], ["shape"])]
+    outputs = []
+    for name, value in [
+        ("detection_boxes:0", boxes),
+        ("detection_scores:0", scores),
+        ("detection_classes:0", classes),
+        ("num_detections:0", np.array([4], np.float32)),
+    ]:
+        nodes.append(
+            helper.make_node(
+                "Constant",
+                [],
+                [name],
+                value=helper.make_tensor(name + "v", TensorProto.FLOAT, value.shape, value.ravel()),
+            )
+        )
+        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, value.shape))
+    outputs.append(helper.make_tensor_value_info("shape", TensorProto.INT64, [4]))
+    graph = helper.make_graph(
+        nodes,
+        "tfod",
+        [helper.make_tensor_value_info("image_tensor:0", TensorProto.UINT8, [1, None, None, 3])],
+        outputs,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def ssd_style_model(path: Path) -> None:
+    """One [1, 1, N, 7] output computed from the input, so the model really runs on the frame."""
+    table = np.array(
+        [[0, 1, 0.95, 0.5, 0.5, 0.6, 0.9], [0, 1, 0.2, 0.1, 0.1, 0.2, 0.2]], np.float32
+    ).reshape(1, 1, 2, 7)
+    nodes = [
+        helper.make_node("ReduceMean", ["input"], ["m"], keepdims=0),
+        helper.make_node("Mul", ["m", "zero"], ["z"]),
+        helper.make_node("Add", ["table", "z"], ["detections"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "ssd",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 96, 128])],
+        [helper.make_tensor_value_info("detections", TensorProto.FLOAT, [1, 1, 2, 7])],
+        initializer=[
+            helper.make_tensor("table", TensorProto.FLOAT, table.shape, table.ravel()),
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_dnn_decodes_tf_detection_outputs_people_only_and_merges_overlaps(tmp_path: Path) -> None:
+    path = tmp_path / "tf.onnx"
+    tf_style_model(path)
+    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path), score=0.5), view="oblique")
+    assert det.uint8 and det.nhwc
+    found = det.detect(np.zeros((480, 640, 3), np.uint8), 0.0)
+    assert len(found) == 1  # the overlapping person boxes merge; the car and weak box go
+    d = found[0]
+    assert d.box == pytest.approx((0.2 * 640, 0.1 * 480, 0.4 * 640, 0.5 * 480))
+    assert (d.x, d.y) == pytest.approx((0.3 * 640, 0.5 * 480))  # feet: bottom-centre
+
+
+def test_dnn_decodes_ssd_table_with_float_nchw_input(tmp_path: Path) -> None:
+    path = tmp_path / "ssd.onnx"
+    ssd_style_model(path)
+    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path)), view="oblique")
+    assert det.size == (128, 96) and not det.uint8 and not det.nhwc
+    blob = det.preprocess(np.full((480, 640, 3), 255, np.uint8))
+    assert blob.shape == (1, 3, 96, 128) and blob.max() == pytest.approx(1.0)
+    found = det.detect(np.zeros((480, 640, 3), np.uint8), 0.0)
+    assert len(found) == 1 and found[0].score == pytest.approx(0.95)
+
+
+def test_dnn_missing_or_broken_model_is_a_config_error(tmp_path: Path) -> None:
+    from peakend.broker.config import ConfigError
+
+    with pytest.raises(ConfigError, match="peakend edge model"):
+        DnnDetector(tmp_path / "none.onnx", DetectorSection(kind="dnn", model="none.onnx"))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="not a usable ONNX model"):
+        DnnDetector(bad, DetectorSection(kind="dnn", model="bad.onnx"))
+
+
+def test_hog_runs_on_a_frame_and_finds_nobody_on_an_empty_floor() -> None:
+    det = HogDetector(DetectorSection(kind="hog"), view="oblique")
+    assert det.detect(floor(), 0.0) == []
+
+
+def test_model_check_accepts_a_detection_model(tmp_path: Path) -> None:
+    from peakend.edge import model
+
+    path = tmp_path / "tf.onnx"
+    tf_style_model(path)
+    model.check(path)  # loads on onnxruntime and runs one blank frame through the decoder
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PEAKEND_PERSON_ONNX"),
+    reason="set PEAKEND_PERSON_ONNX to a model made by `peakend edge model` to run",
+)
+def test_converted_ssdlite_model_runs_in_the_pipeline() -> None:
+    path = Path(os.environ["PEAKEND_PERSON_ONNX"])
+    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path)), view="oblique")
+    assert det.uint8 and det.nhwc
+    assert det.detect(floor(), 0.0) == []  # an empty floor holds nobody

@@ -1,0 +1,64 @@
+"""The tracker keeps people through missed detections and does not invent newcomers."""
+
+from __future__ import annotations
+
+from peakend.edge.detection import Detection
+from peakend.edge.tracker import Tracker
+
+
+def det(x: float, y: float) -> Detection:
+    return Detection(x, y, (x - 10, y - 10, x + 10, y + 10))
+
+
+def test_standing_person_survives_seconds_of_missed_detections() -> None:
+    tracker = Tracker(40, max_missed_s=6, min_hits=3)
+    ids = set()
+    for i in range(100):
+        t = i / 10
+        seen = not (20 <= i < 70)  # 5 s without a detection
+        update = tracker.update([det(200, 200)] if seen else [], t)
+        ids |= {o.track for o in update.observations}
+        assert update.lost == []
+    assert ids == {1}
+
+
+def test_track_is_lost_after_the_coast_time() -> None:
+    tracker = Tracker(40, max_missed_s=2, min_hits=1)
+    tracker.update([det(10, 10)], 0.0)
+    lost = []
+    for i in range(1, 40):
+        lost += tracker.update([], i / 10).lost
+    assert [(lo.track, lo.last_seen) for lo in lost] == [(1, 0.0)]
+
+
+def test_two_walkers_passing_keep_their_ids() -> None:
+    tracker = Tracker(40, max_missed_s=3, min_hits=3)
+    seen: dict[int, list[float]] = {}
+    for i in range(60):
+        t = i / 10
+        a = det(100 + 8 * i, 200)  # walking right
+        b = det(580 - 8 * i, 230)  # walking left, 30 px apart when passing
+        for obs in tracker.update([a, b], t).observations:
+            seen.setdefault(obs.track, []).append(obs.x)
+    assert len(seen) == 2
+    for xs in seen.values():
+        steps = [b - a for a, b in zip(xs, xs[1:], strict=False)]
+        assert all(s > 0 for s in steps) or all(s < 0 for s in steps)
+
+
+def test_flicker_needs_min_hits_and_confirmed_backlog_is_replayed() -> None:
+    tracker = Tracker(40, max_missed_s=3, min_hits=3)
+    assert tracker.update([det(50, 50), det(300, 300)], 0.0).observations == []
+    update = tracker.update([det(52, 50)], 0.1)
+    assert update.observations == []
+    update = tracker.update([det(54, 50)], 0.2)
+    assert [(o.t, o.x) for o in update.observations] == [(0.0, 50), (0.1, 52), (0.2, 54)]
+
+
+def test_a_fragment_on_top_of_a_tracked_person_is_not_a_newcomer() -> None:
+    tracker = Tracker(40, max_missed_s=3, min_hits=1)
+    tracker.update([det(100, 100)], 0.0)
+    update = tracker.update([det(101, 100), det(110, 104)], 0.1)
+    assert {o.track for o in update.observations} == {1}
+    update = tracker.update([det(101, 100), det(160, 100)], 0.2)
+    assert {o.track for o in update.observations} == {1, 2}

@@ -1,0 +1,129 @@
+"""Zone membership with inertia, direction-aware exit lines, relinking, one visit per person."""
+
+from __future__ import annotations
+
+import numpy as np
+from peakend.edge import geometry
+from peakend.edge.config import ZoneSection
+from peakend.edge.tracker import Lost, Observation
+from peakend.edge.zones import Arrival, Crossing, Visit, ZoneWatcher, visits_from_paths
+
+QUEUE = ZoneSection(
+    name="checkout",
+    polygon=[(100, 100), (400, 100), (400, 200), (100, 200)],
+    exit_line=((400, 100), (400, 200)),
+)
+
+
+def walk(watcher: ZoneWatcher, track: int, points: list[tuple[float, float, float]]) -> list:
+    events = []
+    for t, x, y in points:
+        events += watcher.observe(Observation(track, t, x, y))
+    return events
+
+
+def line(
+    t0: float, t1: float, p0: tuple[float, float], p1: tuple[float, float], fps: float = 10
+) -> list:
+    n = int(round((t1 - t0) * fps))
+    return [
+        (t0 + i / fps, p0[0] + (p1[0] - p0[0]) * i / n, p0[1] + (p1[1] - p0[1]) * i / n)
+        for i in range(n + 1)
+    ]
+
+
+def test_feet_point_membership_even_odd() -> None:
+    poly = [(0, 0), (10, 0), (10, 10), (5, 5), (0, 10)]  # a notch at the top middle
+    got = geometry.inside(np.array([[2, 2], [5, 8], [11, 5], [8, 6]]), poly)
+    assert got.tolist() == [True, False, False, True]
+
+
+def test_queue_visit_reports_wait_at_exit_line_crossing() -> None:
+    w = ZoneWatcher(QUEUE)
+    path = (
+        line(0, 2, (53, 150), (153, 150))
+        + line(2.1, 30, (153, 150), (380, 150))
+        + line(30.1, 33, (380, 150), (470, 150))
+    )
+    events = walk(w, 7, path)
+    crossings = [e for e in events if isinstance(e, Crossing)]
+    visits = [e for e in events if isinstance(e, Visit)]
+    assert [type(e) for e in events].count(Arrival) == 1
+    assert len(crossings) == 1 and len(visits) == 1
+    enter = next(t for t, x, _ in path if x > 100)
+    crossed = next(t for t, x, _ in path if x > 400)
+    assert abs(visits[0].enter - enter) < 1e-9
+    assert crossed - 0.1 <= crossings[0].t <= crossed
+    assert abs(visits[0].wait_s - (crossings[0].t - enter)) < 1e-9
+    assert visits[0].track == 7 and visits[0].intact
+
+
+def test_leaving_backwards_is_a_visit_without_wait() -> None:
+    w = ZoneWatcher(QUEUE)
+    path = line(0, 3, (50, 150), (200, 150)) + line(3.1, 8, (200, 150), (10, 150))
+    events = walk(w, 1, path)
+    visits = [e for e in events if isinstance(e, Visit)]
+    assert len(visits) == 1 and visits[0].wait_s is None
+    assert not any(isinstance(e, Crossing) for e in events)
+
+
+def test_crossing_the_line_inwards_is_not_a_departure() -> None:
+    w = ZoneWatcher(QUEUE)
+    events = walk(w, 1, line(0, 4, (480, 150), (300, 150)))
+    assert not any(isinstance(e, Crossing) for e in events)
+
+
+def test_a_flicker_out_of_the_zone_does_not_split_the_visit() -> None:
+    w = ZoneWatcher(QUEUE)
+    path = line(0, 5, (200, 150), (200, 150))
+    path += [(5.1, 200, 230), (5.2, 200, 230), (5.3, 200, 230)]  # 0.3 s outside: a jitter
+    path += line(5.4, 10, (200, 150), (200, 150)) + line(10.1, 13, (200, 150), (200, 260))
+    events = walk(w, 3, path)
+    visits = [e for e in events if isinstance(e, Visit)]
+    assert len(visits) == 1
+    assert abs(visits[0].exit - next(t for t, _, y in path if t > 10 and y > 200)) < 1e-9
+
+
+def test_lost_track_relinked_nearby_continues_the_visit() -> None:
+    w = ZoneWatcher(QUEUE, relink_s=10, relink_px=60)
+    walk(w, 1, line(0, 5, (50, 150), (250, 150)))
+    assert w.lost(Lost(1, 5.0, 250, 150)) == []
+    assert w.occupancy == 1  # still counted while it may come back
+    events = walk(w, 2, line(8, 20, (255, 152), (470, 152)))
+    visits = [e for e in events if isinstance(e, Visit)]
+    assert len(visits) == 1 and visits[0].track == 1
+    assert visits[0].enter < 5 and visits[0].wait_s is not None and visits[0].intact
+    assert not any(isinstance(e, Arrival) for e in events)
+
+
+def test_lost_track_not_found_again_ends_where_it_was_last_seen() -> None:
+    w = ZoneWatcher(QUEUE, relink_s=5, relink_px=60)
+    walk(w, 1, line(0, 5, (50, 150), (250, 150)))
+    w.lost(Lost(1, 5.0, 250, 150))
+    assert w.tick(9.0) == []
+    visits = [e for e in w.tick(10.5) if isinstance(e, Visit)]
+    assert len(visits) == 1 and visits[0].exit == 5.0
+    # Someone appearing later is a new visitor, not the lost one back.
+    events = walk(w, 9, line(11, 12, (390, 190), (390, 190)))
+    assert [type(e) for e in events] == [Arrival]
+
+
+def test_track_born_inside_gives_a_visit_marked_not_intact() -> None:
+    w = ZoneWatcher(QUEUE)
+    events = walk(w, 4, line(0, 10, (300, 150), (470, 150)))
+    crossing = next(e for e in events if isinstance(e, Crossing))
+    assert not crossing.intact
+
+
+def test_short_visits_are_dropped_and_truth_helper_agrees() -> None:
+    zone = ZoneSection(
+        name="promo", polygon=[(0, 0), (100, 0), (100, 100), (0, 100)], min_visit_s=2.0
+    )
+    paths = {
+        1: line(0, 3, (-50, 50), (150, 50)),  # crosses in ~1.5 s: too short
+        2: line(0, 10, (-50, 50), (150, 50)),  # ~5 s inside
+    }
+    visits, crossings, arrivals = visits_from_paths(paths, zone)
+    assert [v.track for v in visits] == [2]
+    assert 4.9 <= visits[0].dwell_s <= 5.1
+    assert len(arrivals) == 2 and crossings == []

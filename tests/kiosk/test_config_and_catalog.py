@@ -1,0 +1,102 @@
+"""kiosk.toml checks, the string catalogs, and the command's refusal to start on a bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from peakend.kiosk import cli
+from peakend.kiosk.catalog import KNOWN_LANGUAGES, Catalog, strings
+from peakend.kiosk.settings import ConfigError, load_kiosk_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "kiosk.toml"
+
+
+def test_documented_example_is_valid_and_keeps_the_keys_provisioning_fills_in() -> None:
+    config = load_kiosk_config(EXAMPLE)
+    assert config.device.role == "kiosk" and config.device.zone == "checkout"
+    text = EXAMPLE.read_text("utf-8")
+    for line in ('id = "kiosk-01"', 'store = "s001"', 'zone = "checkout"', 'role = "kiosk"'):
+        assert line in text.splitlines(), f"provisioning replaces the line {line!r}"
+    assert any(line.startswith('url = "mqtt://') for line in text.splitlines())
+    assert len(config.followup.unhappy) <= 6 and len(config.followup.happy) <= 6
+
+
+def test_every_language_has_every_string_english_has() -> None:
+    english = set(strings("en"))
+    for language in KNOWN_LANGUAGES:
+        assert set(strings(language)) == english, language
+        assert all(value.strip() for value in strings(language).values())
+
+
+def test_catalog_switches_languages_and_prefers_the_configured_question() -> None:
+    catalog = Catalog(["en", "zh-Hans"], "en", {"en": "How was checkout?"})
+    assert catalog.text("question") == "How was checkout?"
+    assert catalog.switch() == "zh-Hans"
+    assert catalog.text("question") == strings("zh-Hans")["question"]
+    assert catalog.text("tech_test_queued", seq=7).endswith("7")
+    catalog.reset()
+    assert catalog.language == "en"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "fix"),
+    [
+        (('role = "kiosk"', 'role = "edge"'), "role", 'role = "kiosk"'),
+        (('zone = "checkout"\n', ""), "zone", "add zone"),
+        (('pin = "4071"', "pin = 4071"), "technician.pin", "4 to 8 digits"),
+        (('default_language = "en"', 'default_language = "fr"'), "default_language", "languages"),
+        (('open = "08:00"', 'open = "8am"'), "hours.open", "HH:MM"),
+        (('url = "mqtt://', 'url = "http://'), "mqtt.url", "mqtt://"),
+        (('thanks_s = 3.0', 'thanks_s = 3.0\ncolour = "red"'), "kiosk.colour", "spelling"),
+        (('key = "wait"', 'key = "Wait!"'), "followup.unhappy", "lowercase"),
+    ],
+)
+def test_bad_config_names_the_field_and_the_fix(tmp_path, change, field, fix) -> None:
+    text = EXAMPLE.read_text("utf-8").replace(*change, 1)
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_kiosk_config(path)
+    message = str(caught.value)
+    assert field in message and fix in message, message
+
+
+def test_seven_reasons_are_refused(tmp_path) -> None:
+    extra = "".join(
+        f'\n[[followup.happy]]\nkey = "r{i}"\nlabels = {{ en = "R", zh-Hans = "R" }}\n'
+        for i in range(3)
+    )
+    path = tmp_path / "kiosk.toml"
+    path.write_text(EXAMPLE.read_text("utf-8") + extra, "utf-8")
+    with pytest.raises(ConfigError, match="followup.happy"):
+        load_kiosk_config(path)
+
+
+def test_reason_without_a_label_for_an_offered_language_is_refused(tmp_path) -> None:
+    text = EXAMPLE.read_text("utf-8").replace(
+        'labels = { en = "Long wait", zh-Hans = "排队太久" }', 'labels = { en = "Long wait" }'
+    )
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(ConfigError, match=r"followup.unhappy\[0\] \(wait\).*zh-Hans"):
+        load_kiosk_config(path)
+
+
+def test_command_refuses_to_start_with_the_message(tmp_path, capsys) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(EXAMPLE.read_text("utf-8").replace('pin = "4071"', 'pin = "12"'), "utf-8")
+    assert cli.main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "will not start" in err and "technician.pin" in err
+
+
+def test_command_check_accepts_the_example(capsys) -> None:
+    assert cli.main(["--config", str(EXAMPLE), "--check"]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_every_option_has_help() -> None:
+    assert cli.HELP
+    for action in cli.build_parser()._actions:
+        assert action.help, action.dest

@@ -1,0 +1,255 @@
+"""The real app in a real Kivy window, driven by real touches (UnitTestTouch).
+
+Each flow is walked as a shopper or a technician would, and every screen it passes through is
+saved under tests/artifacts/kiosk/ and checked to be drawn. Time-outs are driven through the
+touchpoint's clock so the tests need not wait them out; the broker is away (nothing listens on
+its port), which the kiosk must not show.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kiosk_drive import assert_drawn, frames, hold, screenshot, tap, until
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def kiosk(window, write_config) -> Iterator[tuple[object, ManualClock]]:  # type: ignore[no-untyped-def]
+    from kivy.base import EventLoop
+    from peakend.kiosk.app import KioskApp
+    from peakend.kiosk.station import Station
+
+    station = Station.open(write_config())
+    clock = ManualClock()
+    station.touchpoint.monotonic = clock
+    app = KioskApp(station)
+    app._run_prepare()
+    frames(3)
+    yield app, clock
+    if app.manager is not None and app.manager.parent is not None:
+        app.dispatch("on_stop")
+    for child in window.children[:]:
+        window.remove_widget(child)
+    EventLoop.stopping = False
+    window.size = (800, 480)
+
+
+def ratings(app) -> list[dict]:  # type: ignore[no-untyped-def]
+    rows = app.station.link.outbox.pending(0, 1000)
+    docs = [json.loads(row.payload) for row in rows]
+    return [d["data"] for d in docs if d["type"] == "rating"]
+
+
+def test_unhappy_press_asks_why_then_thanks_then_question(kiosk, artifacts: Path) -> None:
+    app, clock = kiosk
+    assert_drawn(screenshot(artifacts / "question-en.png"))
+    tap(app.question.smileys[1])
+    assert app.current == "reason"
+    assert app.station.journal.unsent(), "the press is journaled before the reason"
+    assert ratings(app) == []
+    assert set(app.reason.buttons) == {"wait", "staff", "price"}
+    assert_drawn(screenshot(artifacts / "reason-unhappy.png"))
+    clock.advance(0.5)
+    tap(app.reason.buttons["wait"])
+    assert app.current == "thanks"
+    assert ratings(app) == [{"score": 1, "reason": "wait", "flags": []}]
+    assert app.station.journal.unsent() == []
+    assert_drawn(screenshot(artifacts / "thanks.png"))
+    clock.advance(3.1)
+    assert until(lambda: app.current == "question")
+
+
+def test_follow_up_times_out_and_sends_the_press_without_reason(kiosk) -> None:
+    app, clock = kiosk
+    tap(app.question.smileys[4])
+    assert app.current == "reason"
+    assert app.reason.prompt.text.startswith("Great")
+    clock.advance(6.1)
+    assert until(lambda: app.current == "thanks")
+    assert ratings(app) == [{"score": 4, "reason": None, "flags": []}]
+
+
+def test_a_tap_that_lands_on_the_reason_screen_at_once_is_not_a_choice(kiosk) -> None:
+    app, clock = kiosk
+    tap(app.question.smileys[2])
+    tap(app.reason.buttons["wait"])  # the same finger, a moment later
+    assert app.current == "reason"
+    clock.advance(0.5)
+    tap(app.reason.skip)
+    assert app.current == "thanks"
+    assert ratings(app) == [{"score": 2, "reason": None, "flags": []}]
+
+
+def test_repeat_presses_are_kept_flagged_without_a_second_thank_you(kiosk, artifacts) -> None:
+    app, clock = kiosk
+    tap(app.question.smileys[3])
+    clock.advance(0.5)
+    tap(app.reason.skip)
+    clock.advance(3.1)
+    assert until(lambda: app.current == "question")
+    tap(app.question.smileys[3])  # 3.6 s after the first press
+    assert app.current == "question", "a repeat gets no second thank-you"
+    for _ in range(10):  # an angry burst
+        tap(app.question.smileys[1])
+    assert app.current == "question"
+    sent = ratings(app)
+    assert len(sent) == 12
+    assert sent[0]["flags"] == []
+    assert all(r["flags"] == ["repeat"] for r in sent[1:])
+    assert [r["score"] for r in sent[1:]] == [3] + [1] * 10
+    assert_drawn(screenshot(artifacts / "question-after-burst.png"))
+    clock.advance(5.1)
+    tap(app.question.smileys[4])
+    assert app.current == "reason", "after the interval a press counts again"
+
+
+def test_language_button_switches_every_string_and_the_next_visit_resets_it(
+    kiosk, artifacts
+) -> None:
+    app, clock = kiosk
+    assert app.question.question.text == "How was your checkout today?"
+    assert app.question.language.text == "中文"
+    tap(app.question.language)
+    assert app.question.question.text == "您今天的购物体验如何？"
+    assert app.question.smileys[1].label.text == "非常不满意"
+    assert app.question.language.text == "English"
+    rgb = screenshot(artifacts / "question-zh.png")
+    assert_drawn(rgb)
+    # The Chinese question renders with real glyphs: its texture is as wide as the text needs,
+    # not a row of identical missing-glyph boxes of Roboto's width.
+    from kivy.core.text import LabelBase
+
+    assert "wqy" in LabelBase._fonts["PeakendText"][0] or "noto" in LabelBase._fonts[
+        "PeakendText"
+    ][0].lower()
+    tap(app.question.smileys[2])
+    assert app.reason.buttons["wait"].text == "排队太久"
+    assert_drawn(screenshot(artifacts / "reason-zh.png"))
+    clock.advance(0.5)
+    tap(app.reason.buttons["wait"])
+    assert app.thanks.title.text == "谢谢！"
+    clock.advance(3.1)
+    assert until(lambda: app.current == "question")
+    assert app.question.question.text == "How was your checkout today?"
+
+
+def test_technician_menu_needs_the_hidden_hold_and_the_right_pin(kiosk, artifacts) -> None:
+    app, _clock = kiosk
+    x, y = app.question.corner.to_window(*app.question.corner.center)
+    hold(x, y, 0.3)
+    assert app.current == "question", "a short touch on the corner does nothing"
+    hold(x, y, 1.2)
+    assert app.current == "pin"
+    for key in "9999":
+        tap(app.pin.keys[key])
+    tap(app.pin.keys["ok"])
+    assert app.current == "pin"
+    assert app.pin.message.text == "Wrong PIN"
+    assert_drawn(screenshot(artifacts / "pin-wrong.png"))
+    for key in "4071":
+        tap(app.pin.keys[key])
+    tap(app.pin.keys["ok"])
+    assert app.current == "tech"
+    values = {k: v.text for k, v in app.tech.values.items()}
+    assert values["tech_device"] == "kiosk-01"
+    assert values["tech_store_zone"] == "s001 / checkout"
+    assert "not connected" in values["tech_broker"]
+    assert "127.0.0.1" in values["tech_broker"] and "secret" not in values["tech_broker"]
+    tap(app.tech.test)
+    rows = app.station.link.outbox.pending(0, 10)
+    assert [json.loads(r.payload)["type"] for r in rows] == ["health"]
+    assert "queued" in app.tech.status.text
+    assert until(lambda: app.tech.values["tech_outbox"].text == "1", 2)
+    assert_drawn(screenshot(artifacts / "technician.png"))
+    tap(app.tech.back)
+    assert app.current == "question"
+
+
+def test_three_wrong_pins_return_to_the_shoppers(kiosk) -> None:
+    app, _clock = kiosk
+    app.open_pin()
+    for _ in range(3):
+        tap(app.pin.keys["1"])
+        tap(app.pin.keys["ok"])
+    assert app.current == "question"
+
+
+def test_technician_exit_stops_the_app_and_flushes_a_waiting_press(kiosk) -> None:
+    app, _clock = kiosk
+    tap(app.question.smileys[1])  # a shopper walks away from the follow-up
+    station = app.station
+    journal_path = station.journal.path
+    app.manager.current = "question"  # the tech arrives right after
+    app.open_pin()
+    for key in "4071":
+        tap(app.pin.keys[key])
+    tap(app.pin.keys["ok"])
+    tap(app.tech.exit)
+    assert station.stopped
+    from peakend.kiosk.journal import PressJournal
+
+    journal = PressJournal(journal_path)
+    try:
+        assert journal.unsent() == []
+    finally:
+        journal.close()
+
+
+def test_portrait_screen_lays_out_big_targets(kiosk, window, artifacts) -> None:
+    app, _clock = kiosk
+    window.size = (540, 960)  # the 1080x1920 kiosk at half scale keeps the test quick
+    frames(3)
+    assert app.question.grid.cols == 2
+    smallest = min(min(s.size) for s in app.question.smileys.values())
+    assert smallest >= 540 * 0.3
+    assert_drawn(screenshot(artifacts / "question-portrait.png"))
+    tap(app.question.smileys[4])
+    assert app.current == "reason"
+    assert_drawn(screenshot(artifacts / "reason-portrait.png"))
+
+
+def test_landscape_targets_are_big_enough_for_any_hand(kiosk) -> None:
+    app, _clock = kiosk
+    # 800x480 on the 7" display is about 6.4 px per mm; a fingertip wants 10 mm or more.
+    for smiley in app.question.smileys.values():
+        assert min(smiley.size) >= 150
+    assert min(app.question.language.size) >= 60
+
+
+def test_dimming_outside_opening_hours_keeps_taking_presses(window, write_config) -> None:
+    from peakend.kiosk.app import KioskApp
+    from peakend.kiosk.station import Station
+
+    station = Station.open(
+        write_config(extra='\n[hours]\ndim_outside = true\nopen = "00:00"\nclose = "00:01"\n'
+                     "dim_level = 0.3\n")
+    )
+    app = KioskApp(station)
+    app._run_prepare()
+    try:
+        frames(2)
+        from datetime import datetime
+
+        if station.dimmed(datetime.now()):
+            assert app.dimmer.brightness == pytest.approx(0.3)
+        tap(app.question.smileys[4])
+        assert app.current == "reason"
+    finally:
+        app.dispatch("on_stop")
+        for child in window.children[:]:
+            window.remove_widget(child)

@@ -1,0 +1,116 @@
+"""The managers' web in real Chromium: log in, a zone's charts, an alert, CSV, isolation."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from .conftest import PASSWORD
+
+LAPTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def login(browser, url: str, name: str, viewport: dict) -> object:
+    page = browser.new_page(viewport=viewport, accept_downloads=True)
+    page.goto(f"{url}/s/s001")
+    assert page.url.endswith("/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    return page
+
+
+def test_manager_opens_a_zone_sees_charts_acknowledges_and_exports(
+    browser, web_url: str, artifacts: Path
+) -> None:
+    page = login(browser, web_url, "anna", LAPTOP)
+    # one store: straight to it
+    page.wait_for_url(f"{web_url}/s/s001")
+    assert page.locator("h1").inner_text().startswith("Market Street")
+    assert page.locator("table.zones tbody tr").count() == 2
+    page.screenshot(path=str(artifacts / "store-laptop.png"), full_page=True)
+    page.click("table.zones a:text('checkout')")
+    page.wait_for_url("**/s/s001/z/checkout**")
+    # the charts are real SVG with data in them
+    assert page.locator("svg.heat").count() == 2
+    assert page.locator("svg.heat rect[data-value]:not([data-value=''])").count() > 20
+    assert page.locator("svg.chart rect.bar").count() >= 3
+    assert page.locator("svg.chart circle.end").count() >= 7
+    happy = float(page.locator("#kpi-happy").inner_text())
+    assert 0 < happy < 100
+    assert page.locator("#tolerance").inner_text() != ""
+    page.screenshot(path=str(artifacts / "zone-laptop.png"), full_page=True)
+    # acknowledge the open unhappy alert with a comment
+    alert = page.locator(".alert-item.open", has_text="unhappy in 10 min").first
+    assert "3 unhappy in 10 min; checkout p90 wait" in alert.inner_text()
+    alert.locator("input[name=comment]").fill("second till opened")
+    alert.locator("button:text('Acknowledge')").click()
+    page.wait_for_url("**/s/s001/z/checkout**")
+    alert = page.locator(".alert-item.open", has_text="unhappy in 10 min").first
+    assert "acknowledged by anna" in alert.inner_text()
+    assert "second till opened" in alert.inner_text()
+    page.screenshot(path=str(artifacts / "zone-alert-acked.png"), full_page=False)
+    # CSV export: every rating of the period with its linked wait
+    with page.expect_download() as info:
+        page.click("#export")
+    text = Path(info.value.path()).read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) > 100
+    assert {"at_local", "score", "linked_wait_p50_s", "queue_length"} <= set(rows[0])
+    assert all(1 <= int(r["score"]) <= 4 for r in rows)
+    page.close()
+
+
+def test_zone_page_on_a_phone(browser, web_url: str, artifacts: Path) -> None:
+    page = login(browser, web_url, "anna", PHONE)
+    page.wait_for_url(f"{web_url}/s/s001")
+    page.goto(f"{web_url}/s/s001/z/checkout?period=30d")
+    assert page.locator("svg.heat").count() == 2
+    # nothing wider than the screen except inside a scroll box
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"] + 1
+    page.screenshot(path=str(artifacts / "zone-phone.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize("path", [
+    "/s/s002", "/s/s002/z/checkout", "/s/s002/z/checkout/export.csv?period=30d"])
+def test_manager_of_one_store_gets_nothing_of_another(browser, web_url: str, path: str) -> None:
+    page = login(browser, web_url, "anna", LAPTOP)
+    page.wait_for_url(f"{web_url}/s/s001")
+    resp = page.request.get(web_url + path)
+    assert resp.status == 404
+    assert "checkout" not in resp.text() and "Harbour" not in resp.text()
+    page.close()
+
+
+def test_wrong_password_and_forged_forms_are_refused(browser, web_url: str) -> None:
+    page = browser.new_page()
+    page.goto(f"{web_url}/login")
+    page.fill("input[name=name]", "anna")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    assert "Wrong name or password" in page.locator(".error").inner_text()
+    page.close()
+    page = login(browser, web_url, "anna", LAPTOP)
+    page.wait_for_url(f"{web_url}/s/s001")
+    # a post without the session's CSRF token (as a foreign site would send) changes nothing
+    resp = page.request.post(f"{web_url}/s/s001/alerts/1/ack", form={"comment": "forged"})
+    assert resp.status == 403
+    page.close()
+
+
+def test_manager_of_two_stores_chooses_one(browser, web_url: str, artifacts: Path) -> None:
+    page = login(browser, web_url, "chris", LAPTOP)
+    page.wait_for_url(f"{web_url}/")
+    names = page.locator(".tile strong").all_inner_texts()
+    assert names == ["Market Street", "Harbour Mall"]
+    page.screenshot(path=str(artifacts / "stores-laptop.png"))
+    page.click(".tile:has-text('Harbour Mall')")
+    page.wait_for_url(f"{web_url}/s/s002")
+    assert "America/New_York" in page.locator("h1").inner_text()
+    page.close()
