@@ -172,10 +172,11 @@ def latency_run(port, devices, agg, conn, start_after, seconds):
     seen: dict[str, float] = {}
     stop = threading.Event()
     last_rowid = conn.execute("SELECT max(rowid) FROM ratings").fetchone()[0] or 0
+    db_file = conn.execute("PRAGMA database_list").fetchone()[2]
 
     def watch() -> None:
         nonlocal last_rowid
-        watcher = sqlite3.connect(conn.execute("PRAGMA database_list").fetchone()[2])
+        watcher = sqlite3.connect(db_file)
         while not stop.is_set():
             rows = watcher.execute(
                 "SELECT rowid, msg_id FROM ratings WHERE rowid > ?", (last_rowid,)

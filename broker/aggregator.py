@@ -1,24 +1,24 @@
 """The aggregator: MQTT in, SQLite out, acks back.
 
-paho's network thread only queues what arrives; one writer thread validates, stores a batch in
-one transaction (flushed on size or time), and only then PUBACKs each message to the broker
-(manual acks) and publishes each device's retained ack. Killing the process at any point
-therefore loses nothing: the broker redelivers whatever was not PUBACKed to the persistent
-session, and the devices keep whatever is not acked.
+Two processes. This one holds the paho client: its callback only appends what arrives to an
+inbox, and a dispatcher thread hands the whole inbox as one batch to the writer process
+(:mod:`peakend.broker.ingest`), which validates, stores and commits it. Only after the commit
+does the dispatcher PUBACK each message to the broker (paho's manual acks) and publish each
+device's retained ack. Batches size themselves: whatever arrived while the writer worked on the
+previous batch is the next one, so light traffic is stored at once and heavy traffic in bulk.
 
-Nothing that arrives can stop it: a message that fails validation is quarantined with its raw
-bytes and the reason, and still counts as handled so the device's ack moves on.
+Killing either process at any point loses nothing: the broker redelivers whatever was not
+PUBACKed to the persistent session, and devices keep whatever the hub has not acked.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
+import multiprocessing as mp
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,72 +26,20 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from peakend.broker import contract
-from peakend.broker.mosquitto import load_registry
+from peakend.broker.ingest import BatchResult, Counters, writer_main
 from peakend.broker.mqtt import connect_properties, make_client
-from peakend.broker.store import Store
 
 log = logging.getLogger(__name__)
 
-RECEIVE_MAXIMUM = 2000
+# Unacked messages the broker may push to us at once; with manual acks this bounds one batch.
+RECEIVE_MAXIMUM = 5000
+MAX_BATCH = 5000
+
+Periodic = Callable[[datetime], list[tuple[str, dict[str, Any]]]]
 
 
-@dataclass
-class Incoming:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    received_at: datetime
-
-
-@dataclass
-class Counters:
-    stored: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    statuses: int = 0
-    batches: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
-
-
-class Registry:
-    """Provisioned devices (registry.json in the broker folder), re-read when it changes."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = Path(path) if path else None
-        self._mtime: float | None = None
-        self._devices: dict[str, dict] = {}
-
-    def check(self, envelope: contract.Envelope) -> str | None:
-        """The reason the envelope does not fit its registered device, or None."""
-        if self.path is None:
-            return None
-        self._refresh()
-        device = self._devices.get(envelope.device_id)
-        if device is None or device.get("revoked"):
-            return f"device {envelope.device_id!r} is not registered on this hub"
-        if envelope.store_id != device.get("store"):
-            return (
-                f"store {envelope.store_id!r} does not match store {device.get('store')!r} "
-                f"registered for {envelope.device_id}"
-            )
-        zones = device.get("zones") or []
-        if envelope.zone_id is not None and zones and envelope.zone_id not in zones:
-            return (
-                f"zone {envelope.zone_id!r} is not a zone registered for {envelope.device_id} "
-                f"({', '.join(zones)})"
-            )
-        return None
-
-    def _refresh(self) -> None:
-        assert self.path is not None
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            mtime = None
-        if mtime != self._mtime:
-            self._devices = load_registry(self.path)
-            self._mtime = mtime
+class AggregatorError(RuntimeError):
+    pass
 
 
 class Aggregator:
@@ -103,35 +51,50 @@ class Aggregator:
         registry_path: str | Path | None = None,
         client_id: str = "peakend-aggregator",
         shared_group: str | None = None,
-        batch_size: int = 500,
-        flush_s: float = 0.05,
         ca_file: str | None = None,
-        periodic: Callable[[datetime], list[tuple[str, dict[str, Any]]]] | None = None,
+        periodic: Periodic | None = None,
         periodic_s: float = 15.0,
     ) -> None:
-        self.store = Store(db_path)
-        self.registry = Registry(registry_path)
-        self.batch_size = batch_size
-        self.flush_s = flush_s
+        self.db_path = str(db_path)
+        self.registry_path = str(registry_path) if registry_path else None
         self.counters = Counters()
+        self.periodic = periodic
+        self.periodic_s = periodic_s
+        self.connected = threading.Event()
+        self.last_error: str | None = None
         self._prefix = f"$share/{shared_group}/" if shared_group else ""
-        self._queue: queue.Queue[Incoming | None] = queue.Queue()
+        self._inbox: list[tuple[str, bytes, float, int, int]] = []
+        self._arrived = threading.Condition()
+        self._stop = threading.Event()
         self._client, self._target = make_client(
             mqtt_url, client_id, ca_file=ca_file, manual_ack=True
         )
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_disconnect = self._on_disconnect
-        self._writer = threading.Thread(target=self._write_loop, name="aggregator-writer")
-        self._stop = threading.Event()
-        self.connected = threading.Event()
-        self._periodic = periodic
-        self._periodic_s = periodic_s
-        self._last_error: str | None = None
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="aggregator")
+        self._writer: Any = None
+        self._pipe: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        # spawn, not fork: forking a process that runs paho's threads is unsafe.
+        ctx = mp.get_context("spawn")
+        self._pipe, child = ctx.Pipe()
+        self._writer = ctx.Process(
+            target=writer_main,
+            args=(child, self.db_path, self.registry_path, logging.getLogger().level),
+            name="aggregator-writer",
+            daemon=True,
+        )
+        self._writer.start()
+        child.close()
+        if not self._pipe.poll(60):
+            raise AggregatorError("the writer process did not start")
+        kind, _ = self._pipe.recv()
+        if kind != "ready":
+            raise AggregatorError("the writer process failed to open the database")
         self._client.connect_async(
             self._target.host,
             self._target.port,
@@ -140,32 +103,41 @@ class Aggregator:
             properties=connect_properties(persistent=True, receive_maximum=RECEIVE_MAXIMUM),
         )
         self._client.loop_start()
-        self._writer.start()
+        self._dispatcher.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._queue.put(None)
-        self._writer.join(10)
+        with self._arrived:
+            self._arrived.notify_all()
+        if self._dispatcher.is_alive():
+            self._dispatcher.join(15)
         self._client.disconnect()
         self._client.loop_stop()
-        self.store.close()
+        if self._pipe is not None:
+            try:
+                self._pipe.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        if self._writer is not None:
+            self._writer.join(10)
+            if self._writer.is_alive():
+                self._writer.kill()
 
-    def run_forever(self) -> None:
+    def alive(self) -> bool:
+        return self._dispatcher.is_alive() and self._writer is not None and self._writer.is_alive()
+
+    def run_forever(self, stop: threading.Event) -> None:
         self.start()
-        try:
-            while self._writer.is_alive():
-                self._writer.join(1.0)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
+        while not stop.is_set() and self.alive():
+            stop.wait(1.0)
+        self.stop()
 
-    # -- paho callbacks -------------------------------------------------------------------
+    # -- paho callbacks (network thread: keep them as cheap as a bare subscriber's) ---------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            self._last_error = f"broker refused the aggregator: {reason}"
-            log.error("%s", self._last_error)
+            self.last_error = f"broker refused the aggregator: {reason}"
+            log.error("%s", self.last_error)
             return
         client.subscribe(
             [
@@ -184,146 +156,61 @@ class Aggregator:
         self.connected.clear()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(
-            Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC))
-        )
+        item = (msg.topic, msg.payload, time.time(), msg.mid, msg.qos)
+        with self._arrived:
+            self._inbox.append(item)
+            if len(self._inbox) == 1:
+                self._arrived.notify()
 
-    # -- the writer -----------------------------------------------------------------------
+    # -- dispatcher -------------------------------------------------------------------------
 
-    def _write_loop(self) -> None:
-        next_periodic = time.monotonic() + self._periodic_s
+    def _dispatch_loop(self) -> None:
+        next_periodic = time.monotonic() + self.periodic_s
         while not self._stop.is_set():
-            batch = self._collect()
+            with self._arrived:
+                if not self._inbox:
+                    self._arrived.wait(0.5)
+                batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
             if batch:
-                try:
-                    self._handle(batch)
-                except Exception:
-                    # Never PUBACK what was not committed: the broker will redeliver it.
-                    log.exception("batch of %d failed; it will be redelivered", len(batch))
-                    time.sleep(1.0)
-                    self._client.reconnect()
-            if self._periodic and time.monotonic() >= next_periodic:
-                next_periodic = time.monotonic() + self._periodic_s
+                if not self._commit(batch):
+                    return
+            if self.periodic and time.monotonic() >= next_periodic:
+                next_periodic = time.monotonic() + self.periodic_s
                 self._run_periodic()
 
-    def _collect(self) -> list[Incoming]:
+    def _commit(self, batch: list[tuple[str, bytes, float, int, int]]) -> bool:
         try:
-            first = self._queue.get(timeout=0.5)
-        except queue.Empty:
-            return []
-        if first is None:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.flush_s
-        while len(batch) < self.batch_size:
-            left = deadline - time.monotonic()
-            try:
-                item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._stop.set()
-                break
-            batch.append(item)
-        return batch
+            self._pipe.send([(topic, payload, at) for topic, payload, at, _, _ in batch])
+            kind, result = self._pipe.recv()
+        except (EOFError, BrokenPipeError, OSError):
+            self.last_error = "the writer process died"
+            log.error("%s; nothing of the last batch was acked, the broker will redeliver it", self.last_error)
+            return False
+        if kind != "ok":
+            # Not acked: the broker redelivers it after we reconnect. Reconnect now so a
+            # transient database problem (disk full, locked) does not leave it hanging.
+            log.error("batch of %d not stored (%s); it will be redelivered", len(batch), result)
+            time.sleep(1.0)
+            self._client.reconnect()
+            return True
+        self._publish_acks(batch, result)
+        return True
 
-    def _handle(self, batch: list[Incoming]) -> None:
-        touched: dict[str, str] = {}
-        with self.store.transaction():
-            for item in batch:
-                device = self._handle_one(item)
-                if device:
-                    touched[device[0]] = device[1]
-            seen: dict[str, tuple[str, int]] = {}
-            for item in batch:
-                if "/evt/" in item.topic:
-                    try:
-                        where = contract.parse_topic(item.topic)
-                    except contract.ContractError:
-                        continue
-                    count = seen.get(where.device, (where.store, 0))[1]
-                    seen[where.device] = (where.store, count + 1)
-            received = batch[-1].received_at
-            for device, (store_id, count) in seen.items():
-                self.store.touch_device(device, store_id, received, count)
-            acks = {device: self.store.advance_ack(device) for device in touched}
-        self.counters.batches += 1
-        # Only now is everything in the batch durable: tell the broker and the devices.
-        for item in batch:
-            if item.qos > 0:
-                self._client.ack(item.mid, item.qos)
-        for device, store_id in touched.items():
+    def _publish_acks(self, batch: list[tuple[str, bytes, float, int, int]], result: BatchResult) -> None:
+        self.counters.add(result.counters)
+        # Everything in the batch is durable now: tell the broker, then the devices.
+        for _, _, _, mid, qos in batch:
+            if qos > 0:
+                self._client.ack(mid, qos)
+        for device, (store_id, seq) in result.acks.items():
             self._client.publish(
-                contract.ack_topic(store_id, device),
-                json.dumps({"seq": acks[device]}),
-                qos=1,
-                retain=True,
+                contract.ack_topic(store_id, device), json.dumps({"seq": seq}), qos=1, retain=True
             )
 
-    def _handle_one(self, item: Incoming) -> tuple[str, str] | None:
-        """Store, skip or quarantine one message; returns (device, store) whose ack may move."""
-        try:
-            where = contract.parse_topic(item.topic)
-        except contract.ContractError as exc:
-            self._quarantine(item, str(exc), None, None)
-            return None
-        if where.kind == "status":
-            self._handle_status(item, where)
-            return None
-        if where.kind != "evt":
-            self._quarantine(item, f"devices do not publish on {item.topic}", where.device, None)
-            return None
-        try:
-            envelope = contract.parse_event(item.topic, item.payload, item.received_at)
-        except contract.ContractError as exc:
-            seq = contract.peek_seq(item.payload)
-            self._quarantine(item, str(exc), where.device, seq)
-            return (where.device, where.store)
-        problem = self.registry.check(envelope)
-        if problem:
-            self._quarantine(item, problem, where.device, envelope.seq)
-            return (where.device, where.store)
-        outcome = self.store.store_event(envelope, item.received_at)
-        if outcome.kind == "stored":
-            self.counters.stored += 1
-        elif outcome.kind == "duplicate":
-            self.counters.duplicates += 1
-        else:
-            # Quarantine with seq=None: the ledger already holds the real owner of that seq.
-            self._quarantine(item, outcome.reason or outcome.kind, where.device, None)
-        return (where.device, where.store)
-
-    def _handle_status(self, item: Incoming, where: contract.Topic) -> None:
-        if not item.payload:
-            return  # a cleared retained status
-        try:
-            status = contract.Status.model_validate_json(item.payload)
-        except ValueError as exc:
-            self._quarantine(item, f"bad status: {exc}".splitlines()[0], where.device, None)
-            return
-        self.store.record_status(
-            where.device, where.store, status.model_dump(exclude_none=True), item.received_at
-        )
-        self.counters.statuses += 1
-
-    def _quarantine(self, item: Incoming, reason: str, device: str | None, seq: int | None) -> None:
-        self.counters.quarantined += 1
-        key = reason.split(":")[0][:60]
-        self.counters.by_reason[key] = self.counters.by_reason.get(key, 0) + 1
-        log.warning("quarantined %s: %s", item.topic, reason)
-        self.store.quarantine(
-            topic=item.topic,
-            raw=item.payload,
-            reason=reason,
-            received_at=item.received_at,
-            device_id=device,
-            seq=seq,
-        )
-
     def _run_periodic(self) -> None:
-        assert self._periodic is not None
+        assert self.periodic is not None
         try:
-            for store_id, payload in self._periodic(datetime.now(UTC)):
+            for store_id, payload in self.periodic(datetime.now(UTC)):
                 self._client.publish(
                     contract.alerts_topic(store_id), json.dumps(payload), qos=1, retain=False
                 )

@@ -11,7 +11,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -59,8 +59,9 @@ def format_ts(moment: datetime) -> str:
     """UTC with milliseconds and a Z, the only timestamp form on the wire."""
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def parse_ts(text: str) -> datetime:
@@ -260,12 +261,12 @@ EVENTS_SUBSCRIPTION = f"{ROOT}/+/+/evt/#"
 STATUS_SUBSCRIPTION = f"{ROOT}/+/+/status"
 
 
-class Topic(BaseModel):
+class Topic(NamedTuple):
     """A parsed device topic."""
 
     store: str
     device: str
-    kind: Literal["status", "evt", "ack"]
+    kind: str  # "status", "evt" or "ack"
     event_type: str | None = None
 
 
@@ -277,9 +278,9 @@ def parse_topic(topic: str) -> Topic:
     if not (is_slug(store) and is_slug(device)):
         raise ContractError(f"topic {topic!r} has a store or device that is not a valid id")
     if kind == "evt" and len(rest) == 1:
-        return Topic(store=store, device=device, kind="evt", event_type=rest[0])
+        return Topic(store, device, "evt", rest[0])
     if kind in ("status", "ack") and not rest:
-        return Topic(store=store, device=device, kind=kind)
+        return Topic(store, device, kind)
     raise ContractError(f"topic {topic!r} is not a status, evt/{{type}} or ack topic")
 
 
@@ -321,9 +322,11 @@ def new_envelope(
     return envelope
 
 
-def parse_event(topic: str, raw: bytes, now: datetime | None = None) -> Envelope:
+def parse_event(
+    topic: str, raw: bytes, now: datetime | None = None, where: Topic | None = None
+) -> Envelope:
     """Check one raw event as the hub receives it; ContractError carries the quarantine reason."""
-    where = parse_topic(topic)
+    where = where or parse_topic(topic)
     if where.kind != "evt":
         raise ContractError(f"topic {topic!r} is not an event topic")
     if len(raw) > MAX_PAYLOAD_BYTES:

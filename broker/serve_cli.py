@@ -71,12 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    code = 0
     try:
-        stop.wait()
+        while not stop.wait(1.0):
+            if not server.aggregator.alive():
+                # Exit so systemd restarts us; nothing un-stored was acked.
+                print(f"error: {server.aggregator.last_error or 'aggregator stopped'}", file=sys.stderr)
+                code = 1
+                break
     except KeyboardInterrupt:
         pass
     server.stop()
-    return 0
+    return code
 
 
 class Server:
@@ -101,13 +107,6 @@ def start(
     shared: str | None = None,
     ca_file: str | None = None,
 ) -> Server:
-    periodic = None
-    try:
-        from peakend.broker.alerts import AlertMonitor
-
-        periodic = AlertMonitor(db, config).check
-    except ImportError:
-        pass
     aggregator = Aggregator(
         mqtt_url,
         db,
@@ -115,9 +114,11 @@ def start(
         client_id=client_id,
         shared_group=shared,
         ca_file=ca_file,
-        periodic=periodic,
     )
-    aggregator.start()
+    aggregator.start()  # the writer process creates or migrates the database first
+    from peakend.broker.alerts import AlertMonitor
+
+    aggregator.periodic = AlertMonitor(db, config).check
     web = None
     if http:
         import uvicorn

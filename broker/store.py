@@ -240,6 +240,8 @@ def m004_alerts(db: sqlite_utils.Database) -> None:
         """
     )
 
+_FREE = object()  # marks a (device, seq) that no ledger row holds yet
+
 TABLE_BY_TYPE = {"rating": "ratings", "dwell": "dwells", "queue": "queue_windows", "health": "health"}
 
 
@@ -276,36 +278,76 @@ class Store:
         return _Transaction(self.conn)
 
     def store_event(self, envelope: Envelope, received_at: datetime) -> Outcome:
-        """Insert one valid envelope idempotently; a redelivery is a duplicate, a msg_id or seq
-        reused for different content is quarantined by the caller with the returned reason."""
-        received = format_ts(received_at)
-        msg_id = str(envelope.msg_id)
-        row = self.conn.execute(
-            "SELECT device_id, seq, msg_id FROM ledger WHERE msg_id = ? "
-            "OR (device_id = ? AND seq = ?)",
-            (msg_id, envelope.device_id, envelope.seq),
-        ).fetchall()
-        for device_id, seq, known_msg in row:
-            if known_msg == msg_id and device_id == envelope.device_id and seq == envelope.seq:
-                return Outcome("duplicate")
-            if known_msg == msg_id:
-                return Outcome(
-                    "conflict",
-                    f"replayed msg_id: already stored as {device_id} seq {seq}",
-                )
-            return Outcome(
-                "conflict",
-                f"seq {envelope.seq} of {envelope.device_id} was already used by msg_id {known_msg}",
-            )
-        self.conn.execute(
+        """Insert one valid envelope idempotently (see store_events)."""
+        return self.store_events([(envelope, received_at)])[0]
+
+    def store_events(self, items: list[tuple[Envelope, datetime]]) -> list[Outcome]:
+        """Insert valid envelopes idempotently, in bulk. A redelivery is a "duplicate"; a msg_id
+        or a seq reused for other content is a "conflict" whose reason the caller quarantines."""
+        if not items:
+            return []
+        by_msg: dict[str, tuple[str, int]] = {}
+        by_seq: dict[tuple[str, int], str | None] = {}
+        msg_ids = [str(e.msg_id) for e, _ in items]
+        for i in range(0, len(msg_ids), 500):
+            chunk = msg_ids[i : i + 500]
+            for msg_id, device_id, seq in self.conn.execute(
+                f"SELECT msg_id, device_id, seq FROM ledger WHERE msg_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                by_msg[msg_id] = (device_id, seq)
+        spans: dict[str, tuple[int, int]] = {}
+        for e, _ in items:
+            lo, hi = spans.get(e.device_id, (e.seq, e.seq))
+            spans[e.device_id] = (min(lo, e.seq), max(hi, e.seq))
+        for device_id, (lo, hi) in spans.items():
+            for seq, msg_id in self.conn.execute(
+                "SELECT seq, msg_id FROM ledger WHERE device_id = ? AND seq BETWEEN ? AND ?",
+                (device_id, lo, hi),
+            ):
+                by_seq[(device_id, seq)] = msg_id
+
+        outcomes: list[Outcome] = []
+        ledger_rows: list[tuple[Any, ...]] = []
+        typed: dict[str, list[tuple[Any, ...]]] = {}
+        skipped: list[tuple[str, list[tuple[int, int]], str]] = []
+        for (e, received_at), msg_id in zip(items, msg_ids, strict=True):
+            known = by_msg.get(msg_id)
+            owner = by_seq.get((e.device_id, e.seq), _FREE)
+            if known == (e.device_id, e.seq) and owner == msg_id:
+                outcomes.append(Outcome("duplicate"))
+                continue
+            if known is not None:
+                outcomes.append(Outcome(
+                    "conflict", f"replayed msg_id: already stored as {known[0]} seq {known[1]}"
+                ))
+                continue
+            if owner is not _FREE:
+                outcomes.append(Outcome(
+                    "conflict", f"seq {e.seq} of {e.device_id} was already used by msg_id {owner}"
+                ))
+                continue
+            by_msg[msg_id] = (e.device_id, e.seq)
+            by_seq[(e.device_id, e.seq)] = msg_id
+            received = format_ts(received_at)
+            ledger_rows.append((e.device_id, e.seq, msg_id, received))
+            table, row = self._typed_row(e, msg_id, received_at, received)
+            typed.setdefault(table, []).append(row)
+            if isinstance(e.data, Health) and e.data.skipped:
+                skipped.append((e.device_id, e.data.skipped, received))
+            outcomes.append(Outcome("stored"))
+        self.conn.executemany(
             "INSERT INTO ledger (device_id, seq, msg_id, outcome, received_at) "
             "VALUES (?, ?, ?, 'stored', ?)",
-            (envelope.device_id, envelope.seq, msg_id, received),
+            ledger_rows,
         )
-        self._insert_typed(envelope, received_at)
-        if isinstance(envelope.data, Health) and envelope.data.skipped:
-            self._mark_skipped(envelope.device_id, envelope.data.skipped, received)
-        return Outcome("stored")
+        for table, rows in typed.items():
+            self.conn.executemany(
+                f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows
+            )
+        for device_id, ranges, received in skipped:
+            self._mark_skipped(device_id, ranges, received)
+        return outcomes
 
     def quarantine(
         self,
@@ -412,45 +454,41 @@ class Store:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _insert_typed(self, e: Envelope, received_at: datetime) -> None:
-        received = format_ts(received_at)
+    def _typed_row(
+        self, e: Envelope, msg_id: str, received_at: datetime, received: str
+    ) -> tuple[str, tuple[Any, ...]]:
         ts = format_ts(e.ts)
         # Without a synchronised clock the device's times are only good relative to each other:
         # shift them by the gap between its clock and ours at the moment of sending.
         offset = (received_at - e.ts) if not e.clock_synced else None
         at = ts if offset is None else received
-        base = (str(e.msg_id), e.device_id, e.seq, e.store_id)
+        base = (msg_id, e.device_id, e.seq, e.store_id)
         data = e.data
         if isinstance(data, Rating):
             flags = sorted(set(data.flags))
-            self.conn.execute(
-                "INSERT INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*base, e.zone_id, ts, received, int(e.clock_synced), at, data.score,
-                 data.reason, json.dumps(flags), int(bool(flags))),
+            return "ratings", (
+                *base, e.zone_id, ts, received, int(e.clock_synced), at, data.score,
+                data.reason, json.dumps(flags) if flags else "[]", int(bool(flags)),
             )
-        elif isinstance(data, Dwell):
+        if isinstance(data, Dwell):
             enter, exit_ = data.enter, data.exit
             if offset is not None:
                 enter, exit_ = enter + offset, exit_ + offset
-            self.conn.execute(
-                "INSERT INTO dwells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*base, e.zone_id, ts, received, int(e.clock_synced), at, str(data.track),
-                 format_ts(enter), format_ts(exit_), float(data.dwell_s),
-                 None if data.wait_s is None else float(data.wait_s)),
+            return "dwells", (
+                *base, e.zone_id, ts, received, int(e.clock_synced), at, str(data.track),
+                format_ts(enter), format_ts(exit_), float(data.dwell_s), _num(data.wait_s),
             )
-        elif isinstance(data, Queue):
-            self.conn.execute(
-                "INSERT INTO queue_windows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*base, e.zone_id, ts, received, int(e.clock_synced), at, float(data.window_s),
-                 float(data.length), data.arrivals, data.departures, _num(data.wait_s),
-                 _num(data.wait_measured_s)),
+        if isinstance(data, Queue):
+            return "queue_windows", (
+                *base, e.zone_id, ts, received, int(e.clock_synced), at, float(data.window_s),
+                float(data.length), data.arrivals, data.departures, _num(data.wait_s),
+                _num(data.wait_measured_s),
             )
-        elif isinstance(data, Health):
-            self.conn.execute(
-                "INSERT INTO health VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*base, ts, received, at, _num(data.fps), _num(data.cpu), data.outbox,
-                 _num(data.temp_c), data.model_dump_json(exclude_none=True)),
-            )
+        assert isinstance(data, Health)
+        return "health", (
+            *base, ts, received, at, _num(data.fps), _num(data.cpu), data.outbox,
+            _num(data.temp_c), data.model_dump_json(exclude_none=True),
+        )
 
     def _mark_skipped(
         self, device_id: str, ranges: Iterable[tuple[int, int]], received: str

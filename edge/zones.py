@@ -70,6 +70,7 @@ class _State:
     last: tuple[float, float, float] | None = None
     visit: _OpenVisit | None = None
     born_inside: bool = False
+    born: tuple[float, float, float] | None = None  # first (t, x, y) of a track born inside
 
 
 @dataclass
@@ -107,7 +108,9 @@ class ZoneWatcher:
         raw = bool(geometry.inside(np.array([[obs.x, obs.y]]), self.polygon)[0])
         state = self.states.get(obs.track)
         if state is None:
-            state = self.states[obs.track] = _State(born_inside=raw)
+            state = self.states[obs.track] = _State(
+                born_inside=raw, born=(obs.t, obs.x, obs.y) if raw else None
+            )
             if raw and self._relink(state, obs):
                 state.last = (obs.t, obs.x, obs.y)
                 return events
@@ -138,6 +141,8 @@ class ZoneWatcher:
         if state is None or state.visit is None:
             return []
         if state.inside and state.pending_since is None:
+            if self._hand_over(state.visit, lost):
+                return []
             self.orphans.append(_Orphan(state.visit, lost.last_seen, lost.x, lost.y))
             return []
         end = state.pending_since if state.pending_since is not None else lost.last_seen
@@ -183,6 +188,28 @@ class ZoneWatcher:
         state.visit = best.visit
         state.inside = True
         state.born_inside = False
+        return True
+
+    def _hand_over(self, visit: _OpenVisit, lost: Lost) -> bool:
+        """A track born inside just before this one was lost, where it was lost, is the same
+        person under a new id (the tracker switched): give the newcomer the older visit."""
+        best, best_d = None, self.relink_px
+        for state in self.states.values():
+            if state.born is None or not state.born_inside:
+                continue
+            t, x, y = state.born
+            d = math.hypot(x - lost.x, y - lost.y)
+            if visit.enter <= t and lost.last_seen - t <= self.relink_s and d <= best_d:
+                best, best_d = state, d
+        if best is None:
+            return False
+        crossed = best.visit.crossed_at if best.visit is not None else None
+        visit.crossed_at = crossed if crossed is not None else visit.crossed_at
+        best.visit = visit
+        best.inside = True
+        best.pending_since = None
+        best.born_inside = False
+        best.born = None
         return True
 
     def _check_crossing(self, state: _State, obs: Observation, events: list[Event]) -> None:

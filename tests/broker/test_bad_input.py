@@ -82,11 +82,11 @@ def test_each_kind_of_bad_input_is_quarantined_with_its_reason(hub, kiosk):
     reasons = [r["reason"] for r in hub.rows("SELECT reason FROM quarantine ORDER BY id")]
     expected = [want for _, _, want in cases if want]
     assert len(reasons) == len(expected), reasons
-    for reason, want in zip(reasons, expected, strict=True):
-        assert want in reason, (want, reason)
+    for want in expected:
+        assert sum(want in reason for reason in reasons) == 1, (want, reasons)
     # The raw bytes are kept for forensics.
-    raws = [r["raw"] for r in hub.rows("SELECT raw FROM quarantine ORDER BY id")]
-    assert raws[4] == b"\xff\xfe\x00not utf-8"
+    raw = hub.scalar("SELECT raw FROM quarantine WHERE reason LIKE '%not UTF-8%'")
+    assert raw == b"\xff\xfe\x00not utf-8"
     # Only the two valid ratings count; the hub kept working after every bad one.
     stored = hub.rows("SELECT msg_id, score FROM ratings ORDER BY seq")
     assert [r["msg_id"] for r in stored] == [first["msg_id"], last["msg_id"]]

@@ -1,0 +1,220 @@
+"""The aggregator's writer: validate one batch, store it in one transaction, compute the acks.
+
+It runs in its own process (see :mod:`peakend.broker.aggregator`), so JSON parsing, contract
+checks and SQLite never compete with the MQTT network loop for Python's interpreter lock.
+:class:`Ingest` itself is plain code over a Store and a Registry, tested without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from peakend.broker import contract
+from peakend.broker.mosquitto import load_registry
+from peakend.broker.store import Store
+
+log = logging.getLogger(__name__)
+
+# (topic, payload, received_at as a POSIX timestamp)
+Message = tuple[str, bytes, float]
+
+
+@dataclass
+class Counters:
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    statuses: int = 0
+    batches: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Counters) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.statuses += other.statuses
+        self.batches += other.batches
+        for key, n in other.by_reason.items():
+            self.by_reason[key] = self.by_reason.get(key, 0) + n
+
+
+@dataclass
+class BatchResult:
+    """What the MQTT side must publish once the batch is committed."""
+
+    acks: dict[str, tuple[str, int]]  # device -> (store, highest contiguous handled seq)
+    counters: Counters
+
+
+class Registry:
+    """Provisioned devices (registry.json in the broker folder), re-read when it changes.
+
+    Without a registry file the hub trusts the broker's ACL for the device and the topic for
+    the store, and does not check zones."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+        self._mtime: float | None = None
+        self._devices: dict[str, dict] = {}
+
+    def check(self, envelope: contract.Envelope) -> str | None:
+        """The reason the envelope does not fit its registered device, or None."""
+        if self.path is None:
+            return None
+        self._refresh()
+        device = self._devices.get(envelope.device_id)
+        if device is None or device.get("revoked"):
+            return f"device {envelope.device_id!r} is not registered on this hub"
+        if envelope.store_id != device.get("store"):
+            return (
+                f"store {envelope.store_id!r} does not match store {device.get('store')!r} "
+                f"registered for {envelope.device_id}"
+            )
+        zones = device.get("zones") or []
+        if envelope.zone_id is not None and zones and envelope.zone_id not in zones:
+            return (
+                f"zone {envelope.zone_id!r} is not a zone registered for {envelope.device_id} "
+                f"({', '.join(zones)})"
+            )
+        return None
+
+    def _refresh(self) -> None:
+        assert self.path is not None
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            mtime = None
+        if mtime != self._mtime:
+            self._devices = load_registry(self.path)
+            self._mtime = mtime
+
+
+class Ingest:
+    def __init__(self, db_path: str | Path, registry_path: str | Path | None = None) -> None:
+        self.store = Store(db_path)
+        self.registry = Registry(registry_path)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def handle(self, batch: list[Message]) -> BatchResult:
+        counters = Counters(batches=1)
+        touched: dict[str, str] = {}
+        seen: dict[str, int] = {}
+        valid: list[tuple[contract.Envelope, datetime, str, bytes]] = []
+        with self.store.transaction():
+            for topic, payload, received in batch:
+                at = datetime.fromtimestamp(received, UTC)
+                device = self._check_one(topic, payload, at, counters, valid)
+                if device:
+                    touched[device[0]] = device[1]
+                    seen[device[0]] = seen.get(device[0], 0) + 1
+            outcomes = self.store.store_events([(e, at) for e, at, _, _ in valid])
+            for (e, at, topic, payload), outcome in zip(valid, outcomes, strict=True):
+                if outcome.kind == "stored":
+                    counters.stored += 1
+                elif outcome.kind == "duplicate":
+                    counters.duplicates += 1
+                else:
+                    # seq=None: the ledger already holds the real owner of that seq.
+                    reason = outcome.reason or outcome.kind
+                    self._quarantine(topic, payload, at, reason, e.device_id, None, counters)
+            if batch:
+                last = datetime.fromtimestamp(batch[-1][2], UTC)
+                for device, count in seen.items():
+                    self.store.touch_device(device, touched[device], last, count)
+            acks = {d: (s, self.store.advance_ack(d)) for d, s in touched.items()}
+        return BatchResult(acks, counters)
+
+    def _check_one(
+        self,
+        topic: str,
+        payload: bytes,
+        at: datetime,
+        counters: Counters,
+        valid: list[tuple[contract.Envelope, datetime, str, bytes]],
+    ) -> tuple[str, str] | None:
+        """Quarantine or queue one message for storing; returns the (device, store) whose ack
+        may move."""
+        try:
+            where = contract.parse_topic(topic)
+        except contract.ContractError as exc:
+            self._quarantine(topic, payload, at, str(exc), None, None, counters)
+            return None
+        if where.kind == "status":
+            self._handle_status(topic, payload, at, where, counters)
+            return None
+        if where.kind != "evt":
+            reason = f"devices do not publish on {topic}"
+            self._quarantine(topic, payload, at, reason, where.device, None, counters)
+            return None
+        try:
+            envelope = contract.parse_event(topic, payload, at, where)
+        except contract.ContractError as exc:
+            seq = contract.peek_seq(payload)
+            self._quarantine(topic, payload, at, str(exc), where.device, seq, counters)
+            return (where.device, where.store)
+        problem = self.registry.check(envelope)
+        if problem:
+            self._quarantine(topic, payload, at, problem, where.device, envelope.seq, counters)
+            return (where.device, where.store)
+        valid.append((envelope, at, topic, payload))
+        return (where.device, where.store)
+
+    def _handle_status(
+        self, topic: str, payload: bytes, at: datetime, where: contract.Topic, counters: Counters
+    ) -> None:
+        if not payload:
+            return  # a cleared retained status
+        try:
+            status = contract.Status.model_validate_json(payload)
+        except ValueError as exc:
+            reason = f"bad status: {exc}".splitlines()[0]
+            self._quarantine(topic, payload, at, reason, where.device, None, counters)
+            return
+        self.store.record_status(where.device, where.store, status.model_dump(exclude_none=True), at)
+        counters.statuses += 1
+
+    def _quarantine(
+        self,
+        topic: str,
+        payload: bytes,
+        at: datetime,
+        reason: str,
+        device: str | None,
+        seq: int | None,
+        counters: Counters,
+    ) -> None:
+        counters.quarantined += 1
+        key = reason.split(":")[0][:60]
+        counters.by_reason[key] = counters.by_reason.get(key, 0) + 1
+        log.warning("quarantined %s: %s", topic, reason)
+        self.store.quarantine(
+            topic=topic, raw=payload, reason=reason, received_at=at, device_id=device, seq=seq
+        )
+
+
+def writer_main(conn: Connection, db_path: str, registry_path: str | None, log_level: int) -> None:
+    """The writer process: one batch in, one result (or error) out, until told to stop."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ingest = Ingest(db_path, registry_path)
+    conn.send(("ready", None))
+    try:
+        while True:
+            try:
+                batch = conn.recv()
+            except EOFError:
+                break
+            if batch is None:
+                break
+            try:
+                conn.send(("ok", ingest.handle(batch)))
+            except Exception as exc:  # reported, and the batch is not acked: it comes again
+                log.exception("batch of %d failed", len(batch))
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        ingest.close()
