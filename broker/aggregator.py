@@ -1,4 +1,4 @@
-"""The aggregator: MQTT in, SQLite out, acks back.
+"""The aggregator: MQTT in, the hub database (SQLite or PostgreSQL) out, acks back.
 
 Two processes. This one holds the paho client: its callback only appends what arrives to an
 inbox, and a dispatcher thread hands the whole inbox as one batch to the writer process
@@ -9,6 +9,13 @@ previous batch is the next one, so light traffic is stored at once and heavy tra
 
 Killing either process at any point loses nothing: the broker redelivers whatever was not
 PUBACKed to the persistent session, and devices keep whatever the hub has not acked.
+
+Several aggregators (workers) can share the stream of a chain's central broker with an MQTT v5
+shared subscription (``shared_group``) into one PostgreSQL database. Each ack comes from the
+database, so it is right whichever worker stored what; but two workers may publish acks of the
+same device in the opposite order of their commits, leaving a lower retained ack behind (never a
+too-high one). So a worker of a group re-reads, a few seconds later, the acks it published and
+publishes the database's value again where it has moved on.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-
 from peakend.broker import contract
 from peakend.broker.ingest import BatchResult, Counters, writer_main
 from peakend.broker.mqtt import connect_properties, make_client
@@ -34,6 +40,10 @@ log = logging.getLogger(__name__)
 # Unacked messages the broker may push to us at once; with manual acks this bounds one batch.
 RECEIVE_MAXIMUM = 5000
 MAX_BATCH = 5000
+# In a shared group: how often, and for how long after publishing, acks are checked against the
+# database (see the module docstring).
+ACK_REFRESH_S = 2.0
+ACK_REFRESH_WINDOW_S = 8.0
 
 Periodic = Callable[[datetime], list[tuple[str, dict[str, Any]]]]
 
@@ -75,6 +85,8 @@ class Aggregator:
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="aggregator")
         self._writer: Any = None
         self._pipe: Any = None
+        # device -> (store, seq, when) of the last ack this worker published
+        self._published: dict[str, tuple[str, int, float]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -92,9 +104,9 @@ class Aggregator:
         child.close()
         if not self._pipe.poll(60):
             raise AggregatorError("the writer process did not start")
-        kind, _ = self._pipe.recv()
+        kind, detail = self._pipe.recv()
         if kind != "ready":
-            raise AggregatorError("the writer process failed to open the database")
+            raise AggregatorError(f"the writer process failed to open the database: {detail}")
         self._client.connect_async(
             self._target.host,
             self._target.port,
@@ -166,6 +178,7 @@ class Aggregator:
 
     def _dispatch_loop(self) -> None:
         next_periodic = time.monotonic() + self.periodic_s
+        next_refresh = time.monotonic() + ACK_REFRESH_S
         while not self._stop.is_set():
             with self._arrived:
                 if not self._inbox:
@@ -173,6 +186,10 @@ class Aggregator:
                 batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
             if batch:
                 if not self._commit(batch):
+                    return
+            if self._prefix and time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + ACK_REFRESH_S
+                if not self._refresh_acks():
                     return
             if self.periodic and time.monotonic() >= next_periodic:
                 next_periodic = time.monotonic() + self.periodic_s
@@ -184,7 +201,10 @@ class Aggregator:
             kind, result = self._pipe.recv()
         except (EOFError, BrokenPipeError, OSError):
             self.last_error = "the writer process died"
-            log.error("%s; nothing of the last batch was acked, the broker will redeliver it", self.last_error)
+            log.error(
+                "%s; nothing of the last batch was acked, the broker will redeliver it",
+                self.last_error,
+            )
             return False
         if kind != "ok":
             # Not acked: the broker redelivers it after we reconnect. Reconnect now so a
@@ -196,16 +216,47 @@ class Aggregator:
         self._publish_acks(batch, result)
         return True
 
-    def _publish_acks(self, batch: list[tuple[str, bytes, float, int, int]], result: BatchResult) -> None:
+    def _publish_acks(
+        self, batch: list[tuple[str, bytes, float, int, int]], result: BatchResult
+    ) -> None:
         self.counters.add(result.counters)
         # Everything in the batch is durable now: tell the broker, then the devices.
         for _, _, _, mid, qos in batch:
             if qos > 0:
                 self._client.ack(mid, qos)
+        now = time.monotonic()
         for device, (store_id, seq) in result.acks.items():
-            self._client.publish(
-                contract.ack_topic(store_id, device), json.dumps({"seq": seq}), qos=1, retain=True
-            )
+            self._publish_ack(store_id, device, seq, now)
+
+    def _publish_ack(self, store_id: str, device: str, seq: int, now: float) -> None:
+        self._client.publish(
+            contract.ack_topic(store_id, device), json.dumps({"seq": seq}), qos=1, retain=True
+        )
+        self._published[device] = (store_id, seq, now)
+
+    def _refresh_acks(self) -> bool:
+        """Publish again, from the database, the recent acks another worker has overtaken."""
+        now = time.monotonic()
+        recent = {d: v for d, v in self._published.items() if now - v[2] < ACK_REFRESH_WINDOW_S}
+        self._published = recent
+        if not recent:
+            return True
+        try:
+            self._pipe.send(("acked", sorted(recent)))
+            kind, result = self._pipe.recv()
+        except (EOFError, BrokenPipeError, OSError):
+            self.last_error = "the writer process died"
+            log.error("%s", self.last_error)
+            return False
+        if kind != "ok":
+            log.warning("could not re-read acks: %s", result)
+            return True
+        for device, seq in result.items():
+            store_id, published, when = recent[device]
+            if seq > published:
+                log.info("ack of %s overtaken (%d < %d): publishing again", device, published, seq)
+                self._publish_ack(store_id, device, seq, when)
+        return True
 
     def _run_periodic(self) -> None:
         assert self.periodic is not None

@@ -1,8 +1,9 @@
 """The aggregator's writer: validate one batch, store it in one transaction, compute the acks.
 
 It runs in its own process (see :mod:`peakend.broker.aggregator`), so JSON parsing, contract
-checks and SQLite never compete with the MQTT network loop for Python's interpreter lock.
-:class:`Ingest` itself is plain code over a Store and a Registry, tested without a broker.
+checks and the database never compete with the MQTT network loop for Python's interpreter lock.
+:class:`Ingest` itself is plain code over a store (SQLite or PostgreSQL, see
+:func:`peakend.broker.store.open_store`) and a Registry, tested without a broker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from peakend.broker import contract
 from peakend.broker.mosquitto import load_registry
-from peakend.broker.store import Store
+from peakend.broker.store import EventStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +94,31 @@ class Registry:
             self._mtime = mtime
 
 
+# A batch that loses a deadlock to another worker is run again from the start, this often.
+RETRIES = 5
+
+
 class Ingest:
-    def __init__(self, db_path: str | Path, registry_path: str | Path | None = None) -> None:
-        self.store = Store(db_path)
+    def __init__(self, db: str | Path, registry_path: str | Path | None = None) -> None:
+        self.store: EventStore = open_store(db)
         self.registry = Registry(registry_path)
 
     def close(self) -> None:
         self.store.close()
 
     def handle(self, batch: list[Message]) -> BatchResult:
+        """Store one batch in one transaction; returns the acks to publish once committed."""
+        for attempt in range(RETRIES):
+            try:
+                return self._handle_once(batch)
+            except Exception as exc:
+                if attempt == RETRIES - 1 or not self.store.is_retryable(exc):
+                    raise
+                log.info("batch of %d lost a race with another worker (%s); again", len(batch),
+                         type(exc).__name__)
+        raise AssertionError("unreachable")
+
+    def _handle_once(self, batch: list[Message]) -> BatchResult:
         counters = Counters(batches=1)
         touched: dict[str, str] = {}
         seen: dict[str, int] = {}
@@ -123,11 +140,13 @@ class Ingest:
                     # seq=None: the ledger already holds the real owner of that seq.
                     reason = outcome.reason or outcome.kind
                     self._quarantine(topic, payload, at, reason, e.device_id, None, counters)
-            if batch:
+            if batch and seen:
                 last = datetime.fromtimestamp(batch[-1][2], UTC)
-                for device, count in seen.items():
-                    self.store.touch_device(device, touched[device], last, count)
-            acks = {d: (s, self.store.advance_ack(d)) for d, s in touched.items()}
+                self.store.touch_devices(
+                    sorted((d, touched[d], n) for d, n in seen.items()), last
+                )
+            acked = self.store.advance_acks(sorted(touched))
+            acks = {d: (s, acked[d]) for d, s in touched.items()}
         return BatchResult(acks, counters)
 
     def _check_one(
@@ -176,7 +195,9 @@ class Ingest:
             reason = f"bad status: {exc}".splitlines()[0]
             self._quarantine(topic, payload, at, reason, where.device, None, counters)
             return
-        self.store.record_status(where.device, where.store, status.model_dump(exclude_none=True), at)
+        self.store.record_status(
+            where.device, where.store, status.model_dump(exclude_none=True), at
+        )
         counters.statuses += 1
 
     def _quarantine(
@@ -198,10 +219,18 @@ class Ingest:
         )
 
 
-def writer_main(conn: Connection, db_path: str, registry_path: str | None, log_level: int) -> None:
-    """The writer process: one batch in, one result (or error) out, until told to stop."""
+def writer_main(conn: Connection, db: str, registry_path: str | None, log_level: int) -> None:
+    """The writer process: one batch in, one result (or error) out, until told to stop.
+
+    A ``("acked", [device, ...])`` request instead of a batch returns the acks recorded in the
+    database, which a worker of several uses to correct an ack it published out of order."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ingest = Ingest(db_path, registry_path)
+    try:
+        ingest = Ingest(db, registry_path)
+    except Exception as exc:
+        log.error("cannot open the database: %s", exc)
+        conn.send(("error", str(exc)))
+        return
     conn.send(("ready", None))
     try:
         while True:
@@ -212,6 +241,9 @@ def writer_main(conn: Connection, db_path: str, registry_path: str | None, log_l
             if batch is None:
                 break
             try:
+                if isinstance(batch, tuple) and batch[0] == "acked":
+                    conn.send(("ok", ingest.store.acked_seqs(list(batch[1]))))
+                    continue
                 conn.send(("ok", ingest.handle(batch)))
             except Exception as exc:  # reported, and the batch is not acked: it comes again
                 log.exception("batch of %d failed", len(batch))

@@ -95,6 +95,26 @@ class BrokerDir:
     def tls_dir(self) -> Path:
         return self.root / "tls"
 
+    @property
+    def tls_port_file(self) -> Path:
+        """Present while the broker is set up for TLS: devices are then given mqtts:// URLs."""
+        return self.root / "tls_port"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def install(self) -> Path:
+        """One-time install scripts waiting to be fetched by a device (see provision)."""
+        return self.root / "install"
+
+    def tls_port(self) -> int | None:
+        try:
+            return int(self.tls_port_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
 
 def prepare(
     root: str | Path,
@@ -103,30 +123,48 @@ def prepare(
     bind: str = "127.0.0.1",
     tls: TlsFiles | None = None,
     tls_port: int | None = None,
+    plain_bind: str | None = None,
 ) -> BrokerDir:
-    """Create or refresh a broker folder; existing credentials are kept."""
+    """Create or refresh a broker folder; existing credentials are kept.
+
+    With ``tls`` and ``tls_port`` devices connect by TLS on ``bind:tls_port``; the plain
+    listener then stays on ``plain_bind`` (the caller picks loopback, so only the hub's own
+    aggregator uses it)."""
     d = BrokerDir(Path(root).resolve())
     d.root.mkdir(parents=True, exist_ok=True)
     for sub in (d.data, d.logs, d.devices):
         sub.mkdir(exist_ok=True)
     os.chmod(d.root, 0o755)
+    plain = plain_bind or bind
     if not d.passwd.exists():
         d.passwd.write_text("")
     if not d.aggregator_url.exists():
         password = new_password()
         set_password(d, AGGREGATOR_USER, password)
-        host = bind if bind not in ("0.0.0.0", "::") else "127.0.0.1"
-        scheme, agg_port = ("mqtts", tls_port) if tls and tls_port else ("mqtt", port)
-        _write_private(d.aggregator_url, f"{scheme}://{AGGREGATOR_USER}:{password}@{host}:{agg_port}\n")
+        # The aggregator runs next to the broker: it always uses the plain listener.
+        host = plain if plain not in ("0.0.0.0", "::") else "127.0.0.1"
+        _write_private(d.aggregator_url, f"mqtt://{AGGREGATOR_USER}:{password}@{host}:{port}\n")
     d.acl.write_text(acl_text())
-    d.conf.write_text(config_text(d, port=port, bind=bind, tls=tls, tls_port=tls_port))
+    d.conf.write_text(
+        config_text(d, port=port, bind=bind, tls=tls, tls_port=tls_port, plain_bind=plain)
+    )
     d.port_file.write_text(f"{port}\n")
+    if tls and tls_port:
+        d.tls_port_file.write_text(f"{tls_port}\n")
+    else:
+        d.tls_port_file.unlink(missing_ok=True)
     _hand_to_mosquitto_user(d)
     return d
 
 
 def config_text(
-    d: BrokerDir, *, port: int, bind: str, tls: TlsFiles | None, tls_port: int | None
+    d: BrokerDir,
+    *,
+    port: int,
+    bind: str,
+    tls: TlsFiles | None,
+    tls_port: int | None,
+    plain_bind: str | None = None,
 ) -> str:
     lines = [
         "# Written by `peakend broker`; edits are overwritten on the next start.",
@@ -135,7 +173,7 @@ def config_text(
         f"password_file {d.passwd}",
         f"acl_file {d.acl}",
         "",
-        f"listener {port} {bind}",
+        f"listener {port} {plain_bind or bind}",
         "protocol mqtt",
     ]
     if tls and tls_port:
@@ -200,7 +238,8 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
     """A mosquitto 2 ``$7$`` password hash (PBKDF2-SHA512), as mosquitto_passwd writes it."""
     salt = salt or secrets.token_bytes(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
-    return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    b64 = base64.b64encode
+    return f"$7${PBKDF2_ITERATIONS}${b64(salt).decode()}${b64(digest).decode()}"
 
 
 def set_password(d: BrokerDir, username: str, password: str) -> None:
@@ -376,8 +415,12 @@ def _hand_to_mosquitto_user(d: BrokerDir) -> None:
             os.chown(path, user.pw_uid, user.pw_gid)
             os.chmod(path, 0o600)
     if d.tls_dir.exists():
-        for sub in [d.tls_dir, *d.tls_dir.rglob("*")]:
-            os.chown(sub, user.pw_uid, user.pw_gid)
+        # The server's key must be readable by mosquitto; the CA's key stays root's alone.
+        os.chmod(d.tls_dir, 0o755)
+        for name in ("ca.pem", "server.pem", "server.key"):
+            path = d.tls_dir / name
+            if path.exists():
+                os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def _check_traversable(root: Path, user: pwd.struct_passwd) -> None:

@@ -2,27 +2,42 @@
 
 The device's password is random (24 bytes, URL-safe) and shown once, inside its MQTT URL and
 its config file; the broker keeps only a PBKDF2 hash. A running broker of the same folder is
-told to re-read its password file, so the device can connect at once.
+told to re-read its password file, so the device can connect at once. When the broker runs with
+``--tls`` the device gets an ``mqtts://`` URL and the hub's CA (``ca_file``).
+
+Besides the config file it prints a one-line install command for the Pi: the hub's web hands
+the device's install script out once (see :mod:`peakend.broker.install`).
+
+``--revoke ID`` locks a device out at once: its password is removed and the broker reloaded,
+which drops its live connection (mosquitto re-checks connected clients on reload); the hub then
+takes over the device's client id with a clean session, which drops a connection a reload
+missed and deletes the device's stored session, and marks its retained status offline. The
+registry marks it revoked, so whatever it still had queued is quarantined, not stored.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import socket
 import sys
+import threading
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-from peakend.broker.contract import ROLES, is_slug
+from peakend.broker import install
+from peakend.broker.contract import ROLES, is_slug, status_topic
 from peakend.broker.mosquitto import (
     AGGREGATOR_USER,
     BrokerDir,
     BrokerError,
+    aggregator_url,
     load_registry,
     new_password,
     reload_running_broker,
+    remove_user,
     save_registry,
     set_password,
 )
@@ -30,18 +45,21 @@ from peakend.broker.mosquitto import (
 HELP = "create a device's credentials, registry entry and config file; prints its MQTT URL"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="peakend provision", description=HELP)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="peakend provision",
+        description=HELP + ". With --revoke ID: lock a device out at once.",
+    )
     parser.add_argument("--data", required=True, help="the broker folder (as for `peakend broker`)")
-    parser.add_argument("--id", required=True, help="device id, also its MQTT user, e.g. kiosk-01")
-    parser.add_argument("--store", required=True, help="store id, e.g. s001")
+    parser.add_argument("--id", help="device id, also its MQTT user, e.g. kiosk-01")
+    parser.add_argument("--store", help="store id, e.g. s001")
     parser.add_argument(
         "--zone",
         action="append",
         default=[],
         help="zone id the device rates or watches; repeat (or comma-separate) for a camera",
     )
-    parser.add_argument("--role", required=True, choices=ROLES, help="kiosk or edge")
+    parser.add_argument("--role", choices=ROLES, help="kiosk or edge")
     parser.add_argument(
         "--host",
         default=None,
@@ -51,7 +69,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", default=None, help="where to write the device config (default DIR/devices/ID.toml)"
     )
+    parser.add_argument(
+        "--web-url",
+        default=None,
+        help="the hub's web as the Pi reaches it, for the install command "
+        "(default http://HOST:8080)",
+    )
+    parser.add_argument(
+        "--install-minutes",
+        type=float,
+        default=install.DEFAULT_TTL_S / 60,
+        help="how long the install command works (default 30 minutes; it works once)",
+    )
+    parser.add_argument(
+        "--revoke",
+        metavar="ID",
+        help="lock device ID out now: remove its password, drop its connection, mark it revoked",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.revoke:
+        try:
+            result = revoke(BrokerDir(Path(args.data).resolve()), args.revoke)
+        except (BrokerError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"device {args.revoke} revoked: its password is gone and the registry marks it")
+        if result.disconnected:
+            print("its connection was dropped and its broker session deleted")
+        else:
+            print(f"note: could not reach the broker ({result.note}); it refuses the device once "
+                  "it is (re)started")
+        return 0
+    missing = [f"--{name}" for name in ("id", "store", "role") if not getattr(args, name)]
+    if missing:
+        parser.error(f"give {', '.join(missing)} (or --revoke ID)")
     zones = [z.strip() for value in args.zone for z in value.split(",") if z.strip()]
     try:
         result = provision(
@@ -63,23 +119,44 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             out=Path(args.out) if args.out else None,
+            web_url=args.web_url,
+            install_ttl_s=args.install_minutes * 60,
         )
     except (BrokerError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"device {args.id} ({args.role}) registered for store {args.store}, zones {', '.join(zones)}")
+    print(f"device {args.id} ({args.role}) registered for store {args.store}, "
+          f"zones {', '.join(zones)}")
     print(f"config written to {result.config_path}")
+    if result.ca_path:
+        print(f"hub CA (for mqtts) written to {result.ca_path}")
     if not result.reloaded:
         print("note: no running broker for this folder was told; start it with `peakend broker`")
+    if result.install:
+        minutes = args.install_minutes
+        print(f"on the Pi, paste this within {minutes:g} minutes (it works once):")
+        print(f"  {result.install_command}")
     print(result.url)
     return 0
 
 
 class Provisioned:
-    def __init__(self, url: str, config_path: Path, reloaded: bool) -> None:
+    def __init__(
+        self,
+        url: str,
+        config_path: Path,
+        reloaded: bool,
+        *,
+        ca_path: Path | None = None,
+        install: install.InstallScript | None = None,
+        install_command: str = "",
+    ) -> None:
         self.url = url
         self.config_path = config_path
         self.reloaded = reloaded
+        self.ca_path = ca_path
+        self.install = install
+        self.install_command = install_command
 
 
 def provision(
@@ -92,10 +169,14 @@ def provision(
     host: str | None = None,
     port: int | None = None,
     out: Path | None = None,
+    web_url: str | None = None,
+    install_ttl_s: float = install.DEFAULT_TTL_S,
 ) -> Provisioned:
     d = BrokerDir(data.resolve())
     if not d.conf.exists():
-        raise BrokerError(f"{d.root} is not a broker folder: run `peakend broker --data {d.root}` first")
+        raise BrokerError(
+            f"{d.root} is not a broker folder: run `peakend broker --data {d.root}` first"
+        )
     for label, value in [("id", device_id), ("store", store), *[("zone", z) for z in zones]]:
         if not is_slug(value):
             raise ValueError(
@@ -112,18 +193,111 @@ def provision(
 
     reloaded = register_device(d, device_id=device_id, store=store, zones=zones, role=role)
     password = reloaded.password
-    broker_port = port or int(d.port_file.read_text().strip())
-    url = f"mqtt://{device_id}:{password}@{host or socket.gethostname()}:{broker_port}"
-    config = fill_example(
-        role,
-        device={"id": device_id, "store": store, "role": role, "zone": zones[0]},
-        mqtt={"url": url},
-    )
+    hub_host = host or socket.gethostname()
+    tls_port = d.tls_port()
+    tls = tls_port is not None and d.ca_file.exists()
+    if tls:
+        url = f"mqtts://{device_id}:{password}@{hub_host}:{port or tls_port}"
+    else:
+        broker_port = port or int(d.port_file.read_text().strip())
+        url = f"mqtt://{device_id}:{password}@{hub_host}:{broker_port}"
+    device = {"id": device_id, "store": store, "role": role, "zone": zones[0]}
     path = out or d.devices / f"{device_id}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(config)
+    ca_path = None
+    mqtt: dict[str, str] = {"url": url}
+    if tls:
+        ca_path = path.parent / "ca.pem"
+        if ca_path.resolve() != d.ca_file.resolve():
+            ca_path.write_bytes(d.ca_file.read_bytes())
+        mqtt["ca_file"] = str(ca_path.resolve())
+    path.write_text(fill_example(role, device=device, mqtt=mqtt))
     path.chmod(0o600)
-    return Provisioned(url, path, reloaded.broker_told)
+
+    # The Pi's copy: same identity, the Pi's own paths for the CA and the device's databases.
+    pi_mqtt = {"url": url, **({"ca_file": f"{install.PI_CONFIG_DIR}/ca.pem"} if tls else {})}
+    pi_sections: dict[str, dict[str, str]] = {
+        "device": device,
+        "mqtt": pi_mqtt,
+        "outbox": {"path": f"{install.PI_STATE_DIR}/outbox.sqlite"},
+    }
+    if role == "kiosk":
+        pi_sections["kiosk"] = {"journal": f"{install.PI_STATE_DIR}/presses.sqlite"}
+    script = install.create(
+        d,
+        device_id=device_id,
+        role=role,
+        config_text=fill_toml(example_text(role), pi_sections),
+        ca_pem=d.ca_file.read_text() if tls else None,
+        ttl_s=install_ttl_s,
+    )
+    command = script.command(web_url or f"http://{hub_host}:8080")
+    return Provisioned(url, path, reloaded.broker_told, ca_path=ca_path, install=script,
+                       install_command=command)
+
+
+class Revoked:
+    def __init__(self, reloaded: bool, disconnected: bool, note: str = "") -> None:
+        self.reloaded = reloaded
+        self.disconnected = disconnected
+        self.note = note
+
+
+def revoke(d: BrokerDir, device_id: str, *, timeout: float = 5.0) -> Revoked:
+    """Lock a device out now; see the module's doc for how."""
+    registry = load_registry(d.registry)
+    entry = registry.get(device_id)
+    if entry is None:
+        raise ValueError(f"{device_id!r} is not a provisioned device of {d.root}")
+    if device_id == AGGREGATOR_USER:
+        raise ValueError(f"{device_id!r} is the hub's own account")
+    remove_user(d, device_id)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    entry = {**entry, "revoked": True, "revoked_at": now}
+    registry[device_id] = entry
+    save_registry(d.registry, registry)
+    install.drop_device(d, device_id)
+    reloaded = reload_running_broker(d)
+    try:
+        take_over_session(d, device_id, store=entry.get("store"), timeout=timeout)
+    except (BrokerError, OSError) as exc:
+        return Revoked(reloaded, False, str(exc))
+    return Revoked(reloaded, True)
+
+
+def take_over_session(d: BrokerDir, device_id: str, *, store: str | None, timeout: float) -> None:
+    """Connect as the hub with the device's client id and a clean, non-persistent session.
+
+    The broker then drops any connection still using that id (MQTT session takeover) and
+    forgets the device's stored session. The retained status is set offline on the way out."""
+    from peakend.broker.mqtt import connect_properties, make_client
+
+    url = aggregator_url(d.root)
+    ca = str(d.ca_file) if d.ca_file.exists() else None
+    client, target = make_client(url, device_id, ca_file=ca)
+    done = threading.Event()
+    outcome: list[str] = []
+
+    def on_connect(c, _u, _f, reason, _p) -> None:  # type: ignore[no-untyped-def]
+        outcome.append("ok" if not reason.is_failure else str(reason))
+        done.set()
+
+    client.on_connect = on_connect
+    client.connect(target.host, target.port, keepalive=10, clean_start=True,
+                   properties=connect_properties(persistent=False))
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            raise BrokerError(f"no answer from the broker at {target.redacted()}")
+        if outcome[0] != "ok":
+            raise BrokerError(f"the broker refused the hub's account: {outcome[0]}")
+        if store:
+            offline = json.dumps({"state": "offline"})
+            info = client.publish(status_topic(store, device_id), offline, qos=1, retain=True)
+            info.wait_for_publish(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 class Registered:
@@ -132,7 +306,9 @@ class Registered:
         self.broker_told = broker_told
 
 
-def register_device(d: BrokerDir, *, device_id: str, store: str, zones: list[str], role: str) -> Registered:
+def register_device(
+    d: BrokerDir, *, device_id: str, store: str, zones: list[str], role: str
+) -> Registered:
     """A fresh random password (hashed into the broker's file) and the registry entry."""
     password = new_password()
     set_password(d, device_id, password)

@@ -10,6 +10,9 @@ Two paths, one set of numbers:
   messages a device replays from its outbox.
 - ``zone_report`` reads one zone's raw rows for the period and computes everything, including
   the linkage, the tolerance point, heat maps, trend and the peak-end view.
+
+The same SQL runs on SQLite and, through :mod:`peakend.broker.pg_compat`, on PostgreSQL (a
+chain's central database): ``open_db`` takes either a path or a ``postgresql://`` URL.
 """
 
 from __future__ import annotations
@@ -38,10 +41,24 @@ class ReportError(ValueError):
 
 
 def open_db(path: str | Path, *, must_exist: bool = True) -> sqlite3.Connection:
-    """A connection of our own (the aggregator writes from elsewhere): WAL, patient on locks."""
-    from peakend.broker.store import migrations
+    """A connection of our own (the aggregator writes from elsewhere): WAL, patient on locks.
 
-    path = Path(path)
+    ``path`` is a SQLite file (or ``sqlite:///path``) or a ``postgresql://`` URL; for the latter
+    the connection is a :class:`peakend.broker.pg_compat.SqliteLikeConnection`."""
+    from peakend.broker.store import migrations, parse_db
+
+    try:
+        target = parse_db(path)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    if target.engine == "postgresql":
+        from peakend.broker.pg_compat import connect
+
+        try:
+            return connect(target.location)  # type: ignore[return-value]
+        except ConnectionError as exc:
+            raise ReportError(str(exc)) from None
+    path = Path(target.location)
     if must_exist and not path.exists():
         raise ReportError(f"{path}: no such database. Give the hub's --db path.")
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
@@ -63,10 +80,11 @@ def refresh_rollups(conn: sqlite3.Connection, max_rows: int | None = None) -> in
     """
     folded = 0
     chunk = min(_CHUNK, max_rows) if max_rows else _CHUNK
+    horizons = _horizons(conn)
     while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            n = _fold_chunk(conn, chunk)
+            n = _fold_chunk(conn, chunk, horizons)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -74,6 +92,17 @@ def refresh_rollups(conn: sqlite3.Connection, max_rows: int | None = None) -> in
         folded += n
         if n < chunk or (max_rows and folded >= max_rows):
             return folded
+
+
+_FOLDED = ("ratings", "dwells", "queue_windows")
+
+
+def _horizons(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rowids up to which every row is committed. With SQLite's one writer that is all of them;
+    with several PostgreSQL writers, see SqliteLikeConnection.horizons."""
+    if getattr(conn, "engine", "sqlite") == "postgresql":
+        return conn.horizons(_FOLDED)  # type: ignore[attr-defined]
+    return {t: 2**63 - 1 for t in _FOLDED}
 
 
 def _mark(conn: sqlite3.Connection, name: str) -> int:
@@ -89,7 +118,7 @@ def _set_mark(conn: sqlite3.Connection, name: str, rowid: int) -> None:
     )
 
 
-def _fold_chunk(conn: sqlite3.Connection, chunk: int) -> int:
+def _fold_chunk(conn: sqlite3.Connection, chunk: int, horizons: dict[str, int]) -> int:
     acc: dict[tuple[str, str, int], dict[str, Any]] = {}
     last: dict[tuple[str, str, str], str] = {}
 
@@ -102,8 +131,8 @@ def _fold_chunk(conn: sqlite3.Connection, chunk: int) -> int:
     mark = _mark(conn, "ratings")
     rows = conn.execute(
         f"SELECT rowid, store_id, zone_id, {_EPOCH.format('at')}, score, flagged, at "
-        "FROM ratings WHERE rowid > ? ORDER BY rowid LIMIT ?",
-        (mark, chunk),
+        "FROM ratings WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+        (mark, horizons["ratings"], chunk),
     ).fetchall()
     for _, store, zone, t, score, flagged, at in rows:
         s = slot(store, zone, int(t // 3600))
@@ -121,8 +150,8 @@ def _fold_chunk(conn: sqlite3.Connection, chunk: int) -> int:
     mark = _mark(conn, "dwells")
     rows = conn.execute(
         f"SELECT rowid, store_id, zone_id, {_EPOCH.format('exit')}, dwell_s, wait_s, exit "
-        "FROM dwells WHERE rowid > ? ORDER BY rowid LIMIT ?",
-        (mark, chunk),
+        "FROM dwells WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+        (mark, horizons["dwells"], chunk),
     ).fetchall()
     for _, store, zone, t, dwell, wait, exit_ in rows:
         s = slot(store, zone, int(t // 3600))
@@ -140,8 +169,8 @@ def _fold_chunk(conn: sqlite3.Connection, chunk: int) -> int:
     mark = _mark(conn, "queue_windows")
     top = conn.execute(
         "SELECT max(rowid) FROM (SELECT rowid FROM queue_windows WHERE rowid > ? "
-        "ORDER BY rowid LIMIT ?)",
-        (mark, chunk),
+        "AND rowid <= ? ORDER BY rowid LIMIT ?) AS q",
+        (mark, horizons["queue_windows"], chunk),
     ).fetchone()[0]
     n_q = 0
     if top is not None:
@@ -167,16 +196,20 @@ def _fold_chunk(conn: sqlite3.Connection, chunk: int) -> int:
             n = [a + b for a, b in zip(n, old[:4], strict=True)]
             s["flagged"] += old[4]
             s["visits"] += old[5]
-            waits, dwells = old[6] + waits, old[7] + dwells
+            waits, dwells = bytes(old[6]) + waits, bytes(old[7]) + dwells
         conn.execute(
-            "INSERT OR REPLACE INTO zone_hours (store_id, zone_id, hour, n1, n2, n3, n4, "
-            "flagged, visits, waits, dwells) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO zone_hours (store_id, zone_id, hour, n1, n2, n3, n4, "
+            "flagged, visits, waits, dwells) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (store_id, zone_id, hour) DO UPDATE SET n1 = excluded.n1, "
+            "n2 = excluded.n2, n3 = excluded.n3, n4 = excluded.n4, flagged = excluded.flagged, "
+            "visits = excluded.visits, waits = excluded.waits, dwells = excluded.dwells",
             (store, zone, hour, *n, s["flagged"], s["visits"], waits, dwells),
         )
     for (store, zone, kind), at in last.items():
         conn.execute(
             "INSERT INTO zone_last (store_id, zone_id, kind, last_at) VALUES (?,?,?,?) "
-            "ON CONFLICT DO UPDATE SET last_at = max(last_at, excluded.last_at)",
+            "ON CONFLICT (store_id, zone_id, kind) "
+            "DO UPDATE SET last_at = max(zone_last.last_at, excluded.last_at)",
             (store, zone, kind, at),
         )
     return max(n_r, n_d, n_q)

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--since/--until: the last 30 days. Dates and times "
         "without an offset are the store's local time (see [[stores]] in hub.toml).",
     )
-    p.add_argument("--db", required=True, help="the hub's SQLite database")
+    p.add_argument("--db", required=True, help="the hub database: a SQLite file or a "
+                   "postgresql://user:password@host:port/dbname URL")
     p.add_argument("--store", help="only this store id")
     p.add_argument("--zone", help="only this zone id; with --store, adds the zone's wait bands, "
                    "tolerance point and peak-end days")

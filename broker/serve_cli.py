@@ -10,10 +10,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from peakend.broker.aggregator import Aggregator
+from peakend.broker.aggregator import Aggregator, AggregatorError
 from peakend.broker.config import ConfigError, load_config, parse_mqtt_url
+from peakend.broker.store import parse_db
 
-HELP = "run the aggregator (MQTT -> SQLite, acks, alerts) and the web"
+HELP = "run the aggregator (MQTT -> SQLite or PostgreSQL, acks, alerts) and the web"
 log = logging.getLogger(__name__)
 
 
@@ -21,18 +22,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="peakend serve", description=HELP)
     parser.add_argument("--config", help="hub.toml; options given here override it")
     parser.add_argument("--mqtt", help="aggregator's broker URL (see BROKER_DIR/aggregator.url)")
-    parser.add_argument("--db", help="SQLite database file (created with its schema if missing)")
+    parser.add_argument(
+        "--db",
+        help="hub database: a SQLite file (path or sqlite:///path, created if missing) or "
+        "postgresql://user:password@host:port/dbname (schema created or migrated on start)",
+    )
     parser.add_argument("--http", help="serve the web on HOST:PORT, e.g. 0.0.0.0:8080")
     parser.add_argument(
         "--broker-data",
-        help="broker folder: its registry.json is the device registry envelopes are checked against",
+        help="broker folder: its registry.json is the device registry envelopes are checked "
+        "against",
     )
     parser.add_argument("--ca-file", help="CA certificate for an mqtts:// broker with a private CA")
-    parser.add_argument("--client-id", default="peakend-aggregator", help="MQTT client id (one per worker)")
+    parser.add_argument(
+        "--client-id", default="peakend-aggregator", help="MQTT client id (one per worker)"
+    )
     parser.add_argument(
         "--shared",
         metavar="GROUP",
-        help="consume with an MQTT v5 shared subscription ($share/GROUP/...), for several workers",
+        help="consume with an MQTT v5 shared subscription ($share/GROUP/...), for several workers "
+        "into one PostgreSQL database",
+    )
+    parser.add_argument(
+        "--no-alerts",
+        action="store_true",
+        help="do not evaluate alerts in this process (e.g. on all workers of a group but one)",
     )
     args = parser.parse_args(argv)
     config = None
@@ -52,23 +66,43 @@ def main(argv: list[str] | None = None) -> int:
     if not mqtt_url and broker_data:
         mqtt_url = (Path(broker_data) / "aggregator.url").read_text().strip()
     if not mqtt_url or not db:
-        print("error: give --mqtt URL and --db PATH (or a --config with [hub] mqtt_url and db)", file=sys.stderr)
+        print(
+            "error: give --mqtt URL and --db PATH (or a --config with [hub] mqtt_url and db)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        target = parse_db(db)
+    except ValueError as exc:
+        print(f"error: --db: {exc}", file=sys.stderr)
+        return 2
+    if target.engine == "postgresql" and http:
+        print(
+            "error: the web reads a SQLite database; on PostgreSQL run the workers without "
+            "--http (reports: `peakend report --db postgresql://...`)",
+            file=sys.stderr,
+        )
         return 2
     try:
         parse_mqtt_url(mqtt_url)
     except ValueError as exc:
         print(f"error: --mqtt: {exc}", file=sys.stderr)
         return 2
-    server = start(
-        mqtt_url=mqtt_url,
-        db=db,
-        http=http,
-        broker_data=broker_data,
-        config=config,
-        client_id=args.client_id,
-        shared=args.shared,
-        ca_file=args.ca_file,
-    )
+    try:
+        server = start(
+            mqtt_url=mqtt_url,
+            db=db,
+            http=http,
+            broker_data=broker_data,
+            config=config,
+            client_id=args.client_id,
+            shared=args.shared,
+            ca_file=args.ca_file,
+            alerts=not args.no_alerts,
+        )
+    except AggregatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     code = 0
@@ -76,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(1.0):
             if not server.aggregator.alive():
                 # Exit so systemd restarts us; nothing un-stored was acked.
-                print(f"error: {server.aggregator.last_error or 'aggregator stopped'}", file=sys.stderr)
+                reason = server.aggregator.last_error or "aggregator stopped"
+                print(f"error: {reason}", file=sys.stderr)
                 code = 1
                 break
     except KeyboardInterrupt:
@@ -106,6 +141,7 @@ def start(
     client_id: str = "peakend-aggregator",
     shared: str | None = None,
     ca_file: str | None = None,
+    alerts: bool = True,
 ) -> Server:
     aggregator = Aggregator(
         mqtt_url,
@@ -116,18 +152,23 @@ def start(
         ca_file=ca_file,
     )
     aggregator.start()  # the writer process creates or migrates the database first
-    from peakend.broker.alerts import AlertMonitor
+    if alerts:
+        from peakend.broker.alerts import AlertMonitor
 
-    aggregator.periodic = AlertMonitor(db, config).check
+        aggregator.periodic = AlertMonitor(db, config).check
     web = None
     if http:
         import uvicorn
-
         from peakend.broker.web import create_app
 
         host, _, port = http.rpartition(":")
         web = uvicorn.Server(
-            uvicorn.Config(create_app(db, config), host=host or "127.0.0.1", port=int(port), log_level="warning")
+            uvicorn.Config(
+                # the web opens the SQLite file itself: hand it the path, not a sqlite:/// URL
+                create_app(parse_db(db).location, config), host=host or "127.0.0.1",
+                port=int(port),
+                log_level="warning",
+            )
         )
         threading.Thread(target=web.run, name="web", daemon=True).start()
         log.info("web on http://%s:%s/", host or "127.0.0.1", port)

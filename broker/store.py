@@ -1,8 +1,13 @@
-"""The hub's SQLite store: schema (as numbered migrations) and the idempotent ingest.
+"""The hub's store: one interface, two engines.
 
 Every handled message leaves one row in ``ledger`` keyed by (device_id, seq), whether it was
 stored, quarantined or declared skipped by the device. The contiguous run of ledger seqs is the
 ack, computed from the database so that several aggregator workers agree on it.
+
+``open_store(db)`` picks the engine from the ``--db`` value: ``sqlite:///path`` or a bare path
+is :class:`SqliteStore` here (one writer, the default for a store's hub), ``postgresql://...``
+is :class:`peakend.broker.store_pg.PostgresStore` (several aggregator workers of a chain). Both
+apply the same migrations (:mod:`peakend.broker.schema`) and give the same outcomes.
 
 Times are stored as UTC text with milliseconds (``2026-11-22T11:21:03.512Z``), which sorts
 correctly. ``at`` is the moment the event happened as the hub believes it: the device's ``ts``
@@ -15,234 +20,128 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
-
 from peakend.broker.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
+from peakend.broker.schema import migrations
 
-migrations = Migrations("peakend")
-
-
-@migrations()
-def m001_core(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE ledger (
-            device_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            msg_id TEXT,
-            outcome TEXT NOT NULL CHECK (outcome IN ('stored', 'quarantined', 'skipped')),
-            received_at TEXT NOT NULL,
-            PRIMARY KEY (device_id, seq)
-        ) WITHOUT ROWID;
-        CREATE UNIQUE INDEX ledger_msg_id ON ledger (msg_id) WHERE msg_id IS NOT NULL;
-
-        CREATE TABLE ratings (
-            msg_id TEXT PRIMARY KEY,
-            device_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            store_id TEXT NOT NULL,
-            zone_id TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            received_at TEXT NOT NULL,
-            clock_synced INTEGER NOT NULL,
-            at TEXT NOT NULL,
-            score INTEGER NOT NULL,
-            reason TEXT,
-            flags TEXT NOT NULL DEFAULT '[]',
-            flagged INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX ratings_zone_at ON ratings (store_id, zone_id, at);
-
-        CREATE TABLE dwells (
-            msg_id TEXT PRIMARY KEY,
-            device_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            store_id TEXT NOT NULL,
-            zone_id TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            received_at TEXT NOT NULL,
-            clock_synced INTEGER NOT NULL,
-            at TEXT NOT NULL,
-            track TEXT NOT NULL,
-            enter TEXT NOT NULL,
-            exit TEXT NOT NULL,
-            dwell_s REAL NOT NULL,
-            wait_s REAL
-        );
-        CREATE INDEX dwells_zone_exit ON dwells (store_id, zone_id, exit);
-
-        CREATE TABLE queue_windows (
-            msg_id TEXT PRIMARY KEY,
-            device_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            store_id TEXT NOT NULL,
-            zone_id TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            received_at TEXT NOT NULL,
-            clock_synced INTEGER NOT NULL,
-            at TEXT NOT NULL,
-            window_s REAL NOT NULL,
-            length REAL NOT NULL,
-            arrivals INTEGER NOT NULL,
-            departures INTEGER NOT NULL,
-            wait_s REAL,
-            wait_measured_s REAL
-        );
-        CREATE INDEX queue_windows_zone_at ON queue_windows (store_id, zone_id, at);
-
-        CREATE TABLE health (
-            msg_id TEXT PRIMARY KEY,
-            device_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            store_id TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            received_at TEXT NOT NULL,
-            at TEXT NOT NULL,
-            fps REAL,
-            cpu REAL,
-            outbox INTEGER,
-            temp_c REAL,
-            data TEXT NOT NULL
-        );
-        CREATE INDEX health_device_at ON health (device_id, at);
-
-        CREATE TABLE quarantine (
-            id INTEGER PRIMARY KEY,
-            received_at TEXT NOT NULL,
-            last_received_at TEXT NOT NULL,
-            times INTEGER NOT NULL DEFAULT 1,
-            topic TEXT NOT NULL,
-            device_id TEXT,
-            seq INTEGER,
-            reason TEXT NOT NULL,
-            raw BLOB NOT NULL,
-            sha256 TEXT NOT NULL UNIQUE
-        );
-
-        CREATE TABLE devices (
-            device_id TEXT PRIMARY KEY,
-            store_id TEXT NOT NULL,
-            role TEXT,
-            zone_id TEXT,
-            state TEXT NOT NULL DEFAULT 'unknown',
-            boot_id TEXT,
-            version TEXT,
-            config_hash TEXT,
-            status_at TEXT,
-            last_seen TEXT,
-            acked_seq INTEGER NOT NULL DEFAULT 0,
-            messages INTEGER NOT NULL DEFAULT 0
-        );
-        """
-    )
+__all__ = [
+    "DbTarget",
+    "EventStore",
+    "Outcome",
+    "SqliteStore",
+    "Store",
+    "migrations",
+    "open_store",
+    "parse_db",
+]
 
 
-
-# -- managers' side: rollups for reports, web accounts, alerts ------------------------------
-
-
-@migrations()
-def m002_report_rollups(db: sqlite_utils.Database) -> None:
-    # Per zone and UTC hour (epoch hours): counts and the raw wait/dwell values as float64
-    # blobs, so a month's report reads a few thousand rows and its percentiles stay exact.
-    db.executescript(
-        """
-        CREATE TABLE zone_hours (
-            store_id TEXT NOT NULL,
-            zone_id TEXT NOT NULL,
-            hour INTEGER NOT NULL,
-            n1 INTEGER NOT NULL DEFAULT 0,
-            n2 INTEGER NOT NULL DEFAULT 0,
-            n3 INTEGER NOT NULL DEFAULT 0,
-            n4 INTEGER NOT NULL DEFAULT 0,
-            flagged INTEGER NOT NULL DEFAULT 0,
-            visits INTEGER NOT NULL DEFAULT 0,
-            waits BLOB NOT NULL DEFAULT x'',
-            dwells BLOB NOT NULL DEFAULT x'',
-            PRIMARY KEY (store_id, zone_id, hour)
-        ) WITHOUT ROWID;
-        CREATE TABLE zone_last (
-            store_id TEXT NOT NULL,
-            zone_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            last_at TEXT NOT NULL,
-            PRIMARY KEY (store_id, zone_id, kind)
-        ) WITHOUT ROWID;
-        CREATE TABLE rollup_marks (
-            name TEXT PRIMARY KEY,
-            last_rowid INTEGER NOT NULL
-        ) WITHOUT ROWID;
-        """
-    )
+# -- choosing the engine ----------------------------------------------------------------------
 
 
-@migrations()
-def m003_web_accounts(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE users (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            password_hash TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        );
-        CREATE TABLE user_stores (
-            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-            store_id TEXT NOT NULL,
-            PRIMARY KEY (user_id, store_id)
-        ) WITHOUT ROWID;
-        CREATE TABLE web_sessions (
-            token_hash TEXT PRIMARY KEY,
-            user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-            csrf TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            expires_at TEXT NOT NULL
-        );
-        """
-    )
+@dataclass(frozen=True)
+class DbTarget:
+    """Where the hub's data lives: ``engine`` is "sqlite" (``location`` a file path) or
+    "postgresql" (``location`` a libpq connection URL)."""
+
+    engine: str
+    location: str
+
+    def redacted(self) -> str:
+        if self.engine == "sqlite":
+            return self.location
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.location)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return parts._replace(netloc=netloc).geturl()
+        return self.location
 
 
-@migrations()
-def m004_alerts(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE alerts (
-            id INTEGER PRIMARY KEY,
-            store_id TEXT NOT NULL,
-            zone_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
-            opened_at TEXT NOT NULL,
-            closed_at TEXT,
-            cause TEXT NOT NULL,
-            value REAL,
-            threshold REAL,
-            acked_at TEXT,
-            acked_by TEXT
-        );
-        -- one open alert per cause: the storm guard lives in the schema too
-        CREATE UNIQUE INDEX alerts_one_open ON alerts (store_id, zone_id, kind)
-            WHERE state = 'open';
-        CREATE INDEX alerts_store_opened ON alerts (store_id, opened_at);
-        CREATE TABLE alert_comments (
-            id INTEGER PRIMARY KEY,
-            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
-            at TEXT NOT NULL,
-            author TEXT NOT NULL,
-            text TEXT NOT NULL
-        );
-        """
-    )
+def parse_db(db: str | Path) -> DbTarget:
+    """``sqlite:///path`` (``sqlite:////abs/path`` or ``sqlite:///rel/path``), a bare path, or
+    ``postgresql://`` / ``postgres://`` URL."""
+    text = str(db)
+    if text.startswith(("postgresql://", "postgres://")):
+        return DbTarget("postgresql", text)
+    if text.startswith("sqlite://"):
+        rest = text[len("sqlite://") :]
+        if not rest.startswith("/") or rest == "/":
+            raise ValueError(
+                f"{text!r}: write sqlite:///relative/path.sqlite or sqlite:////absolute/path.sqlite"
+            )
+        return DbTarget("sqlite", rest[1:])
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise ValueError(
+            f"{text!r}: unknown database scheme {scheme!r}; use a file path, sqlite:///path or "
+            "postgresql://user:password@host:port/dbname"
+        )
+    return DbTarget("sqlite", text)
+
+
+def open_store(db: str | Path) -> EventStore:
+    """The store for a ``--db`` value (see :func:`parse_db`), its schema brought up to date."""
+    target = parse_db(db)
+    if target.engine == "postgresql":
+        from peakend.broker.store_pg import PostgresStore
+
+        return PostgresStore(target.location)
+    return SqliteStore(target.location)
+
+
+# -- the interface ------------------------------------------------------------------------------
+
+
+class EventStore(Protocol):
+    """What the aggregator's writer needs from a database. Writes go inside ``transaction()``;
+    ``is_retryable`` says whether a failed transaction may simply be run again (a deadlock or
+    serialisation failure between concurrent workers)."""
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def store_events(self, items: list[tuple[Envelope, datetime]]) -> list[Outcome]: ...
+
+    def quarantine(
+        self,
+        *,
+        topic: str,
+        raw: bytes,
+        reason: str,
+        received_at: datetime,
+        device_id: str | None,
+        seq: int | None,
+    ) -> None: ...
+
+    def record_status(
+        self, device_id: str, store_id: str, status: dict[str, Any], received_at: datetime
+    ) -> None: ...
+
+    def touch_devices(self, seen: list[tuple[str, str, int]], received_at: datetime) -> None: ...
+
+    def advance_acks(self, device_ids: list[str]) -> dict[str, int]: ...
+
+    def acked_seqs(self, device_ids: list[str]) -> dict[str, int]: ...
+
+    def count(self, table: str) -> int: ...
+
+    def is_retryable(self, exc: BaseException) -> bool: ...
+
+    def close(self) -> None: ...
+
 
 _FREE = object()  # marks a (device, seq) that no ledger row holds yet
 
-TABLE_BY_TYPE = {"rating": "ratings", "dwell": "dwells", "queue": "queue_windows", "health": "health"}
+TABLE_BY_TYPE = {
+    "rating": "ratings", "dwell": "dwells", "queue": "queue_windows", "health": "health"
+}
 
 
 @dataclass(frozen=True)
@@ -253,8 +152,8 @@ class Outcome:
     reason: str | None = None
 
 
-class Store:
-    """Single-writer access to the hub database (the aggregator owns the writes)."""
+class SqliteStore:
+    """Single-writer access to a SQLite hub database (the aggregator owns the writes)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -271,6 +170,9 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        return False  # one writer: a failure is not a race another attempt would win
 
     # -- writes (call inside transaction()) -------------------------------------------
 
@@ -291,9 +193,9 @@ class Store:
         msg_ids = [str(e.msg_id) for e, _ in items]
         for i in range(0, len(msg_ids), 500):
             chunk = msg_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
             for msg_id, device_id, seq in self.conn.execute(
-                f"SELECT msg_id, device_id, seq FROM ledger WHERE msg_id IN ({','.join('?' * len(chunk))})",
-                chunk,
+                f"SELECT msg_id, device_id, seq FROM ledger WHERE msg_id IN ({marks})", chunk
             ):
                 by_msg[msg_id] = (device_id, seq)
         spans: dict[str, tuple[int, int]] = {}
@@ -331,7 +233,7 @@ class Store:
             by_seq[(e.device_id, e.seq)] = msg_id
             received = format_ts(received_at)
             ledger_rows.append((e.device_id, e.seq, msg_id, received))
-            table, row = self._typed_row(e, msg_id, received_at, received)
+            table, row = typed_row(e, msg_id, received_at, received)
             typed.setdefault(table, []).append(row)
             if isinstance(e.data, Health) and e.data.skipped:
                 skipped.append((e.device_id, e.data.skipped, received))
@@ -404,7 +306,9 @@ class Store:
             ),
         )
 
-    def touch_device(self, device_id: str, store_id: str, received_at: datetime, count: int) -> None:
+    def touch_device(
+        self, device_id: str, store_id: str, received_at: datetime, count: int
+    ) -> None:
         received = format_ts(received_at)
         self.conn.execute(
             "INSERT INTO devices (device_id, store_id, last_seen, messages) VALUES (?,?,?,?) "
@@ -412,6 +316,17 @@ class Store:
             "messages = messages + excluded.messages",
             (device_id, store_id, received, count),
         )
+
+    def touch_devices(self, seen: list[tuple[str, str, int]], received_at: datetime) -> None:
+        """(device, store, messages) of one batch."""
+        for device_id, store_id, count in seen:
+            self.touch_device(device_id, store_id, received_at, count)
+
+    def advance_acks(self, device_ids: list[str]) -> dict[str, int]:
+        return {d: self.advance_ack(d) for d in device_ids}
+
+    def acked_seqs(self, device_ids: list[str]) -> dict[str, int]:
+        return {d: self.acked_seq(d) for d in device_ids}
 
     def advance_ack(self, device_id: str) -> int:
         """Move the device's ack over the contiguous run of handled seqs; returns the ack."""
@@ -423,7 +338,8 @@ class Store:
             seqs = [
                 r[0]
                 for r in self.conn.execute(
-                    "SELECT seq FROM ledger WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT 2000",
+                    "SELECT seq FROM ledger WHERE device_id = ? AND seq > ? "
+                    "ORDER BY seq LIMIT 2000",
                     (device_id, acked),
                 )
             ]
@@ -454,42 +370,6 @@ class Store:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _typed_row(
-        self, e: Envelope, msg_id: str, received_at: datetime, received: str
-    ) -> tuple[str, tuple[Any, ...]]:
-        ts = format_ts(e.ts)
-        # Without a synchronised clock the device's times are only good relative to each other:
-        # shift them by the gap between its clock and ours at the moment of sending.
-        offset = (received_at - e.ts) if not e.clock_synced else None
-        at = ts if offset is None else received
-        base = (msg_id, e.device_id, e.seq, e.store_id)
-        data = e.data
-        if isinstance(data, Rating):
-            flags = sorted(set(data.flags))
-            return "ratings", (
-                *base, e.zone_id, ts, received, int(e.clock_synced), at, data.score,
-                data.reason, json.dumps(flags) if flags else "[]", int(bool(flags)),
-            )
-        if isinstance(data, Dwell):
-            enter, exit_ = data.enter, data.exit
-            if offset is not None:
-                enter, exit_ = enter + offset, exit_ + offset
-            return "dwells", (
-                *base, e.zone_id, ts, received, int(e.clock_synced), at, str(data.track),
-                format_ts(enter), format_ts(exit_), float(data.dwell_s), _num(data.wait_s),
-            )
-        if isinstance(data, Queue):
-            return "queue_windows", (
-                *base, e.zone_id, ts, received, int(e.clock_synced), at, float(data.window_s),
-                float(data.length), data.arrivals, data.departures, _num(data.wait_s),
-                _num(data.wait_measured_s),
-            )
-        assert isinstance(data, Health)
-        return "health", (
-            *base, ts, received, at, _num(data.fps), _num(data.cpu), data.outbox,
-            _num(data.temp_c), data.model_dump_json(exclude_none=True),
-        )
-
     def _mark_skipped(
         self, device_id: str, ranges: Iterable[tuple[int, int]], received: str
     ) -> None:
@@ -501,6 +381,44 @@ class Store:
                 "VALUES (?, ?, NULL, 'skipped', ?)",
                 [(device_id, s, received) for s in range(first, last + 1)],
             )
+
+
+def typed_row(
+    e: Envelope, msg_id: str, received_at: datetime, received: str
+) -> tuple[str, tuple[Any, ...]]:
+    """The table and the row (in its column order) that store one valid envelope."""
+    ts = format_ts(e.ts)
+    # Without a synchronised clock the device's times are only good relative to each other:
+    # shift them by the gap between its clock and ours at the moment of sending.
+    offset = (received_at - e.ts) if not e.clock_synced else None
+    at = ts if offset is None else received
+    base = (msg_id, e.device_id, e.seq, e.store_id)
+    data = e.data
+    if isinstance(data, Rating):
+        flags = sorted(set(data.flags))
+        return "ratings", (
+            *base, e.zone_id, ts, received, int(e.clock_synced), at, data.score,
+            data.reason, json.dumps(flags) if flags else "[]", int(bool(flags)),
+        )
+    if isinstance(data, Dwell):
+        enter, exit_ = data.enter, data.exit
+        if offset is not None:
+            enter, exit_ = enter + offset, exit_ + offset
+        return "dwells", (
+            *base, e.zone_id, ts, received, int(e.clock_synced), at, str(data.track),
+            format_ts(enter), format_ts(exit_), float(data.dwell_s), _num(data.wait_s),
+        )
+    if isinstance(data, Queue):
+        return "queue_windows", (
+            *base, e.zone_id, ts, received, int(e.clock_synced), at, float(data.window_s),
+            float(data.length), data.arrivals, data.departures, _num(data.wait_s),
+            _num(data.wait_measured_s),
+        )
+    assert isinstance(data, Health)
+    return "health", (
+        *base, ts, received, at, _num(data.fps), _num(data.cpu), data.outbox,
+        _num(data.temp_c), data.model_dump_json(exclude_none=True),
+    )
 
 
 def _num(value: float | int | None) -> float | None:
@@ -516,6 +434,10 @@ class _Transaction:
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+# The name every caller used before there were two engines.
+Store = SqliteStore
 
 
 def utcnow() -> datetime:

@@ -1,4 +1,6 @@
-"""The managers' web: log in, see your stores, a zone's charts, alerts, CSV export.
+"""The managers' web: log in, see your stores, a zone's charts, alerts, CSV export; and for
+techs the fleet page (every device of your stores, problems first), the one-time install
+scripts ``peakend provision`` prepares, and ``/time`` for ``peakend doctor``'s clock check.
 
 A Starlette app served by uvicorn inside ``peakend serve``. Pages are server-rendered (Jinja2
 templates, SVG charts) and need no JavaScript or CDN. Security: scrypt-hashed passwords,
@@ -14,6 +16,7 @@ import hmac
 import io
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,12 +26,14 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from peakend.broker import analytics as an
+from peakend.broker import fleet as fl
+from peakend.broker import install
 from peakend.broker import web_charts as charts
 from peakend.broker.alerts import acknowledge, add_comment, store_alerts
 from peakend.broker.hub_config import DEFAULT, HubConfig
@@ -54,15 +59,28 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
        "frame-ancestors 'none'; form-action 'self'")
 
 
-def create_app(db_path: str | Path, config: HubConfig | None = None) -> Starlette:
-    """The ASGI app for the hub database at ``db_path``."""
-    web = _Web(Path(db_path), config or DEFAULT)
+def create_app(
+    db_path: str | Path, config: HubConfig | None = None, broker_data: str | Path | None = None
+) -> Starlette:
+    """The ASGI app for the hub database at ``db_path``.
+
+    ``broker_data`` (default: the config's ``[hub] broker_data``) is the broker folder: its
+    registry adds never-connected and revoked devices to the fleet page, and its install
+    scripts are served from it."""
+    config = config or DEFAULT
+    if broker_data is None and config.hub.broker_data:
+        broker_data = config.hub.broker_data
+    web = _Web(Path(db_path), config, Path(broker_data) if broker_data else None)
     routes = [
         Route("/", web.index),
         Route("/login", web.login_form, methods=["GET"]),
         Route("/login", web.login, methods=["POST"]),
         Route("/logout", web.logout, methods=["POST"]),
         Route("/healthz", lambda r: PlainTextResponse("ok")),
+        Route("/time", lambda r: JSONResponse({"unix": time.time()},
+                                              headers={"Cache-Control": "no-store"})),
+        Route("/fleet", web.fleet_page),
+        Route("/install/{token}.sh", web.install_script),
         Route("/s/{store}", web.store_page),
         Route("/s/{store}/z/{zone}", web.zone_page),
         Route("/s/{store}/z/{zone}/export.csv", web.zone_csv),
@@ -93,9 +111,10 @@ class _SecurityHeaders:
 
 
 class _Web:
-    def __init__(self, db_path: Path, config: HubConfig) -> None:
+    def __init__(self, db_path: Path, config: HubConfig, broker_data: Path | None = None) -> None:
         self.db_path = db_path
         self.config = config
+        self.broker_data = broker_data
         open_db(db_path, must_exist=False).close()  # schema up to date before the first page
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
@@ -202,6 +221,32 @@ class _Web:
         stores = [{"id": s, "name": self.config.store(s).label, "has_data": s in known,
                    "open_alerts": open_counts.get(s, 0)} for s in user.stores]
         return self.render(request, "index.html", user=user, csrf=csrf, stores=stores)
+
+    def fleet_page(self, request: Request) -> Response:
+        """Every device of the user's stores; a tech's account is one with the stores they
+        look after (``peakend user add --store ...``)."""
+        from peakend.broker.mosquitto import load_registry
+
+        registry = load_registry(self.broker_data / "registry.json") if self.broker_data else {}
+        with self.db() as conn:
+            user, csrf = self._require(request, conn)
+            devices = fl.fleet(conn, user.stores, registry)
+        counts = {level: sum(1 for d in devices if d.level == level) for level in fl.SEVERITY}
+        return self.render(request, "fleet.html", user=user, csrf=csrf, devices=devices,
+                           counts=counts, refresh_s=5,
+                           local=lambda ts, st: _local(ts, self.config.store(st).timezone))
+
+    def install_script(self, request: Request) -> Response:
+        """A device's install script, once; then (or after it expires) 404."""
+        if self.broker_data is None:
+            raise HTTPException(404)
+        text = install.claim(self.broker_data, request.path_params["token"])
+        if text is None:
+            return PlainTextResponse(
+                "echo 'This install link is unknown, used or expired: run peakend provision "
+                "again on the hub.' >&2; exit 1\n", status_code=404)
+        return PlainTextResponse(text, media_type="text/x-shellscript",
+                                 headers={"Cache-Control": "no-store"})
 
     def store_page(self, request: Request) -> Response:
         store = request.path_params["store"]

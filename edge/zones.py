@@ -197,6 +197,8 @@ class ZoneWatcher:
         for state in self.states.values():
             if state.born is None or not state.born_inside:
                 continue
+            if state.visit is None and state.pending_since is None:
+                continue  # already left the zone again
             t, x, y = state.born
             d = math.hypot(x - lost.x, y - lost.y)
             if visit.enter <= t and lost.last_seen - t <= self.relink_s and d <= best_d:

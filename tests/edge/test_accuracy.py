@@ -57,3 +57,13 @@ def test_scene_renders_people_with_real_trajectories() -> None:
     frames = list(scene.frames())
     assert len(frames) == 200 and frames[0].shape == (480, 640, 3)
     assert (cv2.absdiff(frames[0], frames[100]).max(axis=2) > 40).sum() > 2000
+
+
+def test_queue_already_there_when_the_camera_starts() -> None:
+    # Five people stand in the first frame, so they are part of the first background; they
+    # must be picked up as they move, and the ghosts they leave must not become visitors.
+    scene = scenes.build(scenes.SceneSpec("warm", seconds=120, crowd=None, initial_queue=5, seed=2))
+    score = accuracy.evaluate(scene).zones["checkout"]
+    assert score.visits_true >= 8
+    assert abs(score.visit_error) <= 0.10
+    assert score.wait_relative is not None and score.wait_relative <= 0.10

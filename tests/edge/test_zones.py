@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from peakend.edge import geometry
 from peakend.edge.config import ZoneSection
 from peakend.edge.tracker import Lost, Observation
@@ -127,3 +128,17 @@ def test_short_visits_are_dropped_and_truth_helper_agrees() -> None:
     assert [v.track for v in visits] == [2]
     assert 4.9 <= visits[0].dwell_s <= 5.1
     assert len(arrivals) == 2 and crossings == []
+
+
+def test_new_track_born_just_before_the_old_one_is_lost_takes_over_the_visit() -> None:
+    # The tracker switched ids: track 2 appears where track 1 stands, then 1 is lost.
+    w = ZoneWatcher(QUEUE, relink_s=10, relink_px=60)
+    walk(w, 1, line(0, 20, (50, 150), (250, 150)))
+    walk(w, 2, line(20.1, 21, (252, 150), (255, 150)))
+    assert w.lost(Lost(1, 20.0, 250, 150)) == []
+    events = walk(w, 2, line(21.1, 40, (255, 150), (470, 150)))
+    visits = [e for e in events if isinstance(e, Visit)]
+    assert len(visits) == 1 and visits[0].track == 1 and visits[0].intact
+    crossed = next(e for e in events if isinstance(e, Crossing))
+    assert visits[0].wait_s == pytest.approx(crossed.t - visits[0].enter)
+    assert visits[0].enter == pytest.approx(5.0, abs=0.11)  # when track 1 walked in

@@ -1,0 +1,136 @@
+"""The techs' view of the devices: who is online, what each last said, and what needs a visit.
+
+Built from the hub database (``devices``: the retained status with its last will, last seen,
+acked seq, version; ``health``: the latest fps and outbox; ``ledger``: the highest seq the hub
+holds) and the broker's registry (devices provisioned but never seen, revoked ones). Problems
+come first so a tech reads the page top down.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Beyond these a device is listed as a problem.
+SILENT_S = 15 * 60
+OUTBOX_WARN = 1000
+ACK_LAG_WARN = 100
+LOW_FPS = 2.0
+
+SEVERITY = {"problem": 0, "warning": 1, "ok": 2, "revoked": 3}
+
+
+@dataclass
+class DeviceRow:
+    device_id: str
+    store_id: str
+    role: str | None = None
+    zone_id: str | None = None
+    state: str = "unknown"
+    last_seen: str | None = None
+    status_at: str | None = None
+    version: str | None = None
+    acked_seq: int = 0
+    max_seq: int | None = None
+    fps: float | None = None
+    outbox: int | None = None
+    health_at: str | None = None
+    revoked: bool = False
+    problems: list[str] = field(default_factory=list)
+    level: str = "ok"
+
+    @property
+    def ack_lag(self) -> int:
+        """Messages the hub holds beyond its ack: it is waiting for a gap to be filled."""
+        return max(0, (self.max_seq or 0) - self.acked_seq)
+
+
+def fleet(
+    conn: sqlite3.Connection,
+    stores: list[str] | tuple[str, ...],
+    registry: dict[str, dict[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> list[DeviceRow]:
+    """Every device of ``stores``, problems first."""
+    now = now or datetime.now(UTC)
+    wanted = set(stores)
+    rows: dict[str, DeviceRow] = {}
+    for r in _query(conn, wanted):
+        rows[r["device_id"]] = DeviceRow(
+            device_id=r["device_id"], store_id=r["store_id"], role=r["role"], zone_id=r["zone_id"],
+            state=r["state"], last_seen=r["last_seen"], status_at=r["status_at"],
+            version=r["version"], acked_seq=r["acked_seq"], max_seq=r["max_seq"],
+            fps=r["fps"], outbox=r["outbox"], health_at=r["health_at"],
+        )
+    for device_id, entry in (registry or {}).items():
+        if entry.get("store") not in wanted:
+            continue
+        row = rows.setdefault(device_id, DeviceRow(
+            device_id=device_id, store_id=entry["store"], role=entry.get("role"),
+            zone_id=(entry.get("zones") or [None])[0], state="never connected"))
+        row.revoked = bool(entry.get("revoked"))
+    for row in rows.values():
+        judge(row, now)
+    return sorted(rows.values(), key=lambda r: (SEVERITY[r.level], r.store_id, r.device_id))
+
+
+def judge(row: DeviceRow, now: datetime) -> None:
+    """Fill in the row's problems and its level."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    if row.revoked:
+        row.level, row.problems = "revoked", ["revoked: locked out of the broker"]
+        return
+    if row.state == "never connected":
+        problems.append("provisioned but never connected: run `peakend doctor` on the device")
+    elif row.state == "offline":
+        problems.append(f"offline since {row.status_at or '?'}")
+    elif row.state != "online":
+        warnings.append(f"status {row.state}")
+    seen = _parse(row.last_seen)
+    if row.state == "online" and seen and (now - seen).total_seconds() > SILENT_S:
+        warnings.append(f"online but silent for {int((now - seen).total_seconds() // 60)} min")
+    if row.outbox is not None and row.outbox > OUTBOX_WARN:
+        warnings.append(f"{row.outbox} messages waiting in its outbox")
+    if row.ack_lag > ACK_LAG_WARN:
+        warnings.append(f"hub waits for a gap: {row.ack_lag} messages held beyond the ack")
+    if row.role == "edge" and row.fps is not None and row.fps < LOW_FPS:
+        warnings.append(f"camera at {row.fps:g} fps")
+    row.problems = problems + warnings
+    row.level = "problem" if problems else "warning" if warnings else "ok"
+
+
+def _query(conn: sqlite3.Connection, stores: set[str]) -> list[dict[str, Any]]:
+    if not stores:
+        return []
+    marks = ",".join("?" * len(stores))
+    conn.row_factory = sqlite3.Row
+    try:
+        found = conn.execute(
+            f"""
+            SELECT d.device_id, d.store_id, d.role, d.zone_id, d.state, d.last_seen, d.status_at,
+                   d.version, d.acked_seq,
+                   (SELECT max(seq) FROM ledger l WHERE l.device_id = d.device_id) AS max_seq,
+                   h.fps, h.outbox, h.at AS health_at
+            FROM devices d
+            LEFT JOIN health h ON h.msg_id = (
+                SELECT msg_id FROM health WHERE device_id = d.device_id ORDER BY at DESC LIMIT 1)
+            WHERE d.store_id IN ({marks})
+            """,
+            sorted(stores),
+        ).fetchall()
+        return [dict(r) for r in found]
+    finally:
+        conn.row_factory = None
+
+
+def _parse(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
