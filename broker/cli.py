@@ -10,13 +10,19 @@ import sys
 
 # name -> (module, one-line help). The help is repeated here so `peakend --help` imports nothing;
 # a test keeps each line equal to its module's HELP.
+KIOSK_HELP = "the smiley rating touchscreen (or simulated shoppers with --simulate)"
+EDGE_HELP = "camera module: measure queue wait and zone dwell from a camera or a recording"
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
         "peakend.broker.demo",
         "the whole store on one machine: broker, aggregator, web, kiosk and camera",
     ),
     "broker": ("peakend.broker.broker_cli", "prepare a broker folder and run mosquitto in the foreground"),
-    "serve": ("peakend.broker.serve_cli", "run the aggregator (MQTT -> SQLite, acks, alerts) and the web"),
+    "serve": (
+        "peakend.broker.serve_cli",
+        "run the aggregator (MQTT -> SQLite or PostgreSQL, acks, alerts) and the web",
+    ),
     "provision": (
         "peakend.broker.provision",
         "create a device's credentials, registry entry and config file; prints its MQTT URL",
@@ -25,8 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "user": ("peakend.broker.user_cli", "manage managers' web accounts"),
     "contract": ("peakend.broker.contract_cli", "print the wire contract's JSON Schema"),
     "doctor": ("peakend.broker.doctor", "check a device or hub set-up and say how to fix what fails"),
-    "kiosk": ("peakend.kiosk.cli", "the touchscreen rating app"),
-    "edge": ("peakend.edge.cli", "the camera module: live or replay, snapshot, model"),
+    "kiosk": ("peakend.kiosk.cli", KIOSK_HELP),
+    "edge": ("peakend.edge.cli", EDGE_HELP),
 }
 
 

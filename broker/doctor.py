@@ -476,8 +476,16 @@ def check_display_and_touch(
     return [display, touch]
 
 
-def touch_devices(path: Path = Path("/proc/bus/input/devices")) -> list[str]:
-    """Input devices that report touches (BTN_TOUCH in their key bitmap)."""
+def touch_devices(
+    path: Path = Path("/proc/bus/input/devices"), word_bits: int | None = None
+) -> list[str]:
+    """Input devices that report touches (BTN_TOUCH in their key bitmap).
+
+    The kernel prints the bitmap in words of its ``long``: 64 bits on a 64-bit OS, 32 on
+    32-bit Raspberry Pi OS."""
+    import ctypes
+
+    word_bits = word_bits or ctypes.sizeof(ctypes.c_long) * 8
     btn_touch = 0x14A
     try:
         blocks = path.read_text().split("\n\n")
@@ -494,8 +502,8 @@ def touch_devices(path: Path = Path("/proc/bus/input/devices")) -> list[str]:
         if keys:
             words = keys.split()
             bits = 0
-            for word in words:  # most significant word first, 64 bits each
-                bits = (bits << 64) | int(word, 16)
+            for word in words:  # most significant word first
+                bits = (bits << word_bits) | int(word, 16)
             if bits >> btn_touch & 1:
                 found.append(name or "touch device")
     return found

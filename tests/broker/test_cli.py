@@ -1,0 +1,96 @@
+"""The `peakend` command: every subcommand documented, and the hub's commands as a tech runs them."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import tomllib
+
+import pytest
+
+from conftest import PEAKEND
+from peakend.broker.cli import COMMANDS
+
+
+def run(*args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*PEAKEND, *args], capture_output=True, text=True, timeout=timeout,
+                          input=input)
+
+
+def test_top_level_help_lists_every_command():
+    out = run("--help").stdout
+    for name, (_, text) in COMMANDS.items():
+        assert name in out and text in out
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_help_matching_its_module(name):
+    module = importlib.import_module(COMMANDS[name][0])
+    assert module.HELP == COMMANDS[name][1]
+    result = run(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout.lower()
+    # Every option carries help text (argparse prints an option alone when it has none).
+    options = [ln for ln in result.stdout.splitlines() if ln.strip().startswith("--")]
+    for line in options:
+        assert len(line.split()) > 1 or line.rstrip().endswith(("...", "]")), line
+
+
+def test_unknown_command_says_so_and_fails():
+    result = run("frobnicate")
+    assert result.returncode == 2 and "unknown command" in result.stderr
+
+
+def test_contract_schema_is_valid_json_with_the_envelope():
+    doc = json.loads(run("contract", "schema").stdout)
+    assert doc["envelope"]["title"] == "Envelope"
+    assert doc["max_payload_bytes"] == 4096
+
+
+def test_broker_folder_and_provisioning_from_the_command_line(bare_hub, tmp_path):
+    data = bare_hub.root / "cli-broker"
+    prep = run("broker", "--data", str(data), "--port", "18999", "--prepare-only")
+    assert prep.returncode == 0, prep.stderr
+    conf = (data / "mosquitto.conf").read_text()
+    assert "max_queued_messages 1000000" in conf and "autosave_interval 1" in conf
+    assert "allow_anonymous false" in conf
+    assert (data / "aggregator.url").read_text().startswith("mqtt://peakend-aggregator:")
+
+    out = tmp_path / "cam.toml"
+    result = run("provision", "--data", str(data), "--id", "cam-07", "--store", "s001",
+                 "--zone", "checkout,promo", "--role", "edge", "--host", "hub.local",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip().splitlines()[-1]
+    assert url.startswith("mqtt://cam-07:") and url.endswith("@hub.local:18999")
+    doc = tomllib.loads(out.read_text())
+    assert doc["device"]["id"] == "cam-07" and doc["mqtt"]["url"] == url
+    registry = json.loads((data / "registry.json").read_text())["devices"]
+    assert registry["cam-07"]["zones"] == ["checkout", "promo"]
+    # The broker keeps a hash, never the password itself.
+    password = url.split(":")[2].split("@")[0]
+    assert len(password) >= 32 and password not in (data / "passwd").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--id", "Kiosk 1"], "--id"),
+        (["--zone", "a", "--zone", "b"], "exactly one zone"),
+        (["--id", "peakend-aggregator"], "reserved"),
+    ],
+)
+def test_provision_refuses_bad_input_with_the_fix(bare_hub, args, words):
+    data = bare_hub.dir.root
+    base = {"--id": "kiosk-05", "--store": "s001", "--role": "kiosk"}
+    argv = ["provision", "--data", str(data)]
+    given = dict(zip(args[::2], args[1::2], strict=True))
+    for key, value in base.items():
+        argv += [key, given.get(key, value)]
+    zones = [v for k, v in zip(args[::2], args[1::2], strict=True) if k == "--zone"] or ["checkout"]
+    for z in zones:
+        argv += ["--zone", z]
+    result = run(*argv)
+    assert result.returncode == 2
+    assert words in result.stderr
