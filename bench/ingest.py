@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -36,8 +35,17 @@ STORE, ZONE = "s001", "checkout"
 def envelopes(device: str, count: int, start_seq: int = 1) -> list[tuple[str, bytes]]:
     topic = event_topic(STORE, device, "rating")
     return [
-        (topic, new_envelope(device_id=device, store_id=STORE, zone_id=ZONE, seq=s,
-                             event_type="rating", data={"score": 1 + s % 4}).to_json())
+        (
+            topic,
+            new_envelope(
+                device_id=device,
+                store_id=STORE,
+                zone_id=ZONE,
+                seq=s,
+                event_type="rating",
+                data={"score": 1 + s % 4},
+            ).to_json(),
+        )
         for s in range(start_seq, start_seq + count)
     ]
 
@@ -58,7 +66,9 @@ def publish_all(port: int, device: str, password: str, messages: list[tuple[str,
 
 def bare_subscriber(url_user: str, password: str, port: int, connect_only: bool) -> float:
     """Connect the bare persistent session; unless connect_only, drain it and return msg/s."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(url_user, password)
     state = {"n": 0, "first": None, "last": None}
     done = threading.Event()
@@ -74,8 +84,12 @@ def bare_subscriber(url_user: str, password: str, port: int, connect_only: bool)
 
     client.on_message = on_message
     client.on_connect = lambda c, u, f, r, p: c.subscribe("peakend/v1/+/+/evt/#", qos=1)
-    client.connect("127.0.0.1", port, clean_start=False,
-                   properties=connect_properties(persistent=True, receive_maximum=2000))
+    client.connect(
+        "127.0.0.1",
+        port,
+        clean_start=False,
+        properties=connect_properties(persistent=True, receive_maximum=2000),
+    )
     return client, state, done, expected
 
 
@@ -94,24 +108,35 @@ def main() -> int:
     agg_url = aggregator_url(d.root)
     agg_pw = agg_url.split(":")[2].split("@")[0]
     try:
-        devices = {f"kiosk-{i:02d}": register_device(d, device_id=f"kiosk-{i:02d}", store=STORE,
-                                                     zones=[ZONE], role="kiosk").password
-                   for i in range(args.devices)}
+        devices = {
+            f"kiosk-{i:02d}": register_device(
+                d, device_id=f"kiosk-{i:02d}", store=STORE, zones=[ZONE], role="kiosk"
+            ).password
+            for i in range(args.devices)
+        }
         time.sleep(0.5)
         per = args.messages // args.devices
         total = per * args.devices
 
         # 1. Create both persistent sessions, then take them offline.
         client, *_ = bare_subscriber("peakend-aggregator", agg_pw, port, True)
-        client.loop_start(); time.sleep(0.5); client.disconnect(); client.loop_stop()
+        client.loop_start()
+        time.sleep(0.5)
+        client.disconnect()
+        client.loop_stop()
         db = root / "hub.sqlite"
         agg = Aggregator(agg_url, db, registry_path=d.registry)
-        agg.start(); agg.connected.wait(10); time.sleep(0.3); agg.stop()
+        agg.start()
+        agg.connected.wait(10)
+        time.sleep(0.3)
+        agg.stop()
 
         # 2. One publish run fills both queues with the same stream.
         t0 = time.perf_counter()
-        procs = [mp.Process(target=publish_all, args=(port, dev, pw, envelopes(dev, per)))
-                 for dev, pw in devices.items()]
+        procs = [
+            mp.Process(target=publish_all, args=(port, dev, pw, envelopes(dev, per)))
+            for dev, pw in devices.items()
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -124,7 +149,8 @@ def main() -> int:
         expected["n"] = total
         client.loop_start()
         done.wait(300)
-        client.disconnect(); client.loop_stop()
+        client.disconnect()
+        client.loop_stop()
         bare_rate = state["n"] / (state["last"] - state["first"])
 
         # 4. The aggregator drains the same stream into SQLite.
@@ -156,8 +182,10 @@ def main() -> int:
     print(f"aggregator into SQLite:      {agg_rate:,.0f} msg/s  (stored {stored})")
     print(f"ratio aggregator / bare:     {agg_rate / bare_rate:.3f}  (target >= 0.95)")
     print(f"target >= 5,000 msg/s:       {'met' if agg_rate >= 5000 else 'NOT met'}")
-    print(f"publish->stored latency at 100 msg/s: p50 {lat[0]:.1f} ms, p99 {lat[1]:.1f} ms "
-          f"(target p99 < 250 ms; {lat[2]} samples)")
+    print(
+        f"publish->stored latency at 100 msg/s: p50 {lat[0]:.1f} ms, p99 {lat[1]:.1f} ms "
+        f"(target p99 < 250 ms; {lat[2]} samples)"
+    )
     return 0
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+
 from peakend.broker import contract
 from peakend.broker.ingest import BatchResult, Counters, writer_main
 from peakend.broker.mqtt import connect_properties, make_client

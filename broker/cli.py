@@ -18,7 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "peakend.broker.demo",
         "the whole store on one machine: broker, aggregator, web, kiosk and camera",
     ),
-    "broker": ("peakend.broker.broker_cli", "prepare a broker folder and run mosquitto in the foreground"),
+    "broker": (
+        "peakend.broker.broker_cli",
+        "prepare a broker folder and run mosquitto in the foreground",
+    ),
     "serve": (
         "peakend.broker.serve_cli",
         "run the aggregator (MQTT -> SQLite or PostgreSQL, acks, alerts) and the web",
@@ -30,7 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("peakend.broker.report_cli", "zone report in the terminal (table, json or csv)"),
     "user": ("peakend.broker.user_cli", "manage managers' web accounts"),
     "contract": ("peakend.broker.contract_cli", "print the wire contract's JSON Schema"),
-    "doctor": ("peakend.broker.doctor", "check a device or hub set-up and say how to fix what fails"),
+    "doctor": (
+        "peakend.broker.doctor",
+        "check a device or hub set-up and say how to fix what fails",
+    ),
     "kiosk": ("peakend.kiosk.cli", KIOSK_HELP),
     "edge": ("peakend.edge.cli", EDGE_HELP),
 }

@@ -108,7 +108,8 @@ class MqttUrl(BaseModel):
         from urllib.parse import quote
 
         scheme = "mqtts" if self.tls else "mqtt"
-        return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}"
+        user, secret = quote(username, safe=""), quote(password, safe="")
+        return f"{scheme}://{user}:{secret}@{self.host}:{self.port}"
 
     def redacted(self) -> str:
         scheme = "mqtts" if self.tls else "mqtt"
@@ -170,7 +171,9 @@ def explain(exc: ValidationError, path: str | Path, model: type[BaseModel]) -> s
             fix = "add it"
         else:
             fix = _hint(model, error["loc"]) or "correct the value"
-        got = "" if error["type"] in ("missing", "extra_forbidden") else f" (got {error['input']!r})"
+        got = (
+            "" if error["type"] in ("missing", "extra_forbidden") else f" (got {error['input']!r})"
+        )
         lines.append(f"  - {field}: {message}{got}; {fix}.")
     return "\n".join(lines)
 
@@ -234,7 +237,7 @@ def example_toml(model: type[BaseModel], values: dict[str, Any] | None = None) -
                 if fname in given:
                     out.append(f"{fname} = {_toml_value(given[fname])}")
                 elif finfo.is_required():
-                    out.append(f"{fname} = \"\"  # required")
+                    out.append(f'{fname} = ""  # required')
                 elif finfo.default is not None:
                     out.append(f"{fname} = {_toml_value(finfo.default)}")
                 else:

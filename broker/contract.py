@@ -338,7 +338,8 @@ def parse_event(
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ContractError(f"payload is not JSON: {exc.msg} at line {exc.lineno} col {exc.colno}")
+        where = f"line {exc.lineno} col {exc.colno}"
+        raise ContractError(f"payload is not JSON: {exc.msg} at {where}") from None
     if not isinstance(doc, dict):
         raise ContractError("payload must be a JSON object")
     try:

@@ -44,8 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="demo-data", help="folder for the demo's files (kept)")
     parser.add_argument("--port", type=int, default=0, help="MQTT port (default: a free one)")
     parser.add_argument("--http", default="127.0.0.1:8080", help="web address (HOST:PORT)")
-    parser.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: Ctrl-C)")
-    parser.add_argument("--no-window", action="store_true", help="simulated shoppers, no kiosk window")
+    parser.add_argument(
+        "--duration", type=float, default=0, help="stop after S seconds (0: Ctrl-C)"
+    )
+    parser.add_argument(
+        "--no-window", action="store_true", help="simulated shoppers, no kiosk window"
+    )
     parser.add_argument("--history-days", type=int, default=14, help="days of history on first run")
     parser.add_argument("--shoppers-per-min", type=float, default=6.0, help="simulated presses/min")
     args = parser.parse_args(argv)
@@ -70,15 +74,31 @@ class Demo:
             return 2
         broker = Mosquitto(broker_dir, port=port)
         broker.start()
-        say(f"mosquitto: this demo's own broker on 127.0.0.1:{port} (a system broker on 1883, "
-            "if any, is left alone)")
+        say(
+            f"mosquitto: this demo's own broker on 127.0.0.1:{port} (a system broker on 1883, "
+            "if any, is left alone)"
+        )
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         server = None
         try:
-            kiosk_cfg = provision(broker_dir.root, device_id=KIOSK, store=STORE, zones=["checkout"],
-                                  role="kiosk", host="127.0.0.1", out=data / "kiosk" / "kiosk.toml")
-            cam = provision(broker_dir.root, device_id=CAMERA, store=STORE, zones=ZONES,
-                            role="edge", host="127.0.0.1", out=data / "edge" / "edge.toml")
+            kiosk_cfg = provision(
+                broker_dir.root,
+                device_id=KIOSK,
+                store=STORE,
+                zones=["checkout"],
+                role="kiosk",
+                host="127.0.0.1",
+                out=data / "kiosk" / "kiosk.toml",
+            )
+            cam = provision(
+                broker_dir.root,
+                device_id=CAMERA,
+                store=STORE,
+                zones=ZONES,
+                role="edge",
+                host="127.0.0.1",
+                out=data / "edge" / "edge.toml",
+            )
             db = data / "hub.sqlite"
             hub_toml = self._hub_config(data, broker_dir.root, db)
             from peakend.broker.hub_config import HubConfig
@@ -87,8 +107,13 @@ class Demo:
 
             config = load_config(hub_toml, HubConfig)
             http = self._free_http(a.http)
-            server = start(mqtt_url=aggregator_url(broker_dir.root), db=str(db), http=http,
-                           broker_data=str(broker_dir.root), config=config)
+            server = start(
+                mqtt_url=aggregator_url(broker_dir.root),
+                db=str(db),
+                http=http,
+                broker_data=str(broker_dir.root),
+                config=config,
+            )
             server.aggregator.periodic_s = 5.0
             user, password = ensure_demo_manager(db, [STORE])
             say(f"aggregator + web: http://{http}/   (log in as {user} / {password})")
@@ -174,13 +199,20 @@ unhappy_window_min = 10.0
         n = 0
         for event, link in history(days, datetime.now(UTC), random.Random(7)):
             target = kiosk if link == "kiosk" else cam
-            target.send(event["type"], event["data"], zone_id=event["zone"], ts=event["ts"],
-                        clock_is_synced=True)
+            target.send(
+                event["type"],
+                event["data"],
+                zone_id=event["zone"],
+                ts=event["ts"],
+                clock_is_synced=True,
+            )
             n += 1
         ok = kiosk.wait_acked(timeout=120) and cam.wait_acked(timeout=120)
         kiosk.stop()
         cam.stop()
-        say(f"history: {n} messages {'stored and acked' if ok else 'sent (some still in outboxes)'}")
+        say(
+            f"history: {n} messages {'stored and acked' if ok else 'sent (some still in outboxes)'}"
+        )
 
     def _start_camera(self, url: str, data: Path) -> None:
         from peakend.edge.runner import run
@@ -197,8 +229,14 @@ unhappy_window_min = 10.0
 
         def replay() -> None:
             while not self.stop.is_set():
-                run(doc, source=str(video), publish=True, realtime=True, stop=self.stop,
-                    base_dir=scene_dir)
+                run(
+                    doc,
+                    source=str(video),
+                    publish=True,
+                    realtime=True,
+                    stop=self.stop,
+                    base_dir=scene_dir,
+                )
 
         self._thread(replay, "camera")
         say(f"camera: {CAMERA} replays {video.name} at real time (zones {', '.join(ZONES)})")
@@ -206,10 +244,19 @@ unhappy_window_min = 10.0
     def _start_kiosk(self, config_path: Path) -> None:
         display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         if display and not self.args.no_window:
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "peakend.broker.cli", "kiosk", "--config", str(config_path),
-                 "--windowed"]
-            ))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "peakend.broker.cli",
+                        "kiosk",
+                        "--config",
+                        str(config_path),
+                        "--windowed",
+                    ]
+                )
+            )
             say(f"kiosk: {KIOSK} window open; tap a smiley")
             return
         from peakend.kiosk.simulate import run_simulated_shoppers
@@ -244,8 +291,10 @@ unhappy_window_min = 10.0
                 finally:
                     conn.close()
                 if row:
-                    say(f"stored: {row[0]} ratings, {row[1]} visits, {row[2]} queue windows; "
-                        f"{row[3]} open alert(s)")
+                    say(
+                        f"stored: {row[0]} ratings, {row[1]} visits, {row[2]} queue windows; "
+                        f"{row[3]} open alert(s)"
+                    )
 
 
 def history(days: int, now: datetime, rng: random.Random) -> Any:
@@ -259,37 +308,81 @@ def history(days: int, now: datetime, rng: random.Random) -> Any:
         local = t.astimezone(tz)
         # The last two hours are always "open", so the demo has a live story at any hour.
         if OPEN_HOURS[0] <= local.hour < OPEN_HOURS[1] or t >= now - timedelta(hours=2):
-            load = 1.0 + 0.8 * math.exp(-((local.hour - 12.5) ** 2) / 2) \
-                + 1.0 * math.exp(-((local.hour - 17.5) ** 2) / 2) + (0.4 if local.weekday() == 5 else 0)
+            load = (
+                1.0
+                + 0.8 * math.exp(-((local.hour - 12.5) ** 2) / 2)
+                + 1.0 * math.exp(-((local.hour - 17.5) ** 2) / 2)
+                + (0.4 if local.weekday() == 5 else 0)
+            )
             for _ in range(int(rng.gauss(14 * load, 3))):
                 enter = t + timedelta(seconds=rng.uniform(0, 3600))
-                wait = max(5.0, rng.gammavariate(2.0, 25 * load ** 2))
+                wait = max(5.0, rng.gammavariate(2.0, 25 * load**2))
                 exit_ = enter + timedelta(seconds=wait + rng.uniform(20, 60))
                 if exit_ >= now:
                     continue
                 track += 1
-                yield {"type": "dwell", "zone": "checkout", "ts": exit_, "data": {
-                    "track": f"h{track}", "enter": enter.isoformat(), "exit": exit_.isoformat(),
-                    "dwell_s": round((exit_ - enter).total_seconds(), 1), "wait_s": round(wait, 1)}}, "edge"
+                yield (
+                    {
+                        "type": "dwell",
+                        "zone": "checkout",
+                        "ts": exit_,
+                        "data": {
+                            "track": f"h{track}",
+                            "enter": enter.isoformat(),
+                            "exit": exit_.isoformat(),
+                            "dwell_s": round((exit_ - enter).total_seconds(), 1),
+                            "wait_s": round(wait, 1),
+                        },
+                    },
+                    "edge",
+                )
                 if rng.random() < 0.25:
                     press = exit_ + timedelta(seconds=rng.uniform(30, 120))
                     if press < now:
-                        yield {"type": "rating", "zone": "checkout", "ts": press,
-                               "data": shopper_rating(rng, wait)}, "kiosk"
+                        yield (
+                            {
+                                "type": "rating",
+                                "zone": "checkout",
+                                "ts": press,
+                                "data": shopper_rating(rng, wait),
+                            },
+                            "kiosk",
+                        )
             for minute in range(0, 60, 10):
                 ts = t + timedelta(minutes=minute + 10)
                 if ts < now:
                     length = max(0.0, rng.gauss(2.5 * load, 0.8))
-                    yield {"type": "queue", "zone": "checkout", "ts": ts, "data": {
-                        "window_s": 600.0, "length": round(length, 2),
-                        "arrivals": int(14 * load / 6), "departures": int(14 * load / 6),
-                        "wait_s": round(length * 40, 1), "wait_measured_s": round(length * 38, 1)}}, "edge"
+                    yield (
+                        {
+                            "type": "queue",
+                            "zone": "checkout",
+                            "ts": ts,
+                            "data": {
+                                "window_s": 600.0,
+                                "length": round(length, 2),
+                                "arrivals": int(14 * load / 6),
+                                "departures": int(14 * load / 6),
+                                "wait_s": round(length * 40, 1),
+                                "wait_measured_s": round(length * 38, 1),
+                            },
+                        },
+                        "edge",
+                    )
         t += timedelta(hours=1)
 
 
 def _link(url: str, device: str, role: str, zone: str | None, outbox: Path) -> DeviceLink:
-    return DeviceLink(LinkSettings(mqtt_url=url, device_id=device, store_id=STORE, zone_id=zone,
-                                   role=role, outbox_path=outbox, version="demo"))
+    return DeviceLink(
+        LinkSettings(
+            mqtt_url=url,
+            device_id=device,
+            store_id=STORE,
+            zone_id=zone,
+            role=role,
+            outbox_path=outbox,
+            version="demo",
+        )
+    )
 
 
 def _check_mosquitto_can_enter(path: Path) -> None:

@@ -224,6 +224,7 @@ class Probe:
 def probe_account(url: str, device_id: str, store: str, ca_file: str | None) -> Probe:
     """Log in as the device (client id ID-doctor), try its topics and another device's."""
     from paho.mqtt.client import MQTT_ERR_SUCCESS
+
     from peakend.broker.contract import ack_topic, status_topic
     from peakend.broker.mqtt import connect_properties, make_client
 

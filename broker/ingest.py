@@ -114,8 +114,11 @@ class Ingest:
             except Exception as exc:
                 if attempt == RETRIES - 1 or not self.store.is_retryable(exc):
                     raise
-                log.info("batch of %d lost a race with another worker (%s); again", len(batch),
-                         type(exc).__name__)
+                log.info(
+                    "batch of %d lost a race with another worker (%s); again",
+                    len(batch),
+                    type(exc).__name__,
+                )
         raise AssertionError("unreachable")
 
     def _handle_once(self, batch: list[Message]) -> BatchResult:
@@ -142,9 +145,7 @@ class Ingest:
                     self._quarantine(topic, payload, at, reason, e.device_id, None, counters)
             if batch and seen:
                 last = datetime.fromtimestamp(batch[-1][2], UTC)
-                self.store.touch_devices(
-                    sorted((d, touched[d], n) for d, n in seen.items()), last
-                )
+                self.store.touch_devices(sorted((d, touched[d], n) for d, n in seen.items()), last)
             acked = self.store.advance_acks(sorted(touched))
             acks = {d: (s, acked[d]) for d, s in touched.items()}
         return BatchResult(acks, counters)

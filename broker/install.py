@@ -180,4 +180,9 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    if os.geteuid() == 0:
+        # provision runs as root, the web as the hub's service user, who owns install/
+        # (deploy/hub-setup.sh): the scripts must be theirs to read and remove.
+        owner = path.parent.stat()
+        os.chown(tmp, owner.st_uid, owner.st_gid)
     os.replace(tmp, path)

@@ -275,7 +275,9 @@ class DeviceLink:
                 acked = self.outbox.acked_seq
                 stalled = time.monotonic() - self._progress_at > s.retransmit_s
                 if stalled and self._sent_upto > acked:
-                    log.info("no ack for %.0fs: publishing again from seq %d", s.retransmit_s, acked + 1)
+                    log.info(
+                        "no ack for %.0fs: publishing again from seq %d", s.retransmit_s, acked + 1
+                    )
                     self._sent_upto = acked
                     self._progress_at = time.monotonic()
                 room = acked + s.window - self._sent_upto

@@ -132,7 +132,13 @@ class Outbox:
                 renumbered = old.model_copy(update={"seq": next_seq})
                 self._db.execute(
                     "INSERT INTO outbox (seq, type, topic, payload, created) VALUES (?,?,?,?,?)",
-                    (next_seq, event_type, self._topic(event_type), renumbered.to_json(), time.time()),
+                    (
+                        next_seq,
+                        event_type,
+                        self._topic(event_type),
+                        renumbered.to_json(),
+                        time.time(),
+                    ),
                 )
                 next_seq += 1
             self._set_meta("next_seq", next_seq)
@@ -201,7 +207,13 @@ class Outbox:
     def _insert(self, envelope: Envelope) -> None:
         self._db.execute(
             "INSERT INTO outbox (seq, type, topic, payload, created) VALUES (?,?,?,?,?)",
-            (envelope.seq, envelope.type, self._topic(envelope.type), envelope.to_json(), time.time()),
+            (
+                envelope.seq,
+                envelope.type,
+                self._topic(envelope.type),
+                envelope.to_json(),
+                time.time(),
+            ),
         )
         self._depth += 1
 

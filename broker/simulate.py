@@ -46,7 +46,9 @@ def shopper_rating(rng: random.Random, wait_s: float) -> dict[str, Any]:
     return {"score": score, "reason": None, "flags": []}
 
 
-def event_for(role: str, rng: random.Random, now: datetime, zone: str) -> tuple[str, dict[str, Any]]:
+def event_for(
+    role: str, rng: random.Random, now: datetime, zone: str
+) -> tuple[str, dict[str, Any]]:
     if role == "kiosk":
         return "rating", shopper_rating(rng, rng.expovariate(1 / 180))
     if rng.random() < 0.2:
@@ -110,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role", choices=("kiosk", "edge"), default="kiosk")
     parser.add_argument("--outbox", required=True)
     parser.add_argument("--count", type=int, default=0, help="stop at this lifetime seq (0: never)")
-    parser.add_argument("--rate", type=float, default=10.0, help="messages per second (0: flat out)")
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="messages per second (0: flat out)"
+    )
     parser.add_argument("--retransmit", type=float, default=30.0)
     parser.add_argument("--wait-acked", type=float, default=120.0, help="then wait for the ack")
     args = parser.parse_args(argv)
@@ -130,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     link.start()
     try:
-        run_device(link, count=args.count, rate=args.rate, role=args.role, zone=args.zone, stop=stop)
+        run_device(
+            link, count=args.count, rate=args.rate, role=args.role, zone=args.zone, stop=stop
+        )
         ok = link.wait_acked(timeout=args.wait_acked) if not stop.is_set() else True
     finally:
         link.stop()

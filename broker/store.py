@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import sqlite_utils
+
 from peakend.broker.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
 from peakend.broker.schema import migrations
 

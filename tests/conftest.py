@@ -106,8 +106,16 @@ class Hub:
     def spawn_aggregator(self) -> subprocess.Popen[bytes]:
         """The aggregator as its own process (`peakend serve`), so a test can SIGKILL it."""
         self.aggregator_proc = subprocess.Popen(
-            [*PEAKEND, "serve", "--mqtt", self.aggregator_url,
-             "--db", str(self.db_path), "--broker-data", str(self.dir.root)],
+            [
+                *PEAKEND,
+                "serve",
+                "--mqtt",
+                self.aggregator_url,
+                "--db",
+                str(self.db_path),
+                "--broker-data",
+                str(self.dir.root),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=open(self.root / "aggregator.log", "ab"),
         )

@@ -25,8 +25,12 @@ def password_of(url: str) -> str:
 
 def good(seq: int, **over) -> dict:
     env = new_envelope(
-        device_id="kiosk-01", store_id="s001", zone_id="checkout", seq=seq,
-        event_type="rating", data={"score": 3},
+        device_id="kiosk-01",
+        store_id="s001",
+        zone_id="checkout",
+        seq=seq,
+        event_type="rating",
+        data={"score": 3},
     )
     doc = json.loads(env.to_json())
     doc.update(over)
@@ -65,8 +69,11 @@ def test_each_kind_of_bad_input_is_quarantined_with_its_reason(hub, kiosk):
         ("peakend/v1/s001/kiosk-01/evt/selfie", json.dumps(unknown).encode(), "unknown type"),
         (RATING, json.dumps(huge).encode(), "limit is 4096"),
         (RATING, b"\xff\xfe\x00not utf-8", "not UTF-8"),
-        ("peakend/v1/s002/kiosk-01/evt/rating", json.dumps(good(6, store_id="s002")).encode(),
-         "does not match store 's001' registered"),
+        (
+            "peakend/v1/s002/kiosk-01/evt/rating",
+            json.dumps(good(6, store_id="s002")).encode(),
+            "does not match store 's001' registered",
+        ),
         (RATING, json.dumps(good(7, zone_id="entrance")).encode(), "not a zone registered"),
         (RATING, json.dumps(replay).encode(), "replayed msg_id"),
         (RATING, json.dumps(good(9, ts="2031-01-01T00:00:00.000Z")).encode(), "in the future"),

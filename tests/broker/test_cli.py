@@ -1,4 +1,4 @@
-"""The `peakend` command: every subcommand documented, and the hub's commands as a tech runs them."""
+"""The `peakend` command: every subcommand documented; the hub's commands as a tech runs them."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from peakend.broker.cli import COMMANDS
 
 
 def run(*args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*PEAKEND, *args], capture_output=True, text=True, timeout=timeout,
-                          input=input)
+    return subprocess.run(
+        [*PEAKEND, *args], capture_output=True, text=True, timeout=timeout, input=input
+    )
 
 
 def test_top_level_help_lists_every_command():
@@ -58,9 +59,23 @@ def test_broker_folder_and_provisioning_from_the_command_line(bare_hub, tmp_path
     assert (data / "aggregator.url").read_text().startswith("mqtt://peakend-aggregator:")
 
     out = tmp_path / "cam.toml"
-    result = run("provision", "--data", str(data), "--id", "cam-07", "--store", "s001",
-                 "--zone", "checkout,promo", "--role", "edge", "--host", "hub.local",
-                 "--out", str(out))
+    result = run(
+        "provision",
+        "--data",
+        str(data),
+        "--id",
+        "cam-07",
+        "--store",
+        "s001",
+        "--zone",
+        "checkout,promo",
+        "--role",
+        "edge",
+        "--host",
+        "hub.local",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip().splitlines()[-1]
     assert url.startswith("mqtt://cam-07:") and url.endswith("@hub.local:18999")

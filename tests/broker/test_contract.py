@@ -15,8 +15,12 @@ TOPIC = "peakend/v1/s001/kiosk-01/evt/rating"
 def doc(**over) -> dict:
     d = json.loads(
         c.new_envelope(
-            device_id="kiosk-01", store_id="s001", zone_id="checkout", seq=1,
-            event_type="rating", data={"score": 4},
+            device_id="kiosk-01",
+            store_id="s001",
+            zone_id="checkout",
+            seq=1,
+            event_type="rating",
+            data={"score": 4},
         ).to_json()
     )
     d.update(over)
@@ -74,9 +78,17 @@ def test_payload_limits_and_encodings():
 def test_dwell_exit_before_enter_is_refused():
     with pytest.raises(c.ContractError, match="exit is before enter"):
         c.new_envelope(
-            device_id="cam-01", store_id="s001", zone_id="checkout", seq=1, event_type="dwell",
-            data={"track": 1, "enter": "2026-11-22T11:00:01Z", "exit": "2026-11-22T11:00:00Z",
-                  "dwell_s": 1},
+            device_id="cam-01",
+            store_id="s001",
+            zone_id="checkout",
+            seq=1,
+            event_type="dwell",
+            data={
+                "track": 1,
+                "enter": "2026-11-22T11:00:01Z",
+                "exit": "2026-11-22T11:00:00Z",
+                "dwell_s": 1,
+            },
         )
 
 

@@ -18,10 +18,31 @@ ROLES = {"kiosk-01": "kiosk", "kiosk-02": "kiosk", "cam-01": "edge"}
 
 def spawn_device(hub, device_id, url, outbox):
     return subprocess.Popen(
-        [sys.executable, "-m", "peakend.broker.simulate", "--url", url, "--device", device_id,
-         "--store", "s001", "--zone", "checkout", "--role", ROLES[device_id],
-         "--outbox", str(outbox), "--count", str(COUNTS[device_id]), "--rate", "220",
-         "--retransmit", "3", "--wait-acked", "150"],
+        [
+            sys.executable,
+            "-m",
+            "peakend.broker.simulate",
+            "--url",
+            url,
+            "--device",
+            device_id,
+            "--store",
+            "s001",
+            "--zone",
+            "checkout",
+            "--role",
+            ROLES[device_id],
+            "--outbox",
+            str(outbox),
+            "--count",
+            str(COUNTS[device_id]),
+            "--rate",
+            "220",
+            "--retransmit",
+            "3",
+            "--wait-acked",
+            "150",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=open(hub.root / f"{device_id}.log", "ab"),
     )
@@ -58,7 +79,9 @@ def test_every_message_stored_exactly_once_through_kills_and_restarts(bare_hub, 
     assert hub.wait_until(lambda: stored_total(hub) > before + 1000, 60)
     devices["kiosk-01"].send_signal(signal.SIGKILL)
     devices["kiosk-01"].wait()
-    devices["kiosk-01"] = spawn_device(hub, "kiosk-01", urls["kiosk-01"], tmp_path / "kiosk-01.sqlite")
+    devices["kiosk-01"] = spawn_device(
+        hub, "kiosk-01", urls["kiosk-01"], tmp_path / "kiosk-01.sqlite"
+    )
 
     for device_id, proc in devices.items():
         assert proc.wait(timeout=180) == 0, f"{device_id} did not see all its messages acked"
@@ -75,5 +98,7 @@ def test_every_message_stored_exactly_once_through_kills_and_restarts(bare_hub, 
     )
     assert events == total
     assert hub.rows("SELECT topic, reason FROM quarantine") == []
-    acks = {r["device_id"]: r["acked_seq"] for r in hub.rows("SELECT device_id, acked_seq FROM devices")}
+    acks = {
+        r["device_id"]: r["acked_seq"] for r in hub.rows("SELECT device_id, acked_seq FROM devices")
+    }
     assert acks == COUNTS

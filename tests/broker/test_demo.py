@@ -20,9 +20,24 @@ def test_demo_runs_the_store_and_fills_the_reports():
     data = Path(tempfile.mkdtemp(prefix="peakend-demo-test-"))
     data.chmod(0o755)
     proc = subprocess.Popen(
-        [*PEAKEND, "demo", "--data", str(data), "--duration", "45", "--no-window",
-         "--history-days", "1", "--http", "127.0.0.1:0", "--shoppers-per-min", "30"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            *PEAKEND,
+            "demo",
+            "--data",
+            str(data),
+            "--duration",
+            "45",
+            "--no-window",
+            "--history-days",
+            "1",
+            "--http",
+            "127.0.0.1:0",
+            "--shoppers-per-min",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     url = None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from peakend.broker.link import DeviceLink, LinkSettings
 
 
-def make_link(hub, tmp_path, device_id="kiosk-01", store="s001", zone="checkout", **kw) -> DeviceLink:
+def make_link(
+    hub, tmp_path, device_id="kiosk-01", store="s001", zone="checkout", **kw
+) -> DeviceLink:
     url = hub.provision(device_id, store, [zone], "kiosk")
     settings = LinkSettings(
         mqtt_url=url,

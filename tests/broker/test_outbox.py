@@ -50,7 +50,9 @@ def test_full_outbox_drops_oldest_health_first_and_never_ratings(tmp_path):
     assert kinds.count("rating") == 60
     assert b.depth <= 101
     notices = [json.loads(p.payload) for p in b.pending(0, 1000)]
-    skipped = [r for n in notices if n["type"] == "health" for r in (n["data"].get("skipped") or [])]
+    skipped = [
+        r for n in notices if n["type"] == "health" for r in (n["data"].get("skipped") or [])
+    ]
     dropped = {s for first, last in skipped for s in range(first, last + 1)}
     present = {p.seq for p in b.pending(0, 1000)}
     # Every seq the device ever issued is either still here or announced as skipped.

@@ -38,8 +38,12 @@ def connect(hub, user: str, password: str, client_id: str | None = None):
 
 def rating(device: str, seq: int = 1) -> bytes:
     return new_envelope(
-        device_id=device, store_id="s001", zone_id="checkout", seq=seq,
-        event_type="rating", data={"score": 4},
+        device_id=device,
+        store_id="s001",
+        zone_id="checkout",
+        seq=seq,
+        event_type="rating",
+        data={"score": 4},
     ).to_json()
 
 
@@ -84,8 +88,12 @@ def test_a_device_reads_only_its_own_ack(hub):
     url2 = hub.provision("kiosk-02", "s001", ["checkout"], "kiosk")
     # kiosk-02 gets a retained ack from the hub.
     sender, _ = connect(hub, "kiosk-02", password_of(url2))
-    sender.publish("peakend/v1/s001/kiosk-02/evt/rating", rating("kiosk-02"), qos=1).wait_for_publish(5)
-    assert hub.wait_until(lambda: hub.scalar("SELECT acked_seq FROM devices WHERE device_id='kiosk-02'") == 1)
+    sender.publish(
+        "peakend/v1/s001/kiosk-02/evt/rating", rating("kiosk-02"), qos=1
+    ).wait_for_publish(5)
+    assert hub.wait_until(
+        lambda: hub.scalar("SELECT acked_seq FROM devices WHERE device_id='kiosk-02'") == 1
+    )
     sender.loop_stop()
     sender.disconnect()
 
@@ -115,19 +123,44 @@ def test_a_device_reads_only_its_own_ack(hub):
 def test_mosquitto_pub_with_a_provisioned_account_delivers_a_rating(hub):
     url = hub.provision("kiosk-09", "s001", ["checkout"], "kiosk")
     payload = new_envelope(
-        device_id="kiosk-09", store_id="s001", zone_id="checkout", seq=1,
-        event_type="rating", data={"score": 1},
+        device_id="kiosk-09",
+        store_id="s001",
+        zone_id="checkout",
+        seq=1,
+        event_type="rating",
+        data={"score": 1},
     ).to_json()
     subprocess.run(
-        ["mosquitto_pub", "-V", "mqttv5", "-h", "127.0.0.1", "-p", str(hub.port),
-         "-u", "kiosk-09", "-P", password_of(url), "-i", "kiosk-09",
-         "-t", "peakend/v1/s001/kiosk-09/evt/rating", "-q", "1", "-m", payload.decode()],
-        check=True, timeout=10,
+        [
+            "mosquitto_pub",
+            "-V",
+            "mqttv5",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(hub.port),
+            "-u",
+            "kiosk-09",
+            "-P",
+            password_of(url),
+            "-i",
+            "kiosk-09",
+            "-t",
+            "peakend/v1/s001/kiosk-09/evt/rating",
+            "-q",
+            "1",
+            "-m",
+            payload.decode(),
+        ],
+        check=True,
+        timeout=10,
     )
     assert hub.wait_until(lambda: hub.scalar("SELECT count(*) FROM ratings") == 1)
     report = subprocess.run(
         [*PEAKEND, "report", "--db", str(hub.db_path), "--format", "json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert report.returncode == 0, report.stderr
     doc = json.loads(report.stdout)

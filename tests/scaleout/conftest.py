@@ -4,12 +4,30 @@ test, and a store (SQLite or PostgreSQL) for tests that run on both engines."""
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
+from peakend.broker.bridge import Bridge, add_store_bridge, attach_bridge, bridge_section
+from peakend.broker.mosquitto import (
+    Mosquitto,
+    aggregator_url,
+    free_port,
+    load_registry,
+    prepare,
+    save_registry,
+)
 from peakend.broker.pg_cluster import ClusterUnavailable, TempCluster
+from peakend.broker.provision import register_device
 
 _names = itertools.count(1)
 
@@ -40,3 +58,123 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hub.sqlite'}"
     return request.getfixturevalue("pg_url")
+
+
+# -- a chain on one machine: store broker bridged to a central broker, workers, PostgreSQL ------
+
+PEAKEND = [sys.executable, "-m", "peakend.broker.cli"]
+
+
+class Chain:
+    """A central broker with workers into PostgreSQL, and one store broker bridged to it that
+    carries the devices of several stores."""
+
+    def __init__(self, root: Path, db: str, stores: list[str]) -> None:
+        self.root = root
+        self.db = db
+        self.centre_port, self.store_port = free_port(), free_port()
+        self.centre_dir = prepare(root / "centre", port=self.centre_port)
+        self.store_dir = prepare(root / "store", port=self.store_port)
+        self.bridge = Bridge("lab", tuple(stores))
+        password = add_store_bridge(self.centre_dir, self.bridge)
+        attach_bridge(
+            self.store_dir,
+            bridge_section(self.bridge, address=f"127.0.0.1:{self.centre_port}",
+                           password=password, restart_timeout=(1, 3)),
+        )
+        self.centre = Mosquitto(self.centre_dir, port=self.centre_port)
+        self.store = Mosquitto(self.store_dir, port=self.store_port)
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+
+    def provision(self, device_id: str, store: str, zone: str, role: str) -> dict[str, str]:
+        """Register at the store broker; the centre's registry gets the same entry."""
+        reg = register_device(self.store_dir, device_id=device_id, store=store, zones=[zone],
+                              role=role)
+        return {"device": device_id, "store": store, "zone": zone, "role": role,
+                "url": f"mqtt://{device_id}:{reg.password}@127.0.0.1:{self.store_port}"}
+
+    def publish_registry(self) -> None:
+        save_registry(self.centre_dir.registry, load_registry(self.store_dir.registry))
+
+    def start_worker(self, name: str, *, alerts: bool = False) -> None:
+        cmd = [*PEAKEND, "serve", "--db", self.db, "--broker-data", str(self.centre_dir.root),
+               "--shared", "agg", "--client-id", f"peakend-{name}"]
+        if not alerts:
+            cmd.append("--no-alerts")
+        self.workers[name] = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=open(self.root / f"{name}.log", "ab"))
+
+    def kill_worker(self, name: str) -> None:
+        proc = self.workers.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def stop_workers(self) -> None:
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.workers.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.workers.clear()
+
+    def retained(self, port: int, topic: str, timeout: float = 5.0) -> dict[str, bytes]:
+        """Retained messages below ``topic`` on a broker, read with the hub's account (and what
+        is published there meanwhile: the last payload per topic)."""
+        broker = self.centre_dir if port == self.centre_port else self.store_dir
+        url = aggregator_url(broker.root)
+        user, password = url.split("//")[1].split("@")[0].split(":")
+        got: dict[str, bytes] = {}
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        client.username_pw_set(user, password)
+        client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        client.on_message = lambda c, u, m: got.__setitem__(m.topic, m.payload)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        last = -1
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # until the retained flood has stopped growing
+            time.sleep(0.5)
+            if len(got) == last and got:
+                break
+            last = len(got)
+        client.disconnect()
+        client.loop_stop()
+        return got
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.store.stop()
+        self.centre.stop()
+
+
+def _mosquitto_root() -> Path:
+    # mosquitto drops to its own user when started as root: a folder it can enter
+    root = Path(tempfile.mkdtemp(prefix="peakend-chain-"))
+    os.chmod(root, 0o755)
+    return root
+
+
+@pytest.fixture
+def chain_factory(pg_url: str) -> Iterator[object]:
+    made: list[Chain] = []
+    roots: list[Path] = []
+
+    def make(stores: list[str]) -> Chain:
+        root = _mosquitto_root()
+        roots.append(root)
+        chain = Chain(root, pg_url, stores)
+        made.append(chain)
+        return chain
+
+    try:
+        yield make
+    finally:
+        for chain in made:
+            chain.close()
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+

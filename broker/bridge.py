@@ -1,0 +1,244 @@
+"""A chain's brokers: each store's mosquitto bridged to a central mosquitto.
+
+The store side gets a bridge section (:func:`bridge_section`) that carries the store's device
+traffic to the centre and the hub's acks and alerts back. The centre gets one account per
+store bridge, whose ACL lets it write only its own stores' events, statuses and bridge state and
+read only their acks and alerts (:func:`centre_acl`). Choices, and why:
+
+- MQTT 3.1.1 with ``try_private`` between the two mosquittos, not MQTT 5: mosquitto's v5 bridge
+  sends no session expiry, so the centre drops the bridge's session on every disconnect and the
+  acks queued for a store during an outage are lost (eclipse-mosquitto issues 2424 and 2793).
+  The workers at the centre still use MQTT 5 shared subscriptions: that is between them and
+  the centre, whatever the bridge speaks. ``try_private`` also keeps the retain flag of the
+  acks, so a device that reconnects to its store broker finds its ack retained there.
+- ``cleansession false`` on both sides: while the link is down, the store broker queues what
+  its devices publish (``max_queued_messages`` in the store's config is raised to a million)
+  and the centre queues the acks for the store.
+- Notifications: the bridge publishes ``1`` retained on ``peakend/v1/{name}/bridge/state`` when it
+  connects and the centre publishes its last will ``0`` there when the link dies, so the centre
+  knows which stores are online (subscribe to ``peakend/v1/+/bridge/state``).
+- Topics name the store ids, not ``#``: the centre's ACL refuses anything else, and acks of other
+  stores never travel down to a store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from peakend.broker.contract import ROOT, is_slug
+from peakend.broker.mosquitto import BrokerDir, acl_text, new_password, set_password
+
+HELP = "bridge a store's mosquitto to a chain's central broker (config, accounts, examples)"
+
+BRIDGE_USER_PREFIX = "bridge-"
+BRIDGES_FILE = "bridges.json"  # in the centre's broker folder: bridge name -> store ids
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """One store broker's link to the centre."""
+
+    name: str  # a slug; usually the store id
+    stores: tuple[str, ...]  # store ids whose devices use this store broker
+
+    def __post_init__(self) -> None:
+        for value in (self.name, *self.stores):
+            if not is_slug(value):
+                raise ValueError(f"{value!r} is not a valid store or bridge name (a slug)")
+        if not self.stores:
+            raise ValueError("a bridge carries at least one store")
+
+    @property
+    def username(self) -> str:
+        return BRIDGE_USER_PREFIX + self.name
+
+    @property
+    def state_topic(self) -> str:
+        return f"{ROOT}/{self.name}/bridge/state"
+
+
+def bridge_section(
+    bridge: Bridge,
+    *,
+    address: str,
+    password: str,
+    cafile: str | None = None,
+    restart_timeout: tuple[int, int] = (2, 30),
+) -> str:
+    """The ``connection`` section for the store broker's mosquitto.conf. ``address`` is the
+    centre's host:port; with ``cafile`` the link uses TLS (port 8883 at the centre)."""
+    lines = [
+        f"# Bridge to the chain's central broker, written by peakend ({', '.join(bridge.stores)}).",
+        f"connection peakend-{bridge.name}",
+        f"address {address}",
+        f"remote_clientid {bridge.username}",
+        f"local_clientid local.{bridge.username}",
+        f"remote_username {bridge.username}",
+        f"remote_password {password}",
+        "bridge_protocol_version mqttv311",
+        "try_private true",
+        "cleansession false",
+        "local_cleansession false",
+        "start_type automatic",
+        f"restart_timeout {restart_timeout[0]} {restart_timeout[1]}",
+        "keepalive_interval 30",
+        "notifications true",
+        "notifications_local_only false",
+        f"notification_topic {bridge.state_topic}",
+        "bridge_attempt_unsubscribe false",
+        "bridge_max_packet_size 65536",
+    ]
+    if cafile:
+        lines += [f"bridge_cafile {cafile}", "bridge_tls_version tlsv1.2", "bridge_insecure false"]
+    for store in bridge.stores:
+        lines += [
+            f"topic {ROOT}/{store}/+/evt/+ out 1",
+            f"topic {ROOT}/{store}/+/status out 1",
+            f"topic {ROOT}/{store}/+/ack in 1",
+            f"topic {ROOT}/{store}/alerts in 1",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def centre_acl(bridges: list[Bridge]) -> str:
+    """The centre's ACL: the hub's own (aggregator workers read all, write acks and alerts),
+    then one block per store bridge."""
+    out = [acl_text()]
+    for b in sorted(bridges, key=lambda b: b.name):
+        out += [f"# store bridge {b.name}", f"user {b.username}", f"topic write {b.state_topic}"]
+        for store in b.stores:
+            out += [
+                f"topic write {ROOT}/{store}/+/evt/+",
+                f"topic write {ROOT}/{store}/+/status",
+                f"topic read {ROOT}/{store}/+/ack",
+                f"topic read {ROOT}/{store}/alerts",
+            ]
+        out.append("")
+    return "\n".join(out)
+
+
+# -- broker folders ---------------------------------------------------------------------------
+
+
+def add_store_bridge(centre: BrokerDir, bridge: Bridge) -> str:
+    """Create or renew the bridge's account at the centre and rewrite its ACL; returns the
+    password for the store's bridge section. Run after ``peakend broker`` has prepared the
+    centre's folder (which rewrites the ACL: call :func:`write_centre_acl` again after it)."""
+    bridges = load_bridges(centre)
+    bridges[bridge.name] = bridge
+    (centre.root / BRIDGES_FILE).write_text(
+        json.dumps({b.name: list(b.stores) for b in bridges.values()}, indent=2, sort_keys=True)
+        + "\n"
+    )
+    password = new_password()
+    centre.acl.write_text(centre_acl(list(bridges.values())))
+    set_password(centre, bridge.username, password)  # also hands passwd and acl to mosquitto
+    return password
+
+
+def write_centre_acl(centre: BrokerDir) -> None:
+    centre.acl.write_text(centre_acl(list(load_bridges(centre).values())))
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            user = pwd.getpwnam("mosquitto")
+        except KeyError:
+            return
+        os.chown(centre.acl, user.pw_uid, user.pw_gid)
+        os.chmod(centre.acl, 0o600)
+
+
+def load_bridges(centre: BrokerDir) -> dict[str, Bridge]:
+    try:
+        doc = json.loads((centre.root / BRIDGES_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    return {name: Bridge(name, tuple(stores)) for name, stores in doc.items()}
+
+
+def attach_bridge(store_broker: BrokerDir, section: str) -> None:
+    """Append the bridge section to the store broker's mosquitto.conf (after ``prepare``, which
+    rewrites the file). The section holds the bridge's password: the file is made private."""
+    text = store_broker.conf.read_text()
+    marker = "# Bridge to the chain's central broker"
+    if marker in text:
+        text = text[: text.index(marker)].rstrip("\n") + "\n"
+    store_broker.conf.write_text(text + "\n" + section)
+    os.chmod(store_broker.conf, 0o640)
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            user = pwd.getpwnam("mosquitto")
+        except KeyError:
+            return
+        os.chown(store_broker.conf, 0, user.pw_gid)
+
+
+# -- examples for deploy/bridge ---------------------------------------------------------------
+
+EXAMPLE_BRIDGES = [Bridge("s001", ("s001",)), Bridge("s002", ("s002",))]
+EXAMPLE_PASSWORD = "CHANGE-ME-printed-by-peakend-bridge-centre"
+
+
+def examples() -> dict[str, str]:
+    """File name -> text of the examples in deploy/bridge (a test keeps them in step)."""
+    return {
+        "store-s001-bridge.conf": bridge_section(
+            EXAMPLE_BRIDGES[0],
+            address="central.example.net:8883",
+            password=EXAMPLE_PASSWORD,
+            cafile="/etc/peakend/central-ca.crt",
+        ),
+        "centre-acl": centre_acl(EXAMPLE_BRIDGES),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="peakend bridge", description=HELP)
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("centre", help="add (or renew) a store bridge's account at the centre")
+    c.add_argument("--data", required=True, help="the central broker's folder")
+    c.add_argument("--name", required=True, help="bridge name, usually the store id")
+    c.add_argument("--store", action="append", help="store id carried (default: the name)")
+    s = sub.add_parser("store", help="append the bridge section to a store broker's config")
+    s.add_argument("--data", required=True, help="the store broker's folder")
+    s.add_argument("--name", required=True, help="bridge name, as given at the centre")
+    s.add_argument("--store", action="append", help="store id carried (default: the name)")
+    s.add_argument("--centre", required=True, help="the central broker's HOST:PORT")
+    s.add_argument("--password", required=True, help="printed by `peakend bridge centre`")
+    s.add_argument("--cafile", help="CA of the centre's TLS certificate (then use its TLS port)")
+    e = sub.add_parser("examples", help="write the example files of deploy/bridge")
+    e.add_argument("--out", required=True, help="folder to write them to")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "examples":
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            for name, text in examples().items():
+                (out / name).write_text(text)
+            return 0
+        bridge = Bridge(args.name, tuple(args.store or [args.name]))
+        if args.command == "centre":
+            password = add_store_bridge(BrokerDir(Path(args.data).resolve()), bridge)
+            print(password)
+            return 0
+        section = bridge_section(
+            bridge, address=args.centre, password=args.password, cafile=args.cafile
+        )
+        attach_bridge(BrokerDir(Path(args.data).resolve()), section)
+        print(f"bridge {bridge.name} added; restart the store broker (bridges do not reload)")
+        return 0
+    except (ValueError, OSError) as exc:
+        print(f"peakend bridge: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""The fleet page: every device of the tech's stores, problems first, offline within seconds."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from peakend.broker.fleet import DeviceRow, judge
+from peakend.broker.report import open_db
+from peakend.broker.users import add_user
+from peakend.broker.web import create_app, serve_in_thread
+
+from .conftest import WebSession
+
+PASSWORD = "tech password"
+
+
+def row_state(page: str, device: str) -> str | None:
+    found = re.search(rf'id="dev-{device}" data-state="([^"]+)"', page)
+    return found[1] if found else None
+
+
+@pytest.fixture
+def tech(hub):
+    conn = open_db(hub.db_path, must_exist=False)
+    add_user(conn, "tech-anna", PASSWORD, ["s001"])
+    add_user(conn, "north-manager", PASSWORD, ["s002"])
+    conn.close()
+    with serve_in_thread(create_app(hub.db_path, broker_data=hub.dir.root)) as url:
+        session = WebSession(url)
+        session.login("tech-anna", PASSWORD)
+        yield session
+
+
+def test_a_device_shows_online_then_offline_seconds_after_its_last_will(
+    hub, tech, device_process
+):
+    url = hub.provision("kiosk-01", "s001", ["checkout"], "kiosk")
+    hub.provision("kiosk-02", "s001", ["checkout"], "kiosk")  # never switched on
+    device = device_process(url)
+    assert device.stdout.readline().strip() == "sent"
+
+    def state() -> str | None:
+        return row_state(tech.get("/fleet")[1], "kiosk-01")
+
+    assert hub.wait_until(lambda: state() == "online", 15)
+    page = tech.get("/fleet")[1]
+    assert "9.9.9" in page  # the version from its birth message
+    # Problems first: the never-connected device is listed above the healthy one.
+    assert page.index('id="dev-kiosk-02"') < page.index('id="dev-kiosk-01"')
+    assert 'http-equiv="refresh"' in page
+
+    device.kill()  # a power cut: no goodbye, so the broker publishes the last will
+    killed = time.monotonic()
+    assert hub.wait_until(lambda: state() == "offline", 10)
+    took = time.monotonic() - killed
+    assert took < 10
+    page = tech.get("/fleet")[1]
+    assert "offline since" in page
+
+
+def test_the_fleet_shows_only_the_users_stores_and_needs_a_login(hub, tech):
+    hub.provision("kiosk-01", "s001", ["checkout"], "kiosk")
+    hub.provision("kiosk-09", "s002", ["checkout"], "kiosk")
+    page = tech.get("/fleet")[1]
+    assert "kiosk-01" in page and "kiosk-09" not in page
+    other = type(tech)(tech.base)
+    other.login("north-manager", PASSWORD)
+    page = other.get("/fleet")[1]
+    assert "kiosk-09" in page and "kiosk-01" not in page
+    anonymous = type(tech)(tech.base)
+    status, page = anonymous.get("/fleet")
+    assert "kiosk-01" not in page and 'name="password"' in page
+
+
+def test_problems_are_judged_from_status_outbox_ack_lag_and_fps():
+    now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    fresh = (now - timedelta(seconds=20)).isoformat()
+    ok = DeviceRow("cam-01", "s001", role="edge", state="online", last_seen=fresh, fps=9.5,
+                   outbox=3, acked_seq=100, max_seq=100)
+    judge(ok, now)
+    assert ok.level == "ok" and ok.problems == []
+    slow = DeviceRow("cam-02", "s001", role="edge", state="online", last_seen=fresh, fps=0.5,
+                     outbox=5000, acked_seq=10, max_seq=500)
+    judge(slow, now)
+    assert slow.level == "warning" and len(slow.problems) == 3
+    assert slow.ack_lag == 490
+    gone = DeviceRow("kiosk-01", "s001", state="offline", status_at=fresh)
+    judge(gone, now)
+    assert gone.level == "problem"
+    silent = DeviceRow("kiosk-02", "s001", state="online",
+                       last_seen=(now - timedelta(hours=1)).isoformat())
+    judge(silent, now)
+    assert silent.level == "warning" and "silent for 60 min" in silent.problems[0]

@@ -1,0 +1,83 @@
+"""The store-to-centre bridge: the deploy examples are what the code writes, and two real
+mosquittos carry events up, retained acks down, and announce the link's state at the centre."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from peakend.broker.bridge import Bridge, bridge_section, centre_acl, examples, main
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "bridge"
+
+
+def test_deploy_examples_are_what_the_code_writes() -> None:
+    for name, text in examples().items():
+        assert (DEPLOY / name).read_text() == text, f"regenerate deploy/bridge/{name}"
+
+
+def test_bridge_carries_only_its_stores_with_a_persistent_session() -> None:
+    text = bridge_section(Bridge("s001", ("s001",)), address="centre:1883", password="pw")
+    lines = set(text.splitlines())
+    assert {"cleansession false", "bridge_protocol_version mqttv311", "try_private true",
+            "notifications true", "notification_topic peakend/v1/s001/bridge/state",
+            "topic peakend/v1/s001/+/evt/+ out 1", "topic peakend/v1/s001/+/ack in 1",
+            "topic peakend/v1/s001/alerts in 1"} <= lines
+    assert not any(line.startswith("topic peakend/v1/#") for line in lines)
+    acl = centre_acl([Bridge("s001", ("s001",))])
+    block = acl[acl.index("user bridge-s001"):]
+    assert "topic write peakend/v1/s001/+/evt/+" in block
+    assert "topic read peakend/v1/s001/+/ack" in block
+    assert "s002" not in block
+    with pytest.raises(ValueError, match="not a valid store"):
+        Bridge("S 1", ("s001",))
+
+
+def test_bridge_cli_writes_the_examples(tmp_path: Path) -> None:
+    assert main(["examples", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(examples())
+
+
+def test_events_go_up_acks_come_down_retained_and_the_centre_sees_the_link(chain_factory):
+    chain = chain_factory(["s001", "s002"])
+    device = chain.provision("kiosk-01", "s001", "checkout", "kiosk")
+    chain.publish_registry()
+    chain.centre.start()
+    chain.store.start()
+    state = chain.retained(chain.centre_port, "peakend/v1/lab/bridge/state", timeout=8)
+    assert state == {"peakend/v1/lab/bridge/state": b"1"}
+
+    # a device publishes at its store broker; a worker at the centre stores it and acks
+    chain.start_worker("w1")
+    received: list[dict] = []
+    dev = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="kiosk-01",
+                      protocol=mqtt.MQTTv5)
+    dev.username_pw_set("kiosk-01", device["url"].split(":")[2].split("@")[0])
+    dev.on_connect = lambda c, *_: c.subscribe("peakend/v1/s001/kiosk-01/ack", qos=1)
+    dev.on_message = lambda c, u, m: received.append(json.loads(m.payload))
+    dev.connect("127.0.0.1", chain.store_port)
+    dev.loop_start()
+    from peakend.broker.contract import event_topic, new_envelope
+
+    for seq in (1, 2, 3):
+        e = new_envelope(device_id="kiosk-01", store_id="s001", zone_id="checkout", seq=seq,
+                         event_type="rating", data={"score": 4})
+        dev.publish(event_topic("s001", "kiosk-01", "rating"), e.to_json(), qos=1)
+    deadline = time.monotonic() + 30
+    while not (received and received[-1]["seq"] == 3) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    dev.disconnect()
+    dev.loop_stop()
+    assert received and received[-1] == {"seq": 3}
+    # the ack is retained at the store broker too: a device that comes back finds it there
+    assert chain.retained(chain.store_port, "peakend/v1/s001/+/ack") == {
+        "peakend/v1/s001/kiosk-01/ack": b'{"seq": 3}'}
+
+    # the store broker goes away: the centre announces the link down (the bridge's will)
+    chain.store.stop()
+    assert chain.retained(chain.centre_port, "peakend/v1/lab/bridge/state") == {
+        "peakend/v1/lab/bridge/state": b"0"}
