@@ -165,6 +165,10 @@ def explain(exc: ValidationError, path: str | Path, model: type[BaseModel]) -> s
     for error in exc.errors(include_url=False):
         field = _field_name(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get(
+            "pattern"
+        ) == SLUG_PATTERN:
+            message = "not a valid id: use lowercase letters, digits and dashes (e.g. s001)"
         if error["type"] == "extra_forbidden":
             fix = "remove it or check its spelling"
         elif error["type"] == "missing":

@@ -101,3 +101,22 @@ def test_given_certificates_are_copied_in_and_must_match(tmp_path):
         ensure_tls(d, ca=src / "ca2.pem", cert=src / "s.pem", key=src / "s.key")
     with pytest.raises(BrokerError, match="not the private key"):
         ensure_tls(d, ca=src / "ca.pem", cert=src / "s.pem", key=src / "ca.key")
+
+
+def test_broker_cli_with_tls_writes_both_listeners_and_prints_the_ca(tmp_path):
+    from peakend.broker.mosquitto import free_port
+
+    port, tls_port = free_port(), free_port()
+    done = run_peakend("broker", "--data", str(tmp_path / "b"), "--port", str(port),
+                       "--tls", "--tls-port", str(tls_port), "--tls-host", "hub.lan",
+                       "--prepare-only")
+    assert done.returncode == 0, done.stderr
+    assert "CA fingerprint (SHA-256):" in done.stdout and "hub.lan" in done.stdout
+    conf = (tmp_path / "b" / "mosquitto.conf").read_text()
+    assert f"listener {port} 127.0.0.1" in conf and f"listener {tls_port} 0.0.0.0" in conf
+    assert "certfile" in conf and (tmp_path / "b" / "tls_port").read_text().strip() == str(
+        tls_port)
+    # Without --tls again, devices are no longer told to use mqtts.
+    done = run_peakend("broker", "--data", str(tmp_path / "b"), "--port", str(port),
+                       "--prepare-only")
+    assert done.returncode == 0 and not (tmp_path / "b" / "tls_port").exists()
