@@ -30,6 +30,7 @@ from peakend.broker.contract import Envelope, event_topic, new_envelope
 log = logging.getLogger(__name__)
 
 DROP_ORDER = ("health", "queue")
+ISSUED_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class Outbox:
                 created REAL NOT NULL
             );
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
+            -- Envelopes issued for a caller-chosen msg_id, so that a caller which crashed
+            -- before noting its send can send again without making a second message.
+            CREATE TABLE IF NOT EXISTS issued (msg_id TEXT PRIMARY KEY, payload BLOB NOT NULL);
             """
         )
         self._depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
@@ -87,8 +91,17 @@ class Outbox:
         clock_synced: bool = True,
         msg_id: uuid.UUID | None = None,
     ) -> Envelope:
-        """Give the message the next seq and commit it; returns once it is on disk."""
+        """Give the message the next seq and commit it; returns once it is on disk.
+
+        With a ``msg_id`` this outbox has issued before, nothing is added: the envelope first
+        issued for it is returned (the caller's retry after a crash is not a new message)."""
         with self._lock, self._transaction():
+            if msg_id is not None:
+                row = self._db.execute(
+                    "SELECT payload FROM issued WHERE msg_id = ?", (str(msg_id),)
+                ).fetchone()
+                if row:
+                    return Envelope.model_validate_json(row[0])
             seq = self._next_seq()
             envelope = new_envelope(
                 device_id=self.device_id,
@@ -102,6 +115,8 @@ class Outbox:
                 msg_id=msg_id,
             )
             self._insert(envelope)
+            if msg_id is not None:
+                self._remember(envelope)
             if self._depth > self.max_rows:
                 self._make_room(ts=ts, clock_synced=clock_synced)
         return envelope
@@ -216,6 +231,18 @@ class Outbox:
             ),
         )
         self._depth += 1
+
+    def _remember(self, envelope: Envelope) -> None:
+        self._db.execute(
+            "INSERT INTO issued (msg_id, payload) VALUES (?, ?)",
+            (str(envelope.msg_id), envelope.to_json()),
+        )
+        if envelope.seq % 1000 == 0:
+            # A retry comes within seconds of the crash; the last ISSUED_KEPT are plenty.
+            self._db.execute(
+                "DELETE FROM issued WHERE rowid <= (SELECT max(rowid) FROM issued) - ?",
+                (ISSUED_KEPT,),
+            )
 
     def _topic(self, event_type: str) -> str:
         return event_topic(self.store_id, self.device_id, event_type)

@@ -5,8 +5,8 @@ A rating travels as one message with its reason, but the reason comes seconds af
 message goes to the link's outbox when the follow-up ends. The journal row keeps the press
 time and a message id chosen at the touch; if the app stops while a press waits for its reason,
 the next start sends it without one, with the same id and time. Should the app die between
-the outbox write and marking the row sent, the resend carries the same msg_id and the hub's
-idempotent insert keeps one row.
+the outbox write and marking the row sent, the resend carries the same msg_id, which the
+outbox recognises as already issued, so it adds nothing.
 """
 
 from __future__ import annotations

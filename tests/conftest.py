@@ -91,6 +91,7 @@ class Hub:
     # -- aggregator -----------------------------------------------------------------------
 
     def start_aggregator(self, **kwargs: Any) -> Aggregator:
+        self.stop_aggregator()  # one in-process aggregator at a time
         self.aggregator = Aggregator(
             self.aggregator_url, self.db_path, registry_path=self.dir.registry, **kwargs
         )

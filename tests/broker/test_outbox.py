@@ -75,3 +75,16 @@ def test_reflashed_device_continues_after_the_hubs_seq(tmp_path):
     seqs = [json.loads(p.payload)["seq"] for p in b.pending(0, 10)]
     assert seqs == [501, 502, 503]
     assert b.append("rating", {"score": 1}, zone_id="checkout").seq == 504
+
+
+def test_sending_the_same_msg_id_again_returns_the_first_envelope(tmp_path):
+    import uuid
+
+    b = box(tmp_path)
+    msg_id = uuid.uuid4()
+    first = b.append("rating", {"score": 2}, zone_id="checkout", msg_id=msg_id)
+    b.acknowledge(first.seq)  # even after the hub has it and the row is gone
+    b.close()
+    b = box(tmp_path)
+    again = b.append("rating", {"score": 2}, zone_id="checkout", msg_id=msg_id)
+    assert again.to_json() == first.to_json() and b.last_seq == 1 and b.depth == 0

@@ -85,6 +85,7 @@ class Chain:
         self.centre = Mosquitto(self.centre_dir, port=self.centre_port)
         self.store = Mosquitto(self.store_dir, port=self.store_port)
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self._log_start: dict[str, int] = {}
 
     def provision(self, device_id: str, store: str, zone: str, role: str) -> dict[str, str]:
         """Register at the store broker; the centre's registry gets the same entry."""
@@ -101,8 +102,23 @@ class Chain:
                "--shared", "agg", "--client-id", f"peakend-{name}"]
         if not alerts:
             cmd.append("--no-alerts")
+        log = self.root / f"{name}.log"
+        self._log_start[name] = log.stat().st_size if log.exists() else 0
         self.workers[name] = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=open(self.root / f"{name}.log", "ab"))
+
+    def wait_worker(self, name: str, timeout: float = 30.0) -> None:
+        """Until the worker has connected and subscribed: a shared subscription only receives
+        what is published after its group exists."""
+        log = self.root / f"{name}.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.workers[name].poll() is None, log.read_text()[-2000:]
+            if log.exists() and "aggregator connected" in log.read_text()[self._log_start[name]:]:
+                time.sleep(0.5)
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"worker {name} did not connect: {log.read_text()[-2000:]}")
 
     def kill_worker(self, name: str) -> None:
         proc = self.workers.pop(name)

@@ -53,6 +53,7 @@ def test_events_go_up_acks_come_down_retained_and_the_centre_sees_the_link(chain
 
     # a device publishes at its store broker; a worker at the centre stores it and acks
     chain.start_worker("w1")
+    chain.wait_worker("w1")
     received: list[dict] = []
     dev = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="kiosk-01",
                       protocol=mqtt.MQTTv5)
