@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 
 import cv2
+
 from peakend.edge import accuracy, scenes
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import cv2
+
 from peakend.edge import scenes
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detectors import make_detector

@@ -45,6 +45,7 @@ MAX_BATCH = 5000
 # database (see the module docstring).
 ACK_REFRESH_S = 2.0
 ACK_REFRESH_WINDOW_S = 8.0
+ACKS_SUBSCRIPTION = f"{contract.ROOT}/+/+/ack"
 
 Periodic = Callable[[datetime], list[tuple[str, dict[str, Any]]]]
 
@@ -86,8 +87,9 @@ class Aggregator:
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="aggregator")
         self._writer: Any = None
         self._pipe: Any = None
-        # device -> (store, seq, when) of the last ack this worker published
+        # device -> (store, seq, when) of the last ack this worker published or the broker echoed
         self._published: dict[str, tuple[str, int, float]] = {}
+        self._acks_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -152,12 +154,15 @@ class Aggregator:
             self.last_error = f"broker refused the aggregator: {reason}"
             log.error("%s", self.last_error)
             return
-        client.subscribe(
-            [
-                (self._prefix + contract.EVENTS_SUBSCRIPTION, 1),
-                (self._prefix + contract.STATUS_SUBSCRIPTION, 1),
-            ]
-        )
+        topics = [
+            (self._prefix + contract.EVENTS_SUBSCRIPTION, 1),
+            (self._prefix + contract.STATUS_SUBSCRIPTION, 1),
+        ]
+        if self._prefix:
+            # Every worker watches every ack (not shared): whichever worker's ack the broker
+            # kept last, each of them can see a stale one and publish the database's again.
+            topics.append((ACKS_SUBSCRIPTION, 1))
+        client.subscribe(topics)
         self.connected.set()
         log.info(
             "aggregator connected to %s (session present: %s)",
@@ -169,6 +174,9 @@ class Aggregator:
         self.connected.clear()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/ack"):
+            self._observe_ack(msg)
+            return
         item = (msg.topic, msg.payload, time.time(), msg.mid, msg.qos)
         with self._arrived:
             self._inbox.append(item)
@@ -233,13 +241,29 @@ class Aggregator:
         self._client.publish(
             contract.ack_topic(store_id, device), json.dumps({"seq": seq}), qos=1, retain=True
         )
-        self._published[device] = (store_id, seq, now)
+        with self._acks_lock:
+            self._published[device] = (store_id, seq, now)
+
+    def _observe_ack(self, msg: mqtt.MQTTMessage) -> None:
+        """An ack as the broker now holds it, from any worker: the value to check next."""
+        if msg.qos > 0:
+            self._client.ack(msg.mid, msg.qos)
+        try:
+            where = contract.parse_topic(msg.topic)
+            seq = contract.Ack.model_validate_json(msg.payload).seq
+        except ValueError:
+            return
+        with self._acks_lock:
+            self._published[where.device] = (where.store, seq, time.monotonic())
 
     def _refresh_acks(self) -> bool:
         """Publish again, from the database, the recent acks another worker has overtaken."""
         now = time.monotonic()
-        recent = {d: v for d, v in self._published.items() if now - v[2] < ACK_REFRESH_WINDOW_S}
-        self._published = recent
+        with self._acks_lock:
+            recent = {
+                d: v for d, v in self._published.items() if now - v[2] < ACK_REFRESH_WINDOW_S
+            }
+            self._published = dict(recent)
         if not recent:
             return True
         try:

@@ -79,14 +79,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"mosquitto listening on {plain}:{args.port}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: broker.stop())
-    signal.signal(signal.SIGHUP, lambda *_: broker.reload())
+    proc = broker.proc
+    assert proc is not None
+
+    def forward(signum: int, _frame: object) -> None:
+        # Only pass the signal on: waiting here, inside the handler, would deadlock with the
+        # proc.wait() below that the signal interrupted (both need Popen's wait lock).
+        # mosquitto saves its persistence file on SIGTERM and reloads on SIGHUP.
+        if proc.returncode is None:
+            proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGHUP, forward)
     try:
-        assert broker.proc is not None
-        return broker.proc.wait()
+        return proc.wait()
     except KeyboardInterrupt:
         broker.stop()
         return 0
+    finally:
+        d.pid_file.unlink(missing_ok=True)
 
 
 def _prepare(args: argparse.Namespace) -> BrokerDir:

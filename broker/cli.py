@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "peakend.broker.provision",
         "create a device's credentials, registry entry and config file; prints its MQTT URL",
     ),
+    "bridge": (
+        "peakend.broker.bridge",
+        "bridge a store's mosquitto to a chain's central broker (config, accounts, examples)",
+    ),
     "report": ("peakend.broker.report_cli", "zone report in the terminal (table, json or csv)"),
     "user": ("peakend.broker.user_cli", "manage managers' web accounts"),
     "contract": ("peakend.broker.contract_cli", "print the wire contract's JSON Schema"),

@@ -224,7 +224,8 @@ class DeviceLink:
         with self._wake:
             self._connected = False
             self._subscribed_at = None
-        if not self._stopping:
+        # Keep the broker's refusal ("Not authorized") rather than the disconnect that follows.
+        if not self._stopping and not (self._last_error or "").startswith("broker refused"):
             self._last_error = f"disconnected: {reason}"
             log.warning("disconnected from %s: %s", self._target.redacted(), reason)
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
+
 from peakend.broker.store_pg import connect as pg_connect
 
 # Every process that runs a SQLite "BEGIN IMMEDIATE" transaction on PostgreSQL takes this lock.

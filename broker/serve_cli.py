@@ -159,13 +159,15 @@ def start(
     web = None
     if http:
         import uvicorn
+
         from peakend.broker.web import create_app
 
         host, _, port = http.rpartition(":")
         web = uvicorn.Server(
             uvicorn.Config(
                 # the web opens the SQLite file itself: hand it the path, not a sqlite:/// URL
-                create_app(parse_db(db).location, config), host=host or "127.0.0.1",
+                create_app(parse_db(db).location, config, broker_data=broker_data),
+                host=host or "127.0.0.1",
                 port=int(port),
                 log_level="warning",
             )

@@ -29,7 +29,9 @@ from peakend.broker.simulate import run_device
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="many simulated devices in one process")
-    parser.add_argument("--devices", required=True, help="JSON list of device, store, zone, role, url")
+    parser.add_argument(
+        "--devices", required=True, help="JSON list of device, store, zone, role, url"
+    )
     parser.add_argument("--outbox-dir", required=True, help="one outbox file per device in here")
     parser.add_argument("--count", type=int, required=True, help="messages per device (lifetime)")
     parser.add_argument("--rate", type=float, default=1.0, help="messages per second per device")

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
+
 from peakend.broker.contract import Envelope, Health, format_ts
 from peakend.broker.schema import PG_MIGRATIONS
 from peakend.broker.store import Outcome, typed_row
-from psycopg import errors as pg_errors
 
 # Any constant will do: every process that migrates takes the same lock.
 _MIGRATION_LOCK = 0x7065616B  # "peak"
@@ -38,7 +39,7 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise ConnectionError(
-            f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[-1]}. Check the "
+            f"cannot connect to PostgreSQL ({str(exc).strip().splitlines()[0]}). Check the "
             "--db URL (postgresql://user:password@host:port/dbname) and that the server runs."
         ) from None
     apply_migrations(conn)

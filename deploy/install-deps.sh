@@ -5,9 +5,9 @@ set -euo pipefail
 
 declare -A PKGS=(
   [hub]="mosquitto mosquitto-clients openssl"
-  [kiosk]="libegl1 libgl1-mesa-dri libgles2 libmtdev1 libsdl2-2.0-0 fonts-wqy-microhei"
+  [kiosk]="libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libmtdev1 fonts-wqy-microhei"
   [edge]="libgl1 libglib2.0-0 v4l-utils"
-  [dev]="python3-venv chromium"
+  [dev]="python3-venv chromium postgresql"
 )
 
 roles=("$@")

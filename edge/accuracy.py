@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detectors import make_detector
 from peakend.edge.estimators import QueueWindow

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from peakend.broker.config import (
     ConfigError,
     DeviceSection,
@@ -20,7 +22,6 @@ from peakend.broker.config import (
 )
 from peakend.broker.contract import SLUG_PATTERN
 from peakend.edge import geometry
-from pydantic import Field, field_validator, model_validator
 
 Point = tuple[float, float]
 

@@ -87,6 +87,7 @@ def prepare(
 def check(path: Path) -> None:
     """Load the model on onnxruntime and run one blank frame through the decoder."""
     import numpy as np
+
     from peakend.edge.config import DetectorSection
     from peakend.edge.detectors import DnnDetector
 

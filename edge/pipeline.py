@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detection import Detection
 from peakend.edge.detectors import Detector

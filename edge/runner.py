@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+
 from peakend.broker.config import ConfigError, config_hash, resolve
 from peakend.broker.link import DeviceLink, LinkSettings
 from peakend.edge import config as edge_config

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from peakend.edge import geometry
 from peakend.edge.config import EdgeConfig
 from peakend.edge.sources import open_source

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from peakend.edge import geometry
 from peakend.edge.config import ZoneSection
 from peakend.edge.tracker import Lost, Observation

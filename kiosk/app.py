@@ -21,6 +21,7 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.text import LabelBase
 from kivy.uix.floatlayout import FloatLayout
+
 from peakend.kiosk.flow import Show, Stage
 from peakend.kiosk.fonts import find_cjk_font
 from peakend.kiosk.screens import (

@@ -18,6 +18,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
+
 from peakend.kiosk.catalog import Catalog
 from peakend.kiosk.faces import INK, Face
 from peakend.kiosk.settings import Reason

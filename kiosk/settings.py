@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from peakend.broker.config import (
     ConfigError,
     DeviceSection,
@@ -19,7 +21,6 @@ from peakend.broker.config import (
     resolve,
 )
 from peakend.kiosk.catalog import KNOWN_LANGUAGES
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_REASONS = 6
 _REASON_KEY = r"^[a-z0-9][a-z0-9_-]{0,63}$"

@@ -2,172 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import sqlite3
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from peakend.broker.aggregator import Aggregator
-from peakend.broker.mosquitto import BrokerDir, Mosquitto, aggregator_url, free_port, prepare
-from peakend.broker.provision import register_device
-
-ARTIFACTS = Path(__file__).parent / "artifacts"
-# The `peakend` command as installed, run with this interpreter.
-PEAKEND = [sys.executable, "-m", "peakend.broker.cli"]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
-
-
-class Hub:
-    """One store's hub for a test: broker folder, mosquitto, database, aggregator."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.dir: BrokerDir = prepare(root / "broker", port=self.port)
-        self.broker = Mosquitto(self.dir, port=self.port)
-        self.db_path = root / "hub.sqlite"
-        self.aggregator: Aggregator | None = None
-        self.aggregator_proc: subprocess.Popen[bytes] | None = None
-        self.aggregator_url = aggregator_url(self.dir.root)
-
-    # -- devices --------------------------------------------------------------------------
-
-    def provision(self, device_id: str, store: str, zones: list[str], role: str) -> str:
-        """Register a device and return its MQTT URL once the broker accepts it."""
-        reg = register_device(self.dir, device_id=device_id, store=store, zones=zones, role=role)
-        url = f"mqtt://{device_id}:{reg.password}@127.0.0.1:{self.port}"
-        if self.broker.running():
-            assert wait_until(lambda: self.can_connect(device_id, reg.password), 10), (
-                f"broker did not accept the new account {device_id}"
-            )
-        return url
-
-    def can_connect(self, user: str, password: str) -> bool:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        client.username_pw_set(user, password)
-        try:
-            rc = client.connect("127.0.0.1", self.port, keepalive=5)
-            if rc != 0:
-                return False
-            ok: list[bool] = []
-            client.on_connect = lambda c, u, f, reason, p: ok.append(not reason.is_failure)
-            deadline = time.monotonic() + 2
-            while not ok and time.monotonic() < deadline:
-                client.loop(0.05)
-            client.disconnect()
-            return bool(ok and ok[0])
-        except OSError:
-            return False
-
-    # -- broker ---------------------------------------------------------------------------
-
-    def start_broker(self) -> None:
-        self.broker.start()
-
-    def stop_broker(self) -> None:
-        self.broker.stop()
-
-    def kill_broker(self) -> None:
-        self.broker.kill()
-
-    # -- aggregator -----------------------------------------------------------------------
-
-    def start_aggregator(self, **kwargs: Any) -> Aggregator:
-        self.stop_aggregator()  # one in-process aggregator at a time
-        self.aggregator = Aggregator(
-            self.aggregator_url, self.db_path, registry_path=self.dir.registry, **kwargs
-        )
-        self.aggregator.start()
-        assert self.aggregator.connected.wait(10), "aggregator did not connect"
-        return self.aggregator
-
-    def stop_aggregator(self) -> None:
-        if self.aggregator is not None:
-            self.aggregator.stop()
-            self.aggregator = None
-
-    def spawn_aggregator(self) -> subprocess.Popen[bytes]:
-        """The aggregator as its own process (`peakend serve`), so a test can SIGKILL it."""
-        self.aggregator_proc = subprocess.Popen(
-            [
-                *PEAKEND,
-                "serve",
-                "--mqtt",
-                self.aggregator_url,
-                "--db",
-                str(self.db_path),
-                "--broker-data",
-                str(self.dir.root),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "aggregator.log", "ab"),
-        )
-        return self.aggregator_proc
-
-    def kill_spawned_aggregator(self) -> None:
-        if self.aggregator_proc and self.aggregator_proc.poll() is None:
-            self.aggregator_proc.send_signal(signal.SIGKILL)
-            self.aggregator_proc.wait()
-
-    # -- reading the hub's database ----------------------------------------------------------
-
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        if not self.db_path.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in conn.execute(sql, params)]
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise
-        finally:
-            conn.close()
-
-    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        rows = self.rows(sql, params)
-        return next(iter(rows[0].values())) if rows else None
-
-    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0) -> bool:
-        return wait_until(predicate, timeout)
-
-    def close(self) -> None:
-        self.stop_aggregator()
-        self.kill_spawned_aggregator()
-        self.broker.stop()
-
-
-def _broker_root() -> Path:
-    # Not pytest's tmp_path: as root, mosquitto drops to its own user, which cannot enter
-    # pytest's private temp folder.
-    root = Path(tempfile.mkdtemp(prefix="peakend-test-"))
-    os.chmod(root, 0o755)
-    return root
+from hubtools import ARTIFACTS, Hub, broker_root
 
 
 @pytest.fixture
 def hub() -> Iterator[Hub]:
     """A running mosquitto and aggregator on fresh files; devices via hub.provision()."""
-    root = _broker_root()
+    root = broker_root()
     h = Hub(root)
     try:
         h.start_broker()
@@ -181,7 +28,7 @@ def hub() -> Iterator[Hub]:
 @pytest.fixture
 def bare_hub() -> Iterator[Hub]:
     """Broker folder and database, nothing started: the test decides what runs when."""
-    root = _broker_root()
+    root = broker_root()
     h = Hub(root)
     try:
         yield h

@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-from conftest import PEAKEND
+from hubtools import PEAKEND
 from peakend.broker.cli import COMMANDS
 
 

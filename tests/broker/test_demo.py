@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PEAKEND
+from hubtools import PEAKEND
 
 
 @pytest.mark.slow

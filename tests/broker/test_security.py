@@ -9,7 +9,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from conftest import PEAKEND
+from hubtools import PEAKEND
 from peakend.broker.contract import new_envelope
 
 

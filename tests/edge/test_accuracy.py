@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import pytest
+
 from peakend.edge import accuracy, scenes
 from peakend.edge.config import EdgeConfig
 from peakend.edge.zones import Visit

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from peakend.broker.config import ConfigError
 from peakend.edge import config as edge_config
 from peakend.edge.scenes import to_toml

@@ -9,12 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from peakend.edge import scenes
 from peakend.edge.config import DetectorSection
 from peakend.edge.detectors import DnnDetector, HogDetector, MotionDetector
-
-onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper  # noqa: E402
 
 
 def floor() -> np.ndarray:
@@ -79,6 +77,9 @@ def test_motion_absorbs_the_ghost_of_someone_in_the_first_frame() -> None:
 
 def tf_style_model(path: Path) -> None:
     """An ONNX model with the TF Object Detection API interface and fixed outputs."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
     boxes = np.array(
         [
             [
@@ -123,6 +124,9 @@ def tf_style_model(path: Path) -> None:
 
 def ssd_style_model(path: Path) -> None:
     """One [1, 1, N, 7] output computed from the input, so the model really runs on the frame."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
     table = np.array(
         [[0, 1, 0.95, 0.5, 0.5, 0.6, 0.9], [0, 1, 0.2, 0.1, 0.1, 0.2, 0.2]], np.float32
     ).reshape(1, 1, 2, 7)

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from peakend.broker.contract import event_topic, parse_event, parse_ts
 from peakend.edge import cli, scenes
 from peakend.edge.config import CameraSection

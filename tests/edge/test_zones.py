@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from peakend.edge import geometry
 from peakend.edge.config import ZoneSection
 from peakend.edge.tracker import Lost, Observation

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Hub, _broker_root
+from hubtools import Hub, broker_root
 from peakend.broker.mosquitto import Mosquitto, free_port, prepare
 from peakend.broker.tls import ensure_tls
 
@@ -35,7 +35,7 @@ def run_peakend(*args: str, env: dict[str, str] | None = None, timeout: float = 
 @pytest.fixture
 def tls_hub() -> Iterator[Hub]:
     """A hub whose broker takes devices on an mqtts port; the aggregator stays on loopback."""
-    root = _broker_root()
+    root = broker_root()
     h = Hub(root)
     h.tls_port = free_port()
     files = ensure_tls(h.dir, [])

@@ -106,3 +106,60 @@ def test_the_watchdog_pings_systemd_while_the_outbox_moves_and_restarts_when_it_
     assert "no new outbox message" in proc.stderr.read()
     assert got[0] == "READY=1" and got.count("WATCHDOG=1") >= 5
     assert time.monotonic() - started < 15
+
+
+
+def can_connect(port: int, user: str, password: str) -> bool:
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, password)
+    result: list[bool] = []
+    client.on_connect = lambda c, u, f, reason, p: result.append(not reason.is_failure)
+    try:
+        client.connect("127.0.0.1", port, keepalive=5)
+    except OSError:
+        return False
+    deadline = time.monotonic() + 3
+    while not result and time.monotonic() < deadline:
+        client.loop(0.05)
+    client.disconnect()
+    return bool(result and result[0])
+
+
+def test_peakend_broker_reloads_on_hup_and_stops_promptly_on_term():
+    """What peakend-broker.service relies on: `systemctl reload` and `systemctl stop`."""
+    import shutil
+    import signal
+
+    from hubtools import broker_root, wait_until
+    from peakend.broker.mosquitto import BrokerDir, free_port, new_password, set_password
+
+    root = broker_root()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "peakend.broker.cli", "broker", "--data", str(root / "b"),
+         "--port", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        while "mosquitto listening" not in (line := proc.stdout.readline()):
+            assert line, "the broker did not start"
+        d = BrokerDir(root / "b")
+        mosquitto_pid = int(d.pid_file.read_text())
+        password = new_password()
+        set_password(d, "kiosk-01", password)  # written, but the broker not told
+        assert not can_connect(port, "kiosk-01", password)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: can_connect(port, "kiosk-01", password), 5)
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert not Path(f"/proc/{mosquitto_pid}").exists() or \
+            "zombie" in Path(f"/proc/{mosquitto_pid}/status").read_text()
+        assert not d.pid_file.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import ssl
 import subprocess
 import tomllib
@@ -103,9 +104,20 @@ def test_given_certificates_are_copied_in_and_must_match(tmp_path):
         ensure_tls(d, ca=src / "ca.pem", cert=src / "s.pem", key=src / "ca.key")
 
 
-def test_broker_cli_with_tls_writes_both_listeners_and_prints_the_ca(tmp_path):
+@pytest.fixture
+def open_root():
+    """A folder the mosquitto user may enter (pytest's tmp_path is private to root)."""
+    from hubtools import broker_root
+
+    root = broker_root()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_broker_cli_with_tls_writes_both_listeners_and_prints_the_ca(open_root):
     from peakend.broker.mosquitto import free_port
 
+    tmp_path = open_root
     port, tls_port = free_port(), free_port()
     done = run_peakend("broker", "--data", str(tmp_path / "b"), "--port", str(port),
                        "--tls", "--tls-port", str(tls_port), "--tls-host", "hub.lan",

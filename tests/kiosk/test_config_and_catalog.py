@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from peakend.kiosk import cli
 from peakend.kiosk.catalog import KNOWN_LANGUAGES, Catalog, strings
 from peakend.kiosk.settings import ConfigError, load_kiosk_config

@@ -31,6 +31,7 @@ class ManualClock:
 @pytest.fixture
 def kiosk(window, write_config) -> Iterator[tuple[object, ManualClock]]:  # type: ignore[no-untyped-def]
     from kivy.base import EventLoop
+
     from peakend.kiosk.app import KioskApp
     from peakend.kiosk.station import Station
 
