@@ -51,7 +51,9 @@ def seed(path: Path, now: datetime, days: int = 14, rng_seed: int = 11) -> None:
                 day = (now - timedelta(days=d)).astimezone(tz).date()
                 t = datetime(day.year, day.month, day.day, 8, tzinfo=tz).astimezone(UTC)
                 close = datetime(day.year, day.month, day.day, 20, tzinfo=tz).astimezone(UTC)
-                while t < min(close, now):
+                # background stops 15 min ago: the last 10 minutes hold only the scripted
+                # presses below, whatever the hour the tests run at
+                while t < min(close, now - timedelta(minutes=15)):
                     t += timedelta(seconds=rng.expovariate(1 / 150))
                     hour = t.astimezone(tz).hour + t.astimezone(tz).minute / 60
                     rush = math.exp(-((hour - 12.5) ** 2) / 1.5) + math.exp(
