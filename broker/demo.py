@@ -118,12 +118,20 @@ class Demo:
             user, password = ensure_demo_manager(db, [STORE])
             say(f"aggregator + web: http://{http}/   (log in as {user} / {password})")
 
+            now = datetime.now(UTC)
             if not (data / ".history-sent").exists() and a.history_days > 0:
-                self._send_history(kiosk_cfg.url, cam.url, data, a.history_days)
-                (data / ".history-sent").write_text(datetime.now(UTC).isoformat())
+                say(f"sending {_days(a.history_days)} of history through the device links "
+                    "(first run only) ...")
+                events = history(a.history_days, now, random.Random(7))
+            else:
+                say("sending a checkout rush of the last few minutes ...")
+                events = rush(now, random.Random())
+            self._send(kiosk_cfg.url, cam.url, data, events)
+            (data / ".history-sent").write_text(datetime.now(UTC).isoformat())
             self._start_camera(cam.url, data)
             self._start_kiosk(kiosk_cfg.config_path)
-            say(f"try:  .venv/bin/peakend report --db {db} --store {STORE} --zone checkout")
+            say(f"try:  .venv/bin/peakend report --db {db} --config {hub_toml} "
+                f"--store {STORE} --zone checkout")
             say("Ctrl-C stops the demo." if not a.duration else f"running for {a.duration:.0f}s")
             self._wait(db)
         except KeyboardInterrupt:
@@ -189,30 +197,22 @@ unhappy_window_min = 10.0
                 pass
         return f"{host}:{free_port(host)}"
 
-    def _send_history(self, kiosk_url: str, cam_url: str, data: Path, days: int) -> None:
-        """Two weeks of shoppers, sent through the devices' own links with their own times."""
-        say(f"sending {days} days of history through the device links (first run only) ...")
+    def _send(self, kiosk_url: str, cam_url: str, data: Path, events: Any) -> None:
+        """Past events, sent through the devices' own links with their own times."""
         kiosk = _link(kiosk_url, KIOSK, "kiosk", "checkout", data / "kiosk" / "outbox.sqlite")
         cam = _link(cam_url, CAMERA, "edge", None, data / "edge" / "outbox.sqlite")
         kiosk.start()
         cam.start()
         n = 0
-        for event, link in history(days, datetime.now(UTC), random.Random(7)):
-            target = kiosk if link == "kiosk" else cam
-            target.send(
-                event["type"],
-                event["data"],
-                zone_id=event["zone"],
-                ts=event["ts"],
-                clock_is_synced=True,
-            )
+        for event, role in events:
+            target = kiosk if role == "kiosk" else cam
+            target.send(event["type"], event["data"], zone_id=event["zone"], ts=event["ts"],
+                        clock_is_synced=True)
             n += 1
         ok = kiosk.wait_acked(timeout=120) and cam.wait_acked(timeout=120)
         kiosk.stop()
         cam.stop()
-        say(
-            f"history: {n} messages {'stored and acked' if ok else 'sent (some still in outboxes)'}"
-        )
+        say(f"{n} messages {'stored and acked' if ok else 'sent (some still in outboxes)'}")
 
     def _start_camera(self, url: str, data: Path) -> None:
         from peakend.edge.runner import run
@@ -369,6 +369,22 @@ def history(days: int, now: datetime, rng: random.Random) -> Any:
                         "edge",
                     )
         t += timedelta(hours=1)
+    yield from rush(now, rng)
+
+
+def rush(now: datetime, rng: random.Random) -> Any:
+    """The last minutes: the till falls behind, waits pass 5 minutes and three shoppers leave
+    unhappy, so the demo opens with a service-recovery alert to act on."""
+    for i in range(5):
+        exit_ = now - timedelta(minutes=8 - i * 1.5)
+        wait = rng.uniform(300, 480)
+        enter = exit_ - timedelta(seconds=wait + 30)
+        yield {"type": "dwell", "zone": "checkout", "ts": exit_, "data": {
+            "track": f"r{i}", "enter": enter.isoformat(), "exit": exit_.isoformat(),
+            "dwell_s": round(wait + 30, 1), "wait_s": round(wait, 1)}}, "edge"
+    for i in range(3):
+        yield {"type": "rating", "zone": "checkout", "ts": now - timedelta(minutes=4 - i),
+               "data": {"score": 1, "reason": "wait", "flags": []}}, "kiosk"
 
 
 def _link(url: str, device: str, role: str, zone: str | None, outbox: Path) -> DeviceLink:
@@ -393,6 +409,10 @@ def _check_mosquitto_can_enter(path: Path) -> None:
     for sub in (probe.data, probe.logs):
         sub.mkdir(exist_ok=True)
     _hand_to_mosquitto_user(probe)
+
+
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"
 
 
 def say(text: str) -> None:

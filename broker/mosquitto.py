@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from peakend.broker.config import parse_mqtt_url
+
 log = logging.getLogger(__name__)
 
 AGGREGATOR_USER = "peakend-aggregator"
@@ -138,12 +140,14 @@ def prepare(
     plain = plain_bind or bind
     if not d.passwd.exists():
         d.passwd.write_text("")
-    if not d.aggregator_url.exists():
+    # The aggregator runs next to the broker: it always uses the plain listener. Its password
+    # is made once; host and port are written again on every start, since they may change.
+    host = plain if plain not in ("0.0.0.0", "::") else "127.0.0.1"
+    password = _existing_aggregator_password(d)
+    if password is None:
         password = new_password()
         set_password(d, AGGREGATOR_USER, password)
-        # The aggregator runs next to the broker: it always uses the plain listener.
-        host = plain if plain not in ("0.0.0.0", "::") else "127.0.0.1"
-        _write_private(d.aggregator_url, f"mqtt://{AGGREGATOR_USER}:{password}@{host}:{port}\n")
+    _write_private(d.aggregator_url, f"mqtt://{AGGREGATOR_USER}:{password}@{host}:{port}\n")
     d.acl.write_text(acl_text())
     d.conf.write_text(
         config_text(d, port=port, bind=bind, tls=tls, tls_port=tls_port, plain_bind=plain)
@@ -255,6 +259,15 @@ def remove_user(d: BrokerDir, username: str) -> bool:
     _write_private(d.passwd, "\n".join(kept) + ("\n" if kept else ""))
     _hand_to_mosquitto_user(d)
     return len(kept) != len(lines)
+
+
+def _existing_aggregator_password(d: BrokerDir) -> str | None:
+    try:
+        url = parse_mqtt_url(d.aggregator_url.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    has_account = any(ln.startswith(f"{AGGREGATOR_USER}:") for ln in _read_lines(d.passwd))
+    return url.password if has_account else None
 
 
 def aggregator_url(root: str | Path) -> str:
