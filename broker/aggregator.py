@@ -90,6 +90,7 @@ class Aggregator:
         # device -> (store, seq, when) of the last ack this worker published or the broker echoed
         self._published: dict[str, tuple[str, int, float]] = {}
         self._acks_lock = threading.Lock()
+        self._failures = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -216,12 +217,15 @@ class Aggregator:
             )
             return False
         if kind != "ok":
-            # Not acked: the broker redelivers it after we reconnect. Reconnect now so a
-            # transient database problem (disk full, locked) does not leave it hanging.
-            log.error("batch of %d not stored (%s); it will be redelivered", len(batch), result)
-            time.sleep(1.0)
-            self._client.reconnect()
+            # Nothing of it was committed or PUBACKed: put it back and try again shortly (a
+            # full disk or a locked database passes; a bad message is quarantined by the writer).
+            log.error("batch of %d not stored (%s); retrying", len(batch), result)
+            with self._arrived:
+                self._inbox[:0] = batch
+            self._stop.wait(min(30.0, 1.0 * 2 ** min(self._failures, 5)))
+            self._failures += 1
             return True
+        self._failures = 0
         self._publish_acks(batch, result)
         return True
 

@@ -90,7 +90,7 @@ class OutboxSection(Section):
         default=200_000,
         ge=100,
         title="Outbox bound",
-        description="When full, the oldest health then queue messages are dropped (and the "
+        description="When full, the oldest health and queue messages are dropped (and the "
         "hub told which); ratings and dwell visits are never dropped.",
     )
 

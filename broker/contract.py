@@ -32,6 +32,9 @@ VERSION = 1
 ROOT = "peakend/v1"
 MAX_PAYLOAD_BYTES = 4096
 MAX_FUTURE = timedelta(days=1)
+MAX_INT = 2**63 - 1  # SQLite's and PostgreSQL's bigint: a larger number must not reach the store
+MAX_COUNT = 10**9
+MAX_SKIPPED = 1_000_000  # seqs one health message may declare dropped
 EVENT_TYPES = ("rating", "dwell", "queue", "health")
 ROLES = ("kiosk", "edge")
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62})$"
@@ -73,6 +76,13 @@ def parse_ts(text: str) -> datetime:
 
 
 def _coerce_ts(value: Any) -> datetime:
+    try:
+        return _to_utc(value)
+    except OverflowError:
+        raise ValueError("timestamp is out of range") from None
+
+
+def _to_utc(value: Any) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("timestamp has no timezone; send UTC ending in Z")
@@ -86,7 +96,8 @@ Slug = Annotated[StrictStr, Field(pattern=SLUG_PATTERN, max_length=63)]
 Timestamp = Annotated[datetime, PlainSerializer(format_ts, return_type=str)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # JSON has one number type; a device writing 3 for 3.0 is still right.
-Number = StrictFloat | StrictInt
+Number = Annotated[StrictFloat | StrictInt, Field(ge=-1e12, le=1e12)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 
 
 class _Model(BaseModel):
@@ -138,8 +149,8 @@ class Queue(_Model):
 
     window_s: Number = Field(gt=0, le=3600)
     length: Number = Field(ge=0, description="mean people in the zone over the window")
-    arrivals: StrictInt = Field(ge=0)
-    departures: StrictInt = Field(ge=0, description="exit-line crossings")
+    arrivals: Count
+    departures: Count = Field(description="exit-line crossings")
     wait_s: Number | None = Field(default=None, ge=0, description="predicted wait if joining now")
     wait_measured_s: Number | None = Field(
         default=None, ge=0, description="median measured wait of people who crossed recently"
@@ -153,10 +164,11 @@ class Health(BaseModel):
 
     fps: Number | None = None
     cpu: Number | None = None
-    outbox: StrictInt | None = None
+    outbox: Count | None = None
     temp_c: Number | None = None
     skipped: list[tuple[StrictInt, StrictInt]] | None = Field(
         default=None,
+        max_length=200,
         description="seq ranges [first, last] the device's full outbox dropped; the hub counts "
         "them as handled so its ack can move past them",
     )
@@ -178,7 +190,9 @@ class Envelope(_Model):
     device_id: Slug
     store_id: Slug
     zone_id: Slug | None = None
-    seq: StrictInt = Field(ge=1, description="grows by one per message over the device's life")
+    seq: StrictInt = Field(
+        ge=1, le=MAX_INT, description="grows by one per message over the device's life"
+    )
     ts: Timestamp
     clock_synced: StrictBool
     type: Literal["rating", "dwell", "queue", "health"]
@@ -213,6 +227,16 @@ class Envelope(_Model):
     def _zone(self) -> Envelope:
         if self.type in ("rating", "dwell", "queue") and self.zone_id is None:
             raise ValueError(f"a {self.type} message needs a zone_id")
+        if isinstance(self.data, Health) and self.data.skipped:
+            total = 0
+            for first, last in self.data.skipped:
+                if not 1 <= first <= last < self.seq:
+                    raise ValueError(
+                        f"data.skipped: range [{first}, {last}] must lie below this seq {self.seq}"
+                    )
+                total += last - first + 1
+            if total > MAX_SKIPPED:
+                raise ValueError(f"data.skipped: {total} seqs; at most {MAX_SKIPPED} per message")
         return self
 
     def to_json(self) -> bytes:
@@ -337,6 +361,8 @@ def parse_event(
         raise ContractError(f"payload is not UTF-8 (byte {exc.start})") from None
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise ContractError("payload is nested too deeply") from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} col {exc.colno}"
         raise ContractError(f"payload is not JSON: {exc.msg} at {where}") from None
@@ -346,6 +372,8 @@ def parse_event(
         envelope = _ENVELOPE.validate_python(doc)
     except ValidationError as exc:
         raise ContractError(describe(exc)) from None
+    except (OverflowError, RecursionError, ValueError) as exc:
+        raise ContractError(f"payload cannot be read: {exc}") from None
     if envelope.device_id != where.device:
         raise ContractError(
             f"device_id {envelope.device_id!r} does not match topic device {where.device!r}"
@@ -371,10 +399,11 @@ def peek_seq(raw: bytes) -> int | None:
     """Best-effort seq of a message that failed validation, so it still counts as handled."""
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     seq = doc.get("seq") if isinstance(doc, dict) else None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 1 else None
+    ok = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= MAX_INT
+    return seq if ok else None
 
 
 def describe(exc: ValidationError, prefix: str = "") -> str:

@@ -59,7 +59,7 @@ class Registry:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
-        self._mtime: float | None = None
+        self._mtime: float | None = -1.0  # never read yet
         self._devices: dict[str, dict] = {}
 
     def check(self, envelope: contract.Envelope) -> str | None:
@@ -67,6 +67,8 @@ class Registry:
         if self.path is None:
             return None
         self._refresh()
+        if self._trust:
+            return None
         device = self._devices.get(envelope.device_id)
         if device is None or device.get("revoked"):
             return f"device {envelope.device_id!r} is not registered on this hub"
@@ -87,11 +89,27 @@ class Registry:
         assert self.path is not None
         try:
             mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
+        except OSError:
             mtime = None
-        if mtime != self._mtime:
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        if mtime is None:
+            # No registry file (yet): trust the broker's ACL rather than quarantine everyone.
+            log.warning("no device registry at %s: checking devices by the broker's ACL only",
+                        self.path)
+            self._devices = {}
+            self._trust = True
+            return
+        try:
             self._devices = load_registry(self.path)
-            self._mtime = mtime
+            self._trust = False
+        except (OSError, ValueError, AttributeError) as exc:
+            # A half-written or broken file: keep the registry we had.
+            log.error("cannot read the device registry %s (%s); keeping the last good one",
+                      self.path, exc)
+
+    _trust = False
 
 
 # A batch that loses a deadlock to another worker is run again from the start, this often.
@@ -107,7 +125,47 @@ class Ingest:
         self.store.close()
 
     def handle(self, batch: list[Message]) -> BatchResult:
-        """Store one batch in one transaction; returns the acks to publish once committed."""
+        """Store one batch in one transaction; returns the acks to publish once committed.
+
+        Should the batch fail as a whole, each message is tried on its own and one that still
+        fails is quarantined with the error: no single message can stop the hub storing."""
+        try:
+            return self._handle_with_retries(batch)
+        except Exception as exc:
+            if len(batch) == 1 and not self._storage_error(exc):
+                return self._quarantine_failed(batch[0], exc)
+            if len(batch) == 1:
+                raise
+            log.warning("batch of %d failed (%s); storing its messages one by one",
+                        len(batch), exc)
+        total = BatchResult({}, Counters(batches=1))
+        for message in batch:
+            result = self.handle([message])
+            total.acks.update(result.acks)
+            total.counters.add(result.counters)
+        total.counters.batches = 1
+        return total
+
+    def _storage_error(self, exc: Exception) -> bool:
+        """An error of the database itself (disk full, locked): no message is to blame."""
+        text = str(exc).lower()
+        return any(w in text for w in ("disk", "locked", "readonly", "i/o", "connection"))
+
+    def _quarantine_failed(self, message: Message, exc: Exception) -> BatchResult:
+        topic, payload, received = message
+        counters = Counters(batches=1)
+        reason = f"could not be stored: {type(exc).__name__}: {exc}"[:300]
+        try:
+            where = contract.parse_topic(topic)
+        except contract.ContractError:
+            where = None
+        at = datetime.fromtimestamp(received, UTC)
+        with self.store.transaction():
+            self._quarantine(topic, payload, at, reason, where.device if where else None,
+                             None, counters)
+        return BatchResult({}, counters)
+
+    def _handle_with_retries(self, batch: list[Message]) -> BatchResult:
         for attempt in range(RETRIES):
             try:
                 return self._handle_once(batch)

@@ -231,19 +231,32 @@ class DeviceLink:
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         try:
+            self._take_ack(message)
+        except Exception:
+            # paho's network thread must survive whatever happens here (a full disk, say),
+            # or the device would silently stop hearing acks; the next ack tries again.
+            log.exception("could not apply the hub's ack")
+
+    def _take_ack(self, message: mqtt.MQTTMessage) -> None:
+        try:
             ack = contract.Ack.model_validate_json(message.payload)
         except ValueError:
             log.warning("ignoring malformed ack %r", message.payload[:100])
             return
-        if ack.seq > self.outbox.last_seq:
-            self.outbox.adopt_hub_seq(ack.seq)
+        before = self.outbox.acked_seq
+        first_contact = not (self._hub_synced or self.outbox.get_flag("hub_synced"))
+        if ack.seq > 0 and (first_contact or ack.seq > self.outbox.last_seq):
+            self.outbox.adopt_hub_seq(ack.seq, first_contact=first_contact)
         else:
             self.outbox.acknowledge(ack.seq)
         if not self._hub_synced:
             self.outbox.set_flag("hub_synced")
             self._hub_synced = True
         with self._wake:
-            self._progress_at = time.monotonic()
+            # Only progress resets the retransmit timer: the hub repeats an ack that is stuck at
+            # a gap with every later message, and that must not hide the gap.
+            if self.outbox.acked_seq > before:
+                self._progress_at = time.monotonic()
             self._sent_upto = max(self._sent_upto, ack.seq)
             self._wake.notify_all()
 

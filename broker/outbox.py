@@ -4,8 +4,8 @@ A row leaves only when the hub's retained ack covers its seq (a broker PUBACK is
 the broker can lose what it holds). The seq counter lives in the same database, so it keeps
 growing across restarts for the device's whole life.
 
-When the outbox reaches its bound the oldest health rows go first, then the oldest queue
-windows; ratings and dwell visits are never dropped (the bound is exceeded instead). Dropped
+When the outbox reaches its bound the oldest health and queue-window rows go first; ratings
+and dwell visits are never dropped (the bound is exceeded instead). Dropped
 seqs are announced in a health message (``data.skipped``) so the hub's contiguous ack can move
 past them.
 """
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DROP_ORDER = ("health", "queue")
 ISSUED_KEPT = 10_000
+RANGES_PER_NOTICE = 100  # keeps a notice well inside the contract's 4 KiB
 
 
 @dataclass(frozen=True)
@@ -132,12 +133,14 @@ class Outbox:
             self._depth -= deleted
         return deleted
 
-    def adopt_hub_seq(self, hub_seq: int) -> int:
+    def adopt_hub_seq(self, hub_seq: int, *, first_contact: bool = False) -> int:
         """The hub acked a seq this outbox never issued: its history was wiped (a re-flashed
         SD card). Renumber what is pending to follow the hub's seq, or the retained ack would
-        delete it unsent. Returns the rows renumbered."""
+        delete it unsent. ``first_contact``: this outbox has never heard from the hub, so any
+        ack it gets belongs to an earlier life, however many rows it queued meanwhile.
+        Returns the rows renumbered."""
         with self._lock, self._transaction():
-            if hub_seq < self._meta_int("next_seq", 1):
+            if hub_seq < self._meta_int("next_seq", 1) and not first_contact:
                 return 0
             rows = self._db.execute("SELECT seq, type, payload FROM outbox ORDER BY seq").fetchall()
             self._db.execute("DELETE FROM outbox")
@@ -212,7 +215,10 @@ class Outbox:
     # -- internals ------------------------------------------------------------------------
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, on_rollback=self._recount)
+
+    def _recount(self) -> None:
+        self._depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     def _next_seq(self) -> int:
         seq = self._meta_int("next_seq", 1)
@@ -249,17 +255,15 @@ class Outbox:
 
     def _make_room(self, *, ts: datetime | None, clock_synced: bool) -> None:
         batch = max(2, self.max_rows // 100)
-        for event_type in DROP_ORDER:
-            seqs = [
-                row[0]
-                for row in self._db.execute(
-                    "SELECT seq FROM outbox WHERE type = ? ORDER BY seq LIMIT ?",
-                    (event_type, batch),
-                )
-            ]
-            if seqs:
-                break
-        else:
+        # The oldest droppable rows together, whatever their type: dropped seqs then form a few
+        # long ranges, which the notices below can announce in little space.
+        marks = ",".join("?" * len(DROP_ORDER))
+        rows = self._db.execute(
+            f"SELECT seq, payload FROM outbox WHERE type IN ({marks}) ORDER BY seq LIMIT ?",
+            (*DROP_ORDER, batch),
+        ).fetchall()
+        seqs = [row[0] for row in rows]
+        if not seqs:
             log.warning(
                 "outbox holds %d rows, over its bound of %d, all ratings or visits: keeping them",
                 self._depth,
@@ -268,19 +272,20 @@ class Outbox:
             return
         self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
         self._depth -= len(seqs)
-        log.warning("outbox full: dropped %d %s message(s)", len(seqs), event_type)
-        seq = self._next_seq()
-        notice = new_envelope(
-            device_id=self.device_id,
-            store_id=self.store_id,
-            zone_id=None,
-            seq=seq,
-            event_type="health",
-            data={"skipped": list(_ranges(seqs)), "outbox": self._depth},
-            ts=ts,
-            clock_synced=clock_synced,
-        )
-        self._insert(notice)
+        log.warning("outbox full: dropped the %d oldest health/queue message(s)", len(seqs))
+        ranges = _merge(list(_ranges(seqs)) + _announced(rows))
+        for i in range(0, len(ranges), RANGES_PER_NOTICE):
+            notice = new_envelope(
+                device_id=self.device_id,
+                store_id=self.store_id,
+                zone_id=None,
+                seq=self._next_seq(),
+                event_type="health",
+                data={"skipped": ranges[i : i + RANGES_PER_NOTICE], "outbox": self._depth},
+                ts=ts,
+                clock_synced=clock_synced,
+            )
+            self._insert(notice)
 
     def _meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -299,14 +304,48 @@ class Outbox:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, on_rollback: Any = None) -> None:
         self._db = db
+        self._on_rollback = on_rollback
 
     def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except Exception:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+        if self._on_rollback is not None:
+            self._on_rollback()
+
+
+def _announced(rows: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
+    """Ranges that earlier notices among the dropped rows announced: a dropped notice must pass
+    its ranges on, or the hub never learns of them and its ack stops at the gap for good."""
+    out: list[tuple[int, int]] = []
+    for _, payload in rows:
+        if b'"skipped":[' in payload:
+            skipped = Envelope.model_validate_json(payload).data.skipped or []
+            out += [(int(a), int(b)) for a, b in skipped]
+    return out
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
 
 
 def _ranges(seqs: list[int]) -> Iterator[tuple[int, int]]:
