@@ -94,14 +94,15 @@ def test_same_outcomes_on_both_engines(db_url: str) -> None:
         assert out[2].reason == f"seq 2 of k1 was already used by msg_id {first[1].msg_id}"
         assert acks == {"k1": 8}  # 6, 7 stored and 8 quarantined: the run reaches 8
 
-        skip = new_envelope(device_id="k1", store_id="s001", zone_id=None, seq=9,
-                            event_type="health", data={"outbox": 0, "skipped": [[10, 12]]}, ts=NOW)
+        # A full outbox dropped 9..12 and says so in its next message, seq 13.
+        skip = new_envelope(device_id="k1", store_id="s001", zone_id=None, seq=13,
+                            event_type="health", data={"outbox": 0, "skipped": [[9, 12]]}, ts=NOW)
         with store.transaction():
             assert [o.kind for o in store.store_events([(skip, NOW)])] == ["stored"]
-            assert store.advance_acks(["k1"]) == {"k1": 12}
+            assert store.advance_acks(["k1"]) == {"k1": 13}
         assert store.count("ratings") == 7
         assert store.count("quarantine") == 1
-        assert store.acked_seqs(["k1", "nobody"]) == {"k1": 12, "nobody": 0}
+        assert store.acked_seqs(["k1", "nobody"]) == {"k1": 13, "nobody": 0}
     finally:
         store.close()
 
