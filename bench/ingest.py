@@ -23,7 +23,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from peakend.broker.aggregator import Aggregator
+from peakend.broker.aggregator import RECEIVE_MAXIMUM, Aggregator
 from peakend.broker.contract import event_topic, new_envelope, parse_ts
 from peakend.broker.mosquitto import Mosquitto, aggregator_url, free_port, prepare
 from peakend.broker.mqtt import connect_properties
@@ -88,7 +88,7 @@ def bare_subscriber(url_user: str, password: str, port: int, connect_only: bool)
         "127.0.0.1",
         port,
         clean_start=False,
-        properties=connect_properties(persistent=True, receive_maximum=2000),
+        properties=connect_properties(persistent=True, receive_maximum=RECEIVE_MAXIMUM),
     )
     return client, state, done, expected
 
