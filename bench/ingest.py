@@ -64,8 +64,8 @@ def publish_all(port: int, device: str, password: str, messages: list[tuple[str,
     client.loop_stop()
 
 
-def bare_subscriber(url_user: str, password: str, port: int, connect_only: bool) -> float:
-    """Connect the bare persistent session; unless connect_only, drain it and return msg/s."""
+def bare_subscriber(url_user: str, password: str, port: int):
+    """A bare paho subscriber on a persistent session: (client, state, done, expected)."""
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5
     )
@@ -119,7 +119,7 @@ def main() -> int:
         total = per * args.devices
 
         # 1. Create both persistent sessions, then take them offline.
-        client, *_ = bare_subscriber("peakend-aggregator", agg_pw, port, True)
+        client, *_ = bare_subscriber("peakend-aggregator", agg_pw, port)
         client.loop_start()
         time.sleep(0.5)
         client.disconnect()
@@ -145,7 +145,7 @@ def main() -> int:
         time.sleep(1.0)
 
         # 3. The bare subscriber drains its queue.
-        client, state, done, expected = bare_subscriber("peakend-aggregator", agg_pw, port, False)
+        client, state, done, expected = bare_subscriber("peakend-aggregator", agg_pw, port)
         expected["n"] = total
         client.loop_start()
         done.wait(300)

@@ -104,13 +104,6 @@ class MqttUrl(BaseModel):
     username: str | None
     password: str | None
 
-    def with_credentials(self, username: str, password: str) -> str:
-        from urllib.parse import quote
-
-        scheme = "mqtts" if self.tls else "mqtt"
-        user, secret = quote(username, safe=""), quote(password, safe="")
-        return f"{scheme}://{user}:{secret}@{self.host}:{self.port}"
-
     def redacted(self) -> str:
         scheme = "mqtts" if self.tls else "mqtt"
         user = f"{self.username}:***@" if self.username else ""
@@ -219,46 +212,3 @@ def config_hash(path: str | Path) -> str:
 def resolve(base: Path | None, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() or base is None else base / p
-
-
-def example_toml(model: type[BaseModel], values: dict[str, Any] | None = None) -> str:
-    """Render a documented TOML file for ``model``: each field with its description above it."""
-    values = values or {}
-    out: list[str] = []
-    doc = (model.__doc__ or "").strip()
-    if doc:
-        out += [f"# {line}".rstrip() for line in doc.splitlines()] + [""]
-    for name, info in model.model_fields.items():
-        sub = info.annotation if isinstance(info.annotation, type) else None
-        if sub is not None and issubclass(sub, BaseModel):
-            out.append(f"[{name}]")
-            sdoc = (sub.__doc__ or "").strip().splitlines()
-            out += [f"# {sdoc[0]}"] if sdoc else []
-            given = values.get(name, {})
-            for fname, finfo in sub.model_fields.items():
-                if finfo.description:
-                    out.append(f"# {finfo.description}")
-                if fname in given:
-                    out.append(f"{fname} = {_toml_value(given[fname])}")
-                elif finfo.is_required():
-                    out.append(f'{fname} = ""  # required')
-                elif finfo.default is not None:
-                    out.append(f"{fname} = {_toml_value(finfo.default)}")
-                else:
-                    out.append(f"# {fname} =")
-            out.append("")
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    import json
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")

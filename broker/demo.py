@@ -65,10 +65,16 @@ class Demo:
 
     def run(self) -> int:
         a = self.args
-        data = self._data_dir(Path(a.data))
         port = a.port or free_port()
+        data = Path(a.data).resolve()
         try:
-            broker_dir = prepare(data / "broker", port=port, bind="127.0.0.1")
+            try:
+                broker_dir = prepare(data / "broker", port=port, bind="127.0.0.1")
+            except BrokerError as exc:
+                # e.g. as root, mosquitto runs as its own user and cannot enter a home folder
+                data = Path(tempfile.gettempdir()) / "peakend-demo"
+                say(f"note: {exc}; using {data} instead")
+                broker_dir = prepare(data / "broker", port=port, bind="127.0.0.1")
         except BrokerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -148,18 +154,6 @@ class Demo:
         return 0
 
     # -- parts ------------------------------------------------------------------------------
-
-    def _data_dir(self, wanted: Path) -> Path:
-        wanted.mkdir(parents=True, exist_ok=True)
-        try:
-            _check_mosquitto_can_enter(wanted.resolve())
-            return wanted.resolve()
-        except BrokerError as exc:
-            fallback = Path(tempfile.gettempdir()) / "peakend-demo"
-            fallback.mkdir(exist_ok=True)
-            fallback.chmod(0o755)
-            say(f"note: {exc}; using {fallback} instead")
-            return fallback
 
     def _hub_config(self, data: Path, broker_root: Path, db: Path) -> Path:
         path = data / "hub.toml"
@@ -399,16 +393,6 @@ def _link(url: str, device: str, role: str, zone: str | None, outbox: Path) -> D
             version="demo",
         )
     )
-
-
-def _check_mosquitto_can_enter(path: Path) -> None:
-    from peakend.broker.mosquitto import BrokerDir, _hand_to_mosquitto_user
-
-    probe = BrokerDir(path / "broker")
-    probe.root.mkdir(parents=True, exist_ok=True)
-    for sub in (probe.data, probe.logs):
-        sub.mkdir(exist_ok=True)
-    _hand_to_mosquitto_user(probe)
 
 
 def _days(n: int) -> str:

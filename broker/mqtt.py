@@ -43,8 +43,3 @@ def connect_properties(*, persistent: bool, receive_maximum: int | None = None) 
     if receive_maximum:
         props.ReceiveMaximum = receive_maximum
     return props
-
-
-def reason_text(reason_code: object) -> str:
-    """paho's ReasonCode prints its name; plain ints come from MQTT 3 brokers."""
-    return str(reason_code)

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from peakend.broker.contract import Envelope, event_topic, new_envelope
+from peakend.broker.sqlite_tx import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +215,8 @@ class Outbox:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db, on_rollback=self._recount)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db, on_rollback=self._recount)
 
     def _recount(self) -> None:
         self._depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
@@ -301,30 +302,6 @@ class Outbox:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection, on_rollback: Any = None) -> None:
-        self._db = db
-        self._on_rollback = on_rollback
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-                return
-            except Exception:
-                self._rollback()
-                raise
-        self._rollback()
-
-    def _rollback(self) -> None:
-        self._db.execute("ROLLBACK")
-        if self._on_rollback is not None:
-            self._on_rollback()
 
 
 def _announced(rows: list[tuple[int, bytes]]) -> list[tuple[int, int]]:

@@ -46,9 +46,7 @@ def shopper_rating(rng: random.Random, wait_s: float) -> dict[str, Any]:
     return {"score": score, "reason": None, "flags": []}
 
 
-def event_for(
-    role: str, rng: random.Random, now: datetime, zone: str
-) -> tuple[str, dict[str, Any]]:
+def event_for(role: str, rng: random.Random, now: datetime) -> tuple[str, dict[str, Any]]:
     if role == "kiosk":
         return "rating", shopper_rating(rng, rng.expovariate(1 / 180))
     if rng.random() < 0.2:
@@ -76,7 +74,6 @@ def run_device(
     count: int,
     rate: float,
     role: str,
-    zone: str,
     stop: threading.Event,
     seed: int = 0,
 ) -> int:
@@ -90,7 +87,7 @@ def run_device(
         if count and seq > count:
             break
         now = datetime.now(UTC)
-        event_type, data = event_for(role, rng, now, zone)
+        event_type, data = event_for(role, rng, now)
         link.send(event_type, data, ts=now, msg_id=msg_id_for(link.settings.device_id, seq))
         sent += 1
         if interval:
@@ -135,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     link.start()
     try:
         run_device(
-            link, count=args.count, rate=args.rate, role=args.role, zone=args.zone, stop=stop
+            link, count=args.count, rate=args.rate, role=args.role, stop=stop
         )
         ok = link.wait_acked(timeout=args.wait_acked) if not stop.is_set() else True
     finally:

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             target=run_device,
             args=(link,),
             kwargs={"count": args.count, "rate": args.rate, "role": spec["role"],
-                    "zone": spec["zone"], "stop": stop, "seed": i},
+                    "stop": stop, "seed": i},
             daemon=True,
         )
         for i, (link, spec) in enumerate(zip(links, specs, strict=True))

@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ import sqlite_utils
 
 from peakend.broker.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
 from peakend.broker.schema import migrations
+from peakend.broker.sqlite_tx import Transaction
 
 __all__ = [
     "DbTarget",
@@ -140,9 +141,6 @@ class EventStore(Protocol):
 
 _FREE = object()  # marks a (device, seq) that no ledger row holds yet
 
-TABLE_BY_TYPE = {
-    "rating": "ratings", "dwell": "dwells", "queue": "queue_windows", "health": "health"
-}
 
 
 @dataclass(frozen=True)
@@ -177,8 +175,8 @@ class SqliteStore:
 
     # -- writes (call inside transaction()) -------------------------------------------
 
-    def transaction(self) -> _Transaction:
-        return _Transaction(self.conn)
+    def transaction(self) -> Transaction:
+        return Transaction(self.conn)
 
     def store_event(self, envelope: Envelope, received_at: datetime) -> Outcome:
         """Insert one valid envelope idempotently (see store_events)."""
@@ -426,20 +424,5 @@ def _num(value: float | int | None) -> float | None:
     return None if value is None else float(value)
 
 
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
 # The name every caller used before there were two engines.
 Store = SqliteStore
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

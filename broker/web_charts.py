@@ -111,25 +111,38 @@ def wait_bands(bands: list[Band], tolerance_s: float | None) -> Markup:
     return Markup("".join(out))
 
 
-def trend(points: list[TrendPoint]) -> Markup:
-    """Happy Index per day (line, left axis 0..100) over wait p90 per day (bars, right axis)."""
-    width, height, left, right, bottom, top = 560, 220, 40, 50, 30, 14
-    plot_w, plot_h = width - left - right, height - bottom - top
+def _wait_over_happy_frame(
+    label: str, width: int, height: int, left: int, top: int, plot_w: int, plot_h: int,
+    wmax: float | None, wait_colour: str,
+) -> list[str]:
+    """The frame both time charts share: a 0..100 Happy Index grid on the left and the wait
+    scale's top on the right; with no data (wmax None), a closed chart that says so."""
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="Trend" {FONT} font-size="11">']
-    if not points:
+           f'aria-label="{label}" {FONT} font-size="11">']
+    if wmax is None:
         out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" '
                    'fill="#78909c">no data in this period</text></svg>')
-        return Markup("".join(out))
-    n = len(points)
-    step = plot_w / n
-    wmax = max([p.wait_p90_s or 0 for p in points] + [60.0])
+        return out
     for v in (0, 50, 100):
         y = top + plot_h * (1 - v / 100)
         out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y}" y2="{y}" stroke="#eceff1"/>'
                    f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#546e7a">{v}</text>')
-    out.append(f'<text x="{left + plot_w + 6}" y="{top + 4}" fill="#5e35b1">'
+    out.append(f'<text x="{left + plot_w + 6}" y="{top + 4}" fill="{wait_colour}">'
                f"{fmt_duration(wmax)}</text>")
+    return out
+
+
+def trend(points: list[TrendPoint]) -> Markup:
+    """Happy Index per day (line, left axis 0..100) over wait p90 per day (bars, right axis)."""
+    width, height, left, right, bottom, top = 560, 220, 40, 50, 30, 14
+    plot_w, plot_h = width - left - right, height - bottom - top
+    wmax = max([p.wait_p90_s or 0 for p in points] + [60.0])
+    out = _wait_over_happy_frame("Trend", width, height, left, top, plot_w, plot_h,
+                                 wmax if points else None, "#5e35b1")
+    if not points:
+        return Markup("".join(out))
+    n = len(points)
+    step = plot_w / n
     pts = []
     for i, p in enumerate(points):
         x = left + i * step + step / 2
@@ -161,21 +174,13 @@ def peak_end(days: list[PeakEndDay]) -> Markup:
     """Each day: its peak wait (bar, right axis) and the Happy Index of its end (dot)."""
     width, height, left, right, bottom, top = 1000, 240, 40, 50, 30, 14
     plot_w, plot_h = width - left - right, height - bottom - top
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="Peak and end of each day" {FONT} font-size="11">']
+    wmax = max([d.peak_wait_s or 0 for d in days] + [60.0])
+    out = _wait_over_happy_frame("Peak and end of each day", width, height, left, top, plot_w,
+                                 plot_h, wmax if days else None, "#c62828")
     if not days:
-        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" '
-                   'fill="#78909c">no data in this period</text></svg>')
         return Markup("".join(out))
     n = len(days)
     step = plot_w / n
-    wmax = max([d.peak_wait_s or 0 for d in days] + [60.0])
-    for v in (0, 50, 100):
-        y = top + plot_h * (1 - v / 100)
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y}" y2="{y}" stroke="#eceff1"/>'
-                   f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#546e7a">{v}</text>')
-    out.append(f'<text x="{left + plot_w + 6}" y="{top + 4}" fill="#c62828">'
-               f"{fmt_duration(wmax)}</text>")
     for i, d in enumerate(days):
         x = left + i * step + step / 2
         if d.peak_wait_s is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import tomllib
 
@@ -32,10 +33,34 @@ def test_every_command_has_help_matching_its_module(name):
     result = run(name, "--help")
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout.lower()
-    # Every option carries help text (argparse prints an option alone when it has none).
-    options = [ln for ln in result.stdout.splitlines() if ln.strip().startswith("--")]
-    for line in options:
-        assert len(line.split()) > 1 or line.rstrip().endswith(("...", "]")), line
+    assert options_without_help(result.stdout) == []
+
+
+def options_without_help(text: str) -> list[str]:
+    """Option lines of argparse help with no help text: argparse puts the help after a gap of
+    two spaces on the option's line, or on the next line, indented deeper."""
+    lines = text.splitlines()
+    missing = []
+    for i, line in enumerate(lines):
+        if not line.startswith("  -"):
+            continue
+        if re.search(r"\S  +\S", line.strip()):
+            continue
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if following.startswith(" " * 6) and not following.lstrip().startswith("-"):
+            continue
+        missing.append(line.strip())
+    return missing
+
+
+def test_the_help_check_catches_an_option_without_help():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="x")
+    parser.add_argument("--documented", help="does a thing")
+    parser.add_argument("--bare")
+    parser.add_argument("--a-very-long-option-name-indeed", help="help on the next line")
+    assert options_without_help(parser.format_help()) == ["--bare BARE"]
 
 
 def test_unknown_command_says_so_and_fails():
