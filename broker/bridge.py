@@ -127,8 +127,8 @@ def centre_acl(bridges: list[Bridge]) -> str:
 
 def add_store_bridge(centre: BrokerDir, bridge: Bridge) -> str:
     """Create or renew the bridge's account at the centre and rewrite its ACL; returns the
-    password for the store's bridge section. Run after ``peakend broker`` has prepared the
-    centre's folder (which rewrites the ACL: call :func:`write_centre_acl` again after it)."""
+    password for the store's bridge section. ``peakend broker`` keeps these accounts in the
+    centre's ACL whenever it prepares the folder again (it reads bridges.json)."""
     bridges = load_bridges(centre)
     bridges[bridge.name] = bridge
     (centre.root / BRIDGES_FILE).write_text(
@@ -141,19 +141,6 @@ def add_store_bridge(centre: BrokerDir, bridge: Bridge) -> str:
     return password
 
 
-def write_centre_acl(centre: BrokerDir) -> None:
-    centre.acl.write_text(centre_acl(list(load_bridges(centre).values())))
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            user = pwd.getpwnam("mosquitto")
-        except KeyError:
-            return
-        os.chown(centre.acl, user.pw_uid, user.pw_gid)
-        os.chmod(centre.acl, 0o600)
-
-
 def load_bridges(centre: BrokerDir) -> dict[str, Bridge]:
     try:
         doc = json.loads((centre.root / BRIDGES_FILE).read_text())
@@ -162,23 +149,34 @@ def load_bridges(centre: BrokerDir) -> dict[str, Bridge]:
     return {name: Bridge(name, tuple(stores)) for name, stores in doc.items()}
 
 
-def attach_bridge(store_broker: BrokerDir, section: str) -> None:
-    """Append the bridge section to the store broker's mosquitto.conf (after ``prepare``, which
-    rewrites the file). The section holds the bridge's password: the file is made private."""
-    text = store_broker.conf.read_text()
-    marker = "# Bridge to the chain's central broker"
-    if marker in text:
-        text = text[: text.index(marker)].rstrip("\n") + "\n"
-    store_broker.conf.write_text(text + "\n" + section)
-    os.chmod(store_broker.conf, 0o640)
+BRIDGE_CONF = "peakend-bridge.conf"  # in the store broker's conf.d
+_LEGACY_MARKER = "# Bridge to the chain's central broker"
+
+
+def attach_bridge(store_broker: BrokerDir, section: str) -> Path:
+    """Write the bridge section to the store broker's conf.d, which its mosquitto.conf
+    includes, so ``peakend broker`` can rewrite mosquitto.conf without losing the bridge. The
+    section holds the bridge's password: the file is made private. Returns its path."""
+    store_broker.conf_d.mkdir(parents=True, exist_ok=True)
+    # Older versions appended the section to mosquitto.conf: two sections of one name would
+    # stop mosquitto from starting.
+    if store_broker.conf.exists():
+        text = store_broker.conf.read_text()
+        if _LEGACY_MARKER in text:
+            store_broker.conf.write_text(text[: text.index(_LEGACY_MARKER)].rstrip("\n") + "\n")
+    path = store_broker.conf_d / BRIDGE_CONF
+    path.touch(mode=0o640)
+    os.chmod(path, 0o640)
+    path.write_text(section)
     if os.geteuid() == 0:
         import pwd
 
         try:
             user = pwd.getpwnam("mosquitto")
         except KeyError:
-            return
-        os.chown(store_broker.conf, 0, user.pw_gid)
+            return path
+        os.chown(path, 0, user.pw_gid)
+    return path
 
 
 # -- examples for deploy/bridge ---------------------------------------------------------------
@@ -207,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--data", required=True, help="the central broker's folder")
     c.add_argument("--name", required=True, help="bridge name, usually the store id")
     c.add_argument("--store", action="append", help="store id carried (default: the name)")
-    s = sub.add_parser("store", help="append the bridge section to a store broker's config")
+    s = sub.add_parser("store", help="write the bridge section into a store broker's conf.d")
     s.add_argument("--data", required=True, help="the store broker's folder")
     s.add_argument("--name", required=True, help="bridge name, as given at the centre")
     s.add_argument("--store", action="append", help="store id carried (default: the name)")
@@ -232,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         section = bridge_section(
             bridge, address=args.centre, password=args.password, cafile=args.cafile
         )
-        attach_bridge(BrokerDir(Path(args.data).resolve()), section)
-        print(f"bridge {bridge.name} added; restart the store broker (bridges do not reload)")
+        path = attach_bridge(BrokerDir(Path(args.data).resolve()), section)
+        print(f"bridge {bridge.name} written to {path}; restart the store broker "
+              "(bridges do not reload)")
         return 0
     except (ValueError, OSError) as exc:
         print(f"peakend bridge: {exc}", file=sys.stderr)

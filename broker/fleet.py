@@ -102,28 +102,29 @@ def judge(row: DeviceRow, now: datetime) -> None:
     row.level = "problem" if problems else "warning" if warnings else "ok"
 
 
+_COLUMNS = ("device_id", "store_id", "role", "zone_id", "state", "last_seen", "status_at",
+            "version", "acked_seq", "max_seq", "fps", "outbox", "health_at")
+
+
 def _query(conn: sqlite3.Connection, stores: set[str]) -> list[dict[str, Any]]:
     if not stores:
         return []
     marks = ",".join("?" * len(stores))
-    conn.row_factory = sqlite3.Row
-    try:
-        found = conn.execute(
-            f"""
-            SELECT d.device_id, d.store_id, d.role, d.zone_id, d.state, d.last_seen, d.status_at,
-                   d.version, d.acked_seq,
-                   (SELECT max(seq) FROM ledger l WHERE l.device_id = d.device_id) AS max_seq,
-                   h.fps, h.outbox, h.at AS health_at
-            FROM devices d
-            LEFT JOIN health h ON h.msg_id = (
-                SELECT msg_id FROM health WHERE device_id = d.device_id ORDER BY at DESC LIMIT 1)
-            WHERE d.store_id IN ({marks})
-            """,
-            sorted(stores),
-        ).fetchall()
-        return [dict(r) for r in found]
-    finally:
-        conn.row_factory = None
+    found = conn.execute(
+        f"""
+        SELECT d.device_id, d.store_id, d.role, d.zone_id, d.state, d.last_seen, d.status_at,
+               d.version, d.acked_seq,
+               (SELECT max(seq) FROM ledger l WHERE l.device_id = d.device_id) AS max_seq,
+               h.fps, h.outbox, h.at AS health_at
+        FROM devices d
+        LEFT JOIN health h ON h.msg_id = (
+            SELECT msg_id FROM health WHERE device_id = d.device_id ORDER BY at DESC LIMIT 1)
+        WHERE d.store_id IN ({marks})
+        """,
+        sorted(stores),
+    ).fetchall()
+    # by position, not sqlite3.Row: the same code reads a PostgreSQL connection
+    return [dict(zip(_COLUMNS, r, strict=True)) for r in found]
 
 
 def _parse(ts: str | None) -> datetime | None:

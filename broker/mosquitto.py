@@ -58,6 +58,12 @@ class BrokerDir:
         return self.root / "mosquitto.conf"
 
     @property
+    def conf_d(self) -> Path:
+        """Sections peakend adds to a prepared broker (a store's bridge): ``prepare`` rewrites
+        mosquitto.conf on every start, so they live in files of their own, included from it."""
+        return self.root / "conf.d"
+
+    @property
     def passwd(self) -> Path:
         return self.root / "passwd"
 
@@ -134,7 +140,7 @@ def prepare(
     aggregator uses it)."""
     d = BrokerDir(Path(root).resolve())
     d.root.mkdir(parents=True, exist_ok=True)
-    for sub in (d.data, d.logs, d.devices):
+    for sub in (d.data, d.logs, d.devices, d.conf_d):
         sub.mkdir(exist_ok=True)
     os.chmod(d.root, 0o755)
     plain = plain_bind or bind
@@ -148,7 +154,10 @@ def prepare(
         password = new_password()
         set_password(d, AGGREGATOR_USER, password)
     _write_private(d.aggregator_url, f"mqtt://{AGGREGATOR_USER}:{password}@{host}:{port}\n")
-    d.acl.write_text(acl_text())
+    # A chain's centre keeps its store bridges' accounts (bridges.json) across starts.
+    from peakend.broker.bridge import centre_acl, load_bridges
+
+    d.acl.write_text(centre_acl(list(load_bridges(d).values())))
     d.conf.write_text(
         config_text(d, port=port, bind=bind, tls=tls, tls_port=tls_port, plain_bind=plain)
     )
@@ -210,6 +219,8 @@ def config_text(
         "log_type information",
         "connection_messages true",
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        "",
+        f"include_dir {d.conf_d}",
         "",
     ]
     return "\n".join(lines)

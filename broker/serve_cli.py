@@ -72,16 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        target = parse_db(db)
+        parse_db(db)
     except ValueError as exc:
         print(f"error: --db: {exc}", file=sys.stderr)
-        return 2
-    if target.engine == "postgresql" and http:
-        print(
-            "error: the web reads a SQLite database; on PostgreSQL run the workers without "
-            "--http (reports: `peakend report --db postgresql://...`)",
-            file=sys.stderr,
-        )
         return 2
     try:
         parse_mqtt_url(mqtt_url)
@@ -165,8 +158,7 @@ def start(
         host, _, port = http.rpartition(":")
         web = uvicorn.Server(
             uvicorn.Config(
-                # the web opens the SQLite file itself: hand it the path, not a sqlite:/// URL
-                create_app(parse_db(db).location, config, broker_data=broker_data),
+                create_app(db, config, broker_data=broker_data),
                 host=host or "127.0.0.1",
                 port=int(port),
                 log_level="warning",

@@ -10,7 +10,8 @@ what must arrive.
         --count 30 --rate 1 --retransmit 3 --wait-acked 120
 
 ``devices.json`` is a list of ``{"device", "store", "zone", "role", "url"}``. Exits 0 when every
-device's whole history is acked, and prints ``{device: acked_seq}`` as JSON.
+device's whole history is acked, and prints ``{device: acked_seq}`` as JSON; exits 2 at once,
+naming the device and the error, when a device's thread fails.
 """
 
 from __future__ import annotations
@@ -58,11 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     ]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    failures: list[str] = []
+
+    def send(link: DeviceLink, **kwargs: object) -> None:
+        # A device that crashes must end the run at once with its reason, not leave the
+        # others waiting out --wait-acked for acks it will never earn.
+        try:
+            run_device(link, **kwargs)  # type: ignore[arg-type]
+        except Exception as exc:
+            failures.append(f"{link.settings.device_id}: {type(exc).__name__}: {exc}")
+            stop.set()
+
     for link in links:
         link.start()
     senders = [
         threading.Thread(
-            target=run_device,
+            target=send,
             args=(link,),
             kwargs={"count": args.count, "rate": args.rate, "role": spec["role"],
                     "stop": stop, "seed": i},
@@ -77,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1.0 / args.rate / len(senders) * (i > 0))
     for t in senders:
         t.join()
+    if failures:
+        for line in failures:
+            print(f"simulate_chain: device failed: {line}", file=sys.stderr)
+        for link in links:
+            link.stop()
+        return 2
     deadline = time.monotonic() + args.wait_acked
     ok = True
     for link in links:

@@ -10,6 +10,8 @@ from peakend.broker.report import ReportError, open_db
 from peakend.broker.users import UserError, add_user, list_users
 
 HELP = "manage managers' web accounts"
+DB_HELP = ("the hub's database: a SQLite file (path or sqlite:///path) or "
+           "postgresql://user:password@host:port/dbname")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add = sub.add_parser("add", help="create a manager who may see the given stores",
                          description="Create a manager account for the web.")
-    add.add_argument("--db", required=True, help="the hub's SQLite database")
+    add.add_argument("--db", required=True, help=DB_HELP)
     add.add_argument("--store", action="append", required=True,
                      help="a store id the manager may see; repeat for several")
     add.add_argument("name", help="the login name")
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(otherwise it is asked for on the terminal)")
     ls = sub.add_parser("list", help="list accounts and their stores",
                         description="List the managers' accounts.")
-    ls.add_argument("--db", required=True, help="the hub's SQLite database")
+    ls.add_argument("--db", required=True, help=DB_HELP)
     return p
 
 

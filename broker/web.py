@@ -2,11 +2,12 @@
 techs the fleet page (every device of your stores, problems first), the one-time install
 scripts ``peakend provision`` prepares, and ``/time`` for ``peakend doctor``'s clock check.
 
-A Starlette app served by uvicorn inside ``peakend serve``. Pages are server-rendered (Jinja2
-templates, SVG charts) and need no JavaScript or CDN. Security: scrypt-hashed passwords,
-database-backed sessions in an HttpOnly SameSite cookie, a CSRF token in every form, and a
-manager who asks for a store that is not theirs gets the same 404 as for a store that does not
-exist.
+A Starlette app served by uvicorn inside ``peakend serve``, on a store's SQLite file or a
+chain's PostgreSQL alike (one set of SQL, see :mod:`peakend.broker.pg_compat`). Pages are
+server-rendered (Jinja2 templates, SVG charts) and need no JavaScript or CDN. Security:
+scrypt-hashed passwords, database-backed sessions in an HttpOnly SameSite cookie, a CSRF token
+in every form, and a manager who asks for a store that is not theirs gets the same 404 as for a
+store that does not exist.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from peakend.broker.report import (
     zone_report,
     zones,
 )
+from peakend.broker.store import parse_db
 from peakend.broker.users import User, authenticate, end_session, session_user, start_session
 
 HERE = Path(__file__).parent
@@ -60,9 +62,10 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 
 def create_app(
-    db_path: str | Path, config: HubConfig | None = None, broker_data: str | Path | None = None
+    db: str | Path, config: HubConfig | None = None, broker_data: str | Path | None = None
 ) -> Starlette:
-    """The ASGI app for the hub database at ``db_path``.
+    """The ASGI app for the hub database ``db``, a ``--db`` value: a SQLite file (path or
+    ``sqlite:///path``) or a ``postgresql://`` URL.
 
     ``broker_data`` (default: the config's ``[hub] broker_data``) is the broker folder: its
     registry adds never-connected and revoked devices to the fleet page, and its install
@@ -70,7 +73,7 @@ def create_app(
     config = config or DEFAULT
     if broker_data is None and config.hub.broker_data:
         broker_data = config.hub.broker_data
-    web = _Web(Path(db_path), config, Path(broker_data) if broker_data else None)
+    web = _Web(db, config, Path(broker_data) if broker_data else None)
     routes = [
         Route("/", web.index),
         Route("/login", web.login_form, methods=["GET"]),
@@ -111,19 +114,31 @@ class _SecurityHeaders:
 
 
 class _Web:
-    def __init__(self, db_path: Path, config: HubConfig, broker_data: Path | None = None) -> None:
-        self.db_path = db_path
+    def __init__(self, db: str | Path, config: HubConfig, broker_data: Path | None = None) -> None:
         self.config = config
         self.broker_data = broker_data
-        open_db(db_path, must_exist=False).close()  # schema up to date before the first page
+        open_db(db, must_exist=False).close()  # schema up to date before the first page
+        self.target = parse_db(db)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
 
     @contextmanager
     def db(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=10)
-        conn.execute("PRAGMA busy_timeout=10000")
+        """A connection per request, as pages run in a thread pool. The pages' SQL is SQLite's;
+        on PostgreSQL it goes through :mod:`peakend.broker.pg_compat`."""
+        conn: Any
+        if self.target.engine == "postgresql":
+            from peakend.broker.pg_compat import connect
+
+            try:
+                conn = connect(self.target.location)
+            except ConnectionError:
+                raise HTTPException(503, "The hub's database cannot be reached just now; try "
+                                         "again in a minute.") from None
+        else:
+            conn = sqlite3.connect(self.target.location, isolation_level=None, timeout=10)
+            conn.execute("PRAGMA busy_timeout=10000")
         try:
             yield conn
         finally:
@@ -169,8 +184,7 @@ class _Web:
     async def error(self, request: Request, exc: HTTPException) -> Response:
         if exc.status_code in (301, 302, 303) and exc.headers:
             return RedirectResponse(exc.headers["Location"], status_code=303)
-        messages = {404: "Nothing here, or not yours to see.", 403: exc.detail,
-                    400: exc.detail}
+        messages = {404: "Nothing here, or not yours to see."}
         return self.render(request, "error.html", status=exc.status_code,
                            message=messages.get(exc.status_code, exc.detail))
 

@@ -10,6 +10,9 @@ import pytest
 
 from hubtools import ARTIFACTS, Hub, broker_root
 
+# pg_cluster, pg_url, db_url: a throwaway PostgreSQL for any folder's tests
+pytest_plugins = ["pgtools"]
+
 
 @pytest.fixture
 def hub() -> Iterator[Hub]:

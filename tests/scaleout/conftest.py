@@ -1,9 +1,8 @@
-"""Fixtures for the chain scale-out: a throwaway PostgreSQL cluster, one fresh database per
-test, and a store (SQLite or PostgreSQL) for tests that run on both engines."""
+"""Fixtures for the chain scale-out: a central broker, a bridged store broker and workers into
+PostgreSQL. ``pg_url`` and ``db_url`` come from the shared plugin ``pgtools``."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import signal
@@ -26,39 +25,7 @@ from peakend.broker.mosquitto import (
     prepare,
     save_registry,
 )
-from peakend.broker.pg_cluster import ClusterUnavailable, TempCluster
 from peakend.broker.provision import register_device
-
-_names = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[TempCluster]:
-    """A PostgreSQL cluster initdb'ed in a temporary folder on an ephemeral port; skipped when
-    the server binaries are not installed."""
-    try:
-        cluster = TempCluster.start()
-    except ClusterUnavailable as exc:
-        pytest.skip(f"no PostgreSQL for the scale-out tests: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture
-def pg_url(pg_cluster: TempCluster) -> str:
-    """The URL of a fresh, empty database in the throwaway cluster."""
-    return pg_cluster.create_database(f"hub{next(_names)}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh hub database of each engine, as a --db value."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'hub.sqlite'}"
-    return request.getfixturevalue("pg_url")
-
 
 # -- a chain on one machine: store broker bridged to a central broker, workers, PostgreSQL ------
 

@@ -4,13 +4,24 @@ mosquittos carry events up, retained acks down, and announce the link's state at
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from peakend.broker.bridge import Bridge, bridge_section, centre_acl, examples, main
+from hubtools import broker_root
+from peakend.broker.bridge import (
+    Bridge,
+    add_store_bridge,
+    attach_bridge,
+    bridge_section,
+    centre_acl,
+    examples,
+    main,
+)
+from peakend.broker.mosquitto import BrokerDir, prepare
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "bridge"
 
@@ -42,10 +53,40 @@ def test_bridge_cli_writes_the_examples(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(examples())
 
 
+def test_preparing_the_brokers_again_keeps_the_bridge_and_its_account() -> None:
+    tmp = broker_root()
+    try:
+        check_bridge_survives_prepare(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_bridge_survives_prepare(tmp: Path) -> None:
+    centre = prepare(tmp / "centre", port=1884)
+    store = prepare(tmp / "store", port=1885)
+    # a store folder from an older version, with the section appended to mosquitto.conf
+    with store.conf.open("a") as f:
+        f.write("\n# Bridge to the chain's central broker, old\nconnection peakend-old\n")
+    password = add_store_bridge(centre, Bridge("s001", ("s001",)))
+    section = bridge_section(Bridge("s001", ("s001",)), address="c:1", password=password)
+    path = attach_bridge(store, section)
+    assert "connection peakend-old" not in store.conf.read_text()
+    assert path.stat().st_mode & 0o077 == 0o040  # holds a password
+    # `peakend broker` prepares both folders again on every start
+    centre, store = prepare(centre.root, port=1884), prepare(store.root, port=1885)
+    assert f"include_dir {store.conf_d}" in store.conf.read_text().splitlines()
+    assert path.read_text() == section
+    assert "user bridge-s001" in centre.acl.read_text().splitlines()
+    assert BrokerDir(centre.root).acl.read_text() == centre_acl([Bridge("s001", ("s001",))])
+
+
 def test_events_go_up_acks_come_down_retained_and_the_centre_sees_the_link(chain_factory):
     chain = chain_factory(["s001", "s002"])
     device = chain.provision("kiosk-01", "s001", "checkout", "kiosk")
     chain.publish_registry()
+    # as `peakend broker` does on every start: the bridge and its account must survive it
+    prepare(chain.centre_dir.root, port=chain.centre_port)
+    prepare(chain.store_dir.root, port=chain.store_port)
     chain.centre.start()
     chain.store.start()
     state = chain.retained(chain.centre_port, "peakend/v1/lab/bridge/state", timeout=8)

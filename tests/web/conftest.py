@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from peakend.broker.alerts import AlertMonitor
-from peakend.broker.contract import new_envelope
+from peakend.broker.contract import Envelope, new_envelope
 from peakend.broker.hub_config import HubConfig
 from peakend.broker.report import open_db
-from peakend.broker.store import Store
+from peakend.broker.store import open_store
 from peakend.broker.users import add_user
 from peakend.broker.web import create_app, serve_in_thread
 
@@ -31,60 +31,70 @@ CONFIG = HubConfig.model_validate({
 })
 
 
-def seed(path: Path, now: datetime, days: int = 14, rng_seed: int = 11) -> None:
+def messages(now: datetime, days: int = 14, rng_seed: int = 11) -> list[Envelope]:
     """Open hours 8-20 local; waits peak at lunch and after work; patience runs out near 4 min."""
     rng = random.Random(rng_seed)
-    store = Store(path)
     seq: dict[str, int] = {}
+    out: list[Envelope] = []
 
     def send(device: str, st: str, zone: str, kind: str, at: datetime, data: dict) -> None:
         seq[device] = seq.get(device, 0) + 1
-        env = new_envelope(device_id=device, store_id=st, zone_id=zone, seq=seq[device],
-                           event_type=kind, ts=at, data=data)
-        store.store_event(env, at)
+        out.append(new_envelope(device_id=device, store_id=st, zone_id=zone, seq=seq[device],
+                                event_type=kind, ts=at, data=data))
 
-    with store.transaction():
-        for st, zone, base in [("s001", "checkout", 150), ("s001", "deli", 60),
-                               ("s002", "checkout", 110)]:
-            tz = CONFIG.timezone(st)
-            for d in range(days, -1, -1):
-                day = (now - timedelta(days=d)).astimezone(tz).date()
-                t = datetime(day.year, day.month, day.day, 8, tzinfo=tz).astimezone(UTC)
-                close = datetime(day.year, day.month, day.day, 20, tzinfo=tz).astimezone(UTC)
-                # background stops 15 min ago: the last 10 minutes hold only the scripted
-                # presses below, whatever the hour the tests run at
-                while t < min(close, now - timedelta(minutes=15)):
-                    t += timedelta(seconds=rng.expovariate(1 / 150))
-                    hour = t.astimezone(tz).hour + t.astimezone(tz).minute / 60
-                    rush = math.exp(-((hour - 12.5) ** 2) / 1.5) + math.exp(
-                        -((hour - 17.5) ** 2) / 1.5)
-                    wait = max(5.0, rng.gauss(base * (0.6 + 1.6 * rush), base * 0.3))
-                    send(f"cam-{st}", st, zone, "dwell", t, {
-                        "track": rng.randrange(10**6), "enter": t - timedelta(seconds=wait + 20),
-                        "exit": t, "dwell_s": wait + 20, "wait_s": wait})
-                    if rng.random() < 0.35:
-                        p_unhappy = 0.1 if wait < 240 else 0.65
-                        score = rng.choice([1, 2]) if rng.random() < p_unhappy else rng.choice(
-                            [3, 4, 4])
-                        send(f"kiosk-{st}-{zone}", st, zone, "rating",
-                             t + timedelta(seconds=rng.uniform(10, 60)), {"score": score})
-        # a moment ago at s001's checkout: three unhappy presses after long waits
-        for i in range(4):
-            at = now - timedelta(minutes=6 - i)
-            send("cam-s001", "s001", "checkout", "dwell", at, {
-                "track": 9_000_000 + i, "enter": at - timedelta(seconds=500), "exit": at,
-                "dwell_s": 500.0, "wait_s": 480.0})
-        for i in range(3):
-            send("kiosk-s001-checkout", "s001", "checkout", "rating",
-                 now - timedelta(minutes=3 - i), {"score": 1})
-    store.close()
+    for st, zone, base in [("s001", "checkout", 150), ("s001", "deli", 60),
+                           ("s002", "checkout", 110)]:
+        tz = CONFIG.timezone(st)
+        for d in range(days, -1, -1):
+            day = (now - timedelta(days=d)).astimezone(tz).date()
+            t = datetime(day.year, day.month, day.day, 8, tzinfo=tz).astimezone(UTC)
+            close = datetime(day.year, day.month, day.day, 20, tzinfo=tz).astimezone(UTC)
+            # background stops 15 min ago: the last 10 minutes hold only the scripted
+            # presses below, whatever the hour the tests run at
+            while t < min(close, now - timedelta(minutes=15)):
+                t += timedelta(seconds=rng.expovariate(1 / 150))
+                hour = t.astimezone(tz).hour + t.astimezone(tz).minute / 60
+                rush = math.exp(-((hour - 12.5) ** 2) / 1.5) + math.exp(
+                    -((hour - 17.5) ** 2) / 1.5)
+                wait = max(5.0, rng.gauss(base * (0.6 + 1.6 * rush), base * 0.3))
+                send(f"cam-{st}", st, zone, "dwell", t, {
+                    "track": rng.randrange(10**6), "enter": t - timedelta(seconds=wait + 20),
+                    "exit": t, "dwell_s": wait + 20, "wait_s": wait})
+                if rng.random() < 0.35:
+                    p_unhappy = 0.1 if wait < 240 else 0.65
+                    score = rng.choice([1, 2]) if rng.random() < p_unhappy else rng.choice(
+                        [3, 4, 4])
+                    send(f"kiosk-{st}-{zone}", st, zone, "rating",
+                         t + timedelta(seconds=rng.uniform(10, 60)), {"score": score})
+    # a moment ago at s001's checkout: three unhappy presses after long waits
+    for i in range(4):
+        at = now - timedelta(minutes=6 - i)
+        send("cam-s001", "s001", "checkout", "dwell", at, {
+            "track": 9_000_000 + i, "enter": at - timedelta(seconds=500), "exit": at,
+            "dwell_s": 500.0, "wait_s": 480.0})
+    for i in range(3):
+        send("kiosk-s001-checkout", "s001", "checkout", "rating",
+             now - timedelta(minutes=3 - i), {"score": 1})
+    return out
+
+
+def seed(db: str | Path, envelopes: list[Envelope], batch: int = 500) -> None:
+    """Store the envelopes as the aggregator would, received when they were sent; ``db`` is a
+    --db value of either engine."""
+    store = open_store(db)
+    try:
+        with store.transaction():
+            for i in range(0, len(envelopes), batch):
+                store.store_events([(e, e.ts) for e in envelopes[i : i + batch]])
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="session")
 def hub_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("web") / "hub.sqlite"
     now = datetime.now(UTC)
-    seed(path, now)
+    seed(path, messages(now))
     monitor = AlertMonitor(path, CONFIG)
     opened = monitor.check(now)
     monitor.close()
