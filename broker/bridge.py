@@ -16,7 +16,8 @@ read only their acks and alerts (:func:`centre_acl`). Choices, and why:
   and the centre queues the acks for the store.
 - Notifications: the bridge publishes ``1`` retained on ``peakend/v1/{name}/bridge/state`` when it
   connects and the centre publishes its last will ``0`` there when the link dies, so the centre
-  knows which stores are online (subscribe to ``peakend/v1/+/bridge/state``).
+  knows which stores are online (``peakend bridge status --data CENTRE`` lists them; or
+  subscribe to ``peakend/v1/+/bridge/state``).
 - Topics name the store ids, not ``#``: the centre's ACL refuses anything else, and acks of other
   stores never travel down to a store.
 """
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +181,47 @@ def attach_bridge(store_broker: BrokerDir, section: str) -> Path:
     return path
 
 
+# -- which stores are online, as the centre sees it --------------------------------------------
+
+
+def link_states(centre: BrokerDir, *, timeout: float = 5.0) -> dict[str, str]:
+    """Bridge name -> ``online``, ``offline`` or ``never connected``, from the bridges' retained
+    notifications at the running central broker (read with the hub's account)."""
+    import threading
+    import uuid
+
+    from peakend.broker.mosquitto import aggregator_url
+    from peakend.broker.mqtt import make_client
+
+    states: dict[str, str] = {}
+    subscribed = threading.Event()
+    client, target = make_client(aggregator_url(centre.root), f"peakend-bridges-{uuid.uuid4()}")
+    client.on_connect = lambda c, *_: c.subscribe(f"{ROOT}/+/bridge/state", qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+
+    def on_message(_c: object, _u: object, msg: object) -> None:
+        name = msg.topic.split("/")[2]  # type: ignore[attr-defined]
+        states[name] = "online" if msg.payload == b"1" else "offline"  # type: ignore[attr-defined]
+
+    client.on_message = on_message
+    try:
+        client.connect(target.host, target.port)
+    except OSError as exc:
+        msg = f"the central broker at {target.redacted()} does not answer: {exc}"
+        raise ValueError(msg) from None
+    client.loop_start()
+    try:
+        if not subscribed.wait(timeout):
+            raise ValueError(f"the central broker at {target.redacted()} did not answer in time")
+        # mosquitto sends the retained notifications right after the SUBACK
+        time.sleep(0.5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    known = load_bridges(centre)
+    return {name: states.get(name, "never connected") for name in sorted({*known, *states})}
+
+
 # -- examples for deploy/bridge ---------------------------------------------------------------
 
 EXAMPLE_BRIDGES = [Bridge("s001", ("s001",)), Bridge("s002", ("s002",))]
@@ -212,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--centre", required=True, help="the central broker's HOST:PORT")
     s.add_argument("--password", required=True, help="printed by `peakend bridge centre`")
     s.add_argument("--cafile", help="CA of the centre's TLS certificate (then use its TLS port)")
+    t = sub.add_parser("status", help="which store bridges are online, as the centre sees it")
+    t.add_argument("--data", required=True, help="the central broker's folder")
     e = sub.add_parser("examples", help="write the example files of deploy/bridge")
     e.add_argument("--out", required=True, help="folder to write them to")
     args = parser.parse_args(argv)
@@ -222,6 +267,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, text in examples().items():
                 (out / name).write_text(text)
             return 0
+        if args.command == "status":
+            centre = BrokerDir(Path(args.data).resolve())
+            bridges = load_bridges(centre)
+            states = link_states(centre)
+            for name, state in states.items():
+                stores = ", ".join(bridges[name].stores) if name in bridges else "(unknown)"
+                print(f"{name:<16} {state:<16} {stores}")
+            return 0 if all(v == "online" for v in states.values()) else 1
         bridge = Bridge(args.name, tuple(args.store or [args.name]))
         if args.command == "centre":
             password = add_store_bridge(BrokerDir(Path(args.data).resolve()), bridge)

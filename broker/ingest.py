@@ -85,6 +85,16 @@ class Registry:
             )
         return None
 
+    def owns(self, device_id: str, store_id: str) -> bool:
+        """Whether ``device_id`` is registered (and not revoked) in ``store_id``."""
+        if self.path is None:
+            return True
+        self._refresh()
+        if self._trust:
+            return True
+        device = self._devices.get(device_id)
+        return bool(device and not device.get("revoked") and device.get("store") == store_id)
+
     def _refresh(self) -> None:
         assert self.path is not None
         try:
@@ -190,7 +200,8 @@ class Ingest:
                 device = self._check_one(topic, payload, at, counters, valid)
                 if device:
                     touched[device[0]] = device[1]
-                    seen[device[0]] = seen.get(device[0], 0) + 1
+                    if device[2]:
+                        seen[device[0]] = seen.get(device[0], 0) + 1
             outcomes = self.store.store_events([(e, at) for e, at, _, _ in valid])
             for (e, at, topic, payload), outcome in zip(valid, outcomes, strict=True):
                 if outcome.kind == "stored":
@@ -215,17 +226,26 @@ class Ingest:
         at: datetime,
         counters: Counters,
         valid: list[tuple[contract.Envelope, datetime, str, bytes]],
-    ) -> tuple[str, str] | None:
+    ) -> tuple[str, str, bool] | None:
         """Quarantine or queue one message for storing; returns the (device, store) whose ack
-        may move."""
+        is to be published, and whether the message was one of the device's events.
+
+        A device's birth (its status when it connects) gets its ack from the database too: the
+        retained ack a device finds when it connects is otherwise whatever the brokers kept, and
+        a bridge or a broker restart can leave an older one there. Answering every birth makes
+        the ack a device hears on connecting the database's, whatever the brokers did."""
         try:
             where = contract.parse_topic(topic)
         except contract.ContractError as exc:
             self._quarantine(topic, payload, at, str(exc), None, None, counters)
             return None
         if where.kind == "status":
-            self._handle_status(topic, payload, at, where, counters)
-            return None
+            if payload and not self.registry.owns(where.device, where.store):
+                reason = f"device {where.device!r} is not registered in store {where.store!r}"
+                self._quarantine(topic, payload, at, reason, where.device, None, counters)
+                return None
+            born = self._handle_status(topic, payload, at, where, counters)
+            return (where.device, where.store, False) if born else None
         if where.kind != "evt":
             reason = f"devices do not publish on {topic}"
             self._quarantine(topic, payload, at, reason, where.device, None, counters)
@@ -235,29 +255,31 @@ class Ingest:
         except contract.ContractError as exc:
             seq = contract.peek_seq(payload)
             self._quarantine(topic, payload, at, str(exc), where.device, seq, counters)
-            return (where.device, where.store)
+            return (where.device, where.store, True)
         problem = self.registry.check(envelope)
         if problem:
             self._quarantine(topic, payload, at, problem, where.device, envelope.seq, counters)
-            return (where.device, where.store)
+            return (where.device, where.store, True)
         valid.append((envelope, at, topic, payload))
-        return (where.device, where.store)
+        return (where.device, where.store, True)
 
     def _handle_status(
         self, topic: str, payload: bytes, at: datetime, where: contract.Topic, counters: Counters
-    ) -> None:
+    ) -> bool:
+        """Record a status; True for a birth (the device has just connected)."""
         if not payload:
-            return  # a cleared retained status
+            return False  # a cleared retained status
         try:
             status = contract.Status.model_validate_json(payload)
         except ValueError as exc:
             reason = f"bad status: {exc}".splitlines()[0]
             self._quarantine(topic, payload, at, reason, where.device, None, counters)
-            return
+            return False
         self.store.record_status(
             where.device, where.store, status.model_dump(exclude_none=True), at
         )
         counters.statuses += 1
+        return status.state == "online"
 
     def _quarantine(
         self,

@@ -93,6 +93,10 @@ class DeviceLink:
         self._subscribed_at: float | None = None
         self._sent_upto = 0
         self._progress_at = time.monotonic()
+        # The hub's latest ack, how many in a row were below ours, the hole last announced.
+        self._hub_ack: int | None = None
+        self._low_acks = 0
+        self._announced: tuple[int, int] | None = None
         self._stopping = False
         self._last_error: str | None = None
         self._publisher = threading.Thread(
@@ -237,12 +241,32 @@ class DeviceLink:
             # or the device would silently stop hearing acks; the next ack tries again.
             log.exception("could not apply the hub's ack")
 
+    def _announce_lost(self, acked: int) -> None:
+        """Stalled while the hub keeps acking less than it once did: it has lost what this
+        outbox deleted (a database restored from a backup). Declare that hole skipped, once per
+        hub ack, so the hub's ack can move on. One low ack proves nothing (a broker can hand on
+        an old retained one, or two workers' acks cross); the hub answering low again does.
+        Were it wrong anyway, it would cost one health notice: the hub ignores skips of seqs
+        it holds."""
+        hub = self._hub_ack
+        if (hub is None or hub >= acked or self._low_acks < 2
+                or self._announced == (hub, acked)):
+            return
+        self._announced = (hub, acked)
+        log.warning(
+            "the hub acks seq %d but had acked %d: it has lost seqs %d-%d (restored from a "
+            "backup?); declaring them skipped so its ack can move on", hub, acked, hub + 1, acked
+        )
+        self.outbox.announce_lost(hub + 1, acked, clock_synced=clock_synced())
+
     def _take_ack(self, message: mqtt.MQTTMessage) -> None:
         try:
             ack = contract.Ack.model_validate_json(message.payload)
         except ValueError:
             log.warning("ignoring malformed ack %r", message.payload[:100])
             return
+        self._hub_ack = ack.seq
+        self._low_acks = self._low_acks + 1 if ack.seq < self.outbox.acked_seq else 0
         before = self.outbox.acked_seq
         first_contact = not (self._hub_synced or self.outbox.get_flag("hub_synced"))
         if ack.seq > 0 and (first_contact or ack.seq > self.outbox.last_seq):
@@ -292,6 +316,7 @@ class DeviceLink:
                     log.info(
                         "no ack for %.0fs: publishing again from seq %d", s.retransmit_s, acked + 1
                     )
+                    self._announce_lost(acked)
                     self._sent_upto = acked
                     self._progress_at = time.monotonic()
                 room = acked + s.window - self._sent_upto

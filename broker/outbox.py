@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from peakend.broker.contract import Envelope, event_topic, new_envelope
+from peakend.broker.contract import MAX_SKIPPED, Envelope, event_topic, new_envelope
 from peakend.broker.sqlite_tx import Transaction
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,16 @@ class Outbox:
             self._set_meta("acked_at", time.time())
             self._depth -= deleted
         return deleted
+
+    def announce_lost(self, first: int, last: int, *, clock_synced: bool = False) -> int:
+        """The hub no longer holds seqs ``first..last``, which it had acked and this outbox has
+        deleted: its database was restored from a backup. Declare them skipped in notices at
+        the end of the outbox, or the hub's contiguous ack would stop at the hole for good and
+        nothing would ever leave this outbox again. Returns the notices queued."""
+        if last < first:
+            return 0
+        with self._lock, self._transaction():
+            return self._announce([(first, last)], ts=None, clock_synced=clock_synced)
 
     def adopt_hub_seq(self, hub_seq: int, *, first_contact: bool = False) -> int:
         """The hub acked a seq this outbox never issued: its history was wiped (a re-flashed
@@ -274,19 +284,28 @@ class Outbox:
         self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
         self._depth -= len(seqs)
         log.warning("outbox full: dropped the %d oldest health/queue message(s)", len(seqs))
-        ranges = _merge(list(_ranges(seqs)) + _announced(rows))
-        for i in range(0, len(ranges), RANGES_PER_NOTICE):
+        self._announce(_merge(list(_ranges(seqs)) + _announced(rows)), ts=ts,
+                       clock_synced=clock_synced)
+
+    def _announce(
+        self, ranges: list[tuple[int, int]], *, ts: datetime | None, clock_synced: bool
+    ) -> int:
+        """Queue health notices declaring ``ranges`` skipped; returns how many."""
+        notices = 0
+        for chunk in _notices(ranges):
             notice = new_envelope(
                 device_id=self.device_id,
                 store_id=self.store_id,
                 zone_id=None,
                 seq=self._next_seq(),
                 event_type="health",
-                data={"skipped": ranges[i : i + RANGES_PER_NOTICE], "outbox": self._depth},
+                data={"skipped": chunk, "outbox": self._depth},
                 ts=ts,
                 clock_synced=clock_synced,
             )
             self._insert(notice)
+            notices += 1
+        return notices
 
     def _meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -313,6 +332,24 @@ def _announced(rows: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
             skipped = Envelope.model_validate_json(payload).data.skipped or []
             out += [(int(a), int(b)) for a, b in skipped]
     return out
+
+
+def _notices(ranges: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
+    """``ranges`` packed into notices the contract accepts: at most RANGES_PER_NOTICE ranges
+    and MAX_SKIPPED seqs each (a long range is split)."""
+    chunk: list[tuple[int, int]] = []
+    total = 0
+    for first, last in ranges:
+        while first <= last:
+            if len(chunk) == RANGES_PER_NOTICE or total == MAX_SKIPPED:
+                yield chunk
+                chunk, total = [], 0
+            end = min(last, first + (MAX_SKIPPED - total) - 1)
+            chunk.append((first, end))
+            total += end - first + 1
+            first = end + 1
+    if chunk:
+        yield chunk
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

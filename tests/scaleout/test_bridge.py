@@ -3,9 +3,11 @@ mosquittos carry events up, retained acks down, and announce the link's state at
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -21,7 +23,7 @@ from peakend.broker.bridge import (
     examples,
     main,
 )
-from peakend.broker.mosquitto import BrokerDir, prepare
+from peakend.broker.mosquitto import BrokerDir, Mosquitto, free_port, prepare
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "bridge"
 
@@ -91,6 +93,7 @@ def test_events_go_up_acks_come_down_retained_and_the_centre_sees_the_link(chain
     chain.store.start()
     state = chain.retained(chain.centre_port, "peakend/v1/lab/bridge/state", timeout=8)
     assert state == {"peakend/v1/lab/bridge/state": b"1"}
+    assert bridge_status(chain) == (0, ["lab online s001, s002"])
 
     # a device publishes at its store broker; a worker at the centre stores it and acks
     chain.start_worker("w1")
@@ -123,3 +126,35 @@ def test_events_go_up_acks_come_down_retained_and_the_centre_sees_the_link(chain
     chain.store.stop()
     assert chain.retained(chain.centre_port, "peakend/v1/lab/bridge/state") == {
         "peakend/v1/lab/bridge/state": b"0"}
+    assert bridge_status(chain) == (1, ["lab offline s001, s002"])
+
+
+def bridge_status(chain) -> tuple[int, list[str]]:
+    """`peakend bridge status` at the centre: exit code and its lines, spaces squeezed."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["status", "--data", str(chain.centre_dir.root)])
+    return code, [" ".join(line.split()) for line in out.getvalue().splitlines()]
+
+
+def test_bridge_status_names_a_bridge_that_never_connected_and_a_dead_centre(tmp_path) -> None:
+    root = broker_root()
+    try:
+        centre = prepare(root / "centre", port=free_port())
+        add_store_bridge(centre, Bridge("s009", ("s009",)))
+        # the centre is not running: a clear error, not a traceback
+        err = io.StringIO()
+        with redirect_stderr(err):
+            assert main(["status", "--data", str(centre.root)]) == 2
+        assert "does not answer" in err.getvalue()
+        broker = Mosquitto(centre, port=int(centre.port_file.read_text()))
+        broker.start()
+        try:
+            out = io.StringIO()
+            with redirect_stdout(out):
+                assert main(["status", "--data", str(centre.root)]) == 1
+            assert out.getvalue().split() == ["s009", "never", "connected", "s009"]
+        finally:
+            broker.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

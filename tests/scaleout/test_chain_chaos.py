@@ -5,7 +5,7 @@ store broker bridged to a central broker; two aggregator workers share the strea
 v5 shared subscription into a throwaway PostgreSQL. Mid-stream one worker is SIGKILLed (and
 restarted a few seconds later, as systemd would) and the central broker is restarted. Every
 message must be stored exactly once, and every device's ack must be its last seq: in the
-database, retained at the store broker, and in each device's outbox.
+database, in each device's outbox, and retained at both brokers.
 """
 
 from __future__ import annotations
@@ -96,18 +96,23 @@ def test_every_message_stored_once_and_every_ack_right_through_worker_kill_and_c
     want = {f"peakend/v1/{s['store']}/{s['device']}/ack": COUNT for s in specs}
     state = chain.retained(chain.centre_port, "peakend/v1/lab/bridge/state")
     assert state == {"peakend/v1/lab/bridge/state": b"1"}
-    stale = {}
-    for port in (chain.centre_port, chain.store_port):
-        acks = chain.retained(port, "peakend/v1/+/+/ack", timeout=10)
-        got = {t: json.loads(p)["seq"] for t, p in acks.items()}
-        assert set(got) == set(want)
-        # Never ahead of the database: a too-high ack would delete unstored rows on a device.
-        assert all(seq <= COUNT for seq in got.values()), got
-        stale.update({(port, t): seq for t, seq in got.items() if seq != COUNT})
-    if stale:
-        # Known, open: after the central broker restarts, some retained acks can stay at the
-        # value they had then, although every device received the final ack (checked above).
-        pytest.xfail(f"{len(stale)} retained ack(s) stale after the centre restart: {stale}")
+    # Retained acks converge on the database's values: a worker that sees an ack behind the
+    # database (another worker's late publish, a restarted broker's older copy) publishes the
+    # database's again, and the bridge carries it down to the store broker.
+    deadline = time.monotonic() + 30
+    while True:
+        stale = {}
+        for port in (chain.centre_port, chain.store_port):
+            acks = chain.retained(port, "peakend/v1/+/+/ack", timeout=10)
+            got = {t: json.loads(p)["seq"] for t, p in acks.items()}
+            assert set(got) == set(want)
+            # Never ahead of the database: a too-high ack would delete unstored rows on a device.
+            assert all(seq <= COUNT for seq in got.values()), got
+            stale.update({(port, t): seq for t, seq in got.items() if seq != COUNT})
+        if not stale or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert not stale, f"{len(stale)} retained ack(s) behind the database: {stale}"
 
 
 def chain_wait(predicate, timeout: float) -> bool:

@@ -1,0 +1,105 @@
+"""A hub database restored from a backup: devices have deleted what the hub has lost since, so
+they declare that hole skipped and their acks move on instead of stalling for good."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from peakend.broker.contract import MAX_SKIPPED
+from peakend.broker.link import DeviceLink, LinkSettings
+from peakend.broker.outbox import RANGES_PER_NOTICE, _notices
+
+
+def test_notices_respect_the_contracts_bounds() -> None:
+    assert list(_notices([(1, 5)])) == [[(1, 5)]]
+    big = list(_notices([(1, MAX_SKIPPED * 2 + 3)]))
+    assert big == [[(1, MAX_SKIPPED)], [(MAX_SKIPPED + 1, 2 * MAX_SKIPPED)],
+                   [(2 * MAX_SKIPPED + 1, 2 * MAX_SKIPPED + 3)]]
+    many = list(_notices([(i * 10, i * 10 + 1) for i in range(RANGES_PER_NOTICE + 1)]))
+    assert [len(n) for n in many] == [RANGES_PER_NOTICE, 1]
+    mixed = list(_notices([(1, 2), (10, MAX_SKIPPED + 10)]))
+    assert mixed == [[(1, 2), (10, MAX_SKIPPED + 7)], [(MAX_SKIPPED + 8, MAX_SKIPPED + 10)]]
+    for notice in big + many + mixed:
+        assert sum(b - a + 1 for a, b in notice) <= MAX_SKIPPED
+
+
+def backup(db: Path, to: Path) -> None:
+    src, dst = sqlite3.connect(db), sqlite3.connect(to)
+    src.backup(dst)
+    src.close()
+    dst.close()
+
+
+def test_a_restored_hub_database_does_not_stall_its_devices(hub, tmp_path) -> None:
+    url = hub.provision("kiosk-01", "s001", ["checkout"], "kiosk")
+    link = DeviceLink(LinkSettings(
+        mqtt_url=url, device_id="kiosk-01", store_id="s001", zone_id="checkout", role="kiosk",
+        outbox_path=tmp_path / "kiosk.sqlite", retransmit_s=1.0))
+    link.start()
+    try:
+        for score in (1, 2):
+            link.send("rating", {"score": score})
+        assert link.wait_acked(timeout=15)
+        hub.stop_aggregator()
+        backup(hub.db_path, tmp_path / "backup.sqlite")  # last night's backup
+        hub.start_aggregator()
+        for score in (3, 4, 1):
+            link.send("rating", {"score": score})
+        assert link.wait_acked(timeout=15)
+        assert link.stats().acked_seq == 5
+        # the hub's disk dies; its database comes back from the backup, seqs 3-5 are gone
+        hub.stop_aggregator()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{hub.db_path}{suffix}").unlink(missing_ok=True)
+        backup(tmp_path / "backup.sqlite", hub.db_path)
+        hub.start_aggregator()
+        for score in (4, 4):
+            link.send("rating", {"score": score})  # seqs 6 and 7
+        # the hub can never have 3-5 again: the device declares them skipped (notice, seq 8)
+        assert link.wait_acked(timeout=20), link.stats()
+        assert link.stats().acked_seq == 8 and link.stats().outbox_depth == 0
+    finally:
+        link.stop()
+    assert hub.scalar("SELECT acked_seq FROM devices WHERE device_id='kiosk-01'") == 8
+    assert [r["seq"] for r in hub.rows("SELECT seq FROM ratings ORDER BY seq")] == [1, 2, 6, 7]
+    skipped = hub.rows("SELECT seq FROM ledger WHERE outcome='skipped' ORDER BY seq")
+    assert [r["seq"] for r in skipped] == [3, 4, 5]
+
+
+def test_one_stale_ack_while_the_hub_is_away_declares_nothing(hub, tmp_path) -> None:
+    import time
+
+    import paho.mqtt.client as mqtt
+
+    from peakend.broker.config import parse_mqtt_url
+
+    url = hub.provision("kiosk-01", "s001", ["checkout"], "kiosk")
+    link = DeviceLink(LinkSettings(
+        mqtt_url=url, device_id="kiosk-01", store_id="s001", zone_id="checkout", role="kiosk",
+        outbox_path=tmp_path / "kiosk.sqlite", retransmit_s=0.5))
+    link.start()
+    try:
+        for score in (1, 2, 3):
+            link.send("rating", {"score": score})
+        assert link.wait_acked(timeout=15)
+        hub.stop_aggregator()
+        # an old copy of the ack reaches the device (a broker restored an older retained one)
+        target = parse_mqtt_url(hub.aggregator_url)
+        old = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        old.username_pw_set(target.username, target.password)
+        old.connect("127.0.0.1", hub.port)
+        old.loop_start()
+        old.publish("peakend/v1/s001/kiosk-01/ack", '{"seq": 1}', qos=1,
+                    retain=True).wait_for_publish(5)
+        old.disconnect()
+        old.loop_stop()
+        link.send("rating", {"score": 4})
+        time.sleep(3)  # several stalls while the hub is away
+        assert link.stats().last_seq == 4  # no notice queued
+        hub.start_aggregator()
+        assert link.wait_acked(timeout=15)
+        assert link.stats().acked_seq == 4
+    finally:
+        link.stop()
+    assert hub.scalar("SELECT count(*) FROM ledger WHERE outcome='skipped'") == 0
