@@ -35,9 +35,18 @@ class HubSection(_Section):
     http: str | None = Field(
         default=None,
         pattern=r"^[^\s:]*:\d{1,5}$",
-        title="Web address",
-        description="HOST:PORT the managers' web listens on, e.g. 0.0.0.0:8080; "
-        "leave out to run without the web.",
+        title="Web address (plain HTTP)",
+        description="HOST:PORT the managers' web listens on without encryption, e.g. "
+        "0.0.0.0:8080; with https set it only sends browsers on to HTTPS (and answers "
+        "/time for peakend doctor). Leave both out to run without the web.",
+    )
+    https: str | None = Field(
+        default=None,
+        pattern=r"^[^\s:]*:\d{1,5}$",
+        title="Web address (HTTPS)",
+        description="HOST:PORT the web listens on with HTTPS, e.g. 0.0.0.0:8443, using the "
+        "broker folder's tls/web.pem (made by peakend broker --tls); passwords and install "
+        "scripts then never cross the network in clear.",
     )
     broker_data: str | None = Field(
         default=None,

@@ -4,13 +4,25 @@
 SHA-256 of a random token (the token itself is stored nowhere), and prints a command that
 fetches it from the hub's web once, checks its SHA-256 and runs it:
 
-    curl -fsS http://HUB:8080/install/TOKEN.sh -o peakend-install.sh && \
-    echo "SHA256  peakend-install.sh" | sha256sum -c --quiet && sudo bash peakend-install.sh
+    curl -fsS --pinnedpubkey 'sha256//KEYHASH' -k https://HUB:8443/install/TOKEN.sh \
+      -o peakend-install.sh && echo "SHA256  peakend-install.sh" | sha256sum -c --quiet && \
+      sudo bash peakend-install.sh
+
+The script holds the device's MQTT password, so it comes over HTTPS. A fresh Pi has no copy
+of the hub's CA yet (the script brings it), so instead of a CA the command pins the hash of
+the web certificate's public key: ``-k`` only skips the CA check, curl still refuses any other
+key (curl's documentation: the pin is independent of peer verification), so nobody on the
+store network can read the script or stand in for the hub. A hub whose web has no certificate
+of the broker folder (``--web-url`` pointing elsewhere) gets a plain command: over https curl
+then checks the certificate against the Pi's CAs as usual.
 
 The first fetch deletes the script (a second one gets 404) and a script not fetched within its
 lifetime is refused and removed. The pinned hash means a script altered on the way is not run;
 someone who fetches it first makes the tech's paste fail loudly, and the tech provisions again,
 which also replaces the password the stolen copy held.
+
+``peakend serve`` notes where its web listens (:func:`record_web`), so ``provision`` prints a
+command for the web that actually runs.
 """
 
 from __future__ import annotations
@@ -29,6 +41,8 @@ DEFAULT_TTL_S = 30 * 60
 PI_CONFIG_DIR = "/etc/peakend"
 PI_STATE_DIR = "/var/lib/peakend"
 PI_PEAKEND = "/opt/peakend/bin/peakend"
+# Not *.json: those are the scripts' own notes (see drop_device).
+WEB_RECORD = "web-ports"
 
 
 @dataclass(frozen=True)
@@ -38,10 +52,13 @@ class InstallScript:
     path: Path
     expires_at: float
 
-    def command(self, web_url: str) -> str:
+    def command(self, web_url: str, pin: str | None = None) -> str:
+        """The line a tech pastes on the Pi; ``pin`` (``sha256//...``) for an https web with
+        a certificate the Pi cannot verify yet."""
         url = f"{web_url.rstrip('/')}/install/{self.token}.sh"
+        fetch = f"curl -fsS --pinnedpubkey '{pin}' -k {url}" if pin else f"curl -fsS {url}"
         return (
-            f"curl -fsS {url} -o peakend-install.sh && echo \"{self.sha256}  peakend-install.sh\""
+            f"{fetch} -o peakend-install.sh && echo \"{self.sha256}  peakend-install.sh\""
             " | sha256sum -c --quiet && sudo bash peakend-install.sh"
         )
 
@@ -113,6 +130,25 @@ def drop_device(d: BrokerDir, device_id: str) -> int:
             meta.unlink(missing_ok=True)
             dropped += 1
     return dropped
+
+
+def record_web(d: BrokerDir, *, https_port: int | None, http_port: int | None) -> None:
+    """Where this hub's web listens, for the install commands ``provision`` prints."""
+    d.install.mkdir(mode=0o700, exist_ok=True)
+    _write_private(d.install / WEB_RECORD,
+                   json.dumps({"https_port": https_port, "http_port": http_port}))
+
+
+def recorded_web(d: BrokerDir) -> dict[str, int | None] | None:
+    """What :func:`record_web` last noted, or None (no web started with this folder yet)."""
+    try:
+        doc = json.loads((d.install / WEB_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    return {k: doc.get(k) if isinstance(doc.get(k), int) else None
+            for k in ("https_port", "http_port")}
 
 
 def script_text(*, device_id: str, role: str, config_text: str, ca_pem: str | None) -> str:

@@ -93,7 +93,8 @@ class DeviceLink:
         self._subscribed_at: float | None = None
         self._sent_upto = 0
         self._progress_at = time.monotonic()
-        # The hub's latest ack, how many in a row were below ours, the hole last announced.
+        # The hub's latest ack, how many times in a row it was that same value below ours, and
+        # the hole last announced.
         self._hub_ack: int | None = None
         self._low_acks = 0
         self._announced: tuple[int, int] | None = None
@@ -244,10 +245,12 @@ class DeviceLink:
     def _announce_lost(self, acked: int) -> None:
         """Stalled while the hub keeps acking less than it once did: it has lost what this
         outbox deleted (a database restored from a backup). Declare that hole skipped, once per
-        hub ack, so the hub's ack can move on. One low ack proves nothing (a broker can hand on
-        an old retained one, or two workers' acks cross); the hub answering low again does.
-        Were it wrong anyway, it would cost one health notice: the hub ignores skips of seqs
-        it holds."""
+        hub ack, so the hub's ack can move on. One low ack proves nothing: a broker can hand on
+        an old retained one, two workers' acks can cross, and a restarted broker or bridge can
+        deliver a run of old ones (each a different, rising value). The hub answering the same
+        low value again to newer messages does. Were it wrong anyway, it costs one health
+        notice and no data: every declared seq was acked, so the hub holds it and ignores the
+        skip."""
         hub = self._hub_ack
         if (hub is None or hub >= acked or self._low_acks < 2
                 or self._announced == (hub, acked)):
@@ -265,8 +268,13 @@ class DeviceLink:
         except ValueError:
             log.warning("ignoring malformed ack %r", message.payload[:100])
             return
+        if ack.seq >= self.outbox.acked_seq:
+            self._low_acks = 0
+        elif ack.seq == self._hub_ack:
+            self._low_acks += 1
+        else:
+            self._low_acks = 1
         self._hub_ack = ack.seq
-        self._low_acks = self._low_acks + 1 if ack.seq < self.outbox.acked_seq else 0
         before = self.outbox.acked_seq
         first_contact = not (self._hub_synced or self.outbox.get_flag("hub_synced"))
         if ack.seq > 0 and (first_contact or ack.seq > self.outbox.last_seq):

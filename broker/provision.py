@@ -6,7 +6,8 @@ told to re-read its password file, so the device can connect at once. When the b
 ``--tls`` the device gets an ``mqtts://`` URL and the hub's CA (``ca_file``).
 
 Besides the config file it prints a one-line install command for the Pi: the hub's web hands
-the device's install script out once (see :mod:`peakend.broker.install`).
+the device's install script out once, over HTTPS with the web certificate's public key pinned
+in the command (see :mod:`peakend.broker.install`).
 
 ``--revoke ID`` locks a device out at once: its password is removed and the broker reloaded,
 which drops its live connection (mosquitto re-checks connected clients on reload); the hub then
@@ -72,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--web-url",
         default=None,
-        help="the hub's web as the Pi reaches it, for the install command "
-        "(default http://HOST:8080)",
+        help="the hub's web as the Pi reaches it, for the install command (default: "
+        "https://HOST:PORT of the running `peakend serve --https`, else https://HOST:8443 when "
+        "the folder has the web's certificate, else http://HOST:8080)",
     )
     parser.add_argument(
         "--install-minutes",
@@ -133,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     if not result.reloaded:
         print("note: no running broker for this folder was told; start it with `peakend broker`")
     if result.install:
+        if result.install_command.startswith("curl -fsS http://"):
+            print("note: the install command uses plain HTTP: anyone on the store network can "
+                  "read the device's password in the script; serve the web with --https "
+                  "(GUIDE.md, section A)")
         minutes = args.install_minutes
         print(f"on the Pi, paste this within {minutes:g} minutes (it works once):")
         print(f"  {result.install_command}")
@@ -150,6 +156,7 @@ class Provisioned:
         ca_path: Path | None = None,
         install: install.InstallScript | None = None,
         install_command: str = "",
+        install_pinned: bool = False,
     ) -> None:
         self.url = url
         self.config_path = config_path
@@ -157,6 +164,7 @@ class Provisioned:
         self.ca_path = ca_path
         self.install = install
         self.install_command = install_command
+        self.install_pinned = install_pinned
 
 
 def provision(
@@ -231,9 +239,32 @@ def provision(
         ca_pem=d.ca_file.read_text() if tls else None,
         ttl_s=install_ttl_s,
     )
-    command = script.command(web_url or f"http://{hub_host}:8080")
+    web = web_url or default_web_url(d, hub_host)
+    pin = web_pin(d) if web.startswith("https://") else None
     return Provisioned(url, path, reloaded.broker_told, ca_path=ca_path, install=script,
-                       install_command=command)
+                       install_command=script.command(web, pin), install_pinned=pin is not None)
+
+
+def default_web_url(d: BrokerDir, host: str) -> str:
+    """The web the hub runs, as noted by ``peakend serve``; before it ever ran, the usual
+    https port when the folder has the web's certificate, else plain HTTP."""
+    from peakend.broker.tls import web_files
+
+    served = install.recorded_web(d)
+    if served and served["https_port"]:
+        return f"https://{host}:{served['https_port']}"
+    if served and served["http_port"]:
+        return f"http://{host}:{served['http_port']}"
+    return f"https://{host}:8443" if web_files(d).cert.exists() else f"http://{host}:8080"
+
+
+def web_pin(d: BrokerDir) -> str | None:
+    """The pin of the broker folder's web certificate; None when the web uses another one
+    (e.g. behind a proxy with a certificate the Pi trusts already)."""
+    from peakend.broker.tls import public_key_pin, web_files
+
+    cert = web_files(d).cert
+    return public_key_pin(cert) if cert.exists() else None
 
 
 class Revoked:

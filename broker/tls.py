@@ -7,13 +7,23 @@ certificate (``ca.pem``) and verify the broker against it, so a device never tal
 look-alike broker. A tech who has a company CA passes ``--ca --cert --key`` instead; those files
 are copied into the folder so the ``mosquitto`` user can read them.
 
+The hub's web (``peakend serve --https``) gets a certificate of its own from the same CA and
+with the same names (``web.pem``/``web.key``), its key handed to the ``peakend`` service user,
+since mosquitto's key belongs to the ``mosquitto`` user alone. Its key is kept when the
+certificate is re-issued, so the public-key pin in install commands (:func:`public_key_pin`)
+stays valid; with a company CA the given certificate and key serve the web too.
+
 The ``openssl`` command is used rather than a Python package so the hub needs nothing beyond
 Debian's own openssl, which every Raspberry Pi OS and Debian image has.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -26,6 +36,8 @@ from peakend.broker.mosquitto import BrokerDir, BrokerError, TlsFiles
 CA_DAYS = 3650
 SERVER_DAYS = 825  # what browsers and most TLS stacks still accept for a leaf certificate
 RENEW_BEFORE_DAYS = 30
+# The user the hub's web runs as (deploy/systemd/peakend-serve.service).
+WEB_USER = "peakend"
 
 
 def ensure_tls(
@@ -58,6 +70,13 @@ def ensure_tls(
         shutil.copyfile(key, files.key)
         (d.tls_dir / "ca.key").unlink(missing_ok=True)
         files.key.chmod(0o600)
+        web = web_files(d)
+        shutil.copyfile(cert, web.cert)
+        web.key.unlink(missing_ok=True)
+        fd = os.open(web.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(Path(key).read_bytes())
+        _hand_to_web_user(web)
         return files
     names = server_names(hosts or [])
     ca_key = d.tls_dir / "ca.key"
@@ -66,7 +85,32 @@ def ensure_tls(
         files.cert.unlink(missing_ok=True)
     if not files.cert.exists() or not _covers(files.cert, names) or _expires_soon(files.cert):
         make_server_cert(files.ca, ca_key, files.cert, files.key, names)
+    ensure_web_cert(d, names)
     return files
+
+
+def web_files(d: BrokerDir) -> TlsFiles:
+    """The web's certificate and key in a broker folder, with the CA that signed them."""
+    return TlsFiles(d.tls_dir / "ca.pem", d.tls_dir / "web.pem", d.tls_dir / "web.key")
+
+
+def ensure_web_cert(d: BrokerDir, names: list[str] | None = None) -> TlsFiles:
+    """The web's certificate, issued by the folder's CA (made first if there is none) when it
+    is missing, lacks a name or nears expiry; the key is kept across re-issues."""
+    web = web_files(d)
+    names = server_names(names or [])
+    ca_key = d.tls_dir / "ca.key"
+    if web.cert.exists() and web.key.exists() and not ca_key.exists():
+        return web  # a company CA's certificate, copied in by ensure_tls
+    fresh = not (web.cert.exists() and web.key.exists() and ca_key.exists())
+    if (fresh or not _signed_by(web.ca, web.cert) or not _covers(web.cert, names)
+            or _expires_soon(web.cert)):
+        d.tls_dir.mkdir(exist_ok=True)
+        if not (web.ca.exists() and ca_key.exists()):
+            make_ca(web.ca, ca_key)
+        make_server_cert(web.ca, ca_key, web.cert, web.key, names, keep_key=True)
+        _hand_to_web_user(web)
+    return web
 
 
 def server_names(extra: list[str]) -> list[str]:
@@ -95,9 +139,12 @@ def make_ca(ca_pem: Path, ca_key: Path) -> None:
     )
 
 
-def make_server_cert(ca_pem: Path, ca_key: Path, cert: Path, key: Path, names: list[str]) -> None:
-    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key))
-    key.chmod(0o600)
+def make_server_cert(
+    ca_pem: Path, ca_key: Path, cert: Path, key: Path, names: list[str], *, keep_key: bool = False
+) -> None:
+    if not (keep_key and key.exists()):
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key))
+        key.chmod(0o600)
     san = ",".join(_san_entry(n) for n in names)
     with tempfile.TemporaryDirectory() as tmp:
         csr = Path(tmp) / "server.csr"
@@ -141,6 +188,15 @@ def fingerprint(cert: Path) -> str:
     return text.strip().split("=", 1)[1]
 
 
+def public_key_pin(cert: Path) -> str:
+    """``sha256//BASE64`` of the certificate's public key (its DER SubjectPublicKeyInfo), as
+    curl's ``--pinnedpubkey`` takes it: a Pi without the CA can still tell the hub's web."""
+    pem = _openssl("x509", "-in", str(cert), "-noout", "-pubkey")
+    body = "".join(ln for ln in pem.splitlines() if ln and not ln.startswith("-----"))
+    digest = hashlib.sha256(base64.b64decode(body)).digest()
+    return "sha256//" + base64.b64encode(digest).decode()
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -161,6 +217,14 @@ def _expires_soon(cert: Path) -> bool:
     return (cert_expiry(cert) - datetime.now(UTC)).days < RENEW_BEFORE_DAYS
 
 
+def _signed_by(ca: Path, cert: Path) -> bool:
+    try:
+        _verify_chain(ca, cert)
+    except BrokerError:
+        return False
+    return True
+
+
 def _verify_chain(ca: Path, cert: Path) -> None:
     try:
         _openssl("verify", "-CAfile", str(ca), str(cert))
@@ -173,6 +237,18 @@ def _check_key_matches(cert: Path, key: Path) -> None:
     b = _openssl("pkey", "-in", str(key), "-pubout")
     if a.strip() != b.strip():
         raise BrokerError(f"{key} is not the private key of {cert}")
+
+
+def _hand_to_web_user(web: TlsFiles) -> None:
+    """As root (``peakend broker`` under systemd), give the web's key to the web's user."""
+    if os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam(WEB_USER)
+    except KeyError:
+        return
+    for path in (web.cert, web.key):
+        os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def _openssl(*args: str) -> str:

@@ -4,12 +4,14 @@ Imported by tests as `hubtools` (a unique name: every folder may have its own co
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from peakend.broker.aggregator import Aggregator
+from peakend.broker.config import parse_mqtt_url
 from peakend.broker.mosquitto import BrokerDir, Mosquitto, aggregator_url, free_port, prepare
 from peakend.broker.provision import register_device
 
@@ -149,6 +152,37 @@ class Hub:
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0) -> bool:
         return wait_until(predicate, timeout)
+
+    # -- the broker, as the hub's account sees it -------------------------------------------
+
+    def _hub_client(self) -> mqtt.Client:
+        target = parse_mqtt_url(self.aggregator_url)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        client.username_pw_set(target.username, target.password)
+        client.connect("127.0.0.1", self.port)
+        client.loop_start()
+        return client
+
+    def publish_retained(self, topic: str, payload: str) -> None:
+        """Publish with the hub's account, e.g. an old ack as a restored broker would keep."""
+        client = self._hub_client()
+        try:
+            client.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def retained_ack(self, store: str, device: str) -> int | None:
+        """The ack a device connecting now would find retained at the broker."""
+        got: list[int] = []
+        done = threading.Event()
+        client = self._hub_client()
+        client.on_message = lambda c, u, m: (got.append(json.loads(m.payload)["seq"]), done.set())
+        client.subscribe(f"peakend/v1/{store}/{device}/ack", qos=1)
+        done.wait(3)
+        client.disconnect()
+        client.loop_stop()
+        return got[0] if got else None
 
     def close(self) -> None:
         self.stop_aggregator()

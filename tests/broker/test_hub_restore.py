@@ -4,6 +4,7 @@ they declare that hole skipped and their acks move on instead of stalling for go
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from peakend.broker.contract import MAX_SKIPPED
@@ -31,11 +32,15 @@ def backup(db: Path, to: Path) -> None:
     dst.close()
 
 
-def test_a_restored_hub_database_does_not_stall_its_devices(hub, tmp_path) -> None:
+def kiosk(hub, tmp_path: Path, *, retransmit_s: float) -> DeviceLink:
     url = hub.provision("kiosk-01", "s001", ["checkout"], "kiosk")
-    link = DeviceLink(LinkSettings(
+    return DeviceLink(LinkSettings(
         mqtt_url=url, device_id="kiosk-01", store_id="s001", zone_id="checkout", role="kiosk",
-        outbox_path=tmp_path / "kiosk.sqlite", retransmit_s=1.0))
+        outbox_path=tmp_path / "kiosk.sqlite", retransmit_s=retransmit_s))
+
+
+def test_a_restored_hub_database_does_not_stall_its_devices(hub, tmp_path) -> None:
+    link = kiosk(hub, tmp_path, retransmit_s=1.0)
     link.start()
     try:
         for score in (1, 2):
@@ -68,16 +73,7 @@ def test_a_restored_hub_database_does_not_stall_its_devices(hub, tmp_path) -> No
 
 
 def test_one_stale_ack_while_the_hub_is_away_declares_nothing(hub, tmp_path) -> None:
-    import time
-
-    import paho.mqtt.client as mqtt
-
-    from peakend.broker.config import parse_mqtt_url
-
-    url = hub.provision("kiosk-01", "s001", ["checkout"], "kiosk")
-    link = DeviceLink(LinkSettings(
-        mqtt_url=url, device_id="kiosk-01", store_id="s001", zone_id="checkout", role="kiosk",
-        outbox_path=tmp_path / "kiosk.sqlite", retransmit_s=0.5))
+    link = kiosk(hub, tmp_path, retransmit_s=0.5)
     link.start()
     try:
         for score in (1, 2, 3):
@@ -85,15 +81,7 @@ def test_one_stale_ack_while_the_hub_is_away_declares_nothing(hub, tmp_path) -> 
         assert link.wait_acked(timeout=15)
         hub.stop_aggregator()
         # an old copy of the ack reaches the device (a broker restored an older retained one)
-        target = parse_mqtt_url(hub.aggregator_url)
-        old = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        old.username_pw_set(target.username, target.password)
-        old.connect("127.0.0.1", hub.port)
-        old.loop_start()
-        old.publish("peakend/v1/s001/kiosk-01/ack", '{"seq": 1}', qos=1,
-                    retain=True).wait_for_publish(5)
-        old.disconnect()
-        old.loop_stop()
+        hub.publish_retained("peakend/v1/s001/kiosk-01/ack", '{"seq": 1}')
         link.send("rating", {"score": 4})
         time.sleep(3)  # several stalls while the hub is away
         assert link.stats().last_seq == 4  # no notice queued

@@ -39,37 +39,9 @@ def test_rating_is_stored_acked_and_leaves_the_outbox(hub, tmp_path):
     )
 
 
-def retained_ack(hub, topic: str) -> int | None:
-    """The ack a device connecting now would find retained at the broker."""
-    import json
-    import threading
-
-    import paho.mqtt.client as mqtt
-
-    from peakend.broker.config import parse_mqtt_url
-
-    target = parse_mqtt_url(hub.aggregator_url)
-    got: list[int] = []
-    done = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.username_pw_set(target.username, target.password)
-    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-    client.on_message = lambda c, u, m: (got.append(json.loads(m.payload)["seq"]), done.set())
-    client.connect("127.0.0.1", hub.port)
-    client.loop_start()
-    done.wait(3)
-    client.disconnect()
-    client.loop_stop()
-    return got[0] if got else None
-
-
 def test_a_device_that_connects_gets_the_databases_ack_not_a_stale_retained_one(hub, tmp_path):
     """A bridge or broker restart can leave an older ack retained; the device's birth is
     answered from the database, so the ack it finds on connecting is right again."""
-    import paho.mqtt.client as mqtt
-
-    from peakend.broker.config import parse_mqtt_url
-
     link = make_link(hub, tmp_path)
     link.start()
     try:
@@ -78,23 +50,15 @@ def test_a_device_that_connects_gets_the_databases_ack_not_a_stale_retained_one(
         assert link.wait_acked(timeout=15), link.stats()
     finally:
         link.stop()
-    topic = "peakend/v1/s001/kiosk-01/ack"
-    assert hub.wait_until(lambda: retained_ack(hub, topic) == 5)
+    assert hub.wait_until(lambda: hub.retained_ack("s001", "kiosk-01") == 5)
     # what a broker restored from an older persistence file, or a late bridge redelivery, does
-    target = parse_mqtt_url(hub.aggregator_url)
-    stale = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    stale.username_pw_set(target.username, target.password)
-    stale.connect("127.0.0.1", hub.port)
-    stale.loop_start()
-    stale.publish(topic, '{"seq": 2}', qos=1, retain=True).wait_for_publish(5)
-    stale.disconnect()
-    stale.loop_stop()
-    assert retained_ack(hub, topic) == 2
+    hub.publish_retained("peakend/v1/s001/kiosk-01/ack", '{"seq": 2}')
+    assert hub.retained_ack("s001", "kiosk-01") == 2
 
     link = make_link(hub, tmp_path)  # the device comes back (same outbox)
     link.start()
     try:
-        assert hub.wait_until(lambda: retained_ack(hub, topic) == 5, timeout=15)
+        assert hub.wait_until(lambda: hub.retained_ack("s001", "kiosk-01") == 5, timeout=15)
         assert link.stats().acked_seq == 5 and link.stats().outbox_depth == 0
     finally:
         link.stop()
@@ -127,5 +91,5 @@ def test_a_status_under_another_store_is_quarantined_and_gets_no_ack(hub, tmp_pa
     assert hub.wait_until(lambda: hub.scalar("SELECT count(*) FROM quarantine") == 1, 10)
     assert "not registered in store 's002'" in hub.scalar("SELECT reason FROM quarantine")
     assert hub.scalar("SELECT store_id FROM devices WHERE device_id='kiosk-01'") == "s001"
-    assert retained_ack(hub, "peakend/v1/s002/kiosk-01/ack") is None
-    assert retained_ack(hub, "peakend/v1/s001/kiosk-01/ack") == 1
+    assert hub.retained_ack("s002", "kiosk-01") is None
+    assert hub.retained_ack("s001", "kiosk-01") == 1
