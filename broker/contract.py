@@ -254,6 +254,7 @@ class Status(BaseModel):
     zone_id: StrictStr | None = None
     version: StrictStr | None = None
     config_hash: StrictStr | None = None
+    synced: StrictBool | None = None  # in a birth: has the device's outbox heard the hub yet
 
 
 class Ack(_Model):

@@ -122,7 +122,8 @@ class Demo:
             )
             server.aggregator.periodic_s = 5.0
             user, password = ensure_demo_manager(db, [STORE])
-            say(f"aggregator + web: http://{http}/   (log in as {user} / {password})")
+            say(f"aggregator + web: http://{http}/   (log in as {user} / {password}; plain "
+                "HTTP, meant for this machine: a store's hub serves HTTPS, see deploy/GUIDE.md)")
 
             now = datetime.now(UTC)
             if not (data / ".history-sent").exists() and a.history_days > 0:

@@ -12,9 +12,11 @@ Every check prints one row: PASS, WARN, FAIL or SKIP, what was found, and for an
 the fix. The exit code is 1 when something failed.
 
 The clock is compared with the hub's web (``/time``, or the HTTP Date header of any page),
-which works in a store without internet, where NTP servers may be out of reach. The check
-probes the device's account with the client id ``ID-doctor`` and a clean session, so the
-running device service is not disconnected.
+which works in a store without internet, where NTP servers may be out of reach. An https hub
+web is verified against the hub's CA (the device's ``ca_file``, the hub's ``tls/ca.pem``); its
+plain HTTP port keeps answering ``/time``, so the default http://HUB:8080 works either way.
+The check probes the device's account with the client id ``ID-doctor`` and a clean session, so
+the running device service is not disconnected.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=Path, help="with --hub: the hub database to check")
     p.add_argument(
         "--hub-web",
-        help="the hub's web for the clock check, e.g. http://hub.local:8080 "
-        "(default: the broker's host, port 8080)",
+        help="the hub's web for the clock check, e.g. http://hub.local:8080 or "
+        "https://hub.local:8443 (default: the broker's host, port 8080)",
     )
     p.add_argument("--no-camera", action="store_true", help="edge: skip opening the camera")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -132,7 +134,8 @@ def check_device(path: Path, *, hub_web: str | None = None, camera: bool = True)
         probe = probe_account(mqtt_section.url, device.id, device.store, mqtt_section.ca_file)
         checks += probe.checks
         hub_ack = probe.ack_seq
-    checks.append(check_clock(hub_web or f"http://{target.host}:8080"))
+    checks.append(check_clock(hub_web or f"http://{target.host}:8080",
+                              ca_file=mqtt_section.ca_file))
     outbox = _outbox_path(path, cfg)
     checks.append(check_disk(outbox.parent))
     checks.append(check_outbox(outbox, hub_ack))
@@ -322,12 +325,22 @@ def probe_account(url: str, device_id: str, store: str, ca_file: str | None) -> 
         client.loop_stop()
 
 
-def hub_time(web: str, timeout: float = 3.0) -> tuple[float, float]:
+def web_opener(ca_file: str | Path | None = None) -> urllib.request.OpenerDirector:
+    """urllib that trusts the hub's CA too, also after a redirect from http to https."""
+    context = ssl.create_default_context()
+    if ca_file and Path(ca_file).exists():
+        context.load_verify_locations(cafile=str(ca_file))
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+
+
+def hub_time(web: str, timeout: float = 3.0,
+             ca_file: str | Path | None = None) -> tuple[float, float]:
     """(hub's clock, uncertainty in s), from the hub's /time or else any page's Date header."""
     base = web.rstrip("/")
+    opener = web_opener(ca_file)
     started = time.time()
     try:
-        with urllib.request.urlopen(f"{base}/time", timeout=timeout) as resp:
+        with opener.open(f"{base}/time", timeout=timeout) as resp:
             doc = json.loads(resp.read())
         rtt = time.time() - started
         return float(doc["unix"]) + rtt / 2, rtt / 2
@@ -335,7 +348,7 @@ def hub_time(web: str, timeout: float = 3.0) -> tuple[float, float]:
         pass
     started = time.time()
     try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=timeout) as resp:
+        with opener.open(f"{base}/healthz", timeout=timeout) as resp:
             date = resp.headers.get("Date")
     except urllib.error.HTTPError as exc:
         date = exc.headers.get("Date")
@@ -350,12 +363,12 @@ def local_time() -> float:
     return time.time() + float(os.environ.get(CLOCK_OFFSET_ENV, "0") or 0)
 
 
-def check_clock(web: str) -> Check:
+def check_clock(web: str, ca_file: str | Path | None = None) -> Check:
     from peakend.broker.clock import clock_synced
 
     synced = clock_synced()
     try:
-        hub, uncertainty = hub_time(web)
+        hub, uncertainty = hub_time(web, ca_file=ca_file)
     except (OSError, ValueError) as exc:
         status = "PASS" if synced else "WARN"
         return Check("clock", status, f"hub web {web} not reachable ({exc}); the kernel says the "
@@ -538,11 +551,14 @@ def check_hub(root: Path, *, db: Path | None = None, web: str | None = None) -> 
         checks.append(_login(agg, d))
     if d.tls_port() is not None:
         checks.append(_tls_expiry(d))
+    if (d.tls_dir / "web.pem").exists():
+        checks.append(_tls_expiry(d, "web.pem"))
     if db is not None:
         checks.append(_database(db))
     if web:
-        checks.append(_web(web))
-        checks.append(check_clock(web))
+        ca = d.ca_file if d.ca_file.exists() else None
+        checks.append(_web(web, ca))
+        checks.append(check_clock(web, ca_file=ca))
     checks.append(check_disk(d.root))
     from peakend.broker.clock import clock_synced
 
@@ -585,20 +601,24 @@ def _login(url: str, d: Any) -> Check:
         client.loop_stop()
 
 
-def _tls_expiry(d: Any) -> Check:
+def _tls_expiry(d: Any, name: str = "server.pem") -> Check:
     from datetime import UTC, datetime
 
     from peakend.broker.tls import cert_expiry
 
-    cert = d.tls_dir / "server.pem"
+    row, what = ("tls", "server certificate") if name == "server.pem" else \
+        ("web tls", "web certificate")
+    # the web loads its certificate when it starts: after a re-issue it needs a restart too
+    fix = "restart `peakend broker --tls`: it re-issues it" + (
+        "; then restart peakend-serve" if name != "server.pem" else "")
+    cert = d.tls_dir / name
     try:
         left = (cert_expiry(cert) - datetime.now(UTC)).days
     except Exception as exc:  # openssl missing or a damaged file: both are findings
-        return Check("tls", "FAIL", f"{cert}: {exc}", "re-run `peakend broker --tls`")
+        return Check(row, "FAIL", f"{cert}: {exc}", "re-run `peakend broker --tls`")
     if left < 30:
-        return Check("tls", "WARN" if left > 0 else "FAIL", f"server certificate expires in "
-                     f"{left} days", "restart `peakend broker --tls`: it re-issues it")
-    return Check("tls", "PASS", f"server certificate valid for {left} more days")
+        return Check(row, "WARN" if left > 0 else "FAIL", f"{what} expires in {left} days", fix)
+    return Check(row, "PASS", f"{what} valid for {left} more days")
 
 
 def _database(db: Path) -> Check:
@@ -618,13 +638,13 @@ def _database(db: Path) -> Check:
     return Check("database", "PASS", f"{db}: {devices} device(s) seen, {online} online")
 
 
-def _web(web: str) -> Check:
+def _web(web: str, ca_file: Path | None = None) -> Check:
     try:
-        with urllib.request.urlopen(f"{web.rstrip('/')}/healthz", timeout=5) as resp:
+        with web_opener(ca_file).open(f"{web.rstrip('/')}/healthz", timeout=5) as resp:
             ok = resp.status == 200
     except (urllib.error.URLError, OSError) as exc:
         return Check("web", "FAIL", f"{web}: {exc}",
-                     "`sudo systemctl status peakend-serve`; is [hub] http set?")
+                     "`sudo systemctl status peakend-serve`; is [hub] https (or http) set?")
     return Check("web", "PASS" if ok else "FAIL", f"{web} answers", "see the serve log")
 
 

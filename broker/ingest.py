@@ -85,15 +85,26 @@ class Registry:
             )
         return None
 
-    def owns(self, device_id: str, store_id: str) -> bool:
-        """Whether ``device_id`` is registered (and not revoked) in ``store_id``."""
+    def status_problem(self, device_id: str, store_id: str) -> str | None:
+        """Why a status on ``store_id`` cannot be ``device_id``'s, or None. A revoked or unknown
+        device's status is recorded (revoking sets it offline); only a store that contradicts
+        the registry is refused."""
+        if self.path is None:
+            return None
+        self._refresh()
+        device = self._devices.get(device_id)
+        if self._trust or device is None or device.get("store") == store_id:
+            return None
+        return (f"store {store_id!r} does not match store {device.get('store')!r} "
+                f"registered for {device_id}")
+
+    def active(self, device_id: str) -> bool:
+        """Registered and not revoked (or no registry to say otherwise)."""
         if self.path is None:
             return True
         self._refresh()
-        if self._trust:
-            return True
         device = self._devices.get(device_id)
-        return bool(device and not device.get("revoked") and device.get("store") == store_id)
+        return self._trust or bool(device and not device.get("revoked"))
 
     def _refresh(self) -> None:
         assert self.path is not None
@@ -240,12 +251,14 @@ class Ingest:
             self._quarantine(topic, payload, at, str(exc), None, None, counters)
             return None
         if where.kind == "status":
-            if payload and not self.registry.owns(where.device, where.store):
-                reason = f"device {where.device!r} is not registered in store {where.store!r}"
-                self._quarantine(topic, payload, at, reason, where.device, None, counters)
+            problem = self.registry.status_problem(where.device, where.store) if payload else None
+            if problem:
+                self._quarantine(topic, payload, at, problem, where.device, None, counters)
                 return None
             born = self._handle_status(topic, payload, at, where, counters)
-            return (where.device, where.store, False) if born else None
+            if born and self.registry.active(where.device):
+                return (where.device, where.store, False)
+            return None
         if where.kind != "evt":
             reason = f"devices do not publish on {topic}"
             self._quarantine(topic, payload, at, reason, where.device, None, counters)

@@ -4,17 +4,18 @@
 SHA-256 of a random token (the token itself is stored nowhere), and prints a command that
 fetches it from the hub's web once, checks its SHA-256 and runs it:
 
-    curl -fsS --pinnedpubkey 'sha256//KEYHASH' -k https://HUB:8443/install/TOKEN.sh \
-      -o peakend-install.sh && echo "SHA256  peakend-install.sh" | sha256sum -c --quiet && \
-      sudo bash peakend-install.sh
+    curl -fsS --pinnedpubkey 'sha256//KEYHASH' -k https://HUB:8443/install/TOKEN.sh
+      -o peakend-install.sh && echo "SHA256  peakend-install.sh" | sha256sum -c --quiet
+      && sudo bash peakend-install.sh
 
-The script holds the device's MQTT password, so it comes over HTTPS. A fresh Pi has no copy
-of the hub's CA yet (the script brings it), so instead of a CA the command pins the hash of
-the web certificate's public key: ``-k`` only skips the CA check, curl still refuses any other
-key (curl's documentation: the pin is independent of peer verification), so nobody on the
-store network can read the script or stand in for the hub. A hub whose web has no certificate
-of the broker folder (``--web-url`` pointing elsewhere) gets a plain command: over https curl
-then checks the certificate against the Pi's CAs as usual.
+(one line). The script holds the device's MQTT password, so it comes over HTTPS. A fresh Pi
+has no copy of the hub's CA yet (the script brings it), so instead of a CA the command pins the
+hash of the web certificate's public key: ``-k`` only skips the CA check, curl still refuses
+any other key (curl's documentation: the pin is independent of peer verification), so nobody
+on the store network can read the script or stand in for the hub. When the broker folder has
+no web certificate (``--web-url`` pointing at a web with a certificate the Pi already trusts),
+the command has no pin and curl checks the certificate as usual. A hub web with HTTPS voids a
+link asked for over its plain HTTP port, whose token crossed the network in clear.
 
 The first fetch deletes the script (a second one gets 404) and a script not fetched within its
 lifetime is refused and removed. The pinned hash means a script altered on the way is not run;

@@ -29,8 +29,9 @@ from peakend.broker.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-# How long a fresh outbox waits for the hub's retained ack before publishing, so a re-flashed
-# device learns the seq it must continue from (see Outbox.adopt_hub_seq).
+# How long a fresh outbox waits for the hub's first answer before it says so in last_error; it
+# sends nothing until that answer, so a re-flashed device learns the seq it must continue from
+# (see Outbox.adopt_hub_seq).
 FIRST_SYNC_GRACE_S = 2.0
 
 
@@ -115,8 +116,11 @@ class DeviceLink:
             self._target.host,
             self._target.port,
             keepalive=self.settings.keepalive_s,
-            clean_start=False,
-            properties=connect_properties(persistent=True),
+            # No session kept at the broker: the outbox is the device's state, and a reconnect
+            # publishes again from the retained ack. A kept session would also hand a re-flashed
+            # device the acks queued for its earlier life as if they were the hub's answer now.
+            clean_start=True,
+            properties=connect_properties(persistent=False),
         )
         self._client.loop_start()
         self._publisher.start()
@@ -159,11 +163,11 @@ class DeviceLink:
         )
 
     def wait_acked(self, seq: int | None = None, timeout: float = 10.0) -> bool:
-        """Block until the hub has acked ``seq`` (default: everything sent so far)."""
-        target = self.outbox.last_seq if seq is None else seq
+        """Block until the hub has acked ``seq`` (default: everything in the outbox, whose seqs
+        can change while waiting if a re-flashed device renumbers them)."""
         deadline = time.monotonic() + timeout
         with self._wake:
-            while self.outbox.acked_seq < target:
+            while self.outbox.acked_seq < (self.outbox.last_seq if seq is None else seq):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -202,16 +206,20 @@ class DeviceLink:
         s = self.settings
         birth = {
             "state": "online",
+            # the hub answers a replayed birth of a device that has not heard from it yet
+            "synced": bool(self._hub_synced or self.outbox.get_flag("hub_synced")),
             "boot_id": self.boot_id,
             "role": s.role,
             "zone_id": s.zone_id,
             "version": s.version,
             "config_hash": s.config_hash,
         }
+        # Subscribe first: the hub answers the birth, and a fresh outbox trusts only an answer
+        # that reaches it live (see _take_ack).
+        client.subscribe(contract.ack_topic(s.store_id, s.device_id), qos=1)
         client.publish(
             contract.status_topic(s.store_id, s.device_id), json.dumps(birth), qos=1, retain=True
         )
-        client.subscribe(contract.ack_topic(s.store_id, s.device_id), qos=1)
         with self._wake:
             self._connected = True
             self._last_error = None
@@ -276,14 +284,27 @@ class DeviceLink:
             self._low_acks = 1
         self._hub_ack = ack.seq
         before = self.outbox.acked_seq
-        first_contact = not (self._hub_synced or self.outbox.get_flag("hub_synced"))
-        if ack.seq > 0 and (first_contact or ack.seq > self.outbox.last_seq):
-            self.outbox.adopt_hub_seq(ack.seq, first_contact=first_contact)
-        else:
-            self.outbox.acknowledge(ack.seq)
-        if not self._hub_synced:
+        if not (self._hub_synced or self.outbox.get_flag("hub_synced")):
+            # First contact of this outbox: any ack belongs to an earlier life of the device
+            # (a re-flashed card), and pending rows are renumbered to follow it. A retained ack
+            # may be an old copy a broker kept, lower than what the hub holds; adopting it
+            # would give new rows seqs the hub already has, and the hub's next ack would delete
+            # them unstored. So wait for the hub's own live answer to the birth (from its
+            # database; the session is clean, so nothing old comes live) and adopt the highest
+            # ack heard up to then.
+            self._first_acks = max(self._first_acks, ack.seq)
+            if message.retain:
+                return
+            if self._first_acks > 0:
+                self.outbox.adopt_hub_seq(self._first_acks, first_contact=True)
             self.outbox.set_flag("hub_synced")
             self._hub_synced = True
+            if (self._last_error or "").startswith("waiting for the hub"):
+                self._last_error = None
+        elif ack.seq > 0 and ack.seq > self.outbox.last_seq:
+            self.outbox.adopt_hub_seq(ack.seq)
+        else:
+            self.outbox.acknowledge(ack.seq)
         with self._wake:
             # Only progress resets the retransmit timer: the hub repeats an ack that is stuck at
             # a gap with every later message, and that must not hide the gap.
@@ -293,6 +314,7 @@ class DeviceLink:
             self._wake.notify_all()
 
     _hub_synced = False
+    _first_acks = 0  # the highest ack heard before the hub's first live answer
 
     # -- publisher thread ----------------------------------------------------------------
 
@@ -302,11 +324,10 @@ class DeviceLink:
         if self._hub_synced or self.outbox.get_flag("hub_synced"):
             self._hub_synced = True
             return True
-        # A fresh outbox: give the retained ack a moment to arrive after SUBACK.
+        # A fresh outbox sends nothing before the hub has answered its birth (see _take_ack):
+        # its rows wait on disk, which is as safe as in the broker's queue.
         if self._subscribed_at and time.monotonic() - self._subscribed_at > FIRST_SYNC_GRACE_S:
-            self.outbox.set_flag("hub_synced")
-            self._hub_synced = True
-            return True
+            self._last_error = "waiting for the hub's first answer (is the hub running?)"
         return False
 
     def _publish_loop(self) -> None:

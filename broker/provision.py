@@ -156,7 +156,6 @@ class Provisioned:
         ca_path: Path | None = None,
         install: install.InstallScript | None = None,
         install_command: str = "",
-        install_pinned: bool = False,
     ) -> None:
         self.url = url
         self.config_path = config_path
@@ -164,7 +163,6 @@ class Provisioned:
         self.ca_path = ca_path
         self.install = install
         self.install_command = install_command
-        self.install_pinned = install_pinned
 
 
 def provision(
@@ -242,7 +240,7 @@ def provision(
     web = web_url or default_web_url(d, hub_host)
     pin = web_pin(d) if web.startswith("https://") else None
     return Provisioned(url, path, reloaded.broker_told, ca_path=ca_path, install=script,
-                       install_command=script.command(web, pin), install_pinned=pin is not None)
+                       install_command=script.command(web, pin))
 
 
 def default_web_url(d: BrokerDir, host: str) -> str:

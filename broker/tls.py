@@ -109,7 +109,7 @@ def ensure_web_cert(d: BrokerDir, names: list[str] | None = None) -> TlsFiles:
         if not (web.ca.exists() and ca_key.exists()):
             make_ca(web.ca, ca_key)
         make_server_cert(web.ca, ca_key, web.cert, web.key, names, keep_key=True)
-        _hand_to_web_user(web)
+    _hand_to_web_user(web)  # also when the service user was made after the certificate
     return web
 
 

@@ -5,9 +5,9 @@ scripts ``peakend provision`` prepares, and ``/time`` for ``peakend doctor``'s c
 A Starlette app served by uvicorn inside ``peakend serve``, on a store's SQLite file or a
 chain's PostgreSQL alike (one set of SQL, see :mod:`peakend.broker.pg_compat`). Pages are
 server-rendered (Jinja2 templates, SVG charts) and need no JavaScript or CDN. Security:
-scrypt-hashed passwords, database-backed sessions in an HttpOnly SameSite cookie, a CSRF token
-in every form, and a manager who asks for a store that is not theirs gets the same 404 as for a
-store that does not exist.
+scrypt-hashed passwords, database-backed sessions in an HttpOnly SameSite cookie (Secure when
+served over HTTPS, see ``peakend serve --https``), a CSRF token in every form, and a manager
+who asks for a store that is not theirs gets the same 404 as for a store that does not exist.
 """
 
 from __future__ import annotations
@@ -80,8 +80,7 @@ def create_app(
         Route("/login", web.login, methods=["POST"]),
         Route("/logout", web.logout, methods=["POST"]),
         Route("/healthz", lambda r: PlainTextResponse("ok")),
-        Route("/time", lambda r: JSONResponse({"unix": time.time()},
-                                              headers={"Cache-Control": "no-store"})),
+        Route("/time", _time),
         Route("/fleet", web.fleet_page),
         Route("/install/{token}.sh", web.install_script),
         Route("/s/{store}", web.store_page),
@@ -94,6 +93,43 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers={HTTPException: web.error})
     app.add_middleware(_SecurityHeaders)
     return app
+
+
+def create_redirect_app(https_port: int, broker_data: str | Path | None = None) -> Starlette:
+    """The plain-HTTP side of a hub that serves HTTPS: it sends everything on to HTTPS but
+    ``/time``, which a device's ``peakend doctor`` asks before it may have the hub's CA.
+
+    An install link asked for here had its token cross the network in clear, so the script
+    is voided rather than sent on: whoever saw the token cannot fetch it over HTTPS."""
+
+    def to_https(request: Request) -> Response:
+        host = request.url.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        port = "" if https_port == 443 else f":{https_port}"
+        query = f"?{request.url.query}" if request.url.query else ""
+        # 307, not 301: browsers would remember a permanent one even after the ports change.
+        return RedirectResponse(f"https://{host}{port}{request.url.path}{query}", 307)
+
+    def void_install(request: Request) -> Response:
+        if broker_data is not None:
+            install.claim(broker_data, request.path_params["token"])
+        return PlainTextResponse(
+            "echo 'This install link was asked for over plain HTTP and is now void: run "
+            "peakend provision again on the hub and paste the https command it prints.' >&2; "
+            "exit 1\n", status_code=404)
+
+    every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    app = Starlette(routes=[
+        Route("/time", _time),
+        Route("/install/{token}.sh", void_install, methods=every),
+        Route("/{path:path}", to_https, methods=every),
+    ])
+    app.add_middleware(_SecurityHeaders)
+    return app
+
+
+def _time(request: Request) -> Response:
+    return JSONResponse({"unix": time.time()}, headers={"Cache-Control": "no-store"})
 
 
 class _SecurityHeaders:

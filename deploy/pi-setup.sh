@@ -97,11 +97,15 @@ case "$role" in
       echo 'PEAKEND_BROKER_ARGS=--tls' > /etc/default/peakend-hub
     fi
     if [ ! -f /etc/peakend/hub.toml ]; then
+      # With TLS the web speaks HTTPS too (logins, install scripts); 8080 then only redirects.
+      https_line=""
+      if [ -n "$tls" ]; then https_line='https = "0.0.0.0:8443"'; fi
       cat > /etc/peakend/hub.toml <<HUB
 # peakend hub; every key and the stores: see deploy/examples/hub.toml
 [hub]
 db = "/var/lib/peakend/hub.sqlite"
 http = "0.0.0.0:8080"
+$https_line
 broker_data = "/var/lib/peakend/broker"
 HUB
     fi

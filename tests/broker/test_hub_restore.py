@@ -1,5 +1,7 @@
-"""A hub database restored from a backup: devices have deleted what the hub has lost since, so
-they declare that hole skipped and their acks move on instead of stalling for good."""
+"""When a device and its hub disagree on history. A hub database restored from a backup: devices
+have deleted what the hub has lost since, so they declare that hole skipped and their acks move
+on instead of stalling for good. A re-flashed device: it follows the hub's own answer, never an
+older retained ack a broker kept."""
 
 from __future__ import annotations
 
@@ -91,3 +93,49 @@ def test_one_stale_ack_while_the_hub_is_away_declares_nothing(hub, tmp_path) -> 
     finally:
         link.stop()
     assert hub.scalar("SELECT count(*) FROM ledger WHERE outcome='skipped'") == 0
+
+
+def reflash_after_stale_ack(hub, tmp_path: Path, *, hub_down: bool) -> DeviceLink:
+    """Ten ratings acked; then a broker keeps an older retained ack (5), and the kiosk gets a
+    new SD card and takes eight ratings before its network is up."""
+    old = kiosk(hub, tmp_path, retransmit_s=1.0)
+    old.start()
+    for _ in range(10):
+        old.send("rating", {"score": 4})
+    assert old.wait_acked(timeout=15)
+    old.stop()
+    hub.publish_retained("peakend/v1/s001/kiosk-01/ack", '{"seq": 5}')
+    if hub_down:
+        hub.stop_aggregator()
+    new = DeviceLink(old.settings.model_copy(update={"outbox_path": tmp_path / "new.sqlite"}))
+    for score in (1, 2, 3, 4, 1, 2, 3, 4):
+        new.send("rating", {"score": score, "reason": "new-life"})
+    return new
+
+
+def test_a_reflashed_device_follows_the_hub_not_a_stale_retained_ack(hub, tmp_path) -> None:
+    new = reflash_after_stale_ack(hub, tmp_path, hub_down=False)
+    new.start()
+    try:
+        assert new.wait_acked(timeout=15), new.stats()
+        assert new.stats().acked_seq == 18  # renumbered to follow the hub's 10, not the 5
+    finally:
+        new.stop()
+    assert hub.scalar("SELECT count(*) FROM ratings WHERE reason = 'new-life'") == 8
+    assert hub.scalar("SELECT count(*) FROM quarantine") == 0
+
+
+def test_a_reflashed_device_waits_for_a_hub_that_is_away(hub, tmp_path) -> None:
+    new = reflash_after_stale_ack(hub, tmp_path, hub_down=True)
+    new.start()
+    try:
+        time.sleep(3)  # only the stale retained ack can be heard: nothing is sent on it
+        assert new.stats().acked_seq == 0 and new.stats().outbox_depth == 8
+        assert "waiting for the hub" in (new.stats().last_error or "")
+        hub.start_aggregator()  # the hub answers the birth it finds retained
+        assert new.wait_acked(timeout=15), new.stats()
+        assert new.stats().acked_seq == 18 and new.stats().last_error is None
+    finally:
+        new.stop()
+    assert hub.scalar("SELECT count(*) FROM ratings WHERE reason = 'new-life'") == 8
+    assert hub.scalar("SELECT count(*) FROM quarantine") == 0

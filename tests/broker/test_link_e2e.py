@@ -89,7 +89,8 @@ def test_a_status_under_another_store_is_quarantined_and_gets_no_ack(hub, tmp_pa
     client.disconnect()
     client.loop_stop()
     assert hub.wait_until(lambda: hub.scalar("SELECT count(*) FROM quarantine") == 1, 10)
-    assert "not registered in store 's002'" in hub.scalar("SELECT reason FROM quarantine")
+    assert "store 's002' does not match store 's001'" in hub.scalar(
+        "SELECT reason FROM quarantine")
     assert hub.scalar("SELECT store_id FROM devices WHERE device_id='kiosk-01'") == "s001"
     assert hub.retained_ack("s002", "kiosk-01") is None
     assert hub.retained_ack("s001", "kiosk-01") == 1
