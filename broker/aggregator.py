@@ -75,7 +75,7 @@ class Aggregator:
         self.connected = threading.Event()
         self.last_error: str | None = None
         self._prefix = f"$share/{shared_group}/" if shared_group else ""
-        self._inbox: list[tuple[str, bytes, float, int, int]] = []
+        self._inbox: list[tuple[str, bytes, float, int, int, bool]] = []
         self._arrived = threading.Condition()
         self._stop = threading.Event()
         self._client, self._target = make_client(
@@ -178,7 +178,7 @@ class Aggregator:
         if msg.topic.endswith("/ack"):
             self._observe_ack(msg)
             return
-        item = (msg.topic, msg.payload, time.time(), msg.mid, msg.qos)
+        item = (msg.topic, msg.payload, time.time(), msg.mid, msg.qos, msg.retain)
         with self._arrived:
             self._inbox.append(item)
             if len(self._inbox) == 1:
@@ -205,9 +205,12 @@ class Aggregator:
                 next_periodic = time.monotonic() + self.periodic_s
                 self._run_periodic()
 
-    def _commit(self, batch: list[tuple[str, bytes, float, int, int]]) -> bool:
+    def _commit(self, batch: list[tuple[str, bytes, float, int, int, bool]]) -> bool:
         try:
-            self._pipe.send([(topic, payload, at) for topic, payload, at, _, _ in batch])
+            items = [(topic, payload, at) for topic, payload, at, _, _, _ in batch]
+            # retained statuses the broker replays on our subscribing: no device just connected
+            replayed = [i for i, item in enumerate(batch) if item[5]]
+            self._pipe.send(("batch", items, replayed) if replayed else items)
             kind, result = self._pipe.recv()
         except (EOFError, BrokenPipeError, OSError):
             self.last_error = "the writer process died"
@@ -230,11 +233,11 @@ class Aggregator:
         return True
 
     def _publish_acks(
-        self, batch: list[tuple[str, bytes, float, int, int]], result: BatchResult
+        self, batch: list[tuple[str, bytes, float, int, int, bool]], result: BatchResult
     ) -> None:
         self.counters.add(result.counters)
         # Everything in the batch is durable now: tell the broker, then the devices.
-        for _, _, _, mid, qos in batch:
+        for _, _, _, mid, qos, _ in batch:
             if qos > 0:
                 self._client.ack(mid, qos)
         now = time.monotonic()

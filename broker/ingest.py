@@ -145,13 +145,15 @@ class Ingest:
     def close(self) -> None:
         self.store.close()
 
-    def handle(self, batch: list[Message]) -> BatchResult:
+    def handle(self, batch: list[Message], replayed: frozenset[int] = frozenset()) -> BatchResult:
         """Store one batch in one transaction; returns the acks to publish once committed.
+        ``replayed``: positions of retained statuses the broker replayed on subscribing, which
+        are no news of a device connecting (see ``_check_one``).
 
         Should the batch fail as a whole, each message is tried on its own and one that still
         fails is quarantined with the error: no single message can stop the hub storing."""
         try:
-            return self._handle_with_retries(batch)
+            return self._handle_with_retries(batch, replayed)
         except Exception as exc:
             if len(batch) == 1 and not self._storage_error(exc):
                 return self._quarantine_failed(batch[0], exc)
@@ -160,8 +162,8 @@ class Ingest:
             log.warning("batch of %d failed (%s); storing its messages one by one",
                         len(batch), exc)
         total = BatchResult({}, Counters(batches=1))
-        for message in batch:
-            result = self.handle([message])
+        for i, message in enumerate(batch):
+            result = self.handle([message], frozenset({0}) if i in replayed else frozenset())
             total.acks.update(result.acks)
             total.counters.add(result.counters)
         total.counters.batches = 1
@@ -186,10 +188,10 @@ class Ingest:
                              None, counters)
         return BatchResult({}, counters)
 
-    def _handle_with_retries(self, batch: list[Message]) -> BatchResult:
+    def _handle_with_retries(self, batch: list[Message], replayed: frozenset[int]) -> BatchResult:
         for attempt in range(RETRIES):
             try:
-                return self._handle_once(batch)
+                return self._handle_once(batch, replayed)
             except Exception as exc:
                 if attempt == RETRIES - 1 or not self.store.is_retryable(exc):
                     raise
@@ -200,15 +202,15 @@ class Ingest:
                 )
         raise AssertionError("unreachable")
 
-    def _handle_once(self, batch: list[Message]) -> BatchResult:
+    def _handle_once(self, batch: list[Message], replayed: frozenset[int]) -> BatchResult:
         counters = Counters(batches=1)
         touched: dict[str, str] = {}
         seen: dict[str, int] = {}
         valid: list[tuple[contract.Envelope, datetime, str, bytes]] = []
         with self.store.transaction():
-            for topic, payload, received in batch:
+            for i, (topic, payload, received) in enumerate(batch):
                 at = datetime.fromtimestamp(received, UTC)
-                device = self._check_one(topic, payload, at, counters, valid)
+                device = self._check_one(topic, payload, at, counters, valid, i in replayed)
                 if device:
                     touched[device[0]] = device[1]
                     if device[2]:
@@ -237,6 +239,7 @@ class Ingest:
         at: datetime,
         counters: Counters,
         valid: list[tuple[contract.Envelope, datetime, str, bytes]],
+        replayed: bool = False,
     ) -> tuple[str, str, bool] | None:
         """Quarantine or queue one message for storing; returns the (device, store) whose ack
         is to be published, and whether the message was one of the device's events.
@@ -244,7 +247,10 @@ class Ingest:
         A device's birth (its status when it connects) gets its ack from the database too: the
         retained ack a device finds when it connects is otherwise whatever the brokers kept, and
         a bridge or a broker restart can leave an older one there. Answering every birth makes
-        the ack a device hears on connecting the database's, whatever the brokers did."""
+        the ack a device hears on connecting the database's, whatever the brokers did. A birth
+        the broker replays from its retained store (on our subscribing) is answered only for a
+        device that has not heard from the hub yet: otherwise a restart of the hub would answer
+        every device of the chain at once, for nothing."""
         try:
             where = contract.parse_topic(topic)
         except contract.ContractError as exc:
@@ -255,8 +261,10 @@ class Ingest:
             if problem:
                 self._quarantine(topic, payload, at, problem, where.device, None, counters)
                 return None
-            born = self._handle_status(topic, payload, at, where, counters)
-            if born and self.registry.active(where.device):
+            status = self._handle_status(topic, payload, at, where, counters)
+            if (status is not None and status.state == "online"
+                    and (not replayed or status.synced is False)
+                    and self.registry.active(where.device)):
                 return (where.device, where.store, False)
             return None
         if where.kind != "evt":
@@ -278,21 +286,21 @@ class Ingest:
 
     def _handle_status(
         self, topic: str, payload: bytes, at: datetime, where: contract.Topic, counters: Counters
-    ) -> bool:
-        """Record a status; True for a birth (the device has just connected)."""
+    ) -> contract.Status | None:
+        """Record a status; returns it, or None when there was none to record."""
         if not payload:
-            return False  # a cleared retained status
+            return None  # a cleared retained status
         try:
             status = contract.Status.model_validate_json(payload)
         except ValueError as exc:
             reason = f"bad status: {exc}".splitlines()[0]
             self._quarantine(topic, payload, at, reason, where.device, None, counters)
-            return False
+            return None
         self.store.record_status(
             where.device, where.store, status.model_dump(exclude_none=True), at
         )
         counters.statuses += 1
-        return status.state == "online"
+        return status
 
     def _quarantine(
         self,
@@ -337,6 +345,9 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
             try:
                 if isinstance(batch, tuple) and batch[0] == "acked":
                     conn.send(("ok", ingest.store.acked_seqs(list(batch[1]))))
+                    continue
+                if isinstance(batch, tuple) and batch[0] == "batch":
+                    conn.send(("ok", ingest.handle(batch[1], frozenset(batch[2]))))
                     continue
                 conn.send(("ok", ingest.handle(batch)))
             except Exception as exc:  # reported, and the batch is not acked: it comes again

@@ -204,22 +204,10 @@ class DeviceLink:
             log.warning("%s", self._last_error)
             return
         s = self.settings
-        birth = {
-            "state": "online",
-            # the hub answers a replayed birth of a device that has not heard from it yet
-            "synced": bool(self._hub_synced or self.outbox.get_flag("hub_synced")),
-            "boot_id": self.boot_id,
-            "role": s.role,
-            "zone_id": s.zone_id,
-            "version": s.version,
-            "config_hash": s.config_hash,
-        }
         # Subscribe first: the hub answers the birth, and a fresh outbox trusts only an answer
         # that reaches it live (see _take_ack).
         client.subscribe(contract.ack_topic(s.store_id, s.device_id), qos=1)
-        client.publish(
-            contract.status_topic(s.store_id, s.device_id), json.dumps(birth), qos=1, retain=True
-        )
+        self._publish_birth()
         with self._wake:
             self._connected = True
             self._last_error = None
@@ -227,6 +215,23 @@ class DeviceLink:
             self._progress_at = time.monotonic()
             self._wake.notify_all()
         log.info("connected to %s", self._target.redacted())
+
+    def _publish_birth(self) -> None:
+        s = self.settings
+        birth = {
+            "state": "online",
+            # The hub answers a birth it finds retained (on its own restart) only for a device
+            # that has not heard from it yet.
+            "synced": bool(self._hub_synced or self.outbox.get_flag("hub_synced")),
+            "boot_id": self.boot_id,
+            "role": s.role,
+            "zone_id": s.zone_id,
+            "version": s.version,
+            "config_hash": s.config_hash,
+        }
+        self._client.publish(
+            contract.status_topic(s.store_id, s.device_id), json.dumps(birth), qos=1, retain=True
+        )
 
     def _on_subscribe(self, *_: Any) -> None:
         with self._wake:
@@ -301,6 +306,7 @@ class DeviceLink:
             self._hub_synced = True
             if (self._last_error or "").startswith("waiting for the hub"):
                 self._last_error = None
+            self._publish_birth()  # the retained birth now says so
         elif ack.seq > 0 and ack.seq > self.outbox.last_seq:
             self.outbox.adopt_hub_seq(ack.seq)
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from peakend.broker.link import DeviceLink, LinkSettings
 
 
@@ -94,3 +96,45 @@ def test_a_status_under_another_store_is_quarantined_and_gets_no_ack(hub, tmp_pa
     assert hub.scalar("SELECT store_id FROM devices WHERE device_id='kiosk-01'") == "s001"
     assert hub.retained_ack("s002", "kiosk-01") is None
     assert hub.retained_ack("s001", "kiosk-01") == 1
+
+
+def test_a_hub_restart_answers_no_birth_of_devices_that_have_heard_from_it(hub, tmp_path):
+    """Replayed retained births are no news: a restart of the hub (or of a chain's centre)
+    must not publish an ack for every device at once."""
+    import json
+
+    import paho.mqtt.client as mqtt
+
+    from peakend.broker.config import parse_mqtt_url
+
+    links = [make_link(hub, tmp_path, device_id=f"kiosk-0{i}") for i in (1, 2, 3)]
+    for link in links:
+        link.start()
+    try:
+        for link in links:
+            link.send("rating", {"score": 4})
+        assert all(link.wait_acked(timeout=15) for link in links)
+        statuses = hub.rows("SELECT device_id, state FROM devices ORDER BY device_id")
+        assert [s["state"] for s in statuses] == ["online"] * 3
+        seen: list[tuple[str, int]] = []
+        target = parse_mqtt_url(hub.aggregator_url)
+        watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        watch.username_pw_set(target.username, target.password)
+        # retain-handling 2: only acks published from now on, not the retained ones
+        watch.on_connect = lambda c, *_: c.subscribe(
+            "peakend/v1/+/+/ack", options=mqtt.SubscribeOptions(qos=1, retainHandling=2))
+        watch.on_message = lambda c, u, m: seen.append((m.topic, json.loads(m.payload)["seq"]))
+        watch.connect("127.0.0.1", hub.port)
+        watch.loop_start()
+        time.sleep(1.0)
+        # a restart: on subscribing again, the broker replays every retained birth to the hub
+        hub.stop_aggregator()
+        hub.start_aggregator()
+        assert hub.wait_until(lambda: hub.aggregator.counters.statuses >= 3, 10)
+        time.sleep(1.0)
+        watch.disconnect()
+        watch.loop_stop()
+        assert seen == []
+    finally:
+        for link in links:
+            link.stop()
