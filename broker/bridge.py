@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peakend.broker.contract import ROOT, is_slug
-from peakend.broker.mosquitto import BrokerDir, acl_text, new_password, set_password
+from peakend.broker.mosquitto import (
+    BrokerDir,
+    BrokerError,
+    acl_text,
+    new_password,
+    set_password,
+)
 
 HELP = "bridge a store's mosquitto to a chain's central broker (config, accounts, examples)"
 
@@ -144,11 +150,24 @@ def add_store_bridge(centre: BrokerDir, bridge: Bridge) -> str:
 
 
 def load_bridges(centre: BrokerDir) -> dict[str, Bridge]:
+    """The store bridges of a centre's broker folder (none in a store's own folder)."""
+    path = centre.root / BRIDGES_FILE
     try:
-        doc = json.loads((centre.root / BRIDGES_FILE).read_text())
+        doc = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-    return {name: Bridge(name, tuple(stores)) for name, stores in doc.items()}
+    except (OSError, ValueError) as exc:
+        raise BrokerError(
+            f"{path} cannot be read ({exc}); restore it from a backup, or rebuild it with "
+            "`peakend bridge centre` for each store bridge"
+        ) from None
+    try:
+        return {name: Bridge(name, tuple(stores)) for name, stores in doc.items()}
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise BrokerError(
+            f"{path}: {exc}; it maps bridge names to lists of store ids, e.g. "
+            '{"s001": ["s001"]}'
+        ) from None
 
 
 BRIDGE_CONF = "peakend-bridge.conf"  # in the store broker's conf.d
@@ -196,7 +215,6 @@ def link_states(centre: BrokerDir, *, timeout: float = 5.0) -> dict[str, str]:
     states: dict[str, str] = {}
     subscribed = threading.Event()
     client, target = make_client(aggregator_url(centre.root), f"peakend-bridges-{uuid.uuid4()}")
-    client.on_connect = lambda c, *_: c.subscribe(f"{ROOT}/+/bridge/state", qos=1)
     client.on_subscribe = lambda *_: subscribed.set()
 
     def on_message(_c: object, _u: object, msg: object) -> None:
@@ -204,6 +222,10 @@ def link_states(centre: BrokerDir, *, timeout: float = 5.0) -> dict[str, str]:
         states[name] = "online" if msg.payload == b"1" else "offline"  # type: ignore[attr-defined]
 
     client.on_message = on_message
+    refused: list[str] = []
+    client.on_connect = lambda c, _u, _f, reason, _p: (
+        refused.append(str(reason)) if reason.is_failure
+        else c.subscribe(f"{ROOT}/+/bridge/state", qos=1))
     try:
         client.connect(target.host, target.port)
     except OSError as exc:
@@ -212,6 +234,8 @@ def link_states(centre: BrokerDir, *, timeout: float = 5.0) -> dict[str, str]:
     client.loop_start()
     try:
         if not subscribed.wait(timeout):
+            if refused:
+                raise ValueError(f"the central broker refused the hub's account: {refused[0]}")
             raise ValueError(f"the central broker at {target.redacted()} did not answer in time")
         # mosquitto sends the retained notifications right after the SUBACK
         time.sleep(0.5)
@@ -270,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             centre = BrokerDir(Path(args.data).resolve())
             bridges = load_bridges(centre)
+            if not bridges:
+                print(f"no store bridges at {centre.root} (add one with `peakend bridge centre`)")
+                return 1
             states = link_states(centre)
             for name, state in states.items():
                 stores = ", ".join(bridges[name].stores) if name in bridges else "(unknown)"
@@ -287,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bridge {bridge.name} written to {path}; restart the store broker "
               "(bridges do not reload)")
         return 0
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, BrokerError) as exc:
         print(f"peakend bridge: {exc}", file=sys.stderr)
         return 2
 

@@ -98,6 +98,14 @@ class Registry:
         return (f"store {store_id!r} does not match store {device.get('store')!r} "
                 f"registered for {device_id}")
 
+    def store_of(self, device_id: str) -> str | None:
+        """The store registered for ``device_id``, if a registry says."""
+        if self.path is None:
+            return None
+        self._refresh()
+        device = self._devices.get(device_id)
+        return None if self._trust or device is None else device.get("store")
+
     def active(self, device_id: str) -> bool:
         """Registered and not revoked (or no registry to say otherwise)."""
         if self.path is None:
@@ -276,11 +284,12 @@ class Ingest:
         except contract.ContractError as exc:
             seq = contract.peek_seq(payload)
             self._quarantine(topic, payload, at, str(exc), where.device, seq, counters)
-            return (where.device, where.store, True)
+            return (where.device, self.registry.store_of(where.device) or where.store, True)
         problem = self.registry.check(envelope)
         if problem:
             self._quarantine(topic, payload, at, problem, where.device, envelope.seq, counters)
-            return (where.device, where.store, True)
+            # the ack goes where the device really listens, not to a store it named wrongly
+            return (where.device, self.registry.store_of(where.device) or where.store, True)
         valid.append((envelope, at, topic, payload))
         return (where.device, where.store, True)
 

@@ -316,6 +316,7 @@ class DeviceLink:
             # a gap with every later message, and that must not hide the gap.
             if self.outbox.acked_seq > before:
                 self._progress_at = time.monotonic()
+                self._announced = None  # a later hole may repeat an earlier (hub, ours) pair
             self._sent_upto = max(self._sent_upto, ack.seq)
             self._wake.notify_all()
 

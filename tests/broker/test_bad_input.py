@@ -128,3 +128,11 @@ def test_a_seq_reused_for_another_message_is_quarantined_not_stored(hub, kiosk):
     assert hub.wait_until(lambda: hub.scalar("SELECT count(*) FROM quarantine") == 1, 10)
     assert "already used by msg_id" in hub.scalar("SELECT reason FROM quarantine")
     assert hub.scalar("SELECT count(*) FROM ratings") == 1
+
+
+def test_the_ack_of_a_message_under_another_store_goes_to_the_devices_own_store(hub, kiosk):
+    publish(kiosk, "peakend/v1/s002/kiosk-01/evt/rating",
+            json.dumps(good(1, store_id="s002")).encode())
+    assert hub.wait_until(lambda: hub.scalar("SELECT count(*) FROM quarantine") == 1, 10)
+    assert hub.wait_until(lambda: hub.retained_ack("s001", "kiosk-01") == 1, 10)
+    assert hub.retained_ack("s002", "kiosk-01") is None

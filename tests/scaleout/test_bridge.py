@@ -158,3 +158,24 @@ def test_bridge_status_names_a_bridge_that_never_connected_and_a_dead_centre(tmp
             broker.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_broken_bridges_file_is_named_with_its_fix() -> None:
+    from peakend.broker.mosquitto import BrokerError
+
+    root = broker_root()
+    try:
+        centre = prepare(root / "centre", port=free_port())
+        (centre.root / "bridges.json").write_text('{"s001": "s001"')
+        with pytest.raises(BrokerError, match="bridges.json cannot be read"):
+            prepare(centre.root, port=free_port())
+        (centre.root / "bridges.json").write_text('{"s001": 7}')
+        with pytest.raises(BrokerError, match="maps bridge names to lists of store ids"):
+            prepare(centre.root, port=free_port())
+        (centre.root / "bridges.json").write_text("{}")
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(["status", "--data", str(centre.root)]) == 1
+        assert "no store bridges" in out.getvalue()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
