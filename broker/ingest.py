@@ -9,6 +9,7 @@ checks and the database never compete with the MQTT network loop for Python's in
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -336,6 +337,9 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
     A ``("acked", [device, ...])`` request instead of a batch returns the acks recorded in the
     database, which a worker of several uses to correct an ack it published out of order."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Ctrl-C reaches the whole process group: the aggregator stops this process itself, after
+    # the last batch, by sending None.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         ingest = Ingest(db, registry_path)
     except Exception as exc:

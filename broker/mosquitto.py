@@ -342,8 +342,12 @@ class Mosquitto:
 
     def start(self, timeout: float = 10.0, *, quiet: bool = True) -> None:
         out = subprocess.DEVNULL if quiet else None
+        # Its own session: Ctrl-C in a terminal reaches the whole process group, and the broker
+        # must outlive the devices and the aggregator that are still finishing their work; the
+        # supervisor stops it last (stop()).
         self.proc = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(self.dir.conf)], stdout=out, stderr=out
+            [mosquitto_binary(), "-c", str(self.dir.conf)], stdout=out, stderr=out,
+            start_new_session=True,
         )
         self.dir.pid_file.write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + timeout
