@@ -6,6 +6,9 @@ inbox, and a dispatcher thread hands the whole inbox as one batch to the writer 
 does the dispatcher PUBACK each message to the broker (paho's manual acks) and publish each
 device's retained ack. Batches size themselves: whatever arrived while the writer worked on the
 previous batch is the next one, so light traffic is stored at once and heavy traffic in bulk.
+A device's birth is answered with its ack too (see :mod:`peakend.broker.ingest`); the retain
+flag travels with each message so the writer can tell a device connecting now from a birth the
+broker replays to us from its retained store.
 
 Killing either process at any point loses nothing: the broker redelivers whatever was not
 PUBACKed to the persistent session, and devices keep whatever the hub has not acked.
@@ -14,8 +17,9 @@ Several aggregators (workers) can share the stream of a chain's central broker w
 shared subscription (``shared_group``) into one PostgreSQL database. Each ack comes from the
 database, so it is right whichever worker stored what; but two workers may publish acks of the
 same device in the opposite order of their commits, leaving a lower retained ack behind (never a
-too-high one). So a worker of a group re-reads, a few seconds later, the acks it published and
-publishes the database's value again where it has moved on.
+too-high one), and a restarted broker or a bridge can hand on an older copy. So every worker of
+a group watches every ack at the centre and, for a few seconds after each, compares it with the
+database and publishes the database's value again where it has moved on.
 """
 
 from __future__ import annotations
