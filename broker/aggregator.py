@@ -246,11 +246,16 @@ class Aggregator:
                 self._client.ack(mid, qos)
         now = time.monotonic()
         for device, (store_id, seq) in result.acks.items():
-            self._publish_ack(store_id, device, seq, now)
+            self._publish_ack(store_id, device, seq, now, result.births.get(device))
 
-    def _publish_ack(self, store_id: str, device: str, seq: int, now: float) -> None:
+    def _publish_ack(
+        self, store_id: str, device: str, seq: int, now: float, boot_id: str | None = None
+    ) -> None:
+        ack: dict[str, Any] = {"seq": seq}
+        if boot_id:
+            ack["boot_id"] = boot_id
         self._client.publish(
-            contract.ack_topic(store_id, device), json.dumps({"seq": seq}), qos=1, retain=True
+            contract.ack_topic(store_id, device), json.dumps(ack), qos=1, retain=True
         )
         with self._acks_lock:
             self._published[device] = (store_id, seq, now)

@@ -257,8 +257,15 @@ class Status(BaseModel):
     synced: StrictBool | None = None  # in a birth: has the device's outbox heard the hub yet
 
 
-class Ack(_Model):
+class Ack(BaseModel):
+    """The hub's ack. ``boot_id`` is set when the ack answers a birth: the device that sent it
+    knows it is the hub's answer now, not an old copy a broker or a bridge handed on."""
+
+    # Extra keys are ignored, so a hub may say more without breaking devices already out there.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
     seq: StrictInt = Field(ge=0)
+    boot_id: StrictStr | None = None
 
 
 # -- topics -----------------------------------------------------------------------------------

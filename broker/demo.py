@@ -79,14 +79,14 @@ class Demo:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         broker = Mosquitto(broker_dir, port=port)
-        broker.start()
-        say(
-            f"mosquitto: this demo's own broker on 127.0.0.1:{port} (a system broker on 1883, "
-            "if any, is left alone)"
-        )
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         server = None
         try:
+            broker.start()
+            say(
+                f"mosquitto: this demo's own broker on 127.0.0.1:{port} (a system broker on "
+                "1883, if any, is left alone)"
+            )
             kiosk_cfg = provision(
                 broker_dir.root,
                 device_id=KIOSK,

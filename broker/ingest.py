@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import NamedTuple
 
 from peakend.broker import contract
 from peakend.broker.mosquitto import load_registry
@@ -44,12 +45,23 @@ class Counters:
             self.by_reason[key] = self.by_reason.get(key, 0) + n
 
 
+class Touch(NamedTuple):
+    """A device whose ack one message moves: ``kind`` is event, bad (quarantined, seq read)
+    or birth."""
+
+    device: str
+    store: str
+    kind: str
+    boot_id: str | None = None
+
+
 @dataclass
 class BatchResult:
     """What the MQTT side must publish once the batch is committed."""
 
     acks: dict[str, tuple[str, int]]  # device -> (store, highest contiguous handled seq)
     counters: Counters
+    births: dict[str, str] = field(default_factory=dict)  # device -> boot_id of a birth answered
 
 
 class Registry:
@@ -98,14 +110,6 @@ class Registry:
             return None
         return (f"store {store_id!r} does not match store {device.get('store')!r} "
                 f"registered for {device_id}")
-
-    def store_of(self, device_id: str) -> str | None:
-        """The store registered for ``device_id``, if a registry says."""
-        if self.path is None:
-            return None
-        self._refresh()
-        device = self._devices.get(device_id)
-        return None if self._trust or device is None else device.get("store")
 
     def active(self, device_id: str) -> bool:
         """Registered and not revoked (or no registry to say otherwise)."""
@@ -174,6 +178,7 @@ class Ingest:
         for i, message in enumerate(batch):
             result = self.handle([message], frozenset({0}) if i in replayed else frozenset())
             total.acks.update(result.acks)
+            total.births.update(result.births)
             total.counters.add(result.counters)
         total.counters.batches = 1
         return total
@@ -215,15 +220,27 @@ class Ingest:
         counters = Counters(batches=1)
         touched: dict[str, str] = {}
         seen: dict[str, int] = {}
+        births: dict[str, str] = {}
+        bad_store: dict[str, str] = {}
         valid: list[tuple[contract.Envelope, datetime, str, bytes]] = []
         with self.store.transaction():
             for i, (topic, payload, received) in enumerate(batch):
                 at = datetime.fromtimestamp(received, UTC)
-                device = self._check_one(topic, payload, at, counters, valid, i in replayed)
-                if device:
-                    touched[device[0]] = device[1]
-                    if device[2]:
-                        seen[device[0]] = seen.get(device[0], 0) + 1
+                touch = self._check_one(topic, payload, at, counters, valid, i in replayed)
+                if touch is None:
+                    continue
+                if touch.kind == "bad":
+                    bad_store.setdefault(touch.device, touch.store)
+                else:
+                    touched[touch.device] = touch.store
+                if touch.kind == "birth":
+                    if touch.boot_id:
+                        births[touch.device] = touch.boot_id
+                else:
+                    seen[touch.device] = seen.get(touch.device, 0) + 1
+            # a valid message's store wins over one a quarantined copy named
+            for device, store in bad_store.items():
+                touched.setdefault(device, store)
             outcomes = self.store.store_events([(e, at) for e, at, _, _ in valid])
             for (e, at, topic, payload), outcome in zip(valid, outcomes, strict=True):
                 if outcome.kind == "stored":
@@ -239,7 +256,7 @@ class Ingest:
                 self.store.touch_devices(sorted((d, touched[d], n) for d, n in seen.items()), last)
             acked = self.store.advance_acks(sorted(touched))
             acks = {d: (s, acked[d]) for d, s in touched.items()}
-        return BatchResult(acks, counters)
+        return BatchResult(acks, counters, births)
 
     def _check_one(
         self,
@@ -249,9 +266,10 @@ class Ingest:
         counters: Counters,
         valid: list[tuple[contract.Envelope, datetime, str, bytes]],
         replayed: bool = False,
-    ) -> tuple[str, str, bool] | None:
-        """Quarantine or queue one message for storing; returns the (device, store) whose ack
-        is to be published, and whether the message was one of the device's events.
+    ) -> Touch | None:
+        """Quarantine or queue one message for storing; returns the device whose ack is to be
+        published, on which store's topic, and why (a birth's boot_id is echoed in the ack, so
+        the device knows the answer is its own).
 
         A device's birth (its status when it connects) gets its ack from the database too: the
         retained ack a device finds when it connects is otherwise whatever the brokers kept, and
@@ -274,7 +292,7 @@ class Ingest:
             if (status is not None and status.state == "online"
                     and (not replayed or status.synced is False)
                     and self.registry.active(where.device)):
-                return (where.device, where.store, False)
+                return Touch(where.device, where.store, "birth", status.boot_id)
             return None
         if where.kind != "evt":
             reason = f"devices do not publish on {topic}"
@@ -285,14 +303,15 @@ class Ingest:
         except contract.ContractError as exc:
             seq = contract.peek_seq(payload)
             self._quarantine(topic, payload, at, str(exc), where.device, seq, counters)
-            return (where.device, self.registry.store_of(where.device) or where.store, True)
+            return Touch(where.device, where.store, "bad")
         problem = self.registry.check(envelope)
         if problem:
             self._quarantine(topic, payload, at, problem, where.device, envelope.seq, counters)
-            # the ack goes where the device really listens, not to a store it named wrongly
-            return (where.device, self.registry.store_of(where.device) or where.store, True)
+            # Acked where the device publishes, which is where it listens: a device configured
+            # for the wrong store drains into the quarantine instead of resending for ever.
+            return Touch(where.device, where.store, "bad")
         valid.append((envelope, at, topic, payload))
-        return (where.device, where.store, True)
+        return Touch(where.device, where.store, "event")
 
     def _handle_status(
         self, topic: str, payload: bytes, at: datetime, where: contract.Topic, counters: Counters

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # sends nothing until that answer, so a re-flashed device learns the seq it must continue from
 # (see Outbox.adopt_hub_seq).
 FIRST_SYNC_GRACE_S = 2.0
+# How often a fresh outbox says its birth again while the hub has not answered it.
+BIRTH_RETRY_S = 10.0
 
 
 class LinkSettings(BaseModel):
@@ -204,8 +206,7 @@ class DeviceLink:
             log.warning("%s", self._last_error)
             return
         s = self.settings
-        # Subscribe first: the hub answers the birth, and a fresh outbox trusts only an answer
-        # that reaches it live (see _take_ack).
+        # Subscribe first, so the hub's answer to the birth cannot pass before we listen.
         client.subscribe(contract.ack_topic(s.store_id, s.device_id), qos=1)
         self._publish_birth()
         with self._wake:
@@ -217,6 +218,7 @@ class DeviceLink:
         log.info("connected to %s", self._target.redacted())
 
     def _publish_birth(self) -> None:
+        self._birth_at = time.monotonic()
         s = self.settings
         birth = {
             "state": "online",
@@ -291,14 +293,15 @@ class DeviceLink:
         before = self.outbox.acked_seq
         if not (self._hub_synced or self.outbox.get_flag("hub_synced")):
             # First contact of this outbox: any ack belongs to an earlier life of the device
-            # (a re-flashed card), and pending rows are renumbered to follow it. A retained ack
-            # may be an old copy a broker kept, lower than what the hub holds; adopting it
-            # would give new rows seqs the hub already has, and the hub's next ack would delete
-            # them unstored. So wait for the hub's own live answer to the birth (from its
-            # database; the session is clean, so nothing old comes live) and adopt the highest
+            # (a re-flashed card), and pending rows are renumbered to follow it. An ack may be
+            # an old copy a broker or a bridge kept, lower than what the hub holds, and it can
+            # arrive as if new (a bridge that reconnects passes the centre's retained acks on
+            # live); adopting it would give new rows seqs the hub already has, and the hub's
+            # next ack would delete them unstored. So wait for the hub's answer to this boot's
+            # birth (it echoes our boot_id, and comes from its database) and adopt the highest
             # ack heard up to then.
             self._first_acks = max(self._first_acks, ack.seq)
-            if message.retain:
+            if ack.boot_id != self.boot_id:
                 return
             if self._first_acks > 0:
                 self.outbox.adopt_hub_seq(self._first_acks, first_contact=True)
@@ -321,7 +324,8 @@ class DeviceLink:
             self._wake.notify_all()
 
     _hub_synced = False
-    _first_acks = 0  # the highest ack heard before the hub's first live answer
+    _first_acks = 0  # the highest ack heard before the hub's answer to our birth
+    _birth_at = 0.0
 
     # -- publisher thread ----------------------------------------------------------------
 
@@ -332,9 +336,14 @@ class DeviceLink:
             self._hub_synced = True
             return True
         # A fresh outbox sends nothing before the hub has answered its birth (see _take_ack):
-        # its rows wait on disk, which is as safe as in the broker's queue.
-        if self._subscribed_at and time.monotonic() - self._subscribed_at > FIRST_SYNC_GRACE_S:
-            self._last_error = "waiting for the hub's first answer (is the hub running?)"
+        # its rows wait on disk, which is as safe as in the broker's queue. The birth is said
+        # again now and then: the hub may have been away, a worker of several down with the
+        # birth in its queue, or the device not yet in the hub's registry.
+        now = time.monotonic()
+        if self._subscribed_at and now - self._subscribed_at > FIRST_SYNC_GRACE_S:
+            self._last_error = "waiting for the hub to answer this device's birth"
+            if now - self._birth_at > min(self.settings.retransmit_s, BIRTH_RETRY_S):
+                self._publish_birth()
         return False
 
     def _publish_loop(self) -> None:

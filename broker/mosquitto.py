@@ -351,17 +351,21 @@ class Mosquitto:
         )
         self.dir.pid_file.write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BrokerError(
-                    f"mosquitto exited with code {self.proc.returncode} at start; "
-                    f"see {self.dir.logs}/mosquitto.log"
-                )
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise BrokerError(
+                        f"mosquitto exited with code {self.proc.returncode} at start; "
+                        f"see {self.dir.logs}/mosquitto.log"
+                    )
+                try:
+                    with socket.create_connection((self.host, self.port), timeout=0.2):
+                        return
+                except OSError:
+                    time.sleep(0.05)
+        except BaseException:
+            self.kill()  # Ctrl-C while waiting: its own session would outlive us otherwise
+            raise
         self.kill()
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} in {timeout:.0f}s")
 

@@ -238,7 +238,9 @@ def provision(
         ttl_s=install_ttl_s,
     )
     web = web_url or default_web_url(d, hub_host)
-    pin = web_pin(d) if web.startswith("https://") else None
+    # Only the hub's own web is pinned: a --web-url (a proxy, say) has a certificate of its
+    # own, which curl checks against the Pi's trusted CAs.
+    pin = web_pin(d) if web.startswith("https://") and not web_url else None
     return Provisioned(url, path, reloaded.broker_told, ca_path=ca_path, install=script,
                        install_command=script.command(web, pin))
 

@@ -139,3 +139,27 @@ def test_a_reflashed_device_waits_for_a_hub_that_is_away(hub, tmp_path) -> None:
         new.stop()
     assert hub.scalar("SELECT count(*) FROM ratings WHERE reason = 'new-life'") == 8
     assert hub.scalar("SELECT count(*) FROM quarantine") == 0
+
+
+def test_a_fresh_device_says_its_birth_again_until_the_hub_answers(hub, tmp_path) -> None:
+    """The hub cannot answer a device it does not know yet (its registry entry comes later, as
+    a chain's centre gets its copy); the device asks again instead of waiting for ever."""
+    from peakend.broker.mosquitto import load_registry, save_registry
+
+    link = kiosk(hub, tmp_path, retransmit_s=1.0)
+    full = load_registry(hub.dir.registry)
+    save_registry(hub.dir.registry, {k: v for k, v in full.items() if k != "kiosk-01"})
+    for _ in range(3):
+        link.send("rating", {"score": 4})
+    link.start()
+    try:
+        time.sleep(3)
+        assert link.stats().acked_seq == 0
+        assert "waiting for the hub" in (link.stats().last_error or "")
+        time.sleep(1.1)  # the registry is re-read when its modification time changes
+        save_registry(hub.dir.registry, full)
+        assert link.wait_acked(timeout=20), link.stats()
+        assert link.stats().acked_seq == 3 and link.stats().last_error is None
+    finally:
+        link.stop()
+    assert hub.scalar("SELECT count(*) FROM ratings") == 3

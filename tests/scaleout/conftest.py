@@ -104,15 +104,28 @@ class Chain:
                 proc.wait()
         self.workers.clear()
 
-    def retained(self, port: int, topic: str, timeout: float = 5.0) -> dict[str, bytes]:
-        """Retained messages below ``topic`` on a broker, read with the hub's account (and what
-        is published there meanwhile: the last payload per topic)."""
+    def _hub_account(self, port: int) -> tuple[str, str]:
         broker = self.centre_dir if port == self.centre_port else self.store_dir
         url = aggregator_url(broker.root)
         user, password = url.split("//")[1].split("@")[0].split(":")
+        return user, password
+
+    def publish_retained(self, port: int, topic: str, payload: str) -> None:
+        """Publish with the hub's account, e.g. an old ack as a restored broker would keep."""
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        client.username_pw_set(*self._hub_account(port))
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        client.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+        client.disconnect()
+        client.loop_stop()
+
+    def retained(self, port: int, topic: str, timeout: float = 5.0) -> dict[str, bytes]:
+        """Retained messages below ``topic`` on a broker, read with the hub's account (and what
+        is published there meanwhile: the last payload per topic)."""
         got: dict[str, bytes] = {}
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        client.username_pw_set(user, password)
+        client.username_pw_set(*self._hub_account(port))
         client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         client.on_message = lambda c, u, m: got.__setitem__(m.topic, m.payload)
         client.connect("127.0.0.1", port)
