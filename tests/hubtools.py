@@ -190,6 +190,30 @@ class Hub:
         self.broker.stop()
 
 
+def make_tls_hub(root: Path) -> Hub:
+    """A hub whose broker takes devices on an mqtts port (as `peakend broker --tls` makes it);
+    the aggregator stays on the plain loopback listener. Nothing started yet."""
+    from peakend.broker.tls import ensure_tls
+
+    hub = Hub(root)
+    hub.tls_port = free_port()  # type: ignore[attr-defined]
+    files = ensure_tls(hub.dir, [])
+    hub.dir = prepare(hub.dir.root, port=hub.port, bind="127.0.0.1", tls=files,
+                      tls_port=hub.tls_port, plain_bind="127.0.0.1")  # type: ignore[attr-defined]
+    hub.broker = Mosquitto(hub.dir, port=hub.port)
+    return hub
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if it does not exit in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def broker_root() -> Path:
     # Not pytest's tmp_path: as root, mosquitto drops to its own user, which cannot enter
     # pytest's private temp folder.

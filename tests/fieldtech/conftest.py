@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hubtools import Hub, broker_root
-from peakend.broker.mosquitto import Mosquitto, free_port, prepare
-from peakend.broker.tls import ensure_tls
+from hubtools import Hub, broker_root, make_tls_hub
 
 PEAKEND = [sys.executable, "-m", "peakend.broker.cli"]
 
@@ -36,12 +34,7 @@ def run_peakend(*args: str, env: dict[str, str] | None = None, timeout: float = 
 def tls_hub() -> Iterator[Hub]:
     """A hub whose broker takes devices on an mqtts port; the aggregator stays on loopback."""
     root = broker_root()
-    h = Hub(root)
-    h.tls_port = free_port()
-    files = ensure_tls(h.dir, [])
-    h.dir = prepare(h.dir.root, port=h.port, bind="127.0.0.1", tls=files,
-                    tls_port=h.tls_port, plain_bind="127.0.0.1")
-    h.broker = Mosquitto(h.dir, port=h.port)
+    h = make_tls_hub(root)
     try:
         h.start_broker()
         h.start_aggregator()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from hubtools import PEAKEND, wait_until
+from hubtools import PEAKEND, stop_process, wait_until
 from peakend.broker.link import DeviceLink, LinkSettings
 from peakend.broker.mosquitto import free_port
 from peakend.broker.report import open_db
@@ -90,10 +90,5 @@ def test_serve_on_postgresql_with_the_web(bare_hub, pg_url: str, browser, tmp_pa
     finally:
         if kiosk is not None:
             kiosk.stop()
-        serve.terminate()
-        try:
-            serve.wait(20)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.wait()
+        stop_process(serve)
     assert serve.returncode == 0, log.read_text()

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from hubtools import PEAKEND, Hub, broker_root, wait_until
-from peakend.broker.mosquitto import Mosquitto, free_port, prepare
-from peakend.broker.tls import ensure_tls, make_ca, public_key_pin, web_files
+from hubtools import PEAKEND, Hub, broker_root, make_tls_hub, stop_process, wait_until
+from peakend.broker.mosquitto import free_port
+from peakend.broker.tls import make_ca, public_key_pin, web_files
 from peakend.kiosk.settings import load_kiosk_config
 
 from .conftest import CHROMIUM, PASSWORD
@@ -64,12 +64,7 @@ def https_hub() -> Iterator[HttpsHub]:
     """A TLS broker made as `peakend broker --tls` makes it, and a real `peakend serve` process
     with the web on HTTPS and plain HTTP beside it."""
     root = broker_root()
-    hub = Hub(root)
-    hub.tls_port = free_port()
-    files = ensure_tls(hub.dir, [])
-    hub.dir = prepare(hub.dir.root, port=hub.port, bind="127.0.0.1", tls=files,
-                      tls_port=hub.tls_port, plain_bind="127.0.0.1")
-    hub.broker = Mosquitto(hub.dir, port=hub.port)
+    hub = make_tls_hub(root)
     log = root / "serve.log"
     https_port, http_port = free_port(), free_port()
     serve = None
@@ -93,12 +88,7 @@ def https_hub() -> Iterator[HttpsHub]:
         assert serve.poll() is None, log.read_text()
     finally:
         if serve is not None:
-            serve.terminate()
-            try:
-                serve.wait(20)
-            except subprocess.TimeoutExpired:
-                serve.kill()
-                serve.wait()
+            stop_process(serve)
         hub.close()
         shutil.rmtree(root, ignore_errors=True)
 
