@@ -77,19 +77,14 @@ class Registry:
 
     def check(self, envelope: contract.Envelope) -> str | None:
         """The reason the envelope does not fit its registered device, or None."""
-        if self.path is None:
+        checked, device = self._lookup(envelope.device_id)
+        if not checked:
             return None
-        self._refresh()
-        if self._trust:
-            return None
-        device = self._devices.get(envelope.device_id)
         if device is None or device.get("revoked"):
             return f"device {envelope.device_id!r} is not registered on this hub"
-        if envelope.store_id != device.get("store"):
-            return (
-                f"store {envelope.store_id!r} does not match store {device.get('store')!r} "
-                f"registered for {envelope.device_id}"
-            )
+        mismatch = _store_mismatch(envelope.device_id, device, envelope.store_id)
+        if mismatch:
+            return mismatch
         zones = device.get("zones") or []
         if envelope.zone_id is not None and zones and envelope.zone_id not in zones:
             return (
@@ -102,22 +97,22 @@ class Registry:
         """Why a status on ``store_id`` cannot be ``device_id``'s, or None. A revoked or unknown
         device's status is recorded (revoking sets it offline); only a store that contradicts
         the registry is refused."""
-        if self.path is None:
-            return None
-        self._refresh()
-        device = self._devices.get(device_id)
-        if self._trust or device is None or device.get("store") == store_id:
-            return None
-        return (f"store {store_id!r} does not match store {device.get('store')!r} "
-                f"registered for {device_id}")
+        checked, device = self._lookup(device_id)
+        return _store_mismatch(device_id, device, store_id) if checked and device else None
 
     def active(self, device_id: str) -> bool:
         """Registered and not revoked (or no registry to say otherwise)."""
+        checked, device = self._lookup(device_id)
+        return not checked or bool(device and not device.get("revoked"))
+
+    def _lookup(self, device_id: str) -> tuple[bool, dict | None]:
+        """(whether a registry is in force, the device's entry)."""
         if self.path is None:
-            return True
+            return False, None
         self._refresh()
-        device = self._devices.get(device_id)
-        return self._trust or bool(device and not device.get("revoked"))
+        if self._trust:
+            return False, None
+        return True, self._devices.get(device_id)
 
     def _refresh(self) -> None:
         assert self.path is not None
@@ -144,6 +139,13 @@ class Registry:
                       self.path, exc)
 
     _trust = False
+
+
+def _store_mismatch(device_id: str, device: dict, store_id: str) -> str | None:
+    if store_id == device.get("store"):
+        return None
+    return (f"store {store_id!r} does not match store {device.get('store')!r} "
+            f"registered for {device_id}")
 
 
 # A batch that loses a deadlock to another worker is run again from the start, this often.

@@ -40,11 +40,14 @@ class ReportError(ValueError):
     """A report that cannot be made; the message is meant for a person."""
 
 
-def open_db(path: str | Path, *, must_exist: bool = True) -> sqlite3.Connection:
+def open_db(
+    path: str | Path, *, must_exist: bool = True, migrate: bool = True
+) -> sqlite3.Connection:
     """A connection of our own (the aggregator writes from elsewhere): WAL, patient on locks.
 
     ``path`` is a SQLite file (or ``sqlite:///path``) or a ``postgresql://`` URL; for the latter
-    the connection is a :class:`peakend.broker.pg_compat.SqliteLikeConnection`."""
+    the connection is a :class:`peakend.broker.pg_compat.SqliteLikeConnection`. ``migrate``:
+    bring a SQLite schema up to date first (once per process is enough, e.g. the web's start)."""
     from peakend.broker.store import migrations, parse_db
 
     try:
@@ -65,7 +68,8 @@ def open_db(path: str | Path, *, must_exist: bool = True) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    migrations.apply(sqlite_utils.Database(conn))
+    if migrate:
+        migrations.apply(sqlite_utils.Database(conn))
     return conn
 
 

@@ -49,7 +49,6 @@ from peakend.broker.report import (
     zone_report,
     zones,
 )
-from peakend.broker.store import parse_db
 from peakend.broker.users import User, authenticate, end_session, session_user, start_session
 
 HERE = Path(__file__).parent
@@ -154,7 +153,7 @@ class _Web:
         self.config = config
         self.broker_data = broker_data
         open_db(db, must_exist=False).close()  # schema up to date before the first page
-        self.target = parse_db(db)
+        self.db_url = db
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
@@ -163,18 +162,11 @@ class _Web:
     def db(self) -> Iterator[sqlite3.Connection]:
         """A connection per request, as pages run in a thread pool. The pages' SQL is SQLite's;
         on PostgreSQL it goes through :mod:`peakend.broker.pg_compat`."""
-        conn: Any
-        if self.target.engine == "postgresql":
-            from peakend.broker.pg_compat import connect
-
-            try:
-                conn = connect(self.target.location)
-            except ConnectionError:
-                raise HTTPException(503, "The hub's database cannot be reached just now; try "
-                                         "again in a minute.") from None
-        else:
-            conn = sqlite3.connect(self.target.location, isolation_level=None, timeout=10)
-            conn.execute("PRAGMA busy_timeout=10000")
+        try:
+            conn = open_db(self.db_url, migrate=False)
+        except ReportError:
+            raise HTTPException(503, "The hub's database cannot be reached just now; try "
+                                     "again in a minute.") from None
         try:
             yield conn
         finally:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hubtools import ARTIFACTS, Hub, broker_root
+from hubtools import ARTIFACTS, Hub, temp_hub
 
 # pg_cluster, pg_url, db_url: a throwaway PostgreSQL for any folder's tests
 pytest_plugins = ["pgtools"]
@@ -17,27 +16,15 @@ pytest_plugins = ["pgtools"]
 @pytest.fixture
 def hub() -> Iterator[Hub]:
     """A running mosquitto and aggregator on fresh files; devices via hub.provision()."""
-    root = broker_root()
-    h = Hub(root)
-    try:
-        h.start_broker()
-        h.start_aggregator()
+    with temp_hub() as h:
         yield h
-    finally:
-        h.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 def bare_hub() -> Iterator[Hub]:
     """Broker folder and database, nothing started: the test decides what runs when."""
-    root = broker_root()
-    h = Hub(root)
-    try:
+    with temp_hub(start=False) as h:
         yield h
-    finally:
-        h.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

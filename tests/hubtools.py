@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +14,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +190,22 @@ class Hub:
         self.stop_aggregator()
         self.kill_spawned_aggregator()
         self.broker.stop()
+
+
+@contextmanager
+def temp_hub(make: Callable[[Path], Hub] = Hub, *, start: bool = True) -> Iterator[Hub]:
+    """A hub in a fresh folder (broker and aggregator running unless ``start`` is False),
+    closed and removed afterwards."""
+    root = broker_root()
+    hub = make(root)
+    try:
+        if start:
+            hub.start_broker()
+            hub.start_aggregator()
+        yield hub
+    finally:
+        hub.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def make_tls_hub(root: Path) -> Hub:

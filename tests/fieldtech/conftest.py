@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hubtools import Hub, broker_root, make_tls_hub
+from hubtools import Hub, make_tls_hub, temp_hub
 
 PEAKEND = [sys.executable, "-m", "peakend.broker.cli"]
 
@@ -33,15 +32,8 @@ def run_peakend(*args: str, env: dict[str, str] | None = None, timeout: float = 
 @pytest.fixture
 def tls_hub() -> Iterator[Hub]:
     """A hub whose broker takes devices on an mqtts port; the aggregator stays on loopback."""
-    root = broker_root()
-    h = make_tls_hub(root)
-    try:
-        h.start_broker()
-        h.start_aggregator()
+    with temp_hub(make_tls_hub) as h:
         yield h
-    finally:
-        h.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 DEVICE_SCRIPT = textwrap.dedent('''

@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from peakend.broker.bridge import Bridge, add_store_bridge, attach_bridge, bridge_section
+from peakend.broker.config import parse_mqtt_url
 from peakend.broker.mosquitto import (
     Mosquitto,
     aggregator_url,
@@ -106,9 +107,8 @@ class Chain:
 
     def _hub_account(self, port: int) -> tuple[str, str]:
         broker = self.centre_dir if port == self.centre_port else self.store_dir
-        url = aggregator_url(broker.root)
-        user, password = url.split("//")[1].split("@")[0].split(":")
-        return user, password
+        target = parse_mqtt_url(aggregator_url(broker.root))
+        return target.username or "", target.password or ""
 
     def publish_retained(self, port: int, topic: str, payload: str) -> None:
         """Publish with the hub's account, e.g. an old ack as a restored broker would keep."""
