@@ -23,11 +23,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from peakend.broker.aggregator import RECEIVE_MAXIMUM, Aggregator
-from peakend.broker.contract import event_topic, new_envelope, parse_ts
-from peakend.broker.mosquitto import Mosquitto, aggregator_url, free_port, prepare
-from peakend.broker.mqtt import connect_properties
-from peakend.broker.provision import register_device
+from peakend.broker.device.mqtt import connect_properties
+from peakend.broker.field.mosquitto import Mosquitto, aggregator_url, free_port, prepare
+from peakend.broker.field.provision import register_device
+from peakend.broker.hub.aggregator import RECEIVE_MAXIMUM, Aggregator
+from peakend.broker.wire.contract import event_topic, new_envelope, parse_ts
 
 STORE, ZONE = "s001", "checkout"
 

@@ -28,12 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
-from peakend.broker.hub_config import HubConfig
-from peakend.broker.report import Period, open_db, refresh_rollups, store_report, zone_report
-from peakend.broker.report_cli import main as report_main
-from peakend.broker.store import Store
-from peakend.broker.users import add_user
-from peakend.broker.web import create_app, serve_in_thread
+from peakend.broker.cli.report import main as report_main
+from peakend.broker.hub.config import HubConfig
+from peakend.broker.hub.db.store import Store
+from peakend.broker.hub.reports.queries import (
+    Period,
+    open_db,
+    refresh_rollups,
+    store_report,
+    zone_report,
+)
+from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.auth import add_user
 
 STORES = [("s001", "Europe/Berlin"), ("s002", "America/New_York"), ("s003", "Asia/Kolkata"),
           ("s004", "Australia/Sydney"), ("s005", "UTC")]
@@ -202,7 +208,7 @@ def main() -> int:
         start = time.perf_counter()
         import subprocess
 
-        subprocess.run([sys.executable, "-m", "peakend.broker.report_cli", "--db", str(db),
+        subprocess.run([sys.executable, "-m", "peakend.broker.cli.report", "--db", str(db),
                         "--since", "2026-03-01T00:00Z", "--until", "2026-04-01T00:00Z"],
                        check=True, capture_output=True)
         print(f"peakend report as a new process (incl. Python start and imports): "

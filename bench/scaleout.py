@@ -27,11 +27,17 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from peakend.broker.contract import event_topic, new_envelope
-from peakend.broker.mosquitto import AGGREGATOR_USER, Mosquitto, aggregator_url, free_port, prepare
-from peakend.broker.mqtt import connect_properties
-from peakend.broker.pg_cluster import ClusterUnavailable, TempCluster
-from peakend.broker.provision import register_device
+from peakend.broker.device.mqtt import connect_properties
+from peakend.broker.devtools.pg_cluster import ClusterUnavailable, TempCluster
+from peakend.broker.field.mosquitto import (
+    AGGREGATOR_USER,
+    Mosquitto,
+    aggregator_url,
+    free_port,
+    prepare,
+)
+from peakend.broker.field.provision import register_device
+from peakend.broker.wire.contract import event_topic, new_envelope
 
 PEAKEND = [sys.executable, "-m", "peakend.broker.cli"]
 STORE, ZONE = "s001", "checkout"

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from peakend.broker.config import ConfigError
+    from peakend.broker.device.config import ConfigError
 
     try:
         return args.handler(args)
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _timestamp(text: str) -> datetime:
-    from peakend.broker.contract import parse_ts
+    from peakend.broker.wire.contract import parse_ts
 
     try:
         return parse_ts(text)

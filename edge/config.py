@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from peakend.broker.config import (
+from peakend.broker.device.config import (
     ConfigError,
     DeviceSection,
     MqttSection,
@@ -20,7 +20,7 @@ from peakend.broker.config import (
     Section,
     load_config,
 )
-from peakend.broker.contract import SLUG_PATTERN
+from peakend.broker.wire.contract import SLUG_PATTERN
 from peakend.edge import geometry
 
 Point = tuple[float, float]

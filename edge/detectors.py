@@ -14,7 +14,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from peakend.broker.config import ConfigError, resolve
+from peakend.broker.device.config import ConfigError, resolve
 from peakend.edge.config import DetectorSection
 from peakend.edge.detection import Detection
 

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from peakend.broker.contract import Envelope, format_ts, new_envelope
-from peakend.broker.link import DeviceLink
+from peakend.broker.device.link import DeviceLink
+from peakend.broker.wire.contract import Envelope, format_ts, new_envelope
 from peakend.edge.estimators import QueueWindow
 from peakend.edge.zones import Visit
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import cv2
 
-from peakend.broker.config import ConfigError, config_hash, resolve
-from peakend.broker.link import DeviceLink, LinkSettings
+from peakend.broker.device.config import ConfigError, config_hash, resolve
+from peakend.broker.device.link import DeviceLink, LinkSettings
 from peakend.edge import config as edge_config
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detectors import make_detector

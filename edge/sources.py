@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from peakend.broker.config import ConfigError
+from peakend.broker.device.config import ConfigError
 from peakend.edge.config import CameraSection
 
 

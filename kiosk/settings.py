@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from peakend.broker.config import (
+from peakend.broker.device.config import (
     ConfigError,
     DeviceSection,
     MqttSection,

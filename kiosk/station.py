@@ -12,8 +12,8 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from peakend.broker.config import config_hash
-from peakend.broker.link import DeviceLink, LinkSettings
+from peakend.broker.device.config import config_hash
+from peakend.broker.device.link import DeviceLink, LinkSettings
 from peakend.kiosk.catalog import Catalog
 from peakend.kiosk.flow import FlowRules, RatingFlow, is_open, parse_clock
 from peakend.kiosk.journal import PressJournal

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from peakend.broker.clock import clock_synced
+from peakend.broker.device.clock import clock_synced
 from peakend.kiosk.flow import Deliver, Effect, Journal, RatingFlow, Show
 from peakend.kiosk.journal import Press, PressJournal
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
-    """What the touchpoint needs of peakend.broker.link.DeviceLink."""
+    """What the touchpoint needs of peakend.broker.device.link.DeviceLink."""
 
     def send(
         self,

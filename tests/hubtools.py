@@ -21,10 +21,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from peakend.broker.aggregator import Aggregator
-from peakend.broker.config import parse_mqtt_url
-from peakend.broker.mosquitto import BrokerDir, Mosquitto, aggregator_url, free_port, prepare
-from peakend.broker.provision import register_device
+from peakend.broker.device.config import parse_mqtt_url
+from peakend.broker.field.mosquitto import BrokerDir, Mosquitto, aggregator_url, free_port, prepare
+from peakend.broker.field.provision import register_device
+from peakend.broker.hub.aggregator import Aggregator
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 # The `peakend` command as installed, run with this interpreter.
@@ -211,7 +211,7 @@ def temp_hub(make: Callable[[Path], Hub] = Hub, *, start: bool = True) -> Iterat
 def make_tls_hub(root: Path) -> Hub:
     """A hub whose broker takes devices on an mqtts port (as `peakend broker --tls` makes it);
     the aggregator stays on the plain loopback listener. Nothing started yet."""
-    from peakend.broker.tls import ensure_tls
+    from peakend.broker.field.tls import ensure_tls
 
     hub = Hub(root)
     hub.tls_port = free_port()  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from peakend.broker.pg_cluster import ClusterUnavailable, TempCluster
+from peakend.broker.devtools.pg_cluster import ClusterUnavailable, TempCluster
 
 _names = itertools.count(1)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from peakend.broker.alerts import AlertMonitor, acknowledge, store_alerts
-from peakend.broker.hub_config import HubConfig
+from peakend.broker.hub.config import HubConfig
+from peakend.broker.hub.reports.alerts import AlertMonitor, acknowledge, store_alerts
 
 from .test_report import T0, Feed
 

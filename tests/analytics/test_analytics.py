@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from peakend.broker import analytics as an
+from peakend.broker.hub.reports import analytics as an
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from peakend.broker.config import ConfigError, load_config
-from peakend.broker.hub_config import HubConfig, ZoneAlertRule
+from peakend.broker.device.config import ConfigError, load_config
+from peakend.broker.hub.config import HubConfig, ZoneAlertRule
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "examples" / "hub.toml"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peakend.broker import analytics as an
-from peakend.broker.contract import new_envelope
-from peakend.broker.report import Period, open_db, store_report, zone_report
-from peakend.broker.report_cli import main as report_main
-from peakend.broker.store import Store
+from peakend.broker.cli.report import main as report_main
+from peakend.broker.hub.db.store import Store
+from peakend.broker.hub.reports import analytics as an
+from peakend.broker.hub.reports.queries import Period, open_db, store_report, zone_report
+from peakend.broker.wire.contract import new_envelope
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -59,7 +59,7 @@ def fill(feed: Feed, rng: random.Random, start: datetime, hours: float) -> None:
 
 
 def raw_summary(conn, store: str, zone: str, since: datetime, until: datetime) -> an.Summary:
-    from peakend.broker.report import load_zone
+    from peakend.broker.hub.reports.queries import load_zone
 
     return an.summarize(load_zone(conn, store, zone, since, until))
 
@@ -158,7 +158,7 @@ def test_report_in_store_local_days(tmp_path: Path) -> None:
     feed.rate("s001", "checkout", datetime(2026, 3, 2, 4, 30, tzinfo=UTC), 4)
     feed.rate("s001", "checkout", datetime(2026, 3, 2, 5, 30, tzinfo=UTC), 1)
     out = subprocess.run(
-        [sys.executable, "-m", "peakend.broker.report_cli", "--db", str(tmp_path / "hub.sqlite"),
+        [sys.executable, "-m", "peakend.broker.cli.report", "--db", str(tmp_path / "hub.sqlite"),
          "--config", str(conf), "--store", "s001", "--since", "2026-03-02", "--until",
          "2026-03-03", "--format", "json"], capture_output=True, text=True, check=True).stdout
     (zone,) = json.loads(out)["zones"]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from peakend.broker.alerts import AlertMonitor
-from peakend.broker.link import DeviceLink, LinkSettings
-from peakend.broker.report import open_db
-from peakend.broker.report_cli import main as report_main
-from peakend.broker.users import add_user
-from peakend.broker.web import create_app, serve_in_thread
+from peakend.broker.cli.report import main as report_main
+from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.hub.reports.alerts import AlertMonitor
+from peakend.broker.hub.reports.queries import open_db
+from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.auth import add_user
 
 
 def link(hub, tmp_path: Path, device: str, role: str) -> DeviceLink:

@@ -8,7 +8,7 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
-from peakend.broker.contract import new_envelope
+from peakend.broker.wire.contract import new_envelope
 
 
 def device_client(hub, url_user: str, password: str) -> mqtt.Client:

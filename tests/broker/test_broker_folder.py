@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hubtools import Hub
-from peakend.broker.config import parse_mqtt_url
-from peakend.broker.mosquitto import Mosquitto, aggregator_url, free_port, prepare
+from peakend.broker.device.config import parse_mqtt_url
+from peakend.broker.field.mosquitto import Mosquitto, aggregator_url, free_port, prepare
 
 
 def test_a_restart_on_another_port_keeps_the_password_and_moves_the_aggregator(bare_hub: Hub):

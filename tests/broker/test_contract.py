@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from peakend.broker import contract as c
+from peakend.broker.wire import contract as c
 
 TOPIC = "peakend/v1/s001/kiosk-01/evt/rating"
 

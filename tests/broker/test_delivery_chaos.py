@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from peakend.broker.simulate import msg_id_for
+from peakend.broker.devtools.simulate import msg_id_for
 
 COUNTS = {"kiosk-01": 3334, "kiosk-02": 3333, "cam-01": 3333}
 ROLES = {"kiosk-01": "kiosk", "kiosk-02": "kiosk", "cam-01": "edge"}
@@ -21,7 +21,7 @@ def spawn_device(hub, device_id, url, outbox):
         [
             sys.executable,
             "-m",
-            "peakend.broker.simulate",
+            "peakend.broker.devtools.simulate",
             "--url",
             url,
             "--device",

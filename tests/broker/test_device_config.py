@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from peakend.broker.config import (
+from peakend.broker.device.config import (
     ConfigError,
     DeviceSection,
     MqttSection,

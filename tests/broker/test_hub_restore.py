@@ -9,9 +9,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from peakend.broker.contract import MAX_SKIPPED
-from peakend.broker.link import DeviceLink, LinkSettings
-from peakend.broker.outbox import RANGES_PER_NOTICE, _notices
+from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.device.outbox import RANGES_PER_NOTICE, _notices
+from peakend.broker.wire.contract import MAX_SKIPPED
 
 
 def test_notices_respect_the_contracts_bounds() -> None:
@@ -144,7 +144,7 @@ def test_a_reflashed_device_waits_for_a_hub_that_is_away(hub, tmp_path) -> None:
 def test_a_fresh_device_says_its_birth_again_until_the_hub_answers(hub, tmp_path) -> None:
     """The hub cannot answer a device it does not know yet (its registry entry comes later, as
     a chain's centre gets its copy); the device asks again instead of waiting for ever."""
-    from peakend.broker.mosquitto import load_registry, save_registry
+    from peakend.broker.field.mosquitto import load_registry, save_registry
 
     link = kiosk(hub, tmp_path, retransmit_s=1.0)
     full = load_registry(hub.dir.registry)

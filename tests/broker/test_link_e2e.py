@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from peakend.broker.link import DeviceLink, LinkSettings
+from peakend.broker.device.link import DeviceLink, LinkSettings
 
 
 def make_link(
@@ -71,7 +71,7 @@ def test_a_device_that_connects_gets_the_databases_ack_not_a_stale_retained_one(
 def test_a_status_under_another_store_is_quarantined_and_gets_no_ack(hub, tmp_path):
     import paho.mqtt.client as mqtt
 
-    from peakend.broker.config import parse_mqtt_url
+    from peakend.broker.device.config import parse_mqtt_url
 
     link = make_link(hub, tmp_path)
     password = parse_mqtt_url(link.settings.mqtt_url).password
@@ -105,7 +105,7 @@ def test_a_hub_restart_answers_no_birth_of_devices_that_have_heard_from_it(hub, 
 
     import paho.mqtt.client as mqtt
 
-    from peakend.broker.config import parse_mqtt_url
+    from peakend.broker.device.config import parse_mqtt_url
 
     links = [make_link(hub, tmp_path, device_id=f"kiosk-0{i}") for i in (1, 2, 3)]
     for link in links:

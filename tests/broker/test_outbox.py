@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from peakend.broker.outbox import Outbox
+from peakend.broker.device.outbox import Outbox
 
 
 def box(tmp_path, **kw) -> Outbox:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from peakend.broker.contract import event_topic, new_envelope
-from peakend.broker.ingest import Ingest, Registry
-from peakend.broker.link import DeviceLink, LinkSettings
-from peakend.broker.outbox import Outbox
+from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.device.outbox import Outbox
+from peakend.broker.hub.writer import Ingest, Registry
+from peakend.broker.wire.contract import event_topic, new_envelope
 
 
 def rating(seq: int, **over) -> tuple[str, bytes, float]:

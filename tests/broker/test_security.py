@@ -10,7 +10,7 @@ import time
 import paho.mqtt.client as mqtt
 
 from hubtools import PEAKEND
-from peakend.broker.contract import new_envelope
+from peakend.broker.wire.contract import new_envelope
 
 
 def password_of(url: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from peakend.broker.config import ConfigError
+from peakend.broker.device.config import ConfigError
 from peakend.edge import config as edge_config
 from peakend.edge.scenes import to_toml
 

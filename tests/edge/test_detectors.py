@@ -174,7 +174,7 @@ def test_dnn_decodes_ssd_table_with_float_nchw_input(tmp_path: Path) -> None:
 
 
 def test_dnn_missing_or_broken_model_is_a_config_error(tmp_path: Path) -> None:
-    from peakend.broker.config import ConfigError
+    from peakend.broker.device.config import ConfigError
 
     with pytest.raises(ConfigError, match="peakend edge model"):
         DnnDetector(tmp_path / "none.onnx", DetectorSection(kind="dnn", model="none.onnx"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from peakend.broker.link import DeviceLink, LinkSettings
+from peakend.broker.device.link import DeviceLink, LinkSettings
 from peakend.edge import cli, runner, scenes
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from peakend.broker.contract import event_topic, parse_event, parse_ts
+from peakend.broker.wire.contract import event_topic, parse_event, parse_ts
 from peakend.edge import cli, scenes
 from peakend.edge.config import CameraSection
 from peakend.edge.sources import LiveSource, _Reader

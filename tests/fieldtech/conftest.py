@@ -39,7 +39,7 @@ def tls_hub() -> Iterator[Hub]:
 DEVICE_SCRIPT = textwrap.dedent('''
     import sys, time
     from pathlib import Path
-    from peakend.broker.link import DeviceLink, LinkSettings
+    from peakend.broker.device.link import DeviceLink, LinkSettings
     url, outbox, ca = sys.argv[1], sys.argv[2], (sys.argv[3] or None)
     link = DeviceLink(LinkSettings(mqtt_url=url, device_id="kiosk-01", store_id="s001",
                                    zone_id="checkout", role="kiosk", outbox_path=Path(outbox),

@@ -133,7 +133,7 @@ def test_peakend_broker_reloads_on_hup_and_stops_promptly_on_term():
     import signal
 
     from hubtools import broker_root, wait_until
-    from peakend.broker.mosquitto import BrokerDir, free_port, new_password, set_password
+    from peakend.broker.field.mosquitto import BrokerDir, free_port, new_password, set_password
 
     root = broker_root()
     port = free_port()

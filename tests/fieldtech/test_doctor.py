@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from peakend.broker.doctor import check_display_and_touch, touch_devices
-from peakend.broker.link import DeviceLink, LinkSettings
-from peakend.broker.provision import provision
-from peakend.broker.web import create_app, serve_in_thread
+from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.field.doctor import check_display_and_touch, touch_devices
+from peakend.broker.field.provision import provision
+from peakend.broker.hub.web.app import create_app, serve_in_thread
 
 from .conftest import run_peakend
 

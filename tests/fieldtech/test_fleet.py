@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from peakend.broker.fleet import DeviceRow, judge
-from peakend.broker.report import open_db
-from peakend.broker.users import add_user
-from peakend.broker.web import create_app, serve_in_thread
+from peakend.broker.hub.reports.queries import open_db
+from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.auth import add_user
+from peakend.broker.hub.web.fleet import DeviceRow, judge
 
 from .conftest import WebSession
 

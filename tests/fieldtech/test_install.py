@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from peakend.broker import install
-from peakend.broker.web import create_app, serve_in_thread
+from peakend.broker.field import install
+from peakend.broker.hub.web.app import create_app, serve_in_thread
 from peakend.kiosk.settings import load_kiosk_config
 
 from .conftest import run_peakend

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from peakend.broker.link import DeviceLink, LinkSettings
-from peakend.broker.mosquitto import load_registry
+from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.field.mosquitto import load_registry
 
 from .conftest import password_of, run_peakend
 

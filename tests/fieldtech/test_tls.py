@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from peakend.broker.link import DeviceLink, LinkSettings
-from peakend.broker.mosquitto import BrokerDir, BrokerError
-from peakend.broker.mqtt import connect_properties, make_client
-from peakend.broker.tls import cert_names, ensure_tls, make_ca, make_server_cert
+from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.device.mqtt import connect_properties, make_client
+from peakend.broker.field.mosquitto import BrokerDir, BrokerError
+from peakend.broker.field.tls import cert_names, ensure_tls, make_ca, make_server_cert
 
 from .conftest import run_peakend
 
@@ -115,7 +115,7 @@ def open_root():
 
 
 def test_broker_cli_with_tls_writes_both_listeners_and_prints_the_ca(open_root):
-    from peakend.broker.mosquitto import free_port
+    from peakend.broker.field.mosquitto import free_port
 
     tmp_path = open_root
     port, tls_port = free_port(), free_port()

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from hubtools import broker_root
-from peakend.broker import install
-from peakend.broker.mosquitto import BrokerDir, prepare
-from peakend.broker.provision import provision
-from peakend.broker.serve_cli import ServeError, web_certificate
-from peakend.broker.tls import (
+from peakend.broker.cli.serve import ServeError, web_certificate
+from peakend.broker.field import install
+from peakend.broker.field.mosquitto import BrokerDir, prepare
+from peakend.broker.field.provision import provision
+from peakend.broker.field.tls import (
     cert_names,
     ensure_tls,
     ensure_web_cert,

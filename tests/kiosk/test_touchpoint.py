@@ -72,7 +72,7 @@ def test_stopping_delivers_a_press_waiting_for_its_reason(write_config) -> None:
     station.touchpoint.press(3)
     outbox = station.link.settings.outbox_path
     station.stop()
-    from peakend.broker.outbox import Outbox
+    from peakend.broker.device.outbox import Outbox
 
     box = Outbox(outbox, device_id="kiosk-01", store_id="s001")
     try:

@@ -16,9 +16,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from peakend.broker.bridge import Bridge, add_store_bridge, attach_bridge, bridge_section
-from peakend.broker.config import parse_mqtt_url
-from peakend.broker.mosquitto import (
+from peakend.broker.device.config import parse_mqtt_url
+from peakend.broker.field.bridge import Bridge, add_store_bridge, attach_bridge, bridge_section
+from peakend.broker.field.mosquitto import (
     Mosquitto,
     aggregator_url,
     free_port,
@@ -26,7 +26,7 @@ from peakend.broker.mosquitto import (
     prepare,
     save_registry,
 )
-from peakend.broker.provision import register_device
+from peakend.broker.field.provision import register_device
 
 # -- a chain on one machine: store broker bridged to a central broker, workers, PostgreSQL ------
 

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from hubtools import broker_root
-from peakend.broker.bridge import (
+from peakend.broker.field.bridge import (
     Bridge,
     add_store_bridge,
     attach_bridge,
@@ -23,7 +23,7 @@ from peakend.broker.bridge import (
     examples,
     main,
 )
-from peakend.broker.mosquitto import BrokerDir, Mosquitto, free_port, prepare
+from peakend.broker.field.mosquitto import BrokerDir, Mosquitto, free_port, prepare
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "bridge"
 
@@ -106,7 +106,7 @@ def test_events_go_up_acks_come_down_retained_and_the_centre_sees_the_link(chain
     dev.on_message = lambda c, u, m: received.append(json.loads(m.payload))
     dev.connect("127.0.0.1", chain.store_port)
     dev.loop_start()
-    from peakend.broker.contract import event_topic, new_envelope
+    from peakend.broker.wire.contract import event_topic, new_envelope
 
     for seq in (1, 2, 3):
         e = new_envelope(device_id="kiosk-01", store_id="s001", zone_id="checkout", seq=seq,
@@ -161,7 +161,7 @@ def test_bridge_status_names_a_bridge_that_never_connected_and_a_dead_centre(tmp
 
 
 def test_a_broken_bridges_file_is_named_with_its_fix() -> None:
-    from peakend.broker.mosquitto import BrokerError
+    from peakend.broker.field.mosquitto import BrokerError
 
     root = broker_root()
     try:

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from peakend.broker.simulate import msg_id_for
-from peakend.broker.store_pg import PostgresStore
+from peakend.broker.devtools.simulate import msg_id_for
+from peakend.broker.hub.db.store_pg import PostgresStore
 
 STORES = [f"s{i:03d}" for i in range(1, 21)]
 PER_STORE = [("kiosk-1", "kiosk"), ("kiosk-2", "kiosk"), ("cam-1", "edge"), ("cam-2", "edge"),
@@ -53,7 +53,7 @@ def test_every_message_stored_once_and_every_ack_right_through_worker_kill_and_c
         path = tmp_path / f"devices-{n}.json"
         path.write_text(json.dumps(group))
         sims.append(subprocess.Popen(
-            [sys.executable, "-m", "peakend.broker.simulate_chain", "--devices", str(path),
+            [sys.executable, "-m", "peakend.broker.devtools.simulate_chain", "--devices", str(path),
              "--outbox-dir", str(tmp_path / "outboxes"), "--count", str(COUNT),
              "--rate", str(RATE), "--retransmit", "3", "--wait-acked", "150"],
             stdout=subprocess.PIPE, stderr=open(tmp_path / f"sim-{n}.log", "ab")))

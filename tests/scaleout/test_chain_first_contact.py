@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
-from peakend.broker.link import DeviceLink, LinkSettings
-from peakend.broker.store_pg import PostgresStore
+from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.hub.db.store_pg import PostgresStore
 
 
 def kiosk(url: str, path) -> DeviceLink:

@@ -13,12 +13,18 @@ from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from peakend.broker.alerts import AlertMonitor, acknowledge, store_alerts
-from peakend.broker.contract import Envelope, new_envelope
-from peakend.broker.hub_config import HubConfig
-from peakend.broker.report import Period, open_db, refresh_rollups, store_report, zone_report
-from peakend.broker.report_cli import main as report_main
-from peakend.broker.store import EventStore, open_store
+from peakend.broker.cli.report import main as report_main
+from peakend.broker.hub.config import HubConfig
+from peakend.broker.hub.db.store import EventStore, open_store
+from peakend.broker.hub.reports.alerts import AlertMonitor, acknowledge, store_alerts
+from peakend.broker.hub.reports.queries import (
+    Period,
+    open_db,
+    refresh_rollups,
+    store_report,
+    zone_report,
+)
+from peakend.broker.wire.contract import Envelope, new_envelope
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 NS = uuid.UUID("5d0f3c1e-2b7a-4c8e-8f90-1a2b3c4d5e6f")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from peakend.broker.mosquitto import free_port
+from peakend.broker.field.mosquitto import free_port
 
 
 def test_a_failing_device_ends_the_run_at_once_with_its_reason(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_a_failing_device_ends_the_run_at_once_with_its_reason(tmp_path: Path) -
     (tmp_path / "devices.json").write_text(json.dumps(specs))
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "peakend.broker.simulate_chain", "--devices",
+        [sys.executable, "-m", "peakend.broker.devtools.simulate_chain", "--devices",
          str(tmp_path / "devices.json"), "--outbox-dir", str(tmp_path / "out"), "--count", "5",
          "--rate", "50", "--wait-acked", "120"],
         capture_output=True, text=True, timeout=100,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from peakend.broker.contract import event_topic, new_envelope
-from peakend.broker.ingest import Ingest
-from peakend.broker.store import DbTarget, open_store, parse_db
-from peakend.broker.store_pg import PostgresStore
+from peakend.broker.hub.db.store import DbTarget, open_store, parse_db
+from peakend.broker.hub.db.store_pg import PostgresStore
+from peakend.broker.hub.writer import Ingest
+from peakend.broker.wire.contract import event_topic, new_envelope
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NS = uuid.UUID("0b7c1d52-6a4e-4d4f-9b1e-0c2f3a4b5c6d")

@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from peakend.broker.alerts import AlertMonitor
-from peakend.broker.contract import Envelope, new_envelope
-from peakend.broker.hub_config import HubConfig
-from peakend.broker.report import open_db
-from peakend.broker.store import open_store
-from peakend.broker.users import add_user
-from peakend.broker.web import create_app, serve_in_thread
+from peakend.broker.hub.config import HubConfig
+from peakend.broker.hub.db.store import open_store
+from peakend.broker.hub.reports.alerts import AlertMonitor
+from peakend.broker.hub.reports.queries import open_db
+from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.auth import add_user
+from peakend.broker.wire.contract import Envelope, new_envelope
 
 ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "web"
 CHROMIUM = "/usr/bin/chromium"

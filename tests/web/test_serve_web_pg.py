@@ -12,9 +12,9 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from hubtools import PEAKEND, stop_process, wait_until
-from peakend.broker.link import DeviceLink, LinkSettings
-from peakend.broker.mosquitto import free_port
-from peakend.broker.report import open_db
+from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.field.mosquitto import free_port
+from peakend.broker.hub.reports.queries import open_db
 
 from .conftest import PASSWORD
 

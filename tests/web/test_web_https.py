@@ -20,8 +20,8 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from hubtools import PEAKEND, Hub, broker_root, make_tls_hub, stop_process, wait_until
-from peakend.broker.mosquitto import free_port
-from peakend.broker.tls import make_ca, public_key_pin, web_files
+from peakend.broker.field.mosquitto import free_port
+from peakend.broker.field.tls import make_ca, public_key_pin, web_files
 from peakend.kiosk.settings import load_kiosk_config
 
 from .conftest import CHROMIUM, PASSWORD

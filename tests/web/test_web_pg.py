@@ -19,10 +19,10 @@ import pytest
 from playwright.sync_api import expect
 
 from hubtools import PEAKEND
-from peakend.broker import analytics as an
-from peakend.broker.alerts import AlertMonitor
-from peakend.broker.contract import Envelope, format_ts
-from peakend.broker.report import (
+from peakend.broker.hub.db.store import open_store
+from peakend.broker.hub.reports import analytics as an
+from peakend.broker.hub.reports.alerts import AlertMonitor
+from peakend.broker.hub.reports.queries import (
     Period,
     linked_rows,
     open_db,
@@ -30,9 +30,9 @@ from peakend.broker.report import (
     store_report,
     zone_report,
 )
-from peakend.broker.store import open_store
-from peakend.broker.users import add_user
-from peakend.broker.web import create_app, serve_in_thread
+from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.auth import add_user
+from peakend.broker.wire.contract import Envelope, format_ts
 
 from .conftest import CONFIG, PASSWORD, messages, seed
 

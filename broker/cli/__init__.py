@@ -1,0 +1,79 @@
+"""The one `peakend` command: hands each subcommand to its package's own cli module, lazily,
+so a kiosk Pi never imports OpenCV and the hub never imports Kivy."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+# name -> (module, one-line help). The help is repeated here so `peakend --help` imports nothing;
+# a test keeps each line equal to its module's HELP.
+KIOSK_HELP = "the smiley rating touchscreen (or simulated shoppers with --simulate)"
+EDGE_HELP = "camera module: measure queue wait and zone dwell from a camera or a recording"
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "peakend.broker.devtools.demo",
+        "the whole store on one machine: broker, aggregator, web, kiosk and camera",
+    ),
+    "broker": (
+        "peakend.broker.cli.broker",
+        "prepare a broker folder and run mosquitto in the foreground",
+    ),
+    "serve": (
+        "peakend.broker.cli.serve",
+        "run the aggregator (MQTT -> SQLite or PostgreSQL, acks, alerts) and the web",
+    ),
+    "provision": (
+        "peakend.broker.field.provision",
+        "create a device's credentials, registry entry and config file; prints its MQTT URL",
+    ),
+    "bridge": (
+        "peakend.broker.field.bridge",
+        "bridge a store's mosquitto to a chain's central broker (config, accounts, examples)",
+    ),
+    "report": ("peakend.broker.cli.report", "zone report in the terminal (table, json or csv)"),
+    "user": ("peakend.broker.cli.user", "manage managers' web accounts"),
+    "contract": ("peakend.broker.cli.contract", "print the wire contract's JSON Schema"),
+    "doctor": (
+        "peakend.broker.field.doctor",
+        "check a device or hub set-up and say how to fix what fails",
+    ),
+    "kiosk": ("peakend.kiosk.cli", KIOSK_HELP),
+    "edge": ("peakend.edge.cli", EDGE_HELP),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=os.environ.get("PEAKEND_LOG", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from importlib.metadata import version
+
+        print(version("peakend"))
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"peakend: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = ["usage: peakend COMMAND [options]   (peakend COMMAND --help for its options)", ""]
+    lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+

@@ -1,0 +1,197 @@
+"""``peakend report``: the zone report in the terminal, as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from peakend.broker.device.config import ConfigError, load_config
+from peakend.broker.hub.config import DEFAULT, HubConfig
+from peakend.broker.hub.reports import analytics as an
+from peakend.broker.hub.reports.queries import (
+    Period,
+    ReportError,
+    ZoneLine,
+    ZoneReport,
+    local_period,
+    open_db,
+    parse_moment,
+    store_report,
+    zone_report,
+)
+from peakend.broker.wire.contract import format_ts
+
+HELP = "zone report in the terminal (table, json or csv)"
+
+COLUMNS = [
+    ("store", "store_id"),
+    ("zone", "zone_id"),
+    ("ratings", "ratings"),
+    ("happy", "happy_index"),
+    ("unhappy", "unhappy_share"),
+    ("visits", "visits"),
+    ("response", "response_rate"),
+    ("wait p50", "wait_p50_s"),
+    ("wait p90", "wait_p90_s"),
+    ("dwell p50", "dwell_p50_s"),
+    ("dwell p90", "dwell_p90_s"),
+    ("per hour", "throughput_per_h"),
+    ("last message", "last_message"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="peakend report",
+        description="Ratings, Happy Index, waits and dwells per store and zone. Without "
+        "--since/--until: the last 30 days. Dates and times "
+        "without an offset are the store's local time (see [[stores]] in hub.toml).",
+    )
+    p.add_argument("--db", required=True, help="the hub database: a SQLite file or a "
+                   "postgresql://user:password@host:port/dbname URL")
+    p.add_argument("--store", help="only this store id")
+    p.add_argument("--zone", help="only this zone id; with --store, adds the zone's wait bands, "
+                   "tolerance point and peak-end days")
+    p.add_argument("--since", help="start, e.g. 2026-11-01 or 2026-11-01T09:00 or ...Z for UTC")
+    p.add_argument("--until", help="end (exclusive), same forms as --since; default now")
+    p.add_argument("--period", help="instead of --since: hour, day, week, month (current, local "
+                   "time) or 7d, 30d")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="output format (default table)")
+    p.add_argument("--config", help="hub.toml, for store time zones and analytics settings")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config, HubConfig) if args.config else DEFAULT
+        conn = open_db(args.db)
+        try:
+            period = _period(args, config)
+            if args.store and args.zone:
+                report = zone_report(conn, args.store, args.zone, period, config)
+                sys.stdout.write(render_zone(report, args.format))
+            else:
+                lines = store_report(conn, period, store=args.store, zone=args.zone,
+                                     config=config)
+                sys.stdout.write(render_lines(lines, period, args.format))
+        finally:
+            conn.close()
+    except (ConfigError, ReportError) as exc:
+        print(f"peakend report: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _period(args: argparse.Namespace, config: HubConfig) -> Period:
+    tz = config.timezone(args.store) if args.store else ZoneInfo("UTC")
+    now = datetime.now(UTC)
+    until = parse_moment(args.until, tz) if args.until else now
+    if args.period:
+        if args.since:
+            raise ReportError("give --since or --period, not both")
+        period = local_period(args.period, tz, until)
+    else:
+        since = parse_moment(args.since, tz) if args.since else until - timedelta(days=30)
+        period = Period(since.astimezone(UTC), until.astimezone(UTC))
+    if period.until <= period.since:
+        raise ReportError("--until must be after --since")
+    return period
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "happy_index":
+        return an.fmt_index(value)
+    if key in ("unhappy_share", "response_rate"):
+        return an.fmt_share(value)
+    if key.endswith("_s"):
+        return an.fmt_duration(value)
+    if key == "throughput_per_h":
+        return f"{value:.1f}"
+    if key == "last_message":
+        return value[:19].replace("T", " ") + "Z"
+    return str(value)
+
+
+def render_lines(lines: list[ZoneLine], period: Period, fmt: str) -> str:
+    rows = [line.as_dict() for line in lines]
+    if fmt == "json":
+        return json.dumps({"since": format_ts(period.since), "until": format_ts(period.until),
+                           "zones": rows}, indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [c[1] for c in COLUMNS],
+                           lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue()
+    head = f"period {period.label} (UTC); times m:ss; flagged presses left out\n"
+    if not rows:
+        return head + "no zones have sent anything yet\n"
+    table = [[h for h, _ in COLUMNS]] + [[_cell(k, r[k]) for _, k in COLUMNS] for r in rows]
+    return head + _table(table)
+
+
+def _table(table: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    out = []
+    for n, r in enumerate(table):
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,
+                                                                                 strict=True))]
+        out.append("  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out) + "\n"
+
+
+def render_zone(report: ZoneReport, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report.as_dict(), indent=2) + "\n"
+    if fmt == "csv":
+        from peakend.broker.hub.reports.queries import linked_rows
+
+        rows = linked_rows(report)
+        buf = io.StringIO()
+        if rows:
+            w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        return buf.getvalue()
+    s = report.summary
+    d = s.as_dict()
+    out = [
+        f"{report.store_id} / {report.zone_id}   {report.period.label} (UTC; local days in "
+        f"{report.timezone})",
+        "",
+    ]
+    out += [f"  {h:<10} {_cell(k, d[k])}" for h, k in COLUMNS[2:-1]]
+    out += ["", f"  tolerance point: {report.tolerance.text()}", "", "Happy Index by linked wait:"]
+    table = [["wait", "ratings", "happy", "unhappy"]] + [
+        [b.label, str(b.ratings), an.fmt_index(b.happy_index), an.fmt_share(b.unhappy_share)]
+        for b in report.bands
+    ]
+    out.append(_table(table))
+    out.append("Peak-end by day:")
+    table = [["day", "peak wait", "end ratings", "end happy", "day ratings", "day happy"]] + [
+        [p.day.isoformat(), an.fmt_duration(p.peak_wait_s), str(p.end_ratings),
+         an.fmt_index(p.end_happy_index), str(p.day_ratings), an.fmt_index(p.day_happy_index)]
+        for p in report.peak_end
+    ]
+    out.append(_table(table))
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

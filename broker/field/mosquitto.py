@@ -1,0 +1,468 @@
+"""mosquitto, configured and supervised by peakend.
+
+``prepare()`` lays out a broker folder (idempotent: credentials survive, the config is
+rewritten from the current options); ``Mosquitto`` runs the real binary and waits until it
+accepts connections. Choices that differ from mosquitto's defaults, and why:
+
+- ``max_queued_messages``: the default 1000 silently drops QoS 1 messages for a client that is
+  away, e.g. the aggregator during a restart.
+- ``autosave_interval 1``: the default writes the persistence file every 30 minutes, so a
+  ``kill -9`` loses what arrived since; once a second is as close to "every message" as
+  mosquitto gets without rewriting its whole database per message. The device outbox covers the
+  last second: nothing leaves it until the hub has stored it.
+- Devices authenticate with their id as user name and may only write below their own topic and
+  read their own ack (``pattern`` lines with ``%u``); a publish outside that gets the client
+  disconnected, which is what an impostor deserves.
+- When started as root, mosquitto drops to the ``mosquitto`` user, so the folders it writes must
+  be owned by that user and every folder above must be traversable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from peakend.broker.device.config import parse_mqtt_url
+
+log = logging.getLogger(__name__)
+
+AGGREGATOR_USER = "peakend-aggregator"
+MOSQUITTO_USER = "mosquitto"
+PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for its $7$ (PBKDF2-SHA512) hashes
+
+
+class BrokerError(RuntimeError):
+    """The broker cannot be prepared or started; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BrokerDir:
+    """The files of one broker folder."""
+
+    root: Path
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "mosquitto.conf"
+
+    @property
+    def conf_d(self) -> Path:
+        """Sections peakend adds to a prepared broker (a store's bridge): ``prepare`` rewrites
+        mosquitto.conf on every start, so they live in files of their own, included from it."""
+        return self.root / "conf.d"
+
+    @property
+    def passwd(self) -> Path:
+        return self.root / "passwd"
+
+    @property
+    def acl(self) -> Path:
+        return self.root / "acl"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "log"
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry.json"
+
+    @property
+    def aggregator_url(self) -> Path:
+        return self.root / "aggregator.url"
+
+    @property
+    def devices(self) -> Path:
+        return self.root / "devices"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "mosquitto.pid"
+
+    @property
+    def port_file(self) -> Path:
+        return self.root / "port"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def tls_port_file(self) -> Path:
+        """Present while the broker is set up for TLS: devices are then given mqtts:// URLs."""
+        return self.root / "tls_port"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def install(self) -> Path:
+        """One-time install scripts waiting to be fetched by a device (see provision)."""
+        return self.root / "install"
+
+    def tls_port(self) -> int | None:
+        try:
+            return int(self.tls_port_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+
+def prepare(
+    root: str | Path,
+    *,
+    port: int,
+    bind: str = "127.0.0.1",
+    tls: TlsFiles | None = None,
+    tls_port: int | None = None,
+    plain_bind: str | None = None,
+) -> BrokerDir:
+    """Create or refresh a broker folder; existing credentials are kept.
+
+    With ``tls`` and ``tls_port`` devices connect by TLS on ``bind:tls_port``; the plain
+    listener then stays on ``plain_bind`` (the caller picks loopback, so only the hub's own
+    aggregator uses it)."""
+    d = BrokerDir(Path(root).resolve())
+    d.root.mkdir(parents=True, exist_ok=True)
+    for sub in (d.data, d.logs, d.devices, d.conf_d):
+        sub.mkdir(exist_ok=True)
+    os.chmod(d.root, 0o755)
+    plain = plain_bind or bind
+    if not d.passwd.exists():
+        d.passwd.write_text("")
+    # The aggregator runs next to the broker: it always uses the plain listener. Its password
+    # is made once; host and port are written again on every start, since they may change.
+    host = plain if plain not in ("0.0.0.0", "::") else "127.0.0.1"
+    password = _existing_aggregator_password(d)
+    if password is None:
+        password = new_password()
+        set_password(d, AGGREGATOR_USER, password)
+    _write_private(d.aggregator_url, f"mqtt://{AGGREGATOR_USER}:{password}@{host}:{port}\n")
+    # A chain's centre keeps its store bridges' accounts (bridges.json) across starts.
+    from peakend.broker.field.bridge import centre_acl, load_bridges
+
+    d.acl.write_text(centre_acl(list(load_bridges(d).values())))
+    d.conf.write_text(
+        config_text(d, port=port, bind=bind, tls=tls, tls_port=tls_port, plain_bind=plain)
+    )
+    d.port_file.write_text(f"{port}\n")
+    if tls and tls_port:
+        d.tls_port_file.write_text(f"{tls_port}\n")
+    else:
+        d.tls_port_file.unlink(missing_ok=True)
+    _hand_to_mosquitto_user(d)
+    return d
+
+
+def config_text(
+    d: BrokerDir,
+    *,
+    port: int,
+    bind: str,
+    tls: TlsFiles | None,
+    tls_port: int | None,
+    plain_bind: str | None = None,
+) -> str:
+    lines = [
+        "# Written by `peakend broker`; edits are overwritten on the next start.",
+        "per_listener_settings false",
+        "allow_anonymous false",
+        f"password_file {d.passwd}",
+        f"acl_file {d.acl}",
+        "",
+        f"listener {port} {plain_bind or bind}",
+        "protocol mqtt",
+    ]
+    if tls and tls_port:
+        lines += [
+            "",
+            f"listener {tls_port} {bind}",
+            "protocol mqtt",
+            f"cafile {tls.ca}",
+            f"certfile {tls.cert}",
+            f"keyfile {tls.key}",
+            "tls_version tlsv1.2",
+        ]
+    lines += [
+        "",
+        "persistence true",
+        f"persistence_location {d.data}/",
+        "autosave_interval 1",
+        "autosave_on_changes false",
+        "persistent_client_expiration 14d",
+        "max_queued_messages 1000000",
+        "max_queued_bytes 0",
+        "max_inflight_messages 2000",
+        "max_packet_size 65536",
+        "",
+        "log_dest stdout",
+        f"log_dest file {d.logs}/mosquitto.log",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "log_type information",
+        "connection_messages true",
+        "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        "",
+        f"include_dir {d.conf_d}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def acl_text() -> str:
+    return "\n".join(
+        [
+            "# The hub's aggregator reads every device and writes acks and alerts.",
+            f"user {AGGREGATOR_USER}",
+            "topic readwrite peakend/v1/#",
+            "",
+            "# Every other account is a device whose user name is its id (%u).",
+            "pattern write peakend/v1/+/%u/status",
+            "pattern write peakend/v1/+/%u/evt/+",
+            "pattern read peakend/v1/+/%u/ack",
+            "",
+        ]
+    )
+
+
+# -- credentials ------------------------------------------------------------------------------
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """A mosquitto 2 ``$7$`` password hash (PBKDF2-SHA512), as mosquitto_passwd writes it."""
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
+    b64 = base64.b64encode
+    return f"$7${PBKDF2_ITERATIONS}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def set_password(d: BrokerDir, username: str, password: str) -> None:
+    lines = [ln for ln in _read_lines(d.passwd) if ln.split(":", 1)[0] != username]
+    lines.append(f"{username}:{hash_password(password)}")
+    _write_private(d.passwd, "\n".join(lines) + "\n")
+    _hand_to_mosquitto_user(d)
+
+
+def remove_user(d: BrokerDir, username: str) -> bool:
+    lines = _read_lines(d.passwd)
+    kept = [ln for ln in lines if ln.split(":", 1)[0] != username]
+    _write_private(d.passwd, "\n".join(kept) + ("\n" if kept else ""))
+    _hand_to_mosquitto_user(d)
+    return len(kept) != len(lines)
+
+
+def _existing_aggregator_password(d: BrokerDir) -> str | None:
+    try:
+        url = parse_mqtt_url(d.aggregator_url.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    has_account = any(ln.startswith(f"{AGGREGATOR_USER}:") for ln in _read_lines(d.passwd))
+    return url.password if has_account else None
+
+
+def aggregator_url(root: str | Path) -> str:
+    d = BrokerDir(Path(root))
+    try:
+        return d.aggregator_url.read_text().strip()
+    except FileNotFoundError:
+        raise BrokerError(
+            f"{d.aggregator_url} does not exist: run `peakend broker --data {d.root}` first"
+        ) from None
+
+
+# -- the device registry the aggregator checks envelopes against ---------------------------
+
+
+def load_registry(path: str | Path) -> dict[str, dict]:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    return doc.get("devices", {})
+
+
+def save_registry(path: str | Path, devices: dict[str, dict]) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"devices": devices}, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+# -- running it -------------------------------------------------------------------------------
+
+
+def mosquitto_binary() -> str:
+    found = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)),
+        None,
+    )
+    if not found:
+        raise BrokerError(
+            "mosquitto is not installed: `sudo apt-get install mosquitto` (or run `make demo`, "
+            "which installs it)"
+        )
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    """A mosquitto process for one broker folder."""
+
+    def __init__(self, d: BrokerDir, *, port: int, host: str = "127.0.0.1") -> None:
+        self.dir = d
+        self.port = port
+        self.host = host
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0, *, quiet: bool = True) -> None:
+        out = subprocess.DEVNULL if quiet else None
+        # Its own session: Ctrl-C in a terminal reaches the whole process group, and the broker
+        # must outlive the devices and the aggregator that are still finishing their work; the
+        # supervisor stops it last (stop()).
+        self.proc = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(self.dir.conf)], stdout=out, stderr=out,
+            start_new_session=True,
+        )
+        self.dir.pid_file.write_text(f"{self.proc.pid}\n")
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise BrokerError(
+                        f"mosquitto exited with code {self.proc.returncode} at start; "
+                        f"see {self.dir.logs}/mosquitto.log"
+                    )
+                try:
+                    with socket.create_connection((self.host, self.port), timeout=0.2):
+                        return
+                except OSError:
+                    time.sleep(0.05)
+        except BaseException:
+            self.kill()  # Ctrl-C while waiting: its own session would outlive us otherwise
+            raise
+        self.kill()
+        raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} in {timeout:.0f}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM: mosquitto saves its persistence file and exits."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.dir.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL: what a power cut does; only the last autosave survives."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.dir.pid_file.unlink(missing_ok=True)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def reload(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
+
+
+def reload_running_broker(d: BrokerDir) -> bool:
+    """Ask a running broker of this folder to re-read passwords and ACL (SIGHUP)."""
+    try:
+        pid = int(d.pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+        return True
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return False
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return [ln for ln in path.read_text().splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _hand_to_mosquitto_user(d: BrokerDir) -> None:
+    """As root, mosquitto drops to its own user: give it what it must read and write."""
+    if os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam(MOSQUITTO_USER)
+    except KeyError:
+        return
+    _check_traversable(d.root, user)
+    for path in (d.data, d.logs):
+        for sub in [path, *path.rglob("*")]:
+            os.chown(sub, user.pw_uid, user.pw_gid)
+    for path in (d.passwd, d.acl):
+        if path.exists():
+            os.chown(path, user.pw_uid, user.pw_gid)
+            os.chmod(path, 0o600)
+    if d.tls_dir.exists():
+        # The server's key must be readable by mosquitto; the CA's key stays root's alone.
+        os.chmod(d.tls_dir, 0o755)
+        for name in ("ca.pem", "server.pem", "server.key"):
+            path = d.tls_dir / name
+            if path.exists():
+                os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _check_traversable(root: Path, user: pwd.struct_passwd) -> None:
+    for parent in [root, *root.parents]:
+        st = parent.stat()
+        if st.st_uid == user.pw_uid:
+            continue
+        if not st.st_mode & 0o001:
+            raise BrokerError(
+                f"mosquitto runs as user {user.pw_name} and cannot enter {parent}: "
+                f"choose a broker folder outside it (e.g. /var/lib/peakend/broker) "
+                f"or `chmod o+x {parent}`"
+            )

@@ -1,0 +1,389 @@
+"""`peakend provision`: give a new device an account, a registry entry and a ready config file.
+
+The device's password is random (24 bytes, URL-safe) and shown once, inside its MQTT URL and
+its config file; the broker keeps only a PBKDF2 hash. A running broker of the same folder is
+told to re-read its password file, so the device can connect at once. When the broker runs with
+``--tls`` the device gets an ``mqtts://`` URL and the hub's CA (``ca_file``).
+
+Besides the config file it prints a one-line install command for the Pi: the hub's web hands
+the device's install script out once, over HTTPS with the web certificate's public key pinned
+in the command (see :mod:`peakend.broker.field.install`).
+
+``--revoke ID`` locks a device out at once: its password is removed and the broker reloaded,
+which drops its live connection (mosquitto re-checks connected clients on reload); the hub then
+takes over the device's client id with a clean session, which drops a connection a reload
+missed and deletes the device's stored session, and marks its retained status offline. The
+registry marks it revoked, so whatever it still had queued is quarantined, not stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import sys
+import threading
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from peakend.broker.field import install
+from peakend.broker.field.mosquitto import (
+    AGGREGATOR_USER,
+    BrokerDir,
+    BrokerError,
+    aggregator_url,
+    load_registry,
+    new_password,
+    reload_running_broker,
+    remove_user,
+    save_registry,
+    set_password,
+)
+from peakend.broker.wire.contract import ROLES, is_slug, status_topic
+
+HELP = "create a device's credentials, registry entry and config file; prints its MQTT URL"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="peakend provision",
+        description=HELP + ". With --revoke ID: lock a device out at once.",
+    )
+    parser.add_argument("--data", required=True, help="the broker folder (as for `peakend broker`)")
+    parser.add_argument("--id", help="device id, also its MQTT user, e.g. kiosk-01")
+    parser.add_argument("--store", help="store id, e.g. s001")
+    parser.add_argument(
+        "--zone",
+        action="append",
+        default=[],
+        help="zone id the device rates or watches; repeat (or comma-separate) for a camera",
+    )
+    parser.add_argument("--role", choices=ROLES, help="kiosk or edge")
+    parser.add_argument(
+        "--host",
+        default=None,
+        help="host name or address devices use to reach the hub (default: this machine's name)",
+    )
+    parser.add_argument("--port", type=int, default=None, help="broker port (default: its own)")
+    parser.add_argument(
+        "--out", default=None, help="where to write the device config (default DIR/devices/ID.toml)"
+    )
+    parser.add_argument(
+        "--web-url",
+        default=None,
+        help="the hub's web as the Pi reaches it, for the install command (default: "
+        "https://HOST:PORT of the running `peakend serve --https`, else https://HOST:8443 when "
+        "the folder has the web's certificate, else http://HOST:8080)",
+    )
+    parser.add_argument(
+        "--install-minutes",
+        type=float,
+        default=install.DEFAULT_TTL_S / 60,
+        help="how long the install command works (default 30 minutes; it works once)",
+    )
+    parser.add_argument(
+        "--revoke",
+        metavar="ID",
+        help="lock device ID out now: remove its password, drop its connection, mark it revoked",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.revoke:
+        try:
+            result = revoke(BrokerDir(Path(args.data).resolve()), args.revoke)
+        except (BrokerError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"device {args.revoke} revoked: its password is gone and the registry marks it")
+        if result.disconnected:
+            print("its connection was dropped and its broker session deleted")
+        else:
+            print(f"note: could not reach the broker ({result.note}); it refuses the device once "
+                  "it is (re)started")
+        return 0
+    missing = [f"--{name}" for name in ("id", "store", "role") if not getattr(args, name)]
+    if missing:
+        parser.error(f"give {', '.join(missing)} (or --revoke ID)")
+    zones = [z.strip() for value in args.zone for z in value.split(",") if z.strip()]
+    try:
+        result = provision(
+            Path(args.data),
+            device_id=args.id,
+            store=args.store,
+            zones=zones,
+            role=args.role,
+            host=args.host,
+            port=args.port,
+            out=Path(args.out) if args.out else None,
+            web_url=args.web_url,
+            install_ttl_s=args.install_minutes * 60,
+        )
+    except (BrokerError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"device {args.id} ({args.role}) registered for store {args.store}, "
+          f"zones {', '.join(zones)}")
+    print(f"config written to {result.config_path}")
+    if result.ca_path:
+        print(f"hub CA (for mqtts) written to {result.ca_path}")
+    if not result.reloaded:
+        print("note: no running broker for this folder was told; start it with `peakend broker`")
+    if result.install:
+        if result.install_command.startswith("curl -fsS http://"):
+            print("note: the install command uses plain HTTP: anyone on the store network can "
+                  "read the device's password in the script; serve the web with --https "
+                  "(GUIDE.md, section A)")
+        minutes = args.install_minutes
+        print(f"on the Pi, paste this within {minutes:g} minutes (it works once):")
+        print(f"  {result.install_command}")
+    print(result.url)
+    return 0
+
+
+class Provisioned:
+    def __init__(
+        self,
+        url: str,
+        config_path: Path,
+        reloaded: bool,
+        *,
+        ca_path: Path | None = None,
+        install: install.InstallScript | None = None,
+        install_command: str = "",
+    ) -> None:
+        self.url = url
+        self.config_path = config_path
+        self.reloaded = reloaded
+        self.ca_path = ca_path
+        self.install = install
+        self.install_command = install_command
+
+
+def provision(
+    data: Path,
+    *,
+    device_id: str,
+    store: str,
+    zones: list[str],
+    role: str,
+    host: str | None = None,
+    port: int | None = None,
+    out: Path | None = None,
+    web_url: str | None = None,
+    install_ttl_s: float = install.DEFAULT_TTL_S,
+) -> Provisioned:
+    d = BrokerDir(data.resolve())
+    if not d.conf.exists():
+        raise BrokerError(
+            f"{d.root} is not a broker folder: run `peakend broker --data {d.root}` first"
+        )
+    for label, value in [("id", device_id), ("store", store), *[("zone", z) for z in zones]]:
+        if not is_slug(value):
+            raise ValueError(
+                f"--{label} {value!r}: use lowercase letters, digits and dashes (e.g. kiosk-01)"
+            )
+    if device_id == AGGREGATOR_USER:
+        raise ValueError(f"--id {device_id!r} is reserved for the hub")
+    if role not in ROLES:
+        raise ValueError(f"--role must be one of {', '.join(ROLES)}")
+    if not zones:
+        raise ValueError("give at least one --zone (the zone the device rates or watches)")
+    if role == "kiosk" and len(zones) != 1:
+        raise ValueError("a kiosk rates exactly one zone: give one --zone")
+
+    reloaded = register_device(d, device_id=device_id, store=store, zones=zones, role=role)
+    password = reloaded.password
+    hub_host = host or socket.gethostname()
+    tls_port = d.tls_port()
+    tls = tls_port is not None and d.ca_file.exists()
+    if tls:
+        url = f"mqtts://{device_id}:{password}@{hub_host}:{port or tls_port}"
+    else:
+        broker_port = port or int(d.port_file.read_text().strip())
+        url = f"mqtt://{device_id}:{password}@{hub_host}:{broker_port}"
+    device = {"id": device_id, "store": store, "role": role, "zone": zones[0]}
+    path = out or d.devices / f"{device_id}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ca_path = None
+    mqtt: dict[str, str] = {"url": url}
+    if tls:
+        ca_path = path.parent / "ca.pem"
+        if ca_path.resolve() != d.ca_file.resolve():
+            ca_path.write_bytes(d.ca_file.read_bytes())
+        mqtt["ca_file"] = str(ca_path.resolve())
+    path.write_text(fill_example(role, device=device, mqtt=mqtt))
+    path.chmod(0o600)
+
+    # The Pi's copy: same identity, the Pi's own paths for the CA and the device's databases.
+    pi_mqtt = {"url": url, **({"ca_file": f"{install.PI_CONFIG_DIR}/ca.pem"} if tls else {})}
+    pi_sections: dict[str, dict[str, str]] = {
+        "device": device,
+        "mqtt": pi_mqtt,
+        "outbox": {"path": f"{install.PI_STATE_DIR}/outbox.sqlite"},
+    }
+    if role == "kiosk":
+        pi_sections["kiosk"] = {"journal": f"{install.PI_STATE_DIR}/presses.sqlite"}
+    script = install.create(
+        d,
+        device_id=device_id,
+        role=role,
+        config_text=fill_toml(example_text(role), pi_sections),
+        ca_pem=d.ca_file.read_text() if tls else None,
+        ttl_s=install_ttl_s,
+    )
+    web = web_url or default_web_url(d, hub_host)
+    # Only the hub's own web is pinned: a --web-url (a proxy, say) has a certificate of its
+    # own, which curl checks against the Pi's trusted CAs.
+    pin = web_pin(d) if web.startswith("https://") and not web_url else None
+    return Provisioned(url, path, reloaded.broker_told, ca_path=ca_path, install=script,
+                       install_command=script.command(web, pin))
+
+
+def default_web_url(d: BrokerDir, host: str) -> str:
+    """The web the hub runs, as noted by ``peakend serve``; before it ever ran, the usual
+    https port when the folder has the web's certificate, else plain HTTP."""
+    from peakend.broker.field.tls import web_files
+
+    served = install.recorded_web(d)
+    if served and served["https_port"]:
+        return f"https://{host}:{served['https_port']}"
+    if served and served["http_port"]:
+        return f"http://{host}:{served['http_port']}"
+    return f"https://{host}:8443" if web_files(d).cert.exists() else f"http://{host}:8080"
+
+
+def web_pin(d: BrokerDir) -> str | None:
+    """The pin of the broker folder's web certificate; None when the web uses another one
+    (e.g. behind a proxy with a certificate the Pi trusts already)."""
+    from peakend.broker.field.tls import public_key_pin, web_files
+
+    cert = web_files(d).cert
+    return public_key_pin(cert) if cert.exists() else None
+
+
+class Revoked:
+    def __init__(self, reloaded: bool, disconnected: bool, note: str = "") -> None:
+        self.reloaded = reloaded
+        self.disconnected = disconnected
+        self.note = note
+
+
+def revoke(d: BrokerDir, device_id: str, *, timeout: float = 5.0) -> Revoked:
+    """Lock a device out now; see the module's doc for how."""
+    registry = load_registry(d.registry)
+    entry = registry.get(device_id)
+    if entry is None:
+        raise ValueError(f"{device_id!r} is not a provisioned device of {d.root}")
+    if device_id == AGGREGATOR_USER:
+        raise ValueError(f"{device_id!r} is the hub's own account")
+    remove_user(d, device_id)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    entry = {**entry, "revoked": True, "revoked_at": now}
+    registry[device_id] = entry
+    save_registry(d.registry, registry)
+    install.drop_device(d, device_id)
+    reloaded = reload_running_broker(d)
+    try:
+        take_over_session(d, device_id, store=entry.get("store"), timeout=timeout)
+    except (BrokerError, OSError) as exc:
+        return Revoked(reloaded, False, str(exc))
+    return Revoked(reloaded, True)
+
+
+def take_over_session(d: BrokerDir, device_id: str, *, store: str | None, timeout: float) -> None:
+    """Connect as the hub with the device's client id and a clean, non-persistent session.
+
+    The broker then drops any connection still using that id (MQTT session takeover) and
+    forgets the device's stored session. The retained status is set offline on the way out."""
+    from peakend.broker.device.mqtt import connect_properties, make_client
+
+    url = aggregator_url(d.root)
+    ca = str(d.ca_file) if d.ca_file.exists() else None
+    client, target = make_client(url, device_id, ca_file=ca)
+    done = threading.Event()
+    outcome: list[str] = []
+
+    def on_connect(c, _u, _f, reason, _p) -> None:  # type: ignore[no-untyped-def]
+        outcome.append("ok" if not reason.is_failure else str(reason))
+        done.set()
+
+    client.on_connect = on_connect
+    client.connect(target.host, target.port, keepalive=10, clean_start=True,
+                   properties=connect_properties(persistent=False))
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            raise BrokerError(f"no answer from the broker at {target.redacted()}")
+        if outcome[0] != "ok":
+            raise BrokerError(f"the broker refused the hub's account: {outcome[0]}")
+        if store:
+            offline = json.dumps({"state": "offline"})
+            info = client.publish(status_topic(store, device_id), offline, qos=1, retain=True)
+            info.wait_for_publish(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+class Registered:
+    def __init__(self, password: str, broker_told: bool) -> None:
+        self.password = password
+        self.broker_told = broker_told
+
+
+def register_device(
+    d: BrokerDir, *, device_id: str, store: str, zones: list[str], role: str
+) -> Registered:
+    """A fresh random password (hashed into the broker's file) and the registry entry."""
+    password = new_password()
+    set_password(d, device_id, password)
+    registry = load_registry(d.registry)
+    registry[device_id] = {
+        "store": store,
+        "zones": zones,
+        "role": role,
+        "revoked": False,
+        "provisioned_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    save_registry(d.registry, registry)
+    return Registered(password, reload_running_broker(d))
+
+
+def example_text(role: str) -> str:
+    return resources.files("peakend.deploy").joinpath("examples", f"{role}.toml").read_text()
+
+
+def fill_example(role: str, **sections: dict[str, str]) -> str:
+    """The role's documented example with the given keys of the given sections filled in."""
+    return fill_toml(example_text(role), sections)
+
+
+_HEADER = re.compile(r"^\s*\[([A-Za-z0-9_.-]+)\]\s*(#.*)?$")
+_KEY = re.compile(r"^(\s*#?\s*)([A-Za-z0-9_]+)(\s*=\s*)(.*)$")
+
+
+def fill_toml(text: str, sections: dict[str, dict[str, str]]) -> str:
+    """Replace (or uncomment) ``key = ...`` lines inside ``[section]`` blocks, keeping comments."""
+    out, current, done = [], None, set()
+    for line in text.splitlines():
+        header = _HEADER.match(line)
+        if header:
+            current = header.group(1)
+        else:
+            key = _KEY.match(line)
+            wanted = sections.get(current or "", {})
+            if key and key.group(2) in wanted and (current, key.group(2)) not in done:
+                commented = "#" in key.group(1)
+                # Only a commented line that looks like a setting, not prose that contains "=".
+                if not commented or key.group(1).strip() == "#":
+                    value = wanted[key.group(2)]
+                    line = f'{key.group(2)} = "{value}"'
+                    done.add((current, key.group(2)))
+        out.append(line)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,310 @@
+"""The aggregator: MQTT in, the hub database (SQLite or PostgreSQL) out, acks back.
+
+Two processes. This one holds the paho client: its callback only appends what arrives to an
+inbox, and a dispatcher thread hands the whole inbox as one batch to the writer process
+(:mod:`peakend.broker.hub.writer`), which validates, stores and commits it. Only after the commit
+does the dispatcher PUBACK each message to the broker (paho's manual acks) and publish each
+device's retained ack. Batches size themselves: whatever arrived while the writer worked on the
+previous batch is the next one, so light traffic is stored at once and heavy traffic in bulk.
+A device's birth is answered with its ack too (see :mod:`peakend.broker.hub.writer`); the retain
+flag travels with each message so the writer can tell a device connecting now from a birth the
+broker replays to us from its retained store.
+
+Killing either process at any point loses nothing: the broker redelivers whatever was not
+PUBACKed to the persistent session, and devices keep whatever the hub has not acked.
+
+Several aggregators (workers) can share the stream of a chain's central broker with an MQTT v5
+shared subscription (``shared_group``) into one PostgreSQL database. Each ack comes from the
+database, so it is right whichever worker stored what; but two workers may publish acks of the
+same device in the opposite order of their commits, leaving a lower retained ack behind (never a
+too-high one), and a restarted broker or a bridge can hand on an older copy. So every worker of
+a group watches every ack at the centre and, for a few seconds after each, compares it with the
+database and publishes the database's value again where it has moved on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from peakend.broker.device.mqtt import connect_properties, make_client
+from peakend.broker.hub.writer import BatchResult, Counters, writer_main
+from peakend.broker.wire import contract
+
+log = logging.getLogger(__name__)
+
+# Unacked messages the broker may push to us at once; with manual acks this bounds one batch.
+RECEIVE_MAXIMUM = 5000
+MAX_BATCH = 5000
+# In a shared group: how often, and for how long after publishing, acks are checked against the
+# database (see the module docstring).
+ACK_REFRESH_S = 2.0
+ACK_REFRESH_WINDOW_S = 8.0
+ACKS_SUBSCRIPTION = f"{contract.ROOT}/+/+/ack"
+
+Periodic = Callable[[datetime], list[tuple[str, dict[str, Any]]]]
+
+
+class AggregatorError(RuntimeError):
+    pass
+
+
+class Aggregator:
+    def __init__(
+        self,
+        mqtt_url: str,
+        db_path: str | Path,
+        *,
+        registry_path: str | Path | None = None,
+        client_id: str = "peakend-aggregator",
+        shared_group: str | None = None,
+        ca_file: str | None = None,
+        periodic: Periodic | None = None,
+        periodic_s: float = 15.0,
+    ) -> None:
+        self.db_path = str(db_path)
+        self.registry_path = str(registry_path) if registry_path else None
+        self.counters = Counters()
+        self.periodic = periodic
+        self.periodic_s = periodic_s
+        self.connected = threading.Event()
+        self.last_error: str | None = None
+        self._prefix = f"$share/{shared_group}/" if shared_group else ""
+        self._inbox: list[tuple[str, bytes, float, int, int, bool]] = []
+        self._arrived = threading.Condition()
+        self._stop = threading.Event()
+        self._client, self._target = make_client(
+            mqtt_url, client_id, ca_file=ca_file, manual_ack=True
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_disconnect = self._on_disconnect
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="aggregator")
+        self._writer: Any = None
+        self._pipe: Any = None
+        # device -> (store, seq, when) of the last ack this worker published or the broker echoed
+        self._published: dict[str, tuple[str, int, float]] = {}
+        self._acks_lock = threading.Lock()
+        self._failures = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        # spawn, not fork: forking a process that runs paho's threads is unsafe.
+        ctx = mp.get_context("spawn")
+        self._pipe, child = ctx.Pipe()
+        self._writer = ctx.Process(
+            target=writer_main,
+            args=(child, self.db_path, self.registry_path, logging.getLogger().level),
+            name="aggregator-writer",
+            daemon=True,
+        )
+        self._writer.start()
+        child.close()
+        if not self._pipe.poll(60):
+            raise AggregatorError("the writer process did not start")
+        kind, detail = self._pipe.recv()
+        if kind != "ready":
+            raise AggregatorError(f"the writer process failed to open the database: {detail}")
+        self._client.connect_async(
+            self._target.host,
+            self._target.port,
+            keepalive=30,
+            clean_start=False,
+            properties=connect_properties(persistent=True, receive_maximum=RECEIVE_MAXIMUM),
+        )
+        self._client.loop_start()
+        self._dispatcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._arrived:
+            self._arrived.notify_all()
+        if self._dispatcher.is_alive():
+            self._dispatcher.join(15)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._pipe is not None:
+            try:
+                self._pipe.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        if self._writer is not None:
+            self._writer.join(10)
+            if self._writer.is_alive():
+                self._writer.kill()
+
+    def alive(self) -> bool:
+        return self._dispatcher.is_alive() and self._writer is not None and self._writer.is_alive()
+
+    def run_forever(self, stop: threading.Event) -> None:
+        self.start()
+        while not stop.is_set() and self.alive():
+            stop.wait(1.0)
+        self.stop()
+
+    # -- paho callbacks (network thread: keep them as cheap as a bare subscriber's) ---------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.last_error = f"broker refused the aggregator: {reason}"
+            log.error("%s", self.last_error)
+            return
+        topics = [
+            (self._prefix + contract.EVENTS_SUBSCRIPTION, 1),
+            (self._prefix + contract.STATUS_SUBSCRIPTION, 1),
+        ]
+        if self._prefix:
+            # Every worker watches every ack (not shared): whichever worker's ack the broker
+            # kept last, each of them can see a stale one and publish the database's again.
+            topics.append((ACKS_SUBSCRIPTION, 1))
+        client.subscribe(topics)
+        self.connected.set()
+        log.info(
+            "aggregator connected to %s (session present: %s)",
+            self._target.redacted(),
+            flags.session_present,
+        )
+
+    def _on_disconnect(self, *_: Any) -> None:
+        self.connected.clear()
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/ack"):
+            self._observe_ack(msg)
+            return
+        item = (msg.topic, msg.payload, time.time(), msg.mid, msg.qos, msg.retain)
+        with self._arrived:
+            self._inbox.append(item)
+            if len(self._inbox) == 1:
+                self._arrived.notify()
+
+    # -- dispatcher -------------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        next_periodic = time.monotonic() + self.periodic_s
+        next_refresh = time.monotonic() + ACK_REFRESH_S
+        while not self._stop.is_set():
+            with self._arrived:
+                if not self._inbox:
+                    self._arrived.wait(0.5)
+                batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
+            if batch:
+                if not self._commit(batch):
+                    return
+            if self._prefix and time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + ACK_REFRESH_S
+                if not self._refresh_acks():
+                    return
+            if self.periodic and time.monotonic() >= next_periodic:
+                next_periodic = time.monotonic() + self.periodic_s
+                self._run_periodic()
+
+    def _commit(self, batch: list[tuple[str, bytes, float, int, int, bool]]) -> bool:
+        try:
+            items = [(topic, payload, at) for topic, payload, at, _, _, _ in batch]
+            # retained statuses the broker replays on our subscribing: no device just connected
+            replayed = [i for i, item in enumerate(batch) if item[5]]
+            self._pipe.send(("batch", items, replayed) if replayed else items)
+            kind, result = self._pipe.recv()
+        except (EOFError, BrokenPipeError, OSError):
+            self.last_error = "the writer process died"
+            log.error(
+                "%s; nothing of the last batch was acked, the broker will redeliver it",
+                self.last_error,
+            )
+            return False
+        if kind != "ok":
+            # Nothing of it was committed or PUBACKed: put it back and try again shortly (a
+            # full disk or a locked database passes; a bad message is quarantined by the writer).
+            log.error("batch of %d not stored (%s); retrying", len(batch), result)
+            with self._arrived:
+                self._inbox[:0] = batch
+            self._stop.wait(min(30.0, 1.0 * 2 ** min(self._failures, 5)))
+            self._failures += 1
+            return True
+        self._failures = 0
+        self._publish_acks(batch, result)
+        return True
+
+    def _publish_acks(
+        self, batch: list[tuple[str, bytes, float, int, int, bool]], result: BatchResult
+    ) -> None:
+        self.counters.add(result.counters)
+        # Everything in the batch is durable now: tell the broker, then the devices.
+        for _, _, _, mid, qos, _ in batch:
+            if qos > 0:
+                self._client.ack(mid, qos)
+        now = time.monotonic()
+        for device, (store_id, seq) in result.acks.items():
+            self._publish_ack(store_id, device, seq, now, result.births.get(device))
+
+    def _publish_ack(
+        self, store_id: str, device: str, seq: int, now: float, boot_id: str | None = None
+    ) -> None:
+        ack: dict[str, Any] = {"seq": seq}
+        if boot_id:
+            ack["boot_id"] = boot_id
+        self._client.publish(
+            contract.ack_topic(store_id, device), json.dumps(ack), qos=1, retain=True
+        )
+        with self._acks_lock:
+            self._published[device] = (store_id, seq, now)
+
+    def _observe_ack(self, msg: mqtt.MQTTMessage) -> None:
+        """An ack as the broker now holds it, from any worker: the value to check next."""
+        if msg.qos > 0:
+            self._client.ack(msg.mid, msg.qos)
+        try:
+            where = contract.parse_topic(msg.topic)
+            seq = contract.Ack.model_validate_json(msg.payload).seq
+        except ValueError:
+            return
+        with self._acks_lock:
+            self._published[where.device] = (where.store, seq, time.monotonic())
+
+    def _refresh_acks(self) -> bool:
+        """Publish again, from the database, the recent acks another worker has overtaken."""
+        now = time.monotonic()
+        with self._acks_lock:
+            recent = {
+                d: v for d, v in self._published.items() if now - v[2] < ACK_REFRESH_WINDOW_S
+            }
+            self._published = dict(recent)
+        if not recent:
+            return True
+        try:
+            self._pipe.send(("acked", sorted(recent)))
+            kind, result = self._pipe.recv()
+        except (EOFError, BrokenPipeError, OSError):
+            self.last_error = "the writer process died"
+            log.error("%s", self.last_error)
+            return False
+        if kind != "ok":
+            log.warning("could not re-read acks: %s", result)
+            return True
+        for device, seq in result.items():
+            store_id, published, when = recent[device]
+            if seq > published:
+                log.info("ack of %s overtaken (%d < %d): publishing again", device, published, seq)
+                self._publish_ack(store_id, device, seq, when)
+        return True
+
+    def _run_periodic(self) -> None:
+        assert self.periodic is not None
+        try:
+            for store_id, payload in self.periodic(datetime.now(UTC)):
+                self._client.publish(
+                    contract.alerts_topic(store_id), json.dumps(payload), qos=1, retain=False
+                )
+        except Exception:
+            log.exception("periodic task failed; continuing")

@@ -1,0 +1,268 @@
+"""The hub's configuration file (hub.toml): where things are, the stores, analytics and alerts.
+
+One model per concern, unknown keys refused, every field documented, loaded with
+``peakend.broker.device.config.load_config(path, HubConfig)``. Stores that are not listed use UTC,
+default analytics and the default alert rules, so a hub runs before anyone writes this file.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from peakend.broker.wire.contract import SLUG_PATTERN
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubSection(_Section):
+    """Where the hub's parts live."""
+
+    mqtt_url: str | None = Field(
+        default=None,
+        title="Aggregator broker URL",
+        description="mqtt://USER:PASSWORD@HOST:PORT the aggregator connects with "
+        "(peakend serve --mqtt overrides it).",
+    )
+    db: str = Field(
+        default="peakend.sqlite",
+        title="Database",
+        description="SQLite file of the hub; relative paths are relative to this file.",
+    )
+    http: str | None = Field(
+        default=None,
+        pattern=r"^[^\s:]*:\d{1,5}$",
+        title="Web address (plain HTTP)",
+        description="HOST:PORT the managers' web listens on without encryption, e.g. "
+        "0.0.0.0:8080; with https set it only sends browsers on to HTTPS (and answers "
+        "/time for peakend doctor). Leave both out to run without the web.",
+    )
+    https: str | None = Field(
+        default=None,
+        pattern=r"^[^\s:]*:\d{1,5}$",
+        title="Web address (HTTPS)",
+        description="HOST:PORT the web listens on with HTTPS, e.g. 0.0.0.0:8443, using the "
+        "broker folder's tls/web.pem (made by peakend broker --tls); passwords and install "
+        "scripts then never cross the network in clear.",
+    )
+    broker_data: str | None = Field(
+        default=None,
+        title="Broker data folder",
+        description="The folder peakend broker keeps its config and registry.json of "
+        "provisioned devices in.",
+    )
+
+
+class StoreSection(_Section):
+    """One store: its id as the devices send it, a display name and its local time zone."""
+
+    id: str = Field(pattern=SLUG_PATTERN, title="Store id", description="e.g. s001.")
+    name: str = Field(default="", title="Name", description="Shown on the web, e.g. Market St.")
+    timezone: str = Field(
+        default="UTC",
+        title="Time zone",
+        description="IANA zone name such as Europe/Berlin; hours, days and weekdays in reports "
+        "are this local time (daylight saving included).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class AnalyticsSection(_Section):
+    """How ratings are linked to waits and summarised."""
+
+    lookback_min: float = Field(
+        default=10.0,
+        gt=0,
+        le=240,
+        title="Look-back (min)",
+        description="A rating is linked to the visits of its zone that ended in this many "
+        "minutes up to the press.",
+    )
+    wait_bands_s: list[float] = Field(
+        default=[60.0, 120.0, 180.0, 300.0, 600.0],
+        min_length=1,
+        title="Wait bands (s)",
+        description="Upper edges of the wait bands the Happy Index is shown by, in seconds, "
+        "increasing; a last band takes everything longer.",
+    )
+    unhappy_max_score: int = Field(
+        default=2,
+        ge=1,
+        le=3,
+        title="Unhappy scores",
+        description="Scores up to this one count as unhappy presses (1 very unhappy .. 4 very "
+        "happy).",
+    )
+    min_ratings_tolerance: int = Field(
+        default=30,
+        ge=10,
+        title="Minimum ratings for a tolerance point",
+        description="Below this many ratings linked to a measured wait, the tolerance point "
+        "says 'not enough data'.",
+    )
+    end_window_min: float = Field(
+        default=60.0,
+        gt=0,
+        title="Day's end (min)",
+        description="The peak-end view takes the ratings of the last this-many minutes of "
+        "each day's activity as its end.",
+    )
+
+    @field_validator("wait_bands_s")
+    @classmethod
+    def _bands(cls, value: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)) or value[0] <= 0:
+            raise ValueError("wait bands must be positive and increasing")
+        return value
+
+
+class AlertRule(_Section):
+    """Thresholds that open a service-recovery alert for a zone."""
+
+    wait_p90_s: float | None = Field(
+        default=300.0,
+        gt=0,
+        title="Wait p90 threshold (s)",
+        description="Open a wait alert when the p90 wait of people who left the queue in the "
+        "last wait_window_min minutes is above this; leave out to disable.",
+    )
+    wait_window_min: float = Field(
+        default=10.0, gt=0, le=240, title="Wait window (min)",
+        description="The minutes the wait p90 is taken over.",
+    )
+    wait_min_people: int = Field(
+        default=3, ge=1, title="Minimum people",
+        description="A wait alert needs at least this many measured waits in its window.",
+    )
+    unhappy_count: int | None = Field(
+        default=3,
+        ge=1,
+        title="Unhappy presses",
+        description="Open an unhappy alert at this many unhappy presses in "
+        "unhappy_window_min minutes; leave out to disable.",
+    )
+    unhappy_window_min: float = Field(
+        default=10.0, gt=0, le=240, title="Unhappy window (min)",
+        description="The minutes unhappy presses are counted over.",
+    )
+    clear_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        title="Clear ratio",
+        description="Hysteresis: an open alert closes only when its value falls below this "
+        "share of its threshold.",
+    )
+    min_open_min: float = Field(
+        default=5.0, ge=0, title="Minimum open (min)",
+        description="An alert stays open at least this long, so a flicker never closes it.",
+    )
+    cooldown_min: float = Field(
+        default=10.0, ge=0, title="Cool-down (min)",
+        description="After closing, the same cause does not open again for this long.",
+    )
+
+
+class ZoneAlertRule(_Section):
+    """Per-zone changes to the default alert rule; fields left out keep the default."""
+
+    store: str = Field(pattern=SLUG_PATTERN, title="Store id", description="e.g. s001.")
+    zone: str = Field(pattern=SLUG_PATTERN, title="Zone id", description="e.g. checkout.")
+    wait_p90_s: float | None = Field(default=None, gt=0, title="Wait p90 threshold (s)",
+                                     description="See [alerts.default].")
+    wait_window_min: float | None = Field(default=None, gt=0, title="Wait window (min)",
+                                          description="See [alerts.default].")
+    wait_min_people: int | None = Field(default=None, ge=1, title="Minimum people",
+                                        description="See [alerts.default].")
+    unhappy_count: int | None = Field(default=None, ge=1, title="Unhappy presses",
+                                      description="See [alerts.default].")
+    unhappy_window_min: float | None = Field(default=None, gt=0, title="Unhappy window (min)",
+                                             description="See [alerts.default].")
+    disable_wait: bool = Field(default=False, title="No wait alerts",
+                               description="true: this zone never raises wait alerts.")
+    disable_unhappy: bool = Field(default=False, title="No unhappy alerts",
+                                  description="true: this zone never raises unhappy alerts.")
+
+
+class AlertsSection(_Section):
+    """Service-recovery alerts, published on peakend/v1/{store}/alerts and shown on the web."""
+
+    enabled: bool = Field(default=True, title="Enabled", description="false: no alerts at all.")
+    default: AlertRule = Field(
+        default_factory=AlertRule, title="Default rule", description="Used by every zone."
+    )
+    zones: list[ZoneAlertRule] = Field(
+        default_factory=list,
+        title="Zone overrides",
+        description="[[alerts.zones]] entries changing the default rule for one zone.",
+    )
+
+
+class HubConfig(_Section):
+    """The hub: aggregator, web, stores, analytics and alerts."""
+
+    hub: HubSection = Field(default_factory=HubSection, title="Hub", description="[hub]")
+    stores: list[StoreSection] = Field(
+        default_factory=list, title="Stores", description="[[stores]] entries."
+    )
+    analytics: AnalyticsSection = Field(
+        default_factory=AnalyticsSection, title="Analytics", description="[analytics]"
+    )
+    alerts: AlertsSection = Field(
+        default_factory=AlertsSection, title="Alerts", description="[alerts]"
+    )
+
+    @model_validator(mode="after")
+    def _unique_stores(self) -> HubConfig:
+        ids = [s.id for s in self.stores]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"store listed twice: {', '.join(dupes)}")
+        return self
+
+    def store(self, store_id: str) -> StoreSection:
+        for s in self.stores:
+            if s.id == store_id:
+                return s
+        return StoreSection(id=store_id)
+
+    def timezone(self, store_id: str) -> ZoneInfo:
+        return ZoneInfo(self.store(store_id).timezone)
+
+    def alert_rule(self, store_id: str, zone_id: str) -> tuple[AlertRule, bool, bool]:
+        """The zone's effective rule and whether its wait / unhappy alerts are enabled."""
+        rule = self.alerts.default
+        wait_on = self.alerts.enabled and rule.wait_p90_s is not None
+        unhappy_on = self.alerts.enabled and rule.unhappy_count is not None
+        for z in self.alerts.zones:
+            if z.store == store_id and z.zone == zone_id:
+                changes = {
+                    k: v
+                    for k, v in z.model_dump().items()
+                    if k not in ("store", "zone", "disable_wait", "disable_unhappy")
+                    and v is not None
+                }
+                rule = rule.model_copy(update=changes)
+                wait_on = wait_on or "wait_p90_s" in changes
+                unhappy_on = unhappy_on or "unhappy_count" in changes
+                wait_on = wait_on and not z.disable_wait and self.alerts.enabled
+                unhappy_on = unhappy_on and not z.disable_unhappy and self.alerts.enabled
+        return rule, wait_on, unhappy_on
+
+
+DEFAULT = HubConfig()

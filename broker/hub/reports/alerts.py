@@ -1,0 +1,179 @@
+"""Service-recovery alerts: a zone's wait or its unhappy presses cross a threshold.
+
+The aggregator calls :meth:`AlertMonitor.check` every few seconds and publishes what it returns
+on ``peakend/v1/{store}/alerts``. No storms: at most one open alert per zone and cause (also a
+unique index), hysteresis (an alert closes only once its value falls below ``clear_ratio`` of
+the threshold, and not before ``min_open_min``), and a cool-down before the same cause opens
+again. Alerts live in the ``alerts`` table, where the web acknowledges and comments on them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peakend.broker.hub.config import DEFAULT, AlertRule, HubConfig
+from peakend.broker.hub.reports.analytics import fmt_duration
+from peakend.broker.hub.reports.queries import open_db, zones
+from peakend.broker.wire.contract import format_ts, parse_ts
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a zone shows right now for one cause."""
+
+    kind: str  # "wait" or "unhappy"
+    value: float | None
+    threshold: float
+    cause: str
+
+
+class AlertMonitor:
+    """Opens and closes alerts from the database; holds its own SQLite connection."""
+
+    def __init__(self, db_path: str | Path, config: HubConfig | None = None) -> None:
+        self.config = config or DEFAULT
+        self.conn = open_db(db_path, must_exist=False)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def check(self, now: datetime | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Evaluate every zone; returns (store_id, payload) for alerts opened or closed now."""
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        out: list[tuple[str, dict[str, Any]]] = []
+        # a bounded refresh: inside the aggregator a first catch-up must not stall the acks
+        for store, zone, _ in zones(self.conn, max_rows=20_000):
+            rule, wait_on, unhappy_on = self.config.alert_rule(store, zone)
+            readings = []
+            wait = self._wait_reading(store, zone, rule, now)
+            if wait_on:
+                readings.append(wait)
+            if unhappy_on:
+                readings.append(self._unhappy_reading(store, zone, rule, now, wait))
+            for r in readings:
+                event = self._step(store, zone, rule, r, now)
+                if event:
+                    out.append((store, event))
+        return out
+
+    # -- readings ---------------------------------------------------------------------------
+
+    def _wait_reading(self, store: str, zone: str, rule: AlertRule, now: datetime) -> Reading:
+        since = now - timedelta(minutes=rule.wait_window_min)
+        waits = np.array([r[0] for r in self.conn.execute(
+            "SELECT wait_s FROM dwells WHERE store_id = ? AND zone_id = ? AND exit > ? "
+            "AND exit <= ? AND wait_s IS NOT NULL",
+            (store, zone, format_ts(since), format_ts(now)))], dtype=float)
+        threshold = rule.wait_p90_s or 0.0
+        if waits.size < rule.wait_min_people:
+            return Reading("wait", None, threshold, "")
+        p90 = float(np.percentile(waits, 90))
+        cause = (f"{zone} p90 wait {fmt_duration(p90)} over the last {rule.wait_window_min:g} "
+                 f"min ({waits.size} people; threshold {fmt_duration(threshold)})")
+        return Reading("wait", p90, threshold, cause)
+
+    def _unhappy_reading(
+        self, store: str, zone: str, rule: AlertRule, now: datetime, wait: Reading
+    ) -> Reading:
+        since = now - timedelta(minutes=rule.unhappy_window_min)
+        (count,) = self.conn.execute(
+            "SELECT count(*) FROM ratings WHERE store_id = ? AND zone_id = ? AND at > ? "
+            "AND at <= ? AND flagged = 0 AND score <= ?",
+            (store, zone, format_ts(since), format_ts(now),
+             self.config.analytics.unhappy_max_score)).fetchone()
+        cause = f"{count} unhappy in {rule.unhappy_window_min:g} min"
+        if wait.value is not None:
+            cause += f"; {zone} p90 wait {fmt_duration(wait.value)}"
+        return Reading("unhappy", float(count), float(rule.unhappy_count or 0), cause)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _step(
+        self, store: str, zone: str, rule: AlertRule, r: Reading, now: datetime
+    ) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT id, opened_at FROM alerts WHERE store_id = ? AND zone_id = ? AND kind = ? "
+            "AND state = 'open'", (store, zone, r.kind)).fetchone()
+        over = r.value is not None and (
+            r.value > r.threshold if r.kind == "wait" else r.value >= r.threshold)
+        if row is None:
+            if not over:
+                return None
+            recent = self.conn.execute(
+                "SELECT 1 FROM alerts WHERE store_id = ? AND zone_id = ? AND kind = ? "
+                "AND closed_at > ?",
+                (store, zone, r.kind, format_ts(now - timedelta(minutes=rule.cooldown_min))),
+            ).fetchone()
+            if recent:
+                return None
+            cur = self.conn.execute(
+                "INSERT INTO alerts (store_id, zone_id, kind, state, opened_at, cause, value, "
+                "threshold) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+                (store, zone, r.kind, format_ts(now), r.cause, r.value, r.threshold))
+            return self._payload(int(cur.lastrowid))
+        alert_id, opened = row
+        clear = r.value is None or r.value < r.threshold * rule.clear_ratio
+        if clear and now - parse_ts(opened) >= timedelta(minutes=rule.min_open_min):
+            self.conn.execute(
+                "UPDATE alerts SET state = 'closed', closed_at = ? WHERE id = ?",
+                (format_ts(now), alert_id))
+            return self._payload(alert_id)
+        if r.value is not None and over:
+            # keep the cause current while it lasts, without announcing it again
+            self.conn.execute("UPDATE alerts SET cause = ?, value = max(value, ?) WHERE id = ?",
+                              (r.cause, r.value, alert_id))
+        return None
+
+    def _payload(self, alert_id: int) -> dict[str, Any]:
+        return alert_payload(self.conn, alert_id)
+
+
+def alert_payload(conn: sqlite3.Connection, alert_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT id, store_id, zone_id, kind, state, opened_at, closed_at, cause, value, "
+        "threshold, acked_at, acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+    keys = ("alert_id", "store_id", "zone_id", "kind", "state", "opened_at", "closed_at",
+            "cause", "value", "threshold", "acked_at", "acked_by")
+    return dict(zip(keys, row, strict=True))
+
+
+def store_alerts(
+    conn: sqlite3.Connection, store: str, zone: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Open alerts first, then the most recent, with their comments."""
+    sql = "SELECT id FROM alerts WHERE store_id = ?"
+    args: list[Any] = [store]
+    if zone:
+        sql += " AND zone_id = ?"
+        args.append(zone)
+    sql += " ORDER BY state = 'open' DESC, opened_at DESC LIMIT ?"
+    out = []
+    for (alert_id,) in conn.execute(sql, (*args, limit)).fetchall():
+        a = alert_payload(conn, alert_id)
+        a["comments"] = [
+            {"at": at, "author": author, "text": text}
+            for at, author, text in conn.execute(
+                "SELECT at, author, text FROM alert_comments WHERE alert_id = ? ORDER BY id",
+                (alert_id,))
+        ]
+        out.append(a)
+    return out
+
+
+def acknowledge(conn: sqlite3.Connection, alert_id: int, who: str, comment: str = "") -> None:
+    now = format_ts(datetime.now(UTC))
+    conn.execute("UPDATE alerts SET acked_at = coalesce(acked_at, ?), acked_by = "
+                 "coalesce(acked_by, ?) WHERE id = ?", (now, who, alert_id))
+    if comment.strip():
+        add_comment(conn, alert_id, who, comment)
+
+
+def add_comment(conn: sqlite3.Connection, alert_id: int, who: str, text: str) -> None:
+    conn.execute("INSERT INTO alert_comments (alert_id, at, author, text) VALUES (?, ?, ?, ?)",
+                 (alert_id, format_ts(datetime.now(UTC)), who, text.strip()[:1000]))

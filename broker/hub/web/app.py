@@ -1,0 +1,408 @@
+"""The managers' web: log in, see your stores, a zone's charts, alerts, CSV export; and for
+techs the fleet page (every device of your stores, problems first), the one-time install
+scripts ``peakend provision`` prepares, and ``/time`` for ``peakend doctor``'s clock check.
+
+A Starlette app served by uvicorn inside ``peakend serve``, on a store's SQLite file or a
+chain's PostgreSQL alike (one set of SQL, see :mod:`peakend.broker.hub.db.pg_compat`). Pages are
+server-rendered (Jinja2 templates, SVG charts) and need no JavaScript or CDN. Security:
+scrypt-hashed passwords, database-backed sessions in an HttpOnly SameSite cookie (Secure when
+served over HTTPS, see ``peakend serve --https``), a CSRF token in every form, and a manager
+who asks for a store that is not theirs gets the same 404 as for a store that does not exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from peakend.broker.field import install
+from peakend.broker.hub.config import DEFAULT, HubConfig
+from peakend.broker.hub.reports import analytics as an
+from peakend.broker.hub.reports.alerts import acknowledge, add_comment, store_alerts
+from peakend.broker.hub.reports.queries import (
+    Period,
+    ReportError,
+    linked_rows,
+    local_period,
+    open_db,
+    parse_moment,
+    store_report,
+    zone_report,
+    zones,
+)
+from peakend.broker.hub.web import charts as charts
+from peakend.broker.hub.web import fleet as fl
+from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
+
+HERE = Path(__file__).parent
+COOKIE = "peakend_session"
+LOGIN_COOKIE = "peakend_login"
+PERIODS = [("day", "Today"), ("week", "This week"), ("7d", "7 days"), ("month", "This month"),
+           ("30d", "30 days")]
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+
+
+def create_app(
+    db: str | Path, config: HubConfig | None = None, broker_data: str | Path | None = None
+) -> Starlette:
+    """The ASGI app for the hub database ``db``, a ``--db`` value: a SQLite file (path or
+    ``sqlite:///path``) or a ``postgresql://`` URL.
+
+    ``broker_data`` (default: the config's ``[hub] broker_data``) is the broker folder: its
+    registry adds never-connected and revoked devices to the fleet page, and its install
+    scripts are served from it."""
+    config = config or DEFAULT
+    if broker_data is None and config.hub.broker_data:
+        broker_data = config.hub.broker_data
+    web = _Web(db, config, Path(broker_data) if broker_data else None)
+    routes = [
+        Route("/", web.index),
+        Route("/login", web.login_form, methods=["GET"]),
+        Route("/login", web.login, methods=["POST"]),
+        Route("/logout", web.logout, methods=["POST"]),
+        Route("/healthz", lambda r: PlainTextResponse("ok")),
+        Route("/time", _time),
+        Route("/fleet", web.fleet_page),
+        Route("/install/{token}.sh", web.install_script),
+        Route("/s/{store}", web.store_page),
+        Route("/s/{store}/z/{zone}", web.zone_page),
+        Route("/s/{store}/z/{zone}/export.csv", web.zone_csv),
+        Route("/s/{store}/alerts/{alert_id:int}/ack", web.ack, methods=["POST"]),
+        Route("/s/{store}/alerts/{alert_id:int}/comment", web.comment, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: web.error})
+    app.add_middleware(_SecurityHeaders)
+    return app
+
+
+def create_redirect_app(https_port: int, broker_data: str | Path | None = None) -> Starlette:
+    """The plain-HTTP side of a hub that serves HTTPS: it sends everything on to HTTPS but
+    ``/time``, which a device's ``peakend doctor`` asks before it may have the hub's CA.
+
+    An install link asked for here had its token cross the network in clear, so the script
+    is voided rather than sent on: whoever saw the token cannot fetch it over HTTPS."""
+
+    def to_https(request: Request) -> Response:
+        host = request.url.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        port = "" if https_port == 443 else f":{https_port}"
+        query = f"?{request.url.query}" if request.url.query else ""
+        # 307, not 301: browsers would remember a permanent one even after the ports change.
+        return RedirectResponse(f"https://{host}{port}{request.url.path}{query}", 307)
+
+    def void_install(request: Request) -> Response:
+        if broker_data is not None:
+            install.claim(broker_data, request.path_params["token"])
+        return PlainTextResponse(
+            "echo 'This install link was asked for over plain HTTP and is now void: run "
+            "peakend provision again on the hub and paste the https command it prints.' >&2; "
+            "exit 1\n", status_code=404)
+
+    every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    app = Starlette(routes=[
+        Route("/time", _time),
+        Route("/install/{token}.sh", void_install, methods=every),
+        Route("/{path:path}", to_https, methods=every),
+    ])
+    app.add_middleware(_SecurityHeaders)
+    return app
+
+
+def _time(request: Request) -> Response:
+    return JSONResponse({"unix": time.time()}, headers={"Cache-Control": "no-store"})
+
+
+class _SecurityHeaders:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                headers += [(b"content-security-policy", CSP.encode()),
+                            (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"same-origin"),
+                            (b"x-frame-options", b"DENY")]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class _Web:
+    def __init__(self, db: str | Path, config: HubConfig, broker_data: Path | None = None) -> None:
+        self.config = config
+        self.broker_data = broker_data
+        open_db(db, must_exist=False).close()  # schema up to date before the first page
+        self.db_url = db
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
+                                          fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
+
+    @contextmanager
+    def db(self) -> Iterator[sqlite3.Connection]:
+        """A connection per request, as pages run in a thread pool. The pages' SQL is SQLite's;
+        on PostgreSQL it goes through :mod:`peakend.broker.hub.db.pg_compat`."""
+        try:
+            conn = open_db(self.db_url, migrate=False)
+        except ReportError:
+            raise HTTPException(503, "The hub's database cannot be reached just now; try "
+                                     "again in a minute.") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _user(self, request: Request, conn: sqlite3.Connection) -> tuple[User, str] | None:
+        return session_user(conn, request.cookies.get(COOKIE))
+
+    def _require(self, request: Request, conn: sqlite3.Connection,
+                 store: str | None = None) -> tuple[User, str]:
+        found = self._user(request, conn)
+        if found is None:
+            raise HTTPException(303, headers={"Location": "/login"})
+        if store is not None and store not in found[0].stores:
+            raise HTTPException(404)
+        return found
+
+    def _check_csrf(self, form: Any, csrf: str) -> None:
+        if not hmac.compare_digest(str(form.get("csrf", "")), csrf):
+            raise HTTPException(403, "The form was stale or not from this site; reload and "
+                                     "try again.")
+
+    def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
+        ctx.setdefault("user", None)
+        return self.templates.TemplateResponse(request, name, ctx, status_code=status)
+
+    def _period(self, request: Request, store: str) -> tuple[Period, str]:
+        tz = self.config.timezone(store)
+        q = request.query_params
+        now = datetime.now(UTC)
+        try:
+            if q.get("since"):
+                until = parse_moment(q["until"], tz) if q.get("until") else now
+                return Period(parse_moment(q["since"], tz).astimezone(UTC),
+                              until.astimezone(UTC)), "custom"
+            kind = q.get("period") or "7d"
+            return local_period(kind, tz, now), kind
+        except ReportError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    async def error(self, request: Request, exc: HTTPException) -> Response:
+        if exc.status_code in (301, 302, 303) and exc.headers:
+            return RedirectResponse(exc.headers["Location"], status_code=303)
+        messages = {404: "Nothing here, or not yours to see."}
+        return self.render(request, "error.html", status=exc.status_code,
+                           message=messages.get(exc.status_code, exc.detail))
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
+        token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        resp = self.render(request, "login.html", status=status, csrf=token, error=error)
+        resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", max_age=3600)
+        return resp
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        cookie = request.cookies.get(LOGIN_COOKIE, "")
+        if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
+            return self.login_form(request, "The form expired; please try again.", 403)
+        with self.db() as conn:
+            user = authenticate(conn, str(form.get("name", "")), str(form.get("password", "")))
+            if user is None:
+                return self.login_form(request, "Wrong name or password.", 401)
+            token, _ = start_session(conn, user)
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", max_age=14 * 86400)
+        resp.delete_cookie(LOGIN_COOKIE)
+        return resp
+
+    async def logout(self, request: Request) -> Response:
+        form = await request.form()
+        with self.db() as conn:
+            found = self._user(request, conn)
+            if found:
+                self._check_csrf(form, found[1])
+                end_session(conn, request.cookies.get(COOKIE))
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(COOKIE)
+        return resp
+
+    def index(self, request: Request) -> Response:
+        with self.db() as conn:
+            user, csrf = self._require(request, conn)
+            known = {s for s, _, _ in zones(conn)}
+            open_counts = dict(conn.execute(
+                "SELECT store_id, count(*) FROM alerts WHERE state = 'open' GROUP BY store_id"))
+        if len(user.stores) == 1:
+            return RedirectResponse(f"/s/{user.stores[0]}", status_code=303)
+        stores = [{"id": s, "name": self.config.store(s).label, "has_data": s in known,
+                   "open_alerts": open_counts.get(s, 0)} for s in user.stores]
+        return self.render(request, "index.html", user=user, csrf=csrf, stores=stores)
+
+    def fleet_page(self, request: Request) -> Response:
+        """Every device of the user's stores; a tech's account is one with the stores they
+        look after (``peakend user add --store ...``)."""
+        from peakend.broker.field.mosquitto import load_registry
+
+        registry = load_registry(self.broker_data / "registry.json") if self.broker_data else {}
+        with self.db() as conn:
+            user, csrf = self._require(request, conn)
+            devices = fl.fleet(conn, user.stores, registry)
+        counts = {level: sum(1 for d in devices if d.level == level) for level in fl.SEVERITY}
+        return self.render(request, "fleet.html", user=user, csrf=csrf, devices=devices,
+                           counts=counts, refresh_s=5,
+                           local=lambda ts, st: _local(ts, self.config.store(st).timezone))
+
+    def install_script(self, request: Request) -> Response:
+        """A device's install script, once; then (or after it expires) 404."""
+        if self.broker_data is None:
+            raise HTTPException(404)
+        text = install.claim(self.broker_data, request.path_params["token"])
+        if text is None:
+            return PlainTextResponse(
+                "echo 'This install link is unknown, used or expired: run peakend provision "
+                "again on the hub.' >&2; exit 1\n", status_code=404)
+        return PlainTextResponse(text, media_type="text/x-shellscript",
+                                 headers={"Cache-Control": "no-store"})
+
+    def store_page(self, request: Request) -> Response:
+        store = request.path_params["store"]
+        with self.db() as conn:
+            user, csrf = self._require(request, conn, store)
+            period, kind = self._period(request, store)
+            lines = store_report(conn, period, store=store, config=self.config)
+            alerts = [a for a in store_alerts(conn, store) if a["state"] == "open"]
+        return self.render(request, "store.html", user=user, csrf=csrf, store=store,
+                           store_name=self.config.store(store).label, lines=lines,
+                           alerts=alerts, period=period, kind=kind, periods=PERIODS,
+                           tz=self.config.store(store).timezone,
+                           local=lambda ts: _local(ts, self.config.store(store).timezone))
+
+    def zone_page(self, request: Request) -> Response:
+        store, zone = request.path_params["store"], request.path_params["zone"]
+        with self.db() as conn:
+            user, csrf = self._require(request, conn, store)
+            period, kind = self._period(request, store)
+            rep = zone_report(conn, store, zone, period, self.config)
+            alerts = store_alerts(conn, store, zone, limit=20)
+        tol = rep.tolerance
+        return self.render(
+            request, "zone.html", user=user, csrf=csrf, store=store, zone=zone,
+            store_name=self.config.store(store).label, rep=rep, s=rep.summary, alerts=alerts,
+            period=period, kind=kind, periods=PERIODS, query=request.url.query,
+            lookback=f"{self.config.analytics.lookback_min:g}",
+            local=lambda ts: _local(ts, rep.timezone),
+            heat_happy=charts.heatmap(rep.heat_happy, "happy"),
+            heat_wait=charts.heatmap(rep.heat_wait, "wait"),
+            bands=charts.wait_bands(rep.bands, tol.wait_s),
+            trend=charts.trend(rep.trend), peak_end=charts.peak_end(rep.peak_end),
+        )
+
+    def zone_csv(self, request: Request) -> Response:
+        store, zone = request.path_params["store"], request.path_params["zone"]
+        with self.db() as conn:
+            self._require(request, conn, store)
+            period, _ = self._period(request, store)
+            rep = zone_report(conn, store, zone, period, self.config)
+        rows = linked_rows(rep)
+        buf = io.StringIO()
+        fields = list(rows[0]) if rows else ["at_utc", "at_local", "weekday", "score"]
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        day = period.since.astimezone(self.config.timezone(store)).date().isoformat()
+        return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{store}-{zone}-{day}.csv"'})
+
+    async def ack(self, request: Request) -> Response:
+        return await self._alert_action(request, "ack")
+
+    async def comment(self, request: Request) -> Response:
+        return await self._alert_action(request, "comment")
+
+    async def _alert_action(self, request: Request, action: str) -> Response:
+        store, alert_id = request.path_params["store"], request.path_params["alert_id"]
+        form = await request.form()
+        with self.db() as conn:
+            user, csrf = self._require(request, conn, store)
+            self._check_csrf(form, csrf)
+            row = conn.execute("SELECT zone_id FROM alerts WHERE id = ? AND store_id = ?",
+                               (alert_id, store)).fetchone()
+            if row is None:
+                raise HTTPException(404)
+            text = str(form.get("comment", ""))
+            if action == "ack":
+                acknowledge(conn, alert_id, user.name, text)
+            elif text.strip():
+                add_comment(conn, alert_id, user.name, text)
+        back = str(form.get("back", "")) or f"/s/{store}/z/{row[0]}"
+        if not back.startswith(f"/s/{store}/"):
+            back = f"/s/{store}/z/{row[0]}"
+        return RedirectResponse(back + "#alerts", status_code=303)
+
+
+def _local(ts: str | None, tz: str) -> str:
+    if not ts:
+        return "-"
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(ZoneInfo(tz))
+    today = datetime.now(ZoneInfo(tz)).date()
+    if moment.date() == today:
+        return moment.strftime("%H:%M")
+    if moment.date() > today - timedelta(days=6):
+        return moment.strftime("%a %H:%M")
+    return moment.strftime("%d %b %H:%M")
+
+
+@contextmanager
+def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run ``app`` with uvicorn on an ephemeral port in a thread; yields its base URL.
+
+    For tests and tools (the browser tests use it); ``peakend serve`` runs uvicorn itself.
+    """
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the web server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,154 @@
+"""Managers' web accounts: scrypt-hashed passwords, the stores each may see, login sessions.
+
+Sessions live in the database (a restart keeps people logged in and a logout really ends the
+session); the cookie carries a random token of which only the SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from peakend.broker.wire.contract import format_ts, is_slug
+
+SESSION_DAYS = 14
+# scrypt at n=2**14, r=8 takes ~50 ms and 16 MiB on a Pi-class hub: slow for a guesser, fine for
+# a login.
+_N, _R, _P = 2**14, 8, 1
+
+
+class UserError(ValueError):
+    """A request about accounts that cannot be done; the message is meant for a person."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    stores: tuple[str, ...]
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if kind != "scrypt":
+        return False
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
+                         p=int(p), dklen=len(digest) // 2)
+    return hmac.compare_digest(got.hex(), digest)
+
+
+def add_user(conn: sqlite3.Connection, name: str, password: str, stores: list[str]) -> User:
+    if not name or len(name) > 64 or not name.isprintable():
+        raise UserError("the name must be 1-64 printable characters")
+    if len(password) < 8:
+        raise UserError("the password must have at least 8 characters")
+    if not stores:
+        raise UserError("give at least one --store the manager may see")
+    for s in stores:
+        if not is_slug(s):
+            raise UserError(f"{s!r} is not a store id such as s001")
+    if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+        raise UserError(f"user {name!r} exists already")
+    cur = conn.execute(
+        "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)",
+        (name, hash_password(password), format_ts(datetime.now(UTC))),
+    )
+    uid = int(cur.lastrowid)
+    conn.executemany("INSERT OR IGNORE INTO user_stores (user_id, store_id) VALUES (?, ?)",
+                     [(uid, s) for s in stores])
+    return User(uid, name, tuple(sorted(set(stores))))
+
+
+def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
+    row = conn.execute("SELECT id, name FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is None:
+        return None
+    stores = tuple(r[0] for r in conn.execute(
+        "SELECT store_id FROM user_stores WHERE user_id = ? ORDER BY store_id", (user_id,)))
+    return User(row[0], row[1], stores)
+
+
+def list_users(conn: sqlite3.Connection) -> list[User]:
+    ids = [r[0] for r in conn.execute("SELECT id FROM users ORDER BY name")]
+    return [u for u in (get_user(conn, i) for i in ids) if u]
+
+
+def authenticate(conn: sqlite3.Connection, name: str, password: str) -> User | None:
+    row = conn.execute("SELECT id, password_hash FROM users WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        # Spend the same time as a real check, so a login does not reveal which names exist.
+        check_password(password, _DUMMY)
+        return None
+    return get_user(conn, row[0]) if check_password(password, row[1]) else None
+
+
+_DUMMY = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 32
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(conn: sqlite3.Connection, user: User) -> tuple[str, str]:
+    """A new session: (cookie token, CSRF token)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    now = datetime.now(UTC)
+    conn.execute("DELETE FROM web_sessions WHERE expires_at < ?", (format_ts(now),))
+    conn.execute(
+        "INSERT INTO web_sessions (token_hash, user_id, csrf, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (_token_hash(token), user.id, csrf, format_ts(now),
+         format_ts(now + timedelta(days=SESSION_DAYS))),
+    )
+    return token, csrf
+
+
+def session_user(conn: sqlite3.Connection, token: str | None) -> tuple[User, str] | None:
+    """The user and CSRF token of a live session."""
+    if not token:
+        return None
+    row = conn.execute(
+        "SELECT user_id, csrf FROM web_sessions WHERE token_hash = ? AND expires_at > ?",
+        (_token_hash(token), format_ts(datetime.now(UTC))),
+    ).fetchone()
+    if row is None:
+        return None
+    user = get_user(conn, row[0])
+    return (user, row[1]) if user else None
+
+
+def end_session(conn: sqlite3.Connection, token: str | None) -> None:
+    if token:
+        conn.execute("DELETE FROM web_sessions WHERE token_hash = ?", (_token_hash(token),))
+
+
+def ensure_demo_manager(
+    db_path: str | Path,
+    stores: list[str],
+    name: str = "manager",
+    password: str = "peakend-demo",
+) -> tuple[str, str]:
+    """Create (or reset) the demo's manager account; returns (name, password) to print."""
+    from peakend.broker.hub.reports.queries import open_db
+
+    conn = open_db(db_path, must_exist=False)
+    try:
+        conn.execute("DELETE FROM users WHERE name = ?", (name,))
+        add_user(conn, name, password, stores)
+    finally:
+        conn.close()
+    return name, password

@@ -1,0 +1,391 @@
+"""The aggregator's writer: validate one batch, store it in one transaction, compute the acks.
+
+It runs in its own process (see :mod:`peakend.broker.hub.aggregator`), so JSON parsing, contract
+checks and the database never compete with the MQTT network loop for Python's interpreter lock.
+:class:`Ingest` itself is plain code over a store (SQLite or PostgreSQL, see
+:func:`peakend.broker.hub.db.store.open_store`) and a Registry, tested without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import NamedTuple
+
+from peakend.broker.field.mosquitto import load_registry
+from peakend.broker.hub.db.store import EventStore, open_store
+from peakend.broker.wire import contract
+
+log = logging.getLogger(__name__)
+
+# (topic, payload, received_at as a POSIX timestamp)
+Message = tuple[str, bytes, float]
+
+
+@dataclass
+class Counters:
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    statuses: int = 0
+    batches: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Counters) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.statuses += other.statuses
+        self.batches += other.batches
+        for key, n in other.by_reason.items():
+            self.by_reason[key] = self.by_reason.get(key, 0) + n
+
+
+class Touch(NamedTuple):
+    """A device whose ack one message moves: ``kind`` is event, bad (quarantined, seq read)
+    or birth."""
+
+    device: str
+    store: str
+    kind: str
+    boot_id: str | None = None
+
+
+@dataclass
+class BatchResult:
+    """What the MQTT side must publish once the batch is committed."""
+
+    acks: dict[str, tuple[str, int]]  # device -> (store, highest contiguous handled seq)
+    counters: Counters
+    births: dict[str, str] = field(default_factory=dict)  # device -> boot_id of a birth answered
+
+
+class Registry:
+    """Provisioned devices (registry.json in the broker folder), re-read when it changes.
+
+    Without a registry file the hub trusts the broker's ACL for the device and the topic for
+    the store, and does not check zones."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+        self._mtime: float | None = -1.0  # never read yet
+        self._devices: dict[str, dict] = {}
+
+    def check(self, envelope: contract.Envelope) -> str | None:
+        """The reason the envelope does not fit its registered device, or None."""
+        checked, device = self._lookup(envelope.device_id)
+        if not checked:
+            return None
+        if device is None or device.get("revoked"):
+            return f"device {envelope.device_id!r} is not registered on this hub"
+        mismatch = _store_mismatch(envelope.device_id, device, envelope.store_id)
+        if mismatch:
+            return mismatch
+        zones = device.get("zones") or []
+        if envelope.zone_id is not None and zones and envelope.zone_id not in zones:
+            return (
+                f"zone {envelope.zone_id!r} is not a zone registered for {envelope.device_id} "
+                f"({', '.join(zones)})"
+            )
+        return None
+
+    def status_problem(self, device_id: str, store_id: str) -> str | None:
+        """Why a status on ``store_id`` cannot be ``device_id``'s, or None. A revoked or unknown
+        device's status is recorded (revoking sets it offline); only a store that contradicts
+        the registry is refused."""
+        checked, device = self._lookup(device_id)
+        return _store_mismatch(device_id, device, store_id) if checked and device else None
+
+    def active(self, device_id: str) -> bool:
+        """Registered and not revoked (or no registry to say otherwise)."""
+        checked, device = self._lookup(device_id)
+        return not checked or bool(device and not device.get("revoked"))
+
+    def _lookup(self, device_id: str) -> tuple[bool, dict | None]:
+        """(whether a registry is in force, the device's entry)."""
+        if self.path is None:
+            return False, None
+        self._refresh()
+        if self._trust:
+            return False, None
+        return True, self._devices.get(device_id)
+
+    def _refresh(self) -> None:
+        assert self.path is not None
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        if mtime is None:
+            # No registry file (yet): trust the broker's ACL rather than quarantine everyone.
+            log.warning("no device registry at %s: checking devices by the broker's ACL only",
+                        self.path)
+            self._devices = {}
+            self._trust = True
+            return
+        try:
+            self._devices = load_registry(self.path)
+            self._trust = False
+        except (OSError, ValueError, AttributeError) as exc:
+            # A half-written or broken file: keep the registry we had.
+            log.error("cannot read the device registry %s (%s); keeping the last good one",
+                      self.path, exc)
+
+    _trust = False
+
+
+def _store_mismatch(device_id: str, device: dict, store_id: str) -> str | None:
+    if store_id == device.get("store"):
+        return None
+    return (f"store {store_id!r} does not match store {device.get('store')!r} "
+            f"registered for {device_id}")
+
+
+# A batch that loses a deadlock to another worker is run again from the start, this often.
+RETRIES = 5
+
+
+class Ingest:
+    def __init__(self, db: str | Path, registry_path: str | Path | None = None) -> None:
+        self.store: EventStore = open_store(db)
+        self.registry = Registry(registry_path)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def handle(self, batch: list[Message], replayed: frozenset[int] = frozenset()) -> BatchResult:
+        """Store one batch in one transaction; returns the acks to publish once committed.
+        ``replayed``: positions of retained statuses the broker replayed on subscribing, which
+        are no news of a device connecting (see ``_check_one``).
+
+        Should the batch fail as a whole, each message is tried on its own and one that still
+        fails is quarantined with the error: no single message can stop the hub storing."""
+        try:
+            return self._handle_with_retries(batch, replayed)
+        except Exception as exc:
+            if len(batch) == 1 and not self._storage_error(exc):
+                return self._quarantine_failed(batch[0], exc)
+            if len(batch) == 1:
+                raise
+            log.warning("batch of %d failed (%s); storing its messages one by one",
+                        len(batch), exc)
+        total = BatchResult({}, Counters(batches=1))
+        for i, message in enumerate(batch):
+            result = self.handle([message], frozenset({0}) if i in replayed else frozenset())
+            total.acks.update(result.acks)
+            total.births.update(result.births)
+            total.counters.add(result.counters)
+        total.counters.batches = 1
+        return total
+
+    def _storage_error(self, exc: Exception) -> bool:
+        """An error of the database itself (disk full, locked): no message is to blame."""
+        text = str(exc).lower()
+        return any(w in text for w in ("disk", "locked", "readonly", "i/o", "connection"))
+
+    def _quarantine_failed(self, message: Message, exc: Exception) -> BatchResult:
+        topic, payload, received = message
+        counters = Counters(batches=1)
+        reason = f"could not be stored: {type(exc).__name__}: {exc}"[:300]
+        try:
+            where = contract.parse_topic(topic)
+        except contract.ContractError:
+            where = None
+        at = datetime.fromtimestamp(received, UTC)
+        with self.store.transaction():
+            self._quarantine(topic, payload, at, reason, where.device if where else None,
+                             None, counters)
+        return BatchResult({}, counters)
+
+    def _handle_with_retries(self, batch: list[Message], replayed: frozenset[int]) -> BatchResult:
+        for attempt in range(RETRIES):
+            try:
+                return self._handle_once(batch, replayed)
+            except Exception as exc:
+                if attempt == RETRIES - 1 or not self.store.is_retryable(exc):
+                    raise
+                log.info(
+                    "batch of %d lost a race with another worker (%s); again",
+                    len(batch),
+                    type(exc).__name__,
+                )
+        raise AssertionError("unreachable")
+
+    def _handle_once(self, batch: list[Message], replayed: frozenset[int]) -> BatchResult:
+        counters = Counters(batches=1)
+        touched: dict[str, str] = {}
+        seen: dict[str, int] = {}
+        births: dict[str, str] = {}
+        bad_store: dict[str, str] = {}
+        valid: list[tuple[contract.Envelope, datetime, str, bytes]] = []
+        with self.store.transaction():
+            for i, (topic, payload, received) in enumerate(batch):
+                at = datetime.fromtimestamp(received, UTC)
+                touch = self._check_one(topic, payload, at, counters, valid, i in replayed)
+                if touch is None:
+                    continue
+                if touch.kind == "bad":
+                    bad_store.setdefault(touch.device, touch.store)
+                else:
+                    touched[touch.device] = touch.store
+                if touch.kind == "birth":
+                    if touch.boot_id:
+                        births[touch.device] = touch.boot_id
+                else:
+                    seen[touch.device] = seen.get(touch.device, 0) + 1
+            # a valid message's store wins over one a quarantined copy named
+            for device, store in bad_store.items():
+                touched.setdefault(device, store)
+            outcomes = self.store.store_events([(e, at) for e, at, _, _ in valid])
+            for (e, at, topic, payload), outcome in zip(valid, outcomes, strict=True):
+                if outcome.kind == "stored":
+                    counters.stored += 1
+                elif outcome.kind == "duplicate":
+                    counters.duplicates += 1
+                else:
+                    # seq=None: the ledger already holds the real owner of that seq.
+                    reason = outcome.reason or outcome.kind
+                    self._quarantine(topic, payload, at, reason, e.device_id, None, counters)
+            if batch and seen:
+                last = datetime.fromtimestamp(batch[-1][2], UTC)
+                self.store.touch_devices(sorted((d, touched[d], n) for d, n in seen.items()), last)
+            acked = self.store.advance_acks(sorted(touched))
+            acks = {d: (s, acked[d]) for d, s in touched.items()}
+        return BatchResult(acks, counters, births)
+
+    def _check_one(
+        self,
+        topic: str,
+        payload: bytes,
+        at: datetime,
+        counters: Counters,
+        valid: list[tuple[contract.Envelope, datetime, str, bytes]],
+        replayed: bool = False,
+    ) -> Touch | None:
+        """Quarantine or queue one message for storing; returns the device whose ack is to be
+        published, on which store's topic, and why (a birth's boot_id is echoed in the ack, so
+        the device knows the answer is its own).
+
+        A device's birth (its status when it connects) gets its ack from the database too: the
+        retained ack a device finds when it connects is otherwise whatever the brokers kept, and
+        a bridge or a broker restart can leave an older one there. Answering every birth makes
+        the ack a device hears on connecting the database's, whatever the brokers did. A birth
+        the broker replays from its retained store (on our subscribing) is answered only for a
+        device that has not heard from the hub yet: otherwise a restart of the hub would answer
+        every device of the chain at once, for nothing."""
+        try:
+            where = contract.parse_topic(topic)
+        except contract.ContractError as exc:
+            self._quarantine(topic, payload, at, str(exc), None, None, counters)
+            return None
+        if where.kind == "status":
+            problem = self.registry.status_problem(where.device, where.store) if payload else None
+            if problem:
+                self._quarantine(topic, payload, at, problem, where.device, None, counters)
+                return None
+            status = self._handle_status(topic, payload, at, where, counters)
+            if (status is not None and status.state == "online"
+                    and (not replayed or status.synced is False)
+                    and self.registry.active(where.device)):
+                return Touch(where.device, where.store, "birth", status.boot_id)
+            return None
+        if where.kind != "evt":
+            reason = f"devices do not publish on {topic}"
+            self._quarantine(topic, payload, at, reason, where.device, None, counters)
+            return None
+        try:
+            envelope = contract.parse_event(topic, payload, at, where)
+        except contract.ContractError as exc:
+            seq = contract.peek_seq(payload)
+            self._quarantine(topic, payload, at, str(exc), where.device, seq, counters)
+            return Touch(where.device, where.store, "bad")
+        problem = self.registry.check(envelope)
+        if problem:
+            self._quarantine(topic, payload, at, problem, where.device, envelope.seq, counters)
+            # Acked where the device publishes, which is where it listens: a device configured
+            # for the wrong store drains into the quarantine instead of resending for ever.
+            return Touch(where.device, where.store, "bad")
+        valid.append((envelope, at, topic, payload))
+        return Touch(where.device, where.store, "event")
+
+    def _handle_status(
+        self, topic: str, payload: bytes, at: datetime, where: contract.Topic, counters: Counters
+    ) -> contract.Status | None:
+        """Record a status; returns it, or None when there was none to record."""
+        if not payload:
+            return None  # a cleared retained status
+        try:
+            status = contract.Status.model_validate_json(payload)
+        except ValueError as exc:
+            reason = f"bad status: {exc}".splitlines()[0]
+            self._quarantine(topic, payload, at, reason, where.device, None, counters)
+            return None
+        self.store.record_status(
+            where.device, where.store, status.model_dump(exclude_none=True), at
+        )
+        counters.statuses += 1
+        return status
+
+    def _quarantine(
+        self,
+        topic: str,
+        payload: bytes,
+        at: datetime,
+        reason: str,
+        device: str | None,
+        seq: int | None,
+        counters: Counters,
+    ) -> None:
+        counters.quarantined += 1
+        key = reason.split(":")[0][:60]
+        counters.by_reason[key] = counters.by_reason.get(key, 0) + 1
+        log.warning("quarantined %s: %s", topic, reason)
+        self.store.quarantine(
+            topic=topic, raw=payload, reason=reason, received_at=at, device_id=device, seq=seq
+        )
+
+
+def writer_main(conn: Connection, db: str, registry_path: str | None, log_level: int) -> None:
+    """The writer process: one batch in, one result (or error) out, until told to stop.
+
+    A ``("acked", [device, ...])`` request instead of a batch returns the acks recorded in the
+    database, which a worker of several uses to correct an ack it published out of order."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Ctrl-C reaches the whole process group: the aggregator stops this process itself, after
+    # the last batch, by sending None.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ingest = Ingest(db, registry_path)
+    except Exception as exc:
+        log.error("cannot open the database: %s", exc)
+        conn.send(("error", str(exc)))
+        return
+    conn.send(("ready", None))
+    try:
+        while True:
+            try:
+                batch = conn.recv()
+            except EOFError:
+                break
+            if batch is None:
+                break
+            try:
+                if isinstance(batch, tuple) and batch[0] == "acked":
+                    conn.send(("ok", ingest.store.acked_seqs(list(batch[1]))))
+                    continue
+                if isinstance(batch, tuple) and batch[0] == "batch":
+                    conn.send(("ok", ingest.handle(batch[1], frozenset(batch[2]))))
+                    continue
+                conn.send(("ok", ingest.handle(batch)))
+            except Exception as exc:  # reported, and the batch is not acked: it comes again
+                log.exception("batch of %d failed", len(batch))
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        ingest.close()
