@@ -26,7 +26,7 @@ from peakend.broker.field.mosquitto import BrokerDir, Mosquitto, aggregator_url,
 from peakend.broker.field.provision import register_device
 from peakend.broker.hub.aggregator import Aggregator
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 # The `peakend` command as installed, run with this interpreter.
 PEAKEND = [sys.executable, "-m", "peakend.broker.cli"]
 

@@ -20,7 +20,7 @@ from peakend.broker.hub.web.app import create_app, serve_in_thread
 from peakend.broker.hub.web.auth import add_user
 from peakend.broker.wire.contract import Envelope, new_envelope
 
-ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "web"
+ARTIFACTS = Path(__file__).parents[2] / "artifacts" / "web"
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse"
 
