@@ -1,5 +1,7 @@
-"""The one `peakend` command: hands each subcommand to its package's own cli module, lazily,
-so a kiosk Pi never imports OpenCV and the hub never imports Kivy."""
+"""The one `peakend` command: hands each subcommand to its module, lazily, so a kiosk Pi never
+imports OpenCV and the hub never imports Kivy. The hub's commands live here, one module each
+(options, output, exit codes; errors through :mod:`.errors`), calling field/, hub/ and
+devtools/; the kiosk and the camera keep their own cli modules."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ EDGE_HELP = "camera module: measure queue wait and zone dwell from a camera or a
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
-        "peakend.broker.devtools.demo",
+        "peakend.broker.cli.demo",
         "the whole store on one machine: broker, aggregator, web, kiosk and camera",
     ),
     "broker": (
@@ -27,18 +29,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the aggregator (MQTT -> SQLite or PostgreSQL, acks, alerts) and the web",
     ),
     "provision": (
-        "peakend.broker.field.provision",
+        "peakend.broker.cli.provision",
         "create a device's credentials, registry entry and config file; prints its MQTT URL",
     ),
     "bridge": (
-        "peakend.broker.field.bridge",
+        "peakend.broker.cli.bridge",
         "bridge a store's mosquitto to a chain's central broker (config, accounts, examples)",
     ),
     "report": ("peakend.broker.cli.report", "zone report in the terminal (table, json or csv)"),
     "user": ("peakend.broker.cli.user", "manage managers' web accounts"),
     "contract": ("peakend.broker.cli.contract", "print the wire contract's JSON Schema"),
     "doctor": (
-        "peakend.broker.field.doctor",
+        "peakend.broker.cli.doctor",
         "check a device or hub set-up and say how to fix what fails",
     ),
     "kiosk": ("peakend.kiosk.cli", KIOSK_HELP),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 from pathlib import Path
 
+from peakend.broker.cli.errors import FAILED, USAGE, fail
 from peakend.broker.field.mosquitto import BrokerDir, BrokerError, Mosquitto, prepare
 
 HELP = "prepare a broker folder and run mosquitto in the foreground"
@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         d = _prepare(args)
     except BrokerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail("broker", exc, USAGE)
     print(f"broker folder ready: {d.root}")
     print(f"aggregator URL in {d.aggregator_url}")
     if args.tls:
@@ -76,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         broker.start(quiet=False)
     except BrokerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return fail("broker", exc, FAILED)
     print(f"mosquitto listening on {plain}:{args.port}", flush=True)
     proc = broker.proc
     assert proc is not None

@@ -8,24 +8,15 @@ import io
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
-from peakend.broker.device.config import ConfigError, load_config
-from peakend.broker.hub.config import DEFAULT, HubConfig
-from peakend.broker.hub.reports import analytics as an
-from peakend.broker.hub.reports.queries import (
-    Period,
-    ReportError,
-    ZoneLine,
-    ZoneReport,
-    local_period,
-    open_db,
-    parse_moment,
-    store_report,
-    zone_report,
-)
-from peakend.broker.wire.contract import format_ts
+from peakend.broker.cli.errors import USAGE, fail
+
+# The report's code (pydantic, numpy, the database layer) is imported once the options are
+# read, so `peakend report --help` and a mistyped option answer at once.
+if TYPE_CHECKING:
+    from peakend.broker.hub.config import HubConfig
+    from peakend.broker.hub.reports.queries import Period, ZoneLine, ZoneReport
 
 HELP = "zone report in the terminal (table, json or csv)"
 
@@ -70,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from peakend.broker.device.config import ConfigError, load_config
+    from peakend.broker.hub.config import DEFAULT, HubConfig
+    from peakend.broker.hub.reports.queries import ReportError, open_db, store_report, zone_report
+
     try:
         config = load_config(args.config, HubConfig) if args.config else DEFAULT
         conn = open_db(args.db)
@@ -85,12 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             conn.close()
     except (ConfigError, ReportError) as exc:
-        print(f"peakend report: {exc}", file=sys.stderr)
-        return 2
+        return fail("report", exc, USAGE, urls=[args.db])
     return 0
 
 
 def _period(args: argparse.Namespace, config: HubConfig) -> Period:
+    from zoneinfo import ZoneInfo
+
+    from peakend.broker.hub.reports.queries import Period, ReportError, local_period, parse_moment
+
     tz = config.timezone(args.store) if args.store else ZoneInfo("UTC")
     now = datetime.now(UTC)
     until = parse_moment(args.until, tz) if args.until else now
@@ -110,6 +108,8 @@ def _period(args: argparse.Namespace, config: HubConfig) -> Period:
 
 
 def _cell(key: str, value: Any) -> str:
+    from peakend.broker.hub.reports import analytics as an
+
     if value is None:
         return "-"
     if key == "happy_index":
@@ -126,6 +126,8 @@ def _cell(key: str, value: Any) -> str:
 
 
 def render_lines(lines: list[ZoneLine], period: Period, fmt: str) -> str:
+    from peakend.broker.wire.contract import format_ts
+
     rows = [line.as_dict() for line in lines]
     if fmt == "json":
         return json.dumps({"since": format_ts(period.since), "until": format_ts(period.until),
@@ -157,6 +159,8 @@ def _table(table: list[list[str]]) -> str:
 
 
 def render_zone(report: ZoneReport, fmt: str) -> str:
+    from peakend.broker.hub.reports import analytics as an
+
     if fmt == "json":
         return json.dumps(report.as_dict(), indent=2) + "\n"
     if fmt == "csv":

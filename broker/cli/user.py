@@ -6,6 +6,7 @@ import argparse
 import getpass
 import sys
 
+from peakend.broker.cli.errors import USAGE, fail
 from peakend.broker.hub.reports.queries import ReportError, open_db
 from peakend.broker.hub.web.auth import UserError, add_user, list_users
 
@@ -57,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 conn.close()
     except (UserError, ReportError) as exc:
-        print(f"peakend user: {exc}", file=sys.stderr)
-        return 2
+        return fail("user", exc, USAGE, urls=[args.db])
     return 0
 
 

@@ -37,32 +37,16 @@ from peakend.broker.field.mosquitto import (
 )
 from peakend.broker.field.provision import provision
 
-HELP = "the whole store on one machine: broker, aggregator, web, kiosk and camera"
-
 STORE, TIMEZONE = "s001", "Europe/Berlin"
 KIOSK, CAMERA = "kiosk-01", "cam-01"
 ZONES = ["checkout", "promo"]
 OPEN_HOURS = (8, 21)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="peakend demo", description=HELP)
-    parser.add_argument("--data", default="demo-data", help="folder for the demo's files (kept)")
-    parser.add_argument("--port", type=int, default=0, help="MQTT port (default: a free one)")
-    parser.add_argument("--http", default="127.0.0.1:8080", help="web address (HOST:PORT)")
-    parser.add_argument(
-        "--duration", type=float, default=0, help="stop after S seconds (0: Ctrl-C)"
-    )
-    parser.add_argument(
-        "--no-window", action="store_true", help="simulated shoppers, no kiosk window"
-    )
-    parser.add_argument("--history-days", type=int, default=14, help="days of history on first run")
-    parser.add_argument("--shoppers-per-min", type=float, default=6.0, help="simulated presses/min")
-    args = parser.parse_args(argv)
-    return Demo(args).run()
-
-
 class Demo:
+    """Runs the store until Ctrl-C, SIGTERM or ``--duration``; ``run`` raises BrokerError
+    when no broker folder can be made or mosquitto will not start."""
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.stop = threading.Event()
@@ -74,16 +58,12 @@ class Demo:
         port = a.port or free_port()
         data = Path(a.data).resolve()
         try:
-            try:
-                broker_dir = prepare(data / "broker", port=port, bind="127.0.0.1")
-            except BrokerError as exc:
-                # e.g. as root, mosquitto runs as its own user and cannot enter a home folder
-                data = Path(tempfile.gettempdir()) / "peakend-demo"
-                say(f"note: {exc}; using {data} instead")
-                broker_dir = prepare(data / "broker", port=port, bind="127.0.0.1")
+            broker_dir = prepare(data / "broker", port=port, bind="127.0.0.1")
         except BrokerError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            # e.g. as root, mosquitto runs as its own user and cannot enter a home folder
+            data = Path(tempfile.gettempdir()) / "peakend-demo"
+            say(f"note: {exc}; using {data} instead")
+            broker_dir = prepare(data / "broker", port=port, bind="127.0.0.1")
         broker = Mosquitto(broker_dir, port=port)
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         server = None
@@ -113,8 +93,8 @@ class Demo:
             )
             db = data / "hub.sqlite"
             hub_toml = self._hub_config(data, broker_dir.root, db)
-            from peakend.broker.cli.serve import start
             from peakend.broker.hub.config import HubConfig
+            from peakend.broker.hub.server import start
             from peakend.broker.hub.web.auth import ensure_demo_manager
 
             config = load_config(hub_toml, HubConfig)

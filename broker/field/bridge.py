@@ -24,10 +24,8 @@ read only their acks and alerts (:func:`centre_acl`). Choices, and why:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +38,6 @@ from peakend.broker.field.mosquitto import (
     set_password,
 )
 from peakend.broker.wire.contract import ROOT, is_slug
-
-HELP = "bridge a store's mosquitto to a chain's central broker (config, accounts, examples)"
 
 BRIDGE_USER_PREFIX = "bridge-"
 BRIDGES_FILE = "bridges.json"  # in the centre's broker folder: bridge name -> store ids
@@ -263,61 +259,3 @@ def examples() -> dict[str, str]:
         ),
         "centre-acl": centre_acl(EXAMPLE_BRIDGES),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="peakend bridge", description=HELP)
-    sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("centre", help="add (or renew) a store bridge's account at the centre")
-    c.add_argument("--data", required=True, help="the central broker's folder")
-    c.add_argument("--name", required=True, help="bridge name, usually the store id")
-    c.add_argument("--store", action="append", help="store id carried (default: the name)")
-    s = sub.add_parser("store", help="write the bridge section into a store broker's conf.d")
-    s.add_argument("--data", required=True, help="the store broker's folder")
-    s.add_argument("--name", required=True, help="bridge name, as given at the centre")
-    s.add_argument("--store", action="append", help="store id carried (default: the name)")
-    s.add_argument("--centre", required=True, help="the central broker's HOST:PORT")
-    s.add_argument("--password", required=True, help="printed by `peakend bridge centre`")
-    s.add_argument("--cafile", help="CA of the centre's TLS certificate (then use its TLS port)")
-    t = sub.add_parser("status", help="which store bridges are online, as the centre sees it")
-    t.add_argument("--data", required=True, help="the central broker's folder")
-    e = sub.add_parser("examples", help="write the example files of deploy/bridge")
-    e.add_argument("--out", required=True, help="folder to write them to")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "examples":
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            for name, text in examples().items():
-                (out / name).write_text(text)
-            return 0
-        if args.command == "status":
-            centre = BrokerDir(Path(args.data).resolve())
-            bridges = load_bridges(centre)
-            if not bridges:
-                print(f"no store bridges at {centre.root} (add one with `peakend bridge centre`)")
-                return 1
-            states = link_states(centre)
-            for name, state in states.items():
-                stores = ", ".join(bridges[name].stores) if name in bridges else "(unknown)"
-                print(f"{name:<16} {state:<16} {stores}")
-            return 0 if all(v == "online" for v in states.values()) else 1
-        bridge = Bridge(args.name, tuple(args.store or [args.name]))
-        if args.command == "centre":
-            password = add_store_bridge(BrokerDir(Path(args.data).resolve()), bridge)
-            print(password)
-            return 0
-        section = bridge_section(
-            bridge, address=args.centre, password=args.password, cafile=args.cafile
-        )
-        path = attach_bridge(BrokerDir(Path(args.data).resolve()), section)
-        print(f"bridge {bridge.name} written to {path}; restart the store broker "
-              "(bridges do not reload)")
-        return 0
-    except (ValueError, OSError, BrokerError) as exc:
-        print(f"peakend bridge: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

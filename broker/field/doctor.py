@@ -1,4 +1,4 @@
-"""`peakend doctor`: check a device or hub set-up and say how to fix what fails.
+"""The checks of `peakend doctor`: a device or hub set-up, and how to fix what fails.
 
 On a device (``--config kiosk.toml`` or ``edge.toml``): the config is valid, the broker is
 reachable (and, for mqtts, proves who it is with the configured CA), the credentials are
@@ -8,8 +8,10 @@ and a touch screen are there (kiosk), and the outbox is draining. On the hub (``
 the broker folder, the broker and the aggregator's account, TLS certificate expiry, the
 database, the web, disk and clock.
 
-Every check prints one row: PASS, WARN, FAIL or SKIP, what was found, and for anything but PASS
-the fix. The exit code is 1 when something failed.
+Every check is one row: PASS, WARN, FAIL or SKIP, what was found, and for anything but PASS
+the fix (:mod:`peakend.broker.cli.doctor` prints them; its exit code is 1 when something
+failed). The kiosk and the camera add their own rows (``peakend.kiosk.doctor``,
+``peakend.edge.doctor``), which the command hands in: this module never imports them.
 
 The clock is compared with the hub's web (``/time``, or the HTTP Date header of any page),
 which works in a store without internet, where NTP servers may be out of reach. An https hub
@@ -21,7 +23,6 @@ the running device service is not disconnected.
 
 from __future__ import annotations
 
-import argparse
 import email.utils
 import json
 import os
@@ -29,17 +30,17 @@ import shutil
 import socket
 import sqlite3
 import ssl
-import sys
 import threading
 import time
 import tomllib
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-HELP = "check a device or hub set-up and say how to fix what fails"
+from peakend.broker.device.checks import Check
 
 MAX_SKEW_S = 2.0
 DISK_FAIL_MB = 200
@@ -51,74 +52,30 @@ CONNECT_TIMEOUT_S = 5.0
 CLOCK_OFFSET_ENV = "PEAKEND_DOCTOR_CLOCK_OFFSET_S"
 
 
-@dataclass
-class Check:
-    name: str
-    status: str  # PASS, WARN, FAIL or SKIP
-    detail: str
-    fix: str = ""
+class DeviceRole(Protocol):
+    """What a device package adds (``peakend.kiosk.doctor``, ``peakend.edge.doctor``): its
+    config read with its own model, and the checks only that role needs."""
+
+    def load_config(self, path: Path) -> Any: ...
+
+    def role_checks(self, cfg: Any, path: Path, *, camera: bool = True) -> list[Check]: ...
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="peakend doctor", description=HELP)
-    p.add_argument("--config", type=Path, help="a device's kiosk.toml or edge.toml")
-    p.add_argument("--hub", type=Path, metavar="DIR", help="check a hub: its broker folder")
-    p.add_argument("--db", type=Path, help="with --hub: the hub database to check")
-    p.add_argument(
-        "--hub-web",
-        help="the hub's web for the clock check, e.g. http://hub.local:8080 or "
-        "https://hub.local:8443 (default: the broker's host, port 8080)",
-    )
-    p.add_argument("--no-camera", action="store_true", help="edge: skip opening the camera")
-    p.add_argument("--json", action="store_true", help="print the checks as JSON")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.config and not args.hub:
-        default = next((p for p in (Path("/etc/peakend/kiosk.toml"),
-                                    Path("/etc/peakend/edge.toml")) if p.exists()), None)
-        if default is None:
-            parser.error("give --config FILE (a device) or --hub DIR (the hub)")
-        args.config = default
-    if args.config:
-        checks = check_device(args.config, hub_web=args.hub_web, camera=not args.no_camera)
-    else:
-        checks = check_hub(args.hub, db=args.db, web=args.hub_web)
-    if args.json:
-        print(json.dumps([asdict(c) for c in checks], indent=2))
-    else:
-        print(render(checks))
-    return 1 if any(c.status == "FAIL" for c in checks) else 0
-
-
-def render(checks: list[Check]) -> str:
-    """A plain table: check, result, what was found; fixes below their row."""
-    width = max(len(c.name) for c in checks)
-    lines = [f"{'CHECK'.ljust(width)}  RESULT  DETAIL", f"{'-' * width}  ------  ------"]
-    for c in checks:
-        lines.append(f"{c.name.ljust(width)}  {c.status.ljust(6)}  {c.detail}")
-        if c.fix and c.status in ("FAIL", "WARN"):
-            lines.append(f"{' ' * width}          fix: {c.fix}")
-    failed = sum(c.status == "FAIL" for c in checks)
-    warned = sum(c.status == "WARN" for c in checks)
-    lines.append("")
-    lines.append("all good" if not failed and not warned
-                 else f"{failed} failed, {warned} warning(s)")
-    return "\n".join(lines)
+# Which role's checks to run, by the [device] role of the file; the caller imports them, so
+# the hub's tools never import kiosk or edge code.
+RoleFinder = Callable[[str], DeviceRole | None]
 
 
 # -- device -----------------------------------------------------------------------------------
 
 
-def check_device(path: Path, *, hub_web: str | None = None, camera: bool = True) -> list[Check]:
+def check_device(path: Path, roles: RoleFinder, *, hub_web: str | None = None,
+                 camera: bool = True) -> list[Check]:
     checks: list[Check] = []
-    loaded = _load_device_config(path)
+    loaded = _load_device_config(path, roles)
     checks.append(loaded[0])
-    cfg = loaded[1]
-    if cfg is None:
+    cfg, role = loaded[1], loaded[2]
+    if cfg is None or role is None:
         return checks
     device, mqtt_section = cfg.device, cfg.mqtt
     from peakend.broker.device.config import parse_mqtt_url
@@ -139,15 +96,11 @@ def check_device(path: Path, *, hub_web: str | None = None, camera: bool = True)
     outbox = _outbox_path(path, cfg)
     checks.append(check_disk(outbox.parent))
     checks.append(check_outbox(outbox, hub_ack))
-    if device.role == "edge":
-        checks.append(check_camera(cfg, path) if camera else
-                      Check("camera", "SKIP", "--no-camera given"))
-    else:
-        checks += check_display_and_touch()
+    checks += role.role_checks(cfg, path, camera=camera)
     return checks
 
 
-def _load_device_config(path: Path) -> tuple[Check, Any]:
+def _load_device_config(path: Path, roles: RoleFinder) -> tuple[Check, Any, DeviceRole | None]:
     from peakend.broker.device.config import ConfigError
 
     try:
@@ -155,31 +108,25 @@ def _load_device_config(path: Path) -> tuple[Check, Any]:
     except FileNotFoundError:
         return Check("config", "FAIL", f"{path}: no such file",
                      "paste the install command `peakend provision` printed, or copy the "
-                     "file from the hub's BROKER_DIR/devices/"), None
+                     "file from the hub's BROKER_DIR/devices/"), None, None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         return Check("config", "FAIL", f"{path}: not valid TOML ({exc})",
-                     "fix the syntax at that spot"), None
+                     "fix the syntax at that spot"), None, None
+    found_role = roles(role) if isinstance(role, str) else None
+    if found_role is None:
+        return Check("config", "FAIL", f"{path}: [device] role is {role!r}",
+                     'set role = "kiosk" or role = "edge" in [device]'), None, None
     try:
-        if role == "kiosk":
-            from peakend.kiosk.settings import load_kiosk_config
-
-            cfg = load_kiosk_config(path)
-        elif role == "edge":
-            from peakend.edge.config import load
-
-            cfg = load(path)[0]
-        else:
-            return Check("config", "FAIL", f"{path}: [device] role is {role!r}",
-                         'set role = "kiosk" or role = "edge" in [device]'), None
+        cfg = found_role.load_config(path)
     except ConfigError as exc:
         return Check("config", "FAIL", str(exc).replace("\n", " "),
                      "edit the file as said; compare with deploy/examples/"
-                     f"{role}.toml"), None
+                     f"{role}.toml"), None, None
     if getattr(cfg, "mqtt", None) is None:
         return Check("config", "FAIL", f"{path}: no [mqtt] section",
-                     "add [mqtt] url = ... as `peakend provision` printed it"), None
+                     "add [mqtt] url = ... as `peakend provision` printed it"), None, None
     found = f"{path} ({role} {cfg.device.id}, store {cfg.device.store})"
-    return Check("config", "PASS", found), cfg
+    return Check("config", "PASS", found), cfg, found_role
 
 
 def check_reachable(host: str, port: int, *, tls: bool, ca_file: str | None) -> Check:
@@ -435,99 +382,12 @@ def _outbox_path(config_path: Path, cfg: Any) -> Path:
     return resolve(config_path.parent, cfg.outbox.path)
 
 
-def check_camera(cfg: Any, config_path: Path, frames: int = 5, timeout: float = 10.0) -> Check:
-    from peakend.broker.device.config import ConfigError
-
-    try:
-        from peakend.edge.sources import open_source
-    except ImportError as exc:
-        return Check("camera", "FAIL", f"edge module not installed ({exc})",
-                     "pip install 'peakend[edge]'")
-    spec = cfg.camera.source
-    try:
-        source = open_source(spec, cfg.camera, base_dir=config_path.parent)
-    except (ConfigError, RuntimeError, OSError) as exc:
-        return Check("camera", "FAIL", str(exc),
-                     "stop the camera service first (`sudo systemctl stop peakend-edge`), "
-                     "check the cable and `ls /dev/video*`")
-    got, started = 0, time.monotonic()
-    shape = None
-    try:
-        for frame in source.frames():
-            got += 1
-            shape = getattr(frame.image, "shape", None)
-            if got >= frames or time.monotonic() - started > timeout:
-                break
-    except Exception as exc:  # a driver error of any kind is the finding
-        return Check("camera", "FAIL", f"{spec}: {exc}", "check the camera and its cable")
-    finally:
-        source.close()
-    if got == 0:
-        return Check("camera", "FAIL", f"{spec} opened but sent no frame",
-                     "check the cable/stream; another program may hold the camera")
-    rate = got / max(time.monotonic() - started, 1e-6)
-    size = f"{shape[1]}x{shape[0]}" if shape else "?"
-    return Check("camera", "PASS", f"{spec}: {got} frames ({size}) at {rate:.1f}/s")
-
-
-def check_display_and_touch(
-    dri: Path = Path("/dev/dri"), input_devices: Path = Path("/proc/bus/input/devices")
-) -> list[Check]:
-    cards = sorted(p.name for p in dri.glob("card*")) if dri.exists() else []
-    session = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY")
-    if cards or session:
-        display = Check("display", "PASS", ", ".join(cards) or f"display {session}")
-    else:
-        display = Check("display", "FAIL", "no /dev/dri/card* and no DISPLAY",
-                        "connect the screen before power-on; on a Pi enable KMS "
-                        "(dtoverlay=vc4-kms-v3d in /boot/firmware/config.txt) and reboot")
-    names = touch_devices(input_devices)
-    if names:
-        touch = Check("touch", "PASS", ", ".join(names))
-    else:
-        touch = Check("touch", "FAIL", "no touch input device found",
-                      "check the touch cable/USB; `cat /proc/bus/input/devices` should list it")
-    return [display, touch]
-
-
-def touch_devices(
-    path: Path = Path("/proc/bus/input/devices"), word_bits: int | None = None
-) -> list[str]:
-    """Input devices that report touches (BTN_TOUCH in their key bitmap).
-
-    The kernel prints the bitmap in words of its ``long``: 64 bits on a 64-bit OS, 32 on
-    32-bit Raspberry Pi OS."""
-    import ctypes
-
-    word_bits = word_bits or ctypes.sizeof(ctypes.c_long) * 8
-    btn_touch = 0x14A
-    try:
-        blocks = path.read_text().split("\n\n")
-    except OSError:
-        return []
-    found = []
-    for block in blocks:
-        name, keys = "", ""
-        for line in block.splitlines():
-            if line.startswith("N: Name="):
-                name = line.split("=", 1)[1].strip('"')
-            elif line.startswith("B: KEY="):
-                keys = line.split("=", 1)[1]
-        if keys:
-            words = keys.split()
-            bits = 0
-            for word in words:  # most significant word first
-                bits = (bits << word_bits) | int(word, 16)
-            if bits >> btn_touch & 1:
-                found.append(name or "touch device")
-    return found
-
-
 # -- hub --------------------------------------------------------------------------------------
 
 
 def check_hub(root: Path, *, db: Path | None = None, web: str | None = None) -> list[Check]:
-    from peakend.broker.field.mosquitto import BrokerDir, load_registry
+    from peakend.broker.field.mosquitto import BrokerDir
+    from peakend.broker.hub.registry import RegistryError, load_registry
 
     d = BrokerDir(root.resolve())
     checks: list[Check] = []
@@ -536,8 +396,12 @@ def check_hub(root: Path, *, db: Path | None = None, web: str | None = None) -> 
         checks.append(Check("broker folder", "FAIL", f"{d.root}: missing {', '.join(missing)}",
                             f"run `peakend broker --data {d.root} --prepare-only`"))
         return checks
-    registry = load_registry(d.registry)
-    revoked = sum(1 for e in registry.values() if e.get("revoked"))
+    try:
+        registry = load_registry(d.registry).devices
+    except RegistryError as exc:
+        checks.append(Check("broker folder", "FAIL", exc.what, exc.fix))
+        return checks
+    revoked = sum(1 for e in registry.values() if e.revoked)
     checks.append(Check("broker folder", "PASS",
                         f"{d.root}: {len(registry) - revoked} device(s), {revoked} revoked"))
     from peakend.broker.device.config import parse_mqtt_url
@@ -647,6 +511,3 @@ def _web(web: str, ca_file: Path | None = None) -> Check:
                      "`sudo systemctl status peakend-serve`; is [hub] https (or http) set?")
     return Check("web", "PASS" if ok else "FAIL", f"{web} answers", "see the serve log")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peakend.broker.field.mosquitto import BrokerDir
+from peakend.broker.hub.locked_file import replace_atomically
 
 DEFAULT_TTL_S = 30 * 60
 PI_CONFIG_DIR = "/etc/peakend"
@@ -213,13 +214,10 @@ def _name(token: str) -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    owner = None
     if os.geteuid() == 0:
         # provision runs as root, the web as the hub's service user, who owns install/
-        # (deploy/hub-setup.sh): the scripts must be theirs to read and remove.
-        owner = path.parent.stat()
-        os.chown(tmp, owner.st_uid, owner.st_gid)
-    os.replace(tmp, path)
+        # (deploy/pi-setup.sh hub makes it so): the scripts must be theirs to read and remove.
+        folder = path.parent.stat()
+        owner = (folder.st_uid, folder.st_gid)
+    replace_atomically(path, text, mode=0o600, owner=owner)

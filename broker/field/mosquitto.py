@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import os
 import pwd
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peakend.broker.device.config import parse_mqtt_url
+from peakend.broker.hub.locked_file import locked, replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -258,16 +258,19 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
 
 
 def set_password(d: BrokerDir, username: str, password: str) -> None:
-    lines = [ln for ln in _read_lines(d.passwd) if ln.split(":", 1)[0] != username]
-    lines.append(f"{username}:{hash_password(password)}")
-    _write_private(d.passwd, "\n".join(lines) + "\n")
+    # Locked: two provisions at once must not drop each other's account.
+    with locked(d.passwd):
+        lines = [ln for ln in _read_lines(d.passwd) if ln.split(":", 1)[0] != username]
+        lines.append(f"{username}:{hash_password(password)}")
+        _write_private(d.passwd, "\n".join(lines) + "\n")
     _hand_to_mosquitto_user(d)
 
 
 def remove_user(d: BrokerDir, username: str) -> bool:
-    lines = _read_lines(d.passwd)
-    kept = [ln for ln in lines if ln.split(":", 1)[0] != username]
-    _write_private(d.passwd, "\n".join(kept) + ("\n" if kept else ""))
+    with locked(d.passwd):
+        lines = _read_lines(d.passwd)
+        kept = [ln for ln in lines if ln.split(":", 1)[0] != username]
+        _write_private(d.passwd, "\n".join(kept) + ("\n" if kept else ""))
     _hand_to_mosquitto_user(d)
     return len(kept) != len(lines)
 
@@ -289,24 +292,6 @@ def aggregator_url(root: str | Path) -> str:
         raise BrokerError(
             f"{d.aggregator_url} does not exist: run `peakend broker --data {d.root}` first"
         ) from None
-
-
-# -- the device registry the aggregator checks envelopes against ---------------------------
-
-
-def load_registry(path: str | Path) -> dict[str, dict]:
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        return {}
-    return doc.get("devices", {})
-
-
-def save_registry(path: str | Path, devices: dict[str, dict]) -> None:
-    path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"devices": devices}, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 # -- running it -------------------------------------------------------------------------------
@@ -423,11 +408,7 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    replace_atomically(path, text, mode=0o600)
 
 
 def _hand_to_mosquitto_user(d: BrokerDir) -> None:

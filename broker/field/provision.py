@@ -18,11 +18,9 @@ registry marks it revoked, so whatever it still had queued is quarantined, not s
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import socket
-import sys
 import threading
 from datetime import UTC, datetime
 from importlib import resources
@@ -34,116 +32,13 @@ from peakend.broker.field.mosquitto import (
     BrokerDir,
     BrokerError,
     aggregator_url,
-    load_registry,
     new_password,
     reload_running_broker,
     remove_user,
-    save_registry,
     set_password,
 )
+from peakend.broker.hub.registry import RegisteredDevice, edit_registry
 from peakend.broker.wire.contract import ROLES, is_slug, status_topic
-
-HELP = "create a device's credentials, registry entry and config file; prints its MQTT URL"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="peakend provision",
-        description=HELP + ". With --revoke ID: lock a device out at once.",
-    )
-    parser.add_argument("--data", required=True, help="the broker folder (as for `peakend broker`)")
-    parser.add_argument("--id", help="device id, also its MQTT user, e.g. kiosk-01")
-    parser.add_argument("--store", help="store id, e.g. s001")
-    parser.add_argument(
-        "--zone",
-        action="append",
-        default=[],
-        help="zone id the device rates or watches; repeat (or comma-separate) for a camera",
-    )
-    parser.add_argument("--role", choices=ROLES, help="kiosk or edge")
-    parser.add_argument(
-        "--host",
-        default=None,
-        help="host name or address devices use to reach the hub (default: this machine's name)",
-    )
-    parser.add_argument("--port", type=int, default=None, help="broker port (default: its own)")
-    parser.add_argument(
-        "--out", default=None, help="where to write the device config (default DIR/devices/ID.toml)"
-    )
-    parser.add_argument(
-        "--web-url",
-        default=None,
-        help="the hub's web as the Pi reaches it, for the install command (default: "
-        "https://HOST:PORT of the running `peakend serve --https`, else https://HOST:8443 when "
-        "the folder has the web's certificate, else http://HOST:8080)",
-    )
-    parser.add_argument(
-        "--install-minutes",
-        type=float,
-        default=install.DEFAULT_TTL_S / 60,
-        help="how long the install command works (default 30 minutes; it works once)",
-    )
-    parser.add_argument(
-        "--revoke",
-        metavar="ID",
-        help="lock device ID out now: remove its password, drop its connection, mark it revoked",
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.revoke:
-        try:
-            result = revoke(BrokerDir(Path(args.data).resolve()), args.revoke)
-        except (BrokerError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"device {args.revoke} revoked: its password is gone and the registry marks it")
-        if result.disconnected:
-            print("its connection was dropped and its broker session deleted")
-        else:
-            print(f"note: could not reach the broker ({result.note}); it refuses the device once "
-                  "it is (re)started")
-        return 0
-    missing = [f"--{name}" for name in ("id", "store", "role") if not getattr(args, name)]
-    if missing:
-        parser.error(f"give {', '.join(missing)} (or --revoke ID)")
-    zones = [z.strip() for value in args.zone for z in value.split(",") if z.strip()]
-    try:
-        result = provision(
-            Path(args.data),
-            device_id=args.id,
-            store=args.store,
-            zones=zones,
-            role=args.role,
-            host=args.host,
-            port=args.port,
-            out=Path(args.out) if args.out else None,
-            web_url=args.web_url,
-            install_ttl_s=args.install_minutes * 60,
-        )
-    except (BrokerError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"device {args.id} ({args.role}) registered for store {args.store}, "
-          f"zones {', '.join(zones)}")
-    print(f"config written to {result.config_path}")
-    if result.ca_path:
-        print(f"hub CA (for mqtts) written to {result.ca_path}")
-    if not result.reloaded:
-        print("note: no running broker for this folder was told; start it with `peakend broker`")
-    if result.install:
-        if result.install_command.startswith("curl -fsS http://"):
-            print("note: the install command uses plain HTTP: anyone on the store network can "
-                  "read the device's password in the script; serve the web with --https "
-                  "(GUIDE.md, section A)")
-        minutes = args.install_minutes
-        print(f"on the Pi, paste this within {minutes:g} minutes (it works once):")
-        print(f"  {result.install_command}")
-    print(result.url)
-    return 0
 
 
 class Provisioned:
@@ -276,21 +171,19 @@ class Revoked:
 
 def revoke(d: BrokerDir, device_id: str, *, timeout: float = 5.0) -> Revoked:
     """Lock a device out now; see the module's doc for how."""
-    registry = load_registry(d.registry)
-    entry = registry.get(device_id)
-    if entry is None:
-        raise ValueError(f"{device_id!r} is not a provisioned device of {d.root}")
-    if device_id == AGGREGATOR_USER:
-        raise ValueError(f"{device_id!r} is the hub's own account")
-    remove_user(d, device_id)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    entry = {**entry, "revoked": True, "revoked_at": now}
-    registry[device_id] = entry
-    save_registry(d.registry, registry)
+    with edit_registry(d.registry) as registry:  # an exception here leaves the file as it was
+        entry = registry.devices.get(device_id)
+        if entry is None:
+            raise ValueError(f"{device_id!r} is not a provisioned device of {d.root}")
+        if device_id == AGGREGATOR_USER:
+            raise ValueError(f"{device_id!r} is the hub's own account")
+        remove_user(d, device_id)
+        entry.revoked, entry.revoked_at = True, now
     install.drop_device(d, device_id)
     reloaded = reload_running_broker(d)
     try:
-        take_over_session(d, device_id, store=entry.get("store"), timeout=timeout)
+        take_over_session(d, device_id, store=entry.store, timeout=timeout)
     except (BrokerError, OSError) as exc:
         return Revoked(reloaded, False, str(exc))
     return Revoked(reloaded, True)
@@ -343,15 +236,14 @@ def register_device(
     """A fresh random password (hashed into the broker's file) and the registry entry."""
     password = new_password()
     set_password(d, device_id, password)
-    registry = load_registry(d.registry)
-    registry[device_id] = {
-        "store": store,
-        "zones": zones,
-        "role": role,
-        "revoked": False,
-        "provisioned_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    save_registry(d.registry, registry)
+    with edit_registry(d.registry) as registry:
+        registry.devices[device_id] = RegisteredDevice(
+            store=store,
+            zones=zones,
+            role=role,
+            revoked=False,
+            provisioned_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
     return Registered(password, reload_running_broker(d))
 
 

@@ -16,8 +16,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import NamedTuple
 
-from peakend.broker.field.mosquitto import load_registry
 from peakend.broker.hub.db.store import EventStore, open_store
+from peakend.broker.hub.registry import Registry
 from peakend.broker.wire import contract
 
 log = logging.getLogger(__name__)
@@ -62,90 +62,6 @@ class BatchResult:
     acks: dict[str, tuple[str, int]]  # device -> (store, highest contiguous handled seq)
     counters: Counters
     births: dict[str, str] = field(default_factory=dict)  # device -> boot_id of a birth answered
-
-
-class Registry:
-    """Provisioned devices (registry.json in the broker folder), re-read when it changes.
-
-    Without a registry file the hub trusts the broker's ACL for the device and the topic for
-    the store, and does not check zones."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = Path(path) if path else None
-        self._mtime: float | None = -1.0  # never read yet
-        self._devices: dict[str, dict] = {}
-
-    def check(self, envelope: contract.Envelope) -> str | None:
-        """The reason the envelope does not fit its registered device, or None."""
-        checked, device = self._lookup(envelope.device_id)
-        if not checked:
-            return None
-        if device is None or device.get("revoked"):
-            return f"device {envelope.device_id!r} is not registered on this hub"
-        mismatch = _store_mismatch(envelope.device_id, device, envelope.store_id)
-        if mismatch:
-            return mismatch
-        zones = device.get("zones") or []
-        if envelope.zone_id is not None and zones and envelope.zone_id not in zones:
-            return (
-                f"zone {envelope.zone_id!r} is not a zone registered for {envelope.device_id} "
-                f"({', '.join(zones)})"
-            )
-        return None
-
-    def status_problem(self, device_id: str, store_id: str) -> str | None:
-        """Why a status on ``store_id`` cannot be ``device_id``'s, or None. A revoked or unknown
-        device's status is recorded (revoking sets it offline); only a store that contradicts
-        the registry is refused."""
-        checked, device = self._lookup(device_id)
-        return _store_mismatch(device_id, device, store_id) if checked and device else None
-
-    def active(self, device_id: str) -> bool:
-        """Registered and not revoked (or no registry to say otherwise)."""
-        checked, device = self._lookup(device_id)
-        return not checked or bool(device and not device.get("revoked"))
-
-    def _lookup(self, device_id: str) -> tuple[bool, dict | None]:
-        """(whether a registry is in force, the device's entry)."""
-        if self.path is None:
-            return False, None
-        self._refresh()
-        if self._trust:
-            return False, None
-        return True, self._devices.get(device_id)
-
-    def _refresh(self) -> None:
-        assert self.path is not None
-        try:
-            mtime = self.path.stat().st_mtime
-        except OSError:
-            mtime = None
-        if mtime == self._mtime:
-            return
-        self._mtime = mtime
-        if mtime is None:
-            # No registry file (yet): trust the broker's ACL rather than quarantine everyone.
-            log.warning("no device registry at %s: checking devices by the broker's ACL only",
-                        self.path)
-            self._devices = {}
-            self._trust = True
-            return
-        try:
-            self._devices = load_registry(self.path)
-            self._trust = False
-        except (OSError, ValueError, AttributeError) as exc:
-            # A half-written or broken file: keep the registry we had.
-            log.error("cannot read the device registry %s (%s); keeping the last good one",
-                      self.path, exc)
-
-    _trust = False
-
-
-def _store_mismatch(device_id: str, device: dict, store_id: str) -> str | None:
-    if store_id == device.get("store"):
-        return None
-    return (f"store {store_id!r} does not match store {device.get('store')!r} "
-            f"registered for {device_id}")
 
 
 # A batch that loses a deadlock to another worker is run again from the start, this often.

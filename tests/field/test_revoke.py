@@ -6,7 +6,7 @@ import json
 import time
 
 from peakend.broker.device.link import DeviceLink, LinkSettings
-from peakend.broker.field.mosquitto import load_registry
+from peakend.broker.hub.registry import load_registry
 
 from .conftest import password_of, run_peakend
 
@@ -40,7 +40,7 @@ def test_a_revoked_device_loses_its_live_connection_and_cannot_reconnect(hub, tm
         assert not link.wait_acked(timeout=2)
     finally:
         link.stop()
-    assert load_registry(hub.dir.registry)["kiosk-01"]["revoked"] is True
+    assert load_registry(hub.dir.registry).devices["kiosk-01"].revoked is True
     # The hub marked its retained status offline, so the fleet page shows it gone.
     assert hub.wait_until(
         lambda: hub.scalar("SELECT state FROM devices WHERE device_id='kiosk-01'") == "offline")
@@ -53,8 +53,8 @@ def test_revoking_leaves_other_devices_connected(hub):
     done = run_peakend("provision", "--data", str(hub.dir.root), "--revoke", "kiosk-01")
     assert done.returncode == 0, done.stderr
     assert hub.can_connect("kiosk-02", password_of(url2))
-    registry = load_registry(hub.dir.registry)
-    assert registry["kiosk-01"]["revoked"] and not registry["kiosk-02"]["revoked"]
+    registry = load_registry(hub.dir.registry).devices
+    assert registry["kiosk-01"].revoked and not registry["kiosk-02"].revoked
 
 
 def test_revoking_an_unknown_device_says_so(hub):

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from hubtools import broker_root
-from peakend.broker.cli.serve import ServeError, web_certificate
 from peakend.broker.field import install
 from peakend.broker.field.mosquitto import BrokerDir, prepare
 from peakend.broker.field.provision import provision
@@ -23,6 +22,7 @@ from peakend.broker.field.tls import (
     public_key_pin,
     web_files,
 )
+from peakend.broker.hub.server import ServeError, web_certificate
 
 from .conftest import run_peakend
 

@@ -144,11 +144,12 @@ def test_a_reflashed_device_waits_for_a_hub_that_is_away(hub, tmp_path) -> None:
 def test_a_fresh_device_says_its_birth_again_until_the_hub_answers(hub, tmp_path) -> None:
     """The hub cannot answer a device it does not know yet (its registry entry comes later, as
     a chain's centre gets its copy); the device asks again instead of waiting for ever."""
-    from peakend.broker.field.mosquitto import load_registry, save_registry
+    from peakend.broker.hub.registry import RegistryFile, load_registry, save_registry
 
     link = kiosk(hub, tmp_path, retransmit_s=1.0)
     full = load_registry(hub.dir.registry)
-    save_registry(hub.dir.registry, {k: v for k, v in full.items() if k != "kiosk-01"})
+    save_registry(hub.dir.registry, RegistryFile(
+        devices={k: v for k, v in full.devices.items() if k != "kiosk-01"}))
     for _ in range(3):
         link.send("rating", {"score": 4})
     link.start()

@@ -18,15 +18,9 @@ import pytest
 
 from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.field.bridge import Bridge, add_store_bridge, attach_bridge, bridge_section
-from peakend.broker.field.mosquitto import (
-    Mosquitto,
-    aggregator_url,
-    free_port,
-    load_registry,
-    prepare,
-    save_registry,
-)
+from peakend.broker.field.mosquitto import Mosquitto, aggregator_url, free_port, prepare
 from peakend.broker.field.provision import register_device
+from peakend.broker.hub.registry import load_registry, save_registry
 
 # -- a chain on one machine: store broker bridged to a central broker, workers, PostgreSQL ------
 

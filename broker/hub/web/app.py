@@ -267,9 +267,11 @@ class _Web:
     def fleet_page(self, request: Request) -> Response:
         """Every device of the user's stores; a tech's account is one with the stores they
         look after (``peakend user add --store ...``)."""
-        from peakend.broker.field.mosquitto import load_registry
+        from peakend.broker.hub.registry import load_registry
 
-        registry = load_registry(self.broker_data / "registry.json") if self.broker_data else {}
+        registry = ({k: v.model_dump() for k, v in
+                     load_registry(self.broker_data / "registry.json").devices.items()}
+                    if self.broker_data else {})
         with self.db() as conn:
             user, csrf = self._require(request, conn)
             devices = fl.fleet(conn, user.stores, registry)

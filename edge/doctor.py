@@ -1,0 +1,57 @@
+"""The camera's part of ``peakend doctor --config edge.toml``: its config read with its own
+model, and the camera giving frames. The checks every device shares (broker, account, clock,
+disk, outbox) are :mod:`peakend.broker.field.doctor`'s."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from peakend.broker.device.checks import Check
+
+
+def load_config(path: Path) -> Any:
+    """edge.toml through the edge's model; raises ConfigError with the field and the fix."""
+    from peakend.edge.config import load
+
+    return load(path)[0]
+
+
+def role_checks(cfg: Any, path: Path, *, camera: bool = True) -> list[Check]:
+    return [check_camera(cfg, path) if camera else Check("camera", "SKIP", "--no-camera given")]
+
+
+def check_camera(cfg: Any, config_path: Path, frames: int = 5, timeout: float = 10.0) -> Check:
+    from peakend.broker.device.config import ConfigError
+
+    try:
+        from peakend.edge.sources import open_source
+    except ImportError as exc:  # OpenCV is in the edge extra: a kiosk image lacks it
+        return Check("camera", "FAIL", f"edge module not installed ({exc})",
+                     "pip install 'peakend[edge]'")
+    spec = cfg.camera.source
+    try:
+        source = open_source(spec, cfg.camera, base_dir=config_path.parent)
+    except (ConfigError, RuntimeError, OSError) as exc:
+        return Check("camera", "FAIL", str(exc),
+                     "stop the camera service first (`sudo systemctl stop peakend-edge`), "
+                     "check the cable and `ls /dev/video*`")
+    got, started = 0, time.monotonic()
+    shape = None
+    try:
+        for frame in source.frames():
+            got += 1
+            shape = getattr(frame.image, "shape", None)
+            if got >= frames or time.monotonic() - started > timeout:
+                break
+    except Exception as exc:  # a driver error of any kind is the finding
+        return Check("camera", "FAIL", f"{spec}: {exc}", "check the camera and its cable")
+    finally:
+        source.close()
+    if got == 0:
+        return Check("camera", "FAIL", f"{spec} opened but sent no frame",
+                     "check the cable/stream; another program may hold the camera")
+    rate = got / max(time.monotonic() - started, 1e-6)
+    size = f"{shape[1]}x{shape[0]}" if shape else "?"
+    return Check("camera", "PASS", f"{spec}: {got} frames ({size}) at {rate:.1f}/s")
