@@ -7,9 +7,17 @@ default analytics and the default alert rules, so a hub runs before anyone write
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from peakend.broker.wire.contract import SLUG_PATTERN
 
@@ -29,8 +37,10 @@ class HubSection(_Section):
     )
     db: str = Field(
         default="peakend.sqlite",
+        validate_default=True,
         title="Database",
-        description="SQLite file of the hub; relative paths are relative to this file.",
+        description="SQLite file of the hub (relative paths are relative to this file), or "
+        "postgresql://user:password@host:port/dbname.",
     )
     http: str | None = Field(
         default=None,
@@ -52,8 +62,22 @@ class HubSection(_Section):
         default=None,
         title="Broker data folder",
         description="The folder peakend broker keeps its config and registry.json of "
-        "provisioned devices in.",
+        "provisioned devices in; relative paths are relative to this file.",
     )
+
+    @field_validator("db", "broker_data")
+    @classmethod
+    def _beside_this_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Relative paths start at hub.toml's folder, not at the folder the hub was started
+        in: systemd starts `peakend serve` in /."""
+        base = (info.context or {}).get("base_dir")
+        if value is None or base is None:
+            return value
+        prefix = "sqlite:///" if value.startswith("sqlite:///") else ""
+        rest = value[len(prefix):]
+        if "://" in rest or Path(rest).expanduser().is_absolute():
+            return value
+        return prefix + str(Path(base).resolve() / Path(rest).expanduser())
 
 
 class StoreSection(_Section):

@@ -39,3 +39,23 @@ def test_mistakes_name_the_field_and_the_fix(tmp_path: Path) -> None:
     text = str(err.value)
     assert "stores[0].timezone" in text and "IANA" in text
     assert "analytics.lookbak" in text and "check its spelling" in text
+
+
+def test_relative_paths_start_at_the_file_not_the_working_folder(tmp_path: Path, monkeypatch):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    conf = folder / "hub.toml"
+    conf.write_text('[hub]\ndb = "hub.sqlite"\nbroker_data = "broker"\n')
+    monkeypatch.chdir(tmp_path)  # systemd starts `peakend serve` elsewhere, in /
+    hub = load_config(Path("etc/hub.toml"), HubConfig).hub
+    assert hub.db == str(folder / "hub.sqlite")
+    assert hub.broker_data == str(folder / "broker")
+    conf.write_text('[hub]\ndb = "sqlite:///data/hub.sqlite"\n')
+    assert load_config(conf, HubConfig).hub.db == f"sqlite:///{folder}/data/hub.sqlite"
+    # Left out: the default file, beside hub.toml too.
+    conf.write_text("[hub]\n")
+    assert load_config(conf, HubConfig).hub.db == str(folder / "peakend.sqlite")
+    for fixed in ("/var/lib/peakend/hub.sqlite", "sqlite:////var/lib/peakend/hub.sqlite",
+                  "postgresql://hub:secret@db.local:5432/peakend"):
+        conf.write_text(f'[hub]\ndb = "{fixed}"\n')
+        assert load_config(conf, HubConfig).hub.db == fixed
