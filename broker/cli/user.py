@@ -7,8 +7,6 @@ import getpass
 import sys
 
 from peakend.broker.cli.errors import USAGE, fail
-from peakend.broker.hub.reports.queries import ReportError, open_db
-from peakend.broker.hub.web.auth import UserError, add_user, list_users
 
 HELP = "manage managers' web accounts"
 DB_HELP = ("the hub's database: a SQLite file (path or sqlite:///path) or "
@@ -36,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from peakend.broker.hub.reports.queries import ReportError, open_db
+    from peakend.broker.hub.web.auth import UserError, add_user, list_users
+
     try:
         if args.command == "add":
             if args.password_stdin:

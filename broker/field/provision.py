@@ -37,7 +37,7 @@ from peakend.broker.field.mosquitto import (
     remove_user,
     set_password,
 )
-from peakend.broker.hub.registry import RegisteredDevice, edit_registry
+from peakend.broker.hub.registry import RegisteredDevice, edit_registry, load_registry
 from peakend.broker.wire.contract import ROLES, is_slug, status_topic
 
 
@@ -171,11 +171,14 @@ class Revoked:
 
 def revoke(d: BrokerDir, device_id: str, *, timeout: float = 5.0) -> Revoked:
     """Lock a device out now; see the module's doc for how."""
+    unknown = ValueError(f"{device_id!r} is not a provisioned device of {d.root}")
+    if device_id not in load_registry(d.registry).devices:
+        raise unknown  # also when d is no broker folder at all: nothing to lock there
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with edit_registry(d.registry) as registry:  # an exception here leaves the file as it was
         entry = registry.devices.get(device_id)
         if entry is None:
-            raise ValueError(f"{device_id!r} is not a provisioned device of {d.root}")
+            raise unknown
         if device_id == AGGREGATOR_USER:
             raise ValueError(f"{device_id!r} is the hub's own account")
         remove_user(d, device_id)

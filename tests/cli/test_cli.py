@@ -134,3 +134,46 @@ def test_provision_refuses_bad_input_with_the_fix(bare_hub, args, words):
     result = run(*argv)
     assert result.returncode == 2
     assert words in result.stderr
+
+
+SECRET = "s3cret-never-shown"
+
+
+@pytest.mark.parametrize(
+    "name, args, code, words",
+    [
+        ("broker", ["--data", "{tmp}/b", "--ca", "ca.pem", "--prepare-only"], 2, "need --tls"),
+        ("serve", [], 2, "give --mqtt URL and --db PATH"),
+        ("serve", ["--mqtt", f"mqtt://agg:{SECRET}@hub:port", "--db", "{tmp}/h.sqlite"], 2,
+         "--mqtt:"),
+        ("serve", ["--mqtt", "mqtt://a:b@h:1", "--db", f"mysql://hub:{SECRET}@db/peakend"], 2,
+         "--db:"),
+        ("provision", ["--data", "{tmp}/none", "--revoke", "kiosk-77"], 2, "kiosk-77"),
+        ("bridge", ["centre", "--data", "{tmp}/c", "--name", "Bad Name"], 2, "slug"),
+        ("report", ["--db", "{tmp}/none.sqlite"], 2, "no such database"),
+        ("user", ["list", "--db", "{tmp}/none.sqlite"], 2, "no such database"),
+    ],
+)
+def test_every_command_reports_an_error_as_command_what_and_fix(name, args, code, words,
+                                                                 tmp_path):
+    result = run(name, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.returncode == code, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"peakend {name}: ") and words in line, result.stderr
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("argv", [["report", "--help"], ["serve", "--help"], ["--help"]])
+def test_help_answers_without_loading_the_report_or_web_stack(argv):
+    """`peakend report --help` and the like load none of the heavy packages."""
+    import sys
+
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "peakend.broker.cli",
+                             *argv], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+              if line.startswith("import time:")}
+    heavy = {"numpy", "pydantic", "sqlite_utils", "starlette", "jinja2", "psycopg", "uvicorn",
+             "paho", "cv2", "kivy"}
+    assert loaded & heavy == set()

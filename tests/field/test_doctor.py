@@ -145,3 +145,21 @@ def test_touch_screens_are_found_by_their_touch_key(tmp_path):
     proc.write_text(PROC_DEVICES.split("\n\n")[1])
     display, touch = check_display_and_touch(tmp_path / "no-dri", proc)
     assert touch.status == "FAIL" and "touch" in touch.fix
+
+
+def test_a_camera_config_gets_the_camera_checks_from_the_edge_package(tmp_path):
+    """The command picks the role's checks by the file: an edge.toml opens its camera (here
+    a recording) and counts frames; --no-camera skips it."""
+    from peakend.edge.scenes import render_demo_scene
+
+    video, config = render_demo_scene(tmp_path / "scene", seconds=3)
+    with config.open("a") as f:
+        f.write('\n[mqtt]\nurl = "mqtt://cam-01:pw@127.0.0.1:1"\n')
+    code, rows = doctor("--config", str(config))
+    assert code == 1 and rows["broker"]["status"] == "FAIL"
+    assert rows["config"]["status"] == "PASS" and "edge cam-01" in rows["config"]["detail"]
+    assert rows["camera"]["status"] == "PASS", rows["camera"]
+    assert re.search(r"\d+ frames \(\d+x\d+\)", rows["camera"]["detail"])
+    assert "display" not in rows and "touch" not in rows
+    _, rows = doctor("--config", str(config), "--no-camera")
+    assert rows["camera"]["status"] == "SKIP"
