@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from hubtools import broker_root
+from peakend.broker.cli.bridge import main
 from peakend.broker.field.bridge import (
     Bridge,
     add_store_bridge,
@@ -21,7 +22,6 @@ from peakend.broker.field.bridge import (
     bridge_section,
     centre_acl,
     examples,
-    main,
 )
 from peakend.broker.field.mosquitto import BrokerDir, Mosquitto, free_port, prepare
 
