@@ -58,8 +58,16 @@ class RegistryFile(BaseModel):
     devices: dict[str, RegisteredDevice] = Field(default_factory=dict)
 
     def to_text(self) -> str:
-        doc = self.model_dump(mode="json", exclude_none=True)
+        doc = self.model_dump(mode="json")
+        for entry in doc["devices"].values():
+            # Written only when set, as the first release did; other keys are kept as they are.
+            for key in _OPTIONAL:
+                if entry.get(key) is None:
+                    entry.pop(key, None)
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+_OPTIONAL = [name for name, f in RegisteredDevice.model_fields.items() if f.default is None]
 
 
 def load_registry(path: str | Path) -> RegistryFile:

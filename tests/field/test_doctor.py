@@ -163,3 +163,11 @@ def test_a_camera_config_gets_the_camera_checks_from_the_edge_package(tmp_path):
     assert "display" not in rows and "touch" not in rows
     _, rows = doctor("--config", str(config), "--no-camera")
     assert rows["camera"]["status"] == "SKIP"
+
+
+def test_a_damaged_registry_fails_the_hub_folder_check_with_the_fix(bare_hub):
+    bare_hub.dir.registry.write_text('{"devices": {"kiosk-01": ')
+    code, rows = doctor("--hub", str(bare_hub.dir.root))
+    assert code == 1 and rows["broker folder"]["status"] == "FAIL"
+    assert "registry.json is damaged" in rows["broker folder"]["detail"]
+    assert "restore it from a backup" in rows["broker folder"]["fix"]

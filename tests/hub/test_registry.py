@@ -44,13 +44,15 @@ def test_a_file_of_the_first_release_is_read_and_written_back_byte_for_byte(tmp_
 
 def test_keys_a_newer_version_adds_survive_an_edit(tmp_path: Path):
     path = tmp_path / "registry.json"
-    doc = {"devices": {"kiosk-01": {"store": "s001", "zones": ["checkout"], "label": "till 3"}},
+    doc = {"devices": {"kiosk-01": {"store": "s001", "zones": ["checkout"], "label": "till 3",
+                                    "moved_at": None}},
            "generation": 7}
     path.write_text(json.dumps(doc))
     with edit_registry(path) as registry:
         registry.devices["kiosk-02"] = RegisteredDevice(store="s001", zones=["checkout"])
     saved = json.loads(path.read_text())
     assert saved["generation"] == 7 and saved["devices"]["kiosk-01"]["label"] == "till 3"
+    assert saved["devices"]["kiosk-01"]["moved_at"] is None
     assert saved["devices"]["kiosk-02"]["store"] == "s001"
 
 
