@@ -22,6 +22,7 @@ from kivy.clock import Clock
 from kivy.core.text import LabelBase
 from kivy.uix.floatlayout import FloatLayout
 
+from peakend.broker.device.version import version
 from peakend.kiosk.flow import Show, Stage
 from peakend.kiosk.fonts import find_cjk_font
 from peakend.kiosk.screens import (
@@ -36,7 +37,7 @@ from peakend.kiosk.screens import (
     TechScreen,
     ThanksScreen,
 )
-from peakend.kiosk.station import Station, version
+from peakend.kiosk.station import Station
 
 log = logging.getLogger(__name__)
 
