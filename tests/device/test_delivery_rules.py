@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from fake_hub import FakeHub
-from fake_mqtt import FakeBroker, ManualClock, settle
+from fake_mqtt import FakeBroker, settle
+from manual_clock import ManualClock
 
 from peakend.broker.device import delivery
 from peakend.broker.device.delivery import Delivery, Position

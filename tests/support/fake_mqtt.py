@@ -29,19 +29,6 @@ class Message:
     sender: str
 
 
-class ManualClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class FakeBroker:
     def __init__(self) -> None:
         self.up = True
