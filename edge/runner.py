@@ -31,8 +31,6 @@ from peakend.edge.zones import Visit
 
 log = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
-
 
 @dataclass
 class RunSummary:
@@ -116,7 +114,6 @@ def make_link(cfg: EdgeConfig, base_dir: Path | None, path: Path | None = None) 
         zone_id=None,
         role="edge",
         outbox_path=resolve(base_dir, cfg.outbox.path),
-        version=VERSION,
         config_hash=config_hash(path) if path is not None else "",
         ca_file=cfg.mqtt.ca_file,
         keepalive_s=cfg.mqtt.keepalive_s,

@@ -8,7 +8,6 @@ menu and never reach a shopper.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from kivy.clock import Clock
 from kivy.core.text import LabelBase
 from kivy.uix.floatlayout import FloatLayout
 
+from peakend.broker.device.version import version
 from peakend.kiosk.flow import Show, Stage
 from peakend.kiosk.fonts import find_cjk_font
 from peakend.kiosk.screens import (
@@ -36,15 +36,13 @@ from peakend.kiosk.screens import (
     TechScreen,
     ThanksScreen,
 )
-from peakend.kiosk.station import Station, version
+from peakend.kiosk.station import Station
+from peakend.kiosk.technician import PinVerdict, TechnicianMenu, menu_rows
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
 DIM_CHECK_S = 30.0
-MAX_PIN_TRIES = 3
-# The technician screens close by themselves so a kiosk is never left in the menu.
-TECH_IDLE_S = 120.0
 
 
 def shielded(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,9 +70,7 @@ class KioskApp(App):
         self.own_station = own_station
         self.manager: Screens | None = None
         self.last_score = 4
-        self.pin_tries = 0
-        self.tech_since = 0.0
-        self.test_seq: int | None = None
+        self.menu = TechnicianMenu(station.config.technician.pin)
         self._events: list[Any] = []
         self._unbind_flip: Callable[[], None] | None = None
 
@@ -196,22 +192,17 @@ class KioskApp(App):
     def open_pin(self) -> None:
         if self.current != "question":
             return
-        self.pin_tries = 0
-        self.tech_since = time.monotonic()
+        self.menu.ask_pin(time.monotonic())
         self.pin.reset()
         self.manager.current = "pin"
 
     @shielded
     def on_pin(self, entered: str) -> None:
-        self.tech_since = time.monotonic()
-        if hmac.compare_digest(entered.encode(), self.station.config.technician.pin.encode()):
-            self.test_seq = None
-            self.tech.status.text = ""
+        verdict = self.menu.enter_pin(entered, time.monotonic())
+        if verdict is PinVerdict.OPEN:
             self.manager.current = "tech"
             self.tick_tech()
-            return
-        self.pin_tries += 1
-        if self.pin_tries >= MAX_PIN_TRIES:
+        elif verdict is PinVerdict.LOCKED_OUT:
             self.close_tech()
         else:
             self.pin.reset(self.station.catalog.text("pin_wrong"))
@@ -223,11 +214,10 @@ class KioskApp(App):
 
     @shielded
     def on_test(self) -> None:
-        self.tech_since = time.monotonic()
         link = self.station.link
         envelope = link.send("health", {"outbox": link.stats().outbox_depth, "test": True})
-        self.test_seq = envelope.seq
-        self.tech.status.text = self.station.catalog.text("tech_test_queued", seq=envelope.seq)
+        self.menu.test_queued(envelope.seq, time.monotonic())
+        self.tech.status.text = self.menu.status(link.stats().acked_seq, self.station.catalog)
 
     @shielded
     def on_exit(self) -> None:
@@ -235,39 +225,18 @@ class KioskApp(App):
         self.stop()
 
     def tick_tech(self) -> None:
-        if time.monotonic() - self.tech_since > TECH_IDLE_S:
+        if self.menu.expired(time.monotonic()):
             self.close_tech()
             return
         if self.current == "pin":
             return
-        self.tech.show_values(self.tech_values())
-        stats = self.station.link.stats()
-        if self.test_seq is not None and stats.acked_seq >= self.test_seq:
-            self.tech.status.text = self.station.catalog.text("tech_test_acked", seq=self.test_seq)
-
-    def tech_values(self) -> dict[str, str]:
         s = self.station
         stats = s.link.stats()
-        c = s.catalog
-        device = s.config.device
-        acked = (
-            datetime.fromtimestamp(stats.acked_at).strftime("%Y-%m-%d %H:%M:%S")
-            + f"  (seq {stats.acked_seq})"
-            if stats.acked_at
-            else c.text("tech_never")
-        )
-        state = c.text("tech_connected" if stats.connected else "tech_disconnected")
-        return {
-            "tech_device": device.id,
-            "tech_store_zone": f"{device.store} / {device.zone}",
-            # Host and port only: the row must fit, and the password is never shown anyway.
-            "tech_broker": f"{state}: {stats.broker.rpartition('@')[2]}",
-            "tech_outbox": str(stats.outbox_depth),
-            "tech_last_ack": acked,
-            "tech_journal": "1" if s.touchpoint.pending else "0",
-            "tech_version": version(),
-            "tech_last_error": s.touchpoint.last_error or stats.last_error or "-",
-        }
+        self.tech.show_values(menu_rows(
+            stats, device=s.config.device, waiting_press=s.touchpoint.pending is not None,
+            kiosk_error=s.touchpoint.last_error, version=version(), catalog=s.catalog,
+        ))
+        self.tech.status.text = self.menu.status(stats.acked_seq, s.catalog)
 
 
 def _finish_frame(*_: object) -> None:

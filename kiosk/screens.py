@@ -22,6 +22,7 @@ from kivy.uix.widget import Widget
 from peakend.kiosk.catalog import Catalog
 from peakend.kiosk.faces import INK, Face
 from peakend.kiosk.settings import Reason
+from peakend.kiosk.technician import ROWS
 
 BACKGROUND = (0.97, 0.97, 0.95)
 BUTTON = (0.2, 0.3, 0.45)
@@ -323,8 +324,7 @@ class PinScreen(Painted):
 class TechScreen(Painted):
     """What a tech needs on site: identity, connection, backlog, a test message, exit."""
 
-    FIELDS = ("tech_device", "tech_store_zone", "tech_broker", "tech_outbox", "tech_last_ack",
-              "tech_journal", "tech_version", "tech_last_error")
+    FIELDS = ROWS
 
     def __init__(
         self,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 
 from peakend.broker.device.config import config_hash
 from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.device.version import version
 from peakend.kiosk.catalog import Catalog
 from peakend.kiosk.flow import FlowRules, RatingFlow, is_open, parse_clock
 from peakend.kiosk.journal import PressJournal
@@ -21,13 +21,6 @@ from peakend.kiosk.settings import KioskConfig, load_kiosk_config, state_path
 from peakend.kiosk.touchpoint import Touchpoint
 
 log = logging.getLogger(__name__)
-
-
-def version() -> str:
-    try:
-        return metadata.version("peakend")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 @dataclass

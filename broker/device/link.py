@@ -1,19 +1,21 @@
-"""The durable device link used by the kiosk and the edge module.
+"""The durable device link used by the kiosk and the edge module: a thin paho shell.
 
 ``send()`` writes the message to the outbox and returns once it is on disk; a publisher thread
-pushes pending rows to the broker with QoS 1, at most ``window`` ahead of the hub's ack, and the
-retained ack on ``.../ack`` deletes them. On every (re)connect, and whenever the ack has not
-moved for ``retransmit_s`` while rows are out, it publishes again from the ack: the hub stores
-idempotently, so a repeat costs bandwidth, never a double row.
+pushes pending rows to the broker with QoS 1 and the retained ack on ``.../ack`` deletes them.
+What to publish when, and what an ack means, is decided by the pure rules in
+:mod:`peakend.broker.device.delivery`; this module feeds them paho's events and the outbox's
+position and carries out their actions.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,19 +24,22 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field
 
+from peakend.broker.device import delivery
 from peakend.broker.device.clock import clock_synced
+from peakend.broker.device.config import parse_mqtt_url
+from peakend.broker.device.delivery import Delivery, Position
 from peakend.broker.device.mqtt import connect_properties, make_client
 from peakend.broker.device.outbox import Outbox
+from peakend.broker.device.version import version
 from peakend.broker.wire import contract
 
 log = logging.getLogger(__name__)
 
-# How long a fresh outbox waits for the hub's first answer before it says so in last_error; it
-# sends nothing until that answer, so a re-flashed device learns the seq it must continue from
-# (see Outbox.adopt_hub_seq).
-FIRST_SYNC_GRACE_S = 2.0
-# How often a fresh outbox says its birth again while the hub has not answered it.
-BIRTH_RETRY_S = 10.0
+# How often the publisher looks at the clock while it may not send (offline, or a fresh outbox
+# waiting for the hub's answer), and how long it rests with nothing to send; any send, ack or
+# connection change wakes it at once.
+POLL_S = 0.2
+IDLE_S = 1.0
 
 
 class LinkSettings(BaseModel):
@@ -46,7 +51,7 @@ class LinkSettings(BaseModel):
     zone_id: str | None = None
     role: str
     outbox_path: Path
-    version: str = "0"
+    version: str = Field(default_factory=version)
     config_hash: str = ""
     ca_file: str | None = None
     keepalive_s: int = 30
@@ -67,9 +72,19 @@ class LinkStats:
 
 
 class DeviceLink:
-    """Outbox + MQTT client for one device. Start it once; send() from any thread."""
+    """Outbox + MQTT client for one device. Start it once; send() from any thread.
 
-    def __init__(self, settings: LinkSettings, *, outbox: Outbox | None = None) -> None:
+    ``client`` and ``clock`` replace paho's client and the monotonic clock (fast tests drive
+    the link against a fake broker, round by round with :meth:`pump`)."""
+
+    def __init__(
+        self,
+        settings: LinkSettings,
+        *,
+        outbox: Outbox | None = None,
+        client: mqtt.Client | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.outbox = outbox or Outbox(
             settings.outbox_path,
@@ -78,42 +93,48 @@ class DeviceLink:
             max_rows=settings.max_outbox_rows,
         )
         self.boot_id = str(uuid.uuid4())
-        self._client, self._target = make_client(
-            settings.mqtt_url, settings.device_id, ca_file=settings.ca_file
-        )
+        if client is None:
+            self._client, self._target = make_client(
+                settings.mqtt_url, settings.device_id, ca_file=settings.ca_file
+            )
+        else:
+            self._client, self._target = client, parse_mqtt_url(settings.mqtt_url)
+        self._clock = clock
+        self._status_topic = contract.status_topic(settings.store_id, settings.device_id)
+        self._ack_topic = contract.ack_topic(settings.store_id, settings.device_id)
         self._client.will_set(
-            contract.status_topic(settings.store_id, settings.device_id),
-            json.dumps({"state": "offline"}),
-            qos=1,
-            retain=True,
+            self._status_topic, json.dumps({"state": "offline"}), qos=1, retain=True
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._delivery = Delivery(
+            boot_id=self.boot_id,
+            window=settings.window,
+            retransmit_s=settings.retransmit_s,
+            synced=self.outbox.get_flag("hub_synced"),
+        )
+        # Guards the delivery rules; _changes counts what may give the publisher work, so it
+        # never sleeps through a send, an ack or a connection change.
         self._wake = threading.Condition()
-        self._connected = False
-        self._subscribed_at: float | None = None
-        self._sent_upto = 0
-        self._progress_at = time.monotonic()
-        # The hub's latest ack, how many times in a row it was that same value below ours, and
-        # the hole last announced.
-        self._hub_ack: int | None = None
-        self._low_acks = 0
-        self._announced: tuple[int, int] | None = None
+        self._changes = 0
         self._stopping = False
-        self._last_error: str | None = None
         self._publisher = threading.Thread(
             target=self._publish_loop, name=f"link-{settings.device_id}", daemon=True
         )
         self._started = False
+        self._background = True
 
     # -- public ---------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, background: bool = True) -> None:
+        """Connect and publish. ``background=False`` starts no publisher thread: the caller
+        runs :meth:`pump` (a test stepping the link)."""
         if self._started:
             return
         self._started = True
+        self._background = background
         self._client.connect_async(
             self._target.host,
             self._target.port,
@@ -125,7 +146,8 @@ class DeviceLink:
             properties=connect_properties(persistent=False),
         )
         self._client.loop_start()
-        self._publisher.start()
+        if background:
+            self._publisher.start()
 
     def send(
         self,
@@ -150,17 +172,17 @@ class DeviceLink:
             msg_id=msg_id,
         )
         with self._wake:
-            self._wake.notify_all()
+            self._changed()
         return envelope
 
     def stats(self) -> LinkStats:
         return LinkStats(
-            connected=self._connected,
+            connected=self._delivery.online,
             outbox_depth=self.outbox.depth,
             last_seq=self.outbox.last_seq,
             acked_seq=self.outbox.acked_seq,
             acked_at=self.outbox.acked_at,
-            last_error=self._last_error,
+            last_error=self._delivery.last_error,
             broker=self._target.redacted(),
         )
 
@@ -180,15 +202,14 @@ class DeviceLink:
         """Say goodbye (a clean disconnect does not fire the last will) and close."""
         with self._wake:
             self._stopping = True
-            self._wake.notify_all()
+            self._delivery.stopping()
+            self._changed()
         if self._started:
-            self._publisher.join(timeout)
-            if self._connected:
+            if self._background:
+                self._publisher.join(timeout)
+            if self._delivery.online:
                 info = self._client.publish(
-                    contract.status_topic(self.settings.store_id, self.settings.device_id),
-                    json.dumps({"state": "offline"}),
-                    qos=1,
-                    retain=True,
+                    self._status_topic, json.dumps({"state": "offline"}), qos=1, retain=True
                 )
                 try:
                     info.wait_for_publish(timeout)
@@ -198,187 +219,119 @@ class DeviceLink:
             self._client.loop_stop()
         self.outbox.close()
 
+    def pump(self) -> float:
+        """One round of the publisher: apply the rules, publish what they allow. Returns how
+        long the publisher may rest before the next round (0: go on at once)."""
+        with self._wake:
+            publish = self._carry_out(self._delivery.tick(self._clock(), self._position()))
+            if publish is None:
+                return POLL_S if self._delivery.waiting() else IDLE_S
+        rows = self.outbox.pending(publish.after, publish.limit)
+        if not rows:
+            return IDLE_S
+        for row in rows:
+            info = self._client.publish(row.topic, row.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return POLL_S  # disconnected; the next connect starts again from the ack
+            with self._wake:
+                self._delivery.published(row.seq)
+        return 0.0
+
     # -- MQTT callbacks (paho's network thread) --------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            self._last_error = f"broker refused the connection: {reason}"
-            log.warning("%s", self._last_error)
-            return
-        s = self.settings
-        # Subscribe first, so the hub's answer to the birth cannot pass before we listen.
-        client.subscribe(contract.ack_topic(s.store_id, s.device_id), qos=1)
-        self._publish_birth()
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         with self._wake:
-            self._connected = True
-            self._last_error = None
-            self._sent_upto = self.outbox.acked_seq
-            self._progress_at = time.monotonic()
-            self._wake.notify_all()
+            if reason.is_failure:
+                self._delivery.refused(str(reason))
+                log.warning("%s", self._delivery.last_error)
+                return
+            self._carry_out(self._delivery.connected(self._clock(), self._position()))
+            self._changed()
         log.info("connected to %s", self._target.redacted())
 
-    def _publish_birth(self) -> None:
-        self._birth_at = time.monotonic()
+    def _on_subscribe(self, *_: Any) -> None:
+        with self._wake:
+            self._delivery.subscribed(self._clock())
+            self._changed()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        with self._wake:
+            error = self._delivery.disconnected(str(reason))
+            self._changed()
+        if error:
+            log.warning("disconnected from %s: %s", self._target.redacted(), reason)
+
+    def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+        with self._wake:
+            # The rules move on only if the outbox did: a failed renumbering must leave the
+            # device unsynced, so the hub's next answer tries again.
+            before = copy.copy(self._delivery)
+            try:
+                self._carry_out(
+                    self._delivery.ack(message.payload, self._position(), self._clock())
+                )
+            except Exception:
+                # paho's network thread must survive whatever happens here (a full disk, say),
+                # or the device would silently stop hearing acks; the next ack tries again.
+                self._delivery = before
+                log.exception("could not apply the hub's ack")
+            self._changed()
+
+    # -- carrying out the rules' actions ----------------------------------------------------
+
+    def _publish_loop(self) -> None:
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+                seen = self._changes
+            pause = self.pump()
+            if pause > 0:
+                with self._wake:
+                    if not self._stopping and self._changes == seen:
+                        self._wake.wait(pause)
+
+    def _carry_out(self, actions: list[delivery.Action]) -> delivery.PublishRows | None:
+        """Apply every action but the publishing of rows, which is returned for the caller to
+        do outside the lock."""
+        publish: delivery.PublishRows | None = None
+        for action in actions:
+            match action:
+                case delivery.Listen():
+                    self._client.subscribe(self._ack_topic, qos=1)
+                case delivery.SayBirth(synced=synced):
+                    self._say_birth(synced)
+                case delivery.Acknowledge(seq=seq):
+                    self.outbox.acknowledge(seq)
+                case delivery.Adopt(hub_seq=hub_seq, first_contact=first_contact):
+                    self.outbox.adopt_hub_seq(hub_seq, first_contact=first_contact)
+                case delivery.MarkSynced():
+                    self.outbox.set_flag("hub_synced")
+                case delivery.DeclareSkipped(first=first, last=last):
+                    self.outbox.announce_lost(first, last, clock_synced=clock_synced())
+                case delivery.PublishRows():
+                    publish = action
+        return publish
+
+    def _say_birth(self, synced: bool) -> None:
         s = self.settings
         birth = {
             "state": "online",
             # The hub answers a birth it finds retained (on its own restart) only for a device
             # that has not heard from it yet.
-            "synced": bool(self._hub_synced or self.outbox.get_flag("hub_synced")),
+            "synced": synced,
             "boot_id": self.boot_id,
             "role": s.role,
             "zone_id": s.zone_id,
             "version": s.version,
             "config_hash": s.config_hash,
         }
-        self._client.publish(
-            contract.status_topic(s.store_id, s.device_id), json.dumps(birth), qos=1, retain=True
-        )
+        self._client.publish(self._status_topic, json.dumps(birth), qos=1, retain=True)
 
-    def _on_subscribe(self, *_: Any) -> None:
-        with self._wake:
-            self._subscribed_at = time.monotonic()
-            self._wake.notify_all()
+    def _position(self) -> Position:
+        return Position(acked=self.outbox.acked_seq, last=self.outbox.last_seq)
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        with self._wake:
-            self._connected = False
-            self._subscribed_at = None
-        # Keep the broker's refusal ("Not authorized") rather than the disconnect that follows.
-        if not self._stopping and not (self._last_error or "").startswith("broker refused"):
-            self._last_error = f"disconnected: {reason}"
-            log.warning("disconnected from %s: %s", self._target.redacted(), reason)
-
-    def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            self._take_ack(message)
-        except Exception:
-            # paho's network thread must survive whatever happens here (a full disk, say),
-            # or the device would silently stop hearing acks; the next ack tries again.
-            log.exception("could not apply the hub's ack")
-
-    def _announce_lost(self, acked: int) -> None:
-        """Stalled while the hub keeps acking less than it once did: it has lost what this
-        outbox deleted (a database restored from a backup). Declare that hole skipped, once per
-        hub ack, so the hub's ack can move on. One low ack proves nothing: a broker can hand on
-        an old retained one, two workers' acks can cross, and a restarted broker or bridge can
-        deliver a run of old ones (each a different, rising value). The hub answering the same
-        low value again to newer messages does. Were it wrong anyway, it costs one health
-        notice and no data: every declared seq was acked, so the hub holds it and ignores the
-        skip."""
-        hub = self._hub_ack
-        if (hub is None or hub >= acked or self._low_acks < 2
-                or self._announced == (hub, acked)):
-            return
-        self._announced = (hub, acked)
-        log.warning(
-            "the hub acks seq %d but had acked %d: it has lost seqs %d-%d (restored from a "
-            "backup?); declaring them skipped so its ack can move on", hub, acked, hub + 1, acked
-        )
-        self.outbox.announce_lost(hub + 1, acked, clock_synced=clock_synced())
-
-    def _take_ack(self, message: mqtt.MQTTMessage) -> None:
-        try:
-            ack = contract.Ack.model_validate_json(message.payload)
-        except ValueError:
-            log.warning("ignoring malformed ack %r", message.payload[:100])
-            return
-        if ack.seq >= self.outbox.acked_seq:
-            self._low_acks = 0
-        elif ack.seq == self._hub_ack:
-            self._low_acks += 1
-        else:
-            self._low_acks = 1
-        self._hub_ack = ack.seq
-        before = self.outbox.acked_seq
-        if not (self._hub_synced or self.outbox.get_flag("hub_synced")):
-            # First contact of this outbox: any ack belongs to an earlier life of the device
-            # (a re-flashed card), and pending rows are renumbered to follow it. An ack may be
-            # an old copy a broker or a bridge kept, lower than what the hub holds, and it can
-            # arrive as if new (a bridge that reconnects passes the centre's retained acks on
-            # live); adopting it would give new rows seqs the hub already has, and the hub's
-            # next ack would delete them unstored. So wait for the hub's answer to this boot's
-            # birth (it echoes our boot_id, and comes from its database) and adopt the highest
-            # ack heard up to then.
-            self._first_acks = max(self._first_acks, ack.seq)
-            if ack.boot_id != self.boot_id:
-                return
-            if self._first_acks > 0:
-                self.outbox.adopt_hub_seq(self._first_acks, first_contact=True)
-            self.outbox.set_flag("hub_synced")
-            self._hub_synced = True
-            if (self._last_error or "").startswith("waiting for the hub"):
-                self._last_error = None
-            self._publish_birth()  # the retained birth now says so
-        elif ack.seq > 0 and ack.seq > self.outbox.last_seq:
-            self.outbox.adopt_hub_seq(ack.seq)
-        else:
-            self.outbox.acknowledge(ack.seq)
-        with self._wake:
-            # Only progress resets the retransmit timer: the hub repeats an ack that is stuck at
-            # a gap with every later message, and that must not hide the gap.
-            if self.outbox.acked_seq > before:
-                self._progress_at = time.monotonic()
-                self._announced = None  # a later hole may repeat an earlier (hub, ours) pair
-            self._sent_upto = max(self._sent_upto, ack.seq)
-            self._wake.notify_all()
-
-    _hub_synced = False
-    _first_acks = 0  # the highest ack heard before the hub's answer to our birth
-    _birth_at = 0.0
-
-    # -- publisher thread ----------------------------------------------------------------
-
-    def _ready(self) -> bool:
-        if not self._connected:
-            return False
-        if self._hub_synced or self.outbox.get_flag("hub_synced"):
-            self._hub_synced = True
-            return True
-        # A fresh outbox sends nothing before the hub has answered its birth (see _take_ack):
-        # its rows wait on disk, which is as safe as in the broker's queue. The birth is said
-        # again now and then: the hub may have been away, a worker of several down with the
-        # birth in its queue, or the device not yet in the hub's registry.
-        now = time.monotonic()
-        if self._subscribed_at and now - self._subscribed_at > FIRST_SYNC_GRACE_S:
-            self._last_error = "waiting for the hub to answer this device's birth"
-            if now - self._birth_at > min(self.settings.retransmit_s, BIRTH_RETRY_S):
-                self._publish_birth()
-        return False
-
-    def _publish_loop(self) -> None:
-        s = self.settings
-        while True:
-            with self._wake:
-                if self._stopping:
-                    return
-                if not self._ready():
-                    self._wake.wait(0.2)
-                    continue
-                acked = self.outbox.acked_seq
-                stalled = time.monotonic() - self._progress_at > s.retransmit_s
-                if stalled and self._sent_upto > acked:
-                    log.info(
-                        "no ack for %.0fs: publishing again from seq %d", s.retransmit_s, acked + 1
-                    )
-                    self._announce_lost(acked)
-                    self._sent_upto = acked
-                    self._progress_at = time.monotonic()
-                room = acked + s.window - self._sent_upto
-                if room <= 0:
-                    self._wake.wait(1.0)
-                    continue
-                after = self._sent_upto
-            rows = self.outbox.pending(after, min(room, 500))
-            if not rows:
-                with self._wake:
-                    if self.outbox.last_seq <= self._sent_upto:
-                        self._wake.wait(1.0)
-                continue
-            for row in rows:
-                info = self._client.publish(row.topic, row.payload, qos=1)
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    break  # disconnected; the next connect starts again from the ack
-                with self._wake:
-                    if self._sent_upto < row.seq:
-                        self._sent_upto = row.seq
+    def _changed(self) -> None:
+        """Call with the lock held."""
+        self._changes += 1
+        self._wake.notify_all()

@@ -6,19 +6,13 @@ from __future__ import annotations
 import json
 import threading
 
+from manual_clock import ManualClock
+
 from peakend.kiosk.flow import FlowRules, RatingFlow, Stage
 from peakend.kiosk.journal import PressJournal
 from peakend.kiosk.simulate import run_simulated_shoppers
 from peakend.kiosk.station import Station
 from peakend.kiosk.touchpoint import Touchpoint
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def outbox_ratings(station: Station) -> list[dict]:
@@ -28,7 +22,7 @@ def outbox_ratings(station: Station) -> list[dict]:
 
 def test_press_is_journaled_at_the_touch_and_sent_once_with_its_reason(write_config) -> None:
     station = Station.open(write_config())
-    clock = Clock()
+    clock = ManualClock()
     tp = station.touchpoint
     tp.monotonic = clock
     try:

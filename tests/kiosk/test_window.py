@@ -15,17 +15,7 @@ from pathlib import Path
 
 import pytest
 from kiosk_drive import assert_drawn, frames, hold, screenshot, tap, until
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from manual_clock import ManualClock
 
 
 @pytest.fixture
@@ -36,7 +26,7 @@ def kiosk(window, write_config) -> Iterator[tuple[object, ManualClock]]:  # type
     from peakend.kiosk.station import Station
 
     station = Station.open(write_config())
-    clock = ManualClock()
+    clock = ManualClock(start=time.monotonic())
     station.touchpoint.monotonic = clock
     app = KioskApp(station)
     app._run_prepare()

@@ -1,0 +1,106 @@
+"""The technician menu's rules, apart from the window: the PIN, when the menu closes by itself,
+what it shows, and how far its test message has got.
+
+Nothing here touches Kivy or a clock: each call gets ``now`` (monotonic seconds), and the app
+carries out the answer (switches the screen, sets the labels). So the rules are tested in
+microseconds, and the window tests only check that the screens follow them.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from peakend.kiosk.catalog import Catalog
+
+if TYPE_CHECKING:
+    from peakend.broker.device.config import DeviceSection
+    from peakend.broker.device.link import LinkStats
+
+MAX_PIN_TRIES = 3
+# The technician screens close by themselves so a kiosk is never left in the menu.
+IDLE_S = 120.0
+
+ROWS = ("tech_device", "tech_store_zone", "tech_broker", "tech_outbox", "tech_last_ack",
+        "tech_journal", "tech_version", "tech_last_error")
+
+
+class PinVerdict(StrEnum):
+    OPEN = "open"  # the right PIN: show the menu
+    WRONG = "wrong"  # say so and let them try again
+    LOCKED_OUT = "locked_out"  # too many tries: back to the shoppers
+
+
+class TechnicianMenu:
+    """One visit of a technician: from the hidden hold to the menu and back."""
+
+    def __init__(self, pin: str, *, max_tries: int = MAX_PIN_TRIES, idle_s: float = IDLE_S
+                 ) -> None:
+        self._pin = pin.encode()
+        self.max_tries = max_tries
+        self.idle_s = idle_s
+        self.tries = 0
+        self.touched_at = 0.0
+        self.test_seq: int | None = None
+
+    def ask_pin(self, now: float) -> None:
+        """The corner was held: a fresh PIN pad."""
+        self.tries = 0
+        self.touched_at = now
+
+    def enter_pin(self, entered: str, now: float) -> PinVerdict:
+        self.touched_at = now
+        # Constant time: the pad is in a public place and a patient shopper could time it.
+        if hmac.compare_digest(entered.encode(), self._pin):
+            self.test_seq = None
+            return PinVerdict.OPEN
+        self.tries += 1
+        return PinVerdict.LOCKED_OUT if self.tries >= self.max_tries else PinVerdict.WRONG
+
+    def test_queued(self, seq: int, now: float) -> None:
+        self.touched_at = now
+        self.test_seq = seq
+
+    def expired(self, now: float) -> bool:
+        """Untouched for ``idle_s``: the menu closes so shoppers get the question back."""
+        return now - self.touched_at > self.idle_s
+
+    def status(self, acked_seq: int, catalog: Catalog) -> str:
+        """The line under the table: where the test message is, if one was sent."""
+        if self.test_seq is None:
+            return ""
+        key = "tech_test_acked" if acked_seq >= self.test_seq else "tech_test_queued"
+        return catalog.text(key, seq=self.test_seq)
+
+
+def menu_rows(
+    stats: LinkStats,
+    *,
+    device: DeviceSection,
+    waiting_press: bool,
+    kiosk_error: str | None,
+    version: str,
+    catalog: Catalog,
+) -> dict[str, str]:
+    """The menu's table, one value per row of ROWS."""
+    acked = (
+        datetime.fromtimestamp(stats.acked_at).strftime("%Y-%m-%d %H:%M:%S")
+        + f"  (seq {stats.acked_seq})"
+        if stats.acked_at
+        else catalog.text("tech_never")
+    )
+    state = catalog.text("tech_connected" if stats.connected else "tech_disconnected")
+    return {
+        "tech_device": device.id,
+        "tech_store_zone": f"{device.store} / {device.zone}",
+        # Host and port only: the row must fit, and the password is never shown anyway.
+        "tech_broker": f"{state}: {stats.broker.rpartition('@')[2]}",
+        "tech_outbox": str(stats.outbox_depth),
+        "tech_last_ack": acked,
+        "tech_journal": "1" if waiting_press else "0",
+        "tech_version": version,
+        # The kiosk's own failure first: it is what the tech can act on at the screen.
+        "tech_last_error": kiosk_error or stats.last_error or "-",
+    }

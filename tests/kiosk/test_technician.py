@@ -1,0 +1,76 @@
+"""The technician menu's rules without a window: the PIN, closing by itself, what the table and
+the status line say. The window tests drive the same rules with real touches."""
+
+from __future__ import annotations
+
+from peakend.broker.device.config import DeviceSection
+from peakend.broker.device.link import LinkStats
+from peakend.kiosk.catalog import Catalog
+from peakend.kiosk.technician import IDLE_S, ROWS, PinVerdict, TechnicianMenu, menu_rows
+
+CATALOG = Catalog(["en", "zh-Hans"], "en", {})
+DEVICE = DeviceSection(id="kiosk-01", store="s001", zone="checkout", role="kiosk")
+
+
+def stats(**over: object) -> LinkStats:
+    values = dict(connected=False, outbox_depth=0, last_seq=0, acked_seq=0, acked_at=None,
+                  last_error=None, broker="mqtt://kiosk-01:***@10.0.0.5:1883")
+    return LinkStats(**{**values, **over})  # type: ignore[arg-type]
+
+
+def test_the_right_pin_opens_the_menu_and_three_wrong_ones_lock_the_pad() -> None:
+    menu = TechnicianMenu("4071")
+    menu.ask_pin(0.0)
+    assert menu.enter_pin("9999", 1.0) is PinVerdict.WRONG
+    assert menu.enter_pin("4071", 2.0) is PinVerdict.OPEN
+    menu.ask_pin(3.0)  # a new visit starts with a full set of tries
+    assert [menu.enter_pin("1", 4.0) for _ in range(3)] == [
+        PinVerdict.WRONG, PinVerdict.WRONG, PinVerdict.LOCKED_OUT]
+    assert menu.enter_pin("40710", 5.0) is not PinVerdict.OPEN
+    assert menu.enter_pin("", 5.0) is not PinVerdict.OPEN
+
+
+def test_the_menu_closes_itself_when_left_alone_and_each_touch_keeps_it_open() -> None:
+    menu = TechnicianMenu("4071")
+    menu.ask_pin(100.0)
+    assert not menu.expired(100.0 + IDLE_S)
+    assert menu.expired(100.0 + IDLE_S + 0.1)
+    menu.enter_pin("4071", 150.0)
+    menu.test_queued(7, 200.0)
+    assert not menu.expired(200.0 + IDLE_S)
+    assert menu.expired(200.0 + IDLE_S + 0.1)
+
+
+def test_the_status_line_follows_the_test_message_until_the_hub_confirms_it() -> None:
+    menu = TechnicianMenu("4071")
+    assert menu.status(0, CATALOG) == ""
+    menu.test_queued(12, 0.0)
+    assert menu.status(11, CATALOG) == "Test message queued as seq 12"
+    assert menu.status(12, CATALOG) == "Test message seq 12 confirmed by the hub"
+    menu.enter_pin("4071", 1.0)  # the next visit starts without it
+    assert menu.status(12, CATALOG) == ""
+
+
+def test_the_table_shows_the_device_the_broker_without_password_and_the_first_error() -> None:
+    rows = menu_rows(stats(outbox_depth=3, last_error="disconnected: Unspecified error"),
+                     device=DEVICE, waiting_press=True, kiosk_error=None, version="1.2.3",
+                     catalog=CATALOG)
+    assert tuple(rows) == ROWS
+    assert rows["tech_device"] == "kiosk-01"
+    assert rows["tech_store_zone"] == "s001 / checkout"
+    assert rows["tech_broker"] == "not connected: 10.0.0.5:1883"
+    assert rows["tech_outbox"] == "3" and rows["tech_journal"] == "1"
+    assert rows["tech_last_ack"] == "never" and rows["tech_version"] == "1.2.3"
+    assert rows["tech_last_error"] == "disconnected: Unspecified error"
+    rows = menu_rows(stats(connected=True, acked_seq=9, acked_at=1_700_000_000.0),
+                     device=DEVICE, waiting_press=False, kiosk_error="could not queue a rating",
+                     version="1.2.3", catalog=CATALOG)
+    assert rows["tech_broker"] == "connected: 10.0.0.5:1883"
+    assert rows["tech_last_ack"].endswith("  (seq 9)") and rows["tech_journal"] == "0"
+    assert rows["tech_last_error"] == "could not queue a rating"
+    CATALOG.switch("zh-Hans")
+    try:
+        assert menu_rows(stats(), device=DEVICE, waiting_press=False, kiosk_error=None,
+                         version="1", catalog=CATALOG)["tech_last_ack"] != "never"
+    finally:
+        CATALOG.reset()
