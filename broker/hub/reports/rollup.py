@@ -83,11 +83,15 @@ def _fold_chunk(db: HubDb, chunk: int, horizons: dict[str, int]) -> int:
             acc[key] = {"n": [0, 0, 0, 0], "flagged": 0, "visits": 0, "waits": [], "dwells": []}
         return acc[key]
 
-    rows = db.execute(
-        f"SELECT rowid, store_id, zone_id, {epoch('at')}, score, flagged, at "
-        "FROM ratings WHERE rowid > $1 AND rowid <= $2 ORDER BY rowid LIMIT $3",
-        (done["ratings"], horizons["ratings"], chunk),
-    ).fetchall()
+    def new_rows(table: str, time: str, columns: str) -> list[Any]:
+        """The table's unfolded committed rows: rowid, store, zone, epoch time, columns."""
+        return db.execute(
+            f"SELECT rowid, store_id, zone_id, {epoch(time)}, {columns} FROM {table} "
+            "WHERE rowid > $1 AND rowid <= $2 ORDER BY rowid LIMIT $3",
+            (done[table], horizons[table], chunk),
+        ).fetchall()
+
+    rows = new_rows("ratings", "at", "score, flagged, at")
     for _, store, zone, t, score, flagged, at in rows:
         s = slot(store, zone, int(t // 3600))
         if flagged:
@@ -101,11 +105,7 @@ def _fold_chunk(db: HubDb, chunk: int, horizons: dict[str, int]) -> int:
     if rows:
         _set_mark(db, "ratings", rows[-1][0])
 
-    rows = db.execute(
-        f"SELECT rowid, store_id, zone_id, {epoch('exit')}, dwell_s, wait_s, exit "
-        "FROM dwells WHERE rowid > $1 AND rowid <= $2 ORDER BY rowid LIMIT $3",
-        (done["dwells"], horizons["dwells"], chunk),
-    ).fetchall()
+    rows = new_rows("dwells", "exit", "dwell_s, wait_s, exit")
     for _, store, zone, t, dwell, wait, exit_ in rows:
         s = slot(store, zone, int(t // 3600))
         s["visits"] += 1
