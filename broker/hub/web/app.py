@@ -152,9 +152,8 @@ class _Web:
     def __init__(self, db: str | Path, config: HubConfig, broker_data: Path | None = None) -> None:
         self.config = config
         self.broker_data = broker_data
-        # the schema must be current (the writer migrates when `peakend serve` starts); pages
-        # never change it, so they can run on a read-only role
-        open_db(db).close()
+        # Nothing to open yet: the writer migrates the database when `peakend serve` starts,
+        # and each page opens its own connection, which never writes (a read-only role will do).
         self.db_url = db
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
