@@ -148,17 +148,17 @@ def main() -> int:
 
         def bare_all() -> None:
             conn.execute("SELECT store_id, zone_id, count(*), avg(score) FROM ratings "
-                         "WHERE at >= ? AND at < ? AND flagged = 0 GROUP BY 1, 2",
+                         "WHERE at >= $1 AND at < $2 AND flagged = 0 GROUP BY 1, 2",
                          (lo, hi)).fetchall()
             conn.execute("SELECT store_id, zone_id, count(*), avg(wait_s), avg(dwell_s) "
-                         "FROM dwells WHERE exit >= ? AND exit < ? GROUP BY 1, 2",
+                         "FROM dwells WHERE exit >= $1 AND exit < $2 GROUP BY 1, 2",
                          (lo, hi)).fetchall()
 
         def bare_zone() -> None:
             conn.execute("SELECT count(*), avg(score) FROM ratings WHERE store_id = 's001' AND "
-                         "zone_id = 'zone-00' AND at >= ? AND at < ?", (lo, hi)).fetchall()
+                         "zone_id = 'zone-00' AND at >= $1 AND at < $2", (lo, hi)).fetchall()
             conn.execute("SELECT count(*), avg(wait_s), avg(dwell_s) FROM dwells WHERE "
-                         "store_id = 's001' AND zone_id = 'zone-00' AND exit >= ? AND exit < ?",
+                         "store_id = 's001' AND zone_id = 'zone-00' AND exit >= $1 AND exit < $2",
                          (lo, hi)).fetchall()
 
         def cli_all() -> None:

@@ -13,7 +13,6 @@ past them.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -25,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from peakend.broker.device.sqlite_tx import Transaction
+from peakend.broker.device.sqlite_tx import Transaction, open_sqlite
 from peakend.broker.wire.contract import MAX_SKIPPED, Envelope, event_topic, new_envelope
 
 log = logging.getLogger(__name__)
@@ -59,11 +58,8 @@ class Outbox:
         self.store_id = store_id
         self.max_rows = max_rows
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a row must survive a power cut the moment send() returns.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        # durable: a row must survive a power cut the moment send() returns.
+        self._db = open_sqlite(self.path, busy_ms=5000)
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS outbox (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -18,6 +19,7 @@ from typing import NamedTuple
 
 from peakend.broker.hub.db.store import EventStore, open_store
 from peakend.broker.hub.registry import Registry
+from peakend.broker.hub.reports.rollup import refresh_rollups
 from peakend.broker.wire import contract
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,12 @@ class BatchResult:
 # A batch that loses a deadlock to another worker is run again from the start, this often.
 RETRIES = 5
 
+# The writer folds new rows into the report rollups at most this often while batches arrive,
+# and whenever it is idle; a fold does at most FOLD_ROWS rows per table, so a first catch-up
+# over a large database never holds the acks back for long.
+FOLD_EVERY_S = 1.0
+FOLD_ROWS = 20_000
+
 
 class Ingest:
     def __init__(self, db: str | Path, registry_path: str | Path | None = None) -> None:
@@ -75,6 +83,12 @@ class Ingest:
 
     def close(self) -> None:
         self.store.close()
+
+    def fold(self) -> int:
+        """Bring the report rollups up to date, a bounded step at a time; returns rows folded.
+        Pages and reports read past the fold mark, so a fold that is behind costs them time,
+        never exactness."""
+        return refresh_rollups(self.store.db, FOLD_ROWS)
 
     def handle(self, batch: list[Message], replayed: frozenset[int] = frozenset()) -> BatchResult:
         """Store one batch in one transaction; returns the acks to publish once committed.
@@ -284,8 +298,14 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
         conn.send(("error", str(exc)))
         return
     conn.send(("ready", None))
+    folded_at = 0.0
     try:
         while True:
+            if time.monotonic() - folded_at >= FOLD_EVERY_S:
+                _fold(ingest)
+                folded_at = time.monotonic()
+            if not conn.poll(FOLD_EVERY_S):
+                continue  # idle: the fold above runs again
             try:
                 batch = conn.recv()
             except EOFError:
@@ -305,3 +325,10 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         ingest.close()
+
+
+def _fold(ingest: Ingest) -> None:
+    try:
+        ingest.fold()
+    except Exception:  # the reports read past the mark meanwhile; the next fold tries again
+        log.exception("folding the report rollups failed")

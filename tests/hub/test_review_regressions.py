@@ -32,7 +32,7 @@ def test_a_message_that_breaks_the_store_is_quarantined_and_the_rest_stored(tmp_
     ingest = Ingest(tmp_path / "hub.sqlite")
     result = ingest.handle(batch)
     assert result.counters.stored == 2 and result.counters.quarantined == 1
-    reason = ingest.store.conn.execute("SELECT reason FROM quarantine").fetchone()[0]
+    reason = ingest.store.db.execute("SELECT reason FROM quarantine").fetchone()[0]
     assert reason.startswith("could not be stored")
     assert ingest.store.count("ratings") == 2
 

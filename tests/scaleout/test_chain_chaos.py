@@ -18,7 +18,7 @@ import time
 import pytest
 
 from peakend.broker.devtools.simulate import msg_id_for
-from peakend.broker.hub.db.store_pg import PostgresStore
+from peakend.broker.hub.db.store import Store
 
 STORES = [f"s{i:03d}" for i in range(1, 21)]
 PER_STORE = [("kiosk-1", "kiosk"), ("kiosk-2", "kiosk"), ("cam-1", "edge"), ("cam-2", "edge"),
@@ -27,7 +27,7 @@ COUNT = 30  # messages per device: 3,000 in all
 RATE = 1.2  # per device and second: about 120 messages/s for 25 s
 
 
-def stored(store: PostgresStore) -> int:
+def stored(store: Store) -> int:
     return store.count("ledger")
 
 
@@ -58,7 +58,7 @@ def test_every_message_stored_once_and_every_ack_right_through_worker_kill_and_c
              "--rate", str(RATE), "--retransmit", "3", "--wait-acked", "150"],
             stdout=subprocess.PIPE, stderr=open(tmp_path / f"sim-{n}.log", "ab")))
 
-    db = PostgresStore(chain.db)
+    db = Store(chain.db)
     try:
         total = len(specs) * COUNT
         # 1. A worker dies hard mid-stream; systemd would restart it a few seconds later.
@@ -81,7 +81,7 @@ def test_every_message_stored_once_and_every_ack_right_through_worker_kill_and_c
 
         # Every seq of every device stored once, each under its own msg_id: nothing lost, nothing
         # doubled, nothing skipped.
-        rows = db.conn.execute("SELECT device_id, seq, msg_id, outcome FROM ledger").fetchall()
+        rows = db.db.execute("SELECT device_id, seq, msg_id, outcome FROM ledger").fetchall()
         assert {r[3] for r in rows} == {"stored"}
         assert sorted((r[0], r[1]) for r in rows) == sorted(
             (s["device"], q) for s in specs for q in range(1, COUNT + 1))
@@ -91,10 +91,10 @@ def test_every_message_stored_once_and_every_ack_right_through_worker_kill_and_c
         # seqs it holds, and it takes a seq of its own in the device's numbering.
         sent = {str(msg_id_for(s["device"], q)) for s in specs for q in range(1, COUNT + 1)}
         notices = {(r[0], r[1]) for r in rows if r[2] not in sent}
-        health = {tuple(r) for r in db.conn.execute(
+        health = {tuple(r) for r in db.db.execute(
             "SELECT device_id, seq FROM health WHERE data LIKE '%skipped%'").fetchall()}
         assert notices == health, "a row that is neither a sent message nor a skip notice"
-        events = db.conn.execute(
+        events = db.db.execute(
             "SELECT (SELECT count(*) FROM ratings) + (SELECT count(*) FROM dwells)"
             " + (SELECT count(*) FROM queue_windows)").fetchone()[0]
         assert events == total - len(notices)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from peakend.broker.device.link import DeviceLink, LinkSettings
-from peakend.broker.hub.db.store_pg import PostgresStore
+from peakend.broker.hub.db.store import Store
 
 
 def kiosk(url: str, path) -> DeviceLink:
@@ -49,9 +49,9 @@ def test_a_reflashed_device_behind_a_bridge_ignores_the_centres_old_ack(chain_fa
         assert new.stats().acked_seq == 18  # following the hub's 10, not the old 5
     finally:
         new.stop()
-    db = PostgresStore(chain.db)
+    db = Store(chain.db)
     try:
-        assert db.conn.execute(
+        assert db.db.execute(
             "SELECT count(*) FROM ratings WHERE reason = 'new-life'").fetchone()[0] == 8
         assert db.count("quarantine") == 0
     finally:

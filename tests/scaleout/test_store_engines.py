@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from peakend.broker.hub.db.store import DbTarget, open_store, parse_db
-from peakend.broker.hub.db.store_pg import PostgresStore
+from peakend.broker.hub.db.store import DbTarget, Store, open_store, parse_db
 from peakend.broker.hub.writer import Ingest
 from peakend.broker.wire.contract import event_topic, new_envelope
 
@@ -51,13 +50,20 @@ def test_both_engines_have_the_same_tables_and_columns(pg_url: str, tmp_path: Pa
     pg = open_store(pg_url)
     try:
         lite_cols = {
-            t: [r[1] for r in lite.conn.execute(f"PRAGMA table_info([{t}])")]
-            for (t,) in lite.conn.execute(
+            t: [r[1] for r in lite.db.execute(f"PRAGMA table_info([{t}])")]
+            for (t,) in lite.db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' "
                 "ESCAPE '\\'")
         }
-        assert isinstance(pg, PostgresStore)
-        pg_cols = {t: c for t, c in pg._columns.items() if not t.startswith("_")}
+        assert pg.db.engine == "postgresql"
+        pg_cols: dict[str, list[str]] = {}
+        for t, c in pg.db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND column_name <> 'rowid' "
+            "ORDER BY table_name, ordinal_position"
+        ):
+            if not t.startswith("_"):
+                pg_cols.setdefault(t, []).append(c)
         assert "ledger" in lite_cols and "alerts" in lite_cols
         assert pg_cols == lite_cols
     finally:
@@ -111,7 +117,7 @@ def test_an_uncommitted_row_of_another_worker_is_never_acked(pg_url: str) -> Non
     a, b = Ingest(pg_url), Ingest(pg_url)
     try:
         a.handle([message("k1", s) for s in range(1, 50)])
-        slow = PostgresStore(pg_url)
+        slow = Store(pg_url)
         acks: dict[str, tuple[str, int]] = {}
         with slow.transaction():
             # a worker has inserted seq 50 but not committed it yet ...
@@ -178,12 +184,12 @@ def test_four_concurrent_writers_store_each_redelivered_message_exactly_once(pg_
     assert sum(r[1] for r in results) == len(messages)
     assert sum(r[2] for r in results) == 3 * len(messages)
     assert max(r[3].get("k3", 0) for r in results) == 76
-    store = PostgresStore(pg_url)
+    store = Store(pg_url)
     try:
         assert store.count("ledger") == store.count("ratings") == len(messages)
         expected = {d: 150 for d in devices} | {"k3": 76}
         assert store.acked_seqs(devices) == expected
-        rows = store.conn.execute("SELECT device_id, sum(messages) FROM devices GROUP BY 1")
+        rows = store.db.execute("SELECT device_id, sum(messages) FROM devices GROUP BY 1")
         assert {d: n for d, n in rows} == {d: 4 * (149 if d == "k3" else 150) for d in devices}
     finally:
         store.close()

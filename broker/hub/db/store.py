@@ -1,14 +1,22 @@
-"""The hub's store: one interface, two engines.
+"""The hub's store: the aggregator's writes, written once for both engines.
 
 Every handled message leaves one row in ``ledger`` keyed by (device_id, seq), whether it was
 stored, quarantined or declared skipped by the device. The contiguous run of ledger seqs is the
 ack, computed from the database so that several aggregator workers agree on it.
 
-``open_store(db)`` picks the engine from the ``--db`` value: ``sqlite:///path`` or a bare path
-is :class:`SqliteStore` here (one writer, the default for a store's hub), ``postgresql://...``
-is :class:`peakend.broker.hub.db.store_pg.PostgresStore` (several aggregator workers of a
-chain). Both apply the same migrations (:mod:`peakend.broker.hub.db.schema`) and give the same
-outcomes.
+One algorithm serves one SQLite writer and several PostgreSQL workers at once:
+
+- Idempotence comes from the database, not from a read-then-write: the ledger rows go in with
+  ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, so of two workers handed the same redelivered
+  message exactly one gets the row back and stores the event; the other finds the committed row
+  afterwards (a conflicting insert waits for the first transaction to finish) and judges it a
+  duplicate, or a conflict when the msg_id or the seq was reused for other content.
+- The ack is computed inside the transaction from what it can see: committed rows and its own.
+  Rows another worker has not committed yet are invisible, so the ack can come out lower than the
+  truth (harmless: the device only deletes rows <= ack) but never higher. The device rows are
+  locked in device order for the run, and ``acked_seq`` only ever grows.
+- Rows are inserted and locked in (device, seq) order so two workers rarely deadlock; when
+  PostgreSQL still detects one, ``is_retryable`` tells the writer to run the batch again.
 
 Times are stored as UTC text with milliseconds (``2026-11-22T11:21:03.512Z``), which sorts
 correctly. ``at`` is the moment the event happened as the hub believes it: the device's ``ts``
@@ -18,168 +26,60 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import sqlite_utils
-
-from peakend.broker.device.sqlite_tx import Transaction
-from peakend.broker.hub.db.schema import migrations
+from peakend.broker.hub.db.database import DbTarget, HubDb, open_hub_db, parse_db
+from peakend.broker.hub.db.dialect import params, values
 from peakend.broker.wire.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
 
-__all__ = [
-    "DbTarget",
-    "EventStore",
-    "Outcome",
-    "SqliteStore",
-    "Store",
-    "migrations",
-    "open_store",
-    "parse_db",
-]
+__all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db", "typed_row"]
+
+# Rows per multi-row statement: well under either engine's limit on parameters.
+_CHUNK = 1000
 
 
-# -- choosing the engine ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DbTarget:
-    """Where the hub's data lives: ``engine`` is "sqlite" (``location`` a file path) or
-    "postgresql" (``location`` a libpq connection URL)."""
-
-    engine: str
-    location: str
-
-    def redacted(self) -> str:
-        if self.engine == "sqlite":
-            return self.location
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.location)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return parts._replace(netloc=netloc).geturl()
-        return self.location
-
-
-def parse_db(db: str | Path) -> DbTarget:
-    """``sqlite:///path`` (``sqlite:////abs/path`` or ``sqlite:///rel/path``), a bare path, or
-    ``postgresql://`` / ``postgres://`` URL."""
-    text = str(db)
-    if text.startswith(("postgresql://", "postgres://")):
-        return DbTarget("postgresql", text)
-    if text.startswith("sqlite://"):
-        rest = text[len("sqlite://") :]
-        if not rest.startswith("/") or rest == "/":
-            raise ValueError(
-                f"{text!r}: write sqlite:///relative/path.sqlite or sqlite:////absolute/path.sqlite"
-            )
-        return DbTarget("sqlite", rest[1:])
-    if "://" in text:
-        scheme = text.split("://", 1)[0]
-        raise ValueError(
-            f"{text!r}: unknown database scheme {scheme!r}; use a file path, sqlite:///path or "
-            "postgresql://user:password@host:port/dbname"
-        )
-    return DbTarget("sqlite", text)
-
-
-def open_store(db: str | Path) -> EventStore:
+def open_store(db: str | Path) -> Store:
     """The store for a ``--db`` value (see :func:`parse_db`), its schema brought up to date."""
-    target = parse_db(db)
-    if target.engine == "postgresql":
-        from peakend.broker.hub.db.store_pg import PostgresStore
-
-        return PostgresStore(target.location)
-    return SqliteStore(target.location)
-
-
-# -- the interface ------------------------------------------------------------------------------
-
-
-class EventStore(Protocol):
-    """What the aggregator's writer needs from a database. Writes go inside ``transaction()``;
-    ``is_retryable`` says whether a failed transaction may simply be run again (a deadlock or
-    serialisation failure between concurrent workers)."""
-
-    def transaction(self) -> AbstractContextManager[Any]: ...
-
-    def store_events(self, items: list[tuple[Envelope, datetime]]) -> list[Outcome]: ...
-
-    def quarantine(
-        self,
-        *,
-        topic: str,
-        raw: bytes,
-        reason: str,
-        received_at: datetime,
-        device_id: str | None,
-        seq: int | None,
-    ) -> None: ...
-
-    def record_status(
-        self, device_id: str, store_id: str, status: dict[str, Any], received_at: datetime
-    ) -> None: ...
-
-    def touch_devices(self, seen: list[tuple[str, str, int]], received_at: datetime) -> None: ...
-
-    def advance_acks(self, device_ids: list[str]) -> dict[str, int]: ...
-
-    def acked_seqs(self, device_ids: list[str]) -> dict[str, int]: ...
-
-    def count(self, table: str) -> int: ...
-
-    def is_retryable(self, exc: BaseException) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-_FREE = object()  # marks a (device, seq) that no ledger row holds yet
-
+    return Store(db)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one message: stored, duplicate (already stored), or quarantined."""
+    """What happened to one message: stored, duplicate (already stored), or conflict."""
 
     kind: str
     reason: str | None = None
 
 
-class SqliteStore:
-    """Single-writer access to a SQLite hub database (the aggregator owns the writes)."""
+class LostRace(Exception):
+    """A row this batch relied on changed under it; running the batch again settles it."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode still never corrupts; FULL makes each acked batch survive power loss,
-        # which the ack promises to the device.
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        self.db = sqlite_utils.Database(conn)
-        migrations.apply(self.db)
-        self.conn = conn
+
+class Store:
+    """The aggregator's writes to the hub database, on either engine; one per writer process.
+    Writes go inside ``transaction()``."""
+
+    def __init__(self, db: str | Path | HubDb) -> None:
+        self.db = db if isinstance(db, HubDb) else open_hub_db(db, migrate=True)
 
     def close(self) -> None:
-        self.conn.close()
+        self.db.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self.db.transaction()
 
     def is_retryable(self, exc: BaseException) -> bool:
-        return False  # one writer: a failure is not a race another attempt would win
+        """Whether a failed transaction may simply run again (a race between workers)."""
+        return isinstance(exc, LostRace) or self.db.is_retryable(exc)
 
-    # -- writes (call inside transaction()) -------------------------------------------
-
-    def transaction(self) -> Transaction:
-        return Transaction(self.conn)
+    # -- events -------------------------------------------------------------------------------
 
     def store_event(self, envelope: Envelope, received_at: datetime) -> Outcome:
-        """Insert one valid envelope idempotently (see store_events)."""
         return self.store_events([(envelope, received_at)])[0]
 
     def store_events(self, items: list[tuple[Envelope, datetime]]) -> list[Outcome]:
@@ -187,68 +87,118 @@ class SqliteStore:
         or a seq reused for other content is a "conflict" whose reason the caller quarantines."""
         if not items:
             return []
+        msg_ids = [str(e.msg_id) for e, _ in items]
+        # The first occurrence of each msg_id and of each (device, seq) within the batch tries
+        # the insert; later ones are judged against what is in the database afterwards.
+        first_msg: set[str] = set()
+        first_key: set[tuple[str, int]] = set()
+        candidates: list[int] = []
+        for i, (e, _) in enumerate(items):
+            key = (e.device_id, e.seq)
+            if msg_ids[i] in first_msg or key in first_key:
+                continue
+            first_msg.add(msg_ids[i])
+            first_key.add(key)
+            candidates.append(i)
+        candidates.sort(key=lambda i: (items[i][0].device_id, items[i][0].seq))
+        received = {i: format_ts(items[i][1]) for i in candidates}
+        inserted: set[tuple[str, int]] = set()
+        for part in _chunks(candidates):
+            args = [
+                a
+                for i in part
+                for a in (items[i][0].device_id, items[i][0].seq, msg_ids[i], received[i])
+            ]
+            inserted.update(
+                (d, s)
+                for d, s in self.db.execute(
+                    "INSERT INTO ledger (device_id, seq, msg_id, received_at, outcome) "
+                    f"SELECT *, 'stored' FROM (VALUES {values(len(part), 4)}) AS v WHERE true "
+                    "ON CONFLICT DO NOTHING RETURNING device_id, seq",
+                    args,
+                )
+            )
+        stored = {i for i in candidates if (items[i][0].device_id, items[i][0].seq) in inserted}
+        outcomes = self._judge(items, msg_ids, stored)
+
+        typed: dict[str, list[tuple[Any, ...]]] = {}
+        for i in sorted(stored, key=lambda i: (items[i][0].device_id, items[i][0].seq)):
+            e, received_at = items[i]
+            table, row = typed_row(e, msg_ids[i], received_at, received[i])
+            typed.setdefault(table, []).append(row)
+            if isinstance(e.data, Health) and e.data.skipped:
+                self._mark_skipped(e.device_id, e.data.skipped, received[i])
+        for table, rows in typed.items():
+            self.db.load(table, COLUMNS[table], rows)
+        return outcomes
+
+    def _judge(
+        self, items: list[tuple[Envelope, datetime]], msg_ids: list[str], stored: set[int]
+    ) -> list[Outcome]:
+        """Outcomes of the batch; what was not stored is judged by the ledger's committed rows
+        (and this transaction's own)."""
+        if len(stored) == len(items):
+            return [Outcome("stored")] * len(items)
+        rest = [i for i in range(len(items)) if i not in stored]
         by_msg: dict[str, tuple[str, int]] = {}
         by_seq: dict[tuple[str, int], str | None] = {}
-        msg_ids = [str(e.msg_id) for e, _ in items]
-        for i in range(0, len(msg_ids), 500):
-            chunk = msg_ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for msg_id, device_id, seq in self.conn.execute(
-                f"SELECT msg_id, device_id, seq FROM ledger WHERE msg_id IN ({marks})", chunk
+        for part in _chunks(rest):
+            wanted = sorted({msg_ids[i] for i in part})
+            for m, d, s in self.db.execute(
+                "SELECT msg_id, device_id, seq FROM ledger "
+                f"WHERE msg_id IN ({params(1, len(wanted))})",
+                wanted,
             ):
-                by_msg[msg_id] = (device_id, seq)
-        spans: dict[str, tuple[int, int]] = {}
-        for e, _ in items:
-            lo, hi = spans.get(e.device_id, (e.seq, e.seq))
-            spans[e.device_id] = (min(lo, e.seq), max(hi, e.seq))
-        for device_id, (lo, hi) in spans.items():
-            for seq, msg_id in self.conn.execute(
-                "SELECT seq, msg_id FROM ledger WHERE device_id = ? AND seq BETWEEN ? AND ?",
-                (device_id, lo, hi),
+                by_msg[m] = (d, s)
+            keys = sorted({(items[i][0].device_id, items[i][0].seq) for i in part})
+            for d, s, m in self.db.execute(
+                "SELECT device_id, seq, msg_id FROM ledger "
+                f"WHERE (device_id, seq) IN (VALUES {values(len(keys), 2)})",
+                [a for key in keys for a in key],
             ):
-                by_seq[(device_id, seq)] = msg_id
-
-        outcomes: list[Outcome] = []
-        ledger_rows: list[tuple[Any, ...]] = []
-        typed: dict[str, list[tuple[Any, ...]]] = {}
-        skipped: list[tuple[str, list[tuple[int, int]], str]] = []
-        for (e, received_at), msg_id in zip(items, msg_ids, strict=True):
-            known = by_msg.get(msg_id)
-            owner = by_seq.get((e.device_id, e.seq), _FREE)
-            if known == (e.device_id, e.seq) and owner == msg_id:
-                outcomes.append(Outcome("duplicate"))
+                by_seq[(d, s)] = m
+        outcomes = []
+        for i, (e, _) in enumerate(items):
+            if i in stored:
+                outcomes.append(Outcome("stored"))
                 continue
-            if known is not None:
+            known = by_msg.get(msg_ids[i])
+            key = (e.device_id, e.seq)
+            if known == key and by_seq.get(key) == msg_ids[i]:
+                outcomes.append(Outcome("duplicate"))
+            elif known is not None:
                 outcomes.append(Outcome(
                     "conflict", f"replayed msg_id: already stored as {known[0]} seq {known[1]}"
                 ))
-                continue
-            if owner is not _FREE:
+            elif key in by_seq:
                 outcomes.append(Outcome(
-                    "conflict", f"seq {e.seq} of {e.device_id} was already used by msg_id {owner}"
+                    "conflict",
+                    f"seq {e.seq} of {e.device_id} was already used by msg_id {by_seq[key]}",
                 ))
-                continue
-            by_msg[msg_id] = (e.device_id, e.seq)
-            by_seq[(e.device_id, e.seq)] = msg_id
-            received = format_ts(received_at)
-            ledger_rows.append((e.device_id, e.seq, msg_id, received))
-            table, row = typed_row(e, msg_id, received_at, received)
-            typed.setdefault(table, []).append(row)
-            if isinstance(e.data, Health) and e.data.skipped:
-                skipped.append((e.device_id, e.data.skipped, received))
-            outcomes.append(Outcome("stored"))
-        self.conn.executemany(
-            "INSERT INTO ledger (device_id, seq, msg_id, outcome, received_at) "
-            "VALUES (?, ?, ?, 'stored', ?)",
-            ledger_rows,
-        )
-        for table, rows in typed.items():
-            self.conn.executemany(
-                f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows
-            )
-        for device_id, ranges, received in skipped:
-            self._mark_skipped(device_id, ranges, received)
+            else:
+                # Neither its msg_id nor its seq is taken, yet the insert did nothing: only a
+                # concurrent delete explains it. Run the batch again.
+                raise LostRace(
+                    f"ledger row for {e.device_id} seq {e.seq} vanished during the batch"
+                )
         return outcomes
+
+    def _mark_skipped(
+        self, device_id: str, ranges: Iterable[tuple[int, int]], received: str
+    ) -> None:
+        for first, last in ranges:
+            if last < first or last - first > 1_000_000:
+                continue
+            self.db.execute(
+                "WITH RECURSIVE s(n) AS (SELECT CAST($1 AS BIGINT) UNION ALL "
+                "SELECT n + 1 FROM s WHERE n < $2) "
+                "INSERT INTO ledger (device_id, seq, msg_id, outcome, received_at) "
+                "SELECT CAST($3 AS TEXT), n, NULL, 'skipped', CAST($4 AS TEXT) FROM s WHERE true "
+                "ON CONFLICT DO NOTHING",
+                (first, last, device_id, received),
+            )
+
+    # -- quarantine, status, devices ----------------------------------------------------------
 
     def quarantine(
         self,
@@ -262,19 +212,19 @@ class SqliteStore:
     ) -> None:
         received = format_ts(received_at)
         digest = hashlib.sha256(topic.encode() + b"\0" + raw).hexdigest()
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO quarantine (received_at, last_received_at, topic, device_id, seq, "
-            "reason, raw, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(sha256) DO UPDATE SET times = times + 1, "
+            "reason, raw, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (sha256) DO UPDATE SET times = quarantine.times + 1, "
             "last_received_at = excluded.last_received_at",
             (received, received, topic, device_id, seq, reason, raw, digest),
         )
         # A quarantined message counts as handled, so the device's ack can move past it; but a
         # bad copy must never take the place of a good message already stored under that seq.
         if device_id is not None and seq is not None:
-            self.conn.execute(
-                "INSERT OR IGNORE INTO ledger (device_id, seq, msg_id, outcome, received_at) "
-                "VALUES (?, ?, NULL, 'quarantined', ?)",
+            self.db.execute(
+                "INSERT INTO ledger (device_id, seq, msg_id, outcome, received_at) "
+                "VALUES ($1, $2, NULL, 'quarantined', $3) ON CONFLICT DO NOTHING",
                 (device_id, seq, received),
             )
 
@@ -282,14 +232,15 @@ class SqliteStore:
         self, device_id: str, store_id: str, status: dict[str, Any], received_at: datetime
     ) -> None:
         received = format_ts(received_at)
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO devices (device_id, store_id, role, zone_id, state, boot_id, version, "
-            "config_hash, status_at, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT(device_id) DO UPDATE SET store_id = excluded.store_id, "
-            "role = coalesce(excluded.role, role), zone_id = coalesce(excluded.zone_id, zone_id), "
-            "state = excluded.state, boot_id = coalesce(excluded.boot_id, boot_id), "
-            "version = coalesce(excluded.version, version), "
-            "config_hash = coalesce(excluded.config_hash, config_hash), "
+            "config_hash, status_at, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) "
+            "ON CONFLICT (device_id) DO UPDATE SET store_id = excluded.store_id, "
+            "role = coalesce(excluded.role, devices.role), "
+            "zone_id = coalesce(excluded.zone_id, devices.zone_id), "
+            "state = excluded.state, boot_id = coalesce(excluded.boot_id, devices.boot_id), "
+            "version = coalesce(excluded.version, devices.version), "
+            "config_hash = coalesce(excluded.config_hash, devices.config_hash), "
             "status_at = excluded.status_at, last_seen = excluded.last_seen",
             (
                 device_id,
@@ -305,81 +256,105 @@ class SqliteStore:
             ),
         )
 
+    def touch_devices(self, seen: list[tuple[str, str, int]], received_at: datetime) -> None:
+        """(device, store, messages) of one batch; locks those device rows, in device order,
+        until the transaction ends, which serialises the acks of concurrent workers."""
+        if not seen:
+            return
+        received = format_ts(received_at)
+        for part in _chunks(sorted(seen)):
+            self.db.execute(
+                "INSERT INTO devices (device_id, store_id, messages, last_seen) "
+                f"SELECT *, CAST(${len(part) * 3 + 1} AS TEXT) "
+                f"FROM (VALUES {values(len(part), 3)}) AS v WHERE true "
+                "ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen, "
+                "messages = devices.messages + excluded.messages",
+                [*(a for row in part for a in row), received],
+            )
+
     def touch_device(
         self, device_id: str, store_id: str, received_at: datetime, count: int
     ) -> None:
-        received = format_ts(received_at)
-        self.conn.execute(
-            "INSERT INTO devices (device_id, store_id, last_seen, messages) VALUES (?,?,?,?) "
-            "ON CONFLICT(device_id) DO UPDATE SET last_seen = excluded.last_seen, "
-            "messages = messages + excluded.messages",
-            (device_id, store_id, received, count),
-        )
-
-    def touch_devices(self, seen: list[tuple[str, str, int]], received_at: datetime) -> None:
-        """(device, store, messages) of one batch."""
-        for device_id, store_id, count in seen:
-            self.touch_device(device_id, store_id, received_at, count)
+        self.touch_devices([(device_id, store_id, count)], received_at)
 
     def advance_acks(self, device_ids: list[str]) -> dict[str, int]:
-        return {d: self.advance_ack(d) for d in device_ids}
-
-    def acked_seqs(self, device_ids: list[str]) -> dict[str, int]:
-        return {d: self.acked_seq(d) for d in device_ids}
+        """Move each device's ack over the contiguous run of handled seqs this transaction can
+        see; returns the acks (never lower than what is already recorded)."""
+        if not device_ids:
+            return {}
+        acks = {d: 0 for d in device_ids}
+        moved: list[tuple[int, str]] = []
+        for part in _chunks(sorted(set(device_ids))):
+            for device_id, acked, end in self.db.execute(
+                # The run from acked_seq + 1 ends at the first seq whose successor is missing.
+                "WITH d AS (SELECT device_id, acked_seq FROM devices "
+                f"WHERE device_id IN ({params(1, len(part))}) "
+                f"ORDER BY device_id{self.db.dialect.lock_rows}) "
+                "SELECT d.device_id, d.acked_seq, CASE WHEN EXISTS (SELECT 1 FROM ledger "
+                "WHERE device_id = d.device_id AND seq = d.acked_seq + 1) THEN (SELECT l.seq "
+                "FROM ledger l WHERE l.device_id = d.device_id AND l.seq > d.acked_seq AND NOT "
+                "EXISTS (SELECT 1 FROM ledger n WHERE n.device_id = l.device_id "
+                "AND n.seq = l.seq + 1) ORDER BY l.seq LIMIT 1) ELSE d.acked_seq END FROM d",
+                part,
+            ):
+                acks[device_id] = max(acked, end)
+                if end > acked:
+                    moved.append((end, device_id))
+        if moved:
+            self.db.executemany(
+                f"UPDATE devices SET acked_seq = {self.db.dialect.greatest('acked_seq', '$1')} "
+                "WHERE device_id = $2",
+                moved,
+            )
+        return acks
 
     def advance_ack(self, device_id: str) -> int:
-        """Move the device's ack over the contiguous run of handled seqs; returns the ack."""
-        row = self.conn.execute(
-            "SELECT acked_seq FROM devices WHERE device_id = ?", (device_id,)
-        ).fetchone()
-        acked = row[0] if row else 0
-        while True:
-            seqs = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT seq FROM ledger WHERE device_id = ? AND seq > ? "
-                    "ORDER BY seq LIMIT 2000",
-                    (device_id, acked),
-                )
-            ]
-            moved = False
-            for seq in seqs:
-                if seq != acked + 1:
-                    break
-                acked = seq
-                moved = True
-            if not moved or len(seqs) < 2000 or seqs[-1] != acked:
-                break
-        self.conn.execute(
-            "UPDATE devices SET acked_seq = ? WHERE device_id = ? AND acked_seq < ?",
-            (acked, device_id, acked),
-        )
-        return acked
+        return self.advance_acks([device_id])[device_id]
 
-    # -- reads ----------------------------------------------------------------------------
+    # -- reads ------------------------------------------------------------------------------
+
+    def acked_seqs(self, device_ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for part in _chunks(sorted(set(device_ids))):
+            found.update(self.db.execute(
+                "SELECT device_id, acked_seq FROM devices "
+                f"WHERE device_id IN ({params(1, len(part))})",
+                part,
+            ).fetchall())
+        return {d: found.get(d, 0) for d in device_ids}
 
     def acked_seq(self, device_id: str) -> int:
-        row = self.conn.execute(
-            "SELECT acked_seq FROM devices WHERE device_id = ?", (device_id,)
-        ).fetchone()
-        return row[0] if row else 0
+        return self.acked_seqs([device_id])[device_id]
 
     def count(self, table: str) -> int:
-        return self.conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+        if table not in TABLES:
+            raise ValueError(f"no table {table!r}")
+        return int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
-    # -- internals ------------------------------------------------------------------------
 
-    def _mark_skipped(
-        self, device_id: str, ranges: Iterable[tuple[int, int]], received: str
-    ) -> None:
-        for first, last in ranges:
-            if last < first or last - first > 1_000_000:
-                continue
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO ledger (device_id, seq, msg_id, outcome, received_at) "
-                "VALUES (?, ?, NULL, 'skipped', ?)",
-                [(device_id, s, received) for s in range(first, last + 1)],
-            )
+# The protocol the writer was typed against; the one Store is it.
+EventStore = Store
+
+_BASE = ("msg_id", "device_id", "seq", "store_id")
+_PLACED = ("zone_id", "ts", "received_at", "clock_synced", "at")
+
+# Column order of the rows typed_row makes, per table.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "ratings": (*_BASE, *_PLACED, "score", "reason", "flags", "flagged"),
+    "dwells": (*_BASE, *_PLACED, "track", "enter", "exit", "dwell_s", "wait_s"),
+    "queue_windows": (*_BASE, *_PLACED, "window_s", "length", "arrivals", "departures",
+                      "wait_s", "wait_measured_s"),
+    "health": (*_BASE, "ts", "received_at", "at", "fps", "cpu", "outbox", "temp_c", "data"),
+}
+
+TABLES = frozenset({*COLUMNS, "ledger", "quarantine", "devices", "zone_hours", "zone_last",
+                    "rollup_marks", "users", "user_stores", "web_sessions", "alerts",
+                    "alert_comments"})
+
+
+def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), _CHUNK):
+        yield seq[i : i + _CHUNK]
 
 
 def typed_row(
@@ -422,7 +397,3 @@ def typed_row(
 
 def _num(value: float | int | None) -> float | None:
     return None if value is None else float(value)
-
-
-# The name every caller used before there were two engines.
-Store = SqliteStore

@@ -9,7 +9,6 @@ again. Alerts live in the ``alerts`` table, where the web acknowledges and comme
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from peakend.broker.hub.config import DEFAULT, AlertRule, HubConfig
+from peakend.broker.hub.db.database import HubDb
 from peakend.broker.hub.reports.analytics import fmt_duration
 from peakend.broker.hub.reports.queries import open_db, zones
 from peakend.broker.wire.contract import format_ts, parse_ts
@@ -34,11 +34,13 @@ class Reading:
 
 
 class AlertMonitor:
-    """Opens and closes alerts from the database; holds its own SQLite connection."""
+    """Opens and closes alerts from the database; holds its own connection, which reads the
+    zones and their readings and writes only the ``alerts`` table."""
 
     def __init__(self, db_path: str | Path, config: HubConfig | None = None) -> None:
         self.config = config or DEFAULT
-        self.conn = open_db(db_path, must_exist=False)
+        # the writer process made or migrated the database before the monitor starts
+        self.conn = open_db(db_path)
 
     def close(self) -> None:
         self.conn.close()
@@ -47,8 +49,7 @@ class AlertMonitor:
         """Evaluate every zone; returns (store_id, payload) for alerts opened or closed now."""
         now = (now or datetime.now(UTC)).astimezone(UTC)
         out: list[tuple[str, dict[str, Any]]] = []
-        # a bounded refresh: inside the aggregator a first catch-up must not stall the acks
-        for store, zone, _ in zones(self.conn, max_rows=20_000):
+        for store, zone, _ in zones(self.conn):
             rule, wait_on, unhappy_on = self.config.alert_rule(store, zone)
             readings = []
             wait = self._wait_reading(store, zone, rule, now)
@@ -67,8 +68,8 @@ class AlertMonitor:
     def _wait_reading(self, store: str, zone: str, rule: AlertRule, now: datetime) -> Reading:
         since = now - timedelta(minutes=rule.wait_window_min)
         waits = np.array([r[0] for r in self.conn.execute(
-            "SELECT wait_s FROM dwells WHERE store_id = ? AND zone_id = ? AND exit > ? "
-            "AND exit <= ? AND wait_s IS NOT NULL",
+            "SELECT wait_s FROM dwells WHERE store_id = $1 AND zone_id = $2 AND exit > $3 "
+            "AND exit <= $4 AND wait_s IS NOT NULL",
             (store, zone, format_ts(since), format_ts(now)))], dtype=float)
         threshold = rule.wait_p90_s or 0.0
         if waits.size < rule.wait_min_people:
@@ -83,8 +84,8 @@ class AlertMonitor:
     ) -> Reading:
         since = now - timedelta(minutes=rule.unhappy_window_min)
         (count,) = self.conn.execute(
-            "SELECT count(*) FROM ratings WHERE store_id = ? AND zone_id = ? AND at > ? "
-            "AND at <= ? AND flagged = 0 AND score <= ?",
+            "SELECT count(*) FROM ratings WHERE store_id = $1 AND zone_id = $2 AND at > $3 "
+            "AND at <= $4 AND flagged = 0 AND score <= $5",
             (store, zone, format_ts(since), format_ts(now),
              self.config.analytics.unhappy_max_score)).fetchone()
         cause = f"{count} unhappy in {rule.unhappy_window_min:g} min"
@@ -98,7 +99,7 @@ class AlertMonitor:
         self, store: str, zone: str, rule: AlertRule, r: Reading, now: datetime
     ) -> dict[str, Any] | None:
         row = self.conn.execute(
-            "SELECT id, opened_at FROM alerts WHERE store_id = ? AND zone_id = ? AND kind = ? "
+            "SELECT id, opened_at FROM alerts WHERE store_id = $1 AND zone_id = $2 AND kind = $3 "
             "AND state = 'open'", (store, zone, r.kind)).fetchone()
         over = r.value is not None and (
             r.value > r.threshold if r.kind == "wait" else r.value >= r.threshold)
@@ -106,27 +107,28 @@ class AlertMonitor:
             if not over:
                 return None
             recent = self.conn.execute(
-                "SELECT 1 FROM alerts WHERE store_id = ? AND zone_id = ? AND kind = ? "
-                "AND closed_at > ?",
+                "SELECT 1 FROM alerts WHERE store_id = $1 AND zone_id = $2 AND kind = $3 "
+                "AND closed_at > $4",
                 (store, zone, r.kind, format_ts(now - timedelta(minutes=rule.cooldown_min))),
             ).fetchone()
             if recent:
                 return None
-            cur = self.conn.execute(
+            (alert_id,) = self.conn.execute(
                 "INSERT INTO alerts (store_id, zone_id, kind, state, opened_at, cause, value, "
-                "threshold) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
-                (store, zone, r.kind, format_ts(now), r.cause, r.value, r.threshold))
-            return self._payload(int(cur.lastrowid))
+                "threshold) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7) RETURNING id",
+                (store, zone, r.kind, format_ts(now), r.cause, r.value, r.threshold)).fetchone()
+            return self._payload(int(alert_id))
         alert_id, opened = row
         clear = r.value is None or r.value < r.threshold * rule.clear_ratio
         if clear and now - parse_ts(opened) >= timedelta(minutes=rule.min_open_min):
             self.conn.execute(
-                "UPDATE alerts SET state = 'closed', closed_at = ? WHERE id = ?",
+                "UPDATE alerts SET state = 'closed', closed_at = $1 WHERE id = $2",
                 (format_ts(now), alert_id))
             return self._payload(alert_id)
         if r.value is not None and over:
             # keep the cause current while it lasts, without announcing it again
-            self.conn.execute("UPDATE alerts SET cause = ?, value = max(value, ?) WHERE id = ?",
+            higher = self.conn.dialect.greatest("value", "$2")
+            self.conn.execute(f"UPDATE alerts SET cause = $1, value = {higher} WHERE id = $3",
                               (r.cause, r.value, alert_id))
         return None
 
@@ -134,46 +136,46 @@ class AlertMonitor:
         return alert_payload(self.conn, alert_id)
 
 
-def alert_payload(conn: sqlite3.Connection, alert_id: int) -> dict[str, Any]:
+def alert_payload(conn: HubDb, alert_id: int) -> dict[str, Any]:
     row = conn.execute(
         "SELECT id, store_id, zone_id, kind, state, opened_at, closed_at, cause, value, "
-        "threshold, acked_at, acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        "threshold, acked_at, acked_by FROM alerts WHERE id = $1", (alert_id,)).fetchone()
     keys = ("alert_id", "store_id", "zone_id", "kind", "state", "opened_at", "closed_at",
             "cause", "value", "threshold", "acked_at", "acked_by")
     return dict(zip(keys, row, strict=True))
 
 
 def store_alerts(
-    conn: sqlite3.Connection, store: str, zone: str | None = None, limit: int = 50
+    conn: HubDb, store: str, zone: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Open alerts first, then the most recent, with their comments."""
-    sql = "SELECT id FROM alerts WHERE store_id = ?"
+    sql = "SELECT id FROM alerts WHERE store_id = $1"
     args: list[Any] = [store]
     if zone:
-        sql += " AND zone_id = ?"
+        sql += " AND zone_id = $2"
         args.append(zone)
-    sql += " ORDER BY state = 'open' DESC, opened_at DESC LIMIT ?"
+    sql += f" ORDER BY state = 'open' DESC, opened_at DESC LIMIT ${len(args) + 1}"
     out = []
     for (alert_id,) in conn.execute(sql, (*args, limit)).fetchall():
         a = alert_payload(conn, alert_id)
         a["comments"] = [
             {"at": at, "author": author, "text": text}
             for at, author, text in conn.execute(
-                "SELECT at, author, text FROM alert_comments WHERE alert_id = ? ORDER BY id",
+                "SELECT at, author, text FROM alert_comments WHERE alert_id = $1 ORDER BY id",
                 (alert_id,))
         ]
         out.append(a)
     return out
 
 
-def acknowledge(conn: sqlite3.Connection, alert_id: int, who: str, comment: str = "") -> None:
+def acknowledge(conn: HubDb, alert_id: int, who: str, comment: str = "") -> None:
     now = format_ts(datetime.now(UTC))
-    conn.execute("UPDATE alerts SET acked_at = coalesce(acked_at, ?), acked_by = "
-                 "coalesce(acked_by, ?) WHERE id = ?", (now, who, alert_id))
+    conn.execute("UPDATE alerts SET acked_at = coalesce(acked_at, $1), acked_by = "
+                 "coalesce(acked_by, $2) WHERE id = $3", (now, who, alert_id))
     if comment.strip():
         add_comment(conn, alert_id, who, comment)
 
 
-def add_comment(conn: sqlite3.Connection, alert_id: int, who: str, text: str) -> None:
-    conn.execute("INSERT INTO alert_comments (alert_id, at, author, text) VALUES (?, ?, ?, ?)",
+def add_comment(conn: HubDb, alert_id: int, who: str, text: str) -> None:
+    conn.execute("INSERT INTO alert_comments (alert_id, at, author, text) VALUES ($1, $2, $3, $4)",
                  (alert_id, format_ts(datetime.now(UTC)), who, text.strip()[:1000]))

@@ -3,21 +3,20 @@
 Two paths, one set of numbers:
 
 - ``store_report`` summarises every zone over a period. It reads the hourly rollup
-  ``zone_hours`` for the whole UTC hours inside the period and the raw rows for the partial
-  hours at its edges, so a month of fifty zones costs a few thousand rows while the counts and
-  percentiles stay exactly those of the raw data. The rollup is brought up to date on every read
-  from the rows inserted since the last one (rowid watermarks), which also takes in late
-  messages a device replays from its outbox.
+  ``zone_hours`` for the whole UTC hours inside the period, the raw rows the writer has not
+  folded yet (past the rollup marks, see :mod:`peakend.broker.hub.reports.rollup`) and the raw
+  rows for the partial hours at its edges, all in one snapshot. So a month of fifty zones costs a
+  few thousand rows while the counts and percentiles stay exactly those of the raw data, however
+  far behind the fold is.
 - ``zone_report`` reads one zone's raw rows for the period and computes everything, including
   the linkage, the tolerance point, heat maps, trend and the peak-end view.
 
-The same SQL runs on SQLite and, through :mod:`peakend.broker.hub.db.pg_compat`, on PostgreSQL (a
-chain's central database): ``open_db`` takes either a path or a ``postgresql://`` URL.
+Reads never write: the same SQL runs on SQLite and PostgreSQL (a chain's central database),
+through :class:`peakend.broker.hub.db.database.HubDb`, and on a read-only role.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,14 +25,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import sqlite_utils
 
 from peakend.broker.hub.config import DEFAULT, HubConfig
+from peakend.broker.hub.db.database import DatabaseError, HubDb, open_hub_db
 from peakend.broker.hub.reports import analytics as an
+from peakend.broker.hub.reports.rollup import marks, refresh_rollups
 from peakend.broker.wire.contract import format_ts
 
-_EPOCH = "round((julianday({}) - 2440587.5) * 86400.0, 3)"
-_CHUNK = 200_000
+__all__ = ["ReportError", "open_db", "refresh_rollups", "store_report", "zone_report", "zones"]
 
 
 class ReportError(ValueError):
@@ -41,182 +40,20 @@ class ReportError(ValueError):
 
 
 def open_db(
-    path: str | Path, *, must_exist: bool = True, migrate: bool = True
-) -> sqlite3.Connection:
-    """A connection of our own (the aggregator writes from elsewhere): WAL, patient on locks.
+    path: str | Path, *, must_exist: bool = True, migrate: bool | None = None
+) -> HubDb:
+    """A connection of our own (the aggregator writes from elsewhere) to a SQLite file (or
+    ``sqlite:///path``) or a ``postgresql://`` URL.
 
-    ``path`` is a SQLite file (or ``sqlite:///path``) or a ``postgresql://`` URL; for the latter
-    the connection is a :class:`peakend.broker.hub.db.pg_compat.SqliteLikeConnection`. ``migrate``:
-    bring a SQLite schema up to date first (once per process is enough, e.g. the web's start)."""
-    from peakend.broker.hub.db.store import migrations, parse_db
-
+    ``migrate`` (by default: when the database need not exist yet, as for ``peakend user add``)
+    brings the schema up to date; otherwise the schema must be current and nothing is written,
+    which is how reports, alerts and pages open it."""
     try:
-        target = parse_db(path)
-    except ValueError as exc:
+        return open_hub_db(
+            path, must_exist=must_exist, migrate=(not must_exist) if migrate is None else migrate
+        )
+    except DatabaseError as exc:
         raise ReportError(str(exc)) from None
-    if target.engine == "postgresql":
-        from peakend.broker.hub.db.pg_compat import connect
-
-        try:
-            return connect(target.location)  # type: ignore[return-value]
-        except ConnectionError as exc:
-            raise ReportError(str(exc)) from None
-    path = Path(target.location)
-    if must_exist and not path.exists():
-        raise ReportError(f"{path}: no such database. Give the hub's --db path.")
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    if migrate:
-        migrations.apply(sqlite_utils.Database(conn))
-    return conn
-
-
-# -- the rollup -----------------------------------------------------------------------------
-
-
-def refresh_rollups(conn: sqlite3.Connection, max_rows: int | None = None) -> int:
-    """Fold rows inserted since the last refresh into ``zone_hours``; returns rows folded.
-
-    ``max_rows`` bounds the work of one call (per table), for callers on a deadline such as the
-    alert monitor inside the aggregator; the rest is folded by later calls.
-    """
-    folded = 0
-    chunk = min(_CHUNK, max_rows) if max_rows else _CHUNK
-    horizons = _horizons(conn)
-    while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            n = _fold_chunk(conn, chunk, horizons)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        folded += n
-        if n < chunk or (max_rows and folded >= max_rows):
-            return folded
-
-
-_FOLDED = ("ratings", "dwells", "queue_windows")
-
-
-def _horizons(conn: sqlite3.Connection) -> dict[str, int]:
-    """Rowids up to which every row is committed. With SQLite's one writer that is all of them;
-    with several PostgreSQL writers, see SqliteLikeConnection.horizons."""
-    if getattr(conn, "engine", "sqlite") == "postgresql":
-        return conn.horizons(_FOLDED)  # type: ignore[attr-defined]
-    return {t: 2**63 - 1 for t in _FOLDED}
-
-
-def _mark(conn: sqlite3.Connection, name: str) -> int:
-    row = conn.execute("SELECT last_rowid FROM rollup_marks WHERE name = ?", (name,)).fetchone()
-    return row[0] if row else 0
-
-
-def _set_mark(conn: sqlite3.Connection, name: str, rowid: int) -> None:
-    conn.execute(
-        "INSERT INTO rollup_marks (name, last_rowid) VALUES (?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET last_rowid = excluded.last_rowid",
-        (name, rowid),
-    )
-
-
-def _fold_chunk(conn: sqlite3.Connection, chunk: int, horizons: dict[str, int]) -> int:
-    acc: dict[tuple[str, str, int], dict[str, Any]] = {}
-    last: dict[tuple[str, str, str], str] = {}
-
-    def slot(store: str, zone: str, hour: int) -> dict[str, Any]:
-        key = (store, zone, hour)
-        if key not in acc:
-            acc[key] = {"n": [0, 0, 0, 0], "flagged": 0, "visits": 0, "waits": [], "dwells": []}
-        return acc[key]
-
-    mark = _mark(conn, "ratings")
-    rows = conn.execute(
-        f"SELECT rowid, store_id, zone_id, {_EPOCH.format('at')}, score, flagged, at "
-        "FROM ratings WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
-        (mark, horizons["ratings"], chunk),
-    ).fetchall()
-    for _, store, zone, t, score, flagged, at in rows:
-        s = slot(store, zone, int(t // 3600))
-        if flagged:
-            s["flagged"] += 1
-        else:
-            s["n"][score - 1] += 1
-        k = (store, zone, "rating")
-        if at > last.get(k, ""):
-            last[k] = at
-    n_r = len(rows)
-    if rows:
-        _set_mark(conn, "ratings", rows[-1][0])
-
-    mark = _mark(conn, "dwells")
-    rows = conn.execute(
-        f"SELECT rowid, store_id, zone_id, {_EPOCH.format('exit')}, dwell_s, wait_s, exit "
-        "FROM dwells WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
-        (mark, horizons["dwells"], chunk),
-    ).fetchall()
-    for _, store, zone, t, dwell, wait, exit_ in rows:
-        s = slot(store, zone, int(t // 3600))
-        s["visits"] += 1
-        s["dwells"].append(dwell)
-        if wait is not None:
-            s["waits"].append(wait)
-        k = (store, zone, "visit")
-        if exit_ > last.get(k, ""):
-            last[k] = exit_
-    n_d = len(rows)
-    if rows:
-        _set_mark(conn, "dwells", rows[-1][0])
-
-    mark = _mark(conn, "queue_windows")
-    top = conn.execute(
-        "SELECT max(rowid) FROM (SELECT rowid FROM queue_windows WHERE rowid > ? "
-        "AND rowid <= ? ORDER BY rowid LIMIT ?) AS q",
-        (mark, horizons["queue_windows"], chunk),
-    ).fetchone()[0]
-    n_q = 0
-    if top is not None:
-        for store, zone, at, n in conn.execute(
-            "SELECT store_id, zone_id, max(at), count(*) FROM queue_windows "
-            "WHERE rowid > ? AND rowid <= ? GROUP BY store_id, zone_id",
-            (mark, top),
-        ):
-            last[(store, zone, "queue")] = at
-            n_q += n
-        _set_mark(conn, "queue_windows", top)
-
-    for (store, zone, hour), s in acc.items():
-        old = conn.execute(
-            "SELECT n1, n2, n3, n4, flagged, visits, waits, dwells FROM zone_hours "
-            "WHERE store_id = ? AND zone_id = ? AND hour = ?",
-            (store, zone, hour),
-        ).fetchone()
-        n = s["n"]
-        waits = np.asarray(s["waits"], dtype=np.float64).tobytes()
-        dwells = np.asarray(s["dwells"], dtype=np.float64).tobytes()
-        if old:
-            n = [a + b for a, b in zip(n, old[:4], strict=True)]
-            s["flagged"] += old[4]
-            s["visits"] += old[5]
-            waits, dwells = bytes(old[6]) + waits, bytes(old[7]) + dwells
-        conn.execute(
-            "INSERT INTO zone_hours (store_id, zone_id, hour, n1, n2, n3, n4, "
-            "flagged, visits, waits, dwells) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (store_id, zone_id, hour) DO UPDATE SET n1 = excluded.n1, "
-            "n2 = excluded.n2, n3 = excluded.n3, n4 = excluded.n4, flagged = excluded.flagged, "
-            "visits = excluded.visits, waits = excluded.waits, dwells = excluded.dwells",
-            (store, zone, hour, *n, s["flagged"], s["visits"], waits, dwells),
-        )
-    for (store, zone, kind), at in last.items():
-        conn.execute(
-            "INSERT INTO zone_last (store_id, zone_id, kind, last_at) VALUES (?,?,?,?) "
-            "ON CONFLICT (store_id, zone_id, kind) "
-            "DO UPDATE SET last_at = max(zone_last.last_at, excluded.last_at)",
-            (store, zone, kind, at),
-        )
-    return max(n_r, n_d, n_q)
 
 
 # -- the summary report ---------------------------------------------------------------------
@@ -251,34 +88,49 @@ class Period:
 
 
 def zones(
-    conn: sqlite3.Connection,
+    conn: HubDb,
     store: str | None = None,
     zone: str | None = None,
-    max_rows: int | None = None,
+    folded: dict[str, int] | None = None,
 ) -> list[tuple[str, str, str]]:
-    """(store, zone, last message) for every zone that ever sent something, refreshed."""
-    refresh_rollups(conn, max_rows)
-    sql = "SELECT store_id, zone_id, max(last_at) FROM zone_last"
-    where, args = _where(store, zone)
+    """(store, zone, last message) for every zone that ever sent something: the rollup's
+    ``zone_last`` and the raw rows past its marks (``folded``, read when not given)."""
+    m = marks(conn) if folded is None else folded
+    where, args = _where(store, zone, " AND ", first=4)
+    unfolded = [
+        f"SELECT store_id, zone_id, max({column}) AS last_at FROM {table} "
+        f"WHERE rowid > ${n}{where} GROUP BY store_id, zone_id"
+        for n, (table, column) in enumerate(
+            (("ratings", "at"), ("dwells", "exit"), ("queue_windows", "at")), 1
+        )
+    ]
+    sql = (
+        "SELECT store_id, zone_id, max(last_at) FROM (SELECT store_id, zone_id, last_at "
+        f"FROM zone_last WHERE true{where} UNION ALL {' UNION ALL '.join(unfolded)}) AS z "
+        "GROUP BY store_id, zone_id ORDER BY 1, 2"
+    )
     return [
         tuple(r)
-        for r in conn.execute(f"{sql}{where} GROUP BY store_id, zone_id ORDER BY 1, 2", args)
+        for r in conn.execute(sql, (m["ratings"], m["dwells"], m["queue_windows"], *args))
     ]
 
 
-def _where(store: str | None, zone: str | None, prefix: str = " WHERE ") -> tuple[str, list[str]]:
+def _where(
+    store: str | None, zone: str | None, prefix: str = " WHERE ", first: int = 1
+) -> tuple[str, list[str]]:
+    """The filter on store and zone; its parameters are numbered from ``first``."""
     parts, args = [], []
     if store:
-        parts.append("store_id = ?")
         args.append(store)
+        parts.append(f"store_id = ${first + len(args) - 1}")
     if zone:
-        parts.append("zone_id = ?")
         args.append(zone)
+        parts.append(f"zone_id = ${first + len(args) - 1}")
     return (prefix + " AND ".join(parts)) if parts else "", args
 
 
 def store_report(
-    conn: sqlite3.Connection,
+    conn: HubDb,
     period: Period,
     *,
     store: str | None = None,
@@ -287,26 +139,48 @@ def store_report(
 ) -> list[ZoneLine]:
     """Every zone (optionally of one store or one zone) over the period, one line each."""
     config = config or DEFAULT
-    known = zones(conn, store, zone)
+    with conn.snapshot():
+        return _store_report(conn, period, store, zone, config)
+
+
+def _store_report(
+    conn: HubDb, period: Period, store: str | None, zone: str | None, config: HubConfig
+) -> list[ZoneLine]:
+    folded = marks(conn)
+    known = zones(conn, store, zone, folded)
+    epoch = conn.dialect.epoch
     since, until = period.since.timestamp(), period.until.timestamp()
     h0, h1 = int(np.ceil(since / 3600)), int(np.floor(until / 3600))
-    parts: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"n": np.zeros(4, dtype=np.int64), "visits": 0, "hours": 0, "waits": [],
-                 "dwells": []}
-    )
-    where, args = _where(store, zone, " AND ")
+    parts: dict[tuple[str, str], dict[str, Any]] = defaultdict(_part)
     if h1 > h0:
-        for s, z, n1, n2, n3, n4, visits, waits, dwells in conn.execute(
-            "SELECT store_id, zone_id, n1, n2, n3, n4, visits, waits, dwells FROM zone_hours "
-            f"WHERE hour >= ? AND hour < ?{where}",
+        where, args = _where(store, zone, " AND ", first=3)
+        for s, z, hour, n1, n2, n3, n4, visits, waits, dwells in conn.execute(
+            "SELECT store_id, zone_id, hour, n1, n2, n3, n4, visits, waits, dwells "
+            f"FROM zone_hours WHERE hour >= $1 AND hour < $2{where}",
             (h0, h1, *args),
         ):
             p = parts[(s, z)]
             p["n"] += (n1, n2, n3, n4)
             p["visits"] += visits
-            p["hours"] += 1 if visits else 0
-            p["waits"].append(waits)
-            p["dwells"].append(dwells)
+            if visits:
+                p["hours"].add(hour)
+            p["waits"].append(bytes(waits))
+            p["dwells"].append(bytes(dwells))
+        # the whole hours' rows the writer has not folded yet
+        lo, hi = format_ts(_dt(h0 * 3600.0)), format_ts(_dt(h1 * 3600.0))
+        where, args = _where(store, zone, " AND ", first=4)
+        for s, z, score, n in conn.execute(
+            "SELECT store_id, zone_id, score, count(*) FROM ratings WHERE rowid > $1 "
+            f"AND at >= $2 AND at < $3 AND flagged = 0{where} GROUP BY store_id, zone_id, score",
+            (folded["ratings"], lo, hi, *args),
+        ):
+            parts[(s, z)]["n"][score - 1] += n
+        for s, z, t, dwell, wait in conn.execute(
+            f"SELECT store_id, zone_id, {epoch('exit')}, dwell_s, wait_s FROM dwells "
+            f"WHERE rowid > $1 AND exit >= $2 AND exit < $3{where}",
+            (folded["dwells"], lo, hi, *args),
+        ):
+            _add_visit(parts[(s, z)], t, dwell, wait)
         edges = [(since, h0 * 3600.0), (h1 * 3600.0, until)]
     else:
         edges = [(since, until)]
@@ -318,41 +192,47 @@ def store_report(
         for s, z, _ in known:
             p = parts[(s, z)]
             for score, n in conn.execute(
-                "SELECT score, count(*) FROM ratings WHERE store_id = ? AND zone_id = ? "
-                "AND at >= ? AND at < ? AND flagged = 0 GROUP BY score",
+                "SELECT score, count(*) FROM ratings WHERE store_id = $1 AND zone_id = $2 "
+                "AND at >= $3 AND at < $4 AND flagged = 0 GROUP BY score",
                 (s, z, lo, hi),
             ):
                 p["n"][score - 1] += n
-            hours: set[int] = set()
             for t, dwell, wait in conn.execute(
-                f"SELECT {_EPOCH.format('exit')}, dwell_s, wait_s FROM dwells "
-                "WHERE store_id = ? AND zone_id = ? AND exit >= ? AND exit < ?",
+                f"SELECT {epoch('exit')}, dwell_s, wait_s FROM dwells "
+                "WHERE store_id = $1 AND zone_id = $2 AND exit >= $3 AND exit < $4",
                 (s, z, lo, hi),
             ):
-                p["visits"] += 1
-                p["dwells"].append(np.float64(dwell).tobytes())
-                if wait is not None:
-                    p["waits"].append(np.float64(wait).tobytes())
-                hours.add(int(t // 3600))
-            p["hours"] += len(hours)
+                _add_visit(p, t, dwell, wait)
     lines = []
     for s, z, last in known:
-        p = parts.get((s, z))
-        if p is None:
-            p = {"n": np.zeros(4, dtype=np.int64), "visits": 0, "hours": 0, "waits": [],
-                 "dwells": []}
+        p = parts.get((s, z)) or _part()
         n = p["n"]
         summary = an.summary_from_parts(
             ratings=int(n.sum()),
             score_sum=float(n @ np.arange(1, 5)),
             unhappy=int(n[: config.analytics.unhappy_max_score].sum()),
             visits=p["visits"],
-            hours=p["hours"],
+            hours=len(p["hours"]),
             waits=np.frombuffer(b"".join(p["waits"]), dtype=np.float64),
             dwells=np.frombuffer(b"".join(p["dwells"]), dtype=np.float64),
         )
         lines.append(ZoneLine(s, z, summary, last))
     return lines
+
+
+def _part() -> dict[str, Any]:
+    """One zone's sums: rating counts by score, visits, the UTC hours with a visit, and the
+    waits and dwells as float64 bytes."""
+    return {"n": np.zeros(4, dtype=np.int64), "visits": 0, "hours": set(), "waits": [],
+            "dwells": []}
+
+
+def _add_visit(p: dict[str, Any], t: float, dwell: float, wait: float | None) -> None:
+    p["visits"] += 1
+    p["dwells"].append(np.float64(dwell).tobytes())
+    if wait is not None:
+        p["waits"].append(np.float64(wait).tobytes())
+    p["hours"].add(int(t // 3600))
 
 
 def _dt(t: float) -> datetime:
@@ -363,23 +243,24 @@ def _dt(t: float) -> datetime:
 
 
 def load_zone(
-    conn: sqlite3.Connection, store: str, zone: str, since: datetime, until: datetime
+    conn: HubDb, store: str, zone: str, since: datetime, until: datetime
 ) -> an.ZoneData:
     """The zone's raw, unflagged events in [since, until) as arrays (times: epoch seconds)."""
     lo, hi = format_ts(since), format_ts(until)
+    epoch = conn.dialect.epoch
     r = conn.execute(
-        f"SELECT {_EPOCH.format('at')}, score FROM ratings WHERE store_id = ? AND zone_id = ? "
-        "AND at >= ? AND at < ? AND flagged = 0 ORDER BY at",
+        f"SELECT {epoch('at')}, score FROM ratings WHERE store_id = $1 AND zone_id = $2 "
+        "AND at >= $3 AND at < $4 AND flagged = 0 ORDER BY at",
         (store, zone, lo, hi),
     ).fetchall()
     v = conn.execute(
-        f"SELECT {_EPOCH.format('exit')}, dwell_s, wait_s FROM dwells WHERE store_id = ? "
-        "AND zone_id = ? AND exit >= ? AND exit < ? ORDER BY exit",
+        f"SELECT {epoch('exit')}, dwell_s, wait_s FROM dwells WHERE store_id = $1 "
+        "AND zone_id = $2 AND exit >= $3 AND exit < $4 ORDER BY exit",
         (store, zone, lo, hi),
     ).fetchall()
     q = conn.execute(
-        f"SELECT {_EPOCH.format('at')}, length, wait_s FROM queue_windows WHERE store_id = ? "
-        "AND zone_id = ? AND at >= ? AND at < ? ORDER BY at",
+        f"SELECT {epoch('at')}, length, wait_s FROM queue_windows WHERE store_id = $1 "
+        "AND zone_id = $2 AND at >= $3 AND at < $4 ORDER BY at",
         (store, zone, lo, hi),
     ).fetchall()
     ra = np.array(r, dtype=float).reshape(-1, 2)
@@ -448,7 +329,7 @@ class ZoneReport:
 
 
 def zone_report(
-    conn: sqlite3.Connection,
+    conn: HubDb,
     store: str,
     zone: str,
     period: Period,

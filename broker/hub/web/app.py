@@ -3,7 +3,7 @@ techs the fleet page (every device of your stores, problems first), the one-time
 scripts ``peakend provision`` prepares, and ``/time`` for ``peakend doctor``'s clock check.
 
 A Starlette app served by uvicorn inside ``peakend serve``, on a store's SQLite file or a
-chain's PostgreSQL alike (one set of SQL, see :mod:`peakend.broker.hub.db.pg_compat`). Pages are
+chain's PostgreSQL alike (one set of SQL, see :mod:`peakend.broker.hub.db.database`). Pages are
 server-rendered (Jinja2 templates, SVG charts) and need no JavaScript or CDN. Security:
 scrypt-hashed passwords, database-backed sessions in an HttpOnly SameSite cookie (Secure when
 served over HTTPS, see ``peakend serve --https``), a CSRF token in every form, and a manager
@@ -16,7 +16,6 @@ import csv
 import hmac
 import io
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from starlette.templating import Jinja2Templates
 
 from peakend.broker.field import install
 from peakend.broker.hub.config import DEFAULT, HubConfig
+from peakend.broker.hub.db.database import HubDb
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports.alerts import acknowledge, add_comment, store_alerts
 from peakend.broker.hub.reports.queries import (
@@ -152,16 +152,17 @@ class _Web:
     def __init__(self, db: str | Path, config: HubConfig, broker_data: Path | None = None) -> None:
         self.config = config
         self.broker_data = broker_data
-        open_db(db, must_exist=False).close()  # schema up to date before the first page
+        # Nothing to open yet: the writer migrates the database when `peakend serve` starts,
+        # and each page opens its own connection, which never writes (a read-only role will do).
         self.db_url = db
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
 
     @contextmanager
-    def db(self) -> Iterator[sqlite3.Connection]:
-        """A connection per request, as pages run in a thread pool. The pages' SQL is SQLite's;
-        on PostgreSQL it goes through :mod:`peakend.broker.hub.db.pg_compat`."""
+    def db(self) -> Iterator[HubDb]:
+        """A connection per request, as pages run in a thread pool; the same SQL on either
+        engine."""
         try:
             conn = open_db(self.db_url, migrate=False)
         except ReportError:
@@ -174,10 +175,10 @@ class _Web:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _user(self, request: Request, conn: sqlite3.Connection) -> tuple[User, str] | None:
+    def _user(self, request: Request, conn: HubDb) -> tuple[User, str] | None:
         return session_user(conn, request.cookies.get(COOKIE))
 
-    def _require(self, request: Request, conn: sqlite3.Connection,
+    def _require(self, request: Request, conn: HubDb,
                  store: str | None = None) -> tuple[User, str]:
         found = self._user(request, conn)
         if found is None:
@@ -353,7 +354,7 @@ class _Web:
         with self.db() as conn:
             user, csrf = self._require(request, conn, store)
             self._check_csrf(form, csrf)
-            row = conn.execute("SELECT zone_id FROM alerts WHERE id = ? AND store_id = ?",
+            row = conn.execute("SELECT zone_id FROM alerts WHERE id = $1 AND store_id = $2",
                                (alert_id, store)).fetchone()
             if row is None:
                 raise HTTPException(404)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from peakend.broker.hub.db.database import HubDb
 from peakend.broker.wire.contract import format_ts, is_slug
 
 SESSION_DAYS = 14
@@ -51,7 +51,7 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-def add_user(conn: sqlite3.Connection, name: str, password: str, stores: list[str]) -> User:
+def add_user(conn: HubDb, name: str, password: str, stores: list[str]) -> User:
     if not name or len(name) > 64 or not name.isprintable():
         raise UserError("the name must be 1-64 printable characters")
     if len(password) < 8:
@@ -61,34 +61,35 @@ def add_user(conn: sqlite3.Connection, name: str, password: str, stores: list[st
     for s in stores:
         if not is_slug(s):
             raise UserError(f"{s!r} is not a store id such as s001")
-    if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+    if conn.execute("SELECT 1 FROM users WHERE name = $1", (name,)).fetchone():
         raise UserError(f"user {name!r} exists already")
-    cur = conn.execute(
-        "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)",
+    (uid,) = conn.execute(
+        "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
         (name, hash_password(password), format_ts(datetime.now(UTC))),
+    ).fetchone()
+    conn.executemany(
+        "INSERT INTO user_stores (user_id, store_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [(uid, s) for s in stores],
     )
-    uid = int(cur.lastrowid)
-    conn.executemany("INSERT OR IGNORE INTO user_stores (user_id, store_id) VALUES (?, ?)",
-                     [(uid, s) for s in stores])
     return User(uid, name, tuple(sorted(set(stores))))
 
 
-def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
-    row = conn.execute("SELECT id, name FROM users WHERE id = ?", (user_id,)).fetchone()
+def get_user(conn: HubDb, user_id: int) -> User | None:
+    row = conn.execute("SELECT id, name FROM users WHERE id = $1", (user_id,)).fetchone()
     if row is None:
         return None
     stores = tuple(r[0] for r in conn.execute(
-        "SELECT store_id FROM user_stores WHERE user_id = ? ORDER BY store_id", (user_id,)))
+        "SELECT store_id FROM user_stores WHERE user_id = $1 ORDER BY store_id", (user_id,)))
     return User(row[0], row[1], stores)
 
 
-def list_users(conn: sqlite3.Connection) -> list[User]:
+def list_users(conn: HubDb) -> list[User]:
     ids = [r[0] for r in conn.execute("SELECT id FROM users ORDER BY name")]
     return [u for u in (get_user(conn, i) for i in ids) if u]
 
 
-def authenticate(conn: sqlite3.Connection, name: str, password: str) -> User | None:
-    row = conn.execute("SELECT id, password_hash FROM users WHERE name = ?", (name,)).fetchone()
+def authenticate(conn: HubDb, name: str, password: str) -> User | None:
+    row = conn.execute("SELECT id, password_hash FROM users WHERE name = $1", (name,)).fetchone()
     if row is None:
         # Spend the same time as a real check, so a login does not reveal which names exist.
         check_password(password, _DUMMY)
@@ -103,26 +104,26 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_session(conn: sqlite3.Connection, user: User) -> tuple[str, str]:
+def start_session(conn: HubDb, user: User) -> tuple[str, str]:
     """A new session: (cookie token, CSRF token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = datetime.now(UTC)
-    conn.execute("DELETE FROM web_sessions WHERE expires_at < ?", (format_ts(now),))
+    conn.execute("DELETE FROM web_sessions WHERE expires_at < $1", (format_ts(now),))
     conn.execute(
         "INSERT INTO web_sessions (token_hash, user_id, csrf, created_at, expires_at) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "VALUES ($1, $2, $3, $4, $5)",
         (_token_hash(token), user.id, csrf, format_ts(now),
          format_ts(now + timedelta(days=SESSION_DAYS))),
     )
     return token, csrf
 
 
-def session_user(conn: sqlite3.Connection, token: str | None) -> tuple[User, str] | None:
+def session_user(conn: HubDb, token: str | None) -> tuple[User, str] | None:
     """The user and CSRF token of a live session."""
     if not token:
         return None
     row = conn.execute(
-        "SELECT user_id, csrf FROM web_sessions WHERE token_hash = ? AND expires_at > ?",
+        "SELECT user_id, csrf FROM web_sessions WHERE token_hash = $1 AND expires_at > $2",
         (_token_hash(token), format_ts(datetime.now(UTC))),
     ).fetchone()
     if row is None:
@@ -131,9 +132,9 @@ def session_user(conn: sqlite3.Connection, token: str | None) -> tuple[User, str
     return (user, row[1]) if user else None
 
 
-def end_session(conn: sqlite3.Connection, token: str | None) -> None:
+def end_session(conn: HubDb, token: str | None) -> None:
     if token:
-        conn.execute("DELETE FROM web_sessions WHERE token_hash = ?", (_token_hash(token),))
+        conn.execute("DELETE FROM web_sessions WHERE token_hash = $1", (_token_hash(token),))
 
 
 def ensure_demo_manager(
@@ -147,7 +148,7 @@ def ensure_demo_manager(
 
     conn = open_db(db_path, must_exist=False)
     try:
-        conn.execute("DELETE FROM users WHERE name = ?", (name,))
+        conn.execute("DELETE FROM users WHERE name = $1", (name,))
         add_user(conn, name, password, stores)
     finally:
         conn.close()

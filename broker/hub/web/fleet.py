@@ -8,10 +8,12 @@ come first so a tech reads the page top down.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.db.dialect import params
 
 # Beyond these a device is listed as a problem.
 SILENT_S = 15 * 60
@@ -48,7 +50,7 @@ class DeviceRow:
 
 
 def fleet(
-    conn: sqlite3.Connection,
+    conn: HubDb,
     stores: list[str] | tuple[str, ...],
     registry: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
@@ -106,10 +108,10 @@ _COLUMNS = ("device_id", "store_id", "role", "zone_id", "state", "last_seen", "s
             "version", "acked_seq", "max_seq", "fps", "outbox", "health_at")
 
 
-def _query(conn: sqlite3.Connection, stores: set[str]) -> list[dict[str, Any]]:
+def _query(conn: HubDb, stores: set[str]) -> list[dict[str, Any]]:
     if not stores:
         return []
-    marks = ",".join("?" * len(stores))
+    marks = params(1, len(stores))
     found = conn.execute(
         f"""
         SELECT d.device_id, d.store_id, d.role, d.zone_id, d.state, d.last_seen, d.status_at,
@@ -123,7 +125,7 @@ def _query(conn: sqlite3.Connection, stores: set[str]) -> list[dict[str, Any]]:
         """,
         sorted(stores),
     ).fetchall()
-    # by position, not sqlite3.Row: the same code reads a PostgreSQL connection
+    # by position: the same code reads a PostgreSQL connection
     return [dict(zip(_COLUMNS, r, strict=True)) for r in found]
 
 

@@ -201,9 +201,9 @@ def test_manager_acknowledges_and_comments_an_alert_on_postgresql(browser, twin:
     conn = open_db(twin.pg)
     try:
         acked_by, acked_at = conn.execute(
-            "SELECT acked_by, acked_at FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            "SELECT acked_by, acked_at FROM alerts WHERE id = $1", (alert_id,)).fetchone()
         comments = [r[0] for r in conn.execute(
-            "SELECT text FROM alert_comments WHERE alert_id = ? ORDER BY id", (alert_id,))]
+            "SELECT text FROM alert_comments WHERE alert_id = $1 ORDER BY id", (alert_id,))]
     finally:
         conn.close()
     assert acked_by == "anna" and acked_at >= format_ts(twin.now)

@@ -1,0 +1,209 @@
+"""One way into the hub's database, whichever engine holds it.
+
+``open_hub_db(url)`` takes the ``--db`` value: a bare path or ``sqlite:///path`` (one writer,
+the default for a store's hub) or ``postgresql://...`` (a chain's several aggregator workers).
+It returns a :class:`HubDb`: one connection with the engine's :class:`Dialect`, on which every
+statement of the hub is written once with ``$1, $2, ...`` parameters.
+
+Only the writer and the commands that manage the hub migrate (``migrate=True``); pages, reports
+and alerts open the database as it is, check that its schema is current, and never write to
+it, so they can run on a read-only role or a replica.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from peakend.broker.device.sqlite_tx import Transaction, open_sqlite
+from peakend.broker.hub.db.dialect import POSTGRESQL, SQLITE, Dialect
+
+# Every PostgreSQL process that must not write alongside another (the migrations, the rollup
+# fold) takes this lock for the length of its transaction; the value is arbitrary.
+_TAKE_TURNS_LOCK = 0x70656E64  # "pend"
+
+
+class DatabaseError(ValueError):
+    """The database cannot be used as asked; the message is meant for a person."""
+
+
+@dataclass(frozen=True)
+class DbTarget:
+    """Where the hub's data lives: ``engine`` is "sqlite" (``location`` a file path) or
+    "postgresql" (``location`` a libpq connection URL)."""
+
+    engine: str
+    location: str
+
+    def redacted(self) -> str:
+        if self.engine == "sqlite":
+            return self.location
+        parts = urlsplit(self.location)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return parts._replace(netloc=netloc).geturl()
+        return self.location
+
+
+def parse_db(db: str | Path) -> DbTarget:
+    """``sqlite:///path`` (``sqlite:////abs/path`` or ``sqlite:///rel/path``), a bare path, or
+    ``postgresql://`` / ``postgres://`` URL."""
+    text = str(db)
+    if text.startswith(("postgresql://", "postgres://")):
+        return DbTarget("postgresql", text)
+    if text.startswith("sqlite://"):
+        rest = text[len("sqlite://") :]
+        if not rest.startswith("/") or rest == "/":
+            raise ValueError(
+                f"{text!r}: write sqlite:///relative/path.sqlite or sqlite:////absolute/path.sqlite"
+            )
+        return DbTarget("sqlite", rest[1:])
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise ValueError(
+            f"{text!r}: unknown database scheme {scheme!r}; use a file path, sqlite:///path or "
+            "postgresql://user:password@host:port/dbname"
+        )
+    return DbTarget("sqlite", text)
+
+
+def open_hub_db(
+    db: str | Path, *, migrate: bool = False, must_exist: bool = False
+) -> HubDb:
+    """The hub database behind a ``--db`` value (see :func:`parse_db`).
+
+    ``migrate``: bring the schema up to date (the writer and the commands that manage the hub);
+    otherwise the schema must already be current and the connection only reads what is there.
+    ``must_exist``: a SQLite file that is missing is an error instead of a new database.
+    Raises :class:`DatabaseError` (bad URL, missing file, no server, schema behind)."""
+    from peakend.broker.hub.db import migrations
+
+    try:
+        target = parse_db(db)
+    except ValueError as exc:
+        raise DatabaseError(str(exc)) from None
+    if target.engine == "postgresql":
+        hub = HubDb(_connect_postgresql(target.location), POSTGRESQL, target)
+    else:
+        path = Path(target.location)
+        if not path.exists():
+            if must_exist or not migrate:
+                raise DatabaseError(f"{path}: no such database. Give the hub's --db path.")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        hub = HubDb(open_sqlite(path, busy_ms=10_000, durable=migrate), SQLITE, target)
+        hub.raw.execute("PRAGMA foreign_keys=ON")
+    try:
+        if migrate:
+            migrations.apply(hub)
+        else:
+            migrations.require_current(hub)
+    except BaseException:
+        hub.close()
+        raise
+    return hub
+
+
+def _connect_postgresql(dsn: str) -> Any:
+    import psycopg
+
+    try:
+        # autocommit: every transaction is explicit (HubDb.transaction / HubDb.snapshot)
+        return psycopg.connect(
+            dsn, autocommit=True, connect_timeout=10, cursor_factory=psycopg.RawCursor
+        )
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(
+            f"cannot connect to PostgreSQL ({str(exc).strip().splitlines()[0]}). Check the "
+            "--db URL (postgresql://user:password@host:port/dbname) and that the server runs."
+        ) from None
+
+
+class HubDb:
+    """One connection to the hub database; statements use ``$1, $2, ...`` parameters."""
+
+    def __init__(self, raw: Any, dialect: Dialect, target: DbTarget) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        self.target = target
+
+    @property
+    def engine(self) -> str:
+        return self.dialect.name
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """Run one statement; returns its cursor (``fetchone``, ``fetchall``, iteration)."""
+        if self.dialect is SQLITE:
+            # "$1" is a named parameter to SQLite, bound from the mapping by its name "1"
+            return self.raw.execute(sql, {str(i): a for i, a in enumerate(args, 1)})
+        return self.raw.execute(sql, tuple(args) if args else None)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self.dialect is SQLITE:
+            self.raw.executemany(sql, [{str(i): a for i, a in enumerate(r, 1)} for r in rows])
+        else:
+            with self.raw.cursor() as cur:
+                cur.executemany(sql, [tuple(r) for r in rows])
+
+    def load(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert many whole rows at once: ``COPY`` on PostgreSQL, a prepared insert run for
+        each row on SQLite (which the statement cache makes as fast as it gets there)."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.dialect is SQLITE:
+            marks = ", ".join("?" * len(columns))
+            self.raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            return
+        with self.raw.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def transaction(self, *, take_turns: bool = False) -> AbstractContextManager[None]:
+        """A write transaction. SQLite has one writer at a time anyway (``BEGIN IMMEDIATE``);
+        PostgreSQL workers write side by side unless ``take_turns``."""
+        if self.dialect is SQLITE:
+            return Transaction(self.raw)
+        return self._pg_transaction(take_turns)
+
+    @contextmanager
+    def _pg_transaction(self, take_turns: bool) -> Iterator[None]:
+        with self.raw.transaction():
+            if take_turns:
+                self.raw.execute("SELECT pg_advisory_xact_lock($1)", (_TAKE_TURNS_LOCK,))
+            yield
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A read-only transaction: every statement inside sees the same committed state, so
+        a rollup and the raw rows past its mark add up even while the writer folds."""
+        if self.dialect is SQLITE:
+            return Transaction(self.raw, begin="BEGIN DEFERRED")
+        return self._pg_snapshot()
+
+    @contextmanager
+    def _pg_snapshot(self) -> Iterator[None]:
+        with self.raw.transaction():
+            self.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        """A transaction that lost a race with another worker (deadlock, serialisation) and may
+        simply run again; SQLite's one writer never races."""
+        if self.dialect is SQLITE:
+            return False
+        from psycopg import errors as pg_errors
+
+        return isinstance(exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> HubDb:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+

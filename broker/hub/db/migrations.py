@@ -1,0 +1,297 @@
+"""The hub's schema: numbered migrations, plain Python functions, each written once.
+
+Each ``m00N_...`` function creates what it adds with the engine's :class:`Dialect` where the two
+engines spell a type differently (see :mod:`peakend.broker.hub.db.dialect`). Applied names are
+recorded where they always were: ``_sqlite_migrations`` (sqlite-utils' table, set "peakend") on
+SQLite and ``_peakend_migrations`` on PostgreSQL, so a database made by any earlier peakend opens
+and takes only what it lacks. Add a migration by appending a function to ``MIGRATIONS``; never
+edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from peakend.broker.hub.db.database import DatabaseError, HubDb
+
+
+def m001_core(db: HubDb) -> None:
+    d = db.dialect
+    i, r = d.integer, d.real
+    event = f"""
+    msg_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    seq {i} NOT NULL,
+    store_id TEXT NOT NULL,"""
+    placed = f"""
+    zone_id TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    clock_synced {i} NOT NULL,
+    at TEXT NOT NULL,"""
+    _run(
+        db,
+        d.table("ledger", f"""
+    device_id TEXT NOT NULL,
+    seq {i} NOT NULL,
+    msg_id TEXT,
+    outcome TEXT NOT NULL CHECK (outcome IN ('stored', 'quarantined', 'skipped')),
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (device_id, seq)""", rowid="none"),
+        "CREATE UNIQUE INDEX ledger_msg_id ON ledger (msg_id) WHERE msg_id IS NOT NULL",
+        d.table("ratings", f"""{event}{placed}
+    score {i} NOT NULL,
+    reason TEXT,
+    flags TEXT NOT NULL DEFAULT '[]',
+    flagged {i} NOT NULL DEFAULT 0"""),
+        "CREATE INDEX ratings_zone_at ON ratings (store_id, zone_id, at)",
+        d.table("dwells", f"""{event}{placed}
+    track TEXT NOT NULL,
+    enter TEXT NOT NULL,
+    exit TEXT NOT NULL,
+    dwell_s {r} NOT NULL,
+    wait_s {r}"""),
+        "CREATE INDEX dwells_zone_exit ON dwells (store_id, zone_id, exit)",
+        d.table("queue_windows", f"""{event}{placed}
+    window_s {r} NOT NULL,
+    length {r} NOT NULL,
+    arrivals {i} NOT NULL,
+    departures {i} NOT NULL,
+    wait_s {r},
+    wait_measured_s {r}"""),
+        "CREATE INDEX queue_windows_zone_at ON queue_windows (store_id, zone_id, at)",
+        d.table("health", f"""{event}
+    ts TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    at TEXT NOT NULL,
+    fps {r},
+    cpu {r},
+    outbox {i},
+    temp_c {r},
+    data TEXT NOT NULL"""),
+        "CREATE INDEX health_device_at ON health (device_id, at)",
+        d.table("quarantine", f"""
+    id {d.auto_key},
+    received_at TEXT NOT NULL,
+    last_received_at TEXT NOT NULL,
+    times {i} NOT NULL DEFAULT 1,
+    topic TEXT NOT NULL,
+    device_id TEXT,
+    seq {i},
+    reason TEXT NOT NULL,
+    raw {d.blob} NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE""", rowid="key"),
+        d.table("devices", f"""
+    device_id TEXT PRIMARY KEY,
+    store_id TEXT NOT NULL,
+    role TEXT,
+    zone_id TEXT,
+    state TEXT NOT NULL DEFAULT 'unknown',
+    boot_id TEXT,
+    version TEXT,
+    config_hash TEXT,
+    status_at TEXT,
+    last_seen TEXT,
+    acked_seq {i} NOT NULL DEFAULT 0,
+    messages {i} NOT NULL DEFAULT 0"""),
+    )
+
+
+def m002_report_rollups(db: HubDb) -> None:
+    # Per zone and UTC hour (epoch hours): counts and the raw wait/dwell values as float64
+    # blobs, so a month's report reads a few thousand rows and its percentiles stay exact.
+    d = db.dialect
+    i = d.integer
+    _run(
+        db,
+        d.table("zone_hours", f"""
+    store_id TEXT NOT NULL,
+    zone_id TEXT NOT NULL,
+    hour {i} NOT NULL,
+    n1 {i} NOT NULL DEFAULT 0,
+    n2 {i} NOT NULL DEFAULT 0,
+    n3 {i} NOT NULL DEFAULT 0,
+    n4 {i} NOT NULL DEFAULT 0,
+    flagged {i} NOT NULL DEFAULT 0,
+    visits {i} NOT NULL DEFAULT 0,
+    waits {d.blob} NOT NULL DEFAULT {d.empty_blob},
+    dwells {d.blob} NOT NULL DEFAULT {d.empty_blob},
+    PRIMARY KEY (store_id, zone_id, hour)""", rowid="none"),
+        d.table("zone_last", """
+    store_id TEXT NOT NULL,
+    zone_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    PRIMARY KEY (store_id, zone_id, kind)""", rowid="none"),
+        d.table("rollup_marks", f"""
+    name TEXT PRIMARY KEY,
+    last_rowid {i} NOT NULL""", rowid="none"),
+    )
+
+
+def m003_web_accounts(db: HubDb) -> None:
+    d = db.dialect
+    i = d.integer
+    _run(
+        db,
+        d.table("users", f"""
+    id {d.auto_key},
+    name TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL""", rowid="key"),
+        d.table("user_stores", f"""
+    user_id {i} NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    store_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, store_id)""", rowid="none"),
+        d.table("web_sessions", f"""
+    token_hash TEXT PRIMARY KEY,
+    user_id {i} NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL"""),
+    )
+
+
+def m004_alerts(db: HubDb) -> None:
+    d = db.dialect
+    i, r = d.integer, d.real
+    _run(
+        db,
+        d.table("alerts", f"""
+    id {d.auto_key},
+    store_id TEXT NOT NULL,
+    zone_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    cause TEXT NOT NULL,
+    value {r},
+    threshold {r},
+    acked_at TEXT,
+    acked_by TEXT""", rowid="key"),
+        # one open alert per cause: the storm guard lives in the schema too
+        "CREATE UNIQUE INDEX alerts_one_open ON alerts (store_id, zone_id, kind) "
+        "WHERE state = 'open'",
+        "CREATE INDEX alerts_store_opened ON alerts (store_id, opened_at)",
+        d.table("alert_comments", f"""
+    id {d.auto_key},
+    alert_id {i} NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL""", rowid="key"),
+    )
+
+
+def m005_no_functions_in_schema(db: HubDb) -> None:
+    """Earlier peakends created SQLite's julianday(), round(x, n) and two-argument max()/min()
+    in a PostgreSQL database's schema, for SQL translated at run time; the SQL now speaks each
+    engine's own dialect, so they go."""
+    if db.dialect.name != "postgresql":
+        return
+    _run(
+        db,
+        "DROP FUNCTION IF EXISTS julianday(text)",
+        "DROP FUNCTION IF EXISTS round(double precision, integer)",
+        "DROP FUNCTION IF EXISTS max(double precision, double precision)",
+        "DROP FUNCTION IF EXISTS max(text, text)",
+        "DROP FUNCTION IF EXISTS min(double precision, double precision)",
+        "DROP FUNCTION IF EXISTS min(text, text)",
+    )
+
+
+Migration = Callable[[HubDb], None]
+
+MIGRATIONS: list[Migration] = [
+    m001_core,
+    m002_report_rollups,
+    m003_web_accounts,
+    m004_alerts,
+    m005_no_functions_in_schema,
+]
+
+
+def apply(db: HubDb) -> list[str]:
+    """Apply the pending migrations in order, in one transaction; returns their names. Safe
+    when several workers start at once: they take turns."""
+    log = _LOGS[db.dialect.name]
+    with db.transaction(take_turns=True):
+        for statement in log.create:
+            db.execute(statement)
+        done = {row[0] for row in db.execute(log.select)}
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.__name__ in done:
+                continue
+            migration(db)
+            db.execute(log.insert, (migration.__name__,))
+            applied.append(migration.__name__)
+    return applied
+
+
+def pending(db: HubDb) -> list[str]:
+    """The migrations this database lacks; reads only."""
+    log = _LOGS[db.dialect.name]
+    if db.execute(log.exists).fetchone()[0] == 0:
+        return [m.__name__ for m in MIGRATIONS]
+    done = {row[0] for row in db.execute(log.select)}
+    return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
+
+
+def require_current(db: HubDb) -> None:
+    """Raise :class:`DatabaseError` unless every migration is applied; reads only."""
+    missing = pending(db)
+    if not missing:
+        return
+    where = db.target.redacted()
+    if len(missing) == len(MIGRATIONS):
+        state = "has no peakend schema yet"
+    else:
+        state = f"has an older schema (missing {', '.join(missing)})"
+    raise DatabaseError(
+        f"{where}: the hub database {state}. Start `peakend serve --db ...` on it once: the "
+        "hub brings the schema up to date on start (reports and pages never change it)."
+    )
+
+
+def _run(db: HubDb, *statements: str) -> None:
+    for statement in statements:
+        db.execute(statement)
+
+
+@dataclass(frozen=True)
+class _Log:
+    """Where an engine records the applied migrations (tables earlier peakends made)."""
+
+    create: tuple[str, ...]
+    exists: str
+    select: str
+    insert: str
+
+
+_LOGS: dict[str, _Log] = {
+    # sqlite-utils' Migrations table, as sqlite-utils creates it, for the set "peakend"
+    "sqlite": _Log(
+        create=(
+            "CREATE TABLE IF NOT EXISTS [_sqlite_migrations] ([id] INTEGER PRIMARY KEY, "
+            "[migration_set] TEXT, [name] TEXT, [applied_at] TEXT)",
+            "CREATE UNIQUE INDEX IF NOT EXISTS [idx__sqlite_migrations_migration_set_name] "
+            "ON [_sqlite_migrations] ([migration_set], [name])",
+        ),
+        exists="SELECT count(*) FROM sqlite_master WHERE name = '_sqlite_migrations'",
+        select="SELECT name FROM _sqlite_migrations WHERE migration_set = 'peakend'",
+        insert="INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+        "VALUES ('peakend', $1, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now'))",
+    ),
+    "postgresql": _Log(
+        create=(
+            "CREATE TABLE IF NOT EXISTS _peakend_migrations "
+            "(name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        ),
+        exists="SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = '_peakend_migrations'",
+        select="SELECT name FROM _peakend_migrations",
+        insert="INSERT INTO _peakend_migrations (name) VALUES ($1)",
+    ),
+}

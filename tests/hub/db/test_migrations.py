@@ -1,0 +1,93 @@
+"""Databases made by earlier peakends open and take only the migrations they lack; a reader
+never migrates and says so when the schema is behind."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import redirect_stderr
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from peakend.broker.cli import report as report_cli
+from peakend.broker.hub.db.database import DatabaseError, DbTarget, HubDb, open_hub_db
+from peakend.broker.hub.db.dialect import SQLITE
+from peakend.broker.hub.db.migrations import MIGRATIONS, pending
+
+
+def old_sqlite_hub(path: Path) -> None:
+    """A hub as an earlier peakend left it: sqlite-utils' Migrations applied the first three
+    steps and recorded them in its own table."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    hub = HubDb(conn, SQLITE, DbTarget("sqlite", str(path)))
+    steps = Migrations("peakend")
+    for migration in MIGRATIONS[:3]:
+        steps(name=migration.__name__)(lambda _db, m=migration: m(hub))  # type: ignore[misc]
+    steps.apply(sqlite_utils.Database(conn))
+    conn.execute("INSERT INTO devices (device_id, store_id, acked_seq) VALUES ('k1', 's001', 7)")
+    conn.close()
+
+
+def test_an_older_sqlite_hub_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite"
+    old_sqlite_hub(path)
+    with pytest.raises(DatabaseError, match="older schema .*m004_alerts"):
+        open_hub_db(path)
+    db = open_hub_db(path, migrate=True)
+    try:
+        assert pending(db) == []
+        names = [r[0] for r in db.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'peakend' ORDER BY id")]
+        assert names == [m.__name__ for m in MIGRATIONS]
+        assert db.execute("SELECT acked_seq FROM devices").fetchone()[0] == 7
+        assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+    finally:
+        db.close()
+    open_hub_db(path).close()  # current now: a reader opens it
+
+
+def test_report_on_a_hub_not_migrated_says_so_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite"
+    old_sqlite_hub(path)
+    before = path.read_bytes()
+    err = StringIO()
+    with redirect_stderr(err):
+        assert report_cli.main(["--db", str(path)]) == 2
+    assert "older schema (missing m004_alerts" in err.getvalue()
+    assert "peakend serve" in err.getvalue()
+    assert path.read_bytes() == before
+
+
+def test_an_older_postgresql_hub_loses_the_functions_it_no_longer_needs(pg_url: str) -> None:
+    import psycopg
+
+    # as an earlier peakend left it: SQLite's functions in the schema, recorded as pg000
+    db = open_hub_db(pg_url, migrate=True)
+    try:
+        for step in reversed(MIGRATIONS[3:]):
+            db.execute("DELETE FROM _peakend_migrations WHERE name = $1", (step.__name__,))
+        db.execute("DROP TABLE alert_comments, alerts")
+        db.execute("INSERT INTO _peakend_migrations (name) VALUES ('pg000_sqlite_functions')")
+    finally:
+        db.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION julianday(t text) RETURNS double precision LANGUAGE sql IMMUTABLE "
+            "AS $$ SELECT extract(epoch FROM t::timestamptz)::double precision / 86400.0 "
+            "+ 2440587.5 $$")
+        conn.execute("CREATE FUNCTION max(a text, b text) RETURNS text LANGUAGE sql "
+                     "IMMUTABLE AS $$ SELECT greatest(a, b) $$")
+    with pytest.raises(DatabaseError, match="older schema"):
+        open_hub_db(pg_url)
+    db = open_hub_db(pg_url, migrate=True)
+    try:
+        assert pending(db) == []
+        assert db.execute(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = current_schema() AND p.proname IN ('julianday', 'max')"
+        ).fetchone()[0] == 0
+    finally:
+        db.close()
