@@ -52,10 +52,15 @@ class Net:
     def settle(self) -> None:
         settle(self.broker, self.running)
 
-    def retire(self, link: DeviceLink) -> None:
-        link.stop()
-        self.links.remove(link)
-        self.running.remove(link)
+    def earlier_life(self, messages: int) -> None:
+        """The device lived on another SD card and the hub acked ``messages`` of it."""
+        old = self.started(self.link("old.sqlite"))
+        rate(old, messages)
+        self.settle()
+        assert old.stats().acked_seq == messages
+        old.stop()
+        self.links.remove(old)
+        self.running.remove(old)
 
     def later(self, seconds: float) -> None:
         self.clock.advance(seconds)
@@ -173,11 +178,7 @@ def test_an_ack_that_repeats_a_gap_does_not_hold_off_the_retransmit(net: Net) ->
 def test_a_fresh_device_adopts_an_ack_only_from_the_hubs_answer_to_its_own_birth(
     net: Net,
 ) -> None:
-    old = net.started(net.link("old.sqlite"))
-    rate(old, 10)
-    net.settle()
-    assert old.stats().acked_seq == 10
-    net.retire(old)
+    net.earlier_life(10)
     # A broker restored an older retained ack; another boot's answer is also about.
     net.broker.retain(ACK, '{"seq": 5}')
     net.hub.acking = False  # the hub is away
@@ -204,10 +205,7 @@ def test_a_fresh_device_adopts_an_ack_only_from_the_hubs_answer_to_its_own_birth
 
 
 def test_a_fresh_device_with_more_queued_than_the_hubs_ack_keeps_everything(net: Net) -> None:
-    old = net.started(net.link("old.sqlite"))
-    rate(old, 3)
-    net.settle()
-    net.retire(old)
+    net.earlier_life(3)
     new = net.link("new.sqlite")
     rate(new, 6)
     net.started(new)
@@ -218,10 +216,7 @@ def test_a_fresh_device_with_more_queued_than_the_hubs_ack_keeps_everything(net:
 def test_a_renumbering_that_fails_leaves_the_device_waiting_for_the_next_answer(
     net: Net, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old = net.started(net.link("old.sqlite"))
-    rate(old, 3)
-    net.settle()
-    net.retire(old)
+    net.earlier_life(3)
     new = net.link("new.sqlite")
     rate(new, 2)
     real_adopt, failures = new.outbox.adopt_hub_seq, []
