@@ -30,6 +30,7 @@ class Net:
         self.hub = FakeHub(self.broker)
         self.clock = ManualClock()
         self.links: list[DeviceLink] = []
+        self.running: list[DeviceLink] = []
 
     def link(self, outbox: str = "kiosk.sqlite", **settings: object) -> DeviceLink:
         link = DeviceLink(
@@ -44,11 +45,22 @@ class Net:
 
     def started(self, link: DeviceLink) -> DeviceLink:
         link.start(background=False)
+        self.running.append(link)
         self.settle()
         return link
 
     def settle(self) -> None:
-        settle(self.broker, [link for link in self.links if link._started])
+        settle(self.broker, self.running)
+
+    def earlier_life(self, messages: int) -> None:
+        """The device lived on another SD card and the hub acked ``messages`` of it."""
+        old = self.started(self.link("old.sqlite"))
+        rate(old, messages)
+        self.settle()
+        assert old.stats().acked_seq == messages
+        old.stop()
+        self.links.remove(old)
+        self.running.remove(old)
 
     def later(self, seconds: float) -> None:
         self.clock.advance(seconds)
@@ -166,12 +178,7 @@ def test_an_ack_that_repeats_a_gap_does_not_hold_off_the_retransmit(net: Net) ->
 def test_a_fresh_device_adopts_an_ack_only_from_the_hubs_answer_to_its_own_birth(
     net: Net,
 ) -> None:
-    old = net.started(net.link("old.sqlite"))
-    rate(old, 10)
-    net.settle()
-    assert old.stats().acked_seq == 10
-    old.stop()
-    net.links.remove(old)
+    net.earlier_life(10)
     # A broker restored an older retained ack; another boot's answer is also about.
     net.broker.retain(ACK, '{"seq": 5}')
     net.hub.acking = False  # the hub is away
@@ -198,16 +205,35 @@ def test_a_fresh_device_adopts_an_ack_only_from_the_hubs_answer_to_its_own_birth
 
 
 def test_a_fresh_device_with_more_queued_than_the_hubs_ack_keeps_everything(net: Net) -> None:
-    old = net.started(net.link("old.sqlite"))
-    rate(old, 3)
-    net.settle()
-    old.stop()
-    net.links.remove(old)
+    net.earlier_life(3)
     new = net.link("new.sqlite")
     rate(new, 6)
     net.started(new)
     assert new.stats().acked_seq == 9 and new.stats().outbox_depth == 0
     assert net.hub.stored_once("kiosk-01") == list(range(1, 10))
+
+
+def test_a_renumbering_that_fails_leaves_the_device_waiting_for_the_next_answer(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net.earlier_life(3)
+    new = net.link("new.sqlite")
+    rate(new, 2)
+    real_adopt, failures = new.outbox.adopt_hub_seq, []
+
+    def full_disk(hub_seq: int, *, first_contact: bool = False) -> int:
+        if not failures:
+            failures.append(hub_seq)
+            raise OSError("disk full")
+        return real_adopt(hub_seq, first_contact=first_contact)
+
+    monkeypatch.setattr(new.outbox, "adopt_hub_seq", full_disk)
+    since = len(net.sent())
+    net.started(new)  # the hub answers; the renumbering fails
+    assert failures == [3] and net.sent(since) == []  # nothing sent under the old numbers
+    net.later(10.5)  # the birth again, answered again
+    assert net.sent(since) == [4, 5] and new.stats().outbox_depth == 0
+    assert net.hub.stored_once("kiosk-01") == [1, 2, 3, 4, 5]
 
 
 def test_one_stale_low_ack_declares_nothing(net: Net) -> None:
