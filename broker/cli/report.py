@@ -126,7 +126,7 @@ def _cell(key: str, value: Any) -> str:
 
 
 def render_lines(lines: list[ZoneLine], period: Period, fmt: str) -> str:
-    from peakend.broker.wire.contract import format_ts
+    from peakend.broker.wire.forms import format_ts
 
     rows = [line.as_dict() for line in lines]
     if fmt == "json":

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from peakend.broker.wire.contract import ROLES, SLUG_PATTERN
+from peakend.broker.wire.forms import ROLES, SLUG_PATTERN
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from peakend.broker.wire.contract import SLUG_PATTERN
+from peakend.broker.wire.forms import SLUG_PATTERN
 
 
 class _Section(BaseModel):

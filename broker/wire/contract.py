@@ -28,6 +28,11 @@ from pydantic import (
     model_validator,
 )
 
+# Re-exported: the contract is where a device builder looks for them.
+from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts  # noqa: F401
+
+_SLUG = re.compile(SLUG_PATTERN)
+
 VERSION = 1
 ROOT = "peakend/v1"
 MAX_PAYLOAD_BYTES = 4096
@@ -36,17 +41,10 @@ MAX_INT = 2**63 - 1  # SQLite's and PostgreSQL's bigint: a larger number must no
 MAX_COUNT = 10**9
 MAX_SKIPPED = 1_000_000  # seqs one health message may declare dropped
 EVENT_TYPES = ("rating", "dwell", "queue", "health")
-ROLES = ("kiosk", "edge")
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62})$"
-_SLUG = re.compile(SLUG_PATTERN)
 
 
 class ContractError(ValueError):
     """A message or topic that does not follow the contract; the text is the reason stored."""
-
-
-def is_slug(value: str) -> bool:
-    return bool(_SLUG.match(value))
 
 
 def _check_slug(value: str) -> str:
@@ -56,23 +54,6 @@ def _check_slug(value: str) -> str:
             "starting with a letter or digit"
         )
     return value
-
-
-def format_ts(moment: datetime) -> str:
-    """UTC with milliseconds and a Z, the only timestamp form on the wire."""
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
-
-
-def parse_ts(text: str) -> datetime:
-    """Parse a wire timestamp; naive times are refused because a Pi's local time is a guess."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {text!r} has no timezone; send UTC ending in Z")
-    return moment.astimezone(UTC)
 
 
 def _coerce_ts(value: Any) -> datetime:

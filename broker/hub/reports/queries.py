@@ -30,7 +30,7 @@ from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import DatabaseError, HubDb, open_hub_db
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports.rollup import marks, refresh_rollups
-from peakend.broker.wire.contract import format_ts
+from peakend.broker.wire.forms import format_ts
 
 __all__ = ["ReportError", "open_db", "refresh_rollups", "store_report", "zone_report", "zones"]
 

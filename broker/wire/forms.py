@@ -1,0 +1,36 @@
+"""The forms of ids and timestamps on the wire, apart from the contract's models.
+
+What only needs to read or write an id or a timestamp (a config file, a report) imports these
+without building the contract's pydantic models, which is most of a short command's start-up.
+:mod:`peakend.broker.wire.contract` exports the same names.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+ROLES = ("kiosk", "edge")
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62})$"
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+def is_slug(value: str) -> bool:
+    return bool(_SLUG.match(value))
+
+
+def format_ts(moment: datetime) -> str:
+    """UTC with milliseconds and a Z, the only timestamp form on the wire."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse a wire timestamp; naive times are refused because a Pi's local time is a guess."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no timezone; send UTC ending in Z")
+    return moment.astimezone(UTC)
