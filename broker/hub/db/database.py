@@ -137,13 +137,12 @@ class HubDb:
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Run one statement; returns its cursor (``fetchone``, ``fetchall``, iteration)."""
         if self.dialect is SQLITE:
-            # "$1" is a named parameter to SQLite, bound from the mapping by its name "1"
-            return self.raw.execute(sql, {str(i): a for i, a in enumerate(args, 1)})
+            return self.raw.execute(sql, _sqlite_args(sql, args))
         return self.raw.execute(sql, tuple(args) if args else None)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if self.dialect is SQLITE:
-            self.raw.executemany(sql, [{str(i): a for i, a in enumerate(r, 1)} for r in rows])
+            self.raw.executemany(sql, [_sqlite_args(sql, r) for r in rows])
         else:
             with self.raw.cursor() as cur:
                 cur.executemany(sql, [tuple(r) for r in rows])
@@ -207,3 +206,10 @@ class HubDb:
     def __exit__(self, *_: Any) -> None:
         self.close()
 
+
+def _sqlite_args(sql: str, args: Sequence[Any]) -> Sequence[Any] | dict[str, Any]:
+    """``$1`` is a named parameter to SQLite, bound from a mapping by its name "1"; a statement
+    built with the dialect's numbered ``?1`` parameters (and no ``$``) binds by position."""
+    if "$" in sql:
+        return {str(i): a for i, a in enumerate(args, 1)}
+    return tuple(args)

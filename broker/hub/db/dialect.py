@@ -2,7 +2,10 @@
 
 Every statement of the hub is written once, with ``$1, $2, ...`` parameters: PostgreSQL's own
 style, and a named parameter SQLite binds from a mapping (see
-:meth:`peakend.broker.hub.db.database.HubDb.execute`). Both engines take ``ON CONFLICT ...
+:meth:`peakend.broker.hub.db.database.HubDb.execute`). Statements with hundreds of parameters
+(the writer's multi-row inserts, long ``IN`` lists) take the engine's numbered parameters from
+:meth:`Dialect.values` / :meth:`Dialect.params` instead, which SQLite binds by position: binding
+a name costs SQLite a scan of all the statement's names. Both engines take ``ON CONFLICT ...
 DO NOTHING / DO UPDATE``, ``RETURNING``, ``WITH RECURSIVE`` and ``CAST`` the same way. What is
 left differs, and lives here:
 
@@ -20,6 +23,7 @@ left differs, and lives here:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class Dialect:
     """The SQL fragments one engine spells its own way (see the module docstring)."""
 
     name: str
+    # the numbered parameter's prefix: "$1" on PostgreSQL, "?1" on SQLite, which binds "?NNN"
+    # by position (see HubDb.execute)
+    mark: str
     integer: str
     real: str
     blob: str
@@ -49,6 +56,21 @@ class Dialect:
             return f"CREATE TABLE {name} ({body}\n)"
         return f"CREATE TABLE {name} ({body}\n){self.without_rowid}"
 
+    def param(self, n: int) -> str:
+        """The ``n``-th parameter, numbered from 1."""
+        return f"{self.mark}{n}"
+
+    # the writer asks for the same few shapes on every batch
+    @lru_cache(maxsize=256)  # noqa: B019  (two module-level dialects: nothing to leak)
+    def params(self, first: int, count: int) -> str:
+        """``count`` parameters from ``first`` on, for an ``IN (...)`` list."""
+        return ", ".join(f"{self.mark}{i}" for i in range(first, first + count))
+
+    @lru_cache(maxsize=256)  # noqa: B019
+    def values(self, rows: int, columns: int) -> str:
+        """``(p1, p2), (p3, p4), ...``: a multi-row ``VALUES`` for ``rows`` rows."""
+        return ", ".join(f"({self.params(r * columns + 1, columns)})" for r in range(rows))
+
     def epoch(self, column: str) -> str:
         """Epoch seconds (a double, to the millisecond) of a stored UTC text time."""
         if self.name == "sqlite":
@@ -64,6 +86,7 @@ class Dialect:
 
 SQLITE = Dialect(
     name="sqlite",
+    mark="?",
     integer="INTEGER",
     real="REAL",
     blob="BLOB",
@@ -76,6 +99,7 @@ SQLITE = Dialect(
 
 POSTGRESQL = Dialect(
     name="postgresql",
+    mark="$",
     integer="BIGINT",
     real="DOUBLE PRECISION",
     blob="BYTEA",
@@ -86,14 +110,3 @@ POSTGRESQL = Dialect(
     lock_rows=" FOR UPDATE",
 )
 
-
-def params(first: int, count: int) -> str:
-    """``$first, ..., $(first+count-1)``: the parameters of an ``IN (...)`` list."""
-    return ", ".join(f"${i}" for i in range(first, first + count))
-
-
-def values(rows: int, columns: int) -> str:
-    """``($1, $2), ($3, $4), ...``: a multi-row ``VALUES`` for ``rows`` rows."""
-    return ", ".join(
-        f"({params(r * columns + 1, columns)})" for r in range(rows)
-    )

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from peakend.broker.hub.db.database import DbTarget, HubDb, open_hub_db, parse_db
-from peakend.broker.hub.db.dialect import params, values
 from peakend.broker.wire.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
 
 __all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db", "typed_row"]
@@ -103,6 +102,7 @@ class Store:
         candidates.sort(key=lambda i: (items[i][0].device_id, items[i][0].seq))
         received = {i: format_ts(items[i][1]) for i in candidates}
         inserted: set[tuple[str, int]] = set()
+        dialect = self.db.dialect
         for part in _chunks(candidates):
             args = [
                 a
@@ -113,8 +113,8 @@ class Store:
                 (d, s)
                 for d, s in self.db.execute(
                     "INSERT INTO ledger (device_id, seq, msg_id, received_at, outcome) "
-                    f"SELECT *, 'stored' FROM (VALUES {values(len(part), 4)}) AS v WHERE true "
-                    "ON CONFLICT DO NOTHING RETURNING device_id, seq",
+                    f"SELECT *, 'stored' FROM (VALUES {dialect.values(len(part), 4)}) AS v "
+                    "WHERE true ON CONFLICT DO NOTHING RETURNING device_id, seq",
                     args,
                 )
             )
@@ -140,20 +140,21 @@ class Store:
         if len(stored) == len(items):
             return [Outcome("stored")] * len(items)
         rest = [i for i in range(len(items)) if i not in stored]
+        dialect = self.db.dialect
         by_msg: dict[str, tuple[str, int]] = {}
         by_seq: dict[tuple[str, int], str | None] = {}
         for part in _chunks(rest):
             wanted = sorted({msg_ids[i] for i in part})
             for m, d, s in self.db.execute(
                 "SELECT msg_id, device_id, seq FROM ledger "
-                f"WHERE msg_id IN ({params(1, len(wanted))})",
+                f"WHERE msg_id IN ({dialect.params(1, len(wanted))})",
                 wanted,
             ):
                 by_msg[m] = (d, s)
             keys = sorted({(items[i][0].device_id, items[i][0].seq) for i in part})
             for d, s, m in self.db.execute(
                 "SELECT device_id, seq, msg_id FROM ledger "
-                f"WHERE (device_id, seq) IN (VALUES {values(len(keys), 2)})",
+                f"WHERE (device_id, seq) IN (VALUES {dialect.values(len(keys), 2)})",
                 [a for key in keys for a in key],
             ):
                 by_seq[(d, s)] = m
@@ -262,11 +263,12 @@ class Store:
         if not seen:
             return
         received = format_ts(received_at)
+        dialect = self.db.dialect
         for part in _chunks(sorted(seen)):
             self.db.execute(
                 "INSERT INTO devices (device_id, store_id, messages, last_seen) "
-                f"SELECT *, CAST(${len(part) * 3 + 1} AS TEXT) "
-                f"FROM (VALUES {values(len(part), 3)}) AS v WHERE true "
+                f"SELECT *, CAST({dialect.param(len(part) * 3 + 1)} AS TEXT) "
+                f"FROM (VALUES {dialect.values(len(part), 3)}) AS v WHERE true "
                 "ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen, "
                 "messages = devices.messages + excluded.messages",
                 [*(a for row in part for a in row), received],
@@ -284,12 +286,13 @@ class Store:
             return {}
         acks = {d: 0 for d in device_ids}
         moved: list[tuple[int, str]] = []
+        dialect = self.db.dialect
         for part in _chunks(sorted(set(device_ids))):
             for device_id, acked, end in self.db.execute(
                 # The run from acked_seq + 1 ends at the first seq whose successor is missing.
                 "WITH d AS (SELECT device_id, acked_seq FROM devices "
-                f"WHERE device_id IN ({params(1, len(part))}) "
-                f"ORDER BY device_id{self.db.dialect.lock_rows}) "
+                f"WHERE device_id IN ({dialect.params(1, len(part))}) "
+                f"ORDER BY device_id{dialect.lock_rows}) "
                 "SELECT d.device_id, d.acked_seq, CASE WHEN EXISTS (SELECT 1 FROM ledger "
                 "WHERE device_id = d.device_id AND seq = d.acked_seq + 1) THEN (SELECT l.seq "
                 "FROM ledger l WHERE l.device_id = d.device_id AND l.seq > d.acked_seq AND NOT "
@@ -302,7 +305,7 @@ class Store:
                     moved.append((end, device_id))
         if moved:
             self.db.executemany(
-                f"UPDATE devices SET acked_seq = {self.db.dialect.greatest('acked_seq', '$1')} "
+                f"UPDATE devices SET acked_seq = {dialect.greatest('acked_seq', '$1')} "
                 "WHERE device_id = $2",
                 moved,
             )
@@ -315,10 +318,11 @@ class Store:
 
     def acked_seqs(self, device_ids: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
+        dialect = self.db.dialect
         for part in _chunks(sorted(set(device_ids))):
             found.update(self.db.execute(
                 "SELECT device_id, acked_seq FROM devices "
-                f"WHERE device_id IN ({params(1, len(part))})",
+                f"WHERE device_id IN ({dialect.params(1, len(part))})",
                 part,
             ).fetchall())
         return {d: found.get(d, 0) for d in device_ids}

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from peakend.broker.hub.db.database import HubDb
-from peakend.broker.hub.db.dialect import params
 
 # Beyond these a device is listed as a problem.
 SILENT_S = 15 * 60
@@ -111,7 +110,7 @@ _COLUMNS = ("device_id", "store_id", "role", "zone_id", "state", "last_seen", "s
 def _query(conn: HubDb, stores: set[str]) -> list[dict[str, Any]]:
     if not stores:
         return []
-    marks = params(1, len(stores))
+    marks = conn.dialect.params(1, len(stores))
     found = conn.execute(
         f"""
         SELECT d.device_id, d.store_id, d.role, d.zone_id, d.state, d.last_seen, d.status_at,
