@@ -65,13 +65,14 @@ class DetectorSection(Section):
         title="Detector",
         description="motion (overhead, no model), dnn (ONNX person detector) or hog.",
     )
-    person_px: float = Field(
-        default=40.0,
+    person_px: float | None = Field(
+        default=None,
         gt=4,
         le=1000,
-        title="Person size (px)",
-        description="motion: the diameter of one person seen from above, in pixels; merged "
-        "blobs are split by it.",
+        title="Person size override (px)",
+        description="Leave unset: the camera learns how big one person is (see [calibration] "
+        "and `peakend edge calibrate`). Set it only to force a size: the diameter of one "
+        "person's blob in pixels (at the middle row of an oblique view).",
     )
     threshold: int = Field(
         default=30,
@@ -119,11 +120,12 @@ class DetectorSection(Section):
 class TrackerSection(Section):
     """How detections become people that keep their identity."""
 
-    max_distance_px: float = Field(
-        default=60.0,
+    max_distance_px: float | None = Field(
+        default=None,
         gt=0,
-        title="Gate (px)",
-        description="Farthest a person may be from where their track expected them.",
+        title="Gate override (px)",
+        description="Farthest a person may be from where their track expected them. Leave "
+        "unset: it follows the person size the camera learned (1.5 people).",
     )
     max_missed_s: float = Field(
         default=6.0,
@@ -145,6 +147,24 @@ class TrackerSection(Section):
         le=30,
         title="Confirm after",
         description="Detections needed before a track counts (filters flicker).",
+    )
+
+
+class CalibrationSection(Section):
+    """How the camera learns the size of one person (and keeps it across restarts)."""
+
+    path: str = Field(
+        default="calibration.json",
+        title="State file",
+        description="Where the learned scale is kept between restarts, with a tiny "
+        "thumbnail of the empty floor to notice a moved camera; relative to this file.",
+    )
+    min_people: int = Field(
+        default=12,
+        ge=3,
+        le=1000,
+        title="People needed",
+        description="Lone people the scale must rest on before it counts as calibrated.",
     )
 
 
@@ -240,6 +260,11 @@ class EdgeConfig(Section):
     )
     tracker: TrackerSection = Field(
         default_factory=lambda: TrackerSection(), title="Tracker", description="Identity keeper."
+    )
+    calibration: CalibrationSection = Field(
+        default_factory=lambda: CalibrationSection(),
+        title="Calibration",
+        description="Self-calibration of the person scale.",
     )
     zones: list[ZoneSection] = Field(
         min_length=1,

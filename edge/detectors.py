@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from peakend.broker.config import ConfigError, resolve
+from peakend.edge.calibration import Blob, PersonScale
 from peakend.edge.config import DetectorSection
 from peakend.edge.detection import Detection
 
@@ -45,30 +46,63 @@ class MotionDetector:
     ``absorb_s`` is absorbed (a parked trolley), and a "ghost" — a blob whose outline has its
     edges in the background image instead of the frame, left where a person stood when the
     background was first taken — is absorbed at once.
+
+    Every size follows the person scale in use (``use_scale``), which the camera learns itself
+    (calibration.py): the working resolution, the smallest blob kept, how many people a blob
+    holds, and how close two detections may be before they are one person.
     """
 
     name = "motion"
     WORK_PERSON_PX = 18.0  # people are detected on a frame scaled so one is about this wide
+    # A frame mostly foreground for this long is a new view (the camera was moved or
+    # knocked), not a crowd: people never cover most of the floor.
+    MOVED_SHARE = 0.6
+    MOVED_S = 2.0
 
-    def __init__(self, settings: DetectorSection, *, view: str = "overhead") -> None:
+    def __init__(
+        self,
+        settings: DetectorSection,
+        *,
+        view: str = "overhead",
+        scale: PersonScale | None = None,
+    ) -> None:
         self.settings = settings
         self.view = view
-        self.scale = min(1.0, self.WORK_PERSON_PX / settings.person_px)
-        person = settings.person_px * self.scale
-        self.person_area = math.pi / 4 * person * person
-        self.min_area = 0.3 * self.person_area
+        self.frame_shape: tuple[int, int] | None = None
+        self.person = scale or PersonScale(settings.person_px or 40.0)
+        self.scale = self._work_scale(self.person)
         self._background: np.ndarray | None = None
         self._fg_since: np.ndarray | None = None
+        self._mostly_fg_since: float | None = None
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         self._grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
         self.last_mask: np.ndarray | None = None
+        self.blobs: list[Blob] = []  # this frame's blobs, whole, for calibration
+        self.view_changed = False  # set for one frame when the view was found to change
+
+    def use_scale(self, person: PersonScale) -> None:
+        """Follow a new person scale; the background is resampled, not relearnt."""
+        self.person = person
+        scale = self._work_scale(person)
+        if abs(scale / self.scale - 1.0) < 0.1:
+            return
+        self.scale = scale
+        if self._background is not None and self.frame_shape is not None:
+            h, w = self.frame_shape
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            self._background = cv2.resize(self._background, size, interpolation=cv2.INTER_AREA)
+            assert self._fg_since is not None
+            self._fg_since = np.full(self._background.shape[:2], np.inf, dtype=np.float32)
 
     def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
+        self.frame_shape = frame.shape[:2]
+        self.view_changed = False
         small = self._prepare(frame)
-        if self._background is None:
+        if self._background is None or self._background.shape[:2] != small.shape[:2]:
             self._background = small.astype(np.float32)
             self._fg_since = np.full(small.shape[:2], np.inf, dtype=np.float32)
+            self.blobs = []
             return []
         background = self._background
         diff = cv2.absdiff(small, cv2.convertScaleAbs(background))
@@ -77,19 +111,41 @@ class MotionDetector:
         mask = cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1]
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
+        if self._moved(mask, t):
+            self._background = small.astype(np.float32)
+            self._fg_since = np.full(small.shape[:2], np.inf, dtype=np.float32)
+            self.view_changed = True
+            self.blobs = []
+            return []
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         detections: list[Detection] = []
         ghosts = []
+        blobs: list[Blob] = []
+        inv = 1.0 / self.scale
+        sh, sw = small.shape[:2]
         for label in range(1, count):
             x, y, w, h, area = (int(v) for v in stats[label])
-            if area < self.min_area:
+            row = (y + h) * inv if self.view == "oblique" else 0.0
+            person_area = self.person.area_at(row) * self.scale * self.scale
+            # Blobs for calibration: anything above noise, wholly inside the frame (a person
+            # cut by the edge looks smaller than they are).
+            if area >= 6 and x > 0 and y > 0 and x + w < sw and y + h < sh:
+                blobs.append(
+                    Blob(
+                        (x + w / 2) * inv,
+                        (y + h / 2) * inv,
+                        (x * inv, y * inv, (x + w) * inv, (y + h) * inv),
+                        area * inv * inv,
+                    )
+                )
+            if area < 0.3 * person_area:
                 mask[y : y + h, x : x + w][labels[y : y + h, x : x + w] == label] = 0
                 continue
             patch = labels[y : y + h, x : x + w] == label
             if self._is_ghost(small, patch, x, y):
                 ghosts.append((x, y, patch))
                 continue
-            for detection, part in self._split(patch, x, y, area):
+            for detection, part in self._split(patch, x, y, area, person_area):
                 # A ghost touching the person who left it merges into one blob; the split
                 # separates them, so each part of a multi-person blob is checked on its own.
                 if part is not None and self._is_ghost(small, part[2], part[0], part[1]):
@@ -97,11 +153,32 @@ class MotionDetector:
                 else:
                     detections.append(detection)
         detections = self._merge_fragments(detections)
+        self.blobs = blobs
         self.last_mask = mask
         self._learn(small, mask, ghosts, t)
         return detections
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _work_scale(self, person: PersonScale) -> float:
+        # The working size follows the smallest person in view, so nobody shrinks to a few
+        # pixels at the far end of an oblique view.
+        rows = self.frame_shape[0] if self.frame_shape else 2 * person.ref_row
+        smallest = min(person.at(0.0), person.at(rows)) if self.view == "oblique" else None
+        size = max(smallest or person.size_px, 1.0)
+        return min(1.0, self.WORK_PERSON_PX / size)
+
+    def _moved(self, mask: np.ndarray, t: float) -> bool:
+        share = float(np.count_nonzero(mask)) / mask.size
+        if share < self.MOVED_SHARE:
+            self._mostly_fg_since = None
+            return False
+        if self._mostly_fg_since is None:
+            self._mostly_fg_since = t
+        if t - self._mostly_fg_since < self.MOVED_S:
+            return False
+        self._mostly_fg_since = None
+        return True
 
     def _prepare(self, frame: np.ndarray) -> np.ndarray:
         if self.scale < 1.0:
@@ -112,13 +189,22 @@ class MotionDetector:
         return cv2.blur(frame, (3, 3))
 
     def _split(
-        self, patch: np.ndarray, x: int, y: int, area: int
+        self, patch: np.ndarray, x: int, y: int, area: int, person_area: float
     ) -> list[tuple[Detection, tuple[int, int, np.ndarray] | None]]:
         """People in one blob, each with its own pixel patch when the blob held several."""
         h, w = patch.shape
         # Two people touching cover less than two people apart; round up from 0.6 past a whole.
-        n = max(1, int(area / self.person_area + 0.4))
+        n = max(1, int(area / person_area + 0.4))
         inv = 1.0 / self.scale
+        columns_only = False
+        if self.view == "oblique":
+            # Upright people side by side: as tall as one, as wide as several. The width
+            # against one person's at this row says how many (area alone misses them when
+            # they overlap).
+            expected_w = self.person.width_at((y + h) * inv) * self.scale
+            across = int(w / max(expected_w, 1.0) + 0.3)
+            if across > n:
+                n, columns_only = across, True
         ys, xs = np.nonzero(patch)
         if n == 1:
             cx, cy = xs.mean() + x, ys.mean() + y
@@ -126,7 +212,8 @@ class MotionDetector:
         points = np.column_stack([xs, ys]).astype(np.float32)
         n = min(n, len(points))
         criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-        _, assign, centres = cv2.kmeans(points, n, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+        data = points[:, :1].copy() if columns_only else points
+        _, assign, _ = cv2.kmeans(data, n, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
         out = []
         for k in range(n):
             member = points[assign.ravel() == k].astype(int)
@@ -136,16 +223,14 @@ class MotionDetector:
             x2, y2 = member.max(axis=0) + 1
             part = np.zeros((y2 - y1, x2 - x1), bool)
             part[member[:, 1] - y1, member[:, 0] - x1] = True
-            detection = self._detection(
-                centres[k][0] + x, centres[k][1] + y, x1 + x, y1 + y, x2 + x, y2 + y, inv
-            )
+            cx, cy = member.mean(axis=0)
+            detection = self._detection(cx + x, cy + y, x1 + x, y1 + y, x2 + x, y2 + y, inv)
             out.append((detection, (int(x1 + x), int(y1 + y), part)))
         return out
 
     def _merge_fragments(self, detections: list[Detection]) -> list[Detection]:
         # Two real people's floor points are never closer than about one body width; closer
         # detections are pieces of one person (a dark shirt splitting head from shoulders).
-        limit = 0.6 * self.settings.person_px
         merged = list(detections)
         changed = True
         while changed and len(merged) > 1:
@@ -153,6 +238,7 @@ class MotionDetector:
             for i in range(len(merged)):
                 for j in range(i + 1, len(merged)):
                     a, b = merged[i], merged[j]
+                    limit = 0.6 * self._width(max(a.y, b.y))
                     if math.hypot(a.x - b.x, a.y - b.y) < limit:
                         box = (
                             min(a.box[0], b.box[0]),
@@ -160,13 +246,21 @@ class MotionDetector:
                             max(a.box[2], b.box[2]),
                             max(a.box[3], b.box[3]),
                         )
-                        merged[i] = Detection((a.x + b.x) / 2, (a.y + b.y) / 2, box)
+                        if self.view == "overhead":
+                            merged[i] = Detection((a.x + b.x) / 2, (a.y + b.y) / 2, box)
+                        else:
+                            merged[i] = Detection.from_box(*box, view=self.view)
                         del merged[j]
                         changed = True
                         break
                 if changed:
                     break
         return merged
+
+    def _width(self, row: float) -> float:
+        if self.view == "oblique":
+            return self.person.width_at(row)
+        return self.person.at(row)
 
     def _detection(
         self, cx: float, cy: float, x1: float, y1: float, x2: float, y2: float, inv: float
