@@ -161,12 +161,9 @@ class MotionDetector:
     # -- helpers -------------------------------------------------------------------------
 
     def _work_scale(self, person: PersonScale) -> float:
-        # The working size follows the smallest person in view, so nobody shrinks to a few
-        # pixels at the far end of an oblique view.
-        rows = self.frame_shape[0] if self.frame_shape else 2 * person.ref_row
-        smallest = min(person.at(0.0), person.at(rows)) if self.view == "oblique" else None
-        size = max(smallest or person.size_px, 1.0)
-        return min(1.0, self.WORK_PERSON_PX / size)
+        # One person about WORK_PERSON_PX wide at the middle row: enough pixels to split
+        # blobs, few enough to run on a Pi (nearer people are larger, farther ones smaller).
+        return min(1.0, self.WORK_PERSON_PX / max(person.at(person.ref_row), 1.0))
 
     def _moved(self, mask: np.ndarray, t: float) -> bool:
         share = float(np.count_nonzero(mask)) / mask.size
