@@ -247,14 +247,17 @@ class Calibrator:
     def observe(self, blobs: list[Blob], t: float) -> None:
         """Feed one frame's blobs (already off the frame edge); refreshes every few seconds."""
         self._follow(blobs, t)
+        # Until a first estimate exists, look every second: the guess costs accuracy.
+        every = self.REFRESH_S if self.learned is not None else 1.0
         if self._last_refresh is None:
             self._last_refresh = t
-        elif t - self._last_refresh >= self.REFRESH_S:
+        elif t - self._last_refresh >= every:
             self._last_refresh = t
             self.refresh(t)
 
     def refresh(self, t: float) -> None:
         before = self.scale
+        before_source = self.status().source
         estimate = self.estimate()
         if estimate is None:
             return
@@ -286,7 +289,7 @@ class Calibrator:
                     self._doubt_since = None
                     self.learned = estimate
                     self._state = "calibrated" if estimate.share >= 0.3 else "unsure"
-        if self.scale != before:
+        if self.scale != before or self.status().source != before_source:
             self.version += 1
 
     def estimate(self, recent: bool = False) -> Estimate | None:
@@ -479,7 +482,8 @@ def _weighted_median(values: np.ndarray, weight: np.ndarray) -> float:
 class SavedCalibration:
     """The learned scale and a tiny thumbnail of the empty floor it was learned on.
 
-    The thumbnail (32 x 24 grey levels of the background model, which holds no people) lets
+    The thumbnail (64 x 48 high-passed grey levels of the background model, which holds no
+    people) lets
     the next start tell whether the camera still looks at the same floor.
     """
 
@@ -518,23 +522,29 @@ class SavedCalibration:
             return None
 
 
-FLOOR_SIZE = (32, 24)
+FLOOR_SIZE = (64, 48)
 
 
 def floor_signature(background: np.ndarray) -> list[float]:
-    """A 32 x 24 normalised grey thumbnail: equal for the same view under other light."""
+    """A 64 x 48 high-passed, normalised grey thumbnail of the floor.
+
+    The same view gives the same signature under other light: a gain change is normalised
+    away and a slow patch of sunlight is filtered out with the low frequencies; tiles,
+    tape, fixtures and their positions remain.
+    """
     import cv2
 
     gray = background
     if gray.ndim == 3:
-        gray = cv2.cvtColor(gray.astype(np.uint8), cv2.COLOR_BGR2GRAY)
+        gray = cv2.cvtColor(cv2.convertScaleAbs(gray), cv2.COLOR_BGR2GRAY)
     small = cv2.resize(gray.astype(np.float32), FLOOR_SIZE, interpolation=cv2.INTER_AREA)
+    small -= cv2.GaussianBlur(small, (0, 0), 4.0)
     small -= small.mean()
     norm = float(np.sqrt((small * small).sum()))
     return (small / norm).ravel().tolist() if norm > 1e-6 else []
 
 
-def same_view(a: list[float], b: list[float], threshold: float = 0.7) -> bool:
+def same_view(a: list[float], b: list[float], threshold: float = 0.5) -> bool:
     """Whether two floor signatures show the same view (normalised correlation)."""
     if not a or not b or len(a) != len(b):
         return False

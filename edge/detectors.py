@@ -54,6 +54,10 @@ class MotionDetector:
 
     name = "motion"
     WORK_PERSON_PX = 18.0  # people are detected on a frame scaled so one is about this wide
+    # ... but never on more than 0.6 x 0.6 of the frame: the cost per frame stays what it was
+    # under a usual ceiling when a high one makes people small.
+    MAX_WORK_SCALE = 0.6
+    NOISE_AREA = 20  # working pixels: smaller blobs are noise whatever the scale
     # A frame mostly foreground for this long is a new view (the camera was moved or
     # knocked), not a crowd: people never cover most of the floor.
     MOVED_SHARE = 0.6
@@ -70,6 +74,7 @@ class MotionDetector:
         self.view = view
         self.frame_shape: tuple[int, int] | None = None
         self.person = scale or PersonScale(settings.person_px or 40.0)
+        self.trusted = True
         self.scale = self._work_scale(self.person)
         self._background: np.ndarray | None = None
         self._fg_since: np.ndarray | None = None
@@ -81,9 +86,15 @@ class MotionDetector:
         self.blobs: list[Blob] = []  # this frame's blobs, whole, for calibration
         self.view_changed = False  # set for one frame when the view was found to change
 
-    def use_scale(self, person: PersonScale) -> None:
-        """Follow a new person scale; the background is resampled, not relearnt."""
+    def use_scale(self, person: PersonScale, *, trusted: bool = True) -> None:
+        """Follow a new person scale; the background is resampled, not relearnt.
+
+        An untrusted scale (a guess before anyone was seen) only sets the working size:
+        every blob above noise then counts as one person, which with the few people of the
+        first seconds is nearer the truth than splitting by a size that may be off twofold.
+        """
         self.person = person
+        self.trusted = trusted
         scale = self._work_scale(person)
         if abs(scale / self.scale - 1.0) < 0.1:
             return
@@ -138,7 +149,7 @@ class MotionDetector:
                         area * inv * inv,
                     )
                 )
-            if area < 0.3 * person_area:
+            if area < (0.3 * person_area if self.trusted else self.NOISE_AREA):
                 mask[y : y + h, x : x + w][labels[y : y + h, x : x + w] == label] = 0
                 continue
             patch = labels[y : y + h, x : x + w] == label
@@ -163,7 +174,7 @@ class MotionDetector:
     def _work_scale(self, person: PersonScale) -> float:
         # One person about WORK_PERSON_PX wide at the middle row: enough pixels to split
         # blobs, few enough to run on a Pi (nearer people are larger, farther ones smaller).
-        return min(1.0, self.WORK_PERSON_PX / max(person.at(person.ref_row), 1.0))
+        return min(self.MAX_WORK_SCALE, self.WORK_PERSON_PX / max(person.at(person.ref_row), 1.0))
 
     def _moved(self, mask: np.ndarray, t: float) -> bool:
         share = float(np.count_nonzero(mask)) / mask.size
@@ -191,7 +202,7 @@ class MotionDetector:
         """People in one blob, each with its own pixel patch when the blob held several."""
         h, w = patch.shape
         # Two people touching cover less than two people apart; round up from 0.6 past a whole.
-        n = max(1, int(area / person_area + 0.4))
+        n = max(1, int(area / person_area + 0.4)) if self.trusted else 1
         inv = 1.0 / self.scale
         columns_only = False
         if self.view == "oblique":
@@ -200,7 +211,7 @@ class MotionDetector:
             # they overlap).
             expected_w = self.person.width_at((y + h) * inv) * self.scale
             across = int(w / max(expected_w, 1.0) + 0.3)
-            if across > n:
+            if across > n and self.trusted:
                 n, columns_only = across, True
         ys, xs = np.nonzero(patch)
         if n == 1:
@@ -229,7 +240,7 @@ class MotionDetector:
         # Two real people's floor points are never closer than about one body width; closer
         # detections are pieces of one person (a dark shirt splitting head from shoulders).
         merged = list(detections)
-        changed = True
+        changed = self.trusted
         while changed and len(merged) > 1:
             changed = False
             for i in range(len(merged)):

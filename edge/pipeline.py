@@ -142,6 +142,9 @@ class Pipeline:
         self.calibrator: Calibrator | None = None  # made at the first frame (needs its size)
         self._scale_version = -1
         self._floor_at_start: list[float] = []
+        # The floor the scale was learned on; the camera compares its background with it.
+        self._reference_floor: list[float] | None = None
+        self._view_checked: float | None = None
         self.tracker = Tracker(self._gate, config.tracker.max_missed_s, config.tracker.min_hits)
         self.zones = ZoneStage(config, t0, relink_px=self._relink)
         self.times = StageTimes()
@@ -160,6 +163,8 @@ class Pipeline:
             blobs = [_box_blob(d) for d in detections]
         if getattr(self.detector, "view_changed", False):
             self.calibrator.restart()
+            self._reference_floor = None
+        self._check_view(t)
         self.calibrator.observe(blobs, t)
         if self.calibrator.version != self._scale_version:
             self._scale_version = self.calibrator.version
@@ -235,10 +240,30 @@ class Pipeline:
             saved=saved,
         )
 
+    VIEW_CHECK_S = 10.0
+
+    def _check_view(self, t: float) -> None:
+        """A moved or zoomed camera: the empty floor no longer looks like the one the scale
+        was learned on (the background model follows the new view within seconds)."""
+        if self._view_checked is not None and t - self._view_checked < self.VIEW_CHECK_S:
+            return
+        self._view_checked = t
+        background = getattr(self.detector, "_background", None)
+        assert self.calibrator is not None
+        if background is None or self.calibrator.status().state == "calibrating":
+            return
+        floor = floor_signature(background)
+        if self._reference_floor is None:
+            self._reference_floor = floor
+        elif not same_view(self._reference_floor, floor):
+            self.calibrator.restart()
+            self._reference_floor = None
+
     def _follow_scale(self) -> None:
         use = getattr(self.detector, "use_scale", None)
-        if use is not None:
-            use(self.scale)
+        status = self.calibration()
+        if use is not None and status is not None:
+            use(self.scale, trusted=status.source != "provisional")
 
     def _gate(self, row: float) -> float:
         fixed = self.config.tracker.max_distance_px
