@@ -6,8 +6,9 @@ so the camera finds out itself. It watches foreground blobs that keep their size
 move: one person walking alone does that; a group that forms and parts, a fragment, noise, a
 parked trolley (it does not move) or a sunlit patch (one slow "chain" among hundreds of
 people) do not weigh much. Each such chain of blobs is one vote, and the person size is the
-smallest strong peak of the votes' sizes: groups only ever add votes *above* one person, so
-they cannot pull the peak up while people alone are common enough to form their own.
+peak of the votes' sizes, refined by the median of the votes near it: groups add votes at
+1.4 and 1.7 times one person, apart from the peak, and cannot pull it while people alone are
+the most common sight.
 
 In an oblique view the size grows with the image row (nearer the camera, lower in the
 picture). The height of an upright person does not change when others walk beside them, so
@@ -305,7 +306,7 @@ class Calibrator:
         foot, size, width, height, area = (table[:, k] for k in range(1, 6))
         if self.view == "oblique":
             return self._fit_rows(ids, weight, foot, size, width, height, area)
-        peak = _smallest_peak(np.log(size), weight)
+        peak = _peak(np.log(size), weight)
         if peak is None:
             return None
         agree = np.abs(np.log(size) - peak) < self.AGREE_LOG
@@ -329,7 +330,7 @@ class Calibrator:
         area: np.ndarray,
     ) -> Estimate | None:
         # Heights first: side-by-side people do not change them, so the row model is fitted
-        # where groups cannot pull it. Per band of rows the smallest strong peak, then a
+        # where groups cannot pull it. Per band of rows the most common height, then a
         # weighted line through the bands, then a trimmed refit on the samples that agree.
         lo, hi = float(foot.min()), float(foot.max())
         bands = np.linspace(lo, hi + 1e-6, 7)
@@ -338,7 +339,7 @@ class Calibrator:
             sel = (foot >= a) & (foot < b)
             if weight[sel].sum() < 2.0:
                 continue
-            peak = _smallest_peak(np.log(height[sel]), weight[sel])
+            peak = _peak(np.log(height[sel]), weight[sel])
             if peak is not None:
                 centres.append(float(np.average(foot[sel], weights=weight[sel])))
                 peaks.append(math.exp(peak))
@@ -364,7 +365,7 @@ class Calibrator:
         # (people side by side are as tall, twice as wide).
         expected = np.maximum(intercept + slope * foot, 1.0)
         ratio_w = width / expected
-        wpeak = _smallest_peak(np.log(ratio_w[agree]), weight[agree])
+        wpeak = _peak(np.log(ratio_w[agree]), weight[agree], smallest=True)
         if wpeak is None:
             return None
         alone = agree & (np.abs(np.log(ratio_w) - wpeak) < self.AGREE_LOG)
@@ -435,7 +436,7 @@ class Calibrator:
             if len(self._order) > self.KEEP_CHAINS:
                 self._votes.pop(self._order.popleft(), None)
         # A long chain (someone crossing slowly) keeps a sample of its frames, not all.
-        if len(votes) < 24:
+        if len(votes) < 8:
             votes.append((blob.foot_row, blob.size, blob.width, blob.height, blob.area))
 
     def _relearn_from_recent(self) -> None:
@@ -444,27 +445,29 @@ class Calibrator:
         self._order = deque(keep)
 
 
-def _smallest_peak(values: np.ndarray, weight: np.ndarray) -> float | None:
-    """The smallest value whose neighbourhood holds at least half the best one's weight.
+def _peak(values: np.ndarray, weight: np.ndarray, *, smallest: bool = False) -> float | None:
+    """The most common value of a weighted sample (in log-size), or the smallest common one.
 
-    A weighted histogram in log-size smoothed by a small kernel; groups and merged blobs only
-    add weight above one person, so the first strong peak is one person.
+    A weighted histogram smoothed by a kernel about as wide as people differ (+-10 %). With
+    ``smallest`` the first peak that holds at least half the best one's weight wins: for
+    widths, where people side by side are as common as people alone and only ever wider.
     """
     if len(values) == 0 or weight.sum() <= 0:
         return None
-    lo, hi = float(values.min()) - 0.2, float(values.max()) + 0.2
+    lo, hi = float(values.min()) - 0.3, float(values.max()) + 0.3
     step = 0.02
     bins = max(int((hi - lo) / step) + 1, 3)
     hist, edges = np.histogram(values, bins=bins, range=(lo, lo + bins * step), weights=weight)
-    kernel = np.exp(-0.5 * (np.arange(-6, 7) * step / 0.05) ** 2)
+    kernel = np.exp(-0.5 * (np.arange(-15, 16) * step / 0.1) ** 2)
     smooth = np.convolve(hist, kernel / kernel.sum(), mode="same")
     top = smooth.max()
     if top <= 0:
         return None
     centres = (edges[:-1] + edges[1:]) / 2
-    for k in range(1, len(smooth) - 1):
-        if smooth[k] >= 0.5 * top and smooth[k] >= smooth[k - 1] and smooth[k] >= smooth[k + 1]:
-            return float(centres[k])
+    if smallest:
+        for k in range(1, len(smooth) - 1):
+            if smooth[k] >= 0.5 * top and smooth[k] >= smooth[k - 1] and smooth[k] >= smooth[k + 1]:
+                return float(centres[k])
     return float(centres[int(np.argmax(smooth))])
 
 

@@ -192,8 +192,8 @@ def test_a_restart_uses_the_saved_scale_only_on_the_same_view() -> None:
 
 
 def test_a_camera_moved_while_running_learns_again() -> None:
-    first = scenes.SceneSpec("a", seconds=70, px_per_m=95, crowd="corridor_uni", seed=13)
-    second = scenes.SceneSpec("b", seconds=70, px_per_m=42, crowd="corridor_uni", seed=14)
+    first = scenes.SceneSpec("a", seconds=45, px_per_m=95, crowd="corridor_bi", seed=13)
+    second = scenes.SceneSpec("b", seconds=45, px_per_m=42, crowd="corridor_bi", seed=14)
     scene_a, pipeline = scene_pipeline(first)
     scene_b = scenes.build(second)
     t = 0.0
@@ -215,10 +215,10 @@ def test_a_camera_moved_while_running_learns_again() -> None:
 def test_scenes_far_from_any_default_need_no_size_set_by_hand(px_per_m: float) -> None:
     spec = scenes.SceneSpec(
         f"scale-{px_per_m:g}",
-        seconds=150,
+        seconds=120,
         px_per_m=px_per_m,
-        crowd="corridor_uni",
-        crowd_offset_s=60.0,
+        crowd="hotel",
+        crowd_offset_s=100.0,
         seed=int(px_per_m),
     )
     scene = scenes.build(spec)
@@ -230,5 +230,5 @@ def test_scenes_far_from_any_default_need_no_size_set_by_hand(px_per_m: float) -
     assert abs(checkout.visit_error) <= 0.10
     assert checkout.wait_relative is not None and checkout.wait_relative <= 0.10
     promo = score.zones["promo"]
-    assert promo.visits_true >= 20
+    assert promo.visits_true >= 8
     assert abs(promo.visit_error) <= 0.15
