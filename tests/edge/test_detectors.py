@@ -16,7 +16,7 @@ from peakend.edge.detectors import DnnDetector, HogDetector, MotionDetector
 
 
 def floor() -> np.ndarray:
-    return scenes._floor(np.random.default_rng(3))
+    return scenes.build(scenes.SceneSpec("floor", seconds=1, crowd=None, queue=None)).background
 
 
 def person(image: np.ndarray, x: float, y: float, colour=(40, 40, 160)) -> None:
