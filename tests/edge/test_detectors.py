@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 
 from peakend.edge import scenes
-from peakend.edge.config import DetectorSection
-from peakend.edge.detectors import DnnDetector, HogDetector, MotionDetector
+from peakend.edge.detectors import (
+    DnnDetector,
+    DnnSettings,
+    HogDetector,
+    HogSettings,
+    MotionDetector,
+    MotionSettings,
+)
 
 
 def floor() -> np.ndarray:
@@ -25,7 +31,7 @@ def person(image: np.ndarray, x: float, y: float, colour=(40, 40, 160)) -> None:
 
 
 def motion() -> MotionDetector:
-    return MotionDetector(DetectorSection(person_px=scenes.PERSON_PX), view="overhead")
+    return MotionDetector(MotionSettings(person_px=scenes.PERSON_PX), view="overhead")
 
 
 def test_motion_finds_one_person_where_they_are() -> None:
@@ -153,7 +159,7 @@ def ssd_style_model(path: Path) -> None:
 def test_dnn_decodes_tf_detection_outputs_people_only_and_merges_overlaps(tmp_path: Path) -> None:
     path = tmp_path / "tf.onnx"
     tf_style_model(path)
-    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path), score=0.5), view="oblique")
+    det = DnnDetector(path, DnnSettings(model=str(path), score=0.5), view="oblique")
     assert det.uint8 and det.nhwc
     found = det.detect(np.zeros((480, 640, 3), np.uint8), 0.0)
     assert len(found) == 1  # the overlapping person boxes merge; the car and weak box go
@@ -165,7 +171,7 @@ def test_dnn_decodes_tf_detection_outputs_people_only_and_merges_overlaps(tmp_pa
 def test_dnn_decodes_ssd_table_with_float_nchw_input(tmp_path: Path) -> None:
     path = tmp_path / "ssd.onnx"
     ssd_style_model(path)
-    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path)), view="oblique")
+    det = DnnDetector(path, DnnSettings(model=str(path)), view="oblique")
     assert det.size == (128, 96) and not det.uint8 and not det.nhwc
     blob = det.preprocess(np.full((480, 640, 3), 255, np.uint8))
     assert blob.shape == (1, 3, 96, 128) and blob.max() == pytest.approx(1.0)
@@ -177,15 +183,15 @@ def test_dnn_missing_or_broken_model_is_a_config_error(tmp_path: Path) -> None:
     from peakend.broker.config import ConfigError
 
     with pytest.raises(ConfigError, match="peakend edge model"):
-        DnnDetector(tmp_path / "none.onnx", DetectorSection(kind="dnn", model="none.onnx"))
+        DnnDetector(tmp_path / "none.onnx", DnnSettings(model="none.onnx"))
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(ConfigError, match="not a usable ONNX model"):
-        DnnDetector(bad, DetectorSection(kind="dnn", model="bad.onnx"))
+        DnnDetector(bad, DnnSettings(model="bad.onnx"))
 
 
 def test_hog_runs_on_a_frame_and_finds_nobody_on_an_empty_floor() -> None:
-    det = HogDetector(DetectorSection(kind="hog"), view="oblique")
+    det = HogDetector(HogSettings(), view="oblique")
     assert det.detect(floor(), 0.0) == []
 
 
@@ -203,6 +209,6 @@ def test_model_check_accepts_a_detection_model(tmp_path: Path) -> None:
 )
 def test_converted_ssdlite_model_runs_in_the_pipeline() -> None:
     path = Path(os.environ["PEAKEND_PERSON_ONNX"])
-    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path)), view="oblique")
+    det = DnnDetector(path, DnnSettings(model=str(path)), view="oblique")
     assert det.uint8 and det.nhwc
     assert det.detect(floor(), 0.0) == []  # an empty floor holds nobody

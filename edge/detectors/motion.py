@@ -1,40 +1,60 @@
-"""Person detectors behind one interface: ``detect(frame, t) -> list[Detection]``.
+"""The ``motion`` detector: foreground blobs against an empty-floor image, split by size.
 
-* ``motion``: background subtraction plus blob analysis for overhead cameras; no model.
-* ``dnn``: an ONNX person detector on onnxruntime (made by ``peakend edge model``).
-* ``hog``: OpenCV's built-in HOG people detector, for oblique views, where OpenCV has it.
+For overhead cameras (and, with the width of upright people, oblique ones); needs no model.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Protocol
+from typing import Literal
 
 import cv2
 import numpy as np
+from pydantic import Field
 
-from peakend.broker.config import ConfigError, resolve
+from peakend.broker.config import Section
 from peakend.edge.calibration import Blob, PersonScale
-from peakend.edge.config import DetectorSection
 from peakend.edge.detection import Detection
 
 
-class Detector(Protocol):
-    name: str
+class MotionSettings(Section):
+    """[detector] with kind = "motion" (the default)."""
 
-    def detect(self, frame: np.ndarray, t: float) -> list[Detection]: ...
-
-
-def make_detector(
-    settings: DetectorSection, *, view: str, base_dir: Path | None = None
-) -> Detector:
-    if settings.kind == "motion":
-        return MotionDetector(settings, view=view)
-    if settings.kind == "hog":
-        return HogDetector(settings, view=view)
-    assert settings.model is not None  # the config refuses dnn without a model
-    return DnnDetector(resolve(base_dir, settings.model), settings, view=view)
+    kind: Literal["motion"] = Field(
+        default="motion",
+        title="Detector",
+        description="motion: background subtraction, no model (default).",
+    )
+    person_px: float | None = Field(
+        default=None,
+        gt=4,
+        le=1000,
+        title="Person size override (px)",
+        description="Leave unset: the camera learns how big one person is (see [calibration] "
+        "and `peakend edge calibrate`). Set it only to force a size: the diameter of one "
+        "person's blob in pixels (at the middle row of an oblique view).",
+    )
+    threshold: int = Field(
+        default=30,
+        ge=1,
+        le=255,
+        title="Difference threshold",
+        description="How far a pixel must differ from the background to be foreground.",
+    )
+    learn_rate: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        title="Background learning rate",
+        description="How fast the empty-floor image follows light changes (per frame).",
+    )
+    absorb_s: float = Field(
+        default=900.0,
+        gt=0,
+        title="Absorb after (s)",
+        description="Foreground that has not moved for this long (a parked trolley) becomes "
+        "background. Keep it longer than the longest wait.",
+    )
 
 
 class MotionDetector:
@@ -65,7 +85,7 @@ class MotionDetector:
 
     def __init__(
         self,
-        settings: DetectorSection,
+        settings: MotionSettings,
         *,
         view: str = "overhead",
         scale: PersonScale | None = None,
@@ -325,146 +345,3 @@ def _edges(image: np.ndarray) -> np.ndarray:
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
     return cv2.magnitude(gx, gy)
-
-
-class HogDetector:
-    """OpenCV's default HOG + linear SVM people detector (upright people, oblique views)."""
-
-    name = "hog"
-
-    def __init__(self, settings: DetectorSection, *, view: str = "oblique") -> None:
-        if not hasattr(cv2, "HOGDescriptor_getDefaultPeopleDetector"):
-            raise ConfigError(
-                "detector.kind is hog but this OpenCV build has no HOG people detector; "
-                'use kind = "motion" or "dnn"'
-            )
-        self.settings = settings
-        self.view = view
-        self.hog = cv2.HOGDescriptor()
-        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-
-    def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
-        rects, weights = self.hog.detectMultiScale(
-            frame, winStride=(8, 8), padding=(8, 8), scale=1.05
-        )
-        if len(rects) == 0:
-            return []
-        boxes = [[int(x), int(y), int(w), int(h)] for x, y, w, h in rects]
-        # The SVM margin is not a probability; squash it so `score` reads the same way.
-        scores = [float(1 / (1 + math.exp(-float(s)))) for s in np.ravel(weights)]
-        keep = cv2.dnn.NMSBoxes(boxes, scores, self.settings.score, self.settings.nms_iou)
-        out = []
-        for i in np.ravel(keep):
-            x, y, w, h = boxes[int(i)]
-            out.append(Detection.from_box(x, y, x + w, y + h, view=self.view, score=scores[int(i)]))
-        return out
-
-
-class DnnDetector:
-    """An ONNX person detector on onnxruntime.
-
-    Two output layouts are understood: TensorFlow Object Detection API exports (what
-    ``peakend edge model`` makes: ``detection_boxes`` [ymin, xmin, ymax, xmax] normalised,
-    ``detection_scores``, ``detection_classes`` with person = 1, uint8 NHWC RGB input), and a
-    single ``[N, 7]`` SSD output ``[image, class, score, x1, y1, x2, y2]`` normalised (OpenCV's
-    DetectionOutput layout) with float NCHW input scaled to 0..1.
-    """
-
-    name = "dnn"
-    PERSON_CLASS = 1
-
-    def __init__(self, path: Path, settings: DetectorSection, *, view: str = "oblique") -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:  # pragma: no cover - onnxruntime is in the edge extra
-            raise ConfigError(
-                "detector.kind is dnn but onnxruntime is not installed: pip install onnxruntime"
-            ) from None
-        if not path.is_file():
-            raise ConfigError(
-                f"detector.model: {path} does not exist; "
-                f"make it with `peakend edge model --out {path}`"
-            )
-        self.settings = settings
-        self.view = view
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ConfigError(
-                f"detector.model: {path} is not a usable ONNX model ({exc})"
-            ) from None
-        meta = self.session.get_inputs()[0]
-        self.input_name = meta.name
-        self.uint8 = meta.type == "tensor(uint8)"
-        shape = list(meta.shape)
-        self.nhwc = shape[-1] == 3
-        h, w = (shape[1], shape[2]) if self.nhwc else (shape[2], shape[3])
-        self.size = (
-            int(w) if isinstance(w, int) else 300,
-            int(h) if isinstance(h, int) else 300,
-        )
-        self.outputs = [o.name for o in self.session.get_outputs()]
-
-    def preprocess(self, frame: np.ndarray) -> np.ndarray:
-        rgb = cv2.cvtColor(
-            cv2.resize(frame, self.size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB
-        )
-        if self.nhwc:
-            blob = rgb[None]
-        else:
-            blob = np.transpose(rgb, (2, 0, 1))[None]
-        return blob if self.uint8 else blob.astype(np.float32) / 255.0
-
-    def infer(self, blob: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(None, {self.input_name: blob})
-
-    def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
-        outputs = self.infer(self.preprocess(frame))
-        return self.decode(outputs, frame.shape[1], frame.shape[0])
-
-    def decode(self, outputs: list[np.ndarray], width: int, height: int) -> list[Detection]:
-        named = {
-            name.split(":")[0]: value for name, value in zip(self.outputs, outputs, strict=True)
-        }
-        if "detection_boxes" in named:
-            boxes = named["detection_boxes"].reshape(-1, 4)
-            scores = named["detection_scores"].reshape(-1)
-            classes = named["detection_classes"].reshape(-1)
-            rows = [
-                (s, b[1] * width, b[0] * height, b[3] * width, b[2] * height)
-                for b, s, c in zip(boxes, scores, classes, strict=True)
-                if int(round(float(c))) == self.PERSON_CLASS and s >= self.settings.score
-            ]
-        else:
-            table = outputs[0].reshape(-1, 7)
-            rows = [
-                (r[2], r[3] * width, r[4] * height, r[5] * width, r[6] * height)
-                for r in table
-                if int(round(float(r[1]))) == self.PERSON_CLASS and r[2] >= self.settings.score
-            ]
-        if not rows:
-            return []
-        rects = [
-            [float(x1), float(y1), float(x2 - x1), float(y2 - y1)] for _, x1, y1, x2, y2 in rows
-        ]
-        scores = [float(r[0]) for r in rows]
-        keep = cv2.dnn.NMSBoxes(rects, scores, self.settings.score, self.settings.nms_iou)
-        out = []
-        for i in np.ravel(keep):
-            s, x1, y1, x2, y2 = rows[int(i)]
-            out.append(
-                Detection.from_box(
-                    float(np.clip(x1, 0, width)),
-                    float(np.clip(y1, 0, height)),
-                    float(np.clip(x2, 0, width)),
-                    float(np.clip(y2, 0, height)),
-                    view=self.view,
-                    score=float(s),
-                )
-            )
-        return out
