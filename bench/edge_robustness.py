@@ -136,7 +136,7 @@ def cell_spec(name: str, seconds: float, rng: np.random.Generator) -> SceneSpec:
         seed=int(rng.integers(1, 10_000)),
         px_per_m=float(rng.uniform(45, 95)),
         queue=QueueSettings(
-            arrival_s=float(rng.uniform(10, 16)), service_s=float(rng.uniform(9, 14))
+            arrival_s=float(rng.uniform(7, 12)), service_s=float(rng.uniform(8, 12))
         ),
     )
     return dataclasses.replace(base, **CELLS[name])

@@ -143,8 +143,11 @@ class Calibrator:
     """Learns the person scale from blobs, frame by frame; cheap enough to run on every one.
 
     ``frame_height`` sets the reference row (the middle). A ``guess`` is used until enough
-    people were seen; ``override`` (the config's ``person_px``) is always used when set, and the
-    learned value is still reported beside it.
+    people were seen. ``override`` (the config's ``person_px``) is used from the first frame
+    and for as long as what the camera measures agrees with it within OVERRIDE_TOLERANCE;
+    a size that disagrees by more once ``min_people`` were measured is a mistake (a value
+    copied from another camera, a camera moved since), so the measured size is used and the
+    state stays ``unsure`` until the config is fixed.
     """
 
     # A chain must keep its area within this factor from one frame to the next: merging with
@@ -161,6 +164,9 @@ class Calibrator:
     KEEP_CHAINS = 400  # votes remembered (a rolling window)
     RECENT_CHAINS = 40  # the newest votes, checked against the scale in use
     CHANGED = 0.25  # relative difference that counts as "the view changed"
+    # A size set by hand stands while the measured one is within this of it: builds, clothes
+    # and shadows move a learned size by about +-10 %, a wrong setting by much more.
+    OVERRIDE_TOLERANCE = 0.2
 
     def __init__(
         self,
@@ -193,7 +199,7 @@ class Calibrator:
 
     @property
     def scale(self) -> PersonScale:
-        if self.override is not None:
+        if self.override is not None and self._override_disagreement() is None:
             base = self.learned.scale if self.learned else self._saved or self._guess
             return PersonScale(
                 self.override,
@@ -214,16 +220,22 @@ class Calibrator:
         # be off by a factor of two); a handful of people already give one.
         return max(4, self.min_people // 3)
 
+    def _override_disagreement(self) -> float | None:
+        """How far the override is from the measured size, when that rules it out."""
+        if self.override is None or self.learned is None or self._state != "calibrated":
+            return None
+        if self.learned.people < self.min_people:
+            return None
+        off = self.override / self.learned.scale.at(self.ref_row) - 1.0
+        return off if abs(off) > self.OVERRIDE_TOLERANCE else None
+
     def status(self) -> CalibrationStatus:
         people = self.learned.people if self.learned else 0
         if self.override is not None:
-            disagreement = None
-            state: State = "calibrated"
-            if self.learned is not None and self.learned.people >= self.min_people:
-                disagreement = self.override / self.learned.scale.at(self.ref_row) - 1.0
-                if abs(disagreement) > self.CHANGED:
-                    state = "unsure"
-            return CalibrationStatus(state, self.scale, people, "override", disagreement)
+            off = self._override_disagreement()
+            if off is not None:
+                return CalibrationStatus("unsure", self.scale, people, "learned", off)
+            return CalibrationStatus("calibrated", self.scale, people, "override")
         if self.learned is not None and people >= self._provisional_people:
             source = "learned"
         elif self._saved is not None:

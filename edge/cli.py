@@ -213,7 +213,10 @@ def _calibrate(args: argparse.Namespace) -> int:
             f"{scale.width_at(scale.ref_row):.0f} px wide"
         )
     if cfg.detector.person_px is not None:
-        print(f"  edge.toml sets person_px = {cfg.detector.person_px:g} (used while it is set)")
+        print(
+            f"  edge.toml sets person_px = {cfg.detector.person_px:g}: the camera uses it while "
+            "what it measures agrees within 20 %"
+        )
     if status.state != "calibrated":
         print(
             f"  not enough people walked alone yet (needs {cfg.calibration.min_people}); "

@@ -25,8 +25,10 @@ class HogSettings(Section):
         le=1000,
         title="Person size override (px)",
         description="Leave unset: the camera learns how big one person is (see [calibration] "
-        "and `peakend edge calibrate`). Set it only to force a size: the diameter of one "
-        "person's blob in pixels (at the middle row of an oblique view).",
+        "and `peakend edge calibrate`). Set, it is the diameter of one person's blob in "
+        "pixels (at the middle row of an oblique view), used from the first frame and while "
+        "the camera's own measurement agrees within 20 %; beyond that the camera uses its "
+        "own and reports the scale as unsure.",
     )
     score: float = Field(
         default=0.5,

@@ -131,14 +131,28 @@ def test_too_few_people_leave_it_calibrating() -> None:
     assert cal.status().state == "calibrating"
 
 
-def test_an_override_is_used_and_a_wrong_one_is_reported_unsure() -> None:
+def test_an_override_stands_while_it_agrees_and_a_wrong_one_is_replaced_and_reported() -> None:
     rng = np.random.default_rng(9)
-    cal = Calibrator(view="overhead", frame_height=480, guess=PersonScale(40.0), override=50.0)
-    feed(cal, walkers(rng, 30.0, n=40, frames=600))
-    status = cal.status()
-    assert status.scale.size_px == 50.0 and status.source == "override"
-    assert status.state == "unsure" and status.disagreement is not None
-    assert status.disagreement > 0.25
+    size = float(rng.uniform(20, 60))
+    blobs = walkers(rng, size, n=40, frames=600)
+    near = Calibrator(
+        view="overhead", frame_height=480, guess=PersonScale(40.0), override=1.1 * size
+    )
+    feed(near, blobs)
+    status = near.status()
+    assert status.source == "override" and status.scale.size_px == 1.1 * size
+    assert status.state == "calibrated"
+    for factor in (0.7, 1.3):
+        wrong = Calibrator(
+            view="overhead", frame_height=480, guess=PersonScale(40.0), override=factor * size
+        )
+        wrong.observe(blobs[0], 0.0)
+        assert wrong.scale.size_px == factor * size  # used until the camera knows better
+        feed(wrong, blobs)
+        status = wrong.status()
+        assert status.state == "unsure" and status.source == "learned"
+        assert abs(status.scale.size_px / size - 1) < 0.1
+        assert status.disagreement is not None and abs(status.disagreement) > 0.2
 
 
 def test_saved_calibration_survives_a_restart(tmp_path: Path) -> None:
