@@ -248,7 +248,7 @@ def camera_for(spec: SceneSpec) -> SceneCamera:
     s = spec.px_per_m
     # Centre on the plan; a closer camera shows less, so slide towards the checkout while
     # keeping the lane and its exit line in view.
-    cx = min(PLAN_CENTRE[0], 0.3 + width / 2 / s)
+    cx = min(PLAN_CENTRE[0], max(0.3 + width / 2 / s, 6.9 - width / 2 / s))
     cy = max(PLAN_CENTRE[1], 5.75 - height / 2 / s)
     return SceneCamera.overhead(s, width, height, (cx, cy))
 
