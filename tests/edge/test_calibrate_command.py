@@ -79,14 +79,14 @@ def test_calibrate_learns_writes_and_draws_on_a_recording(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     px_per_m = 57.0
-    spec = scenes.SceneSpec("install", seconds=60, px_per_m=px_per_m, crowd="corridor_bi", seed=21)
+    spec = scenes.SceneSpec("install", seconds=40, px_per_m=px_per_m, crowd="corridor_bi", seed=21)
     scene = scenes.build(spec)
     scenes.write_video(scene, tmp_path / "clip.avi")
     path = tmp_path / "edge.toml"
     path.write_text(CONFIG)
     snap = tmp_path / "calibration.png"
     code = cli.main(
-        ["calibrate", "--config", str(path), "--seconds", "60", "--write", "--out", str(snap)]
+        ["calibrate", "--config", str(path), "--seconds", "40", "--write", "--out", str(snap)]
     )
     out = capsys.readouterr().out
     assert code == 0, out
