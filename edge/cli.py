@@ -204,7 +204,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     print(
         f"watched {learned.seconds:.0f} s ({learned.frames} frames): {status.state}; "
         f"one person is {scale.size_px:.1f} px across at row {scale.ref_row:.0f}, "
-        f"learned from {people} people walking alone"
+        f"learned from {people} sightings of people walking alone"
     )
     if cfg.camera.view == "oblique":
         print(
