@@ -212,3 +212,40 @@ def test_converted_ssdlite_model_runs_in_the_pipeline() -> None:
     det = DnnDetector(path, DnnSettings(model=str(path)), view="oblique")
     assert det.uint8 and det.nhwc
     assert det.detect(floor(), 0.0) == []  # an empty floor holds nobody
+
+
+def upright(image: np.ndarray, x: float, foot: float, tall: float, colour) -> None:
+    """A person seen from the side: body and head, feet on row ``foot``."""
+    wide = 0.36 * tall
+    cv2.ellipse(
+        image, (int(x), int(foot - 0.42 * tall)), (int(wide / 2), int(0.42 * tall)), 0, 0, 360,
+        colour, -1, cv2.LINE_AA,
+    )  # fmt: skip
+    cv2.circle(image, (int(x), int(foot - 0.9 * tall)), int(0.1 * tall), (30, 30, 30), -1)
+
+
+@pytest.mark.parametrize("tall", [48.0, 90.0])
+def test_oblique_people_side_by_side_split_by_the_width_expected_at_their_row(tall: float) -> None:
+    from peakend.edge.calibration import PersonScale
+
+    empty = floor()
+    # What calibration would learn: the blob of one person standing at row 400.
+    probe = MotionDetector(MotionSettings(), view="oblique", scale=PersonScale(0.5 * tall))
+    probe.detect(empty, 0.0)
+    alone = empty.copy()
+    upright(alone, 200, 400, tall, (40, 40, 160))
+    probe.detect(alone, 0.1)
+    (blob,) = probe.blobs
+    scale = PersonScale(blob.size, 0.0, 400.0, blob.width / blob.size, blob.height / blob.size)
+    det = MotionDetector(MotionSettings(), view="oblique", scale=scale)
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    wide = 0.36 * tall
+    xs = [300.0, 300.0 + 0.95 * wide, 300.0 + 1.9 * wide]  # three walking abreast, touching
+    for x, colour in zip(xs, [(40, 40, 160), (150, 60, 40), (40, 140, 60)], strict=True):
+        upright(frame, x, 400, tall, colour)
+    found = sorted(det.detect(frame, 0.1), key=lambda d: d.x)
+    assert len(found) == 3
+    for d, x in zip(found, xs, strict=True):
+        # Each nearer its own person than the next one (0.95 of a width away), feet on the row.
+        assert abs(d.x - x) < 0.45 * wide and abs(d.y - 400) < 0.15 * tall
