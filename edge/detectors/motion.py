@@ -227,14 +227,16 @@ class MotionDetector:
         n = max(1, int(area / person_area + 0.4)) if self.trusted else 1
         inv = 1.0 / self.scale
         columns_only = False
-        if self.view == "oblique":
+        if self.view == "oblique" and self.trusted:
             # Upright people side by side: as tall as one, as wide as several. The width
             # against one person's at this row says how many (area alone misses them when
-            # they overlap).
-            expected_w = self.person.width_at((y + h) * inv) * self.scale
+            # they overlap), and a blob no taller than about one person splits into columns,
+            # never into a top and a bottom half.
+            row = (y + h) * inv
+            expected_w = self.person.width_at(row) * self.scale
             across = int(w / max(expected_w, 1.0) + 0.3)
-            if across > n and self.trusted:
-                n, columns_only = across, True
+            n = max(n, across)
+            columns_only = h <= 1.4 * self.person.height_at(row) * self.scale
         ys, xs = np.nonzero(patch)
         if n == 1:
             cx, cy = xs.mean() + x, ys.mean() + y
