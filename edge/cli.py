@@ -85,6 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--source", help="override [camera] source")
     snap.set_defaults(handler=_snapshot)
 
+    calib = sub.add_parser(
+        "calibrate",
+        help="watch for a while and show the person size the camera learns (and keep it)",
+        description="Learns how big one person looks from people walking alone, prints it and "
+        "how many people it rests on, saves one local snapshot with person-size rings and a "
+        "pixel grid, and with --write keeps the size in edge.toml (comments kept).",
+    )
+    calib.add_argument("--config", required=True, type=Path, help="edge.toml")
+    calib.add_argument("--source", help="override [camera] source")
+    calib.add_argument(
+        "--seconds",
+        type=float,
+        default=180.0,
+        help="how long to watch (s of video; default 180, enough for a dozen passers-by)",
+    )
+    calib.add_argument(
+        "--write",
+        action="store_true",
+        help="put the learned size into edge.toml as [detector] person_px and keep the full "
+        "scale in the calibration state file",
+    )
+    calib.add_argument(
+        "--out",
+        type=Path,
+        help="snapshot to write (default: calibration.png beside edge.toml)",
+    )
+    calib.set_defaults(handler=_calibrate)
+
     check = sub.add_parser("check", help="validate edge.toml and print the zones it defines")
     check.add_argument("--config", required=True, type=Path, help="edge.toml")
     check.set_defaults(handler=_check)
@@ -162,6 +190,51 @@ def _snapshot(args: argparse.Namespace) -> int:
         image = snapshot.draw(image, cfg)
     path = snapshot.save(image, args.out)
     print(f"wrote {path} ({image.shape[1]}x{image.shape[0]})")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from peakend.edge import calibrate, config, snapshot
+
+    cfg, base = config.load(args.config)
+    learned = calibrate.watch(cfg, args.source, args.seconds, base)
+    status = learned.status
+    scale = status.scale
+    people = status.people
+    print(
+        f"watched {learned.seconds:.0f} s ({learned.frames} frames): {status.state}; "
+        f"one person is {scale.size_px:.1f} px across at row {scale.ref_row:.0f}, "
+        f"learned from {people} sightings of people walking alone"
+    )
+    if cfg.camera.view == "oblique":
+        print(
+            f"  oblique view: {scale.slope:+.3f} px per row; a person standing at row "
+            f"{scale.ref_row:.0f} is {scale.height_at(scale.ref_row):.0f} px tall and "
+            f"{scale.width_at(scale.ref_row):.0f} px wide"
+        )
+    if cfg.detector.person_px is not None:
+        print(
+            f"  edge.toml sets person_px = {cfg.detector.person_px:g}: the camera uses it while "
+            "what it measures agrees within 20 %"
+        )
+    if status.state != "calibrated":
+        print(
+            f"  not enough people walked alone yet (needs {cfg.calibration.min_people}); "
+            "watch longer at a busier time with --seconds"
+        )
+    out = args.out or (base / "calibration.png")
+    if learned.frame is not None:
+        label = f"person {scale.size_px:.0f} px ({status.state}, {people} people)"
+        drawn = calibrate.draw(learned.frame, scale, cfg.camera.view, label)
+        path = snapshot.save(snapshot.draw(drawn, cfg), out)
+        print(f"  wrote {path}: person-size rings and a pixel grid (kept on this machine)")
+    if args.write:
+        if status.state != "calibrated" or learned.saved is None:
+            print("error: not calibrated, nothing written; watch longer", file=sys.stderr)
+            return 1
+        calibrate.write_person_px(args.config, round(scale.size_px, 1))
+        learned.saved.write(calibrate.state_path(cfg, base))
+        print(f"  wrote person_px = {scale.size_px:.1f} into {args.config} (comments kept)")
     return 0
 
 

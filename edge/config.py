@@ -8,7 +8,7 @@ misses its polygon) instead of letting the pipeline count nothing for a day.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,6 +22,7 @@ from peakend.broker.device.config import (
 )
 from peakend.broker.wire.contract import SLUG_PATTERN
 from peakend.edge import geometry
+from peakend.edge.detectors import DetectorSettings, MotionSettings
 
 Point = tuple[float, float]
 
@@ -57,73 +58,19 @@ class CameraSection(Section):
     )
 
 
-class DetectorSection(Section):
-    """Which person detector runs and how it is tuned."""
-
-    kind: Literal["motion", "dnn", "hog"] = Field(
-        default="motion",
-        title="Detector",
-        description="motion (overhead, no model), dnn (ONNX person detector) or hog.",
-    )
-    person_px: float = Field(
-        default=40.0,
-        gt=4,
-        le=1000,
-        title="Person size (px)",
-        description="motion: the diameter of one person seen from above, in pixels; merged "
-        "blobs are split by it.",
-    )
-    threshold: int = Field(
-        default=30,
-        ge=1,
-        le=255,
-        title="Difference threshold",
-        description="motion: how far a pixel must differ from the background to be foreground.",
-    )
-    learn_rate: float = Field(
-        default=0.02,
-        gt=0,
-        le=1,
-        title="Background learning rate",
-        description="motion: how fast the empty-floor image follows light changes (per frame).",
-    )
-    absorb_s: float = Field(
-        default=900.0,
-        gt=0,
-        title="Absorb after (s)",
-        description="motion: foreground that has not moved for this long (a parked trolley) "
-        "becomes background. Keep it longer than the longest wait.",
-    )
-    model: str | None = Field(
-        default=None,
-        title="ONNX model",
-        description="dnn: path of the person detector made by `peakend edge model`; relative "
-        "paths are relative to this file.",
-    )
-    score: float = Field(
-        default=0.5,
-        gt=0,
-        lt=1,
-        title="Minimum score",
-        description="dnn/hog: weakest detection kept.",
-    )
-    nms_iou: float = Field(
-        default=0.45,
-        gt=0,
-        lt=1,
-        title="Overlap suppression",
-        description="dnn/hog: boxes overlapping more than this (IoU) are merged.",
-    )
+# One settings model per detector, chosen by ``kind`` (each refuses the others' keys).
+DetectorSection = DetectorSettings
 
 
 class TrackerSection(Section):
     """How detections become people that keep their identity."""
 
-    max_distance_px: float = Field(
-        default=60.0,
+    max_distance_px: float | None = Field(
+        default=None,
         gt=0,
-        title="Gate (px)",
-        description="Farthest a person may be from where their track expected them.",
+        title="Gate override (px)",
+        description="Farthest a person may be from where their track expected them. Leave "
+        "unset: it follows the person size the camera learned (1.5 people).",
     )
     max_missed_s: float = Field(
         default=6.0,
@@ -145,6 +92,24 @@ class TrackerSection(Section):
         le=30,
         title="Confirm after",
         description="Detections needed before a track counts (filters flicker).",
+    )
+
+
+class CalibrationSection(Section):
+    """How the camera learns the size of one person (and keeps it across restarts)."""
+
+    path: str = Field(
+        default="calibration.json",
+        title="State file",
+        description="Where the learned scale is kept between restarts, with a tiny "
+        "thumbnail of the empty floor to notice a moved camera; relative to this file.",
+    )
+    min_people: int = Field(
+        default=12,
+        ge=3,
+        le=1000,
+        title="People needed",
+        description="Lone people the scale must rest on before it counts as calibrated.",
     )
 
 
@@ -236,10 +201,17 @@ class EdgeConfig(Section):
         default_factory=lambda: CameraSection(), title="Camera", description="Frame source."
     )
     detector: DetectorSection = Field(
-        default_factory=lambda: DetectorSection(), title="Detector", description="Person finder."
+        default_factory=lambda: MotionSettings(),
+        title="Detector",
+        description="Person finder: kind = motion (default), dnn or hog, with its own keys.",
     )
     tracker: TrackerSection = Field(
         default_factory=lambda: TrackerSection(), title="Tracker", description="Identity keeper."
+    )
+    calibration: CalibrationSection = Field(
+        default_factory=lambda: CalibrationSection(),
+        title="Calibration",
+        description="Self-calibration of the person scale.",
     )
     zones: list[ZoneSection] = Field(
         min_length=1,
@@ -271,14 +243,14 @@ class EdgeConfig(Section):
             seen.add(zone.name)
         return zones
 
-    @model_validator(mode="after")
-    def _dnn_model(self) -> EdgeConfig:
-        if self.detector.kind == "dnn" and not self.detector.model:
-            raise ValueError(
-                "detector.kind is dnn but detector.model is not set; run `peakend edge model "
-                '--out person.onnx` and set model = "person.onnx"'
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        # kind may be left out of [detector]: motion, as before the detectors had own models.
+        if isinstance(data, dict) and isinstance(data.get("detector"), dict):
+            if "kind" not in data["detector"]:
+                data = {**data, "detector": {"kind": "motion", **data["detector"]}}
+        return data
 
 
 def load(path: str | Path) -> tuple[EdgeConfig, Path]:

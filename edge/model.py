@@ -88,10 +88,9 @@ def check(path: Path) -> None:
     """Load the model on onnxruntime and run one blank frame through the decoder."""
     import numpy as np
 
-    from peakend.edge.config import DetectorSection
-    from peakend.edge.detectors import DnnDetector
+    from peakend.edge.detectors import DnnDetector, DnnSettings
 
-    detector = DnnDetector(path, DetectorSection(kind="dnn", model=str(path)))
+    detector = DnnDetector(path, DnnSettings(model=str(path)))
     names = {n.split(":")[0] for n in detector.outputs}
     if not (
         {"detection_boxes", "detection_scores", "detection_classes"} <= names or len(names) == 1

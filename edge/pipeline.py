@@ -8,10 +8,20 @@ takes tracker output, so ground-truth paths can be fed through the very same zon
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from peakend.edge.calibration import (
+    Blob,
+    CalibrationStatus,
+    Calibrator,
+    PersonScale,
+    SavedCalibration,
+    floor_signature,
+    same_view,
+)
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detection import Detection
 from peakend.edge.detectors import Detector
@@ -25,8 +35,15 @@ Result = Visit | QueueWindow
 class ZoneStage:
     """Every zone's watcher, and a queue estimator for each zone with an exit line."""
 
-    def __init__(self, config: EdgeConfig, t0: float = 0.0) -> None:
-        relink_px = config.tracker.max_distance_px * 1.5
+    def __init__(
+        self,
+        config: EdgeConfig,
+        t0: float = 0.0,
+        relink_px: float | Callable[[float], float] | None = None,
+    ) -> None:
+        if relink_px is None:
+            gate = config.tracker.max_distance_px
+            relink_px = 1.5 * gate if gate is not None else 0.0
         self.watchers = [
             ZoneWatcher(z, relink_s=config.tracker.relink_s, relink_px=relink_px)
             for z in config.zones
@@ -83,39 +100,84 @@ class StageTimes:
     frames: int = 0
     extra: dict[str, float] = field(default_factory=dict)
 
+    calibrate: float = 0.0
+
     def per_frame_ms(self) -> dict[str, float]:
         n = max(self.frames, 1)
         return {
             "detect": 1000 * self.detect / n,
+            "calibrate": 1000 * self.calibrate / n,
             "track": 1000 * self.track / n,
             "zones": 1000 * self.zones / n,
-            "total": 1000 * (self.detect + self.track + self.zones) / n,
+            "total": 1000 * (self.detect + self.calibrate + self.track + self.zones) / n,
         }
 
 
 class Pipeline:
-    def __init__(self, config: EdgeConfig, detector: Detector, t0: float = 0.0) -> None:
+    """One frame in, finished visits and queue windows out; learns the person scale as it goes.
+
+    ``saved`` is the calibration kept from the last run: it is used from the first frame when
+    the camera still looks at the same floor, and ignored (learnt again) when it does not.
+    """
+
+    # The tracker's gate in people: a walker moves about a third of a person per frame at
+    # 10 fps (two thirds at 5 fps) and a detection wanders by a fraction of one; a gate much
+    # wider reaches the next person in a queue. A lost visit is taken over within 1.5 gates.
+    GATE_PEOPLE = 1.5
+    RELINK_GATES = 1.5
+    # Before anyone was seen: a person as wide as a sixteenth of the frame, the size a camera
+    # under a shop's usual ceiling shows (what the fixed default used to be).
+    GUESS_SHARE = 1.0 / 16.0
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        detector: Detector,
+        t0: float = 0.0,
+        saved: SavedCalibration | None = None,
+    ) -> None:
         self.config = config
         self.detector = detector
-        self.tracker = Tracker(
-            config.tracker.max_distance_px, config.tracker.max_missed_s, config.tracker.min_hits
-        )
-        self.zones = ZoneStage(config, t0)
+        self.saved = saved
+        self.calibrator: Calibrator | None = None  # made at the first frame (needs its size)
+        self._scale_version = -1
+        self._floor_at_start: list[float] = []
+        # The floor the scale was learned on; the camera compares its background with it.
+        self._reference_floor: list[float] | None = None
+        self._view_checked: float | None = None
+        self.tracker = Tracker(self._gate, config.tracker.max_missed_s, config.tracker.min_hits)
+        self.zones = ZoneStage(config, t0, relink_px=self._relink)
         self.times = StageTimes()
         self.last_detections: list[Detection] = []
         self.t = t0
 
     def process(self, frame: np.ndarray, t: float) -> list[Result]:
+        if self.calibrator is None:
+            self._start_calibration(frame)
+        assert self.calibrator is not None
         a = time.perf_counter()
         detections = self.detector.detect(frame, t)
         b = time.perf_counter()
-        update = self.tracker.update(detections, t)
+        blobs = getattr(self.detector, "blobs", None)
+        if blobs is None:
+            blobs = [_box_blob(d) for d in detections]
+        if getattr(self.detector, "view_changed", False):
+            self.calibrator.restart()
+            self._reference_floor = None
+        self._check_view(t)
+        self.calibrator.observe(blobs, t)
+        if self.calibrator.version != self._scale_version:
+            self._scale_version = self.calibrator.version
+            self._follow_scale()
         c = time.perf_counter()
-        results = self.zones.step(t, update.observations, update.lost)
+        update = self.tracker.update(detections, t)
         d = time.perf_counter()
+        results = self.zones.step(t, update.observations, update.lost)
+        e = time.perf_counter()
         self.times.detect += b - a
-        self.times.track += c - b
-        self.times.zones += d - c
+        self.times.calibrate += c - b
+        self.times.track += d - c
+        self.times.zones += e - d
         self.times.frames += 1
         self.last_detections = detections
         self.t = t
@@ -125,8 +187,93 @@ class Pipeline:
     def people(self) -> int:
         return len(self.tracker.tracks)
 
+    @property
+    def scale(self) -> PersonScale:
+        if self.calibrator is None:
+            return PersonScale(self.config.detector.person_px or 40.0)
+        return self.calibrator.scale
+
+    def calibration(self) -> CalibrationStatus | None:
+        return self.calibrator.status() if self.calibrator is not None else None
+
+    def saved_calibration(self) -> SavedCalibration | None:
+        """What to keep for the next start: only a scale learned here and trusted."""
+        status = self.calibration()
+        if status is None or status.state != "calibrated" or status.source == "provisional":
+            return None
+        assert self.calibrator is not None
+        learned = self.calibrator.learned
+        scale = learned.scale if learned is not None else status.scale
+        people = learned.people if learned is not None else status.people
+        background = getattr(self.detector, "_background", None)
+        floor = floor_signature(background) if background is not None else self._floor_at_start
+        shape = getattr(self.detector, "frame_shape", None) or (0, 0)
+        return SavedCalibration(scale, people, self.config.camera.view, (shape[1], shape[0]), floor)
+
     def finish(self) -> list[Result]:
         """End the run: close tracks and visits still open (last frame's time)."""
         lost = self.tracker.close()
         results = self.zones.step(self.t, [], lost)
         return results + self.zones.close(self.t)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _start_calibration(self, frame: np.ndarray) -> None:
+        height, width = frame.shape[:2]
+        view = self.config.camera.view
+        guess = PersonScale(width * self.GUESS_SHARE, 0.0, height / 2.0)
+        self._floor_at_start = floor_signature(frame)
+        saved = None
+        if (
+            self.saved is not None
+            and self.saved.view == view
+            and self.saved.frame == (width, height)
+            and same_view(self.saved.floor, self._floor_at_start)
+        ):
+            saved = self.saved.scale
+        self.calibrator = Calibrator(
+            view=view,
+            frame_height=height,
+            guess=guess,
+            override=self.config.detector.person_px,
+            min_people=self.config.calibration.min_people,
+            saved=saved,
+        )
+
+    VIEW_CHECK_S = 10.0
+
+    def _check_view(self, t: float) -> None:
+        """A moved or zoomed camera: the empty floor no longer looks like the one the scale
+        was learned on (the background model follows the new view within seconds)."""
+        if self._view_checked is not None and t - self._view_checked < self.VIEW_CHECK_S:
+            return
+        self._view_checked = t
+        background = getattr(self.detector, "_background", None)
+        assert self.calibrator is not None
+        if background is None or self.calibrator.status().state == "calibrating":
+            return
+        floor = floor_signature(background)
+        if self._reference_floor is None:
+            self._reference_floor = floor
+        elif not same_view(self._reference_floor, floor):
+            self.calibrator.restart()
+            self._reference_floor = None
+
+    def _follow_scale(self) -> None:
+        use = getattr(self.detector, "use_scale", None)
+        status = self.calibration()
+        if use is not None and status is not None:
+            use(self.scale, trusted=status.source != "provisional")
+
+    def _gate(self, row: float) -> float:
+        fixed = self.config.tracker.max_distance_px
+        return fixed if fixed is not None else self.GATE_PEOPLE * self.scale.at(row)
+
+    def _relink(self, row: float) -> float:
+        return self.RELINK_GATES * self._gate(row)
+
+
+def _box_blob(detection: Detection) -> Blob:
+    x1, y1, x2, y2 = detection.box
+    # A detector's box holds one person; the ellipse inside it stands for their blob.
+    return Blob((x1 + x2) / 2, (y1 + y2) / 2, detection.box, 0.785 * (x2 - x1) * (y2 - y1))

@@ -20,6 +20,7 @@ import cv2
 from peakend.broker.device.config import ConfigError, config_hash, resolve
 from peakend.broker.device.link import DeviceLink, LinkSettings
 from peakend.edge import config as edge_config
+from peakend.edge.calibration import PersonScale, SavedCalibration
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detectors import make_detector
 from peakend.edge.estimators import QueueWindow
@@ -144,7 +145,12 @@ def _loop(
     stop: threading.Event | None,
 ) -> RunSummary:
     detector = make_detector(cfg.detector, view=cfg.camera.view, base_dir=base_dir)
-    pipeline = Pipeline(cfg, detector)
+    # The learned scale is kept beside the outbox; without a folder to keep it in (a config
+    # given as an object) the camera learns again each run.
+    state = resolve(base_dir, cfg.calibration.path) if base_dir is not None else None
+    saved = SavedCalibration.read(state) if state is not None else None
+    pipeline = Pipeline(cfg, detector, saved=saved)
+    keeper = _CalibrationKeeper(state)
     health = HealthMeter(cfg.health.interval_s)
     summary = RunSummary()
     bar = _Progress(frames) if progress else None
@@ -162,6 +168,7 @@ def _loop(
         summary.frames += 1
         if health.due(t):
             _health(messenger, health, frames, pipeline, start, t)
+            keeper.keep(pipeline)
         if bar is not None:
             bar.update(summary.frames, time.monotonic() - began)
         if stop is not None and stop.is_set():
@@ -169,6 +176,7 @@ def _loop(
     _emit(messenger, pipeline.finish(), start)
     if summary.frames:
         _health(messenger, health, frames, pipeline, start, t)
+        keeper.keep(pipeline)
     summary.wall_s = time.monotonic() - began
     summary.seconds = t
     summary.counts = dict(messenger.counts)
@@ -194,6 +202,7 @@ def _health(
     start: datetime,
     t: float,
 ) -> None:
+    status = pipeline.calibration()
     data = health.report(
         t,
         dropped=frames.dropped,
@@ -202,8 +211,30 @@ def _health(
         people=pipeline.people,
         detector=pipeline.detector.name,
         ms_per_frame=round(pipeline.times.per_frame_ms()["total"], 2),
+        **(status.health() if status is not None else {}),
     )
     messenger.send("health", data, zone_id=None, ts=start + timedelta(seconds=t))
+
+
+class _CalibrationKeeper:
+    """Writes the learned scale to its state file when it is trusted and has changed."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._written: PersonScale | None = None
+
+    def keep(self, pipeline: Pipeline) -> None:
+        if self.path is None:
+            return
+        saved = pipeline.saved_calibration()
+        if saved is None or saved.scale == self._written:
+            return
+        try:
+            saved.write(self.path)
+            self._written = saved.scale
+        except OSError as exc:
+            # Not fatal: the camera learns again after a restart.
+            log.warning("cannot keep the learned scale in %s: %s", self.path, exc)
 
 
 class _Progress:

@@ -1,6 +1,7 @@
-"""Realistic overhead test scenes with exact ground truth.
+"""Realistic test scenes with exact ground truth.
 
-A scene is an 8 x 6 m patch of shop floor seen from the ceiling at 640x480 (80 px per metre):
+A scene is an 8 x 6 m patch of shop floor, by default seen from the ceiling at 640x480 (80 px
+per metre; scene_render.py draws it at any scale, or through a tilted camera):
 an aisle along the top where real people walk and stand (measured trajectories from
 pedestrian experiments, see trajectories/PROVENANCE.md), and a checkout lane along the bottom
 with a simulated queue — random (Poisson) arrivals, random service times, people who give up
@@ -25,35 +26,36 @@ from typing import Any
 import cv2
 import numpy as np
 
+from peakend.edge.scene_render import Renderer, SceneCamera, floor_image, look
+
 WIDTH, HEIGHT = 640, 480
 PX_PER_M = 80.0
 # Equivalent diameter of one person's blob (shoulders ~0.46 x 0.26 m, head, the edge of a
-# soft shadow)
-# at 80 px/m; the motion detector splits merged blobs by it.
+# soft shadow) at 80 px/m, for tests that draw a person by hand. The camera never reads it:
+# it learns the size itself.
 PERSON_PX = 31.0
+# Where an overhead camera is centred on the floor plan (m): the middle of the plan, moved
+# towards the checkout when a low ceiling shows less than the whole plan.
+PLAN_CENTRE = (4.0, 3.0)
 
 # The checkout lane (metres): people queue along y = LANE_Y towards the till on the right.
 LANE_Y = 4.75
 LANE_X0, LANE_X1 = 0.6, 6.2
 SLOT_GAP = 0.62
-MAX_SLOTS = 8
 SERVICE_SPOT = (6.75, 4.75)
 TILL = (7.05, 3.95, 7.9, 5.6)
 
 
-def _px(points: list[tuple[float, float]]) -> list[list[float]]:
-    return [[round(x * PX_PER_M, 1), round(y * PX_PER_M, 1)] for x, y in points]
-
-
-ZONES: list[dict[str, Any]] = [
+# Zones on the floor plan (m); Scene.zones() gives them in the camera's pixels.
+ZONES_M: list[dict[str, Any]] = [
     {
         "name": "checkout",
-        "polygon": _px([(LANE_X0, 4.05), (LANE_X1, 4.05), (LANE_X1, 5.45), (LANE_X0, 5.45)]),
-        "exit_line": _px([(LANE_X1, 4.05), (LANE_X1, 5.45)]),
+        "polygon": [(LANE_X0, 4.05), (LANE_X1, 4.05), (LANE_X1, 5.45), (LANE_X0, 5.45)],
+        "exit_line": [(LANE_X1, 4.05), (LANE_X1, 5.45)],
     },
     {
         "name": "promo",
-        "polygon": _px([(0.6, 0.5), (3.6, 0.5), (3.6, 3.3), (0.6, 3.3)]),
+        "polygon": [(0.6, 0.5), (3.6, 0.5), (3.6, 3.3), (0.6, 3.3)],
     },
 ]
 
@@ -89,6 +91,16 @@ class SceneSpec:
     seed: int = 1
     noise: float = 3.0
     initial_queue: int = 0
+    # How the camera sees it (scene_render.py)
+    view: str = "overhead"  # overhead | oblique
+    px_per_m: float = PX_PER_M  # overhead
+    size: tuple[int, int] = (WIDTH, HEIGHT)
+    floor: str = "light"  # light | dark
+    clothes: str = "any"  # any | floor (close to the floor's colour)
+    light: str = "drift"  # drift | sun | flicker | shadows
+    clutter: str | None = None  # trolley (parked) | staff (standing by the till throughout)
+    jpeg: int | None = None  # JPEG quality every frame goes through (lossy video)
+    slot_gap: float = 0.62  # metres between people queueing (0.45: shoulder to shoulder)
 
 
 SCENES = {
@@ -131,7 +143,8 @@ class Scene:
     spec: SceneSpec
     people: list[Person]
     facts: QueueFacts
-    background: np.ndarray
+    camera: SceneCamera
+    background: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 3), np.uint8))
 
     @property
     def fps(self) -> float:
@@ -141,15 +154,33 @@ class Scene:
     def frame_count(self) -> int:
         return int(round(self.spec.seconds * self.spec.fps))
 
+    def zones(self) -> list[dict[str, Any]]:
+        """The zones in this camera's pixels (cut to the frame where it shows less)."""
+        w, h = self.camera.width, self.camera.height
+
+        def px(points: list[tuple[float, float]]) -> list[list[float]]:
+            out = []
+            for x, y in points:
+                u, v = self.camera.project(x, y)
+                out.append(
+                    [round(min(max(u, 1.0), w - 1.0), 1), round(min(max(v, 1.0), h - 1.0), 1)]
+                )
+            return out
+
+        zones = []
+        for zone in ZONES_M:
+            item: dict[str, Any] = {"name": zone["name"], "polygon": px(zone["polygon"])}
+            if "exit_line" in zone:
+                item["exit_line"] = px(zone["exit_line"])
+            zones.append(item)
+        return zones
+
     def config(self, **overrides: Any) -> dict[str, Any]:
-        """An edge config (as a dict) calibrated for this scene."""
+        """An edge config (as a dict) for this scene: its zones and view, all else default."""
         doc: dict[str, Any] = {
             "device": {"id": "cam-01", "store": "s001", "role": "edge"},
-            "camera": {"source": "scene.avi", "fps": self.fps, "view": "overhead"},
-            "detector": {"kind": "motion", "person_px": PERSON_PX},
-            "tracker": {"max_distance_px": 40.0, "max_missed_s": 6.0, "relink_s": 10.0},
-            "zones": [dict(z) for z in ZONES],
-            "queue": {"window_s": 10.0, "horizon_s": 300.0},
+            "camera": {"source": "scene.avi", "fps": self.fps, "view": self.camera.view},
+            "zones": self.zones(),
         }
         for key, value in overrides.items():
             doc[key] = {**doc.get(key, {}), **value} if isinstance(value, dict) else value
@@ -164,9 +195,11 @@ class Scene:
             ts = times[visible]
             if len(ts) == 0:
                 continue
-            xs = np.interp(ts, person.t, person.x) * PX_PER_M
-            ys = np.interp(ts, person.t, person.y) * PX_PER_M
-            inside = (xs > -10) & (xs < WIDTH + 10) & (ys > -10) & (ys < HEIGHT + 10)
+            xs, ys = self.camera.project_many(
+                np.interp(ts, person.t, person.x), np.interp(ts, person.t, person.y)
+            )
+            w, h = self.camera.width, self.camera.height
+            inside = (xs > -10) & (xs < w + 10) & (ys > -10) & (ys < h + 10)
             path = [
                 (float(t), float(x), float(y))
                 for t, x, y, ok in zip(ts, xs, ys, inside, strict=True)
@@ -177,7 +210,7 @@ class Scene:
         return out
 
     def frames(self) -> Iterator[np.ndarray]:
-        renderer = _Renderer(self)
+        renderer = Renderer(self)
         for index in range(self.frame_count):
             yield renderer.render(index / self.fps)
 
@@ -193,16 +226,39 @@ def build(spec: SceneSpec | str) -> Scene:
     facts = QueueFacts()
     if spec.queue is not None:
         people += _simulate_queue(spec, rng, facts, first_id=100_000)
+    if spec.clutter == "staff":
+        # Someone behind the till the whole time, shifting on their feet: a person, never
+        # in a zone, standing still for longer than any shopper.
+        times = np.arange(0.0, spec.seconds + 0.1, 0.1)
+        sx, sy = _sway(times, rng, 0.04)
+        people.append(Person(900_000, times, 7.45 + sx, 3.65 + sy, role="staff"))
     for person in people:
-        person.look = _look(rng)
-    return Scene(spec, people, facts, _floor(np.random.default_rng(spec.seed + 7)))
+        person.look = look(rng, spec.clothes, spec.floor)
+    scene = Scene(spec, people, facts, camera_for(spec))
+    scene.background = floor_image(scene, np.random.default_rng(spec.seed + 7))
+    return scene
+
+
+def camera_for(spec: SceneSpec) -> SceneCamera:
+    """The camera a scene is seen through."""
+    width, height = spec.size
+    if spec.view == "oblique":
+        # Mounted high on the wall behind the lane, looking across the floor plan.
+        return SceneCamera.oblique(width, height, (4.0, 8.6, 3.0), (4.0, 2.6, 0.0), 430.0)
+    s = spec.px_per_m
+    # Centre on the plan; a closer camera shows less, so slide towards the checkout while
+    # keeping the lane and its exit line in view.
+    cx = min(PLAN_CENTRE[0], max(0.3 + width / 2 / s, 6.9 - width / 2 / s))
+    cy = max(PLAN_CENTRE[1], 5.75 - height / 2 / s)
+    return SceneCamera.overhead(s, width, height, (cx, cy))
 
 
 def write_video(scene: Scene, path: str | Path) -> Path:
     """Encode the scene as Motion-JPEG AVI (decodes everywhere OpenCV does)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), scene.fps, (WIDTH, HEIGHT))
+    size = (scene.camera.width, scene.camera.height)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), scene.fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"cannot write video {path}")
     try:
@@ -360,10 +416,12 @@ def _simulate_queue(
         return shopper
 
     for k in range(spec.initial_queue):
-        shopper = new_shopper(*_slot(k))
+        shopper = new_shopper(*_slot(k, spec.slot_gap))
         shopper.state, shopper.joined = "queue", 0.0
         lane.append(shopper)
         active.append(shopper)
+    # As many places as the lane holds at this spacing.
+    slots = int((LANE_X1 - 0.35 - LANE_X0 - 0.3) / spec.slot_gap) + 1
     pending = list(arrivals)
     for step in range(steps):
         now = step * dt
@@ -371,7 +429,7 @@ def _simulate_queue(
             pending.pop(0)
             facts.arrivals.append(now)
             waiting = [s for s in active if s.state in ("approach", "queue")]
-            if len(waiting) >= MAX_SLOTS:
+            if len(waiting) >= slots:
                 facts.balked += 1  # the lane is full: they do not join
                 continue
             start_x = float(rng.uniform(0.5, 4.5))
@@ -380,7 +438,7 @@ def _simulate_queue(
             lane.append(shopper)
         # Slots follow lane order; people shuffle up as the line moves.
         for k, shopper in enumerate(lane):
-            target = _slot(k)
+            target = _slot(k, spec.slot_gap)
             if shopper.state == "approach":
                 entry = (target[0], 3.55)
                 if not shopper.waypoints:
@@ -407,7 +465,7 @@ def _simulate_queue(
         # The till calls the head of the line once it has reached its spot.
         if serving is None and lane and lane[0].state == "queue":
             head = lane[0]
-            if math.hypot(head.x - _slot(0)[0], head.y - _slot(0)[1]) < 0.15:
+            if math.hypot(head.x - _slot(0, spec.slot_gap)[0], head.y - LANE_Y) < 0.15:
                 lane.pop(0)
                 head.state = "called"
                 serving = head
@@ -442,8 +500,8 @@ def _simulate_queue(
     return people
 
 
-def _slot(k: int) -> tuple[float, float]:
-    return (LANE_X1 - 0.35 - k * SLOT_GAP, LANE_Y)
+def _slot(k: int, gap: float = SLOT_GAP) -> tuple[float, float]:
+    return (LANE_X1 - 0.35 - k * gap, LANE_Y)
 
 
 def _walk(shopper: _Shopper, target: tuple[float, float], dt: float, speed: float) -> bool:
@@ -471,115 +529,3 @@ def _sway(
             / 3
         )
     return out[0], out[1]
-
-
-# -- drawing ------------------------------------------------------------------------------
-
-
-def _look(rng: np.random.Generator) -> tuple[Any, ...]:
-    hue = int(rng.integers(0, 180))
-    sat = int(rng.integers(40, 200))
-    val = int(rng.choice([int(rng.integers(30, 110)), int(rng.integers(120, 240))]))
-    shirt = cv2.cvtColor(np.uint8([[[hue, sat, val]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
-    hair = [(25, 25, 30), (30, 50, 90), (60, 110, 170), (150, 150, 150), (20, 30, 60)][
-        int(rng.integers(0, 5))
-    ]
-    width = float(rng.uniform(0.42, 0.5))
-    depth = float(rng.uniform(0.24, 0.29))
-    return tuple(int(c) for c in shirt), hair, width, depth
-
-
-def _floor(rng: np.random.Generator) -> np.ndarray:
-    image = np.zeros((HEIGHT, WIDTH, 3), np.float32)
-    tile = int(0.6 * PX_PER_M)
-    base = np.array([188, 192, 196], np.float32)
-    for ty in range(0, HEIGHT, tile):
-        for tx in range(0, WIDTH, tile):
-            image[ty : ty + tile, tx : tx + tile] = base + rng.normal(0, 4)
-    image += rng.normal(0, 3, image.shape).astype(np.float32)
-    image = cv2.GaussianBlur(image, (3, 3), 0)
-    for v in range(0, WIDTH, tile):
-        image[:, v : v + 1] *= 0.85
-    for h in range(0, HEIGHT, tile):
-        image[h : h + 1, :] *= 0.85
-    # Lane tape, the till counter and a shelf end: fixed things a real store has.
-    tape = (40, 170, 210)
-    for y in (4.05, 5.45):
-        cv2.line(
-            image,
-            (int(LANE_X0 * PX_PER_M), int(y * PX_PER_M)),
-            (int(LANE_X1 * PX_PER_M), int(y * PX_PER_M)),
-            tape,
-            3,
-        )
-    x1, y1, x2, y2 = (int(v * PX_PER_M) for v in TILL)
-    cv2.rectangle(image, (x1, y1), (x2, y2), (70, 62, 58), -1)
-    cv2.rectangle(image, (x1 + 8, y1 + 20), (x1 + 40, y1 + 50), (30, 30, 30), -1)
-    cv2.rectangle(image, (0, 0), (WIDTH, int(0.25 * PX_PER_M)), (120, 130, 150), -1)
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
-class _Renderer:
-    def __init__(self, scene: Scene) -> None:
-        self.scene = scene
-        rng = np.random.default_rng(scene.spec.seed + 11)
-        sigma = scene.spec.noise
-        self.noise = [
-            (
-                np.clip(rng.normal(0, sigma, (HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8),
-                np.clip(-rng.normal(0, sigma, (HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8),
-            )
-            for _ in range(6)
-        ]
-        self.heading: dict[int, float] = {}
-
-    def render(self, t: float) -> np.ndarray:
-        frame = self.scene.background.copy()
-        shadow = (int(0.86 * 188), int(0.86 * 192), int(0.86 * 196))
-        bodies = []
-        for person in self.scene.people:
-            if t < person.t[0] or t > person.t[-1]:
-                continue
-            x = float(np.interp(t, person.t, person.x))
-            y = float(np.interp(t, person.t, person.y))
-            if not (-0.6 < x < 8.6 and -0.6 < y < 6.6):
-                continue
-            x2 = float(np.interp(t + 0.3, person.t, person.x))
-            y2 = float(np.interp(t + 0.3, person.t, person.y))
-            if math.hypot(x2 - x, y2 - y) > 0.05:
-                self.heading[person.pid] = math.atan2(y2 - y, x2 - x)
-            bodies.append((person, x, y, self.heading.get(person.pid, 0.0)))
-        for _person, x, y, _h in bodies:
-            cv2.ellipse(
-                frame,
-                (int((x + 0.06) * PX_PER_M), int((y + 0.08) * PX_PER_M)),
-                (18, 16),
-                0,
-                0,
-                360,
-                shadow,
-                -1,
-                cv2.LINE_AA,
-            )
-        for person, x, y, heading in bodies:
-            shirt, hair, width, depth = person.look
-            centre = (int(round(x * PX_PER_M)), int(round(y * PX_PER_M)))
-            angle = math.degrees(heading) + 90.0  # shoulders lie across the walking direction
-            axes = (int(width * PX_PER_M / 2), int(depth * PX_PER_M / 2))
-            cv2.ellipse(frame, centre, axes, angle, 0, 360, shirt, -1, cv2.LINE_AA)
-            hx = x + 0.03 * math.cos(heading)
-            hy = y + 0.03 * math.sin(heading)
-            cv2.circle(
-                frame,
-                (int(round(hx * PX_PER_M)), int(round(hy * PX_PER_M))),
-                int(0.095 * PX_PER_M),
-                hair,
-                -1,
-                cv2.LINE_AA,
-            )
-        gain = 1.0 + 0.03 * math.sin(2 * math.pi * t / 90.0)
-        if abs(gain - 1.0) > 1e-3:
-            frame = cv2.convertScaleAbs(frame, alpha=gain)
-        plus, minus = self.noise[int(round(t * self.scene.fps)) % len(self.noise)]
-        frame = cv2.subtract(cv2.add(frame, plus), minus)
-        return frame

@@ -15,6 +15,7 @@ method except in contrived ties, at a fraction of the code.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from peakend.edge.detection import Detection
@@ -67,8 +68,17 @@ class Tracker:
     # and a coasting track that kept walking would drift out of its zone.
     VELOCITY_DECAY_S = 0.5
 
-    def __init__(self, max_distance_px: float, max_missed_s: float, min_hits: int) -> None:
-        self.max_distance = max_distance_px
+    def __init__(
+        self,
+        max_distance_px: float | Callable[[float], float],
+        max_missed_s: float,
+        min_hits: int,
+    ) -> None:
+        # The gate may depend on the image row (people nearer an oblique camera are larger
+        # and cover more pixels per step); a number is the same gate everywhere.
+        self.gate: Callable[[float], float] = (
+            max_distance_px if callable(max_distance_px) else lambda _row: max_distance_px
+        )
         self.max_missed_s = max_missed_s
         self.min_hits = min_hits
         self.tracks: list[Track] = []
@@ -81,9 +91,10 @@ class Tracker:
         predicted = [self._predict(track, t) for track in self.tracks]
         pairs = []
         for ti, (px, py) in enumerate(predicted):
+            gate = self.gate(py)
             for di, det in enumerate(detections):
                 d = math.hypot(det.x - px, det.y - py)
-                if d <= self.max_distance:
+                if d <= gate:
                     # Confirmed tracks win ties, so a flicker never steals a real person.
                     pairs.append((d - (0.5 if self.tracks[ti].confirmed else 0.0), ti, di))
         pairs.sort()
@@ -130,7 +141,8 @@ class Tracker:
                 # A second detection right on top of a person already matched is a fragment
                 # of them, not a newcomer: newcomers arrive from an edge or out of a crowd.
                 if any(
-                    math.hypot(det.x - tr.x, det.y - tr.y) < 0.5 * self.max_distance for tr in taken
+                    math.hypot(det.x - tr.x, det.y - tr.y) < 0.5 * self.gate(tr.y)
+                    for tr in taken
                 ):
                     continue
                 track = Track(

@@ -14,6 +14,7 @@ benchmark compares against, so "a visit" means exactly one thing on both sides.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,12 +86,22 @@ class _Orphan:
 class ZoneWatcher:
     """Follows every track through one zone and reports arrivals, crossings and visits."""
 
-    def __init__(self, zone: ZoneSection, *, relink_s: float = 10.0, relink_px: float = 90.0):
+    def __init__(
+        self,
+        zone: ZoneSection,
+        *,
+        relink_s: float = 10.0,
+        relink_px: float | Callable[[float], float] = 90.0,
+    ):
         self.zone = zone
         self.name = zone.name
         self.polygon = [(float(x), float(y)) for x, y in zone.polygon]
         self.relink_s = relink_s
-        self.relink_px = relink_px
+        # How far a newcomer may stand from a lost track to take its visit over; it may depend
+        # on the image row (the person scale of an oblique view).
+        self.relink_at: Callable[[float], float] = (
+            relink_px if callable(relink_px) else lambda _row: relink_px
+        )
         self.line = zone.exit_line
         if self.line is not None:
             cx, cy = geometry.polygon_centroid(self.polygon)
@@ -178,7 +189,7 @@ class ZoneWatcher:
     # -- helpers -------------------------------------------------------------------------
 
     def _relink(self, state: _State, obs: Observation) -> bool:
-        best, best_d = None, self.relink_px
+        best, best_d = None, self.relink_at(obs.y)
         for orphan in self.orphans:
             d = math.hypot(orphan.x - obs.x, orphan.y - obs.y)
             if obs.t - orphan.lost_at <= self.relink_s and d <= best_d:
@@ -194,7 +205,7 @@ class ZoneWatcher:
     def _hand_over(self, visit: _OpenVisit, lost: Lost) -> bool:
         """A track born inside just before this one was lost, where it was lost, is the same
         person under a new id (the tracker switched): give the newcomer the older visit."""
-        best, best_d = None, self.relink_px
+        best, best_d = None, self.relink_at(lost.y)
         for state in self.states.values():
             if state.born is None or not state.born_inside:
                 continue

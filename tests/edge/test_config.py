@@ -108,3 +108,14 @@ def test_zone_outside_the_frame_is_refused_at_first_frame(tmp_path: Path) -> Non
         ConfigError, match="zone 'promo': point \\(700, 10\\) is outside the 640x480 frame"
     ):
         edge_config.check_frame(cfg, 640, 480)
+
+
+def test_each_detector_kind_takes_only_its_own_keys(tmp_path: Path) -> None:
+    zones = [{"name": "a", "polygon": SQUARE}]
+    cfg, _ = edge_config.load(write(tmp_path, zones, detector={"threshold": 25}))
+    assert cfg.detector.kind == "motion" and cfg.detector.threshold == 25
+    cfg, _ = edge_config.load(write(tmp_path, zones, detector={"kind": "hog", "score": 0.6}))
+    assert cfg.detector.kind == "hog" and cfg.detector.score == 0.6
+    # A dnn setting under the motion detector is a mistake, not something to ignore.
+    with pytest.raises(ConfigError, match="score"):
+        edge_config.load(write(tmp_path, zones, detector={"kind": "motion", "score": 0.6}))

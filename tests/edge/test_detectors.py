@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 
 from peakend.edge import scenes
-from peakend.edge.config import DetectorSection
-from peakend.edge.detectors import DnnDetector, HogDetector, MotionDetector
+from peakend.edge.detectors import (
+    DnnDetector,
+    DnnSettings,
+    HogDetector,
+    HogSettings,
+    MotionDetector,
+    MotionSettings,
+)
 
 
 def floor() -> np.ndarray:
-    return scenes._floor(np.random.default_rng(3))
+    return scenes.build(scenes.SceneSpec("floor", seconds=1, crowd=None, queue=None)).background
 
 
 def person(image: np.ndarray, x: float, y: float, colour=(40, 40, 160)) -> None:
@@ -25,7 +31,7 @@ def person(image: np.ndarray, x: float, y: float, colour=(40, 40, 160)) -> None:
 
 
 def motion() -> MotionDetector:
-    return MotionDetector(DetectorSection(person_px=scenes.PERSON_PX), view="overhead")
+    return MotionDetector(MotionSettings(person_px=scenes.PERSON_PX), view="overhead")
 
 
 def test_motion_finds_one_person_where_they_are() -> None:
@@ -153,7 +159,7 @@ def ssd_style_model(path: Path) -> None:
 def test_dnn_decodes_tf_detection_outputs_people_only_and_merges_overlaps(tmp_path: Path) -> None:
     path = tmp_path / "tf.onnx"
     tf_style_model(path)
-    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path), score=0.5), view="oblique")
+    det = DnnDetector(path, DnnSettings(model=str(path), score=0.5), view="oblique")
     assert det.uint8 and det.nhwc
     found = det.detect(np.zeros((480, 640, 3), np.uint8), 0.0)
     assert len(found) == 1  # the overlapping person boxes merge; the car and weak box go
@@ -165,7 +171,7 @@ def test_dnn_decodes_tf_detection_outputs_people_only_and_merges_overlaps(tmp_pa
 def test_dnn_decodes_ssd_table_with_float_nchw_input(tmp_path: Path) -> None:
     path = tmp_path / "ssd.onnx"
     ssd_style_model(path)
-    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path)), view="oblique")
+    det = DnnDetector(path, DnnSettings(model=str(path)), view="oblique")
     assert det.size == (128, 96) and not det.uint8 and not det.nhwc
     blob = det.preprocess(np.full((480, 640, 3), 255, np.uint8))
     assert blob.shape == (1, 3, 96, 128) and blob.max() == pytest.approx(1.0)
@@ -177,15 +183,15 @@ def test_dnn_missing_or_broken_model_is_a_config_error(tmp_path: Path) -> None:
     from peakend.broker.device.config import ConfigError
 
     with pytest.raises(ConfigError, match="peakend edge model"):
-        DnnDetector(tmp_path / "none.onnx", DetectorSection(kind="dnn", model="none.onnx"))
+        DnnDetector(tmp_path / "none.onnx", DnnSettings(model="none.onnx"))
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(ConfigError, match="not a usable ONNX model"):
-        DnnDetector(bad, DetectorSection(kind="dnn", model="bad.onnx"))
+        DnnDetector(bad, DnnSettings(model="bad.onnx"))
 
 
 def test_hog_runs_on_a_frame_and_finds_nobody_on_an_empty_floor() -> None:
-    det = HogDetector(DetectorSection(kind="hog"), view="oblique")
+    det = HogDetector(HogSettings(), view="oblique")
     assert det.detect(floor(), 0.0) == []
 
 
@@ -203,6 +209,43 @@ def test_model_check_accepts_a_detection_model(tmp_path: Path) -> None:
 )
 def test_converted_ssdlite_model_runs_in_the_pipeline() -> None:
     path = Path(os.environ["PEAKEND_PERSON_ONNX"])
-    det = DnnDetector(path, DetectorSection(kind="dnn", model=str(path)), view="oblique")
+    det = DnnDetector(path, DnnSettings(model=str(path)), view="oblique")
     assert det.uint8 and det.nhwc
     assert det.detect(floor(), 0.0) == []  # an empty floor holds nobody
+
+
+def upright(image: np.ndarray, x: float, foot: float, tall: float, colour) -> None:
+    """A person seen from the side: body and head, feet on row ``foot``."""
+    wide = 0.36 * tall
+    cv2.ellipse(
+        image, (int(x), int(foot - 0.42 * tall)), (int(wide / 2), int(0.42 * tall)), 0, 0, 360,
+        colour, -1, cv2.LINE_AA,
+    )  # fmt: skip
+    cv2.circle(image, (int(x), int(foot - 0.9 * tall)), int(0.1 * tall), (30, 30, 30), -1)
+
+
+@pytest.mark.parametrize("tall", [48.0, 90.0])
+def test_oblique_people_side_by_side_split_by_the_width_expected_at_their_row(tall: float) -> None:
+    from peakend.edge.calibration import PersonScale
+
+    empty = floor()
+    # What calibration would learn: the blob of one person standing at row 400.
+    probe = MotionDetector(MotionSettings(), view="oblique", scale=PersonScale(0.5 * tall))
+    probe.detect(empty, 0.0)
+    alone = empty.copy()
+    upright(alone, 200, 400, tall, (40, 40, 160))
+    probe.detect(alone, 0.1)
+    (blob,) = probe.blobs
+    scale = PersonScale(blob.size, 0.0, 400.0, blob.width / blob.size, blob.height / blob.size)
+    det = MotionDetector(MotionSettings(), view="oblique", scale=scale)
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    wide = 0.36 * tall
+    xs = [300.0, 300.0 + 0.95 * wide, 300.0 + 1.9 * wide]  # three walking abreast, touching
+    for x, colour in zip(xs, [(40, 40, 160), (150, 60, 40), (40, 140, 60)], strict=True):
+        upright(frame, x, 400, tall, colour)
+    found = sorted(det.detect(frame, 0.1), key=lambda d: d.x)
+    assert len(found) == 3
+    for d, x in zip(found, xs, strict=True):
+        # Each nearer its own person than the next one (0.95 of a width away), feet on the row.
+        assert abs(d.x - x) < 0.45 * wide and abs(d.y - 400) < 0.15 * tall

@@ -1,0 +1,566 @@
+"""How big one person looks to this camera, learned from the people it sees.
+
+A tech cannot know how many pixels a person covers, and a wrong guess breaks everything that
+follows (merged blobs split into too many or too few people, gates that lose or swap people),
+so the camera finds out itself. It watches foreground blobs that keep their size while they
+move: one person walking alone does that; a group that forms and parts, a fragment, noise, a
+parked trolley (it does not move) or a sunlit patch (one slow "chain" among hundreds of
+people) do not weigh much. Each such chain of blobs is one vote, and the person size is the
+peak of the votes' sizes, refined by the median of the votes near it: groups add votes at
+1.4 and 1.7 times one person, apart from the peak, and cannot pull it while people alone are
+the most common sight.
+
+In an oblique view the size grows with the image row (nearer the camera, lower in the
+picture). The height of an upright person does not change when others walk beside them, so
+the row model is fitted to box heights (robust line through per-band peaks, then trimmed),
+and the width and area follow from the ratios lone people show.
+
+The estimate is refreshed every few seconds and checked against recent chains: a size that
+no longer fits what the camera sees (it was moved, zoomed, remounted) is learned again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+State = Literal["calibrating", "calibrated", "unsure"]
+
+
+@dataclass(frozen=True)
+class PersonScale:
+    """One person's size in source-frame pixels, as a function of the image row.
+
+    ``size_px`` is the equivalent diameter (the circle with the blob's area) at ``ref_row``;
+    ``slope`` its change per row (0 for an overhead camera). ``width_ratio`` and
+    ``height_ratio`` turn it into the box a lone person fills.
+    """
+
+    size_px: float
+    slope: float = 0.0
+    ref_row: float = 0.0
+    width_ratio: float = 1.0
+    height_ratio: float = 1.0
+
+    def at(self, row: float) -> float:
+        # Never below a fifth of the reference: a fitted line must not reach zero or below at
+        # the top of a steep view.
+        return max(self.size_px + self.slope * (row - self.ref_row), 0.2 * self.size_px)
+
+    def area_at(self, row: float) -> float:
+        size = self.at(row)
+        return math.pi / 4 * size * size
+
+    def width_at(self, row: float) -> float:
+        return self.width_ratio * self.at(row)
+
+    def height_at(self, row: float) -> float:
+        return self.height_ratio * self.at(row)
+
+    def scaled(self, factor: float) -> PersonScale:
+        return PersonScale(
+            self.size_px * factor,
+            self.slope * factor,
+            self.ref_row,
+            self.width_ratio,
+            self.height_ratio,
+        )
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One foreground region, before it is split into people (source-frame pixels)."""
+
+    x: float  # centre
+    y: float
+    box: tuple[float, float, float, float]
+    area: float
+
+    @property
+    def size(self) -> float:
+        return math.sqrt(4.0 * self.area / math.pi)
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def foot_row(self) -> float:
+        return self.box[3]
+
+
+@dataclass
+class _Chain:
+    id: int
+    x: float
+    y: float
+    area: float
+    size: float
+    steady: int = 0
+    travelled: float = 0.0
+    last_t: float = 0.0
+
+
+@dataclass
+class Estimate:
+    scale: PersonScale
+    people: int  # chains that agree with it
+    share: float  # of all chains' votes
+
+
+@dataclass
+class CalibrationStatus:
+    """What the health message and `peakend edge calibrate` report."""
+
+    state: State
+    scale: PersonScale
+    people: int
+    source: Literal["learned", "saved", "override", "provisional"]
+    disagreement: float | None = None  # learned vs override, when an override is set
+
+    def health(self) -> dict[str, object]:
+        return {
+            "scale_state": self.state,
+            "person_px": round(self.scale.size_px, 1),
+            "person_px_per_row": round(self.scale.slope, 4),
+            "scale_ref_row": round(self.scale.ref_row, 1),
+            "scale_people": self.people,
+            "scale_source": self.source,
+        }
+
+
+class Calibrator:
+    """Learns the person scale from blobs, frame by frame; cheap enough to run on every one.
+
+    ``frame_height`` sets the reference row (the middle). A ``guess`` is used until enough
+    people were seen. ``override`` (the config's ``person_px``) is used from the first frame
+    and for as long as what the camera measures agrees with it within OVERRIDE_TOLERANCE;
+    a size that disagrees by more once ``min_people`` were measured is a mistake (a value
+    copied from another camera, a camera moved since), so the measured size is used and the
+    state stays ``unsure`` until the config is fixed.
+    """
+
+    # A chain must keep its area within this factor from one frame to the next: merging with
+    # someone or splitting apart changes it by about two.
+    STEADY_RATIO = 1.3
+    # ... for this many consecutive frames, and have moved at least half its own size, before
+    # it votes (noise flickers, a parked trolley does not move).
+    STEADY_FRAMES = 3
+    MOVED = 0.5
+    # Votes within this log-distance of the peak agree with it (one person's blob varies by
+    # build and pose by less than +-20 %; two people merged are about 1.4x one).
+    AGREE_LOG = 0.18
+    REFRESH_S = 5.0
+    KEEP_CHAINS = 400  # votes remembered (a rolling window)
+    RECENT_CHAINS = 40  # the newest votes, checked against the scale in use
+    CHANGED = 0.25  # relative difference that counts as "the view changed"
+    # A size set by hand stands while the measured one is within this of it: builds, clothes
+    # and shadows move a learned size by about +-10 %, a wrong setting by much more.
+    OVERRIDE_TOLERANCE = 0.2
+
+    def __init__(
+        self,
+        *,
+        view: str,
+        frame_height: float,
+        guess: PersonScale,
+        override: float | None = None,
+        min_people: int = 12,
+        saved: PersonScale | None = None,
+    ) -> None:
+        self.view = view
+        self.ref_row = frame_height / 2.0
+        self.override = override
+        self.min_people = min_people
+        self.learned: Estimate | None = None
+        self._saved = saved
+        self._guess = guess
+        self._state: State = "calibrated" if saved is not None else "calibrating"
+        self._doubt_since: float | None = None
+        self._chains: list[_Chain] = []
+        self._next_chain = 1
+        # Votes: (chain id, foot row, size, width, height, area)
+        self._votes: dict[int, list[tuple[float, float, float, float, float]]] = {}
+        self._order: deque[int] = deque()
+        self._last_refresh: float | None = None
+        self.version = 0  # bumped whenever the scale in use changes
+
+    # -- the scale in use -----------------------------------------------------------------
+
+    @property
+    def scale(self) -> PersonScale:
+        if self.override is not None and self._override_disagreement() is None:
+            base = self.learned.scale if self.learned else self._saved or self._guess
+            return PersonScale(
+                self.override,
+                base.slope * self.override / max(base.size_px, 1e-6),
+                self.ref_row,
+                base.width_ratio,
+                base.height_ratio,
+            )
+        if self.learned is not None and (
+            self._state != "calibrating" or self.learned.people >= self._provisional_people
+        ):
+            return self.learned.scale
+        return self._saved or self._guess
+
+    @property
+    def _provisional_people(self) -> int:
+        # Before the count is reached a rough estimate beats the guess by far (the guess may
+        # be off by a factor of two); a handful of people already give one.
+        return max(4, self.min_people // 3)
+
+    def _override_disagreement(self) -> float | None:
+        """How far the override is from the measured size, when that rules it out."""
+        if self.override is None or self.learned is None or self._state != "calibrated":
+            return None
+        if self.learned.people < self.min_people:
+            return None
+        off = self.override / self.learned.scale.at(self.ref_row) - 1.0
+        return off if abs(off) > self.OVERRIDE_TOLERANCE else None
+
+    def status(self) -> CalibrationStatus:
+        people = self.learned.people if self.learned else 0
+        if self.override is not None:
+            off = self._override_disagreement()
+            if off is not None:
+                return CalibrationStatus("unsure", self.scale, people, "learned", off)
+            return CalibrationStatus("calibrated", self.scale, people, "override")
+        if self.learned is not None and people >= self._provisional_people:
+            source = "learned"
+        elif self._saved is not None:
+            source = "saved"
+        else:
+            source = "provisional"
+        return CalibrationStatus(self._state, self.scale, people, source)
+
+    def restart(self) -> None:
+        """The view changed (camera moved): forget what was learned and learn again."""
+        self.learned = None
+        self._saved = None
+        self._state = "calibrating"
+        self._chains = []
+        self._votes = {}
+        self._order.clear()
+        self._doubt_since = None
+        self.version += 1
+
+    # -- learning -------------------------------------------------------------------------
+
+    def observe(self, blobs: list[Blob], t: float) -> None:
+        """Feed one frame's blobs (already off the frame edge); refreshes every few seconds."""
+        self._follow(blobs, t)
+        # Until a first estimate exists, look every second: the guess costs accuracy.
+        every = self.REFRESH_S if self.learned is not None else 1.0
+        if self._last_refresh is None:
+            self._last_refresh = t
+        elif t - self._last_refresh >= every:
+            self._last_refresh = t
+            self.refresh(t)
+
+    def refresh(self, t: float) -> None:
+        before = self.scale
+        before_source = self.status().source
+        estimate = self.estimate()
+        if estimate is None:
+            return
+        if self._state == "calibrating" or self.learned is None:
+            self.learned = estimate
+            if estimate.people >= self.min_people:
+                self._state = "calibrated"
+        else:
+            recent = self.estimate(recent=True)
+            current = self.learned.scale.at(self.ref_row)
+            if recent is not None and recent.people >= self.min_people // 2:
+                off = abs(recent.scale.at(self.ref_row) / current - 1.0)
+                if off > self.CHANGED:
+                    # Recent people do not fit: doubt first, relearn if it lasts (a passing
+                    # crowd of families should not move the scale).
+                    self._state = "unsure"
+                    if self._doubt_since is None:
+                        self._doubt_since = t
+                    elif t - self._doubt_since >= 6 * self.REFRESH_S:
+                        self._relearn_from_recent()
+                        self.learned = self.estimate() or recent
+                        self._doubt_since = None
+                        self._state = (
+                            "calibrated"
+                            if self.learned.people >= self.min_people
+                            else "calibrating"
+                        )
+                else:
+                    self._doubt_since = None
+                    self.learned = estimate
+                    self._state = "calibrated" if estimate.share >= 0.3 else "unsure"
+        if self.scale != before or self.status().source != before_source:
+            self.version += 1
+
+    def estimate(self, recent: bool = False) -> Estimate | None:
+        """The person scale the votes point to, or None with too few votes."""
+        chains = list(self._order)[-self.RECENT_CHAINS :] if recent else list(self._order)
+        rows = [(cid, *v) for cid in chains for v in self._votes.get(cid, [])]
+        if len(chains) < 3 or not rows:
+            return None
+        table = np.array(rows, dtype=np.float64)
+        ids = table[:, 0].astype(int)
+        _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+        weight = 1.0 / counts[inverse]  # one vote per chain, however long it lasted
+        foot, size, width, height, area = (table[:, k] for k in range(1, 6))
+        if self.view == "oblique":
+            return self._fit_rows(ids, weight, foot, size, width, height, area)
+        peak = _peak(np.log(size), weight)
+        if peak is None:
+            return None
+        agree = np.abs(np.log(size) - peak) < self.AGREE_LOG
+        value = float(np.exp(_weighted_median(np.log(size[agree]), weight[agree])))
+        wr = _weighted_median(width[agree] / size[agree], weight[agree])
+        hr = _weighted_median(height[agree] / size[agree], weight[agree])
+        people = len(set(ids[agree].tolist()))
+        share = float(weight[agree].sum() / weight.sum())
+        return Estimate(PersonScale(value, 0.0, self.ref_row, wr, hr), people, share)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _fit_rows(
+        self,
+        ids: np.ndarray,
+        weight: np.ndarray,
+        foot: np.ndarray,
+        size: np.ndarray,
+        width: np.ndarray,
+        height: np.ndarray,
+        area: np.ndarray,
+    ) -> Estimate | None:
+        # Heights first: side-by-side people do not change them, so the row model is fitted
+        # where groups cannot pull it. Per band of rows the most common height, then a
+        # weighted line through the bands, then a trimmed refit on the samples that agree.
+        lo, hi = float(foot.min()), float(foot.max())
+        bands = np.linspace(lo, hi + 1e-6, 7)
+        centres, peaks, weights = [], [], []
+        for a, b in zip(bands[:-1], bands[1:], strict=True):
+            sel = (foot >= a) & (foot < b)
+            if weight[sel].sum() < 2.0:
+                continue
+            peak = _peak(np.log(height[sel]), weight[sel])
+            if peak is not None:
+                centres.append(float(np.average(foot[sel], weights=weight[sel])))
+                peaks.append(math.exp(peak))
+                weights.append(float(weight[sel].sum()))
+        if not peaks:
+            return None
+        if len(peaks) >= 2:
+            slope, intercept = np.polyfit(centres, peaks, 1, w=np.sqrt(weights))
+        else:
+            slope, intercept = 0.0, peaks[0]
+        agree = np.zeros(len(foot), bool)
+        for _ in range(3):
+            expected = np.maximum(intercept + slope * foot, 1.0)
+            agree = np.abs(np.log(height / expected)) < self.AGREE_LOG
+            if agree.sum() < 3:
+                return None
+            if len(set(np.round(foot[agree] / 8).tolist())) >= 2:
+                slope, intercept = np.polyfit(foot[agree], height[agree], 1, w=weight[agree])
+            else:
+                intercept = _weighted_median(height[agree], weight[agree])
+                slope = 0.0
+        # Widths of lone people: among the samples of the right height, the narrowest peak
+        # (people side by side are as tall, twice as wide).
+        expected = np.maximum(intercept + slope * foot, 1.0)
+        ratio_w = width / expected
+        wpeak = _peak(np.log(ratio_w[agree]), weight[agree], smallest=True)
+        if wpeak is None:
+            return None
+        alone = agree & (np.abs(np.log(ratio_w) - wpeak) < self.AGREE_LOG)
+        if alone.sum() < 3:
+            alone = agree
+        w_over_h = _weighted_median(ratio_w[alone], weight[alone])
+        fill = _weighted_median(area[alone] / (width[alone] * height[alone]), weight[alone])
+        # Equivalent diameter of a lone person per unit of height.
+        d_over_h = math.sqrt(4.0 / math.pi * fill * w_over_h)
+        h_ref = float(intercept + slope * self.ref_row)
+        if h_ref <= 1.0:
+            return None
+        scale = PersonScale(
+            size_px=h_ref * d_over_h,
+            slope=float(slope) * d_over_h,
+            ref_row=self.ref_row,
+            width_ratio=w_over_h / d_over_h,
+            height_ratio=1.0 / d_over_h,
+        )
+        people = len(set(ids[alone].tolist()))
+        share = float(weight[agree].sum() / weight.sum())
+        return Estimate(scale, people, share)
+
+    def _follow(self, blobs: list[Blob], t: float) -> None:
+        """Link blobs to the previous frame's by nearest centre; steady movers vote."""
+        previous = self._chains
+        claimed: dict[int, int] = {}
+        best_for: list[tuple[int, float] | None] = []
+        for blob in blobs:
+            best, best_d = None, 0.75 * blob.size
+            for k, chain in enumerate(previous):
+                d = math.hypot(blob.x - chain.x, blob.y - chain.y)
+                if d < best_d:
+                    best, best_d = k, d
+            best_for.append((best, best_d) if best is not None else None)
+            if best is not None:
+                claimed[best] = claimed.get(best, 0) + 1
+        chains: list[_Chain] = []
+        for blob, match in zip(blobs, best_for, strict=True):
+            chain: _Chain | None = None
+            if match is not None and claimed[match[0]] == 1:
+                old = previous[match[0]]
+                ratio = blob.area / max(old.area, 1e-6)
+                if 1 / self.STEADY_RATIO <= ratio <= self.STEADY_RATIO:
+                    chain = old
+                    chain.steady += 1
+                    chain.travelled += match[1]
+            if chain is None:
+                chain = _Chain(self._next_chain, blob.x, blob.y, blob.area, blob.size)
+                self._next_chain += 1
+            chain.x, chain.y, chain.area, chain.size, chain.last_t = (
+                blob.x,
+                blob.y,
+                blob.area,
+                blob.size,
+                t,
+            )
+            chains.append(chain)
+            if chain.steady >= self.STEADY_FRAMES and chain.travelled >= self.MOVED * blob.size:
+                self._vote(chain.id, blob)
+        self._chains = chains
+
+    def _vote(self, chain: int, blob: Blob) -> None:
+        votes = self._votes.get(chain)
+        if votes is None:
+            votes = self._votes[chain] = []
+            self._order.append(chain)
+            if len(self._order) > self.KEEP_CHAINS:
+                self._votes.pop(self._order.popleft(), None)
+        # A long chain (someone crossing slowly) keeps a sample of its frames, not all.
+        if len(votes) < 8:
+            votes.append((blob.foot_row, blob.size, blob.width, blob.height, blob.area))
+
+    def _relearn_from_recent(self) -> None:
+        keep = list(self._order)[-self.RECENT_CHAINS :]
+        self._votes = {cid: self._votes[cid] for cid in keep if cid in self._votes}
+        self._order = deque(keep)
+
+
+def _peak(values: np.ndarray, weight: np.ndarray, *, smallest: bool = False) -> float | None:
+    """The most common value of a weighted sample (in log-size), or the smallest common one.
+
+    A weighted histogram smoothed by a kernel about as wide as people differ (+-10 %). With
+    ``smallest`` the first peak that holds at least half the best one's weight wins: for
+    widths, where people side by side are as common as people alone and only ever wider.
+    """
+    if len(values) == 0 or weight.sum() <= 0:
+        return None
+    lo, hi = float(values.min()) - 0.3, float(values.max()) + 0.3
+    step = 0.02
+    bins = max(int((hi - lo) / step) + 1, 3)
+    hist, edges = np.histogram(values, bins=bins, range=(lo, lo + bins * step), weights=weight)
+    kernel = np.exp(-0.5 * (np.arange(-15, 16) * step / 0.1) ** 2)
+    smooth = np.convolve(hist, kernel / kernel.sum(), mode="same")
+    top = smooth.max()
+    if top <= 0:
+        return None
+    centres = (edges[:-1] + edges[1:]) / 2
+    if smallest:
+        for k in range(1, len(smooth) - 1):
+            if smooth[k] >= 0.5 * top and smooth[k] >= smooth[k - 1] and smooth[k] >= smooth[k + 1]:
+                return float(centres[k])
+    return float(centres[int(np.argmax(smooth))])
+
+
+def _weighted_median(values: np.ndarray, weight: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weight[order])
+    k = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+    return float(values[order][min(k, len(values) - 1)])
+
+
+# -- what survives a restart ------------------------------------------------------------------
+
+
+@dataclass
+class SavedCalibration:
+    """The learned scale and a tiny thumbnail of the empty floor it was learned on.
+
+    The thumbnail (64 x 48 high-passed grey levels of the background model, which holds no
+    people) lets
+    the next start tell whether the camera still looks at the same floor.
+    """
+
+    scale: PersonScale
+    people: int
+    view: str
+    frame: tuple[int, int]
+    floor: list[float] = field(default_factory=list)
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "scale": asdict(self.scale),
+            "people": self.people,
+            "view": self.view,
+            "frame": list(self.frame),
+            "floor": [round(v, 3) for v in self.floor],
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(path)  # never leave half a file behind a power cut
+
+    @classmethod
+    def read(cls, path: Path) -> SavedCalibration | None:
+        try:
+            doc = json.loads(path.read_text())
+            return cls(
+                PersonScale(**doc["scale"]),
+                int(doc["people"]),
+                str(doc["view"]),
+                (int(doc["frame"][0]), int(doc["frame"][1])),
+                [float(v) for v in doc.get("floor", [])],
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            # Missing or unreadable: learn again, which costs a few minutes, not a wrong scale.
+            return None
+
+
+FLOOR_SIZE = (64, 48)
+
+
+def floor_signature(background: np.ndarray) -> list[float]:
+    """A 64 x 48 high-passed, normalised grey thumbnail of the floor.
+
+    The same view gives the same signature under other light: a gain change is normalised
+    away and a slow patch of sunlight is filtered out with the low frequencies; tiles,
+    tape, fixtures and their positions remain.
+    """
+    import cv2
+
+    gray = background
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(cv2.convertScaleAbs(gray), cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(gray.astype(np.float32), FLOOR_SIZE, interpolation=cv2.INTER_AREA)
+    small -= cv2.GaussianBlur(small, (0, 0), 4.0)
+    small -= small.mean()
+    norm = float(np.sqrt((small * small).sum()))
+    return (small / norm).ravel().tolist() if norm > 1e-6 else []
+
+
+def same_view(a: list[float], b: list[float], threshold: float = 0.5) -> bool:
+    """Whether two floor signatures show the same view (normalised correlation)."""
+    if not a or not b or len(a) != len(b):
+        return False
+    return float(np.dot(np.asarray(a), np.asarray(b))) >= threshold

@@ -1,0 +1,351 @@
+"""The ``motion`` detector: foreground blobs against an empty-floor image, split by size.
+
+For overhead cameras (and, with the width of upright people, oblique ones); needs no model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from peakend.broker.device.config import Section
+from peakend.edge.calibration import Blob, PersonScale
+from peakend.edge.detection import Detection
+
+
+class MotionSettings(Section):
+    """[detector] with kind = "motion" (the default)."""
+
+    kind: Literal["motion"] = Field(
+        default="motion",
+        title="Detector",
+        description="motion: background subtraction, no model (default).",
+    )
+    person_px: float | None = Field(
+        default=None,
+        gt=4,
+        le=1000,
+        title="Person size override (px)",
+        description="Leave unset: the camera learns how big one person is (see [calibration] "
+        "and `peakend edge calibrate`). Set, it is the diameter of one person's blob in "
+        "pixels (at the middle row of an oblique view), used from the first frame and while "
+        "the camera's own measurement agrees within 20 %; beyond that the camera uses its "
+        "own and reports the scale as unsure.",
+    )
+    threshold: int = Field(
+        default=30,
+        ge=1,
+        le=255,
+        title="Difference threshold",
+        description="How far a pixel must differ from the background to be foreground.",
+    )
+    learn_rate: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        title="Background learning rate",
+        description="How fast the empty-floor image follows light changes (per frame).",
+    )
+    absorb_s: float = Field(
+        default=900.0,
+        gt=0,
+        title="Absorb after (s)",
+        description="Foreground that has not moved for this long (a parked trolley) becomes "
+        "background. Keep it longer than the longest wait.",
+    )
+
+
+class MotionDetector:
+    """Foreground blobs against a slowly learnt empty-floor image, split into people by size.
+
+    The background learns only where nothing is in front of it (selective update): a person
+    standing still in a queue for minutes stays foreground, which a plain MOG2 model would
+    absorb within seconds. Two ways out keep it from sticking: foreground unchanged for
+    ``absorb_s`` is absorbed (a parked trolley), and a "ghost" — a blob whose outline has its
+    edges in the background image instead of the frame, left where a person stood when the
+    background was first taken — is absorbed at once.
+
+    Every size follows the person scale in use (``use_scale``), which the camera learns itself
+    (calibration.py): the working resolution, the smallest blob kept, how many people a blob
+    holds, and how close two detections may be before they are one person.
+    """
+
+    name = "motion"
+    WORK_PERSON_PX = 18.0  # people are detected on a frame scaled so one is about this wide
+    # ... but never on more than 0.6 x 0.6 of the frame: the cost per frame stays what it was
+    # under a usual ceiling when a high one makes people small.
+    MAX_WORK_SCALE = 0.6
+    NOISE_AREA = 20  # working pixels: smaller blobs are noise whatever the scale
+    # A frame mostly foreground for this long is a new view (the camera was moved or
+    # knocked), not a crowd: people never cover most of the floor.
+    MOVED_SHARE = 0.6
+    MOVED_S = 2.0
+
+    def __init__(
+        self,
+        settings: MotionSettings,
+        *,
+        view: str = "overhead",
+        scale: PersonScale | None = None,
+    ) -> None:
+        self.settings = settings
+        self.view = view
+        self.frame_shape: tuple[int, int] | None = None
+        self.person = scale or PersonScale(settings.person_px or 40.0)
+        self.trusted = True
+        self.scale = self._work_scale(self.person)
+        self._background: np.ndarray | None = None
+        self._fg_since: np.ndarray | None = None
+        self._mostly_fg_since: float | None = None
+        self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+        self._grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+        self.last_mask: np.ndarray | None = None
+        self.blobs: list[Blob] = []  # this frame's blobs, whole, for calibration
+        self.view_changed = False  # set for one frame when the view was found to change
+
+    def use_scale(self, person: PersonScale, *, trusted: bool = True) -> None:
+        """Follow a new person scale; the background is resampled, not relearnt.
+
+        An untrusted scale (a guess before anyone was seen) only sets the working size:
+        every blob above noise then counts as one person, which with the few people of the
+        first seconds is nearer the truth than splitting by a size that may be off twofold.
+        """
+        self.person = person
+        self.trusted = trusted
+        scale = self._work_scale(person)
+        if abs(scale / self.scale - 1.0) < 0.1:
+            return
+        self.scale = scale
+        if self._background is not None and self.frame_shape is not None:
+            h, w = self.frame_shape
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            self._background = cv2.resize(self._background, size, interpolation=cv2.INTER_AREA)
+            assert self._fg_since is not None
+            self._fg_since = np.full(self._background.shape[:2], np.inf, dtype=np.float32)
+
+    def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
+        self.frame_shape = frame.shape[:2]
+        self.view_changed = False
+        small = self._prepare(frame)
+        if self._background is None or self._background.shape[:2] != small.shape[:2]:
+            self._background = small.astype(np.float32)
+            self._fg_since = np.full(small.shape[:2], np.inf, dtype=np.float32)
+            self.blobs = []
+            return []
+        background = self._background
+        diff = cv2.absdiff(small, cv2.convertScaleAbs(background))
+        if diff.ndim == 3:
+            diff = np.max(diff, axis=2)
+        mask = cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1]
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
+        if self._moved(mask, t):
+            self._background = small.astype(np.float32)
+            self._fg_since = np.full(small.shape[:2], np.inf, dtype=np.float32)
+            self.view_changed = True
+            self.blobs = []
+            return []
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        detections: list[Detection] = []
+        ghosts = []
+        blobs: list[Blob] = []
+        inv = 1.0 / self.scale
+        sh, sw = small.shape[:2]
+        for label in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[label])
+            row = (y + h) * inv if self.view == "oblique" else 0.0
+            person_area = self.person.area_at(row) * self.scale * self.scale
+            # Blobs for calibration: anything above noise, wholly inside the frame (a person
+            # cut by the edge looks smaller than they are).
+            if area >= 6 and x > 0 and y > 0 and x + w < sw and y + h < sh:
+                blobs.append(
+                    Blob(
+                        (x + w / 2) * inv,
+                        (y + h / 2) * inv,
+                        (x * inv, y * inv, (x + w) * inv, (y + h) * inv),
+                        area * inv * inv,
+                    )
+                )
+            if area < (0.3 * person_area if self.trusted else self.NOISE_AREA):
+                mask[y : y + h, x : x + w][labels[y : y + h, x : x + w] == label] = 0
+                continue
+            patch = labels[y : y + h, x : x + w] == label
+            if self._is_ghost(small, patch, x, y):
+                ghosts.append((x, y, patch))
+                continue
+            for detection, part in self._split(patch, x, y, area, person_area):
+                # A ghost touching the person who left it merges into one blob; the split
+                # separates them, so each part of a multi-person blob is checked on its own.
+                if part is not None and self._is_ghost(small, part[2], part[0], part[1]):
+                    ghosts.append(part)
+                else:
+                    detections.append(detection)
+        detections = self._merge_fragments(detections)
+        self.blobs = blobs
+        self.last_mask = mask
+        self._learn(small, mask, ghosts, t)
+        return detections
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _work_scale(self, person: PersonScale) -> float:
+        # One person about WORK_PERSON_PX wide at the middle row: enough pixels to split
+        # blobs, few enough to run on a Pi (nearer people are larger, farther ones smaller).
+        return min(self.MAX_WORK_SCALE, self.WORK_PERSON_PX / max(person.at(person.ref_row), 1.0))
+
+    def _moved(self, mask: np.ndarray, t: float) -> bool:
+        share = float(np.count_nonzero(mask)) / mask.size
+        if share < self.MOVED_SHARE:
+            self._mostly_fg_since = None
+            return False
+        if self._mostly_fg_since is None:
+            self._mostly_fg_since = t
+        if t - self._mostly_fg_since < self.MOVED_S:
+            return False
+        self._mostly_fg_since = None
+        return True
+
+    def _prepare(self, frame: np.ndarray) -> np.ndarray:
+        if self.scale < 1.0:
+            frame = cv2.resize(
+                frame, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA
+            )
+        # A light blur takes the sensor noise out before differencing.
+        return cv2.blur(frame, (3, 3))
+
+    def _split(
+        self, patch: np.ndarray, x: int, y: int, area: int, person_area: float
+    ) -> list[tuple[Detection, tuple[int, int, np.ndarray] | None]]:
+        """People in one blob, each with its own pixel patch when the blob held several."""
+        h, w = patch.shape
+        # Two people touching cover less than two people apart; round up from 0.6 past a whole.
+        n = max(1, int(area / person_area + 0.4)) if self.trusted else 1
+        inv = 1.0 / self.scale
+        columns_only = False
+        if self.view == "oblique" and self.trusted:
+            # Upright people side by side: as tall as one, as wide as several. The width
+            # against one person's at this row says how many (area alone misses them when
+            # they overlap), and a blob no taller than about one person splits into columns,
+            # never into a top and a bottom half.
+            row = (y + h) * inv
+            expected_w = self.person.width_at(row) * self.scale
+            across = int(w / max(expected_w, 1.0) + 0.3)
+            n = max(n, across)
+            columns_only = h <= 1.4 * self.person.height_at(row) * self.scale
+        ys, xs = np.nonzero(patch)
+        if n == 1:
+            cx, cy = xs.mean() + x, ys.mean() + y
+            return [(self._detection(cx, cy, x, y, x + w, y + h, inv), None)]
+        points = np.column_stack([xs, ys]).astype(np.float32)
+        n = min(n, len(points))
+        criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+        data = points[:, :1].copy() if columns_only else points
+        # The centres from a sample of the blob's pixels are as good as from all of them,
+        # and a crowd's blobs hold thousands; every pixel then goes to its nearest centre.
+        sample = data[:: max(1, len(data) // 400)]
+        n = min(n, len(sample))
+        _, _, centres = cv2.kmeans(sample, n, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+        assign = np.argmin(((data[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
+        out = []
+        for k in range(n):
+            member = points[assign.ravel() == k].astype(int)
+            if len(member) == 0:
+                continue
+            x1, y1 = member.min(axis=0)
+            x2, y2 = member.max(axis=0) + 1
+            part = np.zeros((y2 - y1, x2 - x1), bool)
+            part[member[:, 1] - y1, member[:, 0] - x1] = True
+            cx, cy = member.mean(axis=0)
+            detection = self._detection(cx + x, cy + y, x1 + x, y1 + y, x2 + x, y2 + y, inv)
+            out.append((detection, (int(x1 + x), int(y1 + y), part)))
+        return out
+
+    def _merge_fragments(self, detections: list[Detection]) -> list[Detection]:
+        # Two real people's floor points are never closer than about one body width; closer
+        # detections are pieces of one person (a dark shirt splitting head from shoulders).
+        merged = list(detections)
+        changed = self.trusted
+        while changed and len(merged) > 1:
+            changed = False
+            for i in range(len(merged)):
+                for j in range(i + 1, len(merged)):
+                    a, b = merged[i], merged[j]
+                    limit = 0.6 * self._width(max(a.y, b.y))
+                    if math.hypot(a.x - b.x, a.y - b.y) < limit:
+                        box = (
+                            min(a.box[0], b.box[0]),
+                            min(a.box[1], b.box[1]),
+                            max(a.box[2], b.box[2]),
+                            max(a.box[3], b.box[3]),
+                        )
+                        if self.view == "overhead":
+                            merged[i] = Detection((a.x + b.x) / 2, (a.y + b.y) / 2, box)
+                        else:
+                            merged[i] = Detection.from_box(*box, view=self.view)
+                        del merged[j]
+                        changed = True
+                        break
+                if changed:
+                    break
+        return merged
+
+    def _width(self, row: float) -> float:
+        if self.view == "oblique":
+            return self.person.width_at(row)
+        return self.person.at(row)
+
+    def _detection(
+        self, cx: float, cy: float, x1: float, y1: float, x2: float, y2: float, inv: float
+    ) -> Detection:
+        box = (x1 * inv, y1 * inv, x2 * inv, y2 * inv)
+        if self.view == "overhead":
+            return Detection((cx + 0.5) * inv, (cy + 0.5) * inv, box)
+        return Detection.from_box(*box, view=self.view)
+
+    def _is_ghost(self, small: np.ndarray, patch: np.ndarray, x: int, y: int) -> bool:
+        assert self._background is not None
+        h, w = patch.shape
+        pad = 2
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(small.shape[1], x + w + pad), min(small.shape[0], y + h + pad)
+        blob = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        blob[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = patch
+        outline = cv2.morphologyEx(blob, cv2.MORPH_GRADIENT, self._open).astype(bool)
+        if outline.sum() < 8:
+            return False
+        now = _edges(small[y0:y1, x0:x1])
+        then = _edges(cv2.convertScaleAbs(self._background[y0:y1, x0:x1]))
+        return float(then[outline].mean()) > 1.5 * float(now[outline].mean()) + 4.0
+
+    def _learn(self, small: np.ndarray, mask: np.ndarray, ghosts: list, t: float) -> None:
+        assert self._background is not None and self._fg_since is not None
+        busy = cv2.dilate(mask, self._grow)
+        cv2.accumulateWeighted(
+            small, self._background, self.settings.learn_rate, mask=cv2.bitwise_not(busy)
+        )
+        fg = mask > 0
+        since = self._fg_since
+        since[~fg] = np.inf
+        since[fg & np.isinf(since)] = t
+        stale = fg & ((t - since) > self.settings.absorb_s)
+        for x, y, patch in ghosts:
+            h, w = patch.shape
+            stale[y : y + h, x : x + w] |= patch
+        if ghosts:
+            # Absorb a rim too: the ghost's blurred edge would otherwise linger as noise.
+            stale |= cv2.dilate(stale.astype(np.uint8), self._open).astype(bool) & fg
+        if stale.any():
+            self._background[stale] = small[stale]
+            since[stale] = np.inf
+
+
+def _edges(image: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    return cv2.magnitude(gx, gy)

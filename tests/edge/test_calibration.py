@@ -1,0 +1,251 @@
+"""The camera learns how big one person is: the statistics on their own (synthetic blobs, any
+size), what survives a restart, a moved camera, and whole scenes at scales far apart with no
+size set by hand."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from peakend.edge import accuracy, scenes
+from peakend.edge.calibration import (
+    Blob,
+    Calibrator,
+    PersonScale,
+    SavedCalibration,
+    floor_signature,
+    same_view,
+)
+from peakend.edge.config import EdgeConfig
+from peakend.edge.detectors import make_detector
+from peakend.edge.pipeline import Pipeline
+
+cv2.setNumThreads(1)
+
+
+def walkers(
+    rng: np.random.Generator,
+    size: float,
+    *,
+    n: int,
+    frames: int,
+    members: int = 1,
+    speed: float = 0.15,
+) -> list[list[Blob]]:
+    """Blobs of ``n`` things walking across, one list per frame; ``members`` > 1 is a group
+    walking shoulder to shoulder (one blob of about that many people)."""
+    out: list[list[Blob]] = [[] for _ in range(frames)]
+    for _ in range(n):
+        start = int(rng.integers(0, max(1, frames - 20)))
+        life = int(rng.integers(15, 40))
+        own = size * float(rng.uniform(0.9, 1.1))  # builds differ
+        area = math.pi / 4 * own * own * members * 0.85 ** (members - 1)
+        x, y = float(rng.uniform(0, 600)), float(rng.uniform(0, 400))
+        heading = float(rng.uniform(0, 2 * math.pi))
+        step = speed * own * float(rng.uniform(0.6, 1.4))
+        for k in range(start, min(frames, start + life)):
+            d = math.sqrt(4 * area / math.pi)
+            a = area * float(rng.uniform(0.95, 1.05))
+            out[k].append(Blob(x, y, (x - d / 2, y - d / 2, x + d / 2, y + d / 2), a))
+            x += step * math.cos(heading)
+            y += step * math.sin(heading)
+    return out
+
+
+def feed(cal: Calibrator, frames: list[list[Blob]], fps: float = 10.0) -> None:
+    for k, blobs in enumerate(frames):
+        cal.observe(blobs, k / fps)
+
+
+def merge(*streams: list[list[Blob]]) -> list[list[Blob]]:
+    return [sum(parts, []) for parts in zip(*streams, strict=True)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_learns_the_size_of_people_walking_alone_at_any_scale(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    size = float(rng.uniform(12, 90))
+    cal = Calibrator(view="overhead", frame_height=480, guess=PersonScale(40.0))
+    feed(cal, walkers(rng, size, n=40, frames=600))
+    status = cal.status()
+    assert status.state == "calibrated" and status.source == "learned"
+    assert status.people >= 12
+    assert abs(status.scale.size_px / size - 1) < 0.1
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_groups_a_trolley_and_a_sunlit_patch_do_not_skew_it(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    size = float(rng.uniform(15, 70))
+    frames = 900
+    alone = walkers(rng, size, n=30, frames=frames)
+    pairs = walkers(rng, size, n=14, frames=frames, members=2)
+    threes = walkers(rng, size, n=8, frames=frames, members=3)
+    # A parked trolley: big and steady, never moving.
+    trolley = [[Blob(100, 100, (70, 60, 130, 140), 2.2 * size * size)] for _ in range(frames)]
+    # Sunlight drifting slowly across the floor: huge, steady, moving.
+    sun = [
+        [Blob(50 + 0.5 * k, 300, (0 + 0.5 * k, 250, 100 + 0.5 * k, 350), 9000.0)]
+        for k in range(frames)
+    ]
+    cal = Calibrator(view="overhead", frame_height=480, guess=PersonScale(40.0))
+    feed(cal, merge(alone, pairs, threes, trolley, sun))
+    assert abs(cal.status().scale.size_px / size - 1) < 0.1
+
+
+def test_oblique_view_learns_how_size_grows_with_the_row() -> None:
+    rng = np.random.default_rng(7)
+    horizon = float(rng.uniform(-200, 40))
+    k = float(rng.uniform(0.25, 0.45))  # person height per row below the horizon
+    aspect = float(rng.uniform(0.3, 0.42))  # width / height of one upright person
+    frames: list[list[Blob]] = [[] for _ in range(900)]
+    for n in range(60):
+        members = 2 if n % 3 == 0 else 1  # a third walk side by side in pairs
+        start = int(rng.integers(0, 860))
+        foot = float(rng.uniform(180, 470))
+        x = float(rng.uniform(50, 590))
+        tall = float(rng.uniform(0.92, 1.08))
+        for f in range(start, min(900, start + 40)):
+            h = k * (foot - horizon) * tall
+            w = aspect * h * members
+            area = 0.75 * w * h
+            frames[f].append(Blob(x, foot - h / 2, (x - w / 2, foot - h, x + w / 2, foot), area))
+            x += 0.12 * h * aspect
+    cal = Calibrator(view="oblique", frame_height=480, guess=PersonScale(40.0))
+    feed(cal, frames)
+    scale = cal.status().scale
+    for row in (220.0, 440.0):
+        true_h = k * (row - horizon)
+        assert abs(scale.height_at(row) / true_h - 1) < 0.12
+        assert abs(scale.width_at(row) / (aspect * true_h) - 1) < 0.15
+
+
+def test_too_few_people_leave_it_calibrating() -> None:
+    rng = np.random.default_rng(8)
+    cal = Calibrator(view="overhead", frame_height=480, guess=PersonScale(40.0))
+    feed(cal, walkers(rng, 25.0, n=3, frames=300))
+    assert cal.status().state == "calibrating"
+
+
+def test_an_override_stands_while_it_agrees_and_a_wrong_one_is_replaced_and_reported() -> None:
+    rng = np.random.default_rng(9)
+    size = float(rng.uniform(20, 60))
+    blobs = walkers(rng, size, n=40, frames=600)
+    near = Calibrator(
+        view="overhead", frame_height=480, guess=PersonScale(40.0), override=1.1 * size
+    )
+    feed(near, blobs)
+    status = near.status()
+    assert status.source == "override" and status.scale.size_px == 1.1 * size
+    assert status.state == "calibrated"
+    for factor in (0.7, 1.3):
+        wrong = Calibrator(
+            view="overhead", frame_height=480, guess=PersonScale(40.0), override=factor * size
+        )
+        wrong.observe(blobs[0], 0.0)
+        assert wrong.scale.size_px == factor * size  # used until the camera knows better
+        feed(wrong, blobs)
+        status = wrong.status()
+        assert status.state == "unsure" and status.source == "learned"
+        assert abs(status.scale.size_px / size - 1) < 0.1
+        assert status.disagreement is not None and abs(status.disagreement) > 0.2
+
+
+def test_saved_calibration_survives_a_restart(tmp_path: Path) -> None:
+    floor = scenes.build(scenes.SceneSpec("a", seconds=1, crowd=None, queue=None)).background
+    saved = SavedCalibration(
+        PersonScale(27.5, 0.0, 240.0, 1.1, 0.9), 30, "overhead", (640, 480), floor_signature(floor)
+    )
+    path = tmp_path / "calibration.json"
+    saved.write(path)
+    again = SavedCalibration.read(path)
+    assert again is not None
+    assert (again.scale, again.people, again.view, again.frame) == (
+        saved.scale,
+        saved.people,
+        saved.view,
+        saved.frame,
+    )
+    assert same_view(again.floor, saved.floor)
+    assert SavedCalibration.read(tmp_path / "missing.json") is None
+    path.write_text("{not json")
+    assert SavedCalibration.read(path) is None
+
+
+def scene_pipeline(spec: scenes.SceneSpec, saved: SavedCalibration | None = None):
+    scene = scenes.build(spec)
+    config = EdgeConfig.model_validate(scene.config())
+    pipeline = Pipeline(config, make_detector(config.detector, view="overhead"), saved=saved)
+    return scene, pipeline
+
+
+def test_a_restart_uses_the_saved_scale_only_on_the_same_view() -> None:
+    spec = scenes.SceneSpec("s", seconds=1, px_per_m=45, crowd=None, queue=None, seed=11)
+    scene, pipeline = scene_pipeline(spec)
+    background = scene.background
+    saved = SavedCalibration(
+        PersonScale(17.0), 20, "overhead", (640, 480), floor_signature(background)
+    )
+    _, same = scene_pipeline(spec, saved)
+    same.process(background, 0.0)
+    status = same.calibration()
+    assert status is not None and status.source == "saved" and status.state == "calibrated"
+    assert same.scale.size_px == 17.0
+    # The camera was moved: another floor (here, another scale and tiling) in view.
+    other = scenes.SceneSpec("o", seconds=1, px_per_m=90, crowd=None, queue=None, seed=12)
+    moved_scene, moved = scene_pipeline(other, saved)
+    assert not same_view(saved.floor, floor_signature(moved_scene.background))
+    moved.process(moved_scene.background, 0.0)
+    status = moved.calibration()
+    assert status is not None and status.state == "calibrating"
+    assert status.source == "provisional"
+
+
+def test_a_camera_moved_while_running_learns_again() -> None:
+    first = scenes.SceneSpec("a", seconds=45, fps=5, px_per_m=95, crowd="corridor_bi", seed=13)
+    second = scenes.SceneSpec("b", seconds=45, fps=5, px_per_m=42, crowd="corridor_bi", seed=14)
+    scene_a, pipeline = scene_pipeline(first)
+    scene_b = scenes.build(second)
+    t = 0.0
+    for frame in scene_a.frames():
+        pipeline.process(frame, t)
+        t += 0.2
+    before = pipeline.scale.size_px
+    for frame in scene_b.frames():
+        pipeline.process(frame, t)
+        t += 0.2
+    after = pipeline.scale.size_px
+    # Person blobs are about 0.39 m across (shoulders, head, shadow's edge): the learned size
+    # must follow the zoom, not stay where the first view left it.
+    assert before > 30 and after < 22
+    assert abs(after / before - 42 / 95) < 0.15
+
+
+# 38 px/m: one person about 15 px; 140 px/m: about 55 px. The first frame's guess (a
+# sixteenth of the frame, 40 px) is wrong by far for both, and so was the old fixed default.
+@pytest.mark.parametrize("px_per_m", [38.0, 140.0])
+def test_scenes_far_from_any_default_need_no_size_set_by_hand(px_per_m: float) -> None:
+    spec = scenes.SceneSpec(
+        f"scale-{px_per_m:g}",
+        seconds=120,
+        px_per_m=px_per_m,
+        crowd="hotel",
+        queue=scenes.QueueSettings(arrival_s=9.0),
+        seed=int(px_per_m),
+    )
+    scene = scenes.build(spec)
+    config = EdgeConfig.model_validate(scene.config())
+    assert config.detector.person_px is None and config.tracker.max_distance_px is None
+    score = accuracy.evaluate(scene, config)
+    checkout = score.zones["checkout"]
+    assert checkout.visits_true >= 8 and checkout.waits_true >= 5
+    assert abs(checkout.visit_error) <= 0.10
+    assert checkout.wait_relative is not None and checkout.wait_relative <= 0.10
+    promo = score.zones["promo"]
+    if px_per_m < 100:  # a close camera sees only a corner of the promotion area
+        assert promo.visits_true >= 6
+        assert abs(promo.visit_error) <= 0.2
