@@ -19,7 +19,39 @@ def load_config(path: Path) -> Any:
 
 
 def role_checks(cfg: Any, path: Path, *, camera: bool = True) -> list[Check]:
-    return [check_camera(cfg, path) if camera else Check("camera", "SKIP", "--no-camera given")]
+    return [
+        check_camera(cfg, path) if camera else Check("camera", "SKIP", "--no-camera given"),
+        check_scale(cfg, path),
+    ]
+
+
+def check_scale(cfg: Any, config_path: Path) -> Check:
+    """What the camera learned of a person's size, from the state file it keeps between
+    restarts. Not learned yet is a warning, not a failure: a camera calibrates itself within
+    minutes of people walking by."""
+    from peakend.broker.device.config import resolve
+    from peakend.edge.calibration import SavedCalibration
+
+    state = resolve(config_path.parent, cfg.calibration.path)
+    saved = SavedCalibration.read(state)
+    override = getattr(cfg.detector, "person_px", None)
+    if saved is None:
+        how = f"person_px = {override:g} set by hand" if override else "nothing learned yet"
+        return Check("person size", "WARN", f"{how}; no state file at {state}",
+                     "let people walk through the view for a few minutes, or run "
+                     "`peakend edge calibrate --config FILE --write` to see and keep it")
+    s = saved.scale
+    slope = f", {s.slope:+.3f} px per row from row {s.ref_row:.0f}" if s.slope else ""
+    text = f"{s.size_px:.0f} px{slope}, learned from {saved.people} people ({saved.view})"
+    if saved.people < cfg.calibration.min_people:
+        return Check("person size", "WARN", text + " - still calibrating",
+                     "let more people walk through the view")
+    if override and abs(override - s.size_px) > 0.2 * s.size_px:
+        return Check("person size", "WARN",
+                     f"{text}; person_px = {override:g} in the config disagrees",
+                     "remove person_px from [detector], or run `peakend edge calibrate "
+                     "--config FILE --write`")
+    return Check("person size", "PASS", text)
 
 
 def check_camera(cfg: Any, config_path: Path, frames: int = 5, timeout: float = 10.0) -> Check:

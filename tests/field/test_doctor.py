@@ -171,3 +171,32 @@ def test_a_damaged_registry_fails_the_hub_folder_check_with_the_fix(bare_hub):
     assert code == 1 and rows["broker folder"]["status"] == "FAIL"
     assert "registry.json is damaged" in rows["broker folder"]["detail"]
     assert "restore it from a backup" in rows["broker folder"]["fix"]
+
+
+def test_doctor_shows_what_the_camera_learned_of_a_persons_size(tmp_path):
+    """Nothing learned yet is a warning with the fix; the state file's scale and how many
+    people it rests on pass; a person_px set by hand that the camera contradicts is a warning."""
+    from peakend.edge.calibration import PersonScale, SavedCalibration
+    from peakend.edge.scenes import render_demo_scene
+
+    _, config = render_demo_scene(tmp_path / "scene", seconds=2)
+    with config.open("a") as f:
+        f.write('\n[mqtt]\nurl = "mqtt://cam-01:pw@127.0.0.1:1"\n')
+    _, rows = doctor("--config", str(config), "--no-camera")
+    assert rows["person size"]["status"] == "WARN"
+    assert "nothing learned yet" in rows["person size"]["detail"]
+    assert "peakend edge calibrate" in rows["person size"]["fix"]
+
+    SavedCalibration(PersonScale(31.4), people=48, view="overhead",
+                     frame=(640, 480)).write(config.parent / "calibration.json")
+    _, rows = doctor("--config", str(config), "--no-camera")
+    assert rows["person size"]["status"] == "PASS", rows["person size"]
+    assert "31 px, learned from 48 people" in rows["person size"]["detail"]
+
+    text = config.read_text().replace("[detector]\n", "[detector]\nperson_px = 60\n", 1)
+    if "[detector]" not in text:
+        text += "\n[detector]\nperson_px = 60\n"
+    config.write_text(text)
+    _, rows = doctor("--config", str(config), "--no-camera")
+    assert rows["person size"]["status"] == "WARN"
+    assert "person_px = 60 in the config disagrees" in rows["person size"]["detail"]

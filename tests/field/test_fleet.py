@@ -95,3 +95,50 @@ def test_problems_are_judged_from_status_outbox_ack_lag_and_fps():
                        last_seen=(now - timedelta(hours=1)).isoformat())
     judge(silent, now)
     assert silent.level == "warning" and "silent for 60 min" in silent.problems[0]
+
+
+def test_a_cameras_learned_person_size_reaches_the_fleet_page(hub, tech, tmp_path):
+    """The health fields the camera adds (scale_state, person_px, scale_people) travel through
+    the real broker and hub, and an unsure camera is a warning with its fix."""
+    from peakend.broker.device.link import DeviceLink, LinkSettings
+
+    links = []
+    for device, vitals in [
+        ("cam-01", {"scale_state": "calibrated", "person_px": 31.4, "scale_people": 48,
+                    "scale_source": "learned"}),
+        ("cam-02", {"scale_state": "unsure", "person_px": 22.0, "scale_people": 30,
+                    "scale_source": "learned"}),
+    ]:
+        url = hub.provision(device, "s001", ["checkout"], "edge")
+        link = DeviceLink(LinkSettings(mqtt_url=url, device_id=device, store_id="s001",
+                                       zone_id=None, role="edge",
+                                       outbox_path=tmp_path / f"{device}.sqlite"))
+        link.start()
+        link.send("health", {"fps": 9.8, "cpu": 40.0, "outbox": 0, **vitals})
+        links.append(link)
+    try:
+        def rows() -> dict[str, str]:
+            page = tech.get("/fleet")[1]
+            return dict(re.findall(r'id="dev-(cam-\d+)".*?<td class="scale">([^<]*)</td>',
+                                   page, flags=re.S))
+
+        assert hub.wait_until(lambda: len(rows()) == 2 and "-" not in rows().values(), 15), rows()
+        assert rows()["cam-01"] == "calibrated, 31 px (48 people)"
+        page = tech.get("/fleet")[1]
+        cam2 = page[page.index('id="dev-cam-02"'):]
+        assert 'data-level="warning"' in cam2[:200]
+        assert "run `peakend edge calibrate` on the device" in cam2.split("</tr>")[0]
+    finally:
+        for link in links:
+            link.stop()
+
+
+def test_the_scale_column_ignores_what_a_device_sends_malformed():
+    from peakend.broker.hub.web.fleet import _scale
+
+    assert _scale(None) == {} and _scale("not json") == {} and _scale("[1, 2]") == {}
+    assert _scale('{"scale_state": 5}') == {}
+    got = _scale('{"scale_state": "calibrating", "person_px": "big", "scale_people": 3}')
+    assert got["person_px"] is None and got["scale_people"] == 3
+    row = DeviceRow("cam-03", "s001", role="edge", **got)
+    assert row.scale == "calibrating (3 people)"

@@ -8,6 +8,7 @@ come first so a tech reads the page top down.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,9 +39,25 @@ class DeviceRow:
     fps: float | None = None
     outbox: int | None = None
     health_at: str | None = None
+    # a camera's learned person size, from its latest health message (edge only)
+    scale_state: str | None = None
+    person_px: float | None = None
+    scale_people: int | None = None
+    scale_source: str | None = None
     revoked: bool = False
     problems: list[str] = field(default_factory=list)
     level: str = "ok"
+
+    @property
+    def scale(self) -> str:
+        """What the camera learned of a person's size, for the table: "calibrated, 31 px
+        (48 people)"."""
+        if not self.scale_state:
+            return "-"
+        size = f", {self.person_px:.0f} px" if self.person_px else ""
+        people = f" ({self.scale_people} people)" if self.scale_people is not None else ""
+        set_by = " set by hand" if self.scale_source == "override" else ""
+        return f"{self.scale_state}{size}{set_by}{people}"
 
     @property
     def ack_lag(self) -> int:
@@ -64,6 +81,7 @@ def fleet(
             state=r["state"], last_seen=r["last_seen"], status_at=r["status_at"],
             version=r["version"], acked_seq=r["acked_seq"], max_seq=r["max_seq"],
             fps=r["fps"], outbox=r["outbox"], health_at=r["health_at"],
+            **_scale(r["health_data"]),
         )
     for device_id, entry in (registry or {}).items():
         if entry.get("store") not in wanted:
@@ -99,12 +117,15 @@ def judge(row: DeviceRow, now: datetime) -> None:
         warnings.append(f"hub waits for a gap: {row.ack_lag} messages held beyond the ack")
     if row.role == "edge" and row.fps is not None and row.fps < LOW_FPS:
         warnings.append(f"camera at {row.fps:g} fps")
+    if row.role == "edge" and row.scale_state == "unsure":
+        warnings.append("camera unsure of a person's size (moved, or person_px set wrong): "
+                        "run `peakend edge calibrate` on the device")
     row.problems = problems + warnings
     row.level = "problem" if problems else "warning" if warnings else "ok"
 
 
 _COLUMNS = ("device_id", "store_id", "role", "zone_id", "state", "last_seen", "status_at",
-            "version", "acked_seq", "max_seq", "fps", "outbox", "health_at")
+            "version", "acked_seq", "max_seq", "fps", "outbox", "health_at", "health_data")
 
 
 def _query(conn: HubDb, stores: set[str]) -> list[dict[str, Any]]:
@@ -116,7 +137,7 @@ def _query(conn: HubDb, stores: set[str]) -> list[dict[str, Any]]:
         SELECT d.device_id, d.store_id, d.role, d.zone_id, d.state, d.last_seen, d.status_at,
                d.version, d.acked_seq,
                (SELECT max(seq) FROM ledger l WHERE l.device_id = d.device_id) AS max_seq,
-               h.fps, h.outbox, h.at AS health_at
+               h.fps, h.outbox, h.at AS health_at, h.data AS health_data
         FROM devices d
         LEFT JOIN health h ON h.msg_id = (
             SELECT msg_id FROM health WHERE device_id = d.device_id ORDER BY at DESC LIMIT 1)
@@ -126,6 +147,24 @@ def _query(conn: HubDb, stores: set[str]) -> list[dict[str, Any]]:
     ).fetchall()
     # by position: the same code reads a PostgreSQL connection
     return [dict(zip(_COLUMNS, r, strict=True)) for r in found]
+
+
+def _scale(data: str | None) -> dict[str, Any]:
+    """The calibration fields of a health message (additive to the contract: older cameras
+    and kiosks send none, and a device's text is never trusted to be well formed)."""
+    try:
+        vitals = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    if not isinstance(vitals, dict) or not isinstance(vitals.get("scale_state"), str):
+        return {}
+    px, people = vitals.get("person_px"), vitals.get("scale_people")
+    return {
+        "scale_state": vitals["scale_state"][:20],
+        "person_px": float(px) if isinstance(px, int | float) else None,
+        "scale_people": int(people) if isinstance(people, int) else None,
+        "scale_source": str(vitals.get("scale_source") or "")[:20] or None,
+    }
 
 
 def _parse(ts: str | None) -> datetime | None:
