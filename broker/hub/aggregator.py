@@ -37,7 +37,17 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from peakend.broker.device.mqtt import connect_properties, make_client
-from peakend.broker.hub.writer import BatchResult, Counters, writer_main
+from peakend.broker.hub.writer import (
+    BatchResult,
+    Counters,
+    Failed,
+    ReadAcks,
+    Ready,
+    Reply,
+    Stop,
+    StoreBatch,
+    writer_main,
+)
 from peakend.broker.wire import contract
 
 log = logging.getLogger(__name__)
@@ -112,9 +122,9 @@ class Aggregator:
         child.close()
         if not self._pipe.poll(60):
             raise AggregatorError("the writer process did not start")
-        kind, detail = self._pipe.recv()
-        if kind != "ready":
-            raise AggregatorError(f"the writer process failed to open the database: {detail}")
+        reply: Reply = self._pipe.recv()
+        if not isinstance(reply, Ready):
+            raise AggregatorError(f"the writer process failed to open the database: {reply[0]}")
         self._client.connect_async(
             self._target.host,
             self._target.port,
@@ -135,7 +145,7 @@ class Aggregator:
         self._client.loop_stop()
         if self._pipe is not None:
             try:
-                self._pipe.send(None)
+                self._pipe.send(Stop())
             except (BrokenPipeError, OSError):
                 pass
         if self._writer is not None:
@@ -214,8 +224,8 @@ class Aggregator:
             items = [(topic, payload, at) for topic, payload, at, _, _, _ in batch]
             # retained statuses the broker replays on our subscribing: no device just connected
             replayed = [i for i, item in enumerate(batch) if item[5]]
-            self._pipe.send(("batch", items, replayed) if replayed else items)
-            kind, result = self._pipe.recv()
+            self._pipe.send(StoreBatch(items, frozenset(replayed)))
+            reply: Reply = self._pipe.recv()
         except (EOFError, BrokenPipeError, OSError):
             self.last_error = "the writer process died"
             log.error(
@@ -223,17 +233,17 @@ class Aggregator:
                 self.last_error,
             )
             return False
-        if kind != "ok":
+        if isinstance(reply, Failed):
             # Nothing of it was committed or PUBACKed: put it back and try again shortly (a
             # full disk or a locked database passes; a bad message is quarantined by the writer).
-            log.error("batch of %d not stored (%s); retrying", len(batch), result)
+            log.error("batch of %d not stored (%s); retrying", len(batch), reply.reason)
             with self._arrived:
                 self._inbox[:0] = batch
             self._stop.wait(min(30.0, 1.0 * 2 ** min(self._failures, 5)))
             self._failures += 1
             return True
         self._failures = 0
-        self._publish_acks(batch, result)
+        self._publish_acks(batch, reply.result)
         return True
 
     def _publish_acks(
@@ -283,16 +293,16 @@ class Aggregator:
         if not recent:
             return True
         try:
-            self._pipe.send(("acked", sorted(recent)))
-            kind, result = self._pipe.recv()
+            self._pipe.send(ReadAcks(sorted(recent)))
+            reply: Reply = self._pipe.recv()
         except (EOFError, BrokenPipeError, OSError):
             self.last_error = "the writer process died"
             log.error("%s", self.last_error)
             return False
-        if kind != "ok":
-            log.warning("could not re-read acks: %s", result)
+        if isinstance(reply, Failed):
+            log.warning("could not re-read acks: %s", reply.reason)
             return True
-        for device, seq in result.items():
+        for device, seq in reply.result.items():
             store_id, published, when = recent[device]
             if seq > published:
                 log.info("ack of %s overtaken (%d < %d): publishing again", device, published, seq)

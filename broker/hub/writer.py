@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from peakend.broker.hub.db.store import EventStore, open_store
 from peakend.broker.hub.registry import Registry
@@ -74,6 +74,50 @@ RETRIES = 5
 # over a large database never holds the acks back for long.
 FOLD_EVERY_S = 1.0
 FOLD_ROWS = 20_000
+
+
+# -- what the aggregator and the writer process say to each other over their pipe ----------
+# NamedTuples: as cheap to pickle as the bare tuples they replace, and each has a name.
+
+
+class StoreBatch(NamedTuple):
+    """Store these messages in one transaction. ``replayed``: positions of retained statuses
+    the broker replayed on our subscribing (no device just connected)."""
+
+    items: list[Message]
+    replayed: frozenset[int] = frozenset()
+
+
+class ReadAcks(NamedTuple):
+    """The acks the database holds for these devices (a worker of several corrects an ack
+    it published out of order with them)."""
+
+    devices: list[str]
+
+
+class Stop(NamedTuple):
+    """Finish: the aggregator sends it after the last batch."""
+
+
+class Ready(NamedTuple):
+    """The writer opened the database and waits for batches."""
+
+
+class Done(NamedTuple):
+    """The request succeeded: a BatchResult for a StoreBatch, {device: seq} for ReadAcks."""
+
+    result: Any
+
+
+class Failed(NamedTuple):
+    """The request failed and nothing of it was committed (the database could not be opened,
+    or a failure of the database itself such as a full disk): the aggregator retries."""
+
+    reason: str
+
+
+Request = StoreBatch | ReadAcks | Stop
+Reply = Ready | Done | Failed
 
 
 class Ingest:
@@ -283,21 +327,19 @@ class Ingest:
 
 
 def writer_main(conn: Connection, db: str, registry_path: str | None, log_level: int) -> None:
-    """The writer process: one batch in, one result (or error) out, until told to stop.
-
-    A ``("acked", [device, ...])`` request instead of a batch returns the acks recorded in the
-    database, which a worker of several uses to correct an ack it published out of order."""
+    """The writer process: one :data:`Request` in, one :data:`Reply` out, until told to
+    :class:`Stop`."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Ctrl-C reaches the whole process group: the aggregator stops this process itself, after
-    # the last batch, by sending None.
+    # the last batch, by sending Stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         ingest = Ingest(db, registry_path)
     except Exception as exc:
         log.error("cannot open the database: %s", exc)
-        conn.send(("error", str(exc)))
+        conn.send(Failed(str(exc)))
         return
-    conn.send(("ready", None))
+    conn.send(Ready())
     folded_at = 0.0
     try:
         while True:
@@ -307,22 +349,19 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
             if not conn.poll(FOLD_EVERY_S):
                 continue  # idle: the fold above runs again
             try:
-                batch = conn.recv()
+                request: Request = conn.recv()
             except EOFError:
                 break
-            if batch is None:
+            if isinstance(request, Stop):
                 break
             try:
-                if isinstance(batch, tuple) and batch[0] == "acked":
-                    conn.send(("ok", ingest.store.acked_seqs(list(batch[1]))))
-                    continue
-                if isinstance(batch, tuple) and batch[0] == "batch":
-                    conn.send(("ok", ingest.handle(batch[1], frozenset(batch[2]))))
-                    continue
-                conn.send(("ok", ingest.handle(batch)))
+                if isinstance(request, ReadAcks):
+                    conn.send(Done(ingest.store.acked_seqs(request.devices)))
+                else:
+                    conn.send(Done(ingest.handle(request.items, request.replayed)))
             except Exception as exc:  # reported, and the batch is not acked: it comes again
-                log.exception("batch of %d failed", len(batch))
-                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                log.exception("%s failed", type(request).__name__)
+                conn.send(Failed(f"{type(exc).__name__}: {exc}"))
     finally:
         ingest.close()
 
