@@ -1,36 +1,32 @@
 """Service-recovery alerts: a zone's wait or its unhappy presses cross a threshold.
 
 The aggregator calls :meth:`AlertMonitor.check` every few seconds and publishes what it returns
-on ``peakend/v1/{store}/alerts``. No storms: at most one open alert per zone and cause (also a
-unique index), hysteresis (an alert closes only once its value falls below ``clear_ratio`` of
-the threshold, and not before ``min_open_min``), and a cool-down before the same cause opens
-again. Alerts live in the ``alerts`` table, where the web acknowledges and comments on them.
+on ``peakend/v1/{store}/alerts``. The monitor reads each zone's recent waits and presses and
+carries out what the pure rules of :mod:`peakend.broker.hub.reports.alert_rules` decide (one
+open alert per zone and cause, also a unique index; hysteresis; a cool-down). Alerts live in
+the ``alerts`` table, where the web acknowledges and comments on them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from peakend.broker.hub.config import DEFAULT, AlertRule, HubConfig
 from peakend.broker.hub.db.database import HubDb
-from peakend.broker.hub.reports.analytics import fmt_duration
+from peakend.broker.hub.reports.alert_rules import (
+    Action,
+    Reading,
+    decide,
+    unhappy_reading,
+    wait_reading,
+)
 from peakend.broker.hub.reports.queries import open_db, zones
 from peakend.broker.wire.contract import format_ts, parse_ts
 
-
-@dataclass(frozen=True)
-class Reading:
-    """What a zone shows right now for one cause."""
-
-    kind: str  # "wait" or "unhappy"
-    value: float | None
-    threshold: float
-    cause: str
+__all__ = ["AlertMonitor", "Reading", "acknowledge", "add_comment", "alert_payload",
+           "store_alerts"]
 
 
 class AlertMonitor:
@@ -67,17 +63,11 @@ class AlertMonitor:
 
     def _wait_reading(self, store: str, zone: str, rule: AlertRule, now: datetime) -> Reading:
         since = now - timedelta(minutes=rule.wait_window_min)
-        waits = np.array([r[0] for r in self.conn.execute(
+        waits = [r[0] for r in self.conn.execute(
             "SELECT wait_s FROM dwells WHERE store_id = $1 AND zone_id = $2 AND exit > $3 "
             "AND exit <= $4 AND wait_s IS NOT NULL",
-            (store, zone, format_ts(since), format_ts(now)))], dtype=float)
-        threshold = rule.wait_p90_s or 0.0
-        if waits.size < rule.wait_min_people:
-            return Reading("wait", None, threshold, "")
-        p90 = float(np.percentile(waits, 90))
-        cause = (f"{zone} p90 wait {fmt_duration(p90)} over the last {rule.wait_window_min:g} "
-                 f"min ({waits.size} people; threshold {fmt_duration(threshold)})")
-        return Reading("wait", p90, threshold, cause)
+            (store, zone, format_ts(since), format_ts(now)))]
+        return wait_reading(zone, waits, rule)
 
     def _unhappy_reading(
         self, store: str, zone: str, rule: AlertRule, now: datetime, wait: Reading
@@ -88,10 +78,7 @@ class AlertMonitor:
             "AND at <= $4 AND flagged = 0 AND score <= $5",
             (store, zone, format_ts(since), format_ts(now),
              self.config.analytics.unhappy_max_score)).fetchone()
-        cause = f"{count} unhappy in {rule.unhappy_window_min:g} min"
-        if wait.value is not None:
-            cause += f"; {zone} p90 wait {fmt_duration(wait.value)}"
-        return Reading("unhappy", float(count), float(rule.unhappy_count or 0), cause)
+        return unhappy_reading(zone, int(count), rule, wait)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -101,35 +88,30 @@ class AlertMonitor:
         row = self.conn.execute(
             "SELECT id, opened_at FROM alerts WHERE store_id = $1 AND zone_id = $2 AND kind = $3 "
             "AND state = 'open'", (store, zone, r.kind)).fetchone()
-        over = r.value is not None and (
-            r.value > r.threshold if r.kind == "wait" else r.value >= r.threshold)
-        if row is None:
-            if not over:
-                return None
-            recent = self.conn.execute(
+        closed_recently = False
+        if row is None and r.over:  # the cool-down only matters for an alert about to open
+            closed_recently = self.conn.execute(
                 "SELECT 1 FROM alerts WHERE store_id = $1 AND zone_id = $2 AND kind = $3 "
                 "AND closed_at > $4",
                 (store, zone, r.kind, format_ts(now - timedelta(minutes=rule.cooldown_min))),
-            ).fetchone()
-            if recent:
-                return None
+            ).fetchone() is not None
+        action = decide(r, rule, now, opened_at=parse_ts(row[1]) if row else None,
+                        closed_recently=closed_recently)
+        if action is Action.OPEN:
             (alert_id,) = self.conn.execute(
                 "INSERT INTO alerts (store_id, zone_id, kind, state, opened_at, cause, value, "
                 "threshold) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7) RETURNING id",
                 (store, zone, r.kind, format_ts(now), r.cause, r.value, r.threshold)).fetchone()
             return self._payload(int(alert_id))
-        alert_id, opened = row
-        clear = r.value is None or r.value < r.threshold * rule.clear_ratio
-        if clear and now - parse_ts(opened) >= timedelta(minutes=rule.min_open_min):
+        if action is Action.CLOSE:
             self.conn.execute(
                 "UPDATE alerts SET state = 'closed', closed_at = $1 WHERE id = $2",
-                (format_ts(now), alert_id))
-            return self._payload(alert_id)
-        if r.value is not None and over:
-            # keep the cause current while it lasts, without announcing it again
+                (format_ts(now), row[0]))
+            return self._payload(row[0])
+        if action is Action.UPDATE:
             higher = self.conn.dialect.greatest("value", "$2")
             self.conn.execute(f"UPDATE alerts SET cause = $1, value = {higher} WHERE id = $3",
-                              (r.cause, r.value, alert_id))
+                              (r.cause, r.value, row[0]))
         return None
 
     def _payload(self, alert_id: int) -> dict[str, Any]:
