@@ -61,12 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from peakend.broker.device.config import ConfigError, load_config
-    from peakend.broker.hub.config import DEFAULT, HubConfig
     from peakend.broker.hub.reports.queries import ReportError, open_db, store_report, zone_report
 
     try:
-        config = load_config(args.config, HubConfig) if args.config else DEFAULT
+        config = _hub_config(args.config)
         conn = open_db(args.db)
         try:
             period = _period(args, config)
@@ -79,9 +77,25 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(render_lines(lines, period, args.format))
         finally:
             conn.close()
-    except (ConfigError, ReportError) as exc:
+    except ReportError as exc:
         return fail("report", exc, USAGE, urls=[args.db])
     return 0
+
+
+def _hub_config(path: str | None) -> HubConfig:
+    """hub.toml when given; the defaults (UTC, default analytics) otherwise, without loading
+    the config file machinery, which is a good part of a short report's start-up."""
+    from peakend.broker.hub.config import DEFAULT, HubConfig
+    from peakend.broker.hub.reports.queries import ReportError
+
+    if not path:
+        return DEFAULT
+    from peakend.broker.device.config import ConfigError, load_config
+
+    try:
+        return load_config(path, HubConfig)
+    except ConfigError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def _period(args: argparse.Namespace, config: HubConfig) -> Period:
