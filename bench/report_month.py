@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from peakend.broker.cli.report import main as report_main
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.config import HubConfig
 from peakend.broker.hub.db.store import Store
 from peakend.broker.hub.reports.queries import (
@@ -38,7 +39,7 @@ from peakend.broker.hub.reports.queries import (
     store_report,
     zone_report,
 )
-from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.app import create_app
 from peakend.broker.hub.web.auth import add_user
 
 STORES = [("s001", "Europe/Berlin"), ("s002", "America/New_York"), ("s003", "Asia/Kolkata"),

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.field.provision import provision
-from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.app import create_app
 from peakend.kiosk.doctor import check_display_and_touch, touch_devices
 
 from .conftest import run_peakend

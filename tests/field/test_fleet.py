@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.reports.queries import open_db
-from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.app import create_app
 from peakend.broker.hub.web.auth import add_user
 from peakend.broker.hub.web.fleet import DeviceRow, judge
 

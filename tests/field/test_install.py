@@ -11,8 +11,9 @@ import urllib.request
 
 import pytest
 
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.field import install
-from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.app import create_app
 from peakend.kiosk.settings import load_kiosk_config
 
 from .conftest import run_peakend

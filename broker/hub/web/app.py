@@ -381,31 +381,3 @@ def _local(ts: str | None, tz: str) -> str:
     if moment.date() > today - timedelta(days=6):
         return moment.strftime("%a %H:%M")
     return moment.strftime("%d %b %H:%M")
-
-
-@contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run ``app`` with uvicorn on an ephemeral port in a thread; yields its base URL.
-
-    For tests and tools (the browser tests use it); ``peakend serve`` runs uvicorn itself.
-    """
-    import threading
-    import time
-
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from peakend.broker.cli import report as report_cli
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.config import HubConfig
 from peakend.broker.hub.db.store import open_store
 from peakend.broker.hub.reports.alerts import AlertMonitor
@@ -27,7 +28,7 @@ from peakend.broker.hub.reports.queries import (
     store_report,
     zones,
 )
-from peakend.broker.hub.web.app import COOKIE, create_app, serve_in_thread
+from peakend.broker.hub.web.app import COOKIE, create_app
 from peakend.broker.hub.web.auth import add_user, start_session
 from peakend.broker.wire.contract import Envelope, new_envelope
 

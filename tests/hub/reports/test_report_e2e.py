@@ -14,9 +14,10 @@ import pytest
 
 from peakend.broker.cli.report import main as report_main
 from peakend.broker.device.link import DeviceLink, LinkSettings
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.reports.alerts import AlertMonitor
 from peakend.broker.hub.reports.queries import open_db
-from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.app import create_app
 from peakend.broker.hub.web.auth import add_user
 
 

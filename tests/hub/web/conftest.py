@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.config import HubConfig
 from peakend.broker.hub.db.store import open_store
 from peakend.broker.hub.reports.alerts import AlertMonitor
 from peakend.broker.hub.reports.queries import open_db
-from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.app import create_app
 from peakend.broker.hub.web.auth import add_user
 from peakend.broker.wire.contract import Envelope, new_envelope
 

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from hubtools import PEAKEND
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.db.store import open_store
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports.alerts import AlertMonitor
@@ -30,7 +31,7 @@ from peakend.broker.hub.reports.queries import (
     store_report,
     zone_report,
 )
-from peakend.broker.hub.web.app import create_app, serve_in_thread
+from peakend.broker.hub.web.app import create_app
 from peakend.broker.hub.web.auth import add_user
 from peakend.broker.wire.contract import Envelope, format_ts
 
