@@ -173,9 +173,11 @@ class Ingest:
         except contract.ContractError:
             where = None
         at = datetime.fromtimestamp(received, UTC)
+        device = where.device if where else None
+        # its seq, when it can be read, so that no single message can freeze the device's ack
+        seq = contract.peek_seq(payload) if device else None
         with self.store.transaction():
-            self._quarantine(topic, payload, at, reason, where.device if where else None,
-                             None, counters)
+            self._quarantine(topic, payload, at, reason, device, seq, counters)
         return BatchResult({}, counters)
 
     def _handle_with_retries(self, batch: list[Message], replayed: frozenset[int]) -> BatchResult:
@@ -224,9 +226,12 @@ class Ingest:
                 elif outcome.kind == "duplicate":
                     counters.duplicates += 1
                 else:
-                    # seq=None: the ledger already holds the real owner of that seq.
+                    # With its seq, so the ack can move past it: the ledger insert never
+                    # replaces an owner (a reused seq keeps its stored message), and a msg_id
+                    # replayed under a new seq (an outbox renumbered by a re-flash) would
+                    # otherwise leave a hole that freezes the device's ack for good.
                     reason = outcome.reason or outcome.kind
-                    self._quarantine(topic, payload, at, reason, e.device_id, None, counters)
+                    self._quarantine(topic, payload, at, reason, e.device_id, e.seq, counters)
             if batch and seen:
                 last = datetime.fromtimestamp(batch[-1][2], UTC)
                 self.store.touch_devices(sorted((d, touched[d], n) for d, n in seen.items()), last)

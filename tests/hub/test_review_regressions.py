@@ -98,3 +98,37 @@ def test_a_missing_registry_file_trusts_the_acl_and_a_broken_one_keeps_the_last(
 
     os.utime(path, (time.time() + 5, time.time() + 5))
     assert "does not match store 's002'" in registry.check(env)
+
+
+def test_a_msg_id_replayed_under_a_new_seq_leaves_its_seq_handled_and_the_ack_moves_on(
+    tmp_path,
+):
+    """A re-flashed outbox renumbers rows but keeps their msg_ids: the copy under the new seq
+    is quarantined as a replay, and its seq must still count, or the ack stops there."""
+    first = rating(1)
+    replay = json.loads(first[1])
+    replay["seq"] = 2
+    batch = [first, (first[0], json.dumps(replay).encode(), time.time()),
+             *(rating(s) for s in range(3, 8))]
+    ingest = Ingest(tmp_path / "hub.sqlite")
+    result = ingest.handle(batch)
+    assert result.counters.quarantined == 1 and result.counters.stored == 6
+    assert result.acks["kiosk-01"][1] == 7
+    reason = ingest.store.db.execute("SELECT reason FROM quarantine").fetchone()[0]
+    assert "replayed msg_id" in reason
+
+
+def test_a_message_the_store_cannot_take_still_counts_at_its_seq(tmp_path):
+    """No single message can freeze a device's ack: one that fails at storage is quarantined
+    at the seq it carries."""
+    poison = new_envelope(
+        device_id="kiosk-01", store_id="s001", zone_id="checkout", seq=2, event_type="dwell",
+        ts="0001-01-02T00:00:00Z", clock_synced=False,
+        data={"track": 1, "enter": "9999-12-30T00:00:00Z", "exit": "9999-12-30T00:00:01Z",
+              "dwell_s": 1},
+    )
+    ingest = Ingest(tmp_path / "hub.sqlite")
+    ingest.handle([rating(1), (event_topic("s001", "kiosk-01", "dwell"), poison.to_json(),
+                               time.time())])
+    result = ingest.handle([rating(3)])
+    assert result.acks["kiosk-01"][1] == 3
