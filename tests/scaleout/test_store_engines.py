@@ -113,6 +113,29 @@ def test_same_outcomes_on_both_engines(db_url: str) -> None:
         store.close()
 
 
+def test_a_copy_behind_a_refused_one_is_judged_in_the_same_pass(db_url: str) -> None:
+    """A msg_id the ledger refused at a taken seq, then the same msg_id at a free seq, and a
+    free seq behind a refused msg_id: each is stored or judged at once, never taken for a lost
+    race (which made the writer run the batch again and again, then one message at a time)."""
+    store = open_store(db_url)
+    try:
+        with store.transaction():
+            store.store_events([(rating("kiosk-01", 5), NOW)])
+        m1, m2 = uuid.uuid5(NS, "m1"), uuid.uuid5(NS, "m2")
+        batch = [
+            (rating("kiosk-01", 5, msg_id=m1), NOW),  # seq 5 is taken: refused
+            (rating("kiosk-01", 6, msg_id=m1), NOW),  # m1 at a free seq: stored
+            (rating("kiosk-01", 7, msg_id=uuid.uuid5(NS, "kiosk-01/5")), NOW),  # replayed msg
+            (rating("kiosk-01", 7, msg_id=m2), NOW),  # seq 7 free behind it: stored
+        ]
+        with store.transaction():
+            outcomes = store.store_events(batch)
+        assert [o.kind for o in outcomes] == ["conflict", "stored", "conflict", "stored"]
+        assert "already stored as kiosk-01 seq 6" in (outcomes[0].reason or "")
+    finally:
+        store.close()
+
+
 def test_an_uncommitted_row_of_another_worker_is_never_acked(pg_url: str) -> None:
     a, b = Ingest(pg_url), Ingest(pg_url)
     try:

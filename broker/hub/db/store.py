@@ -87,38 +87,34 @@ class Store:
         if not items:
             return []
         msg_ids = [str(e.msg_id) for e, _ in items]
-        # The first occurrence of each msg_id and of each (device, seq) within the batch tries
-        # the insert; later ones are judged against what is in the database afterwards.
-        first_msg: set[str] = set()
-        first_key: set[tuple[str, int]] = set()
-        candidates: list[int] = []
-        for i, (e, _) in enumerate(items):
-            key = (e.device_id, e.seq)
-            if msg_ids[i] in first_msg or key in first_key:
-                continue
-            first_msg.add(msg_ids[i])
-            first_key.add(key)
-            candidates.append(i)
-        candidates.sort(key=lambda i: (items[i][0].device_id, items[i][0].seq))
-        received = {i: format_ts(items[i][1]) for i in candidates}
-        inserted: set[tuple[str, int]] = set()
-        dialect = self.db.dialect
-        for part in _chunks(candidates):
-            args = [
-                a
-                for i in part
-                for a in (items[i][0].device_id, items[i][0].seq, msg_ids[i], received[i])
-            ]
-            inserted.update(
-                (d, s)
-                for d, s in self.db.execute(
-                    "INSERT INTO ledger (device_id, seq, msg_id, received_at, outcome) "
-                    f"SELECT *, 'stored' FROM (VALUES {dialect.values(len(part), 4)}) AS v "
-                    "WHERE true ON CONFLICT DO NOTHING RETURNING device_id, seq",
-                    args,
-                )
-            )
-        stored = {i for i in candidates if (items[i][0].device_id, items[i][0].seq) in inserted}
+        received = [format_ts(at) for _, at in items]
+        stored: set[int] = set()
+        tried: set[int] = set()
+        taken_msg: set[str] = set()
+        taken_key: set[tuple[str, int]] = set()
+        # Rounds: the first occurrence of each msg_id and of each (device, seq) not known to be
+        # taken tries the insert. One that loses learns what took it, and a later copy whose
+        # msg_id and seq are both still free tries in the next round (a msg_id replayed under a
+        # new seq, or a seq reused with a new msg_id, behind a copy the ledger refused).
+        while True:
+            candidates = _first_free(items, msg_ids, tried, taken_msg, taken_key)
+            if not candidates:
+                break
+            tried.update(candidates)
+            inserted = self._insert_ledger(items, msg_ids, received, candidates)
+            lost = []
+            for i in candidates:
+                key = (items[i][0].device_id, items[i][0].seq)
+                if key in inserted:
+                    stored.add(i)
+                    taken_msg.add(msg_ids[i])
+                    taken_key.add(key)
+                else:
+                    lost.append(i)
+            if lost:
+                by_msg, by_seq = self._ledger_owners(items, msg_ids, lost)
+                taken_msg.update(by_msg)
+                taken_key.update(by_seq)
         outcomes = self._judge(items, msg_ids, stored)
 
         typed: dict[str, list[tuple[Any, ...]]] = {}
@@ -140,24 +136,7 @@ class Store:
         if len(stored) == len(items):
             return [Outcome("stored")] * len(items)
         rest = [i for i in range(len(items)) if i not in stored]
-        dialect = self.db.dialect
-        by_msg: dict[str, tuple[str, int]] = {}
-        by_seq: dict[tuple[str, int], str | None] = {}
-        for part in _chunks(rest):
-            wanted = sorted({msg_ids[i] for i in part})
-            for m, d, s in self.db.execute(
-                "SELECT msg_id, device_id, seq FROM ledger "
-                f"WHERE msg_id IN ({dialect.params(1, len(wanted))})",
-                wanted,
-            ):
-                by_msg[m] = (d, s)
-            keys = sorted({(items[i][0].device_id, items[i][0].seq) for i in part})
-            for d, s, m in self.db.execute(
-                "SELECT device_id, seq, msg_id FROM ledger "
-                f"WHERE (device_id, seq) IN (VALUES {dialect.values(len(keys), 2)})",
-                [a for key in keys for a in key],
-            ):
-                by_seq[(d, s)] = m
+        by_msg, by_seq = self._ledger_owners(items, msg_ids, rest)
         outcomes = []
         for i, (e, _) in enumerate(items):
             if i in stored:
@@ -183,6 +162,59 @@ class Store:
                     f"ledger row for {e.device_id} seq {e.seq} vanished during the batch"
                 )
         return outcomes
+
+    def _insert_ledger(
+        self,
+        items: list[tuple[Envelope, datetime]],
+        msg_ids: list[str],
+        received: list[str],
+        candidates: list[int],
+    ) -> set[tuple[str, int]]:
+        """Ledger rows for the candidates, in (device, seq) order so that concurrent workers
+        take row locks in one order; returns the (device, seq) keys this insert took."""
+        order = sorted(candidates, key=lambda i: (items[i][0].device_id, items[i][0].seq))
+        inserted: set[tuple[str, int]] = set()
+        for part in _chunks(order):
+            args = [
+                a
+                for i in part
+                for a in (items[i][0].device_id, items[i][0].seq, msg_ids[i], received[i])
+            ]
+            inserted.update(
+                (d, s)
+                for d, s in self.db.execute(
+                    "INSERT INTO ledger (device_id, seq, msg_id, received_at, outcome) "
+                    f"SELECT *, 'stored' FROM (VALUES {self.db.dialect.values(len(part), 4)}) "
+                    "AS v WHERE true ON CONFLICT DO NOTHING RETURNING device_id, seq",
+                    args,
+                )
+            )
+        return inserted
+
+    def _ledger_owners(
+        self, items: list[tuple[Envelope, datetime]], msg_ids: list[str], which: list[int]
+    ) -> tuple[dict[str, tuple[str, int]], dict[tuple[str, int], str | None]]:
+        """Who holds these items' msg_ids and (device, seq) keys in the ledger (committed rows
+        and this transaction's own)."""
+        dialect = self.db.dialect
+        by_msg: dict[str, tuple[str, int]] = {}
+        by_seq: dict[tuple[str, int], str | None] = {}
+        for part in _chunks(which):
+            wanted = sorted({msg_ids[i] for i in part})
+            for m, d, s in self.db.execute(
+                "SELECT msg_id, device_id, seq FROM ledger "
+                f"WHERE msg_id IN ({dialect.params(1, len(wanted))})",
+                wanted,
+            ):
+                by_msg[m] = (d, s)
+            keys = sorted({(items[i][0].device_id, items[i][0].seq) for i in part})
+            for d, s, m in self.db.execute(
+                "SELECT device_id, seq, msg_id FROM ledger "
+                f"WHERE (device_id, seq) IN (VALUES {dialect.values(len(keys), 2)})",
+                [a for key in keys for a in key],
+            ):
+                by_seq[(d, s)] = m
+        return by_msg, by_seq
 
     def _mark_skipped(
         self, device_id: str, ranges: Iterable[tuple[int, int]], received: str
@@ -359,6 +391,30 @@ TABLES = frozenset({*COLUMNS, "ledger", "quarantine", "devices", "zone_hours", "
 def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), _CHUNK):
         yield seq[i : i + _CHUNK]
+
+
+def _first_free(
+    items: list[tuple[Envelope, datetime]],
+    msg_ids: list[str],
+    tried: set[int],
+    taken_msg: set[str],
+    taken_key: set[tuple[str, int]],
+) -> list[int]:
+    """The items that may try the insert now: not tried yet, msg_id and (device, seq) not
+    known to be taken, and the first in the batch to claim either."""
+    claim_msg: set[str] = set()
+    claim_key: set[tuple[str, int]] = set()
+    out = []
+    for i, (e, _) in enumerate(items):
+        key = (e.device_id, e.seq)
+        if i in tried or msg_ids[i] in taken_msg or key in taken_key:
+            continue
+        if msg_ids[i] in claim_msg or key in claim_key:
+            continue
+        claim_msg.add(msg_ids[i])
+        claim_key.add(key)
+        out.append(i)
+    return out
 
 
 def typed_row(
