@@ -49,13 +49,15 @@ def _horizons(db: HubDb) -> dict[str, int]:
     With several PostgreSQL writers, workers allocate rowids when they insert but commit in
     their own order, so a reader can see rowid 10 while 9 is still in flight; a watermark moved
     to 10 would skip 9 for good. A SHARE lock waits for the inserts in flight to commit and
-    holds new ones off for the instant it takes to read the sequences."""
+    holds new ones off for the instant it takes to read the sequence. One table at a time, each
+    in its own transaction: a writer that holds one table and waits for another can never wait
+    on a fold that holds both (the deadlock PostgreSQL would have to break)."""
     if db.engine == "sqlite":
         return {t: 2**63 - 1 for t in FOLDED}
     out: dict[str, int] = {}
-    with db.transaction():
-        db.execute(f"LOCK TABLE {', '.join(FOLDED)} IN SHARE MODE")
-        for table in FOLDED:
+    for table in FOLDED:
+        with db.transaction():
+            db.execute(f"LOCK TABLE {table} IN SHARE MODE")
             row = db.execute(
                 "SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'rowid'))", (table,)
             ).fetchone()
