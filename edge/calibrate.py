@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from peakend.broker.device.config import ConfigError, resolve
+from peakend.broker.device.files import replace_atomically
 from peakend.edge.calibration import CalibrationStatus, PersonScale, SavedCalibration
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detectors import make_detector
@@ -109,9 +110,8 @@ def write_person_px(path: Path, value: float) -> None:
         EdgeConfig.model_validate(tomllib.loads(out))
     except Exception as exc:  # never leave a config the camera cannot start with
         raise ConfigError(f"{path}: writing person_px would break the file ({exc})") from None
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(out)
-    tmp.replace(path)
+    # the file holds the device's MQTT password: keep its mode and owner, never half written
+    replace_atomically(path, out)
 
 
 def _table(lines: list[str], name: str) -> tuple[int | None, int]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# Re-exported: the hub's files and a device's config are replaced the same way.
+from peakend.broker.device.files import replace_atomically  # noqa: F401
 
 
 @contextmanager
@@ -21,35 +23,11 @@ def locked(path: Path) -> Iterator[None]:
     """Hold the exclusive lock of ``path`` (a ``.lock`` file beside it, since the file itself
     is replaced by rename and a lock on its old inode would guard nothing)."""
     lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    # read-only is enough for flock, and lets a user who may not write a lock file that root
+    # made earlier (a first `sudo peakend provision`) still take it
+    fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def replace_atomically(
-    path: Path, text: str, *, mode: int | None = None, owner: tuple[int, int] | None = None
-) -> None:
-    """Write ``text`` to a temporary file beside ``path``, flush it to disk and rename it over
-    ``path``. ``mode`` defaults to the mode of the file it replaces (0o644 for a new one),
-    so a file other users read stays readable; ``owner`` is (uid, gid) to hand it to."""
-    if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        if owner is not None:
-            os.chown(tmp, *owner)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -51,6 +51,17 @@ def test_write_person_px_keeps_every_comment(tmp_path: Path) -> None:
     assert comments(CONFIG) == comments(text)
 
 
+def test_write_person_px_keeps_the_file_private(tmp_path: Path) -> None:
+    """edge.toml holds the device's MQTT password: provision writes it 0600, and writing the
+    scale into it must not make it readable to every user of the Pi."""
+    path = tmp_path / "edge.toml"
+    path.write_text(CONFIG)
+    path.chmod(0o600)
+    calibrate.write_person_px(path, 23.44)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_write_person_px_keeps_a_trailing_comment_and_adds_a_missing_table(
     tmp_path: Path,
 ) -> None:
