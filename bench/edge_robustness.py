@@ -222,7 +222,7 @@ def score(cfg: EdgeConfig, truth: list[Result], got: list[Result], pipeline: Pip
     out.fps = 1000.0 / ms["total"] if ms["total"] > 0 else 0.0
     status = pipeline.calibration()
     if status is not None:
-        out.scale = f"{status.scale.size_px:.0f}px {status.state[:5]} n={status.people}"
+        out.scale = f"{status.scale.size_px:.0f}px {status.state} n={status.people}"
         out.detail["calib_ms"] = f"{ms['calibrate']:.2f}"
     return out
 
