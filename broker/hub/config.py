@@ -77,7 +77,18 @@ class HubSection(_Section):
         rest = value[len(prefix):]
         if "://" in rest or Path(rest).expanduser().is_absolute():
             return value
-        return prefix + str(Path(base).resolve() / Path(rest).expanduser())
+        beside = Path(base).resolve() / Path(rest).expanduser()
+        started_in = Path(rest).expanduser().resolve()
+        # Earlier versions took these from the folder the hub was started in. A hub whose
+        # database is still there must not quietly start on a new, empty one beside this file.
+        moved = info.field_name == "db" and started_in.is_file() and started_in != beside
+        if moved and not beside.exists():
+            raise ValueError(
+                f"{rest!r} is now taken relative to this file ({beside}), which does not exist, "
+                f"but {started_in} does (where earlier versions looked): write the absolute "
+                f"path of the one that holds the hub's data"
+            )
+        return prefix + str(beside)
 
 
 class StoreSection(_Section):

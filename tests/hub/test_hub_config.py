@@ -59,3 +59,22 @@ def test_relative_paths_start_at_the_file_not_the_working_folder(tmp_path: Path,
                   "postgresql://hub:secret@db.local:5432/peakend"):
         conf.write_text(f'[hub]\ndb = "{fixed}"\n')
         assert load_config(conf, HubConfig).hub.db == fixed
+
+
+def test_a_hub_whose_data_is_where_earlier_versions_looked_is_not_started_empty(
+    tmp_path: Path, monkeypatch
+):
+    """Earlier versions took a relative db from the folder the hub was started in: when the
+    data is there and nothing is beside hub.toml, starting on a new empty database would
+    restart every device's ack at 0. The config is refused, naming both paths."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    conf = folder / "hub.toml"
+    conf.write_text('[hub]\ndb = "hub.sqlite"\n')
+    (tmp_path / "hub.sqlite").write_bytes(b"")  # where the hub kept its data until now
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_config(conf, HubConfig)
+    text = str(err.value)
+    assert str(folder / "hub.sqlite") in text and str(tmp_path / "hub.sqlite") in text
+    assert "absolute path" in text
