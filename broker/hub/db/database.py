@@ -24,7 +24,10 @@ from peakend.broker.hub.db.dialect import POSTGRESQL, SQLITE, Dialect
 
 # Every PostgreSQL process that must not write alongside another (the migrations, the rollup
 # fold) takes this lock for the length of its transaction; the value is arbitrary.
-_TAKE_TURNS_LOCK = 0x70656E64  # "pend"
+# Advisory locks of PostgreSQL workers that must take turns, one per kind of work. The keys
+# are those earlier versions used, so a chain upgraded worker by worker still excludes itself.
+MIGRATION_LOCK = 0x7065616B  # "peak"
+FOLD_LOCK = 0x70656E64  # "pend"
 
 
 class DatabaseError(ValueError):
@@ -161,18 +164,19 @@ class HubDb:
             for row in rows:
                 copy.write_row(row)
 
-    def transaction(self, *, take_turns: bool = False) -> AbstractContextManager[None]:
+    def transaction(self, *, take_turns: int | None = None) -> AbstractContextManager[None]:
         """A write transaction. SQLite has one writer at a time anyway (``BEGIN IMMEDIATE``);
-        PostgreSQL workers write side by side unless ``take_turns``."""
+        PostgreSQL workers write side by side unless ``take_turns`` names the advisory lock
+        (:data:`MIGRATION_LOCK`, :data:`FOLD_LOCK`) of a kind of work only one may do at once."""
         if self.dialect is SQLITE:
             return Transaction(self.raw)
         return self._pg_transaction(take_turns)
 
     @contextmanager
-    def _pg_transaction(self, take_turns: bool) -> Iterator[None]:
+    def _pg_transaction(self, take_turns: int | None) -> Iterator[None]:
         with self.raw.transaction():
-            if take_turns:
-                self.raw.execute("SELECT pg_advisory_xact_lock($1)", (_TAKE_TURNS_LOCK,))
+            if take_turns is not None:
+                self.raw.execute("SELECT pg_advisory_xact_lock($1)", (take_turns,))
             yield
 
     def snapshot(self) -> AbstractContextManager[None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from peakend.broker.hub.db.database import DatabaseError, HubDb
+from peakend.broker.hub.db.database import MIGRATION_LOCK, DatabaseError, HubDb
 
 
 def m001_core(db: HubDb) -> None:
@@ -216,7 +216,7 @@ def apply(db: HubDb) -> list[str]:
     """Apply the pending migrations in order, in one transaction; returns their names. Safe
     when several workers start at once: they take turns."""
     log = _LOGS[db.dialect.name]
-    with db.transaction(take_turns=True):
+    with db.transaction(take_turns=MIGRATION_LOCK):
         for statement in log.create:
             db.execute(statement)
         done = {row[0] for row in db.execute(log.select)}
@@ -239,9 +239,15 @@ def pending(db: HubDb) -> list[str]:
     return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
 
 
+# Migrations that only tidy up after earlier versions: a reader relies on nothing they do, so a
+# hub whose writer has not run them yet (a copied backup, workers upgraded one by one) is read.
+TIDY_ONLY = frozenset({"m005_no_functions_in_schema"})
+
+
 def require_current(db: HubDb) -> None:
-    """Raise :class:`DatabaseError` unless every migration is applied; reads only."""
-    missing = pending(db)
+    """Raise :class:`DatabaseError` unless every migration a reader relies on is applied;
+    reads only."""
+    missing = [name for name in pending(db) if name not in TIDY_ONLY]
     if not missing:
         return
     where = db.target.redacted()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
-from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.db.database import FOLD_LOCK, HubDb
 
 _CHUNK = 200_000
 
@@ -30,7 +30,7 @@ def refresh_rollups(db: HubDb, max_rows: int | None = None) -> int:
     horizons = _horizons(db)
     while True:
         # several PostgreSQL writers fold in turns, as SQLite's one writer does anyway
-        with db.transaction(take_turns=True):
+        with db.transaction(take_turns=FOLD_LOCK):
             n = _fold_chunk(db, chunk, horizons)
         folded += n
         if n < chunk or (max_rows and folded >= max_rows):

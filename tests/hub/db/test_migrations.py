@@ -49,6 +49,25 @@ def test_an_older_sqlite_hub_is_upgraded_in_place(tmp_path: Path) -> None:
     open_hub_db(path).close()  # current now: a reader opens it
 
 
+def test_a_hub_lacking_only_a_tidy_up_is_read_as_it_is(tmp_path: Path) -> None:
+    """The last release's hub had m001-m004; m005 only drops functions earlier versions made
+    on PostgreSQL. A reader (a report on a copied backup, a page before the writer restarted)
+    opens it without asking for a migration."""
+    path = tmp_path / "hub.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    hub = HubDb(conn, SQLITE, DbTarget("sqlite", str(path)))
+    steps = Migrations("peakend")
+    for migration in MIGRATIONS[:4]:
+        steps(name=migration.__name__)(lambda _db, m=migration: m(hub))  # type: ignore[misc]
+    steps.apply(sqlite_utils.Database(conn))
+    conn.close()
+    db = open_hub_db(path)
+    try:
+        assert pending(db) == ["m005_no_functions_in_schema"]
+    finally:
+        db.close()
+
+
 def test_report_on_a_hub_not_migrated_says_so_and_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite"
     old_sqlite_hub(path)
