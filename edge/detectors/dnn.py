@@ -9,46 +9,22 @@ import cv2
 import numpy as np
 from pydantic import Field, model_validator
 
-from peakend.broker.device.config import ConfigError, Section
+from peakend.broker.device.config import ConfigError
 from peakend.edge.detection import Detection
+from peakend.edge.detectors.settings import BoxSettings
 
 
-class DnnSettings(Section):
+class DnnSettings(BoxSettings):
     """[detector] with kind = "dnn"."""
 
     kind: Literal["dnn"] = Field(
         default="dnn", title="Detector", description="dnn: an ONNX person detector."
-    )
-    person_px: float | None = Field(
-        default=None,
-        gt=4,
-        le=1000,
-        title="Person size override (px)",
-        description="Leave unset: the camera learns how big one person is (see [calibration] "
-        "and `peakend edge calibrate`). Set, it is the diameter of one person's blob in "
-        "pixels (at the middle row of an oblique view), used from the first frame and while "
-        "the camera's own measurement agrees within 20 %; beyond that the camera uses its "
-        "own and reports the scale as unsure.",
     )
     model: str | None = Field(
         default=None,
         title="ONNX model",
         description="Path of the person detector made by `peakend edge model`; relative "
         "paths are relative to this file.",
-    )
-    score: float = Field(
-        default=0.5,
-        gt=0,
-        lt=1,
-        title="Minimum score",
-        description="Weakest detection kept.",
-    )
-    nms_iou: float = Field(
-        default=0.45,
-        gt=0,
-        lt=1,
-        title="Overlap suppression",
-        description="Boxes overlapping more than this (IoU) are merged.",
     )
 
     @model_validator(mode="after")

@@ -12,29 +12,18 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from peakend.broker.device.config import Section
 from peakend.edge.calibration import Blob, PersonScale
 from peakend.edge.detection import Detection
+from peakend.edge.detectors.settings import DetectorSettings
 
 
-class MotionSettings(Section):
+class MotionSettings(DetectorSettings):
     """[detector] with kind = "motion" (the default)."""
 
     kind: Literal["motion"] = Field(
         default="motion",
         title="Detector",
         description="motion: background subtraction, no model (default).",
-    )
-    person_px: float | None = Field(
-        default=None,
-        gt=4,
-        le=1000,
-        title="Person size override (px)",
-        description="Leave unset: the camera learns how big one person is (see [calibration] "
-        "and `peakend edge calibrate`). Set, it is the diameter of one person's blob in "
-        "pixels (at the middle row of an oblique view), used from the first frame and while "
-        "the camera's own measurement agrees within 20 %; beyond that the camera uses its "
-        "own and reports the scale as unsure.",
     )
     threshold: int = Field(
         default=30,
