@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--cells", help="comma-separated cell names (default: all)")
     parser.add_argument("--seed", type=int, default=1, help="draws the unnamed conditions")
     parser.add_argument(
-        "--no-override", action="store_true", help="skip the +-30 % override pipelines"
+        "--no-override", action="store_true", help="skip the +-30 %% override pipelines"
     )
     parser.add_argument(
         "--jobs", type=int, default=1, help="cells run in this many processes (one core each)"
