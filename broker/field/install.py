@@ -36,8 +36,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from peakend.broker.device.files import replace_atomically
 from peakend.broker.field.mosquitto import BrokerDir
-from peakend.broker.hub.locked_file import replace_atomically
 
 DEFAULT_TTL_S = 30 * 60
 PI_CONFIG_DIR = "/etc/peakend"

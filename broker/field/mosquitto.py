@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peakend.broker.device.config import parse_mqtt_url
-from peakend.broker.hub.locked_file import locked, replace_atomically
+from peakend.broker.device.files import replace_atomically
+from peakend.broker.hub.locked_file import locked
 
 log = logging.getLogger(__name__)
 

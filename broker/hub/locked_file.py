@@ -1,5 +1,6 @@
-"""Files that several processes rewrite: an exclusive lock around read-modify-write, and a
-replace that a reader never sees half done.
+"""Files that several processes rewrite: an exclusive lock around read-modify-write
+(the replace a reader never sees half done is
+:func:`peakend.broker.device.files.replace_atomically`).
 
 ``peakend provision`` and ``--revoke`` run as separate processes (a tech may run two at once)
 while the aggregator and the web read the same files: without the lock the later writer puts
@@ -13,9 +14,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-# Re-exported: the hub's files and a device's config are replaced the same way.
-from peakend.broker.device.files import replace_atomically  # noqa: F401
 
 
 @contextmanager

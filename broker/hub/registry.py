@@ -21,7 +21,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from peakend.broker.hub.locked_file import locked, replace_atomically
+from peakend.broker.device.files import replace_atomically
+from peakend.broker.hub.locked_file import locked
 from peakend.broker.wire import contract
 
 log = logging.getLogger(__name__)

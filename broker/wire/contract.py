@@ -8,7 +8,6 @@ Schema printed by ``peakend contract schema`` is the whole truth for third-party
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple
@@ -31,8 +30,6 @@ from pydantic import (
 # Re-exported: the contract is where a device builder looks for them.
 from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts  # noqa: F401
 
-_SLUG = re.compile(SLUG_PATTERN)
-
 VERSION = 1
 ROOT = "peakend/v1"
 MAX_PAYLOAD_BYTES = 4096
@@ -48,7 +45,7 @@ class ContractError(ValueError):
 
 
 def _check_slug(value: str) -> str:
-    if not _SLUG.match(value):
+    if not is_slug(value):
         raise ValueError(
             f"{value!r} is not a valid id: use 1-63 lowercase letters, digits and dashes, "
             "starting with a letter or digit"
