@@ -122,7 +122,7 @@ def _period(args: argparse.Namespace, config: HubConfig) -> Period:
 
 
 def _cell(key: str, value: Any) -> str:
-    from peakend.broker.hub.reports import analytics as an
+    from peakend.broker.hub.reports import summary as an
 
     if value is None:
         return "-"

@@ -26,6 +26,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from peakend.broker.hub.reports.summary import (  # noqa: F401 (one place for callers of both)
+    Summary,
+    fmt_duration,
+    fmt_index,
+    fmt_share,
+    happy_index,
+    percentile,
+    summary_from_parts,
+)
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -69,24 +79,8 @@ class ZoneData:
 # -- scalar measures ------------------------------------------------------------------------
 
 
-def happy_index(count: int, score_sum: float) -> float | None:
-    """Happy Index of ``count`` presses summing to ``score_sum``; None without presses."""
-    if count <= 0:
-        return None
-    return (score_sum / count - 1.0) * 100.0 / 3.0
-
-
 def happy_index_of(scores: np.ndarray) -> float | None:
     return happy_index(len(scores), float(np.sum(scores)))
-
-
-def percentile(values: np.ndarray, q: float) -> float | None:
-    """The q-th percentile (0..100) of the non-missing values; None when there are none."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return None
-    return float(np.percentile(values, q))
 
 
 def active_hours(t: np.ndarray) -> int:
@@ -94,26 +88,6 @@ def active_hours(t: np.ndarray) -> int:
     if len(t) == 0:
         return 0
     return int(np.unique(np.floor(np.asarray(t) / 3600.0)).size)
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The headline numbers of one zone over one period."""
-
-    ratings: int
-    happy_index: float | None
-    unhappy_share: float | None
-    visits: int
-    response_rate: float | None
-    wait_p50_s: float | None
-    wait_p90_s: float | None
-    dwell_p50_s: float | None
-    dwell_p90_s: float | None
-    throughput_per_h: float | None
-    waits: int
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return dict(self.__dict__)
 
 
 def summarize(data: ZoneData, unhappy_max_score: int = 2) -> Summary:
@@ -125,34 +99,6 @@ def summarize(data: ZoneData, unhappy_max_score: int = 2) -> Summary:
         hours=active_hours(data.visit_t),
         waits=data.wait_s,
         dwells=data.dwell_s,
-    )
-
-
-def summary_from_parts(
-    *,
-    ratings: int,
-    score_sum: float,
-    unhappy: int,
-    visits: int,
-    hours: int,
-    waits: np.ndarray,
-    dwells: np.ndarray,
-) -> Summary:
-    """The summary from counts and the raw wait/dwell values (so rollups give the same)."""
-    measured = np.asarray(waits, dtype=float)
-    measured = measured[~np.isnan(measured)]
-    return Summary(
-        ratings=ratings,
-        happy_index=happy_index(ratings, score_sum),
-        unhappy_share=unhappy / ratings if ratings else None,
-        visits=visits,
-        response_rate=ratings / visits if visits else None,
-        wait_p50_s=percentile(measured, 50),
-        wait_p90_s=percentile(measured, 90),
-        dwell_p50_s=percentile(dwells, 50),
-        dwell_p90_s=percentile(dwells, 90),
-        throughput_per_h=visits / hours if hours else None,
-        waits=int(measured.size),
     )
 
 
@@ -552,25 +498,7 @@ def peak_end(data: ZoneData, tz: ZoneInfo, end_window_min: float = 60.0) -> list
     return out
 
 
-# -- formatting -----------------------------------------------------------------------------
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """``95`` -> ``1:35``; minutes:seconds reads faster on a shop floor than 95 s."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "-"
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def fmt_index(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def fmt_share(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
+# -- time ----------------------------------------------------------------------------------
 
 
 def epoch(moment: datetime) -> float:

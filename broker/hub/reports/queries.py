@@ -17,20 +17,25 @@ through :class:`peakend.broker.hub.db.database.HubDb`, and on a read-only role.
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import numpy as np
 
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import DatabaseError, HubDb, open_hub_db
-from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports.rollup import marks, refresh_rollups
+from peakend.broker.hub.reports.summary import Summary, load_numpy_for, summary_from_parts
 from peakend.broker.wire.forms import format_ts
+
+# The zone report's arrays need numpy and analytics; the all-zones report needs neither, so
+# they are imported where a zone report is made and ``peakend report`` starts without them.
+if TYPE_CHECKING:
+    from peakend.broker.hub.reports import analytics as an
 
 __all__ = ["ReportError", "open_db", "refresh_rollups", "store_report", "zone_report", "zones"]
 
@@ -65,7 +70,7 @@ class ZoneLine:
 
     store_id: str
     zone_id: str
-    summary: an.Summary
+    summary: Summary
     last_message: str | None  # UTC wire timestamp of the zone's last rating, visit or window
 
     def as_dict(self) -> dict[str, Any]:
@@ -157,7 +162,7 @@ def _store_report(
     known = zones(conn, store, zone, folded)
     epoch = conn.dialect.epoch
     since, until = period.since.timestamp(), period.until.timestamp()
-    h0, h1 = int(np.ceil(since / 3600)), int(np.floor(until / 3600))
+    h0, h1 = math.ceil(since / 3600), math.floor(until / 3600)
     parts: dict[tuple[str, str], dict[str, Any]] = defaultdict(_part)
     if h1 > h0:
         where, args = _where(store, zone, " AND ", first=3)
@@ -167,12 +172,13 @@ def _store_report(
             (h0, h1, *args),
         ):
             p = parts[(s, z)]
-            p["n"] += (n1, n2, n3, n4)
+            for i, k in enumerate((n1, n2, n3, n4)):
+                p["n"][i] += k
             p["visits"] += visits
             if visits:
                 p["hours"].add(hour)
-            p["waits"].append(bytes(waits))
-            p["dwells"].append(bytes(dwells))
+            p["waits"].frombytes(bytes(waits))
+            p["dwells"].frombytes(bytes(dwells))
         # the whole hours' rows the writer has not folded yet
         lo, hi = format_ts(_dt(h0 * 3600.0)), format_ts(_dt(h1 * 3600.0))
         where, args = _where(store, zone, " AND ", first=4)
@@ -213,18 +219,19 @@ def _store_report(
                 (s, z, lo, hi),
             ):
                 _add_visit(p, t, dwell, wait)
+    load_numpy_for(sum(len(p["waits"]) + len(p["dwells"]) for p in parts.values()))
     lines = []
     for s, z, last in known:
         p = parts.get((s, z)) or _part()
         n = p["n"]
-        summary = an.summary_from_parts(
-            ratings=int(n.sum()),
-            score_sum=float(n @ np.arange(1, 5)),
-            unhappy=int(n[: config.analytics.unhappy_max_score].sum()),
+        summary = summary_from_parts(
+            ratings=sum(n),
+            score_sum=float(sum(k * score for score, k in enumerate(n, 1))),
+            unhappy=sum(n[: config.analytics.unhappy_max_score]),
             visits=p["visits"],
             hours=len(p["hours"]),
-            waits=np.frombuffer(b"".join(p["waits"]), dtype=np.float64),
-            dwells=np.frombuffer(b"".join(p["dwells"]), dtype=np.float64),
+            waits=p["waits"],
+            dwells=p["dwells"],
         )
         lines.append(ZoneLine(s, z, summary, last))
     return lines
@@ -232,16 +239,16 @@ def _store_report(
 
 def _part() -> dict[str, Any]:
     """One zone's sums: rating counts by score, visits, the UTC hours with a visit, and the
-    waits and dwells as float64 bytes."""
-    return {"n": np.zeros(4, dtype=np.int64), "visits": 0, "hours": set(), "waits": [],
-            "dwells": []}
+    waits and dwells (float64, as the rollup keeps them)."""
+    return {"n": [0, 0, 0, 0], "visits": 0, "hours": set(), "waits": array("d"),
+            "dwells": array("d")}
 
 
 def _add_visit(p: dict[str, Any], t: float, dwell: float, wait: float | None) -> None:
     p["visits"] += 1
-    p["dwells"].append(np.float64(dwell).tobytes())
+    p["dwells"].append(dwell)
     if wait is not None:
-        p["waits"].append(np.float64(wait).tobytes())
+        p["waits"].append(wait)
     p["hours"].add(int(t // 3600))
 
 
@@ -256,6 +263,10 @@ def load_zone(
     conn: HubDb, store: str, zone: str, since: datetime, until: datetime
 ) -> an.ZoneData:
     """The zone's raw, unflagged events in [since, until) as arrays (times: epoch seconds)."""
+    import numpy as np
+
+    from peakend.broker.hub.reports import analytics as an
+
     lo, hi = format_ts(since), format_ts(until)
     epoch = conn.dialect.epoch
     r = conn.execute(
@@ -294,7 +305,7 @@ class ZoneReport:
     zone_id: str
     timezone: str
     period: Period
-    summary: an.Summary
+    summary: Summary
     linked: an.LinkedRatings
     data: an.ZoneData
     bands: list[an.Band]
@@ -347,6 +358,8 @@ def zone_report(
     *,
     trend_by: str | None = None,
 ) -> ZoneReport:
+    from peakend.broker.hub.reports import analytics as an
+
     config = config or DEFAULT
     a = config.analytics
     tz = config.timezone(store)
@@ -395,6 +408,8 @@ def zone_report(
 
 def linked_rows(report: ZoneReport) -> list[dict[str, Any]]:
     """Each rating with what it is linked to, for CSV export; local time of the store."""
+    from peakend.broker.hub.reports.analytics import WEEKDAYS
+
     tz = ZoneInfo(report.timezone)
     out = []
     lk = report.linked
@@ -403,7 +418,7 @@ def linked_rows(report: ZoneReport) -> list[dict[str, Any]]:
         out.append({
             "at_utc": format_ts(_dt(float(t))),
             "at_local": local.strftime("%Y-%m-%d %H:%M:%S"),
-            "weekday": an.WEEKDAYS[local.weekday()],
+            "weekday": WEEKDAYS[local.weekday()],
             "score": int(report.data.score[i]),
             "linked_visits": int(lk.visits[i]),
             "linked_waits": int(lk.waits[i]),
@@ -417,7 +432,7 @@ def linked_rows(report: ZoneReport) -> list[dict[str, Any]]:
 
 
 def _r(x: float) -> float | None:
-    return None if np.isnan(x) else round(float(x), 1)
+    return None if x != x else round(float(x), 1)  # x != x only for nan
 
 
 # -- periods in the store's local time ------------------------------------------------------

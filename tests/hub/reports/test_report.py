@@ -165,3 +165,26 @@ def test_report_in_store_local_days(tmp_path: Path) -> None:
     assert zone["ratings"] == 1 and zone["happy_index"] == 0
     assert json.loads(out)["since"] == "2026-03-02T05:00:00.000Z"
     assert np.isfinite(zone["happy_index"])
+
+
+def test_the_all_zones_report_does_not_load_numpy(tmp_path) -> None:
+    """``peakend report`` over all zones answers from the rollup with plain Python; numpy (a
+    third of a short report's start-up) is loaded only for a zone report or a big zone."""
+    feed = Feed(tmp_path / "hub.sqlite")
+    fill(feed, random.Random(3), T0, 6)
+    feed.store.close()
+    code = (
+        "import sys\n"
+        "from peakend.broker.cli.report import main\n"
+        f"rc = main(['--db', {str(tmp_path / 'hub.sqlite')!r}, '--format', 'json', "
+        "'--since', '2026-03-01', '--until', '2026-03-03'])\n"
+        "print('numpy' in sys.modules, rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    head, _, last = out.rstrip().rpartition("\n")
+    assert last == "False 0"
+    zones = json.loads(head)["zones"]
+    assert [(z["store_id"], z["zone_id"]) for z in zones] == [
+        ("s001", "checkout"), ("s001", "deli"), ("s002", "checkout")]
+    assert all(z["wait_p90_s"] and z["dwell_p50_s"] and z["ratings"] for z in zones)
