@@ -58,6 +58,15 @@ class HubSection(_Section):
         "broker folder's tls/web.pem (made by peakend broker --tls); passwords and install "
         "scripts then never cross the network in clear.",
     )
+    public_host: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$",
+        title="Public host name",
+        description="The name (or address) managers' browsers reach this hub by, e.g. "
+        "hub.shop.example; the plain-HTTP side sends browsers to https:// on it. Default: "
+        "the HTTPS address when it names one, else this machine's host name (which the "
+        "hub's certificate carries). Never taken from a request.",
+    )
     broker_data: str | None = Field(
         default=None,
         title="Broker data folder",

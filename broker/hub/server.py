@@ -105,7 +105,7 @@ def start(
         aggregator.periodic = AlertMonitor(db, config).check
     webs: list[Any] = []
     if http or https:
-        from peakend.broker.hub.web.app import create_app, create_redirect_app
+        from peakend.broker.hub.web.app import create_app, create_redirect_app, redirect_host
 
         app = create_app(db, config, broker_data=broker_data)
         if https and tls:
@@ -115,7 +115,8 @@ def start(
         if http:
             host, port = parse_address(http)
             if https:
-                app = create_redirect_app(parse_address(https)[1], broker_data)
+                app = create_redirect_app(parse_address(https)[1], broker_data,
+                                          redirect_host(config, https))
             webs.append(_run_web(app, host, port))
             log.info("web on http://%s:%s/%s", host, port, " (redirects to https)" if https else "")
         if broker_data:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -50,6 +51,8 @@ from peakend.broker.hub.reports.queries import (
 from peakend.broker.hub.web import charts as charts
 from peakend.broker.hub.web import fleet as fl
 from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
+from peakend.broker.hub.web.downloads import content_disposition
+from peakend.broker.hub.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
 COOKIE = "peakend_session"
@@ -94,20 +97,25 @@ def create_app(
     return app
 
 
-def create_redirect_app(https_port: int, broker_data: str | Path | None = None) -> Starlette:
+def create_redirect_app(
+    https_port: int, broker_data: str | Path | None = None, host: str = "localhost"
+) -> Starlette:
     """The plain-HTTP side of a hub that serves HTTPS: it sends everything on to HTTPS but
     ``/time``, which a device's ``peakend doctor`` asks before it may have the hub's CA.
+
+    It sends them to ``host`` (see :func:`redirect_host`), never to the request's Host header:
+    anyone could otherwise make a link to this hub that lands on a site of their choosing.
 
     An install link asked for here had its token cross the network in clear, so the script
     is voided rather than sent on: whoever saw the token cannot fetch it over HTTPS."""
 
+    name = f"[{host.strip('[]')}]" if ":" in host else host
+    port = "" if https_port == 443 else f":{https_port}"
+
     def to_https(request: Request) -> Response:
-        host = request.url.hostname or "localhost"
-        host = f"[{host}]" if ":" in host else host
-        port = "" if https_port == 443 else f":{https_port}"
         query = f"?{request.url.query}" if request.url.query else ""
         # 307, not 301: browsers would remember a permanent one even after the ports change.
-        return RedirectResponse(f"https://{host}{port}{request.url.path}{query}", 307)
+        return RedirectResponse(f"https://{name}{port}{request.url.path}{query}", 307)
 
     def void_install(request: Request) -> Response:
         if broker_data is not None:
@@ -127,15 +135,40 @@ def create_redirect_app(https_port: int, broker_data: str | Path | None = None) 
     return app
 
 
+def redirect_host(config: HubConfig | None, https_address: str) -> str:
+    """Where plain-HTTP visitors are sent: the configured public name, else the HTTPS address
+    when it names one host, else this machine's name (on the hub's certificate)."""
+    import socket
+
+    if config is not None and config.hub.public_host:
+        return config.hub.public_host
+    bind = https_address.rpartition(":")[0].strip("[]")
+    if bind and bind not in ("0.0.0.0", "::"):
+        return bind
+    return socket.gethostname()
+
+
 def _time(request: Request) -> Response:
     return JSONResponse({"unix": time.time()}, headers={"Cache-Control": "no-store"})
 
 
 class _SecurityHeaders:
+    """Headers on every answer. Pages, CSVs and scripts are private (a shared or back-button
+    cache must not keep a manager's figures), so nothing but the static files may be stored;
+    over HTTPS, browsers are told to come back only over HTTPS."""
+
+    HSTS = b"max-age=31536000"
+
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope.get("path", "").startswith("/static/")
+        https = scope.get("scheme") == "https"
+
         async def with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
@@ -143,6 +176,10 @@ class _SecurityHeaders:
                             (b"x-content-type-options", b"nosniff"),
                             (b"referrer-policy", b"same-origin"),
                             (b"x-frame-options", b"DENY")]
+                if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                if https:
+                    headers.append((b"strict-transport-security", self.HSTS))
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -155,6 +192,7 @@ class _Web:
         # Nothing to open yet: the writer migrates the database when `peakend serve` starts,
         # and each page opens its own connection, which never writes (a read-only role will do).
         self.db_url = db
+        self.throttle = LoginThrottle()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
@@ -231,16 +269,34 @@ class _Web:
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             return self.login_form(request, "The form expired; please try again.", 403)
-        with self.db() as conn:
-            user = authenticate(conn, str(form.get("name", "")), str(form.get("password", "")))
-            if user is None:
-                return self.login_form(request, "Wrong name or password.", 401)
-            token, _ = start_session(conn, user)
+        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        address = request.client.host if request.client else "?"
+        wait = self.throttle.retry_after(name, address)
+        if wait is not None:
+            minutes = max(1, round(wait / 60))
+            resp = self.login_form(
+                request, f"Too many wrong passwords for this account or from this address; "
+                f"try again in {minutes} minute{'s' if minutes > 1 else ''}.", 429)
+            resp.headers["Retry-After"] = str(int(wait) + 1)
+            return resp
+        # scrypt takes tens of milliseconds on purpose: off the event loop, so other people's
+        # pages do not wait for it
+        token = await run_in_threadpool(self._log_in, name, password)
+        if token is None:
+            self.throttle.failed(name, address)
+            return self.login_form(request, "Wrong name or password.", 401)
+        self.throttle.succeeded(name)
         resp = RedirectResponse("/", status_code=303)
         resp.set_cookie(COOKIE, token, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https", max_age=14 * 86400)
         resp.delete_cookie(LOGIN_COOKIE)
         return resp
+
+    def _log_in(self, name: str, password: str) -> str | None:
+        """The new session's cookie token, or None for a wrong name or password."""
+        with self.db() as conn:
+            user = authenticate(conn, name, password)
+            return None if user is None else start_session(conn, user)[0]
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
@@ -340,7 +396,7 @@ class _Web:
         w.writerows(rows)
         day = period.since.astimezone(self.config.timezone(store)).date().isoformat()
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{store}-{zone}-{day}.csv"'})
+            "Content-Disposition": content_disposition(f"{store}-{zone}-{day}.csv")})
 
     async def ack(self, request: Request) -> Response:
         return await self._alert_action(request, "ack")
