@@ -16,7 +16,9 @@ _SLUG = re.compile(SLUG_PATTERN)
 
 
 def is_slug(value: str) -> bool:
-    return bool(_SLUG.match(value))
+    # fullmatch: with match, the pattern's "$" also matches before a trailing newline, and an
+    # id "kz\n" would pass (and break the password file line it is written to).
+    return bool(_SLUG.fullmatch(value))
 
 
 def format_ts(moment: datetime) -> str:
