@@ -21,6 +21,7 @@ from peakend.broker.hub.db.store import EventStore, open_store
 from peakend.broker.hub.registry import Registry
 from peakend.broker.hub.reports.rollup import refresh_rollups
 from peakend.broker.wire import contract
+from peakend.broker.wire.forms import printable
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class Ingest:
             if len(batch) == 1:
                 raise
             log.warning("batch of %d failed (%s); storing its messages one by one",
-                        len(batch), exc)
+                        len(batch), printable(str(exc)))
         total = BatchResult({}, Counters(batches=1))
         for i, message in enumerate(batch):
             result = self.handle([message], frozenset({0}) if i in replayed else frozenset())
@@ -323,9 +324,10 @@ class Ingest:
         counters: Counters,
     ) -> None:
         counters.quarantined += 1
-        key = reason.split(":")[0][:60]
+        key = printable(reason.split(":")[0], 60)
         counters.by_reason[key] = counters.by_reason.get(key, 0) + 1
-        log.warning("quarantined %s: %s", topic, reason)
+        # escaped: the topic and the reason quote what a device sent, CR and LF included
+        log.warning("quarantined %s: %s", printable(topic), printable(reason))
         self.store.quarantine(
             topic=topic, raw=payload, reason=reason, received_at=at, device_id=device, seq=seq
         )

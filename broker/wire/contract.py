@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 # Re-exported: the contract is where a device builder looks for them.
-from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts  # noqa: F401
+from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts, printable  # noqa: F401
 
 VERSION = 1
 ROOT = "peakend/v1"
@@ -396,7 +396,9 @@ def describe(exc: ValidationError, prefix: str = "") -> str:
     """A one-line reason naming each failing field."""
     parts = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+        # keys are the sender's: escaped, so a reason stays one line wherever it is shown
+        where = ".".join(printable(str(p), 80) for p in error["loc"]
+                         if not str(p).startswith("function-"))
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{prefix}{where}: {message}" if where else message)
     return "; ".join(parts)

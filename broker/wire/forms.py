@@ -21,6 +21,16 @@ def is_slug(value: str) -> bool:
     return bool(_SLUG.fullmatch(value))
 
 
+def printable(text: str, limit: int = 300) -> str:
+    """Text a device chose (a topic, a key, a reason quoting them) made fit for one log line:
+    control and other non-printing characters are escaped (CR and LF as \\r and \\n), so a
+    payload cannot split a log line or forge another, and long text is cut at ``limit``."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return out + ("..." if len(text) > limit else "")
+
+
 def format_ts(moment: datetime) -> str:
     """UTC with milliseconds and a Z, the only timestamp form on the wire."""
     if moment.tzinfo is None:
