@@ -243,6 +243,8 @@ class Aggregator:
             self._stop.wait(min(30.0, 1.0 * 2 ** min(self._failures, 5)))
             self._failures += 1
             return True
+        if self._failures:
+            log.info("storing again after %d failed attempt(s)", self._failures)
         self._failures = 0
         self._publish_acks(batch, reply.result)
         return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -145,10 +146,12 @@ class Ingest:
         try:
             return self._handle_with_retries(batch, replayed)
         except Exception as exc:
-            if len(batch) == 1 and not self._storage_error(exc):
-                return self._quarantine_failed(batch[0], exc)
-            if len(batch) == 1:
+            if self.store.is_storage_failure(exc):
+                # The database's own failure (disk full, locked): no message is to blame, and
+                # one by one would fail alike. Nothing is committed or acked; it comes again.
                 raise
+            if len(batch) == 1:
+                return self._quarantine_failed(batch[0], exc)
             log.warning("batch of %d failed (%s); storing its messages one by one",
                         len(batch), printable(str(exc)))
         total = BatchResult({}, Counters(batches=1))
@@ -159,11 +162,6 @@ class Ingest:
             total.counters.add(result.counters)
         total.counters.batches = 1
         return total
-
-    def _storage_error(self, exc: Exception) -> bool:
-        """An error of the database itself (disk full, locked): no message is to blame."""
-        text = str(exc).lower()
-        return any(w in text for w in ("disk", "locked", "readonly", "i/o", "connection"))
 
     def _quarantine_failed(self, message: Message, exc: Exception) -> BatchResult:
         topic, payload, received = message
@@ -348,10 +346,11 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
         return
     conn.send(Ready())
     folded_at = 0.0
+    upkeep = _Upkeep()
     try:
         while True:
             if time.monotonic() - folded_at >= FOLD_EVERY_S:
-                _fold(ingest)
+                upkeep.run("folding the report rollups", ingest, ingest.fold)
                 folded_at = time.monotonic()
             if not conn.poll(FOLD_EVERY_S):
                 continue  # idle: the fold above runs again
@@ -367,14 +366,33 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
                 else:
                     conn.send(Done(ingest.handle(request.items, request.replayed)))
             except Exception as exc:  # reported, and the batch is not acked: it comes again
-                log.exception("%s failed", type(request).__name__)
-                conn.send(Failed(f"{type(exc).__name__}: {exc}"))
+                if ingest.store.is_storage_failure(exc):
+                    # one line that says what to do; a traceback would only hide it
+                    log.error("%s not stored: %s", type(request).__name__, exc)
+                    conn.send(Failed(str(exc)))
+                else:
+                    log.exception("%s failed", type(request).__name__)
+                    conn.send(Failed(printable(f"{type(exc).__name__}: {exc}", 1000)))
     finally:
         ingest.close()
 
 
-def _fold(ingest: Ingest) -> None:
-    try:
-        ingest.fold()
-    except Exception:  # the reports read past the mark meanwhile; the next fold tries again
-        log.exception("folding the report rollups failed")
+class _Upkeep:
+    """The writer's chores between batches (the rollup fold): a failure is logged and the chore
+    runs again later; a failure of the database itself (a full disk) is logged once, not every
+    second, until the chore succeeds again."""
+
+    def __init__(self) -> None:
+        self._failing: set[str] = set()
+
+    def run(self, what: str, ingest: Ingest, chore: Callable[[], Any]) -> None:
+        try:
+            chore()
+        except Exception as exc:
+            if not ingest.store.is_storage_failure(exc):
+                log.exception("%s failed", what)
+            elif what not in self._failing:
+                log.error("%s failed: %s", what, exc)
+            self._failing.add(what)
+            return
+        self._failing.discard(what)

@@ -76,6 +76,10 @@ class Store:
         """Whether a failed transaction may simply run again (a race between workers)."""
         return isinstance(exc, LostRace) or self.db.is_retryable(exc)
 
+    def is_storage_failure(self, exc: BaseException) -> bool:
+        """A failure of the database itself (disk full, locked): no message is to blame."""
+        return self.db.is_storage_failure(exc)
+
     # -- events -------------------------------------------------------------------------------
 
     def store_event(self, envelope: Envelope, received_at: datetime) -> Outcome:
