@@ -264,10 +264,6 @@ class Ingest:
             self._quarantine(topic, payload, at, str(exc), None, None, counters)
             return None
         if where.kind == "status":
-            problem = self.registry.status_problem(where.device, where.store) if payload else None
-            if problem:
-                self._quarantine(topic, payload, at, problem, where.device, None, counters)
-                return None
             status = self._handle_status(topic, payload, at, where, counters)
             if (status is not None and status.state == "online"
                     and (not replayed or status.synced is False)
@@ -296,14 +292,19 @@ class Ingest:
     def _handle_status(
         self, topic: str, payload: bytes, at: datetime, where: contract.Topic, counters: Counters
     ) -> contract.Status | None:
-        """Record a status; returns it, or None when there was none to record."""
+        """Record a status; returns it, or None when there was none to record (or it was
+        quarantined: the same size limit, store and zone checks as an event's)."""
         if not payload:
             return None  # a cleared retained status
         try:
-            status = contract.Status.model_validate_json(payload)
-        except ValueError as exc:
-            reason = f"bad status: {exc}".splitlines()[0]
+            status = contract.parse_status(payload)
+        except contract.ContractError as exc:
+            reason = f"bad status: {exc}"
             self._quarantine(topic, payload, at, reason, where.device, None, counters)
+            return None
+        problem = self.registry.status_problem(where.device, where.store, status.zone_id)
+        if problem:
+            self._quarantine(topic, payload, at, problem, where.device, None, counters)
             return None
         self.store.record_status(
             where.device, where.store, status.model_dump(exclude_none=True), at
