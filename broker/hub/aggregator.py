@@ -37,6 +37,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from peakend.broker.device.mqtt import connect_properties, make_client
+from peakend.broker.hub.config import QuarantineSection
 from peakend.broker.hub.writer import (
     BatchResult,
     Counters,
@@ -81,9 +82,11 @@ class Aggregator:
         ca_file: str | None = None,
         periodic: Periodic | None = None,
         periodic_s: float = 15.0,
+        quarantine: QuarantineSection | None = None,
     ) -> None:
         self.db_path = str(db_path)
         self.registry_path = str(registry_path) if registry_path else None
+        self.quarantine = quarantine
         self.counters = Counters()
         self.periodic = periodic
         self.periodic_s = periodic_s
@@ -115,7 +118,8 @@ class Aggregator:
         self._pipe, child = ctx.Pipe()
         self._writer = ctx.Process(
             target=writer_main,
-            args=(child, self.db_path, self.registry_path, logging.getLogger().level),
+            args=(child, self.db_path, self.registry_path, logging.getLogger().level,
+                  self.quarantine),
             name="aggregator-writer",
             daemon=True,
         )

@@ -13,11 +13,12 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from peakend.broker.hub.config import QuarantineSection
 from peakend.broker.hub.db.store import EventStore, open_store
 from peakend.broker.hub.registry import Registry
 from peakend.broker.hub.reports.rollup import refresh_rollups
@@ -77,6 +78,10 @@ RETRIES = 5
 FOLD_EVERY_S = 1.0
 FOLD_ROWS = 20_000
 
+# The quarantine's oldest rows are pruned this often (hub.toml's [quarantine]), in a
+# transaction of its own: never on every message.
+PRUNE_EVERY_S = 60.0
+
 
 # -- what the aggregator and the writer process say to each other over their pipe ----------
 # NamedTuples: as cheap to pickle as the bare tuples they replace, and each has a name.
@@ -123,9 +128,15 @@ Reply = Ready | Done | Failed
 
 
 class Ingest:
-    def __init__(self, db: str | Path, registry_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        db: str | Path,
+        registry_path: str | Path | None = None,
+        quarantine: QuarantineSection | None = None,
+    ) -> None:
         self.store: EventStore = open_store(db)
         self.registry = Registry(registry_path)
+        self.quarantine = quarantine or QuarantineSection()
 
     def close(self) -> None:
         self.store.close()
@@ -135,6 +146,19 @@ class Ingest:
         Pages and reports read past the fold mark, so a fold that is behind costs them time,
         never exactness."""
         return refresh_rollups(self.store.db, FOLD_ROWS)
+
+    def prune_quarantine(self, now: datetime | None = None) -> int:
+        """Delete what hub.toml's ``[quarantine]`` no longer keeps, in a transaction of its own;
+        returns the rows deleted. The ledger keeps the seqs, so no ack depends on these rows."""
+        now = now or datetime.now(UTC)
+        with self.store.transaction():
+            deleted = self.store.prune_quarantine(
+                before=now - timedelta(days=self.quarantine.keep_days),
+                keep=self.quarantine.max_rows,
+            )
+        if deleted:
+            log.info("quarantine: deleted %d row(s) beyond its retention", deleted)
+        return deleted
 
     def handle(self, batch: list[Message], replayed: frozenset[int] = frozenset()) -> BatchResult:
         """Store one batch in one transaction; returns the acks to publish once committed.
@@ -332,7 +356,13 @@ class Ingest:
         )
 
 
-def writer_main(conn: Connection, db: str, registry_path: str | None, log_level: int) -> None:
+def writer_main(
+    conn: Connection,
+    db: str,
+    registry_path: str | None,
+    log_level: int,
+    quarantine: QuarantineSection | None = None,
+) -> None:
     """The writer process: one :data:`Request` in, one :data:`Reply` out, until told to
     :class:`Stop`."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -340,19 +370,23 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
     # the last batch, by sending Stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        ingest = Ingest(db, registry_path)
+        ingest = Ingest(db, registry_path, quarantine)
     except Exception as exc:
         log.error("cannot open the database: %s", exc)
         conn.send(Failed(str(exc)))
         return
     conn.send(Ready())
     folded_at = 0.0
+    pruned_at = -PRUNE_EVERY_S
     upkeep = _Upkeep()
     try:
         while True:
             if time.monotonic() - folded_at >= FOLD_EVERY_S:
                 upkeep.run("folding the report rollups", ingest, ingest.fold)
                 folded_at = time.monotonic()
+            if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                upkeep.run("pruning the quarantine", ingest, ingest.prune_quarantine)
+                pruned_at = time.monotonic()
             if not conn.poll(FOLD_EVERY_S):
                 continue  # idle: the fold above runs again
             try:
@@ -379,9 +413,9 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
 
 
 class _Upkeep:
-    """The writer's chores between batches (the rollup fold): a failure is logged and the chore
-    runs again later; a failure of the database itself (a full disk) is logged once, not every
-    second, until the chore succeeds again."""
+    """The writer's chores between batches (the rollup fold, the quarantine's pruning): a
+    failure is logged and the chore runs again later; a failure of the database itself (a
+    full disk) is logged once, not every second, until the chore succeeds again."""
 
     def __init__(self) -> None:
         self._failing: set[str] = set()
