@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_hub import FakeHub
+from fake_mqtt import FakeBroker, settle
+from manual_clock import ManualClock
 from small_disk import fill, small_disk
 
+from peakend.broker.device.link import DeviceLink, LinkSettings
 from peakend.broker.device.outbox import Outbox
 from peakend.kiosk.flow import FlowRules, RatingFlow
 from peakend.kiosk.journal import PressJournal
@@ -84,3 +88,41 @@ def test_a_tap_the_full_outbox_cannot_take_gives_the_technician_a_clear_error(
         finally:
             box.close()
             journal.close()
+
+
+def test_an_ack_the_full_outbox_cannot_apply_is_one_clear_line_and_applies_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = FakeBroker()
+    hub = FakeHub(broker)
+    with small_disk(512) as disk:
+        link = DeviceLink(
+            LinkSettings(mqtt_url="mqtt://kiosk-01:secret@hub.local:1883", device_id="kiosk-01",
+                         store_id="s001", zone_id="checkout", role="kiosk",
+                         outbox_path=disk / "outbox.sqlite"),
+            client=broker.client("kiosk-01"),
+            clock=ManualClock(),
+        )
+        link.start(background=False)
+        try:
+            settle(broker, [link])
+            hub.acking = False  # the hub stores, and its ack comes once the disk is full
+            for _ in range(5):
+                link.send("rating", {"score": 4})
+            settle(broker, [link])
+            filler = fill(disk)
+            append_until_full(link.outbox)
+            depth = link.outbox.depth
+            with caplog.at_level(logging.ERROR):
+                hub._ack("kiosk-01")
+                settle(broker, [link])
+            [line] = [r for r in caplog.records if "hub's ack" in r.getMessage()]
+            assert "disk is full" in line.getMessage() and line.exc_info is None
+            assert link.outbox.depth == depth, "nothing deleted, nothing lost"
+
+            filler.unlink()
+            hub._ack("kiosk-01")
+            settle(broker, [link])
+            assert link.outbox.acked_seq == 5 and link.outbox.depth == depth - 5
+        finally:
+            link.stop()
