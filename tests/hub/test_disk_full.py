@@ -1,10 +1,11 @@
-"""A full disk under the hub's database is the database's own failure: reported as a full
-disk (the file and the fix), no good message is quarantined or acked for it, and storing
-resumes by itself once there is room."""
+"""A full disk (or a lock held too long) under the hub's database is the database's own
+failure: reported as a full disk (the file and the fix), no good message is quarantined or
+acked for it, and storing resumes by itself once it passes."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 
 import paho.mqtt.client as mqtt
@@ -105,3 +106,31 @@ def device(hub: Hub, password: str) -> mqtt.Client:
     return client
 
 
+
+
+def test_a_locked_database_quarantines_nothing_on_either_engine(db_url: str) -> None:
+    """Another writer holds what this one needs for longer than it waits: the database's own
+    trouble too. (PostgreSQL says "lock timeout", which the hub once took for a bad message.)"""
+    ingest = Ingest(db_url)
+    db = ingest.store.db
+    if db.engine == "sqlite":
+        db.raw.execute("PRAGMA busy_timeout=200")
+        other = sqlite3.connect(db.target.location, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        db.raw.execute("SET lock_timeout = '200ms'")
+        other = psycopg.connect(db.target.location)
+        other.execute("LOCK TABLE ratings IN ACCESS EXCLUSIVE MODE")
+    try:
+        with pytest.raises(Exception) as failed:
+            ingest.handle([(TOPIC, rating(1), time.time())])
+        assert ingest.store.is_storage_failure(failed.value), repr(failed.value)
+        other.rollback() if db.engine == "postgresql" else other.execute("ROLLBACK")
+        assert ingest.store.count("quarantine") == 0, "a good message was quarantined"
+        result = ingest.handle([(TOPIC, rating(1), time.time())])
+        assert result.counters.stored == 1 and result.counters.quarantined == 0
+    finally:
+        other.close()
+        ingest.close()
