@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from pathlib import Path
-from typing import Any
 
 import pytest
 from fake_hub import FakeHub
@@ -16,9 +14,6 @@ from small_disk import fill, small_disk
 
 from peakend.broker.device.link import DeviceLink, LinkSettings
 from peakend.broker.device.outbox import Outbox
-from peakend.kiosk.flow import FlowRules, RatingFlow
-from peakend.kiosk.journal import PressJournal
-from peakend.kiosk.touchpoint import Touchpoint
 
 
 def append_until_full(box: Outbox, limit: int = 500) -> sqlite3.Error:
@@ -51,43 +46,6 @@ def test_a_full_disk_is_reported_as_such_and_the_outbox_resumes_without_a_gap() 
             assert [p.seq for p in box.pending(0, 10_000)] == list(range(1, envelope.seq + 1))
         finally:
             box.close()
-
-
-class OutboxSender:
-    """A kiosk's link as the touchpoint sees it, without MQTT: straight into the outbox."""
-
-    def __init__(self, box: Outbox) -> None:
-        self.box = box
-
-    def send(self, event_type: str, data: dict[str, Any], **kw: Any) -> Any:
-        return self.box.append(
-            event_type, data, zone_id="checkout", ts=kw.get("ts"), msg_id=kw.get("msg_id"),
-            clock_synced=bool(kw.get("clock_is_synced", True)),
-        )
-
-
-def test_a_tap_the_full_outbox_cannot_take_gives_the_technician_a_clear_error(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    with small_disk(512) as disk:
-        box = Outbox(disk / "outbox.sqlite", device_id="kiosk-01", store_id="s001")
-        journal = PressJournal(tmp_path / "presses.sqlite")
-        try:
-            fill(disk)
-            append_until_full(box)
-            tp = Touchpoint(RatingFlow(FlowRules()), journal, OutboxSender(box))
-            with caplog.at_level(logging.ERROR):
-                tp.press(2)  # no exception reaches the screen
-            assert tp.last_error is not None
-            assert tp.last_error.startswith("could not queue a rating:")
-            assert "disk is full" in tp.last_error, tp.last_error
-            assert not any(r.exc_info for r in caplog.records), "a traceback, not a sentence"
-            # the press stays in the journal, sent at the next start
-            [waiting] = journal.unsent()
-            assert waiting.score == 2
-        finally:
-            box.close()
-            journal.close()
 
 
 def test_an_ack_the_full_outbox_cannot_apply_is_one_clear_line_and_applies_later(
