@@ -251,7 +251,8 @@ class Aggregator:
         if isinstance(reply, Failed):
             # Nothing of it was committed or PUBACKed: put it back and try again shortly (a
             # full disk or a locked database passes; a bad message is quarantined by the writer).
-            log.error("batch of %d not stored (%s); retrying", len(batch), printable(reply.reason))
+            log.error("batch of %d not stored (%s); retrying", len(batch),
+                      printable(reply.reason, 1000))
             with self._arrived:
                 self._inbox[:0] = batch
             self._stop.wait(min(30.0, 1.0 * 2 ** min(self._failures, 5)))

@@ -13,6 +13,8 @@ import pytest
 from small_disk import fill, small_disk
 
 from hubtools import Hub, temp_hub
+from peakend.broker.hub.db.database import DbTarget, HubDb
+from peakend.broker.hub.db.dialect import POSTGRESQL
 from peakend.broker.hub.writer import Ingest
 from peakend.broker.wire.contract import event_topic, new_envelope
 
@@ -134,3 +136,19 @@ def test_a_locked_database_quarantines_nothing_on_either_engine(db_url: str) -> 
     finally:
         other.close()
         ingest.close()
+
+
+def test_postgresql_failures_of_the_server_are_told_from_those_a_value_causes() -> None:
+    """By SQLSTATE, never by the text: a full disk, a lost connection, a lock timeout are the
+    database's; a number out of range or an index row too large are the message's."""
+    import psycopg
+    from psycopg import errors
+
+    db = HubDb(None, POSTGRESQL, DbTarget("postgresql", "postgresql://hub@nowhere/hub"))
+    ours = [errors.DiskFull("could not extend file"), errors.OutOfMemory("out of memory"),
+            errors.AdminShutdown("terminating connection"), errors.LockNotAvailable("lock"),
+            errors.DeadlockDetected("deadlock"), psycopg.OperationalError("server closed")]
+    theirs = [errors.NumericValueOutOfRange("disk"), errors.ProgramLimitExceeded("locked"),
+              errors.UniqueViolation("connection"), ValueError("disk full")]
+    assert [db.is_storage_failure(e) for e in ours] == [True] * len(ours)
+    assert [db.is_storage_failure(e) for e in theirs] == [False] * len(theirs)
