@@ -33,7 +33,8 @@ class DiskFull(sqlite3.OperationalError):
         super().__init__(
             f"{where}: the disk is full, so nothing more can be stored there (nothing already "
             f"stored is lost). Free space on the disk that holds {folder} (`df -h {folder}` "
-            "shows it; old logs and backups are the usual culprits): storing resumes by itself."
+            "shows it; `sudo journalctl --vacuum-size=100M` drops old logs): storing resumes "
+            "by itself."
         )
         self.path = path
         # as SQLite itself would say it, for whoever judges errors by their code
