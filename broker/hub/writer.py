@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from peakend.broker.hub.config import QuarantineSection
+from peakend.broker.hub.db.database import PRUNE_LOCK
 from peakend.broker.hub.db.store import EventStore, open_store
 from peakend.broker.hub.registry import Registry
 from peakend.broker.hub.reports.rollup import refresh_rollups
@@ -151,7 +152,7 @@ class Ingest:
         """Delete what hub.toml's ``[quarantine]`` no longer keeps, in a transaction of its own;
         returns the rows deleted. The ledger keeps the seqs, so no ack depends on these rows."""
         now = now or datetime.now(UTC)
-        with self.store.transaction():
+        with self.store.db.transaction(take_turns=PRUNE_LOCK):
             deleted = self.store.prune_quarantine(
                 before=now - timedelta(days=self.quarantine.keep_days),
                 keep=self.quarantine.max_rows,

@@ -29,6 +29,9 @@ from peakend.broker.hub.db.dialect import POSTGRESQL, SQLITE, Dialect
 # are those earlier versions used, so a chain upgraded worker by worker still excludes itself.
 MIGRATION_LOCK = 0x7065616B  # "peak"
 FOLD_LOCK = 0x70656E64  # "pend"
+# Workers pruning the quarantine at the same minute would only wait on (or deadlock over) the
+# same rows.
+PRUNE_LOCK = 0x7072756E  # "prun"
 
 
 class DatabaseError(ValueError):
@@ -168,7 +171,8 @@ class HubDb:
     def transaction(self, *, take_turns: int | None = None) -> AbstractContextManager[None]:
         """A write transaction. SQLite has one writer at a time anyway (``BEGIN IMMEDIATE``);
         PostgreSQL workers write side by side unless ``take_turns`` names the advisory lock
-        (:data:`MIGRATION_LOCK`, :data:`FOLD_LOCK`) of a kind of work only one may do at once."""
+        (:data:`MIGRATION_LOCK`, :data:`FOLD_LOCK`, :data:`PRUNE_LOCK`) of a kind of work only
+        one may do at once."""
         if self.dialect is SQLITE:
             return Transaction(self.raw)
         return self._pg_transaction(take_turns)
