@@ -30,6 +30,7 @@ from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.device.delivery import Delivery, Position
 from peakend.broker.device.mqtt import connect_properties, make_client
 from peakend.broker.device.outbox import Outbox
+from peakend.broker.device.sqlite_tx import DiskFull
 from peakend.broker.device.version import version
 from peakend.broker.wire import contract
 
@@ -270,9 +271,13 @@ class DeviceLink:
                 self._carry_out(
                     self._delivery.ack(message.payload, self._position(), self._clock())
                 )
+            except DiskFull as exc:
+                # The sentence says it all (the file and the fix); the next ack tries again.
+                self._delivery = before
+                log.error("could not apply the hub's ack: %s", exc)
             except Exception:
-                # paho's network thread must survive whatever happens here (a full disk, say),
-                # or the device would silently stop hearing acks; the next ack tries again.
+                # paho's network thread must survive whatever happens here, or the device
+                # would silently stop hearing acks; the next ack tries again.
                 self._delivery = before
                 log.exception("could not apply the hub's ack")
             self._changed()

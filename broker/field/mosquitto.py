@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 AGGREGATOR_USER = "peakend-aggregator"
 MOSQUITTO_USER = "mosquitto"
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for its $7$ (PBKDF2-SHA512) hashes
+# Device ids (slugs), the hub's account and bridge accounts.
+_ACCOUNT = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 
 
 class BrokerError(RuntimeError):
@@ -259,6 +262,11 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
 
 
 def set_password(d: BrokerDir, username: str, password: str) -> None:
+    # One "user:hash" line per account: a name with a colon, a newline or a space would write
+    # a broken line (or a second account), whoever called.
+    if not _ACCOUNT.fullmatch(username):
+        raise ValueError(f"{username!r} cannot be an account name: use lowercase letters, "
+                         "digits and dashes")
     # Locked: two provisions at once must not drop each other's account.
     with locked(d.passwd):
         lines = [ln for ln in _read_lines(d.passwd) if ln.split(":", 1)[0] != username]

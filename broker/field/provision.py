@@ -237,6 +237,10 @@ def register_device(
     d: BrokerDir, *, device_id: str, store: str, zones: list[str], role: str
 ) -> Registered:
     """A fresh random password (hashed into the broker's file) and the registry entry."""
+    bad = [v for v in (device_id, store, *zones) if not is_slug(v)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a valid id: use lowercase letters, digits and "
+                         "dashes (e.g. kiosk-01)")
     password = new_password()
     set_password(d, device_id, password)
     with edit_registry(d.registry) as registry:

@@ -257,6 +257,30 @@ class AlertsSection(_Section):
     )
 
 
+class QuarantineSection(_Section):
+    """What the hub keeps of the messages it could not store (bad input), and for how long.
+    Each row keeps at most the first 4 KiB of what arrived, with the original's size and
+    SHA-256; the writer deletes what is beyond these limits once a minute. The ledger keeps
+    the seqs of quarantined messages, so deleting rows never moves a device's ack."""
+
+    keep_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        title="Keep (days)",
+        description="Rows whose message was last received more than this many days ago are "
+        "deleted.",
+    )
+    max_rows: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        title="Most rows",
+        description="Above this many rows, those last received longest ago are deleted first; "
+        "a device sending bad input in a loop then cannot fill the hub's disk.",
+    )
+
+
 class HubConfig(_Section):
     """The hub: aggregator, web, stores, analytics and alerts."""
 
@@ -269,6 +293,9 @@ class HubConfig(_Section):
     )
     alerts: AlertsSection = Field(
         default_factory=AlertsSection, title="Alerts", description="[alerts]"
+    )
+    quarantine: QuarantineSection = Field(
+        default_factory=QuarantineSection, title="Quarantine", description="[quarantine]"
     )
 
     @model_validator(mode="after")

@@ -97,6 +97,7 @@ def start(
         client_id=client_id,
         shared_group=shared,
         ca_file=ca_file,
+        quarantine=getattr(config, "quarantine", None),
     )
     aggregator.start()  # the writer process creates or migrates the database first
     if alerts:

@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 # Re-exported: the contract is where a device builder looks for them.
-from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts  # noqa: F401
+from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts, printable  # noqa: F401
 
 VERSION = 1
 ROOT = "peakend/v1"
@@ -227,11 +227,11 @@ class Status(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     state: Literal["online", "offline"]
-    boot_id: StrictStr | None = None
+    boot_id: StrictStr | None = Field(default=None, max_length=64)
     role: Literal["kiosk", "edge"] | None = None
-    zone_id: StrictStr | None = None
-    version: StrictStr | None = None
-    config_hash: StrictStr | None = None
+    zone_id: Slug | None = None
+    version: StrictStr | None = Field(default=None, max_length=64)
+    config_hash: StrictStr | None = Field(default=None, max_length=128)
     synced: StrictBool | None = None  # in a birth: has the device's outbox heard the hub yet
 
 
@@ -339,21 +339,7 @@ def parse_event(
     where = where or parse_topic(topic)
     if where.kind != "evt":
         raise ContractError(f"topic {topic!r} is not an event topic")
-    if len(raw) > MAX_PAYLOAD_BYTES:
-        raise ContractError(f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ContractError(f"payload is not UTF-8 (byte {exc.start})") from None
-    try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise ContractError("payload is nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} col {exc.colno}"
-        raise ContractError(f"payload is not JSON: {exc.msg} at {where}") from None
-    if not isinstance(doc, dict):
-        raise ContractError("payload must be a JSON object")
+    doc = _json_object(raw)
     try:
         envelope = _ENVELOPE.validate_python(doc)
     except ValidationError as exc:
@@ -381,6 +367,38 @@ def parse_event(
 _ENVELOPE = TypeAdapter(Envelope)
 
 
+def parse_status(raw: bytes) -> Status:
+    """Check a status (birth or last will) as the hub receives it, with the same limits as an
+    event: at most MAX_PAYLOAD_BYTES of UTF-8 JSON. ContractError carries the reason."""
+    doc = _json_object(raw)
+    try:
+        return Status.model_validate(doc)
+    except ValidationError as exc:
+        raise ContractError(describe(exc)) from None
+    except (OverflowError, RecursionError, ValueError) as exc:
+        raise ContractError(f"payload cannot be read: {exc}") from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a payload within the size limit; ContractError says why not."""
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise ContractError(f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"payload is not UTF-8 (byte {exc.start})") from None
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ContractError("payload is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} col {exc.colno}"
+        raise ContractError(f"payload is not JSON: {exc.msg} at {where}") from None
+    if not isinstance(doc, dict):
+        raise ContractError("payload must be a JSON object")
+    return doc
+
+
 def peek_seq(raw: bytes) -> int | None:
     """Best-effort seq of a message that failed validation, so it still counts as handled."""
     try:
@@ -396,7 +414,9 @@ def describe(exc: ValidationError, prefix: str = "") -> str:
     """A one-line reason naming each failing field."""
     parts = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+        # keys are the sender's: escaped, so a reason stays one line wherever it is shown
+        where = ".".join(printable(str(p), 80) for p in error["loc"]
+                         if not str(p).startswith("function-"))
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{prefix}{where}: {message}" if where else message)
     return "; ".join(parts)

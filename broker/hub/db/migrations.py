@@ -201,6 +201,20 @@ def m005_no_functions_in_schema(db: HubDb) -> None:
     )
 
 
+def m007_quarantine_bounds(db: HubDb) -> None:
+    """A quarantine row keeps only the head of a large payload, so it notes the size of what
+    arrived; the writer prunes the rows last received longest ago, by this index."""
+    i = db.dialect.integer
+    _run(
+        db,
+        f"ALTER TABLE quarantine ADD COLUMN raw_size {i}",
+        "UPDATE quarantine SET raw_size = length(raw)",
+        # what earlier versions kept whole, cut as the writer now cuts it (QUARANTINE_RAW_BYTES)
+        "UPDATE quarantine SET raw = substr(raw, 1, 4096) WHERE length(raw) > 4096",
+        "CREATE INDEX quarantine_last_received ON quarantine (last_received_at)",
+    )
+
+
 Migration = Callable[[HubDb], None]
 
 MIGRATIONS: list[Migration] = [
@@ -209,6 +223,7 @@ MIGRATIONS: list[Migration] = [
     m003_web_accounts,
     m004_alerts,
     m005_no_functions_in_schema,
+    m007_quarantine_bounds,
 ]
 
 
@@ -242,12 +257,15 @@ def pending(db: HubDb) -> list[str]:
 # Migrations that only tidy up after earlier versions: a reader relies on nothing they do, so a
 # hub whose writer has not run them yet (a copied backup, workers upgraded one by one) is read.
 TIDY_ONLY = frozenset({"m005_no_functions_in_schema"})
+# Migrations only the writer relies on (a column and an index of the quarantine, which pages
+# and reports do not read): a reader opens a hub whose writer has not run them yet, too.
+WRITER_ONLY = frozenset({"m007_quarantine_bounds"})
 
 
 def require_current(db: HubDb) -> None:
     """Raise :class:`DatabaseError` unless every migration a reader relies on is applied;
     reads only."""
-    missing = [name for name in pending(db) if name not in TIDY_ONLY]
+    missing = [name for name in pending(db) if name not in TIDY_ONLY | WRITER_ONLY]
     if not missing:
         return
     where = db.target.redacted()

@@ -41,6 +41,11 @@ __all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db
 # Rows per multi-row statement: well under either engine's limit on parameters.
 _CHUNK = 1000
 
+# What a quarantine row keeps of a message: the head of its payload (as much as the contract
+# allows a whole event), and of its topic and reason.
+QUARANTINE_RAW_BYTES = 4096
+QUARANTINE_TEXT_CHARS = 1000
+
 
 def open_store(db: str | Path) -> Store:
     """The store for a ``--db`` value (see :func:`parse_db`), its schema brought up to date."""
@@ -75,6 +80,10 @@ class Store:
     def is_retryable(self, exc: BaseException) -> bool:
         """Whether a failed transaction may simply run again (a race between workers)."""
         return isinstance(exc, LostRace) or self.db.is_retryable(exc)
+
+    def is_storage_failure(self, exc: BaseException) -> bool:
+        """A failure of the database itself (disk full, locked): no message is to blame."""
+        return self.db.is_storage_failure(exc)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -244,13 +253,16 @@ class Store:
         seq: int | None,
     ) -> None:
         received = format_ts(received_at)
-        digest = hashlib.sha256(topic.encode() + b"\0" + raw).hexdigest()
+        # The digest and the size are of what arrived; the row keeps only its head (a broker
+        # passes up to 64 KiB, and a device in a loop could send that all day).
+        digest = hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + raw).hexdigest()
         self.db.execute(
             "INSERT INTO quarantine (received_at, last_received_at, topic, device_id, seq, "
-            "reason, raw, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "reason, raw, sha256, raw_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
             "ON CONFLICT (sha256) DO UPDATE SET times = quarantine.times + 1, "
             "last_received_at = excluded.last_received_at",
-            (received, received, topic, device_id, seq, reason, raw, digest),
+            (received, received, _cut(topic, QUARANTINE_TEXT_CHARS), device_id, seq,
+             _cut(reason, QUARANTINE_TEXT_CHARS), raw[:QUARANTINE_RAW_BYTES], digest, len(raw)),
         )
         # A quarantined message counts as handled, so the device's ack can move past it; but a
         # bad copy must never take the place of a good message already stored under that seq.
@@ -260,6 +272,21 @@ class Store:
                 "VALUES ($1, $2, NULL, 'quarantined', $3) ON CONFLICT DO NOTHING",
                 (device_id, seq, received),
             )
+
+    def prune_quarantine(self, *, before: datetime, keep: int) -> int:
+        """Delete quarantine rows last received before ``before``, then the rows last received
+        longest ago beyond the newest ``keep``; returns how many went."""
+        deleted = self.db.execute(
+            "DELETE FROM quarantine WHERE last_received_at < $1", (format_ts(before),)
+        ).rowcount
+        over = int(self.db.execute("SELECT count(*) FROM quarantine").fetchone()[0]) - keep
+        if over > 0:
+            deleted += self.db.execute(
+                "DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine "
+                "ORDER BY last_received_at, id LIMIT $1)",
+                (over,),
+            ).rowcount
+        return int(deleted)
 
     def record_status(
         self, device_id: str, store_id: str, status: dict[str, Any], received_at: datetime
@@ -453,6 +480,10 @@ def typed_row(
         *base, ts, received, at, _num(data.fps), _num(data.cpu), data.outbox,
         _num(data.temp_c), data.model_dump_json(exclude_none=True),
     )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _num(value: float | int | None) -> float | None:
