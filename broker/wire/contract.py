@@ -29,6 +29,7 @@ from pydantic import (
 
 # Re-exported: the contract is where a device builder looks for them.
 from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts  # noqa: F401
+from peakend.broker.wire.storable import TOO_DEEP, TooDeep, storable, top_level
 
 VERSION = 1
 ROOT = "peakend/v1"
@@ -346,9 +347,11 @@ def parse_event(
     except UnicodeDecodeError as exc:
         raise ContractError(f"payload is not UTF-8 (byte {exc.start})") from None
     try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise ContractError("payload is nested too deeply") from None
+        # Text the database could not hold is made storable here, before the contract checks
+        # it, so a message that passes the contract can be stored (see storable.py).
+        doc = storable(json.loads(text), text)
+    except (RecursionError, TooDeep):
+        raise ContractError(TOO_DEEP) from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} col {exc.colno}"
         raise ContractError(f"payload is not JSON: {exc.msg} at {where}") from None
@@ -382,14 +385,37 @@ _ENVELOPE = TypeAdapter(Envelope)
 
 
 def peek_seq(raw: bytes) -> int | None:
-    """Best-effort seq of a message that failed validation, so it still counts as handled."""
+    """Best-effort seq of a message that failed validation, so it still counts as handled:
+    read from its top level even when its text is not all UTF-8 or it nests too deeply."""
+    text = raw.decode("utf-8", "replace")
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        doc = json.loads(text)
+    except RecursionError:
+        try:
+            doc = top_level(text)
+        except ValueError:
+            return None
+    except ValueError:
         return None
     seq = doc.get("seq") if isinstance(doc, dict) else None
     ok = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= MAX_INT
     return seq if ok else None
+
+
+def parse_status(raw: bytes) -> Status:
+    """A device's status (birth or last will) as the hub records it, its text made storable;
+    ContractError carries the reason."""
+    try:
+        text = raw.decode("utf-8")
+        doc = storable(json.loads(text), text)
+    except (RecursionError, TooDeep):
+        raise ContractError(TOO_DEEP) from None
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise ContractError(f"payload is not JSON: {exc}") from None
+    try:
+        return Status.model_validate(doc)
+    except ValidationError as exc:
+        raise ContractError(describe(exc)) from None
 
 
 def describe(exc: ValidationError, prefix: str = "") -> str:
