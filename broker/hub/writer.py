@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from peakend.broker.hub.db.store import EventStore, open_store
+from peakend.broker.hub.db.store import EventStore, open_store, unplaceable
 from peakend.broker.hub.registry import Registry
 from peakend.broker.hub.reports.rollup import refresh_rollups
 from peakend.broker.wire import contract
@@ -285,7 +285,9 @@ class Ingest:
             seq = contract.peek_seq(payload)
             self._quarantine(topic, payload, at, str(exc), where.device, seq, counters)
             return Touch(where.device, where.store, "bad")
-        problem = self.registry.check(envelope)
+        # A time that cannot be placed on the hub's clock is refused here with its reason,
+        # rather than failing the batch's insert and sending it one message at a time.
+        problem = self.registry.check(envelope) or unplaceable(envelope, at)
         if problem:
             self._quarantine(topic, payload, at, problem, where.device, envelope.seq, counters)
             # Acked where the device publishes, which is where it listens: a device configured
@@ -301,7 +303,7 @@ class Ingest:
         if not payload:
             return None  # a cleared retained status
         try:
-            status = contract.Status.model_validate_json(payload)
+            status = contract.parse_status(payload)
         except ValueError as exc:
             reason = f"bad status: {exc}".splitlines()[0]
             self._quarantine(topic, payload, at, reason, where.device, None, counters)

@@ -29,14 +29,16 @@ import json
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from peakend.broker.hub.db.database import DbTarget, HubDb, open_hub_db, parse_db
 from peakend.broker.wire.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
+from peakend.broker.wire.storable import storable_text
 
-__all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db", "typed_row"]
+__all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db", "typed_row",
+           "unplaceable"]
 
 # Rows per multi-row statement: well under either engine's limit on parameters.
 _CHUNK = 1000
@@ -244,7 +246,9 @@ class Store:
         seq: int | None,
     ) -> None:
         received = format_ts(received_at)
-        digest = hashlib.sha256(topic.encode() + b"\0" + raw).hexdigest()
+        digest = hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + raw).hexdigest()
+        # An error may quote what the device sent: only storable text goes in.
+        topic, reason = storable_text(topic), storable_text(reason)
         self.db.execute(
             "INSERT INTO quarantine (received_at, last_received_at, topic, device_id, seq, "
             "reason, raw, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
@@ -417,14 +421,35 @@ def _first_free(
     return out
 
 
+def unplaceable(e: Envelope, received_at: datetime) -> str | None:
+    """Why the times of ``e`` cannot be placed on the hub's clock as :func:`typed_row` places
+    them, or None."""
+    offset = _clock_offset(e, received_at)
+    if offset is None or not isinstance(e.data, Dwell):
+        return None
+    try:
+        e.data.enter + offset
+        e.data.exit + offset
+    except OverflowError:
+        return (
+            "clock_synced is false and data.enter/exit cannot be moved to the hub's clock: "
+            f"shifted by {offset.total_seconds():.0f} s they fall outside the years 1-9999"
+        )
+    return None
+
+
+def _clock_offset(e: Envelope, received_at: datetime) -> timedelta | None:
+    # Without a synchronised clock the device's times are only good relative to each other:
+    # shift them by the gap between its clock and ours at the moment of sending.
+    return (received_at - e.ts) if not e.clock_synced else None
+
+
 def typed_row(
     e: Envelope, msg_id: str, received_at: datetime, received: str
 ) -> tuple[str, tuple[Any, ...]]:
     """The table and the row (in its column order) that store one valid envelope."""
     ts = format_ts(e.ts)
-    # Without a synchronised clock the device's times are only good relative to each other:
-    # shift them by the gap between its clock and ours at the moment of sending.
-    offset = (received_at - e.ts) if not e.clock_synced else None
+    offset = _clock_offset(e, received_at)
     at = ts if offset is None else received
     base = (msg_id, e.device_id, e.seq, e.store_id)
     data = e.data
