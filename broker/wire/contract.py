@@ -29,7 +29,7 @@ from pydantic import (
 
 # Re-exported: the contract is where a device builder looks for them.
 from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts  # noqa: F401
-from peakend.broker.wire.storable import TOO_DEEP, TooDeep, storable, top_level
+from peakend.broker.wire.storable import MAX_DEPTH, TOO_DEEP, TooDeep, storable, top_level
 
 VERSION = 1
 ROOT = "peakend/v1"
@@ -440,6 +440,9 @@ def json_schema() -> dict[str, Any]:
             "alerts": f"{ROOT}/{{store}}/alerts  (hub -> store, qos 1)",
         },
         "max_payload_bytes": MAX_PAYLOAD_BYTES,
+        # nesting is bounded too; text the hub cannot store (a lone surrogate, a NUL) arrives
+        # as U+FFFD
+        "max_nesting_levels": MAX_DEPTH,
         "envelope": Envelope.model_json_schema(mode="serialization"),
         "status": Status.model_json_schema(),
         "ack": Ack.model_json_schema(),

@@ -91,3 +91,7 @@ def test_a_status_with_unstorable_text_is_made_storable_or_refused():
         c.parse_status(json.dumps({"state": "online", "x": nested(100)}).encode())
     with pytest.raises(c.ContractError, match="state"):
         c.parse_status(b'{"state": "asleep"}')
+
+
+def test_the_schema_for_device_builders_states_the_nesting_bound():
+    assert c.json_schema()["max_nesting_levels"] == MAX_DEPTH
