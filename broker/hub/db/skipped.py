@@ -77,9 +77,9 @@ class SkippedRanges:
                 continue  # all of it is handled already
             if held + len(new) > OPEN_RANGES_PER_DEVICE:
                 refused[seq] = (
-                    f"data.skipped: {device_id} already has {held} skipped range(s) above its "
-                    f"ack {acked}, and {len(new)} more would pass the bound of "
-                    f"{OPEN_RANGES_PER_DEVICE}; declare them again once the ack moves on"
+                    f"data.skipped: {device_id} already holds {held} skipped range(s) above its "
+                    f"ack {acked}; {len(new)} more would pass the bound of "
+                    f"{OPEN_RANGES_PER_DEVICE} per device"
                 )
                 continue
             held += len(new)

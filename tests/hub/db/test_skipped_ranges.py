@@ -92,9 +92,8 @@ def test_a_notice_past_its_devices_bound_is_refused_with_a_reason_and_its_seq_co
     result = ingest.handle(sent(refused))
     assert (result.counters.stored, result.counters.quarantined) == (0, 1)
     reason = ingest.store.db.execute("SELECT seq, reason FROM quarantine").fetchall()
-    assert reason == [(101, "data.skipped: cam-01 already has 2 skipped range(s) above its ack "
-                            "0, and 2 more would pass the bound of 3; declare them again once "
-                            "the ack moves on")]
+    assert reason == [(101, "data.skipped: cam-01 already holds 2 skipped range(s) above its "
+                            "ack 0; 2 more would pass the bound of 3 per device")]
     assert ranges(ingest.store) == [(10, 10), (20, 20)]
     assert ingest.store.count("health") == 1
     # a redelivery is the same message: a duplicate, not a second refusal
