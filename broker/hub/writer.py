@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from peakend.broker.hub.config import QuarantineSection
 from peakend.broker.hub.db.database import PRUNE_LOCK
-from peakend.broker.hub.db.store import EventStore, open_store
+from peakend.broker.hub.db.store import EventStore, open_store, unplaceable
 from peakend.broker.hub.registry import Registry
 from peakend.broker.hub.reports.rollup import refresh_rollups
 from peakend.broker.wire import contract
@@ -305,7 +305,9 @@ class Ingest:
             seq = contract.peek_seq(payload)
             self._quarantine(topic, payload, at, str(exc), where.device, seq, counters)
             return Touch(where.device, where.store, "bad")
-        problem = self.registry.check(envelope)
+        # A time that cannot be placed on the hub's clock is refused here with its reason,
+        # rather than failing the batch's insert and sending it one message at a time.
+        problem = self.registry.check(envelope) or unplaceable(envelope, at)
         if problem:
             self._quarantine(topic, payload, at, problem, where.device, envelope.seq, counters)
             # Acked where the device publishes, which is where it listens: a device configured
@@ -324,7 +326,7 @@ class Ingest:
         try:
             status = contract.parse_status(payload)
         except contract.ContractError as exc:
-            reason = f"bad status: {exc}"
+            reason = f"bad status: {exc}".splitlines()[0]
             self._quarantine(topic, payload, at, reason, where.device, None, counters)
             return None
         problem = self.registry.status_problem(where.device, where.store, status.zone_id)

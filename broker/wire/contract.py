@@ -29,6 +29,7 @@ from pydantic import (
 
 # Re-exported: the contract is where a device builder looks for them.
 from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts, printable  # noqa: F401
+from peakend.broker.wire.storable import MAX_DEPTH, TOO_DEEP, TooDeep, storable, top_level
 
 VERSION = 1
 ROOT = "peakend/v1"
@@ -388,9 +389,11 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ContractError(f"payload is not UTF-8 (byte {exc.start})") from None
     try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise ContractError("payload is nested too deeply") from None
+        # Text the database could not hold is made storable here, before the contract checks
+        # it, so a message that passes the contract can be stored (see storable.py).
+        doc = storable(json.loads(text), text)
+    except (RecursionError, TooDeep):
+        raise ContractError(TOO_DEEP) from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} col {exc.colno}"
         raise ContractError(f"payload is not JSON: {exc.msg} at {where}") from None
@@ -400,10 +403,17 @@ def _json_object(raw: bytes) -> dict[str, Any]:
 
 
 def peek_seq(raw: bytes) -> int | None:
-    """Best-effort seq of a message that failed validation, so it still counts as handled."""
+    """Best-effort seq of a message that failed validation, so it still counts as handled:
+    read from its top level even when its text is not all UTF-8 or it nests too deeply."""
+    text = raw.decode("utf-8", "replace")
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        doc = json.loads(text)
+    except RecursionError:
+        try:
+            doc = top_level(text)
+        except ValueError:
+            return None
+    except ValueError:
         return None
     seq = doc.get("seq") if isinstance(doc, dict) else None
     ok = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= MAX_INT
@@ -434,6 +444,9 @@ def json_schema() -> dict[str, Any]:
             "alerts": f"{ROOT}/{{store}}/alerts  (hub -> store, qos 1)",
         },
         "max_payload_bytes": MAX_PAYLOAD_BYTES,
+        # nesting is bounded too; text the hub cannot store (a lone surrogate, a NUL) arrives
+        # as U+FFFD
+        "max_nesting_levels": MAX_DEPTH,
         "envelope": Envelope.model_json_schema(mode="serialization"),
         "status": Status.model_json_schema(),
         "ack": Ack.model_json_schema(),

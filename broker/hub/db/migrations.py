@@ -201,6 +201,29 @@ def m005_no_functions_in_schema(db: HubDb) -> None:
     )
 
 
+def m006_skipped_ranges(db: HubDb) -> None:
+    """Seqs a device declares skipped are kept as ranges (see skipped.py): one ledger row per
+    seq let a single notice write a million rows. Such rows of earlier versions become ranges,
+    one per run of consecutive seqs."""
+    i = db.dialect.integer
+    _run(
+        db,
+        db.dialect.table("skipped_ranges", f"""
+    device_id TEXT NOT NULL,
+    first_seq {i} NOT NULL,
+    last_seq {i} NOT NULL,
+    received_at TEXT NOT NULL,
+    CHECK (first_seq <= last_seq),
+    PRIMARY KEY (device_id, first_seq)""", rowid="none"),
+        # a run of consecutive seqs keeps seq - row_number() constant
+        "INSERT INTO skipped_ranges (device_id, first_seq, last_seq, received_at) "
+        "SELECT device_id, min(seq), max(seq), min(received_at) FROM (SELECT device_id, seq, "
+        "received_at, seq - row_number() OVER (PARTITION BY device_id ORDER BY seq) AS run "
+        "FROM ledger WHERE outcome = 'skipped') AS s GROUP BY device_id, run",
+        "DELETE FROM ledger WHERE outcome = 'skipped'",
+    )
+
+
 def m007_quarantine_bounds(db: HubDb) -> None:
     """A quarantine row keeps only the head of a large payload, so it notes the size of what
     arrived; the writer prunes the rows last received longest ago, by this index."""
@@ -223,6 +246,7 @@ MIGRATIONS: list[Migration] = [
     m003_web_accounts,
     m004_alerts,
     m005_no_functions_in_schema,
+    m006_skipped_ranges,
     m007_quarantine_bounds,
 ]
 
@@ -254,18 +278,18 @@ def pending(db: HubDb) -> list[str]:
     return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
 
 
-# Migrations that only tidy up after earlier versions: a reader relies on nothing they do, so a
-# hub whose writer has not run them yet (a copied backup, workers upgraded one by one) is read.
-TIDY_ONLY = frozenset({"m005_no_functions_in_schema"})
-# Migrations only the writer relies on (a column and an index of the quarantine, which pages
-# and reports do not read): a reader opens a hub whose writer has not run them yet, too.
-WRITER_ONLY = frozenset({"m007_quarantine_bounds"})
+# Migrations a reader relies on nothing of (tidy-ups after earlier versions, tables and columns
+# only the writer reads), so a hub whose writer has not run them yet (a copied backup, workers
+# upgraded one by one) is read.
+OPTIONAL_FOR_READERS = frozenset(
+    {"m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds"}
+)
 
 
 def require_current(db: HubDb) -> None:
     """Raise :class:`DatabaseError` unless every migration a reader relies on is applied;
     reads only."""
-    missing = [name for name in pending(db) if name not in TIDY_ONLY | WRITER_ONLY]
+    missing = [name for name in pending(db) if name not in OPTIONAL_FOR_READERS]
     if not missing:
         return
     where = db.target.redacted()
