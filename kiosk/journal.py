@@ -7,6 +7,10 @@ time and a message id chosen at the touch; if the app stops while a press waits 
 the next start sends it without one, with the same id and time. Should the app die between
 the outbox write and marking the row sent, the resend carries the same msg_id, which the
 outbox recognises as already issued, so it adds nothing.
+
+The row also keeps the press on the boot clock: a kiosk whose clock is not synchronised then
+tells the hub how long ago the press was, however long the rating waited for its reason or a
+broker.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from peakend.broker.device.clock import Stamp, stamp
 
 # Sent rows kept for a tech to look at; older ones are pruned so the file stays small.
 KEEP_SENT = 1000
@@ -31,6 +37,7 @@ class Press:
     flags: tuple[str, ...]
     pressed_at: datetime
     clock_synced: bool
+    at: Stamp | None = None  # the press on the boot clock (None in rows of earlier versions)
 
 
 class PressJournal:
@@ -59,18 +66,25 @@ class PressJournal:
             )
             """
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(presses)")}
+        for name, kind in (("boot_id", "TEXT"), ("elapsed", "REAL")):
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE presses ADD COLUMN {name} {kind}")
 
     def record(self, score: int, flags: tuple[str, ...], *, clock_synced: bool = True) -> Press:
         """Write a press; returns once it is on disk."""
         press_id = uuid.uuid4()
         at = datetime.now(UTC)
+        on_boot = stamp()
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO presses (msg_id, score, flags, pressed_at, clock_synced) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (str(press_id), score, json.dumps(list(flags)), at.isoformat(), int(clock_synced)),
+                "INSERT INTO presses (msg_id, score, flags, pressed_at, clock_synced, boot_id, "
+                "elapsed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (str(press_id), score, json.dumps(list(flags)), at.isoformat(), int(clock_synced),
+                 on_boot.boot_id, on_boot.elapsed),
             )
-        return Press(int(cursor.lastrowid or 0), press_id, score, tuple(flags), at, clock_synced)
+        return Press(int(cursor.lastrowid or 0), press_id, score, tuple(flags), at, clock_synced,
+                     on_boot)
 
     def mark_sent(self, press: Press, reason: str | None, seq: int) -> None:
         """The rating is in the outbox as ``seq``; the journal no longer needs to resend it."""
@@ -88,8 +102,8 @@ class PressJournal:
         """Presses written but never handed to the outbox (the app stopped in between)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, msg_id, score, flags, pressed_at, clock_synced FROM presses "
-                "WHERE sent_seq IS NULL ORDER BY id"
+                "SELECT id, msg_id, score, flags, pressed_at, clock_synced, boot_id, elapsed "
+                "FROM presses WHERE sent_seq IS NULL ORDER BY id"
             ).fetchall()
         return [
             Press(
@@ -99,6 +113,7 @@ class PressJournal:
                 flags=tuple(json.loads(row[3])),
                 pressed_at=datetime.fromisoformat(row[4]),
                 clock_synced=bool(row[5]),
+                at=Stamp(row[6], row[7]) if row[6] is not None and row[7] is not None else None,
             )
             for row in rows
         ]

@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field
 
 from peakend.broker.device import delivery
-from peakend.broker.device.clock import clock_synced
+from peakend.broker.device.clock import Stamp, clock_synced
 from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.device.delivery import Delivery, Position
 from peakend.broker.device.mqtt import connect_properties, make_client
@@ -158,11 +158,13 @@ class DeviceLink:
         ts: datetime | None = None,
         msg_id: uuid.UUID | None = None,
         clock_is_synced: bool | None = None,
+        at: Stamp | None = None,
     ) -> contract.Envelope:
         """Make the message durable and queue it; raises ContractError if it is not valid.
 
         ``clock_is_synced`` overrides the kernel's answer, e.g. for a replay whose timestamps
-        come from the recording rather than this machine's clock."""
+        come from the recording rather than this machine's clock. ``at``: when the event
+        happened on the boot clock, if not now (a press that waited for its reason)."""
         envelope = self.outbox.append(
             event_type,
             data,
@@ -170,6 +172,7 @@ class DeviceLink:
             ts=ts,
             clock_synced=clock_synced() if clock_is_synced is None else clock_is_synced,
             msg_id=msg_id,
+            at=at,
         )
         with self._wake:
             self._changed()

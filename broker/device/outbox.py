@@ -8,6 +8,11 @@ When the outbox reaches its bound the oldest health and queue-window rows go fir
 and dwell visits are never dropped (the bound is exceeded instead). Dropped
 seqs are announced in a health message (``data.skipped``) so the hub's contiguous ack can move
 past them.
+
+A message written while the clock is not synchronised keeps the event's stamp on the boot
+clock (its boot's id and the seconds since that boot); each publication then says how old the
+event is (``age_s``), so the hub can date it however long it waited here. A row from an earlier
+boot goes out without an age: how long the device was off is not known.
 """
 
 from __future__ import annotations
@@ -24,8 +29,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from peakend.broker.device.clock import Stamp, age_of, stamp
 from peakend.broker.device.sqlite_tx import Transaction, open_sqlite
-from peakend.broker.wire.contract import MAX_SKIPPED, Envelope, event_topic, new_envelope
+from peakend.broker.wire.contract import (
+    MAX_AGE_S,
+    MAX_SKIPPED,
+    Envelope,
+    event_topic,
+    new_envelope,
+    with_age,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +88,7 @@ class Outbox:
             CREATE TABLE IF NOT EXISTS issued (msg_id TEXT PRIMARY KEY, payload BLOB NOT NULL);
             """
         )
+        self._add_stamp_columns()
         self._depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     # -- writing --------------------------------------------------------------------------
@@ -88,9 +102,12 @@ class Outbox:
         ts: datetime | None = None,
         clock_synced: bool = True,
         msg_id: uuid.UUID | None = None,
+        at: Stamp | None = None,
     ) -> Envelope:
         """Give the message the next seq and commit it; returns once it is on disk.
 
+        ``at``: when the event happened on the boot clock (default: now), kept while the clock
+        is not synchronised so that each publication can say the event's age.
         With a ``msg_id`` this outbox has issued before, nothing is added: the envelope first
         issued for it is returned (the caller's retry after a crash is not a new message)."""
         with self._lock, self._transaction():
@@ -112,7 +129,7 @@ class Outbox:
                 clock_synced=clock_synced,
                 msg_id=msg_id,
             )
-            self._insert(envelope)
+            self._insert(envelope, None if clock_synced else at or stamp())
             if msg_id is not None:
                 self._remember(envelope)
             if self._depth > self.max_rows:
@@ -149,20 +166,25 @@ class Outbox:
         with self._lock, self._transaction():
             if hub_seq < self._meta_int("next_seq", 1) and not first_contact:
                 return 0
-            rows = self._db.execute("SELECT seq, type, payload FROM outbox ORDER BY seq").fetchall()
+            rows = self._db.execute(
+                "SELECT seq, type, payload, boot_id, elapsed FROM outbox ORDER BY seq"
+            ).fetchall()
             self._db.execute("DELETE FROM outbox")
             next_seq = hub_seq + 1
-            for _, event_type, payload in rows:
+            for _, event_type, payload, boot, elapsed in rows:
                 old = Envelope.model_validate_json(payload)
                 renumbered = old.model_copy(update={"seq": next_seq})
                 self._db.execute(
-                    "INSERT INTO outbox (seq, type, topic, payload, created) VALUES (?,?,?,?,?)",
+                    "INSERT INTO outbox (seq, type, topic, payload, created, boot_id, elapsed) "
+                    "VALUES (?,?,?,?,?,?,?)",
                     (
                         next_seq,
                         event_type,
                         self._topic(event_type),
                         renumbered.to_json(),
                         time.time(),
+                        boot,
+                        elapsed,
                     ),
                 )
                 next_seq += 1
@@ -180,12 +202,18 @@ class Outbox:
     # -- reading --------------------------------------------------------------------------
 
     def pending(self, after_seq: int, limit: int) -> list[Pending]:
+        """Rows to publish now, each carrying its event's age at this moment when it has one."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, topic, payload, boot_id, elapsed FROM outbox "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
-        return [Pending(seq, topic, bytes(payload)) for seq, topic, payload in rows]
+        now = stamp()
+        return [
+            Pending(seq, topic, _aged(bytes(payload), boot, elapsed, now))
+            for seq, topic, payload, boot, elapsed in rows
+        ]
 
     @property
     def depth(self) -> int:
@@ -232,18 +260,29 @@ class Outbox:
         self._set_meta("next_seq", seq + 1)
         return seq
 
-    def _insert(self, envelope: Envelope) -> None:
+    def _insert(self, envelope: Envelope, at: Stamp | None) -> None:
         self._db.execute(
-            "INSERT INTO outbox (seq, type, topic, payload, created) VALUES (?,?,?,?,?)",
+            "INSERT INTO outbox (seq, type, topic, payload, created, boot_id, elapsed) "
+            "VALUES (?,?,?,?,?,?,?)",
             (
                 envelope.seq,
                 envelope.type,
                 self._topic(envelope.type),
                 envelope.to_json(),
                 time.time(),
+                at.boot_id if at else None,
+                at.elapsed if at else None,
             ),
         )
         self._depth += 1
+
+    def _add_stamp_columns(self) -> None:
+        """Outboxes written by earlier versions lack the boot-clock stamp: their rows go out
+        without an age, as they always did."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        for name, kind in (("boot_id", "TEXT"), ("elapsed", "REAL")):
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
 
     def _remember(self, envelope: Envelope) -> None:
         self._db.execute(
@@ -299,7 +338,7 @@ class Outbox:
                 ts=ts,
                 clock_synced=clock_synced,
             )
-            self._insert(notice)
+            self._insert(notice, None if clock_synced else stamp())
             notices += 1
         return notices
 
@@ -317,6 +356,16 @@ class Outbox:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+def _aged(payload: bytes, boot: str | None, elapsed: float | None, now: Stamp) -> bytes:
+    """The payload with its event's age, when the row has a stamp from this boot."""
+    if boot is None or elapsed is None:
+        return payload
+    age = age_of(Stamp(boot, elapsed), now)
+    if age is None or age > MAX_AGE_S:
+        return payload  # the hub falls back to its receive time, as for devices without ages
+    return with_age(payload, age)
 
 
 def _announced(rows: list[tuple[int, bytes]]) -> list[tuple[int, int]]:

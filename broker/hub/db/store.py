@@ -20,7 +20,8 @@ One algorithm serves one SQLite writer and several PostgreSQL workers at once:
 
 Times are stored as UTC text with milliseconds (``2026-11-22T11:21:03.512Z``), which sorts
 correctly. ``at`` is the moment the event happened as the hub believes it: the device's ``ts``
-when its clock was synchronised, else the hub's receive time."""
+when its clock was synchronised, else the hub's receive time minus the age the device measured
+(see event_time)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from peakend.broker.hub.db.database import DbTarget, HubDb, open_hub_db, parse_db
+from peakend.broker.hub.event_time import device_offset
 from peakend.broker.wire.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
 
 __all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db", "typed_row"]
@@ -423,9 +425,9 @@ def typed_row(
     """The table and the row (in its column order) that store one valid envelope."""
     ts = format_ts(e.ts)
     # Without a synchronised clock the device's times are only good relative to each other:
-    # shift them by the gap between its clock and ours at the moment of sending.
-    offset = (received_at - e.ts) if not e.clock_synced else None
-    at = ts if offset is None else received
+    # shift them onto our clock (event_time says how).
+    offset = device_offset(e, received_at)
+    at = ts if offset is None else format_ts(e.ts + offset)
     base = (msg_id, e.device_id, e.seq, e.store_id)
     data = e.data
     if isinstance(data, Rating):
