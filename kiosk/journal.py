@@ -11,6 +11,10 @@ outbox recognises as already issued, so it adds nothing.
 The row also keeps the press on the boot clock: a kiosk whose clock is not synchronised then
 tells the hub how long ago the press was, however long the rating waited for its reason or a
 broker.
+
+A damaged file (a power cut on an SD card) does not stop the kiosk: it is set aside, the presses
+still readable in it are kept in a fresh journal (those never sent go out at the start, with
+their msg_id, so none is sent twice), and the screen keeps taking ratings.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from peakend.broker.device.clock import Stamp, stamp
+from peakend.broker.device.salvage import Recovered, open_or_salvage
 
 # Sent rows kept for a tech to look at; older ones are pruned so the file stays small.
 KEEP_SENT = 1000
@@ -47,6 +52,10 @@ class PressJournal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # What was found and saved when the file was damaged; None when it was sound.
+        self.salvage_report = open_or_salvage(
+            self.path, what="press journal", rebuild=_rebuild
+        )
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: the press must survive a power cut the moment record() returns.
@@ -125,3 +134,43 @@ class PressJournal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_COLUMNS = ("id", "msg_id", "score", "flags", "pressed_at", "clock_synced", "reason", "sent_seq",
+            "boot_id", "elapsed")
+
+
+def _rebuild(found: Recovered, fresh: Path) -> str:
+    """A fresh journal at ``fresh`` with the presses of a damaged one that can still be read."""
+    rows = [r for r in found.table("presses") if _intact(r)]
+    journal = PressJournal(fresh)
+    try:
+        with journal._lock:
+            journal._db.execute("BEGIN IMMEDIATE")
+            journal._db.executemany(
+                f"INSERT OR IGNORE INTO presses ({', '.join(_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+                [tuple(r.get(c) for c in _COLUMNS) for r in rows],
+            )
+            journal._db.execute("COMMIT")
+    finally:
+        journal.close()
+    unsent = sum(1 for r in rows if r.get("sent_seq") is None)
+    bad = len(found.rows.get("presses", [])) - len(rows)
+    saved = (f"Recovered {len(rows)} press(es); the {unsent} not yet sent go out now with "
+             "their msg_id (the outbox and the hub take each once)." if rows
+             else "No press in it could be read.")
+    if bad:
+        saved += f" {bad} row(s) were read but damaged, and dropped."
+    return saved
+
+
+def _intact(row: dict[str, object]) -> bool:
+    """A row a damaged page handed back may hold garbage: keep only what reads as a press."""
+    try:
+        uuid.UUID(str(row["msg_id"]))
+        datetime.fromisoformat(str(row["pressed_at"]))
+        flags = json.loads(str(row["flags"]))
+    except (KeyError, ValueError):
+        return False
+    return row.get("score") in (1, 2, 3, 4) and isinstance(flags, list)

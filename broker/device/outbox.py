@@ -13,6 +13,11 @@ A message written while the clock is not synchronised keeps the event's stamp on
 clock (its boot's id and the seconds since that boot); each publication then says how old the
 event is (``age_s``), so the hub can date it however long it waited here. A row from an earlier
 boot goes out without an age: how long the device was off is not known.
+
+A damaged file (a power cut on an SD card) does not stop the device: it is set aside, every
+message still readable in it is queued again in a fresh outbox with its seq and msg_id (the hub
+drops what it already has), and the seqs that could not be read are declared lost, so the
+hub's ack moves past them (see :mod:`peakend.broker.device.salvage`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from peakend.broker.device.clock import Stamp, age_of, stamp
+from peakend.broker.device.clock import Stamp, age_of, clock_synced, stamp
+from peakend.broker.device.salvage import Recovered, open_or_salvage
 from peakend.broker.device.sqlite_tx import Transaction, open_sqlite
 from peakend.broker.wire.contract import (
     MAX_AGE_S,
@@ -71,6 +77,8 @@ class Outbox:
         self.store_id = store_id
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        # What was found and saved when the file was damaged; None when it was sound.
+        self.salvage_report = open_or_salvage(self.path, what="outbox", rebuild=self._rebuild)
         # durable: a row must survive a power cut the moment send() returns.
         self._db = open_sqlite(self.path, busy_ms=5000)
         self._db.executescript(
@@ -249,6 +257,66 @@ class Outbox:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _rebuild(self, found: Recovered, fresh: Path) -> str:
+        """A fresh outbox at ``fresh`` holding what could be read of a damaged one. Returns
+        what was saved, in a sentence for the log and ``peakend doctor``."""
+        meta = {row["key"]: row["value"] for row in found.table("meta")}
+        kept, bad = _readable_messages(found.table("outbox"), self.device_id)
+        issued = [row for row in found.table("issued") if _envelope(row.get("payload"))]
+        box = Outbox(fresh, device_id=self.device_id, store_id=self.store_id,
+                     max_rows=self.max_rows)
+        seqs = [row["seq"] for row in kept]
+        try:
+            with box._lock, box._transaction():
+                box._db.executemany(
+                    "INSERT INTO outbox (seq, type, topic, payload, created, boot_id, elapsed) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    [
+                        (r["seq"], r["type"], box._topic(r["type"]), r["payload"],
+                         r.get("created") or time.time(), r.get("boot_id"), r.get("elapsed"))
+                        for r in kept
+                    ],
+                )
+                box._db.executemany(
+                    "INSERT OR IGNORE INTO issued (msg_id, payload) VALUES (?, ?)",
+                    [(r["msg_id"], r["payload"]) for r in issued],
+                )
+                box._depth = len(kept)
+                for key, value in meta.items():
+                    if key not in ("next_seq", "acked_seq"):
+                        box._set_meta(key, value)
+                next_seq = max(_as_int(meta.get("next_seq"), 1), max(seqs, default=0) + 1)
+                box._set_meta("next_seq", next_seq)
+                lost: list[tuple[int, int]] = []
+                if "acked_seq" in meta:
+                    acked = _as_int(meta["acked_seq"], 0)
+                    box._set_meta("acked_seq", acked)
+                    lost = _holes(acked + 1, next_seq - 1, seqs)
+                    if lost:
+                        box._announce(lost, ts=None, clock_synced=clock_synced())
+                elif seqs:
+                    # Without its metadata the outbox does not know what the hub acked; it
+                    # claims nothing below what it holds, and (not knowing whether it ever
+                    # heard the hub) waits for the hub's answer before sending, as a fresh
+                    # device does.
+                    box._set_meta("acked_seq", min(seqs) - 1)
+        finally:
+            box.close()
+        saved = (
+            f"Recovered {len(kept)} unsent message(s){_span(seqs)} and queued them again "
+            "with their seq and msg_id (the hub stores each once)."
+            if kept else "No message in it could be read."
+        )
+        if lost:
+            count = sum(b - a + 1 for a, b in lost)
+            saved += (f" {count} message(s) could not be read "
+                      f"({_ranges_text(lost)}) and are declared lost to the hub.")
+        if bad:
+            saved += f" {bad} row(s) were read but damaged, and dropped."
+        if "acked_seq" not in meta:
+            saved += " Its metadata could not be read: it waits for the hub's ack first."
+        return saved
+
     def _transaction(self) -> Transaction:
         return Transaction(self._db, on_rollback=self._recount)
 
@@ -356,6 +424,58 @@ class Outbox:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+def _readable_messages(rows: list[dict[str, Any]], device_id: str) -> tuple[list[dict], int]:
+    """Rows of a damaged outbox whose message is intact (a damaged page can hand back a row
+    whose bytes are garbage); returns them and how many were not."""
+    kept, bad = [], 0
+    for row in rows:
+        env = _envelope(row.get("payload"))
+        if env is None or env.seq != row.get("seq") or env.device_id != device_id:
+            bad += 1
+            continue
+        kept.append({**row, "payload": bytes(row["payload"]), "type": env.type})
+    return kept, bad
+
+
+def _envelope(payload: Any) -> Envelope | None:
+    if not isinstance(payload, bytes | str):
+        return None
+    try:
+        return Envelope.model_validate_json(payload)
+    except ValueError:
+        return None
+
+
+def _as_int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _holes(first: int, last: int, present: list[int]) -> list[tuple[int, int]]:
+    """The ranges of ``first..last`` not in ``present``."""
+    have = sorted(s for s in set(present) if first <= s <= last)
+    holes, start = [], first
+    for s in have:
+        if s > start:
+            holes.append((start, s - 1))
+        start = s + 1
+    if start <= last:
+        holes.append((start, last))
+    return holes
+
+
+def _span(seqs: list[int]) -> str:
+    return f" (seq {min(seqs)}-{max(seqs)})" if seqs else ""
+
+
+def _ranges_text(ranges: list[tuple[int, int]]) -> str:
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:5]]
+    more = f" and {len(ranges) - 5} more range(s)" if len(ranges) > 5 else ""
+    return "seq " + ", ".join(parts) + more
 
 
 def _aged(payload: bytes, boot: str | None, elapsed: float | None, now: Stamp) -> bytes:

@@ -1,0 +1,294 @@
+"""A device's SQLite file that a power cut or a worn SD card corrupted: set aside, not fatal.
+
+The outbox and the kiosk's press journal are opened through :func:`open_or_salvage`. When
+SQLite finds the file damaged, dying would not help (under systemd it is a crash loop and a
+dark screen), and a fresh file alone would lose what is still readable. So:
+
+1. every row that can still be read is read, table by table and row by row, stepping over the
+   pages that cannot (a scan that breaks resumes by looking rows up one rowid at a time);
+2. the owner builds a fresh file from them next to the old one (``NAME.new``);
+3. the damaged file (with its WAL) is renamed ``NAME.corrupt-YYYYMMDDTHHMMSSZ`` and the fresh
+   one takes its place; a report (``... .txt``) says what happened and what was saved, for the
+   log and for ``peakend doctor``, which warns while a set-aside file is there.
+
+Each step leaves a state the next start finishes: the damaged file stays in place until the
+fresh one is complete, and a fresh file left waiting by a crash between the renames is put in
+place before anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SET_ASIDE = ".corrupt-"
+REPORT = ".txt"
+# SQLite's primary result codes for a damaged file: SQLITE_CORRUPT and SQLITE_NOTADB. Anything
+# else (locked, no permission, disk full) is not the file's fault and must not set it aside.
+_DAMAGED = frozenset({11, 26})
+# Where neither the table nor the metadata says how far rowids go, how many missing rowids in
+# a row the look-up walks before it concludes there is nothing more to read.
+_PROBE_LIMIT = 100_000
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+@dataclass
+class Recovered:
+    """What could still be read: per table, its column names and the rows in rowid order."""
+
+    problem: str
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # tables not found or not readable
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        cols = self.columns.get(name, [])
+        return [dict(zip(cols, row, strict=True)) for row in self.rows.get(name, [])]
+
+
+# The owner builds its fresh file at the given path from what was recovered and says, in a
+# sentence, what it kept.
+Rebuild = Callable[[Recovered, Path], str]
+
+
+def open_or_salvage(path: Path, *, what: str, rebuild: Rebuild) -> str | None:
+    """Make sure the file at ``path`` is sound before its owner opens it. Returns None when it
+    is (or does not exist yet), else the report of what was found, set aside and saved."""
+    _finish_interrupted(path)
+    problem = damage(path)
+    if problem is None:
+        return None
+    recovered = recover(path, problem)
+    fresh = path.with_name(path.name + ".new")
+    _remove_with_side_files(fresh)
+    saved = rebuild(recovered, fresh)
+    aside = set_aside_name(path)
+    for suffix in _SIDE_FILES:
+        side = Path(str(path) + suffix)
+        if side.exists():
+            side.replace(str(aside) + suffix)
+    path.replace(aside)
+    fresh.replace(path)
+    _sync_folder(path.parent)
+    report = (
+        f"{path.name}: the {what} file was damaged ({problem}). It was moved aside to "
+        f"{aside.name} and a fresh {what} file was started. {saved}"
+    )
+    Path(str(aside) + REPORT).write_text(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n{report}\n", "utf-8"
+    )
+    log.error("%s", report)
+    return report
+
+
+def damage(path: Path) -> str | None:
+    """What SQLite says is wrong with the file, or None when it is sound or not there."""
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            found = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        return str(exc)
+    if found != ["ok"]:
+        return "; ".join(str(f) for f in found[:3])
+    return None
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an SQLite error says the file itself is damaged."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _DAMAGED
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def recover(path: Path, problem: str) -> Recovered:
+    """Every row of every table that can still be read. Reads a working copy, so the damaged
+    file is set aside as it was found."""
+    work = _working_copy(path)
+    try:
+        return _recover(work, problem)
+    finally:
+        if work != path:
+            _remove_with_side_files(work)
+
+
+def _recover(path: Path, problem: str) -> Recovered:
+    recovered = Recovered(problem)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.DatabaseError:
+        recovered.unreadable.append("*")
+        return recovered
+    try:
+        try:
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
+        except sqlite3.DatabaseError:
+            recovered.unreadable.append("*")
+            return recovered
+        for table in tables:
+            try:
+                columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
+            except sqlite3.DatabaseError:
+                recovered.unreadable.append(table)
+                continue
+            recovered.columns[table] = columns
+            recovered.rows[table] = _read_table(conn, table, columns)
+    finally:
+        conn.close()
+    return recovered
+
+
+def set_aside_name(path: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}{SET_ASIDE}{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}{SET_ASIDE}{stamp}-{n}")
+    return aside
+
+
+def set_aside_files(path: Path) -> list[Path]:
+    """The damaged copies of ``path`` moved aside so far, oldest first."""
+    if not path.parent.is_dir():
+        return []
+    found = [
+        p
+        for p in path.parent.glob(f"{path.name}{SET_ASIDE}*")
+        if not p.name.endswith((REPORT, *_SIDE_FILES))
+    ]
+    return sorted(found)
+
+
+def report_of(aside: Path) -> str | None:
+    try:
+        return Path(str(aside) + REPORT).read_text("utf-8").strip()
+    except OSError:
+        return None
+
+
+# -- reading what can be read -----------------------------------------------------------------
+
+
+def _working_copy(path: Path) -> Path:
+    """A copy of the file (and its WAL) to read from, its header no longer claiming a page
+    count: a file cut short (the card lost its tail) then reads up to where it ends instead of
+    failing as a whole. Without room for a copy, the file itself is read as it is."""
+    work = path.with_name(path.name + ".salvage")
+    _remove_with_side_files(work)
+    try:
+        shutil.copyfile(path, work)
+        wal = Path(str(path) + "-wal")
+        if wal.exists():
+            shutil.copyfile(wal, str(work) + "-wal")
+        with open(work, "r+b") as f:
+            if f.read(16) == b"SQLite format 3\x00":
+                # Bytes 28-31 hold the in-header page count; zero makes SQLite count the pages
+                # the file really has (https://sqlite.org/fileformat2.html#in_header_database_size).
+                f.seek(28)
+                f.write(bytes(4))
+    except OSError as exc:
+        log.warning("%s: no room for a working copy (%s); reading the damaged file itself",
+                    path.name, exc)
+        _remove_with_side_files(work)
+        return path
+    return work
+
+
+def _read_table(conn: sqlite3.Connection, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
+    """The readable rows of one table in rowid order. A scan runs until a page fails; then
+    rowids are looked up one at a time (each look-up takes its own path down the b-tree, so a
+    damaged page costs only the rows under it) until one reads, and the scan resumes there."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    scan = f'SELECT rowid, {names} FROM "{table}" WHERE rowid > ? ORDER BY rowid'
+    one = f'SELECT rowid, {names} FROM "{table}" WHERE rowid = ?'
+    last_rowid = _highest_rowid(conn, table)
+    rows: list[tuple[Any, ...]] = []
+    after = -(2**63)
+    while True:
+        try:
+            for row in conn.execute(scan, (after,)):
+                rows.append(tuple(row[1:]))
+                after = row[0]
+            return rows
+        except sqlite3.DatabaseError:
+            pass
+        # The scan broke after ``after``: find the next rowid that can be read.
+        start = max(after, 0) + 1
+        end = last_rowid if last_rowid is not None else start + _PROBE_LIMIT
+        found = None
+        for rowid in range(start, end + 1):
+            try:
+                row = conn.execute(one, (rowid,)).fetchone()
+            except sqlite3.DatabaseError:
+                continue
+            if row is not None:
+                found = row
+                break
+        if found is None:
+            return rows
+        rows.append(tuple(found[1:]))
+        after = found[0]
+
+
+def _highest_rowid(conn: sqlite3.Connection, table: str) -> int | None:
+    try:
+        value = conn.execute(f'SELECT max(rowid) FROM "{table}"').fetchone()[0]
+    except sqlite3.DatabaseError:
+        return None
+    return int(value) if value is not None else 0
+
+
+# -- file moves -------------------------------------------------------------------------------
+
+
+def _finish_interrupted(path: Path) -> None:
+    """A crash between moving the damaged file aside and putting the fresh one in place left
+    the fresh one waiting: put it in place."""
+    fresh = path.with_name(path.name + ".new")
+    if not path.exists() and fresh.exists() and set_aside_files(path):
+        fresh.replace(path)
+        log.warning("%s: finished setting aside a damaged file (the fresh file is in place)",
+                    path.name)
+
+
+def _remove_with_side_files(path: Path) -> None:
+    for p in (path, *(Path(str(path) + s) for s in _SIDE_FILES)):
+        p.unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames themselves survive a power cut."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
