@@ -23,7 +23,7 @@ def role_checks(cfg: Any, path: Path, *, camera: bool = True) -> list[Check]:
     """What only a kiosk needs (``camera`` is the edge's option and means nothing here)."""
     from peakend.kiosk.settings import state_path
 
-    journal = check_set_aside(state_path(path, cfg.kiosk.journal), "press journal")
+    journal = check_set_aside(state_path(path, cfg.kiosk.journal), "journal")
     return [*check_display_and_touch(), journal]
 
 

@@ -83,11 +83,17 @@ def random_bytes(path: Path) -> None:
     path.write_bytes(os.urandom(path.stat().st_size))
 
 
-def garbage_in_the_middle(path: Path) -> None:
-    pages = path.stat().st_size // PAGE
+def garbage_over(path: Path, marker: bytes) -> None:
+    """Random bytes over the whole page that holds ``marker`` (a row's bytes)."""
+    data = path.read_bytes()
+    at = data.index(marker)
     with open(path, "r+b") as f:
-        f.seek((pages * 2 // 3) * PAGE)
+        f.seek(at // PAGE * PAGE)
         f.write(os.urandom(PAGE))
+
+
+def garbage_in_the_middle(path: Path) -> None:
+    garbage_over(path, b'"seq":200,')
 
 
 @pytest.mark.parametrize("damage", [truncate, random_bytes, garbage_in_the_middle])
@@ -234,7 +240,7 @@ def test_recovered_messages_reach_the_hub_once_and_the_ack_passes_the_lost(hub, 
     db = sqlite3.connect(path)
     unacked = {seq: bytes(p) for seq, p in db.execute("SELECT seq, payload FROM outbox")}
     db.close()
-    garbage_in_the_middle(path)
+    garbage_over(path, b'"seq":300,')  # a message that never left the device
     oracle = readable(path, unacked)
     hub.start_aggregator()
     second = link()

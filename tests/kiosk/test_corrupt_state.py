@@ -21,10 +21,12 @@ from peakend.kiosk.station import Station
 PAGE = 4096
 
 
-def garbage_in_the_middle(path: Path) -> None:
-    pages = path.stat().st_size // PAGE
+def garbage_over(path: Path, marker: bytes) -> None:
+    """Random bytes over the whole page that holds ``marker`` (a row's bytes)."""
+    data = path.read_bytes()
+    at = data.index(marker)
     with open(path, "r+b") as f:
-        f.seek((pages * 2 // 3) * PAGE)
+        f.seek(at // PAGE * PAGE)
         f.write(os.urandom(PAGE))
 
 
@@ -49,7 +51,8 @@ def test_a_damaged_journal_is_set_aside_and_its_unsent_presses_go_out_once(
             station.journal.mark_sent(press, None, envelope.seq)
     station.link.outbox.close()
     station.journal.close()
-    garbage_in_the_middle(journal_path)
+    # the page of the table (not of its msg_id index) that holds an unsent press
+    garbage_over(journal_path, presses[300].pressed_at.isoformat().encode())
 
     station = Station.open(path)
     try:
