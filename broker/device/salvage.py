@@ -225,9 +225,12 @@ def _read_table(conn: sqlite3.Connection, table: str, columns: list[str]) -> lis
     names = ", ".join(f'"{c}"' for c in columns)
     scan = f'SELECT rowid, {names} FROM "{table}" WHERE rowid > ? ORDER BY rowid'
     one = f'SELECT rowid, {names} FROM "{table}" WHERE rowid = ?'
-    last_rowid = _highest_rowid(conn, table)
+    last_rowid = _edge_rowid(conn, table, "max")
     rows: list[tuple[Any, ...]] = []
     after = -(2**63)
+    # Where probing starts when the very first page fails: the lowest rowid, when it can be
+    # read (an outbox's rowids start where its last ack left them, perhaps millions in).
+    first_rowid = _edge_rowid(conn, table, "min")
     while True:
         try:
             for row in conn.execute(scan, (after,)):
@@ -237,7 +240,7 @@ def _read_table(conn: sqlite3.Connection, table: str, columns: list[str]) -> lis
         except sqlite3.DatabaseError:
             pass
         # The scan broke after ``after``: find the next rowid that can be read.
-        start = max(after, 0) + 1
+        start = after + 1 if rows else max(first_rowid or 1, 1)
         end = last_rowid if last_rowid is not None else start + _PROBE_LIMIT
         found = None
         for rowid in range(start, end + 1):
@@ -254,9 +257,11 @@ def _read_table(conn: sqlite3.Connection, table: str, columns: list[str]) -> lis
         after = found[0]
 
 
-def _highest_rowid(conn: sqlite3.Connection, table: str) -> int | None:
+def _edge_rowid(conn: sqlite3.Connection, table: str, which: str) -> int | None:
+    """The table's ``min`` or ``max`` rowid (one walk down the edge of its b-tree), or None
+    when that walk fails."""
     try:
-        value = conn.execute(f'SELECT max(rowid) FROM "{table}"').fetchone()[0]
+        value = conn.execute(f'SELECT {which}(rowid) FROM "{table}"').fetchone()[0]
     except sqlite3.DatabaseError:
         return None
     return int(value) if value is not None else 0
