@@ -72,6 +72,8 @@ def open_or_salvage(path: Path, *, what: str, rebuild: Rebuild) -> str | None:
     _remove_with_side_files(fresh)
     saved = rebuild(recovered, fresh)
     aside = set_aside_name(path)
+    # The WAL goes first: left beside the fresh file, SQLite would replay the damaged file's
+    # pages into it.
     for suffix in _SIDE_FILES:
         side = Path(str(path) + suffix)
         if side.exists():
