@@ -26,9 +26,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from peakend.broker.device.clock import Stamp, stamp
-from peakend.broker.device.salvage import Recovered, open_or_salvage
+from peakend.broker.device.salvage import Layout, Recovered, open_or_salvage
 
 # Sent rows kept for a tech to look at; older ones are pruned so the file stays small.
 KEEP_SENT = 1000
@@ -54,7 +55,7 @@ class PressJournal:
         self._lock = threading.Lock()
         # What was found and saved when the file was damaged; None when it was sound.
         self.salvage_report = open_or_salvage(
-            self.path, what="press journal", rebuild=_rebuild
+            self.path, what="press journal", rebuild=_rebuild, layouts=_LAYOUTS
         )
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -165,7 +166,7 @@ def _rebuild(found: Recovered, fresh: Path) -> str:
     return saved
 
 
-def _intact(row: dict[str, object]) -> bool:
+def _intact(row: dict[str, Any]) -> bool:
     """A row a damaged page handed back may hold garbage: keep only what reads as a press."""
     try:
         uuid.UUID(str(row["msg_id"]))
@@ -174,3 +175,8 @@ def _intact(row: dict[str, object]) -> bool:
     except (KeyError, ValueError):
         return False
     return row.get("score") in (1, 2, 3, 4) and isinstance(flags, list)
+
+
+# The presses table as its rows lie on disk (boot_id and elapsed were added later), for reading
+# a file whose schema SQLite can no longer read.
+_LAYOUTS = {"presses": Layout(_COLUMNS, _intact, rowid_first=True)}

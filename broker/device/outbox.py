@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from peakend.broker.device.clock import Stamp, age_of, clock_synced, stamp
-from peakend.broker.device.salvage import Recovered, open_or_salvage
+from peakend.broker.device.salvage import Layout, Recovered, open_or_salvage
 from peakend.broker.device.sqlite_tx import Transaction, open_sqlite
 from peakend.broker.wire.contract import (
     MAX_AGE_S,
@@ -78,7 +78,9 @@ class Outbox:
         self.max_rows = max_rows
         self._lock = threading.Lock()
         # What was found and saved when the file was damaged; None when it was sound.
-        self.salvage_report = open_or_salvage(self.path, what="outbox", rebuild=self._rebuild)
+        self.salvage_report = open_or_salvage(
+            self.path, what="outbox", rebuild=self._rebuild, layouts=_LAYOUTS
+        )
         # durable: a row must survive a power cut the moment send() returns.
         self._db = open_sqlite(self.path, busy_ms=5000)
         self._db.executescript(
@@ -262,6 +264,10 @@ class Outbox:
         what was saved, in a sentence for the log and ``peakend doctor``."""
         meta = {row["key"]: row["value"] for row in found.table("meta")}
         kept, bad = _readable_messages(found.table("outbox"), self.device_id)
+        if "acked_seq" in meta:
+            # Rows read from the raw pages may include acked ones, deleted since (a page freed,
+            # an older copy in the WAL): they are not the device's to send again.
+            kept = [r for r in kept if r["seq"] > _as_int(meta["acked_seq"], 0)]
         issued = [row for row in found.table("issued") if _envelope(row.get("payload"))]
         box = Outbox(fresh, device_id=self.device_id, store_id=self.store_id,
                      max_rows=self.max_rows)
@@ -424,6 +430,29 @@ class Outbox:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+_META_KEYS = frozenset({"next_seq", "acked_seq", "acked_at", "hub_synced"})
+
+
+def _fits_outbox(row: dict[str, Any]) -> bool:
+    env = _envelope(row["payload"])
+    return env is not None and env.seq == row["seq"] and row["type"] == env.type
+
+
+def _fits_issued(row: dict[str, Any]) -> bool:
+    env = _envelope(row["payload"])
+    return env is not None and str(env.msg_id) == row["msg_id"]
+
+
+# The tables as their rows lie on disk (boot_id and elapsed were added later, so older rows
+# lack them), for reading a file whose schema SQLite can no longer read.
+_LAYOUTS = {
+    "outbox": Layout(("seq", "type", "topic", "payload", "created", "boot_id", "elapsed"),
+                     _fits_outbox, rowid_first=True),
+    "meta": Layout(("key", "value"), lambda row: row["key"] in _META_KEYS),
+    "issued": Layout(("msg_id", "payload"), _fits_issued),
+}
 
 
 def _readable_messages(rows: list[dict[str, Any]], device_id: str) -> tuple[list[dict], int]:

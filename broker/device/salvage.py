@@ -5,7 +5,10 @@ SQLite finds the file damaged, dying would not help (under systemd it is a crash
 dark screen), and a fresh file alone would lose what is still readable. So:
 
 1. every row that can still be read is read, table by table and row by row, stepping over the
-   pages that cannot (a scan that breaks resumes by looking rows up one rowid at a time);
+   pages that cannot (a scan that breaks resumes by looking rows up one rowid at a time); when
+   SQLite cannot read the schema itself (the first page is the one written most, so the one a
+   power cut most often tears), the table pages of the file and of its WAL are read directly
+   and each row is given to the table whose layout it fits;
 2. the owner builds a fresh file from them next to the old one (``NAME.new``);
 3. the damaged file (with its WAL) is renamed ``NAME.corrupt-YYYYMMDDTHHMMSSZ`` and the fresh
    one takes its place; a report (``... .txt``) says what happened and what was saved, for the
@@ -22,6 +25,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,14 +64,28 @@ class Recovered:
 Rebuild = Callable[[Recovered, Path], str]
 
 
-def open_or_salvage(path: Path, *, what: str, rebuild: Rebuild) -> str | None:
+@dataclass(frozen=True)
+class Layout:
+    """One of the owner's tables as its rows lie on disk, for reading them without a schema:
+    the columns in the order they were created (a row written before a column was added is
+    shorter), whether the first is the rowid (an INTEGER PRIMARY KEY, stored as NULL), and
+    whether a row fits this table (rows of every table are read alike)."""
+
+    columns: tuple[str, ...]
+    fits: Callable[[dict[str, Any]], bool]
+    rowid_first: bool = False
+
+
+def open_or_salvage(
+    path: Path, *, what: str, rebuild: Rebuild, layouts: dict[str, Layout] | None = None
+) -> str | None:
     """Make sure the file at ``path`` is sound before its owner opens it. Returns None when it
     is (or does not exist yet), else the report of what was found, set aside and saved."""
     _finish_interrupted(path)
     problem = damage(path)
     if problem is None:
         return None
-    recovered = recover(path, problem)
+    recovered = recover(path, problem, layouts or {})
     fresh = path.with_name(path.name + ".new")
     _remove_with_side_files(fresh)
     saved = rebuild(recovered, fresh)
@@ -120,15 +138,23 @@ def is_damage(exc: BaseException) -> bool:
     return "malformed" in text or "not a database" in text
 
 
-def recover(path: Path, problem: str) -> Recovered:
+def recover(path: Path, problem: str, layouts: dict[str, Layout] | None = None) -> Recovered:
     """Every row of every table that can still be read. Reads a working copy, so the damaged
-    file is set aside as it was found."""
+    file is set aside as it was found. A table of ``layouts`` that SQLite cannot find is looked
+    for in the raw pages."""
     work = _working_copy(path)
     try:
-        return _recover(work, problem)
+        recovered = _recover(work, problem)
     finally:
         if work != path:
             _remove_with_side_files(work)
+    missing = {name: layout for name, layout in (layouts or {}).items()
+               if name not in recovered.columns}
+    if missing:
+        for name, rows in _rows_from_pages(path, missing).items():
+            recovered.columns[name] = list(missing[name].columns)
+            recovered.rows[name] = rows
+    return recovered
 
 
 def _recover(path: Path, problem: str) -> Recovered:
@@ -299,3 +325,201 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# -- reading pages without SQLite ---------------------------------------------------------------
+# The file format: https://sqlite.org/fileformat2.html. Only table leaves (type 13) hold rows.
+
+_LEAF = 13
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+
+
+def _rows_from_pages(path: Path, layouts: dict[str, Layout]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows of the table leaves in the file and then in its WAL (newer), each given to the
+    first layout it fits; a later copy of a rowid replaces an earlier one."""
+    found: dict[str, dict[int, tuple[Any, ...]]] = {name: {} for name in layouts}
+    main = _file_pages(path)
+    wal = _wal_pages(Path(str(path) + "-wal"))
+    # a row in a WAL frame may continue on an overflow page that only the file holds
+    wal.by_number = {**main.by_number, **wal.by_number}
+    for pages in (main, wal):
+        for page, size, first in pages.items:
+            for rowid, values in _leaf_rows(page, size, first, pages):
+                for name, layout in layouts.items():
+                    row = _as_row(rowid, values, layout)
+                    if row is not None:
+                        found[name][rowid] = row
+                        break
+    return {name: [rows[k] for k in sorted(rows)] for name, rows in found.items()}
+
+
+@dataclass
+class _Pages:
+    """(page, page size, is the file's first page) in the order written, and the pages by
+    number (from 1) for the overflow chains a row can continue in."""
+
+    items: list[tuple[bytes, int, bool]] = field(default_factory=list)
+    by_number: dict[int, bytes] = field(default_factory=dict)
+
+
+def _file_pages(path: Path) -> _Pages:
+    pages = _Pages()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return pages
+    # A torn first page says no page size: SQLite's default is the likeliest.
+    size = _page_size(data[16:18]) if data[:16] == b"SQLite format 3\x00" else 0
+    size = size or 4096
+    for i in range(len(data) // size):
+        page = data[i * size : (i + 1) * size]
+        pages.items.append((page, size, i == 0))
+        pages.by_number[i + 1] = page
+    return pages
+
+
+def _wal_pages(path: Path) -> _Pages:
+    pages = _Pages()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return pages
+    if len(data) < 32 or int.from_bytes(data[0:4], "big") not in _WAL_MAGIC:
+        return pages
+    size = int.from_bytes(data[8:12], "big")
+    if size < 512 or size > 65536 or size & (size - 1):
+        return pages
+    salts = data[16:24]
+    at = 32
+    while at + 24 + size <= len(data):
+        header, page = data[at : at + 24], data[at + 24 : at + 24 + size]
+        at += 24 + size
+        if header[8:16] != salts:
+            continue  # a frame of an earlier generation of the WAL
+        number = int.from_bytes(header[0:4], "big")
+        pages.items.append((page, size, number == 1))
+        pages.by_number[number] = page
+    return pages
+
+
+def _page_size(raw: bytes) -> int:
+    value = int.from_bytes(raw, "big")
+    size = 65536 if value == 1 else value
+    return size if 512 <= size <= 65536 and not size & (size - 1) else 0
+
+
+def _leaf_rows(page: bytes, size: int, first: bool, pages: _Pages) -> list[tuple[int, list[Any]]]:
+    """The rows of one table-leaf page; a cell that does not parse is skipped."""
+    base = 100 if first else 0
+    if len(page) < base + 8 or page[base] != _LEAF:
+        return []
+    cells = int.from_bytes(page[base + 3 : base + 5], "big")
+    out = []
+    for i in range(min(cells, (size - base - 8) // 2)):
+        ptr = int.from_bytes(page[base + 8 + 2 * i : base + 10 + 2 * i], "big")
+        try:
+            cell = _cell(page, ptr, size, pages)
+        except (IndexError, ValueError, UnicodeDecodeError):
+            continue
+        if cell is not None:
+            out.append(cell)
+    return out
+
+
+def _cell(page: bytes, at: int, size: int, pages: _Pages) -> tuple[int, list[Any]] | None:
+    if not 8 <= at < size:
+        return None
+    length, at = _varint(page, at)
+    rowid, at = _varint(page, at)
+    if rowid >= 1 << 63:
+        rowid -= 1 << 64
+    usable = size  # no reserved bytes per page in the files the device writes
+    most = usable - 35
+    if length <= most:
+        payload = page[at : at + length]
+    else:
+        least = (usable - 12) * 32 // 255 - 23
+        local = least + (length - least) % (usable - 4)
+        if local > most:
+            local = least
+        payload = page[at : at + local] + _overflow(
+            page[at + local : at + local + 4], length - local, usable, pages
+        )
+    if len(payload) != length:
+        return None
+    return rowid, _record(payload)
+
+
+def _overflow(pointer: bytes, left: int, usable: int, pages: _Pages) -> bytes:
+    chunks, number, seen = [], int.from_bytes(pointer, "big"), set()
+    while left > 0 and number and number not in seen:
+        seen.add(number)
+        page = pages.by_number.get(number)
+        if page is None:
+            raise ValueError("overflow page missing")
+        chunk = page[4 : 4 + min(left, usable - 4)]
+        chunks.append(chunk)
+        left -= len(chunk)
+        number = int.from_bytes(page[:4], "big")
+    return b"".join(chunks)
+
+
+def _record(payload: bytes) -> list[Any]:
+    header_size, at = _varint(payload, 0)
+    types = []
+    while at < header_size:
+        kind, at = _varint(payload, at)
+        types.append(kind)
+    at = header_size
+    values: list[Any] = []
+    for kind in types:
+        if kind == 0:
+            values.append(None)
+        elif 1 <= kind <= 6:
+            n = (1, 2, 3, 4, 6, 8)[kind - 1]
+            values.append(int.from_bytes(payload[at : at + n], "big", signed=True))
+            at += n
+        elif kind == 7:
+            values.append(struct.unpack(">d", payload[at : at + 8])[0])
+            at += 8
+        elif kind in (8, 9):
+            values.append(kind - 8)
+        elif kind >= 12:
+            n = (kind - 12) // 2
+            raw = payload[at : at + n]
+            values.append(raw if kind % 2 == 0 else raw.decode("utf-8"))
+            at += n
+        else:
+            raise ValueError("reserved serial type")
+        if at > len(payload):
+            raise ValueError("record runs past its payload")
+    return values
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = 0
+    for i in range(9):
+        byte = data[at + i]
+        if i == 8:
+            return (value << 8) | byte, at + 9
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at + i + 1
+    raise ValueError("varint")
+
+
+def _as_row(rowid: int, values: list[Any], layout: Layout) -> tuple[Any, ...] | None:
+    """``values`` as a row of ``layout``'s table, or None when it does not fit."""
+    if len(values) > len(layout.columns) or not values:
+        return None
+    values = values + [None] * (len(layout.columns) - len(values))
+    if layout.rowid_first:
+        if values[0] is not None:
+            return None
+        values[0] = rowid
+    row = dict(zip(layout.columns, values, strict=True))
+    try:
+        fits = layout.fits(row)
+    except Exception:  # a predicate meeting garbage: it does not fit
+        fits = False
+    return tuple(values) if fits else None

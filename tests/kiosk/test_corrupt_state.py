@@ -15,6 +15,7 @@ from kiosk_drive import assert_drawn, frames, screenshot, tap, until
 
 from peakend.broker.device.outbox import Outbox
 from peakend.kiosk.doctor import role_checks
+from peakend.kiosk.journal import PressJournal
 from peakend.kiosk.settings import load_kiosk_config
 from peakend.kiosk.station import Station
 
@@ -134,3 +135,23 @@ def test_the_kiosk_process_starts_over_damaged_files_without_a_traceback(damaged
         assert outbox.depth > 0
     finally:
         outbox.close()
+
+
+def test_a_journal_with_a_torn_first_page_keeps_every_press(tmp_path) -> None:
+    """The first page (header and schema) is the one a power cut most often tears; the presses
+    are read from the table's own pages."""
+    path = tmp_path / "presses.sqlite"
+    journal = PressJournal(path)
+    presses = [journal.record(1 + i % 4, ("repeat",) if i % 7 == 0 else ()) for i in range(120)]
+    for press in presses[:80]:
+        journal.mark_sent(press, "wait", press.id)
+    journal.close()
+    with open(path, "r+b") as f:
+        f.write(os.urandom(PAGE))
+    journal = PressJournal(path)
+    try:
+        assert "Recovered 120 press(es); the 40 not yet sent" in (journal.salvage_report or "")
+        assert journal.unsent() == presses[80:]
+        assert journal.count() == 120
+    finally:
+        journal.close()
