@@ -7,8 +7,9 @@ dark screen), and a fresh file alone would lose what is still readable. So:
 1. every row that can still be read is read, table by table and row by row, stepping over the
    pages that cannot (a scan that breaks resumes by looking rows up one rowid at a time); when
    SQLite cannot read the schema itself (the first page is the one written most, so the one a
-   power cut most often tears), the table pages of the file and of its WAL are read directly
-   and each row is given to the table whose layout it fits;
+   power cut most often tears), or a table's scan failed (a damaged interior page hides the
+   intact leaves below it), the table pages of the file and of its WAL are read directly and
+   each row is given to the table whose layout it fits;
 2. the owner builds a fresh file from them next to the old one (``NAME.new``);
 3. the damaged file (with its WAL) is renamed ``NAME.corrupt-YYYYMMDDTHHMMSSZ`` and the fresh
    one takes its place; a report (``... .txt``) says what happened and what was saved, for the
@@ -53,6 +54,8 @@ class Recovered:
     columns: dict[str, list[str]] = field(default_factory=dict)
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)  # tables not found or not readable
+    broken: set[str] = field(default_factory=set)  # tables whose scan failed somewhere
+    rowids: dict[str, list[int]] = field(default_factory=dict)
 
     def table(self, name: str) -> list[dict[str, Any]]:
         cols = self.columns.get(name, [])
@@ -148,12 +151,30 @@ def recover(path: Path, problem: str, layouts: dict[str, Layout] | None = None) 
     finally:
         if work != path:
             _remove_with_side_files(work)
-    missing = {name: layout for name, layout in (layouts or {}).items()
-               if name not in recovered.columns}
-    if missing:
-        for name, rows in _rows_from_pages(path, missing).items():
-            recovered.columns[name] = list(missing[name].columns)
-            recovered.rows[name] = rows
+    # Tables SQLite could not find, or found with pages it could not reach (a damaged interior
+    # page hides the intact leaves below it), are looked for in the raw pages too.
+    layouts = layouts or {}
+    wanted = {name: layout for name, layout in layouts.items()
+              if name not in recovered.columns or name in recovered.broken}
+    if not wanted:
+        return recovered
+    for name, raw in _rows_from_pages(path, wanted).items():
+        if name not in recovered.columns:
+            recovered.columns[name] = list(wanted[name].columns)
+            recovered.rows[name] = [row for _, row in raw]
+            continue
+        common = min(len(recovered.columns[name]), len(wanted[name].columns))
+        if recovered.columns[name][:common] != list(wanted[name].columns[:common]):
+            continue  # the file's table is not laid out as the owner says: trust SQL alone
+        have = set(recovered.rowids.get(name, []))
+        width = len(recovered.columns[name])
+        extra = [(rowid, row[:width] + (None,) * (width - len(row)))
+                 for rowid, row in raw if rowid not in have]
+        if extra:
+            merged = sorted(zip(recovered.rowids[name], recovered.rows[name], strict=True))
+            merged = sorted(merged + extra, key=lambda item: item[0])
+            recovered.rowids[name] = [rowid for rowid, _ in merged]
+            recovered.rows[name] = [row for _, row in merged]
     return recovered
 
 
@@ -183,7 +204,11 @@ def _recover(path: Path, problem: str) -> Recovered:
                 recovered.unreadable.append(table)
                 continue
             recovered.columns[table] = columns
-            recovered.rows[table] = _read_table(conn, table, columns)
+            read, broke = _read_table(conn, table, columns)
+            recovered.rowids[table] = [rowid for rowid, _ in read]
+            recovered.rows[table] = [row for _, row in read]
+            if broke:
+                recovered.broken.add(table)
     finally:
         conn.close()
     return recovered
@@ -246,15 +271,19 @@ def _working_copy(path: Path) -> Path:
     return work
 
 
-def _read_table(conn: sqlite3.Connection, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
-    """The readable rows of one table in rowid order. A scan runs until a page fails; then
-    rowids are looked up one at a time (each look-up takes its own path down the b-tree, so a
-    damaged page costs only the rows under it) until one reads, and the scan resumes there."""
+def _read_table(
+    conn: sqlite3.Connection, table: str, columns: list[str]
+) -> tuple[list[tuple[int, tuple[Any, ...]]], bool]:
+    """The readable rows of one table in rowid order, with their rowids, and whether a page
+    failed. A scan runs until a page fails; then rowids are looked up one at a time (each
+    look-up takes its own path down the b-tree, so a damaged page costs only the rows under it)
+    until one reads, and the scan resumes there."""
     names = ", ".join(f'"{c}"' for c in columns)
     scan = f'SELECT rowid, {names} FROM "{table}" WHERE rowid > ? ORDER BY rowid'
     one = f'SELECT rowid, {names} FROM "{table}" WHERE rowid = ?'
     last_rowid = _edge_rowid(conn, table, "max")
-    rows: list[tuple[Any, ...]] = []
+    rows: list[tuple[int, tuple[Any, ...]]] = []
+    broke = False
     after = -(2**63)
     # Where probing starts when the very first page fails: the lowest rowid, when it can be
     # read (an outbox's rowids start where its last ack left them, perhaps millions in).
@@ -262,11 +291,11 @@ def _read_table(conn: sqlite3.Connection, table: str, columns: list[str]) -> lis
     while True:
         try:
             for row in conn.execute(scan, (after,)):
-                rows.append(tuple(row[1:]))
+                rows.append((row[0], tuple(row[1:])))
                 after = row[0]
-            return rows
+            return rows, broke
         except sqlite3.DatabaseError:
-            pass
+            broke = True
         # The scan broke after ``after``: find the next rowid that can be read.
         start = after + 1 if rows else max(first_rowid or 1, 1)
         end = last_rowid if last_rowid is not None else start + _PROBE_LIMIT
@@ -280,8 +309,8 @@ def _read_table(conn: sqlite3.Connection, table: str, columns: list[str]) -> lis
                 found = row
                 break
         if found is None:
-            return rows
-        rows.append(tuple(found[1:]))
+            return rows, broke
+        rows.append((found[0], tuple(found[1:])))
         after = found[0]
 
 
@@ -334,7 +363,9 @@ _LEAF = 13
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
 
 
-def _rows_from_pages(path: Path, layouts: dict[str, Layout]) -> dict[str, list[tuple[Any, ...]]]:
+def _rows_from_pages(
+    path: Path, layouts: dict[str, Layout]
+) -> dict[str, list[tuple[int, tuple[Any, ...]]]]:
     """Rows of the table leaves in the file and then in its WAL (newer), each given to the
     first layout it fits; a later copy of a rowid replaces an earlier one."""
     found: dict[str, dict[int, tuple[Any, ...]]] = {name: {} for name in layouts}
@@ -350,7 +381,7 @@ def _rows_from_pages(path: Path, layouts: dict[str, Layout]) -> dict[str, list[t
                     if row is not None:
                         found[name][rowid] = row
                         break
-    return {name: [rows[k] for k in sorted(rows)] for name, rows in found.items()}
+    return {name: sorted(rows.items()) for name, rows in found.items()}
 
 
 @dataclass

@@ -153,6 +153,26 @@ def test_a_torn_first_page_loses_nothing_the_other_pages_hold(tmp_path):
         b.close()
 
 
+def test_rows_below_a_damaged_interior_page_are_recovered(tmp_path):
+    """A damaged interior page of the b-tree hides every intact leaf below it from SQLite; the
+    leaves are read directly."""
+    path = tmp_path / "outbox.sqlite"
+    payloads = filled(path)
+    db = sqlite3.connect(path)
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'outbox'").fetchone()[0]
+    db.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * PAGE)
+        f.write(os.urandom(PAGE))
+    assert readable(path, payloads) == {}, "SQLite itself reads no message"
+    b = box(path)
+    try:
+        assert {p.seq: p.payload for p in b.pending(0, 10_000)} == payloads
+        assert b.acked_seq == 20
+    finally:
+        b.close()
+
+
 def test_rows_still_in_the_wal_when_the_power_went_are_recovered(tmp_path):
     live = tmp_path / "live.sqlite"
     b = box(live)
