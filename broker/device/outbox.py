@@ -272,13 +272,14 @@ class Outbox:
         box = Outbox(fresh, device_id=self.device_id, store_id=self.store_id,
                      max_rows=self.max_rows)
         seqs = [row["seq"] for row in kept]
+        topics = {kind: box._topic(kind) for kind in {row["type"] for row in kept}}
         try:
             with box._lock, box._transaction():
                 box._db.executemany(
                     "INSERT INTO outbox (seq, type, topic, payload, created, boot_id, elapsed) "
                     "VALUES (?,?,?,?,?,?,?)",
                     [
-                        (r["seq"], r["type"], box._topic(r["type"]), r["payload"],
+                        (r["seq"], r["type"], topics[r["type"]], r["payload"],
                          r.get("created") or time.time(), r.get("boot_id"), r.get("elapsed"))
                         for r in kept
                     ],

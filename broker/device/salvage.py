@@ -158,7 +158,8 @@ def recover(path: Path, problem: str, layouts: dict[str, Layout] | None = None) 
               if name not in recovered.columns or name in recovered.broken}
     if not wanted:
         return recovered
-    for name, raw in _rows_from_pages(path, wanted).items():
+    known = {name: set(recovered.rowids.get(name, [])) for name in wanted}
+    for name, raw in _rows_from_pages(path, wanted, known).items():
         if name not in recovered.columns:
             recovered.columns[name] = list(wanted[name].columns)
             recovered.rows[name] = [row for _, row in raw]
@@ -364,19 +365,24 @@ _WAL_MAGIC = (0x377F0682, 0x377F0683)
 
 
 def _rows_from_pages(
-    path: Path, layouts: dict[str, Layout]
+    path: Path, layouts: dict[str, Layout], known: dict[str, set[int]]
 ) -> dict[str, list[tuple[int, tuple[Any, ...]]]]:
     """Rows of the table leaves in the file and then in its WAL (newer), each given to the
-    first layout it fits; a later copy of a rowid replaces an earlier one."""
+    first layout it fits; a later copy of a rowid replaces an earlier one. Rowids SQL already
+    read (``known``) are not judged again: judging a row can mean parsing its message."""
     found: dict[str, dict[int, tuple[Any, ...]]] = {name: {} for name in layouts}
     main = _file_pages(path)
     wal = _wal_pages(Path(str(path) + "-wal"))
     # a row in a WAL frame may continue on an overflow page that only the file holds
     wal.by_number = {**main.by_number, **wal.by_number}
+    # a rowid every wanted table already holds needs no decoding
+    skip = set.intersection(*known.values()) if known else set()
     for pages in (main, wal):
         for page, size, first in pages.items:
-            for rowid, values in _leaf_rows(page, size, first, pages):
+            for rowid, values in _leaf_rows(page, size, first, pages, skip):
                 for name, layout in layouts.items():
+                    if rowid in known[name]:
+                        continue
                     row = _as_row(rowid, values, layout)
                     if row is not None:
                         found[name][rowid] = row
@@ -439,7 +445,9 @@ def _page_size(raw: bytes) -> int:
     return size if 512 <= size <= 65536 and not size & (size - 1) else 0
 
 
-def _leaf_rows(page: bytes, size: int, first: bool, pages: _Pages) -> list[tuple[int, list[Any]]]:
+def _leaf_rows(
+    page: bytes, size: int, first: bool, pages: _Pages, skip: set[int]
+) -> list[tuple[int, list[Any]]]:
     """The rows of one table-leaf page; a cell that does not parse is skipped."""
     base = 100 if first else 0
     if len(page) < base + 8 or page[base] != _LEAF:
@@ -449,7 +457,7 @@ def _leaf_rows(page: bytes, size: int, first: bool, pages: _Pages) -> list[tuple
     for i in range(min(cells, (size - base - 8) // 2)):
         ptr = int.from_bytes(page[base + 8 + 2 * i : base + 10 + 2 * i], "big")
         try:
-            cell = _cell(page, ptr, size, pages)
+            cell = _cell(page, ptr, size, pages, skip)
         except (IndexError, ValueError, UnicodeDecodeError):
             continue
         if cell is not None:
@@ -457,13 +465,17 @@ def _leaf_rows(page: bytes, size: int, first: bool, pages: _Pages) -> list[tuple
     return out
 
 
-def _cell(page: bytes, at: int, size: int, pages: _Pages) -> tuple[int, list[Any]] | None:
+def _cell(
+    page: bytes, at: int, size: int, pages: _Pages, skip: set[int]
+) -> tuple[int, list[Any]] | None:
     if not 8 <= at < size:
         return None
     length, at = _varint(page, at)
     rowid, at = _varint(page, at)
     if rowid >= 1 << 63:
         rowid -= 1 << 64
+    if rowid in skip:
+        return None
     usable = size  # no reserved bytes per page in the files the device writes
     most = usable - 35
     if length <= most:
