@@ -153,6 +153,23 @@ def test_a_torn_first_page_loses_nothing_the_other_pages_hold(tmp_path):
         b.close()
 
 
+def test_messages_longer_than_a_page_are_read_from_their_overflow_pages(tmp_path):
+    path = tmp_path / "outbox.sqlite"
+    b = box(path)
+    for i in range(20):
+        vitals = {f"v{k:03d}": "x" * 40 for k in range(74 + i % 3)}  # 3.9-4.09 KB envelopes
+        b.append("health", {"fps": float(i), **vitals}, zone_id=None)
+    payloads = {p.seq: p.payload for p in b.pending(0, 100)}
+    b.close()
+    assert max(len(p) for p in payloads.values()) > PAGE - 35, "some spill to overflow pages"
+    tear_first_page(path)
+    b = box(path)
+    try:
+        assert {p.seq: p.payload for p in b.pending(0, 100)} == payloads
+    finally:
+        b.close()
+
+
 def test_rows_below_a_damaged_interior_page_are_recovered(tmp_path):
     """A damaged interior page of the b-tree hides every intact leaf below it from SQLite; the
     leaves are read directly."""
