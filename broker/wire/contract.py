@@ -3,6 +3,12 @@
 Devices build envelopes with :func:`new_envelope`; the hub checks raw MQTT payloads with
 :func:`parse_event`. Everything a device in the field may say is defined here, so the JSON
 Schema printed by ``peakend contract schema`` is the whole truth for third-party devices.
+
+Additions to v1 are optional fields an older peer can do without. ``age_s`` (a device whose
+clock is not synchronised says how many seconds before publishing the event happened, on its
+boot clock; the hub dates the event at its receive time minus that age) is one: a device adds
+it to the stored envelope at each publication with :func:`with_age`, and an age below 0, not
+finite or over :data:`MAX_AGE_S` is refused like any other impossible value.
 """
 
 from __future__ import annotations
