@@ -30,6 +30,7 @@ from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.device.delivery import Delivery, Position
 from peakend.broker.device.mqtt import connect_properties, make_client
 from peakend.broker.device.outbox import Outbox
+from peakend.broker.device.salvage import is_damage
 from peakend.broker.device.version import version
 from peakend.broker.wire import contract
 
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 # connection change wakes it at once.
 POLL_S = 0.2
 IDLE_S = 1.0
+# How long the publisher rests after a round failed (a damaged page, an I/O error) before it
+# tries again.
+FAULT_S = 2.0
 
 
 class LinkSettings(BaseModel):
@@ -125,6 +129,7 @@ class DeviceLink:
         )
         self._started = False
         self._background = True
+        self._fault: str | None = None  # why the publisher's last round failed, if it did
 
     # -- public ---------------------------------------------------------------------------
 
@@ -185,7 +190,7 @@ class DeviceLink:
             last_seq=self.outbox.last_seq,
             acked_seq=self.outbox.acked_seq,
             acked_at=self.outbox.acked_at,
-            last_error=self._delivery.last_error,
+            last_error=self._fault or self._delivery.last_error,
             broker=self._target.redacted(),
         )
 
@@ -288,11 +293,29 @@ class DeviceLink:
                 if self._stopping:
                     return
                 seen = self._changes
-            pause = self.pump()
+            try:
+                pause = self.pump()
+                self._fault = None
+            except Exception as exc:
+                # The publisher must outlive whatever a round meets (a damaged page of the
+                # outbox, an I/O error): dead, it would leave every message unsent until a
+                # restart, and nobody would know.
+                pause = self._publish_failed(exc)
             if pause > 0:
                 with self._wake:
                     if not self._stopping and self._changes == seen:
                         self._wake.wait(pause)
+
+    def _publish_failed(self, exc: Exception) -> float:
+        if is_damage(exc):
+            fault = (f"the outbox file is damaged ({exc}): restart the service; it then sets "
+                     "the file aside and queues again what it can still read")
+        else:
+            fault = f"could not publish: {type(exc).__name__}: {exc}"
+        if fault != self._fault:  # once per fault, not every round
+            log.error("%s", fault)
+        self._fault = fault
+        return FAULT_S
 
     def _carry_out(self, actions: list[delivery.Action]) -> delivery.PublishRows | None:
         """Apply every action but the publishing of rows, which is returned for the caller to
