@@ -32,6 +32,7 @@ class Sender(Protocol):
         ts: datetime | None = None,
         msg_id: Any = None,
         clock_is_synced: bool | None = None,
+        at: Any = None,
     ) -> Any: ...
 
 
@@ -111,6 +112,7 @@ class Touchpoint:
                 ts=press.pressed_at,
                 msg_id=press.msg_id,
                 clock_is_synced=press.clock_synced,
+                at=press.at,
             )
         except Exception as exc:
             self._fail("could not queue a rating", exc)

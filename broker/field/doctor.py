@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from peakend.broker.device.checks import Check
+from peakend.broker.device.checks import Check, check_set_aside
 
 MAX_SKEW_S = 2.0
 DISK_FAIL_MB = 200
@@ -96,6 +96,7 @@ def check_device(path: Path, roles: RoleFinder, *, hub_web: str | None = None,
     outbox = _outbox_path(path, cfg)
     checks.append(check_disk(outbox.parent))
     checks.append(check_outbox(outbox, hub_ack))
+    checks.append(check_set_aside(outbox, "outbox"))
     checks += role.role_checks(cfg, path, camera=camera)
     return checks
 
@@ -360,7 +361,8 @@ def check_outbox(path: Path, hub_ack: int | None) -> Check:
             conn.close()
     except sqlite3.Error as exc:
         return Check("outbox", "FAIL", f"{path}: {exc}",
-                     "stop the service, move the file away and start it again")
+                     "restart the service: on a damaged file it sets the file aside, queues "
+                     "again what it can still read and says what it saved")
     acked = int(meta.get("acked_seq") or 0)
     last = int(meta.get("next_seq") or 1) - 1
     acked_at = float(meta["acked_at"]) if meta.get("acked_at") else None

@@ -3,6 +3,12 @@
 Devices build envelopes with :func:`new_envelope`; the hub checks raw MQTT payloads with
 :func:`parse_event`. Everything a device in the field may say is defined here, so the JSON
 Schema printed by ``peakend contract schema`` is the whole truth for third-party devices.
+
+Additions to v1 are optional fields an older peer can do without. ``age_s`` (a device whose
+clock is not synchronised says how many seconds before publishing the event happened, on its
+boot clock; the hub dates the event at its receive time minus that age) is one: a device adds
+it to the stored envelope at each publication with :func:`with_age`, and an age below 0, not
+finite or over :data:`MAX_AGE_S` is refused like any other impossible value.
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ MAX_FUTURE = timedelta(days=1)
 MAX_INT = 2**63 - 1  # SQLite's and PostgreSQL's bigint: a larger number must not reach the store
 MAX_COUNT = 10**9
 MAX_SKIPPED = 1_000_000  # seqs one health message may declare dropped
+# An event's age (see Envelope.age_s) past a year is a device's bug, not an outage it lived
+# through: such a message is quarantined with the reason, like any other impossible value.
+MAX_AGE_S = 366 * 86400.0
+# What age_s adds to an envelope at most: room kept below MAX_PAYLOAD_BYTES when it is built.
+AGE_ROOM = len(b',"age_s":31622400.000')
 EVENT_TYPES = ("rating", "dwell", "queue", "health")
 
 
@@ -176,6 +187,16 @@ class Envelope(_Model):
     clock_synced: StrictBool
     type: Literal["rating", "dwell", "queue", "health"]
     data: Rating | Dwell | Queue | Health
+    age_s: Annotated[
+        StrictFloat | StrictInt, Field(ge=0, le=MAX_AGE_S, allow_inf_nan=False)
+    ] | None = Field(
+        default=None,
+        description="seconds from the event to this publication, measured on the device's "
+        "boot clock, which no clock step moves; optional, sent when clock_synced is false. "
+        "The hub then dates the event at its own receive time minus this age (a visit's "
+        "enter and exit shift with it). Without it the hub uses its receive time. Added to v1; "
+        "hubs that predate it quarantine envelopes that carry it, so update the hub first",
+    )
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -219,7 +240,9 @@ class Envelope(_Model):
         return self
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_none=False).encode()
+        # Without an age the envelope is byte for byte what v1 devices always sent.
+        skip = {"age_s"} if self.age_s is None else None
+        return self.model_dump_json(exclude_none=False, exclude=skip).encode()
 
 
 class Status(BaseModel):
@@ -328,9 +351,20 @@ def new_envelope(
     except ValidationError as exc:
         raise ContractError(describe(exc)) from None
     size = len(envelope.to_json())
-    if size > MAX_PAYLOAD_BYTES:
-        raise ContractError(f"envelope is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    # An unsynchronised device adds its age when it publishes: keep room for it now.
+    limit = MAX_PAYLOAD_BYTES - (0 if clock_synced else AGE_ROOM)
+    if size > limit:
+        raise ContractError(f"envelope is {size} bytes; the limit is {limit}")
     return envelope
+
+
+def with_age(payload: bytes, age_s: float) -> bytes:
+    """An envelope as :meth:`Envelope.to_json` wrote it (so without an age), with ``age_s``
+    added at the end: the device stamps each publication without parsing the JSON again."""
+    if not payload.endswith(b"}"):
+        raise ContractError("not an envelope: it does not end with }")
+    age = min(max(age_s, 0.0), MAX_AGE_S)
+    return payload[:-1] + b',"age_s":%.3f}' % age
 
 
 def parse_event(

@@ -22,7 +22,8 @@ One algorithm serves one SQLite writer and several PostgreSQL workers at once:
 
 Times are stored as UTC text with milliseconds (``2026-11-22T11:21:03.512Z``), which sorts
 correctly. ``at`` is the moment the event happened as the hub believes it: the device's ``ts``
-when its clock was synchronised, else the hub's receive time."""
+when its clock was synchronised, else the hub's receive time minus the age the device measured
+(see event_time)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from typing import Any
 
 from peakend.broker.hub.db.database import DbTarget, HubDb, open_hub_db, parse_db
 from peakend.broker.hub.db.skipped import SkippedRanges
+from peakend.broker.hub.event_time import device_offset
 from peakend.broker.wire.contract import (
     MAX_INT,
     Dwell,
@@ -533,8 +535,8 @@ def unplaceable(e: Envelope, received_at: datetime) -> str | None:
 
 def _clock_offset(e: Envelope, received_at: datetime) -> timedelta | None:
     # Without a synchronised clock the device's times are only good relative to each other:
-    # shift them by the gap between its clock and ours at the moment of sending.
-    return (received_at - e.ts) if not e.clock_synced else None
+    # shift them onto our clock (event_time says how).
+    return device_offset(e, received_at)
 
 
 def typed_row(
@@ -543,7 +545,7 @@ def typed_row(
     """The table and the row (in its column order) that store one valid envelope."""
     ts = format_ts(e.ts)
     offset = _clock_offset(e, received_at)
-    at = ts if offset is None else received
+    at = ts if offset is None else format_ts(e.ts + offset)
     base = (msg_id, e.device_id, e.seq, e.store_id)
     data = e.data
     if isinstance(data, Rating):
