@@ -238,6 +238,22 @@ def m007_quarantine_bounds(db: HubDb) -> None:
     )
 
 
+def m009_accounts(db: HubDb) -> None:
+    """Admins manage the other accounts in the web; a forgotten password is replaced through a
+    one-time link (only its SHA-256 is kept, as for sessions)."""
+    d = db.dialect
+    i = d.integer
+    _run(
+        db,
+        f"ALTER TABLE users ADD COLUMN admin {i} NOT NULL DEFAULT 0",
+        d.table("password_resets", f"""
+    token_hash TEXT PRIMARY KEY,
+    user_id {i} NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL"""),
+    )
+
+
 Migration = Callable[[HubDb], None]
 
 MIGRATIONS: list[Migration] = [
@@ -248,6 +264,7 @@ MIGRATIONS: list[Migration] = [
     m005_no_functions_in_schema,
     m006_skipped_ranges,
     m007_quarantine_bounds,
+    m009_accounts,
 ]
 
 
@@ -280,10 +297,12 @@ def pending(db: HubDb) -> list[str]:
 
 # Migrations a reader relies on nothing of (tidy-ups after earlier versions, tables and columns
 # only the writer reads), so a hub whose writer has not run them yet (a copied backup, workers
-# upgraded one by one) is read.
-OPTIONAL_FOR_READERS = frozenset(
-    {"m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds"}
-)
+# upgraded one by one) is read. m009 is read by the web's accounts alone, and `peakend serve`
+# starts its web only once its writer has migrated.
+OPTIONAL_FOR_READERS = frozenset({
+    "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
+    "m009_accounts",
+})
 
 
 def require_current(db: HubDb) -> None:
