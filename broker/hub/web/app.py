@@ -93,9 +93,40 @@ def create_app(
         *accounts.routes(web),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: web.error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: web.error},
+                    lifespan=_sweeping_installs(web.broker_data))
     app.add_middleware(_SecurityHeaders)
     return app
+
+
+SWEEP_S = 60.0
+
+
+def _sweeping_installs(broker_data: Path | None) -> Any:
+    """While the web runs, expired install scripts (each holds a device's live MQTT password)
+    are deleted every minute rather than when someone asks for their link."""
+    import asyncio
+    import contextlib
+    import logging
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        async def sweep_forever() -> None:
+            while True:
+                try:
+                    await asyncio.to_thread(install.sweep, broker_data)
+                except OSError as exc:
+                    logging.getLogger(__name__).warning("install scripts not swept: %s", exc)
+                await asyncio.sleep(SWEEP_S)
+
+        task = asyncio.create_task(sweep_forever()) if broker_data is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    return lifespan
 
 
 def create_redirect_app(
