@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -30,6 +31,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -104,8 +106,29 @@ class Rating(_Model):
     flags: list[Slug] = Field(
         default_factory=list,
         max_length=8,
-        description='markers such as "repeat" (a press too soon after the last one)',
+        description='markers such as "repeat" (a press too soon after the last one); a flagged '
+        'press is left out of reports, except for "correction"',
     )
+    # Added to v1 (additive: a rating without it is what it always was, and it is not written
+    # out when empty, so ordinary ratings stay byte for byte as before).
+    replaces: uuid.UUID | None = Field(
+        default=None,
+        description='with the flag "correction": the msg_id of the same device\'s press this one '
+        "replaces (a different face pressed within the repeat interval); the hub keeps the "
+        "replaced press but leaves it out of reports",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_replaces(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        if out.get("replaces") is None:
+            out.pop("replaces", None)
+        return out
+
+
+# Flags that mark a press without taking it out of the reports: a correction is the shopper's
+# real answer (the press it replaces is the one left out).
+COUNTED_FLAGS = frozenset({"correction"})
 
 
 class Dwell(_Model):
