@@ -22,7 +22,7 @@ from kivy.core.text import LabelBase
 from kivy.uix.floatlayout import FloatLayout
 
 from peakend.broker.device.version import version
-from peakend.kiosk.flow import Show, Stage
+from peakend.kiosk.flow import ResetLanguage, Stage
 from peakend.kiosk.fonts import find_cjk_font
 from peakend.kiosk.screens import (
     FONT,
@@ -38,6 +38,7 @@ from peakend.kiosk.screens import (
 )
 from peakend.kiosk.station import Station
 from peakend.kiosk.technician import PinVerdict, TechnicianMenu, menu_rows
+from peakend.kiosk.touchpoint import Screen
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class KioskApp(App):
 
     @shielded
     def on_language(self) -> None:
+        self.station.touchpoint.language()
         self.station.catalog.switch()
         self.refresh_text()
 
@@ -162,20 +164,24 @@ class KioskApp(App):
         if self.current in ("pin", "tech"):
             self.tick_tech()
             return
-        self.show(self.station.touchpoint.tick())
+        touchpoint = self.station.touchpoint
+        self.show(touchpoint.tick())
+        if self.current == "reason":
+            self.reason.count_down(touchpoint.seconds_left(), self.station.catalog)
 
-    def show(self, shows: list[Show]) -> None:
+    def show(self, shows: list[Screen]) -> None:
         catalog = self.station.catalog
         for show in shows:
-            if show.stage is Stage.QUESTION:
-                # Each visit starts in the store's own language.
+            if isinstance(show, ResetLanguage):
                 if catalog.language != catalog.default:
                     catalog.reset()
                     self.refresh_text()
+            elif show.stage is Stage.QUESTION:
                 self.manager.current = "question"
             elif show.stage is Stage.REASON:
                 score = show.score or self.last_score
                 self.reason.ask(score, self.station.config.reasons_for(score), catalog)
+                self.reason.count_down(self.station.touchpoint.seconds_left(), catalog)
                 self.manager.current = "reason"
             else:
                 self.thanks.face.score = self.last_score

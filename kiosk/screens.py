@@ -205,11 +205,22 @@ class ReasonScreen(Painted):
         root = BoxLayout(orientation="vertical", padding=12, spacing=12)
         self.prompt = text(size_hint_y=0.2)
         self.grid = GridLayout(cols=3, size_hint_y=0.62)
-        self.skip = big_button(on_skip, size_hint=(0.4, 0.18), pos_hint={"center_x": 0.5},
+        bottom = BoxLayout(size_hint_y=0.18, spacing=12)
+        self.skip = big_button(on_skip, size_hint_x=0.4,
                                background_color=(0.45, 0.45, 0.5, 1))
-        for widget in (self.prompt, self.grid, self.skip):
+        # The seconds left, so a shopper knows the kiosk will move on by itself.
+        self.countdown = text(size_hint_x=0.3, color=(0.35, 0.35, 0.4, 1))
+        for widget in (Widget(size_hint_x=0.3), self.skip, self.countdown):
+            bottom.add_widget(widget)
+        for widget in (self.prompt, self.grid, bottom):
             root.add_widget(widget)
         self.add_widget(root)
+        self._seconds: int | None = None
+
+    def count_down(self, seconds: int | None, catalog: Catalog) -> None:
+        self._seconds = seconds
+        self.countdown.text = "" if seconds is None else catalog.text("seconds_left",
+                                                                      seconds=seconds)
 
     def ask(self, score: int, reasons: list[Reason], catalog: Catalog) -> None:
         self.score, self.reasons = score, reasons
@@ -230,12 +241,14 @@ class ReasonScreen(Painted):
         self.grid.spacing = u * 0.03
         self.prompt.font_size = u * 0.065
         self.skip.font_size = u * 0.05
+        self.countdown.font_size = u * 0.05
         for button in self.buttons.values():
             button.font_size = u * 0.055
 
     def refresh_text(self, catalog: Catalog) -> None:
         self.prompt.text = catalog.text("why_unhappy" if self.score <= 2 else "why_happy")
         self.skip.text = catalog.text("skip")
+        self.count_down(self._seconds, catalog)
         for reason in self.reasons:
             label = reason.labels.get(catalog.language) or next(iter(reason.labels.values()))
             self.buttons[reason.key].text = label

@@ -47,6 +47,15 @@ class KioskSection(_Section):
         title="Default language",
         description="The language shown at start and after each visit; one of languages.",
     )
+    language_reset_s: float = Field(
+        default=20.0,
+        ge=5,
+        le=600,
+        title="Language reset (s)",
+        description="After a shopper switches the language and nobody touches the screen for "
+        "this long, the question returns to default_language, so the next shopper is not "
+        "greeted in the last one's language.",
+    )
     question: dict[str, str] = Field(
         default_factory=dict,
         title="Question",
@@ -58,8 +67,9 @@ class KioskSection(_Section):
         ge=0,
         le=600,
         title="Repeat interval (s)",
-        description="A press this soon after the previous one is sent flagged repeat "
-        "and gets no second thank-you.",
+        description="A press this soon after the previous one: the same face again is sent "
+        "flagged repeat (and thanked again); a different face corrects the press before it, "
+        "which the reports then leave out.",
     )
     thanks_s: float = Field(
         default=3.0,

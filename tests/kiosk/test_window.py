@@ -86,7 +86,7 @@ def test_a_tap_that_lands_on_the_reason_screen_at_once_is_not_a_choice(kiosk) ->
     assert ratings(app) == [{"score": 2, "reason": None, "flags": []}]
 
 
-def test_repeat_presses_are_kept_flagged_without_a_second_thank_you(kiosk, artifacts) -> None:
+def test_a_repeat_press_is_kept_flagged_and_thanked_again(kiosk, artifacts) -> None:
     app, clock = kiosk
     tap(app.question.smileys[3])
     clock.advance(0.5)
@@ -94,19 +94,70 @@ def test_repeat_presses_are_kept_flagged_without_a_second_thank_you(kiosk, artif
     clock.advance(3.1)
     assert until(lambda: app.current == "question")
     tap(app.question.smileys[3])  # 3.6 s after the first press
-    assert app.current == "question", "a repeat gets no second thank-you"
-    for _ in range(10):  # an angry burst
-        tap(app.question.smileys[1])
-    assert app.current == "question"
+    assert app.current == "thanks", "a repeat gets a visible answer"
+    assert app.thanks.face.score == 3
+    assert_drawn(screenshot(artifacts / "thanks-after-repeat.png"))
     sent = ratings(app)
-    assert len(sent) == 12
-    assert sent[0]["flags"] == []
-    assert all(r["flags"] == ["repeat"] for r in sent[1:])
-    assert [r["score"] for r in sent[1:]] == [3] + [1] * 10
-    assert_drawn(screenshot(artifacts / "question-after-burst.png"))
+    assert [(r["score"], r["flags"]) for r in sent] == [(3, []), (3, ["repeat"])]
+    clock.advance(3.1)
+    assert until(lambda: app.current == "question")
     clock.advance(5.1)
     tap(app.question.smileys[4])
     assert app.current == "reason", "after the interval a press counts again"
+
+
+def test_a_different_face_right_after_corrects_the_press(kiosk, artifacts) -> None:
+    app, clock = kiosk
+    tap(app.question.smileys[4])  # the wrong face, by accident
+    clock.advance(0.5)
+    tap(app.reason.skip)
+    assert app.thanks.face.score == 4
+    clock.advance(3.1)
+    assert until(lambda: app.current == "question")
+    tap(app.question.smileys[2])  # the one the shopper meant, 3.6 s after
+    assert app.current == "reason", "the corrected press is asked about like any other"
+    clock.advance(0.5)
+    tap(app.reason.buttons["wait"])
+    assert app.current == "thanks" and app.thanks.face.score == 2
+    assert_drawn(screenshot(artifacts / "thanks-after-correction.png"))
+    wrong, fixed = app.station.link.outbox.pending(0, 10)
+    wrong, fixed = json.loads(wrong.payload), json.loads(fixed.payload)
+    assert wrong["data"] == {"score": 4, "reason": None, "flags": []}
+    assert fixed["data"] == {"score": 2, "reason": "wait", "flags": ["correction"],
+                             "replaces": wrong["msg_id"]}
+
+
+def test_the_follow_up_shows_its_seconds_counting_down(kiosk, artifacts) -> None:
+    app, clock = kiosk
+    tap(app.question.smileys[1])
+    assert app.current == "reason"
+    frames(2)
+    assert app.reason.countdown.text == "6 s"
+    assert_drawn(screenshot(artifacts / "reason-countdown-6.png"))
+    seen = []
+    for _ in range(5):
+        clock.advance(1.0)
+        assert until(lambda: app.reason.countdown.text != (seen or ["6 s"])[-1], 2)
+        seen.append(app.reason.countdown.text)
+    assert seen == ["5 s", "4 s", "3 s", "2 s", "1 s"]
+    assert app.reason.countdown.texture_size[0] > 0, "drawn, not just set"
+    assert_drawn(screenshot(artifacts / "reason-countdown-1.png"))
+    clock.advance(1.0)
+    assert until(lambda: app.current == "thanks")
+
+
+def test_a_language_left_switched_returns_to_the_default_after_the_idle_time(kiosk) -> None:
+    app, clock = kiosk
+    tap(app.question.language)
+    assert app.question.question.text == "您今天的购物体验如何？"
+    clock.advance(19.0)
+    frames(3)
+    assert app.question.question.text == "您今天的购物体验如何？", "still someone's choice"
+    clock.advance(1.1)
+    assert until(lambda: app.question.question.text == "How was your checkout today?", 2)
+    assert app.station.catalog.language == "en"
+    assert app.question.language.text == "中文"
+    assert ratings(app) == [], "walking away is not a rating"
 
 
 def test_language_button_switches_every_string_and_the_next_visit_resets_it(
