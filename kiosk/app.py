@@ -71,7 +71,8 @@ class KioskApp(App):
         self.own_station = own_station
         self.manager: Screens | None = None
         self.last_score = 4
-        self.menu = TechnicianMenu(station.config.technician.pin)
+        tech = station.config.technician
+        self.menu = TechnicianMenu(tech.pin_hash, plain_pin=tech.pin)
         self._events: list[Any] = []
         self._unbind_flip: Callable[[], None] | None = None
 

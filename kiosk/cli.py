@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peakend kiosk: the config cannot be used, so the kiosk will not start.\n{exc}",
               file=sys.stderr)
         return 2
+    for advice in config.advice():
+        print(f"warning: {args.config}: {advice}", file=sys.stderr)
     if args.check:
         print(f"{args.config}: ok (kiosk {config.device.id}, store {config.device.store}, "
               f"zone {config.device.zone})")

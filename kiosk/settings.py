@@ -20,6 +20,7 @@ from peakend.broker.device.config import (
     load_config,
     resolve,
 )
+from peakend.broker.device.pin import EXAMPLE, check_pin_hash
 from peakend.kiosk.catalog import KNOWN_LANGUAGES
 
 MAX_REASONS = 6
@@ -184,12 +185,23 @@ class HoursSection(_Section):
 
 
 class TechnicianSection(_Section):
-    """The hidden menu: hold the top-left corner, then type the PIN."""
+    """The hidden menu: hold the top-left corner, then type the kiosk's own PIN."""
 
-    pin: str = Field(
+    pin_hash: str | None = Field(
+        default=None,
+        title="Technician PIN hash",
+        description="Written by `peakend provision`, which makes a PIN for this kiosk and "
+        f"prints it once; a salted hash ({EXAMPLE}), never the PIN. Without it the "
+        "technician menu stays locked.",
+        json_schema_extra={"secret": True},
+    )
+    pin: str | None = Field(
+        default=None,
         pattern=r"^\d{4,8}$",
-        title="Technician PIN",
-        description='4 to 8 digits, in quotes, e.g. pin = "4071".',
+        title="Technician PIN (old form)",
+        description="4 to 8 digits, in quotes; still read, but it keeps the PIN in plain "
+        "text: re-provision the kiosk to replace it by pin_hash.",
+        json_schema_extra={"secret": True},
     )
     hold_s: float = Field(
         default=3.0,
@@ -198,6 +210,17 @@ class TechnicianSection(_Section):
         title="Hold time (s)",
         description="How long the top-left corner must be held to ask for the PIN.",
     )
+
+    @field_validator("pin_hash")
+    @classmethod
+    def _pin_hash(cls, value: str | None) -> str | None:
+        return None if value is None else check_pin_hash(value)
+
+    @model_validator(mode="after")
+    def _one_pin(self) -> TechnicianSection:
+        if self.pin is not None and self.pin_hash is not None:
+            raise ValueError("technician has both pin and pin_hash: remove the old pin line")
+        return self
 
 
 class KioskConfig(_Section):
@@ -210,7 +233,7 @@ class KioskConfig(_Section):
     followup: FollowupSection = FollowupSection()
     screen: ScreenSection = ScreenSection()
     hours: HoursSection = HoursSection()
-    technician: TechnicianSection
+    technician: TechnicianSection = TechnicianSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> KioskConfig:
@@ -247,6 +270,23 @@ class KioskConfig(_Section):
                         f"{', '.join(missing)}: add it to labels"
                     )
         return self
+
+    def advice(self) -> list[str]:
+        """What works but should be fixed, for `kiosk --check` and `peakend doctor`."""
+        tech = self.technician
+        if tech.pin is not None:
+            return [
+                "technician.pin keeps the PIN in plain text in this file; it still opens the "
+                "menu, but re-provision the kiosk (peakend provision --role kiosk ...) to get "
+                "a PIN of its own, kept as pin_hash"
+            ]
+        if tech.pin_hash is None:
+            return [
+                "technician.pin_hash is not set, so the technician menu cannot be opened; "
+                "provision the kiosk (peakend provision --role kiosk ...), which writes it and "
+                "prints the PIN once"
+            ]
+        return []
 
     def reasons_for(self, score: int) -> list[Reason]:
         return self.followup.unhappy if score <= 2 else self.followup.happy

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from peakend.broker.device.pin import verify_pin
 from peakend.kiosk.catalog import Catalog
 
 if TYPE_CHECKING:
@@ -36,9 +37,18 @@ class PinVerdict(StrEnum):
 class TechnicianMenu:
     """One visit of a technician: from the hidden hold to the menu and back."""
 
-    def __init__(self, pin: str, *, max_tries: int = MAX_PIN_TRIES, idle_s: float = IDLE_S
-                 ) -> None:
-        self._pin = pin.encode()
+    def __init__(
+        self,
+        pin_hash: str | None,
+        *,
+        plain_pin: str | None = None,
+        max_tries: int = MAX_PIN_TRIES,
+        idle_s: float = IDLE_S,
+    ) -> None:
+        # The provisioned kiosk's salted hash; a config of an earlier release may still carry
+        # the PIN itself (``plain_pin``). With neither, no PIN opens the menu.
+        self._hash = pin_hash
+        self._plain = plain_pin.encode() if plain_pin is not None else None
         self.max_tries = max_tries
         self.idle_s = idle_s
         self.tries = 0
@@ -52,12 +62,19 @@ class TechnicianMenu:
 
     def enter_pin(self, entered: str, now: float) -> PinVerdict:
         self.touched_at = now
-        # Constant time: the pad is in a public place and a patient shopper could time it.
-        if hmac.compare_digest(entered.encode(), self._pin):
+        if self._matches(entered):
             self.test_seq = None
             return PinVerdict.OPEN
         self.tries += 1
         return PinVerdict.LOCKED_OUT if self.tries >= self.max_tries else PinVerdict.WRONG
+
+    def _matches(self, entered: str) -> bool:
+        if not entered.isdigit():
+            return False
+        if self._hash is not None:
+            return verify_pin(entered, self._hash)
+        # Constant time: the pad is in a public place and a patient shopper could time it.
+        return self._plain is not None and hmac.compare_digest(entered.encode(), self._plain)
 
     def test_queued(self, seq: int, now: float) -> None:
         self.touched_at = now

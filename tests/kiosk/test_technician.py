@@ -3,12 +3,16 @@ the status line say. The window tests drive the same rules with real touches."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from peakend.broker.device.config import DeviceSection
 from peakend.broker.device.link import LinkStats
+from peakend.broker.device.pin import hash_pin, verify_pin
 from peakend.kiosk.catalog import Catalog
 from peakend.kiosk.technician import IDLE_S, ROWS, PinVerdict, TechnicianMenu, menu_rows
 
 CATALOG = Catalog(["en", "zh-Hans"], "en", {})
+PIN_HASH = hash_pin("4071")
 DEVICE = DeviceSection(id="kiosk-01", store="s001", zone="checkout", role="kiosk")
 
 
@@ -19,7 +23,7 @@ def stats(**over: object) -> LinkStats:
 
 
 def test_the_right_pin_opens_the_menu_and_three_wrong_ones_lock_the_pad() -> None:
-    menu = TechnicianMenu("4071")
+    menu = TechnicianMenu(PIN_HASH)
     menu.ask_pin(0.0)
     assert menu.enter_pin("9999", 1.0) is PinVerdict.WRONG
     assert menu.enter_pin("4071", 2.0) is PinVerdict.OPEN
@@ -31,7 +35,7 @@ def test_the_right_pin_opens_the_menu_and_three_wrong_ones_lock_the_pad() -> Non
 
 
 def test_the_menu_closes_itself_when_left_alone_and_each_touch_keeps_it_open() -> None:
-    menu = TechnicianMenu("4071")
+    menu = TechnicianMenu(PIN_HASH)
     menu.ask_pin(100.0)
     assert not menu.expired(100.0 + IDLE_S)
     assert menu.expired(100.0 + IDLE_S + 0.1)
@@ -42,7 +46,7 @@ def test_the_menu_closes_itself_when_left_alone_and_each_touch_keeps_it_open() -
 
 
 def test_the_status_line_follows_the_test_message_until_the_hub_confirms_it() -> None:
-    menu = TechnicianMenu("4071")
+    menu = TechnicianMenu(PIN_HASH)
     assert menu.status(0, CATALOG) == ""
     menu.test_queued(12, 0.0)
     assert menu.status(11, CATALOG) == "Test message queued as seq 12"
@@ -74,3 +78,59 @@ def test_the_table_shows_the_device_the_broker_without_password_and_the_first_er
                          version="1", catalog=CATALOG)["tech_last_ack"] != "never"
     finally:
         CATALOG.reset()
+
+
+def test_only_the_pin_the_hash_was_made_from_opens_the_menu() -> None:
+    assert verify_pin("4071", PIN_HASH) and not verify_pin("4072", PIN_HASH)
+    assert hash_pin("4071") != PIN_HASH, "salted: the same PIN hashes differently per kiosk"
+    menu = TechnicianMenu(PIN_HASH)
+    menu.ask_pin(0.0)
+    assert menu.enter_pin(PIN_HASH, 1.0) is not PinVerdict.OPEN, "the hash is no PIN"
+    assert menu.enter_pin("4071", 2.0) is PinVerdict.OPEN
+
+
+def test_an_old_plain_pin_still_opens_and_no_pin_at_all_opens_nothing() -> None:
+    old = TechnicianMenu(None, plain_pin="4071")
+    old.ask_pin(0.0)
+    assert old.enter_pin("4071", 1.0) is PinVerdict.OPEN
+    locked = TechnicianMenu(None)
+    locked.ask_pin(0.0)
+    assert [locked.enter_pin(p, 1.0) for p in ("", "0000", "4071")] == [
+        PinVerdict.WRONG, PinVerdict.WRONG, PinVerdict.LOCKED_OUT]
+
+
+def test_provision_makes_a_pin_per_kiosk_prints_it_once_and_keeps_only_its_hash(
+    bare_hub, tmp_path: Path, capsys
+) -> None:
+    from peakend.broker.cli.provision import main as provision_main
+    from peakend.kiosk.settings import load_kiosk_config
+
+    pins = []
+    for device in ("kiosk-01", "kiosk-02"):
+        out = tmp_path / f"{device}.toml"
+        assert provision_main(["--data", str(bare_hub.dir.root), "--id", device,
+                               "--store", "s001", "--zone", "checkout", "--role", "kiosk",
+                               "--host", "127.0.0.1", "--out", str(out)]) == 0
+        [line] = [ln for ln in capsys.readouterr().out.splitlines() if "technician PIN" in ln]
+        pin = line.split(": ", 1)[1].split()[0]
+        assert pin.isdigit() and len(pin) == 6
+        pins.append(pin)
+        config = load_kiosk_config(out)
+        assert config.advice() == [] and config.technician.pin is None
+        assert verify_pin(pin, config.technician.pin_hash or "")
+        # The Pi's copy, inside the install script, carries the same hash and no PIN.
+        scripts = [p.read_text() for p in (bare_hub.dir.root / "install").glob("*.sh")]
+        assert any(f'pin_hash = "{config.technician.pin_hash}"' in t for t in scripts)
+        for text in (out.read_text(), *scripts):
+            assert f'"{pin}"' not in text and "\npin = " not in text
+    assert pins[0] != pins[1], "each kiosk its own PIN (a one in a million clash aside)"
+
+
+def test_a_camera_gets_no_pin(bare_hub, tmp_path: Path) -> None:
+    from peakend.broker.field.provision import provision
+
+    result = provision(bare_hub.dir.root, device_id="cam-01", store="s001",
+                       zones=["checkout"], role="edge", host="127.0.0.1",
+                       out=tmp_path / "edge.toml")
+    assert result.technician_pin is None
+    assert "pin_hash" not in (tmp_path / "edge.toml").read_text()
