@@ -55,9 +55,6 @@ labels = {{ en = "Long wait", zh-Hans = "排队太久" }}
 width = {width}
 height = {height}
 fullscreen = false
-
-[technician]
-pin = "4071"
 """
 
 
