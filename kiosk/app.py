@@ -37,13 +37,14 @@ from peakend.kiosk.screens import (
     ThanksScreen,
 )
 from peakend.kiosk.station import Station
-from peakend.kiosk.technician import PinVerdict, TechnicianMenu, menu_rows
+from peakend.kiosk.technician import LinkWatch, PinVerdict, TechnicianMenu, menu_rows
 from peakend.kiosk.touchpoint import Screen
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
 DIM_CHECK_S = 30.0
+LINK_WATCH_S = 1.0
 
 
 def shielded(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -73,6 +74,7 @@ class KioskApp(App):
         self.last_score = 4
         tech = station.config.technician
         self.menu = TechnicianMenu(tech.pin_hash, plain_pin=tech.pin)
+        self.link_watch = LinkWatch()
         self._events: list[Any] = []
         self._unbind_flip: Callable[[], None] | None = None
 
@@ -111,8 +113,10 @@ class KioskApp(App):
         self._events = [
             Clock.schedule_interval(lambda _dt: self.tick(), TICK_S),
             Clock.schedule_interval(lambda _dt: self.check_dimming(), DIM_CHECK_S),
+            Clock.schedule_interval(lambda _dt: self.watch_link(), LINK_WATCH_S),
         ]
         self.check_dimming()
+        self.watch_link()
 
     def on_stop(self) -> None:
         for event in self._events:
@@ -193,6 +197,10 @@ class KioskApp(App):
         dimmed = self.station.dimmed(datetime.now())
         self.dimmer.set_brightness(self.station.config.hours.dim_level if dimmed else 1.0)
 
+    @shielded
+    def watch_link(self) -> None:
+        self.link_watch.observe(self.station.link.stats().connected, time.time())
+
     # -- technician ------------------------------------------------------------------------
 
     @shielded
@@ -242,6 +250,7 @@ class KioskApp(App):
         self.tech.show_values(menu_rows(
             stats, device=s.config.device, waiting_press=s.touchpoint.pending is not None,
             kiosk_error=s.touchpoint.last_error, version=version(), catalog=s.catalog,
+            down_since=self.link_watch.down_since, now=time.time(),
         ))
         self.tech.status.text = self.menu.status(stats.acked_seq, s.catalog)
 

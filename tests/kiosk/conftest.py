@@ -48,7 +48,7 @@ url = "{url}"
 path = "outbox.sqlite"
 
 [kiosk]
-languages = ["en", "zh-Hans"]
+languages = ["en", "zh-Hans", "de"]
 default_language = "en"
 repeat_interval_s = 5.0
 thanks_s = 3.0
@@ -61,23 +61,23 @@ timeout_s = 6.0
 
 [[followup.unhappy]]
 key = "wait"
-labels = {{ en = "Long wait", zh-Hans = "排队太久" }}
+labels = {{ en = "Long wait", zh-Hans = "排队太久", de = "Lange Wartezeit" }}
 
 [[followup.unhappy]]
 key = "staff"
-labels = {{ en = "Staff", zh-Hans = "服务态度" }}
+labels = {{ en = "Staff", zh-Hans = "服务态度", de = "Personal" }}
 
 [[followup.unhappy]]
 key = "price"
-labels = {{ en = "Prices", zh-Hans = "价格" }}
+labels = {{ en = "Prices", zh-Hans = "价格", de = "Preise" }}
 
 [[followup.happy]]
 key = "fast"
-labels = {{ en = "Quick checkout", zh-Hans = "结账快" }}
+labels = {{ en = "Quick checkout", zh-Hans = "结账快", de = "Schnelle Kasse" }}
 
 [[followup.happy]]
 key = "staff"
-labels = {{ en = "Friendly staff", zh-Hans = "服务热情" }}
+labels = {{ en = "Friendly staff", zh-Hans = "服务热情", de = "Freundliches Personal" }}
 
 [screen]
 width = 800

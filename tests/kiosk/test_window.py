@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kiosk_drive import assert_drawn, frames, hold, screenshot, tap, until
+from kiosk_drive import assert_drawn, frames, hold, overflowing, screenshot, tap, until
 from manual_clock import ManualClock
 
 
@@ -169,7 +169,7 @@ def test_language_button_switches_every_string_and_the_next_visit_resets_it(
     tap(app.question.language)
     assert app.question.question.text == "您今天的购物体验如何？"
     assert app.question.smileys[1].label.text == "非常不满意"
-    assert app.question.language.text == "English"
+    assert app.question.language.text == "Deutsch", "the button names the next language"
     rgb = screenshot(artifacts / "question-zh.png")
     assert_drawn(rgb)
     # The Chinese question renders with real glyphs: its texture is as wide as the text needs,
@@ -295,3 +295,96 @@ def test_dimming_outside_opening_hours_keeps_taking_presses(window, write_config
         app.dispatch("on_stop")
         for child in window.children[:]:
             window.remove_widget(child)
+
+
+LANGUAGES = ("en", "de", "zh-Hans")
+# What an SD card that is full says, as the kiosk's own error: long, and without spaces to
+# break at in places.
+DISK_FULL = ("could not write the press journal: database or disk is full "
+             "(/var/lib/peakend/presses.sqlite-wal)")
+
+
+def link_stats(**over):  # type: ignore[no-untyped-def]
+    from peakend.broker.device.link import LinkStats
+
+    values = dict(connected=False, outbox_depth=1234, last_seq=98765, acked_seq=98000,
+                  acked_at=time.time() - 3600, last_error="disconnected: Unspecified error",
+                  broker="mqtts://kiosk-01:***@hub.store-0042.example.net:8883")
+    return LinkStats(**{**values, **over})
+
+
+def open_menu(app) -> None:  # type: ignore[no-untyped-def]
+    from peakend.kiosk.app import KioskApp
+
+    assert isinstance(app, KioskApp)
+    app.open_pin()
+    for key in "4071":
+        tap(app.pin.keys[key])
+    tap(app.pin.keys["ok"])
+    assert app.current == "tech"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_technician_menu_fits_its_boxes_and_says_what_to_do_in_every_language(
+    kiosk, artifacts, monkeypatch, language
+) -> None:
+    app, _clock = kiosk
+    station = app.station
+    station.catalog.switch(language)
+    app.refresh_text()
+    frames(2)
+    assert overflowing(app.question) == [], language
+    assert_drawn(screenshot(artifacts / f"question-{language}.png"))
+    app.open_pin()
+    frames(2)
+    assert overflowing(app.pin) == [], language
+    assert_drawn(screenshot(artifacts / f"pin-{language}.png"))
+    for key in "4071":
+        tap(app.pin.keys[key])
+    tap(app.pin.keys["ok"])
+    assert app.current == "tech"
+    states = {
+        "unreachable": (link_stats(), None),
+        "refused": (link_stats(last_error="broker refused the connection: Not authorized"),
+                    None),
+        "hub-silent": (link_stats(connected=True,
+                                  last_error="waiting for the hub to answer this device's "
+                                  "birth"), None),
+        "disk-full": (link_stats(), DISK_FULL),
+    }
+    app.link_watch.down_since = time.time() - 600
+    for name, (stats, kiosk_error) in states.items():
+        monkeypatch.setattr(station.link, "stats", lambda s=stats: s)
+        station.touchpoint.last_error = kiosk_error
+        app.tick_tech()
+        frames(2)
+        error = app.tech.values["tech_last_error"].text
+        assert "Unspecified" not in error and "***" not in error and "secret" not in error
+        assert "hub.store-0042.example.net:8883" in error or error == DISK_FULL, error
+        assert overflowing(app.tech) == [], (language, name)
+        assert_drawn(screenshot(artifacts / f"technician-{language}-{name}.png"))
+    tap(app.tech.back)
+    assert app.current == "question"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_shopper_screen_fits_in_every_language(kiosk, window, artifacts, language) -> None:
+    app, clock = kiosk
+    for size in ((800, 480), (540, 960)):
+        window.size = size
+        app.station.catalog.switch(language)
+        app.refresh_text()
+        frames(3)
+        assert overflowing(app.question) == [], (language, size)
+        tap(app.question.smileys[1])
+        assert app.current == "reason"
+        frames(2)
+        assert overflowing(app.reason) == [], (language, size)
+        clock.advance(0.5)
+        tap(app.reason.buttons["wait"])
+        frames(2)
+        assert overflowing(app.thanks) == [], (language, size)
+        shape = "landscape" if size[0] > size[1] else "portrait"
+        assert_drawn(screenshot(artifacts / f"thanks-{language}-{shape}.png"))
+        clock.advance(5.1)  # past the repeat interval: the next press is a new visit
+        assert until(lambda: app.current == "question")
