@@ -1,13 +1,12 @@
-"""A shopper's correction end to end through the hub's Store: the report counts the face the
-shopper meant, never both presses, whichever order they arrive in and whether or not the
-replaced press was already folded into the hourly rollups."""
+"""A shopper's correction end to end through the hub's Store, on SQLite and PostgreSQL: the
+report counts the face the shopper meant, never both presses, whichever order they arrive in
+and whether or not the replaced press was already folded into the hourly rollups."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 from peakend.broker.hub.reports.queries import Period, open_db, store_report
 from peakend.broker.hub.reports.rollup import refresh_rollups
@@ -34,7 +33,7 @@ def store(feed: Feed, *envelopes) -> list[str]:  # type: ignore[no-untyped-def]
         return [feed.store.store_event(e, e.ts).kind for e in envelopes]
 
 
-def counted(path: Path) -> tuple[int, float | None, int]:
+def counted(path: str) -> tuple[int, float | None, int]:
     """(ratings, Happy Index) from the rollup report, checked against the raw rows."""
     conn = open_db(path)
     try:
@@ -48,8 +47,8 @@ def counted(path: Path) -> tuple[int, float | None, int]:
         conn.close()
 
 
-def test_a_correction_replaces_a_press_already_in_the_rollups(tmp_path: Path) -> None:
-    path = tmp_path / "hub.sqlite"
+def test_a_correction_replaces_a_press_already_in_the_rollups(db_url: str) -> None:
+    path = db_url
     feed = Feed(path)
     wrong = rating(1, 1)
     assert store(feed, wrong) == ["stored"]
@@ -70,8 +69,8 @@ def test_a_correction_replaces_a_press_already_in_the_rollups(tmp_path: Path) ->
     assert counted(path) == (1, 100.0, 2)
 
 
-def test_a_correction_that_arrives_before_the_press_it_replaces(tmp_path: Path) -> None:
-    path = tmp_path / "hub.sqlite"
+def test_a_correction_that_arrives_before_the_press_it_replaces(db_url: str) -> None:
+    path = db_url
     feed = Feed(path)
     wrong = rating(1, 2)
     fixed = rating(2, 3, flags=["correction"], replaces=wrong.msg_id, seconds=2)
@@ -81,8 +80,8 @@ def test_a_correction_that_arrives_before_the_press_it_replaces(tmp_path: Path) 
     assert counted(path) == (1, 66.7, 2)
 
 
-def test_corrections_chain_and_the_same_batch_holds_both(tmp_path: Path) -> None:
-    path = tmp_path / "hub.sqlite"
+def test_corrections_chain_and_the_same_batch_holds_both(db_url: str) -> None:
+    path = db_url
     feed = Feed(path)
     first = rating(1, 1)
     second = rating(2, 4, flags=["correction"], replaces=first.msg_id, seconds=2)
@@ -94,8 +93,8 @@ def test_corrections_chain_and_the_same_batch_holds_both(tmp_path: Path) -> None
     assert counted(path) == (1, 66.7, 4)
 
 
-def test_a_device_cannot_take_out_another_devices_press(tmp_path: Path) -> None:
-    path = tmp_path / "hub.sqlite"
+def test_a_device_cannot_take_out_another_devices_press(db_url: str) -> None:
+    path = db_url
     feed = Feed(path)
     theirs = rating(1, 1, device="kiosk-other")
     assert store(feed, theirs) == ["stored"]
