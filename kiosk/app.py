@@ -247,10 +247,12 @@ class KioskApp(App):
             return
         s = self.station
         stats = s.link.stats()
+        now = time.time()
+        self.link_watch.observe(stats.connected, now)
         self.tech.show_values(menu_rows(
             stats, device=s.config.device, waiting_press=s.touchpoint.pending is not None,
             kiosk_error=s.touchpoint.last_error, version=version(), catalog=s.catalog,
-            down_since=self.link_watch.down_since, now=time.time(),
+            down_since=self.link_watch.down_since, now=now,
         ))
         self.tech.status.text = self.menu.status(stats.acked_seq, s.catalog)
 

@@ -127,8 +127,10 @@ def link_problem(
         reason = error.removeprefix(REFUSED).strip(": ") or "-"
         return catalog.text("tech_err_refused", where=where, reason=reason)
     if down_since is None:
-        return catalog.text("tech_err_unreachable", where=where, since="-") if error else None
-    if not error and now - down_since < CONNECT_GRACE_S:
+        if not error:
+            return None
+        down_since = now  # paho has said so before the watch saw it
+    elif not error and now - down_since < CONNECT_GRACE_S:
         return None  # still connecting
     return catalog.text("tech_err_unreachable", where=where, since=_since(down_since, now))
 

@@ -194,3 +194,9 @@ def test_a_refused_kiosk_and_a_silent_hub_say_what_to_do() -> None:
         assert german is not None and "seit 12:00" in german and "10.0.0.5:1883" in german
     finally:
         CATALOG.reset()
+
+
+def test_an_error_the_watch_has_not_seen_yet_is_dated_now_not_left_blank() -> None:
+    text = link_problem(stats(last_error="disconnected: Unspecified error"), down_since=None,
+                        now=NOON + 60, catalog=CATALOG)
+    assert text is not None and "since 12:01;" in text
