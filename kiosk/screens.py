@@ -101,7 +101,10 @@ def set_font(label: Label, size: float) -> None:
 
 
 def fit(label: Label, *_: object) -> None:
-    size = float(getattr(label, "max_font_size", label.font_size))
+    if not hasattr(label, "max_font_size"):
+        # Fitted before its screen set a size: start from Kivy's, never from a shrunk one.
+        label.max_font_size = label.font_size  # type: ignore[attr-defined]
+    size = float(label.max_font_size)  # type: ignore[attr-defined]
     label.text_size = (max(1.0, label.width * getattr(label, "text_share", 1.0)), None)
     font = size
     while True:

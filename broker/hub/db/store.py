@@ -162,7 +162,10 @@ class Store:
     def _leave_out_replaced(self, ratings: list[Envelope]) -> None:
         """A kiosk's correction replaces an earlier press of the same device: that press stays
         stored, flagged "replaced", and leaves the reports like a repeat. Either may arrive
-        first (workers of a shared subscription), so both directions are looked up."""
+        first (workers of a shared subscription), so both directions are looked up. Two
+        PostgreSQL workers storing the pair in the very same instant would not see each
+        other's row; a device sends them seconds apart and in seq order, so that takes both
+        being redelivered together to two workers."""
         wanted: dict[str, str] = {}  # replaced msg_id -> its device
         for e in ratings:
             if e.data.replaces is not None:  # type: ignore[union-attr]
