@@ -41,7 +41,8 @@ class KioskSection(_Section):
         default=["en", "zh-Hans"],
         min_length=1,
         title="Languages",
-        description='Languages offered by the language button, e.g. ["en", "zh-Hans"].',
+        description='Languages offered by the language button, e.g. ["en", "de", "zh-Hans"] '
+        "(the catalogs in kiosk/locales/).",
     )
     default_language: str = Field(
         default="en",
