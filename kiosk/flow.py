@@ -110,24 +110,22 @@ class RatingFlow:
         else:
             journal = Journal(score, ())
             self._counted = score
-        effects: list[Effect] = []
         if self.stage is Stage.REASON:
             # Only reachable without the screen (the reason screen has no smileys): close the
             # earlier press first so it is never left behind.
             self._show(Stage.THANKS, now)
             return [Deliver(None), journal, Deliver(None), Show(Stage.THANKS)]
-        effects.append(journal)
         if journal.flags == (REPEAT,):
             # Kept and sent flagged, and thanked again: a shopper who taps twice sees the
             # kiosk heard them, and no second follow-up asks them the same thing.
             self._show(Stage.THANKS, now)
-            return [*effects, Deliver(None), Show(Stage.THANKS)]
+            return [journal, Deliver(None), Show(Stage.THANKS)]
         if score in self.rules.asks_reason:
             self.score = score
             self._show(Stage.REASON, now)
-            return [*effects, Show(Stage.REASON, score)]
+            return [journal, Show(Stage.REASON, score)]
         self._show(Stage.THANKS, now)
-        return [*effects, Deliver(None), Show(Stage.THANKS)]
+        return [journal, Deliver(None), Show(Stage.THANKS)]
 
     def language(self, now: float) -> None:
         """The language button was touched: the switch holds while someone is there."""
