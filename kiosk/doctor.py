@@ -24,7 +24,18 @@ def role_checks(cfg: Any, path: Path, *, camera: bool = True) -> list[Check]:
     from peakend.kiosk.settings import state_path
 
     journal = check_set_aside(state_path(path, cfg.kiosk.journal), "journal")
-    return [*check_display_and_touch(), journal]
+    return [check_technician_pin(cfg), *check_display_and_touch(), journal]
+
+
+def check_technician_pin(cfg: Any) -> Check:
+    """A kiosk provisioned by an earlier release keeps its PIN in plain text; one never
+    provisioned has none, and its menu cannot be opened."""
+    advice = cfg.advice()
+    if advice:
+        return Check("technician PIN", "WARN", advice[0],
+                     "peakend provision --data DIR --id ID --store S --zone Z --role kiosk, "
+                     "then copy the new config (it prints the PIN once)")
+    return Check("technician PIN", "PASS", "set by provisioning, kept as a salted hash")
 
 
 def check_display_and_touch(

@@ -109,5 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         minutes = args.install_minutes
         print(f"on the Pi, paste this within {minutes:g} minutes (it works once):")
         print(f"  {result.install_command}")
+    if result.technician_pin:
+        print(f"technician PIN of {args.id}: {result.technician_pin}  (shown only now: note it "
+              "for the store's techs; the kiosk keeps only its hash)")
     print(result.url)
     return 0

@@ -5,6 +5,9 @@ its config file; the broker keeps only a PBKDF2 hash. A running broker of the sa
 told to re-read its password file, so the device can connect at once. When the broker runs with
 ``--tls`` the device gets an ``mqtts://`` URL and the hub's CA (``ca_file``).
 
+A kiosk also gets a technician PIN of its own: random, shown once by the command, and written
+into both config files only as a salted hash (``technician.pin_hash``).
+
 Besides the config file it prints a one-line install command for the Pi: the hub's web hands
 the device's install script out once, over HTTPS with the web certificate's public key pinned
 in the command (see :mod:`peakend.broker.field.install`).
@@ -26,6 +29,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from peakend.broker.device.pin import hash_pin, new_pin
 from peakend.broker.field import install
 from peakend.broker.field.mosquitto import (
     AGGREGATOR_USER,
@@ -51,8 +55,11 @@ class Provisioned:
         ca_path: Path | None = None,
         install: install.InstallScript | None = None,
         install_command: str = "",
+        technician_pin: str | None = None,
     ) -> None:
         self.url = url
+        # A kiosk's PIN in the clear, for the command to show once; the files hold its hash.
+        self.technician_pin = technician_pin
         self.config_path = config_path
         self.reloaded = reloaded
         self.ca_path = ca_path
@@ -112,7 +119,9 @@ def provision(
         if ca_path.resolve() != d.ca_file.resolve():
             ca_path.write_bytes(d.ca_file.read_bytes())
         mqtt["ca_file"] = str(ca_path.resolve())
-    path.write_text(fill_example(role, device=device, mqtt=mqtt))
+    pin = new_pin() if role == "kiosk" else None
+    technician = {"pin_hash": hash_pin(pin)} if pin else {}
+    path.write_text(fill_example(role, device=device, mqtt=mqtt, technician=technician))
     path.chmod(0o600)
 
     # The Pi's copy: same identity, the Pi's own paths for the CA and the device's databases.
@@ -124,6 +133,7 @@ def provision(
     }
     if role == "kiosk":
         pi_sections["kiosk"] = {"journal": f"{install.PI_STATE_DIR}/presses.sqlite"}
+        pi_sections["technician"] = technician
     script = install.create(
         d,
         device_id=device_id,
@@ -135,9 +145,9 @@ def provision(
     web = web_url or default_web_url(d, hub_host)
     # Only the hub's own web is pinned: a --web-url (a proxy, say) has a certificate of its
     # own, which curl checks against the Pi's trusted CAs.
-    pin = web_pin(d) if web.startswith("https://") and not web_url else None
+    web_key = web_pin(d) if web.startswith("https://") and not web_url else None
     return Provisioned(url, path, reloaded.broker_told, ca_path=ca_path, install=script,
-                       install_command=script.command(web, pin))
+                       install_command=script.command(web, web_key), technician_pin=pin)
 
 
 def default_web_url(d: BrokerDir, host: str) -> str:

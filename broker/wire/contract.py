@@ -104,8 +104,22 @@ class Rating(_Model):
     flags: list[Slug] = Field(
         default_factory=list,
         max_length=8,
-        description='markers such as "repeat" (a press too soon after the last one)',
+        description='markers such as "repeat" (a press too soon after the last one); a flagged '
+        'press is left out of reports, except for "correction"',
     )
+    # Added to v1 (additive: a rating without it is what it always was, and Envelope.to_json
+    # leaves it out when empty, so ordinary ratings stay byte for byte as before).
+    replaces: uuid.UUID | None = Field(
+        default=None,
+        description='with the flag "correction": the msg_id of the same device\'s press this one '
+        "replaces (a different face pressed within the repeat interval); the hub keeps the "
+        "replaced press but leaves it out of reports",
+    )
+
+
+# Flags that mark a press without taking it out of the reports: a correction is the shopper's
+# real answer (the press it replaces is the one left out).
+COUNTED_FLAGS = frozenset({"correction"})
 
 
 class Dwell(_Model):
@@ -240,9 +254,14 @@ class Envelope(_Model):
         return self
 
     def to_json(self) -> bytes:
-        # Without an age the envelope is byte for byte what v1 devices always sent.
-        skip = {"age_s"} if self.age_s is None else None
-        return self.model_dump_json(exclude_none=False, exclude=skip).encode()
+        # Optional fields added to v1 are left out when empty: without them the envelope is byte
+        # for byte what v1 devices always sent, which a hub of an earlier release accepts.
+        skip: dict[str, Any] = {}
+        if self.age_s is None:
+            skip["age_s"] = True
+        if isinstance(self.data, Rating) and self.data.replaces is None:
+            skip["data"] = {"replaces"}
+        return self.model_dump_json(exclude_none=False, exclude=skip or None).encode()
 
 
 class Status(BaseModel):

@@ -238,6 +238,16 @@ def m007_quarantine_bounds(db: HubDb) -> None:
     )
 
 
+def m008_rating_corrections(db: HubDb) -> None:
+    """A kiosk's correction names the press it replaces; the index finds a correction from the
+    replaced press when that one arrives later (corrections are rare, so the index is small)."""
+    _run(
+        db,
+        "ALTER TABLE ratings ADD COLUMN replaces TEXT",
+        "CREATE INDEX ratings_replaces ON ratings (replaces) WHERE replaces IS NOT NULL",
+    )
+
+
 def m009_accounts(db: HubDb) -> None:
     """Admins manage the other accounts in the web; a forgotten password is replaced through a
     one-time link (only its SHA-256 is kept, as for sessions)."""
@@ -264,6 +274,7 @@ MIGRATIONS: list[Migration] = [
     m005_no_functions_in_schema,
     m006_skipped_ranges,
     m007_quarantine_bounds,
+    m008_rating_corrections,
     m009_accounts,
 ]
 
@@ -301,7 +312,7 @@ def pending(db: HubDb) -> list[str]:
 # starts its web only once its writer has migrated.
 OPTIONAL_FOR_READERS = frozenset({
     "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
-    "m009_accounts",
+    "m008_rating_corrections", "m009_accounts",
 })
 
 

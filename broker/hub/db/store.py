@@ -36,10 +36,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from peakend.broker.hub.db.database import DbTarget, HubDb, open_hub_db, parse_db
+from peakend.broker.hub.db.database import FOLD_LOCK, DbTarget, HubDb, open_hub_db, parse_db
 from peakend.broker.hub.db.skipped import SkippedRanges
 from peakend.broker.hub.event_time import device_offset
 from peakend.broker.wire.contract import (
+    COUNTED_FLAGS,
     MAX_INT,
     Dwell,
     Envelope,
@@ -153,7 +154,65 @@ class Store:
             typed.setdefault(table, []).append(row)
         for table, rows in typed.items():
             self.db.load(table, COLUMNS[table], rows)
+        ratings = [items[i][0] for i in stored if isinstance(items[i][0].data, Rating)]
+        if ratings:
+            self._leave_out_replaced(ratings)
         return outcomes
+
+    def _leave_out_replaced(self, ratings: list[Envelope]) -> None:
+        """A kiosk's correction replaces an earlier press of the same device: that press stays
+        stored, flagged "replaced", and leaves the reports like a repeat. Either may arrive
+        first (workers of a shared subscription), so both directions are looked up. Two
+        PostgreSQL workers storing the pair in the very same instant would not see each
+        other's row; a device sends them seconds apart and in seq order, so that takes both
+        being redelivered together to two workers."""
+        wanted: dict[str, str] = {}  # replaced msg_id -> its device
+        for e in ratings:
+            if e.data.replaces is not None:  # type: ignore[union-attr]
+                wanted[str(e.data.replaces)] = e.device_id  # type: ignore[union-attr]
+        mine = {str(e.msg_id): e.device_id for e in ratings}
+        dialect = self.db.dialect
+        ids = sorted(mine)
+        for part in _chunks(ids):
+            for replaced, device_id in self.db.execute(
+                "SELECT replaces, device_id FROM ratings "
+                f"WHERE replaces IN ({dialect.params(1, len(part))})",
+                part,
+            ):
+                wanted[replaced] = device_id
+        if not wanted:
+            return
+        targets = sorted(wanted)
+        rows = self.db.execute(
+            f"SELECT rowid, msg_id, device_id, score, flags, store_id, zone_id, "
+            f"{dialect.epoch('at')} FROM ratings "
+            f"WHERE flagged = 0 AND msg_id IN ({dialect.params(1, len(targets))})",
+            targets,
+        ).fetchall()
+        # A device corrects only its own presses.
+        rows = [r for r in rows if wanted[r[1]] == r[2]]
+        if not rows:
+            return
+        if self.db.engine != "sqlite":
+            # The rollup fix below must not interleave with another worker's fold.
+            self.db.execute("SELECT pg_advisory_xact_lock($1)", (FOLD_LOCK,))
+        folded = self.db.execute(
+            "SELECT last_rowid FROM rollup_marks WHERE name = 'ratings'"
+        ).fetchone()
+        folded_upto = int(folded[0]) if folded else 0
+        for rowid, _msg, _dev, score, flags, store_id, zone_id, t in rows:
+            marked = sorted({*json.loads(flags), "replaced"})
+            self.db.execute(
+                "UPDATE ratings SET flagged = 1, flags = $1 WHERE rowid = $2",
+                (json.dumps(marked), rowid),
+            )
+            if rowid <= folded_upto:
+                # Already counted in its hour's rollup as a plain press: move it to flagged.
+                self.db.execute(
+                    f"UPDATE zone_hours SET n{score} = n{score} - 1, flagged = flagged + 1 "
+                    "WHERE store_id = $1 AND zone_id = $2 AND hour = $3",
+                    (store_id, zone_id, int(t // 3600)),
+                )
 
     def _judge(
         self, items: list[tuple[Envelope, datetime]], msg_ids: list[str], stored: set[int]
@@ -453,7 +512,7 @@ _PLACED = ("zone_id", "ts", "received_at", "clock_synced", "at")
 
 # Column order of the rows typed_row makes, per table.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "ratings": (*_BASE, *_PLACED, "score", "reason", "flags", "flagged"),
+    "ratings": (*_BASE, *_PLACED, "score", "reason", "flags", "flagged", "replaces"),
     "dwells": (*_BASE, *_PLACED, "track", "enter", "exit", "dwell_s", "wait_s"),
     "queue_windows": (*_BASE, *_PLACED, "window_s", "length", "arrivals", "departures",
                       "wait_s", "wait_measured_s"),
@@ -552,7 +611,9 @@ def typed_row(
         flags = sorted(set(data.flags))
         return "ratings", (
             *base, e.zone_id, ts, received, int(e.clock_synced), at, data.score,
-            data.reason, json.dumps(flags) if flags else "[]", int(bool(flags)),
+            data.reason, json.dumps(flags) if flags else "[]",
+            int(bool(set(flags) - COUNTED_FLAGS)),
+            None if data.replaces is None else str(data.replaces),
         )
     if isinstance(data, Dwell):
         enter, exit_ = data.enter, data.exit
