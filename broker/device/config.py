@@ -47,6 +47,12 @@ class DeviceSection(Section):
         description="The zone this device rates or watches, e.g. checkout. "
         "A camera names its zones in [[zones]] instead.",
     )
+    zones: list[str] | None = Field(
+        default=None,
+        title="Zones on the hub",
+        description="A camera's zones as the hub registered them (written by peakend "
+        "provision); each [[zones]] name must be one of them.",
+    )
     role: str = Field(title="Role", description="kiosk or edge.")
 
     @field_validator("role")

@@ -79,6 +79,7 @@ def provision(
     out: Path | None = None,
     web_url: str | None = None,
     install_ttl_s: float = install.DEFAULT_TTL_S,
+    new_zone: bool = False,
 ) -> Provisioned:
     d = BrokerDir(data.resolve())
     if not d.conf.exists():
@@ -98,6 +99,14 @@ def provision(
         raise ValueError("give at least one --zone (the zone the device rates or watches)")
     if role == "kiosk" and len(zones) != 1:
         raise ValueError("a kiosk rates exactly one zone: give one --zone")
+    known = store_zones(d, store, but=device_id)
+    unknown = [z for z in zones if known and z not in known]
+    if unknown and not new_zone:
+        raise ValueError(
+            f"store {store} has no zone {', '.join(map(repr, unknown))} yet (its devices use "
+            f"{', '.join(sorted(known))}): a typo? Give the zone as the store's other devices "
+            "name it, or add --new-zone to start a new one"
+        )
 
     reloaded = register_device(d, device_id=device_id, store=store, zones=zones, role=role)
     password = reloaded.password
@@ -121,7 +130,13 @@ def provision(
         mqtt["ca_file"] = str(ca_path.resolve())
     pin = new_pin() if role == "kiosk" else None
     technician = {"pin_hash": hash_pin(pin)} if pin else {}
-    path.write_text(fill_example(role, device=device, mqtt=mqtt, technician=technician))
+    if role == "edge":
+        # The camera names its zones in [[zones]]; [device] zones lists those the hub accepts
+        # from it, so `edge check` catches a name edited afterwards.
+        device = {k: v for k, v in device.items() if k != "zone"}
+        device["zones"] = zones  # type: ignore[assignment]
+    text = fill_example(role, device=device, mqtt=mqtt, technician=technician)
+    path.write_text(camera_zones(text, zones) if role == "edge" else text)
     path.chmod(0o600)
 
     # The Pi's copy: same identity, the Pi's own paths for the CA and the device's databases.
@@ -138,7 +153,8 @@ def provision(
         d,
         device_id=device_id,
         role=role,
-        config_text=fill_toml(example_text(role), pi_sections),
+        config_text=(camera_zones(fill_toml(example_text(role), pi_sections), zones)
+                     if role == "edge" else fill_toml(example_text(role), pi_sections)),
         ca_pem=d.ca_file.read_text() if tls else None,
         ttl_s=install_ttl_s,
     )
@@ -148,6 +164,35 @@ def provision(
     web_key = web_pin(d) if web.startswith("https://") and not web_url else None
     return Provisioned(url, path, reloaded.broker_told, ca_path=ca_path, install=script,
                        install_command=script.command(web, web_key), technician_pin=pin)
+
+
+def store_zones(d: BrokerDir, store: str, *, but: str | None = None) -> set[str]:
+    """The zones the hub knows for a store: those its provisioned devices (other than
+    ``but``, which is being provisioned again) rate or watch, revoked ones included."""
+    return {z for device_id, entry in load_registry(d.registry).devices.items()
+            if entry.store == store and device_id != but for z in entry.zones}
+
+
+def camera_zones(text: str, zones: list[str]) -> str:
+    """The camera example with one [[zones]] table per zone given, in order: the example's
+    tables renamed (the first has an exit line, so the first zone is a queue), a plain
+    rectangle for any further one. Their polygons are placeholders to redraw on a snapshot."""
+    head, sep, tables = text.partition("\n[[zones]]\n")
+    if not sep:
+        return text
+    bodies = tables.split("\n[[zones]]\n")
+    out = [head]
+    for i, zone in enumerate(zones):
+        if i < len(bodies):
+            body = re.sub(r'^name = ".*"$', f'name = "{zone}"', bodies[i].rstrip("\n"),
+                          count=1, flags=re.M)
+        else:
+            x = 40 + 60 * (i % 8)
+            body = (f'name = "{zone}"\n'
+                    f"polygon = [[{x}, 40], [{x + 50}, 40], [{x + 50}, 200], [{x}, 200]]")
+        out.append("\n[[zones]]\n" + "# redraw on a snapshot: peakend edge snapshot --draw\n"
+                   + body + "\n")
+    return "".join(out)
 
 
 def default_web_url(d: BrokerDir, host: str) -> str:
@@ -292,7 +337,13 @@ def fill_toml(text: str, sections: dict[str, dict[str, str]]) -> str:
                 # Only a commented line that looks like a setting, not prose that contains "=".
                 if not commented or key.group(1).strip() == "#":
                     value = wanted[key.group(2)]
-                    line = f'{key.group(2)} = "{value}"'
+                    line = f"{key.group(2)} = {_toml_value(value)}"
                     done.add((current, key.group(2)))
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def _toml_value(value: str | list[str]) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    return f'"{value}"'
