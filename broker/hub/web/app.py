@@ -160,11 +160,12 @@ class _Web:
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
 
     @contextmanager
-    def db(self) -> Iterator[HubDb]:
+    def db(self, *, write: bool = False) -> Iterator[HubDb]:
         """A connection per request, as pages run in a thread pool; the same SQL on either
-        engine."""
+        engine. Read-only unless ``write``: only logging in and out and acting on an alert
+        write; a page view never does."""
         try:
-            conn = open_db(self.db_url, migrate=False)
+            conn = open_db(self.db_url, migrate=False, read_only=not write)
         except ReportError:
             raise HTTPException(503, "The hub's database cannot be reached just now; try "
                                      "again in a minute.") from None
@@ -231,7 +232,7 @@ class _Web:
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             return self.login_form(request, "The form expired; please try again.", 403)
-        with self.db() as conn:
+        with self.db(write=True) as conn:
             user = authenticate(conn, str(form.get("name", "")), str(form.get("password", "")))
             if user is None:
                 return self.login_form(request, "Wrong name or password.", 401)
@@ -244,7 +245,7 @@ class _Web:
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
-        with self.db() as conn:
+        with self.db(write=True) as conn:
             found = self._user(request, conn)
             if found:
                 self._check_csrf(form, found[1])
@@ -351,7 +352,7 @@ class _Web:
     async def _alert_action(self, request: Request, action: str) -> Response:
         store, alert_id = request.path_params["store"], request.path_params["alert_id"]
         form = await request.form()
-        with self.db() as conn:
+        with self.db(write=True) as conn:
             user, csrf = self._require(request, conn, store)
             self._check_csrf(form, csrf)
             row = conn.execute("SELECT zone_id FROM alerts WHERE id = $1 AND store_id = $2",
