@@ -76,13 +76,13 @@ def test_serve_takes_its_web_along_when_it_is_stopped_or_killed(bare_hub, tmp_pa
              "--http", address, "--broker-data", str(hub.dir.root)],
             stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
         try:
-            assert wait_until(lambda: answers(f"http://{address}"), 40), log.read_text()
+            assert wait_until(lambda a=address: answers(f"http://{a}"), 40), log.read_text()
             webs = web_children(serve.pid)
             assert len(webs) == 1, webs
             serve.send_signal(how)
             assert serve.wait(20) == (0 if how == signal.SIGTERM else -signal.SIGKILL)
             # the web notices within a second that serve is gone, even after a kill -9
-            assert wait_until(lambda: not alive(webs[0]), 10), f"web outlived {how.name}"
+            assert wait_until(lambda w=webs[0]: not alive(w), 10), f"web outlived {how.name}"
             assert not answers(f"http://{address}")
         finally:
             if serve.poll() is None:
