@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+WEB_NICENESS = 10
+
 
 class ServeError(RuntimeError):
     """The hub cannot start as configured; the message says what to do."""
@@ -134,6 +136,9 @@ def run_web(spec: WebSpec, parent_pid: int) -> None:
         Path("/proc/self/comm").write_text("peakend-web")
     except OSError:
         pass
+    # A hub has few cores: when ingest and a page want the CPU at once, acks go first (a page
+    # may take longer; a device's ack waiting is what fills outboxes).
+    os.nice(WEB_NICENESS)
     # Ctrl-C in a terminal reaches the whole process group; ``serve`` decides when the web
     # stops, after the aggregator has had its say.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
