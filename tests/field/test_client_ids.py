@@ -12,7 +12,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from peakend.broker.field.mosquitto import AGGREGATOR_USER
+from peakend.broker.field.mosquitto import AGGREGATOR_USER, hub_account
+
+from .conftest import run_peakend
 
 
 def password_of(url: str) -> str:
@@ -98,3 +100,32 @@ def test_a_device_account_cannot_take_the_aggregators_or_another_devices_client_
         watching.set()
         watcher.join()
         victim.close()
+
+
+def test_each_worker_gets_an_account_of_its_own_and_a_bad_client_id_is_refused(bare_hub) -> None:
+    hub = bare_hub
+    hub.start_broker()
+    # `peakend bridge worker` makes the worker's account once and prints its URL
+    first = run_peakend("bridge", "worker", "--data", str(hub.dir.root), "--name",
+                        "peakend-worker-1", "--centre", "mqtts://central.example.net:8883")
+    assert first.returncode == 0, first.stderr
+    url = first.stdout.strip()
+    assert url.startswith("mqtts://peakend-worker-1:") and url.endswith(
+        "@central.example.net:8883")
+    again = run_peakend("bridge", "worker", "--data", str(hub.dir.root), "--name",
+                        "peakend-worker-1", "--centre", "mqtts://central.example.net:8883")
+    assert again.stdout.strip() == url  # the same account, not a new password
+    local = hub_account(hub.dir.root, "peakend-worker-1")
+    password = local.split("@")[0].rsplit(":", 1)[1]
+    assert hub.wait_until(lambda: hub.can_connect("peakend-worker-1", password), 10)
+    assert "user peakend-worker-1" in hub.dir.acl.read_text()
+
+    bad = run_peakend("serve", "--db", str(hub.db_path), "--broker-data", str(hub.dir.root),
+                      "--client-id", "kiosk-01")
+    assert bad.returncode == 2
+    assert "cannot be a hub account" in bad.stderr and "peakend-worker-1" in bad.stderr
+    mismatch = run_peakend("serve", "--db", str(hub.db_path), "--mqtt", local,
+                           "--client-id", "peakend-worker-2")
+    assert mismatch.returncode == 2
+    assert "is not the account of --mqtt (peakend-worker-1)" in mismatch.stderr
+    assert password not in mismatch.stderr  # the URL is shown without its password
