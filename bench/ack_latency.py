@@ -102,8 +102,9 @@ def devices_run(port: int, accounts: list[tuple[str, str]], rate: float, start_a
 class PagePoller:
     """A manager with the zone page open, reloading it once a second."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, page: str = PAGE) -> None:
         self.url = url
+        self.page = page
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(CookieJar()))
         form = self.opener.open(f"{url}/login").read().decode()
@@ -116,8 +117,8 @@ class PagePoller:
 
     def get(self) -> float:
         start = time.perf_counter()
-        body = self.opener.open(f"{self.url}{PAGE}").read()
-        assert b"<svg" in body
+        body = self.opener.open(f"{self.url}{self.page}").read()
+        assert self.page != PAGE or b"<svg" in body
         return (time.perf_counter() - start) * 1000
 
     def _run(self) -> None:
@@ -165,6 +166,7 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=50)
     ap.add_argument("--rate", type=float, default=20.0, help="messages per second per device")
     ap.add_argument("--processes", type=int, default=2, help="device processes")
+    ap.add_argument("--page", default=PAGE, help="the page to poll (default: the flooded zone)")
     ap.add_argument("--rounds", type=int, default=2,
                     help="each phase is split into this many parts, alternating with the other")
     args = ap.parse_args()
@@ -197,7 +199,7 @@ def main() -> int:
                 if time.monotonic() > deadline or serve.poll() is not None:
                     raise RuntimeError((base / "serve.log").read_text()[-2000:]) from None
                 time.sleep(0.2)
-        poller = PagePoller(f"http://{web}")
+        poller = PagePoller(f"http://{web}", args.page)
         warm = [poller.get() for _ in range(3)]
         print(f"{args.devices} devices x {args.rate:g} msg/s = {args.devices * args.rate:,.0f} "
               f"msg/s, {args.seconds:g} s per phase; zone page alone: "
