@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import re
 import shutil
 import statistics
@@ -227,6 +228,9 @@ def main() -> int:
               f" ms, max {pages[-1]:.0f} ms")
         p99 = polled[0][max(0, int(len(polled[0]) * 0.99) - 1)]
         print(f"target p99 < 250 ms with the page polled: {'met' if p99 < 250 else 'NOT met'}")
+        print("load average (1, 5, 15 min) at the end: "
+              + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+              + f" on {os.cpu_count()} cores (other work on the machine shows here)")
     finally:
         if serve is not None:
             serve.terminate()
