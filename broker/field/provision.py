@@ -12,11 +12,13 @@ Besides the config file it prints a one-line install command for the Pi: the hub
 the device's install script out once, over HTTPS with the web certificate's public key pinned
 in the command (see :mod:`peakend.broker.field.install`).
 
-``--revoke ID`` locks a device out at once: its password is removed and the broker reloaded,
-which drops its live connection (mosquitto re-checks connected clients on reload); the hub then
-takes over the device's client id with a clean session, which drops a connection a reload
-missed and deletes the device's stored session, and marks its retained status offline. The
-registry marks it revoked, so whatever it still had queued is quarantined, not stored.
+``--revoke ID`` locks a device out at once: its password is replaced by a throwaway one and the
+broker reloaded, so the device cannot log in again; the hub then logs in to the device's own
+account with the throwaway password and a clean session. The broker names connections by
+their account (``use_username_as_clientid``), so that login takes over the device's client id:
+it drops a connection a reload missed, deletes the device's stored session and marks its
+retained status offline. Then the account is removed. The registry marks the device revoked,
+so whatever it still had queued is quarantined, not stored.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ import json
 import re
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 from peakend.broker.device.pin import hash_pin, new_pin
 from peakend.broker.field import install
+from peakend.broker.field.bridge import BRIDGE_USER_PREFIX
 from peakend.broker.field.mosquitto import (
-    AGGREGATOR_USER,
+    HUB_PREFIX,
     BrokerDir,
     BrokerError,
     aggregator_url,
@@ -91,8 +95,10 @@ def provision(
             raise ValueError(
                 f"--{label} {value!r}: use lowercase letters, digits and dashes (e.g. kiosk-01)"
             )
-    if device_id == AGGREGATOR_USER:
-        raise ValueError(f"--id {device_id!r} is reserved for the hub")
+    if device_id.startswith((HUB_PREFIX, BRIDGE_USER_PREFIX)):
+        # the broker names connections by account: these names are the hub's and the bridges'
+        raise ValueError(f"--id {device_id!r}: ids starting with {HUB_PREFIX} or "
+                         f"{BRIDGE_USER_PREFIX} are reserved for the hub and its bridges")
     if role not in ROLES:
         raise ValueError(f"--role must be one of {', '.join(ROLES)}")
     if not zones:
@@ -234,52 +240,71 @@ def revoke(d: BrokerDir, device_id: str, *, timeout: float = 5.0) -> Revoked:
         entry = registry.devices.get(device_id)
         if entry is None:
             raise unknown
-        if device_id == AGGREGATOR_USER:
-            raise ValueError(f"{device_id!r} is the hub's own account")
-        remove_user(d, device_id)
+        if device_id.startswith(HUB_PREFIX):
+            raise ValueError(f"{device_id!r} is one of the hub's own accounts")
+        throwaway = new_password()
+        set_password(d, device_id, throwaway)
         entry.revoked, entry.revoked_at = True, now
     install.drop_device(d, device_id)
     reloaded = reload_running_broker(d)
     try:
-        take_over_session(d, device_id, store=entry.store, timeout=timeout)
+        take_over_session(d, device_id, throwaway, store=entry.store, timeout=timeout)
     except (BrokerError, OSError) as exc:
         return Revoked(reloaded, False, str(exc))
+    finally:
+        remove_user(d, device_id)
+        reload_running_broker(d)
     return Revoked(reloaded, True)
 
 
-def take_over_session(d: BrokerDir, device_id: str, *, store: str | None, timeout: float) -> None:
-    """Connect as the hub with the device's client id and a clean, non-persistent session.
+def take_over_session(
+    d: BrokerDir, device_id: str, password: str, *, store: str | None, timeout: float
+) -> None:
+    """Log in to the device's account (``password``: the throwaway one just set) with a clean,
+    non-persistent session.
 
-    The broker then drops any connection still using that id (MQTT session takeover) and
-    forgets the device's stored session. The retained status is set offline on the way out."""
+    The connection gets the device's client id, so the broker drops any connection still
+    using it (MQTT session takeover) and forgets the device's stored session. The retained
+    status is set offline on the way out. The broker may still be re-reading its password
+    file: a refused login is tried again until ``timeout``."""
+    from peakend.broker.device.config import parse_mqtt_url
     from peakend.broker.device.mqtt import connect_properties, make_client
 
-    url = aggregator_url(d.root)
+    # the hub's own listener, as the aggregator reaches it, with the device's account
+    url = parse_mqtt_url(aggregator_url(d.root)).model_copy(
+        update={"username": device_id, "password": password})
     ca = str(d.ca_file) if d.ca_file.exists() else None
-    client, target = make_client(url, device_id, ca_file=ca)
-    done = threading.Event()
-    outcome: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        client, target = make_client(url, device_id, ca_file=ca)
+        done = threading.Event()
+        outcome: list[str] = []
 
-    def on_connect(c, _u, _f, reason, _p) -> None:  # type: ignore[no-untyped-def]
-        outcome.append("ok" if not reason.is_failure else str(reason))
-        done.set()
+        def on_connect(c, _u, _f, reason, _p, outcome=outcome, done=done) -> None:  # type: ignore[no-untyped-def]
+            outcome.append("ok" if not reason.is_failure else str(reason))
+            done.set()
 
-    client.on_connect = on_connect
-    client.connect(target.host, target.port, keepalive=10, clean_start=True,
-                   properties=connect_properties(persistent=False))
-    client.loop_start()
-    try:
-        if not done.wait(timeout):
-            raise BrokerError(f"no answer from the broker at {target.redacted()}")
-        if outcome[0] != "ok":
-            raise BrokerError(f"the broker refused the hub's account: {outcome[0]}")
-        if store:
-            offline = json.dumps({"state": "offline"})
-            info = client.publish(status_topic(store, device_id), offline, qos=1, retain=True)
-            info.wait_for_publish(timeout)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+        client.on_connect = on_connect
+        client.connect(target.host, target.port, keepalive=10, clean_start=True,
+                       properties=connect_properties(persistent=False))
+        client.loop_start()
+        try:
+            if not done.wait(max(0.1, deadline - time.monotonic())):
+                raise BrokerError(f"no answer from the broker at {target.redacted()}")
+            if outcome[0] == "ok":
+                if store:
+                    offline = json.dumps({"state": "offline"})
+                    info = client.publish(status_topic(store, device_id), offline, qos=1,
+                                          retain=True)
+                    info.wait_for_publish(timeout)
+                return
+            if time.monotonic() > deadline:
+                raise BrokerError(f"the broker refused the device's account: {outcome[0]} "
+                                  "(is it running with this folder's password file?)")
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        time.sleep(0.1)
 
 
 class Registered:

@@ -79,13 +79,16 @@ def parse_db(db: str | Path) -> DbTarget:
 
 
 def open_hub_db(
-    db: str | Path, *, migrate: bool = False, must_exist: bool = False
+    db: str | Path, *, migrate: bool = False, must_exist: bool = False, read_only: bool = False
 ) -> HubDb:
     """The hub database behind a ``--db`` value (see :func:`parse_db`).
 
     ``migrate``: bring the schema up to date (the writer and the commands that manage the hub);
     otherwise the schema must already be current and the connection only reads what is there.
     ``must_exist``: a SQLite file that is missing is an error instead of a new database.
+    ``read_only``: the engine itself refuses any write on this connection (SQLite's
+    ``query_only``, a PostgreSQL session of read-only transactions), so a page view that
+    would write fails instead of competing with ingest.
     Raises :class:`DatabaseError` (bad URL, missing file, no server, schema behind)."""
     from peakend.broker.hub.db import migrations
 
@@ -108,6 +111,11 @@ def open_hub_db(
             migrations.apply(hub)
         else:
             migrations.require_current(hub)
+        if read_only and not migrate:
+            if hub.engine == "postgresql":
+                hub.raw.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            else:
+                hub.raw.execute("PRAGMA query_only = ON")
     except BaseException:
         hub.close()
         raise

@@ -45,7 +45,8 @@ class ReportError(ValueError):
 
 
 def open_db(
-    path: str | Path, *, must_exist: bool = True, migrate: bool | None = None
+    path: str | Path, *, must_exist: bool = True, migrate: bool | None = None,
+    read_only: bool = False,
 ) -> HubDb:
     """A connection of our own (the aggregator writes from elsewhere) to a SQLite file (or
     ``sqlite:///path``) or a ``postgresql://`` URL.
@@ -55,7 +56,8 @@ def open_db(
     which is how reports, alerts and pages open it."""
     try:
         return open_hub_db(
-            path, must_exist=must_exist, migrate=(not must_exist) if migrate is None else migrate
+            path, must_exist=must_exist, migrate=(not must_exist) if migrate is None else migrate,
+            read_only=read_only,
         )
     except DatabaseError as exc:
         raise ReportError(str(exc)) from None

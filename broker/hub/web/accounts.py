@@ -59,7 +59,7 @@ class _AccountPages:
         return self.users(request, notice=notice)
 
     def _change(self, request: Request, form: dict[str, Any]) -> str:
-        with self.web.db() as conn:
+        with self.web.db(write=True) as conn:
             admin, csrf = self._admin(request, conn)
             self.web._check_csrf(form, csrf)
             action, name = str(form.get("action", "")), str(form.get("name", "")).strip()
@@ -110,7 +110,7 @@ class _AccountPages:
             return self.reset_form(request, "The two passwords differ.", 400)
 
         def finish() -> None:
-            with self.web.db() as conn:
+            with self.web.db(write=True) as conn:
                 finish_reset(conn, request.path_params["token"], password)
 
         try:

@@ -230,11 +230,12 @@ class _Web:
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
 
     @contextmanager
-    def db(self) -> Iterator[HubDb]:
+    def db(self, *, write: bool = False) -> Iterator[HubDb]:
         """A connection per request, as pages run in a thread pool; the same SQL on either
-        engine."""
+        engine. Read-only unless ``write``: only logging in and out and acting on an alert
+        write; a page view never does."""
         try:
-            conn = open_db(self.db_url, migrate=False)
+            conn = open_db(self.db_url, migrate=False, read_only=not write)
         except ReportError:
             raise HTTPException(503, "The hub's database cannot be reached just now; try "
                                      "again in a minute.") from None
@@ -326,13 +327,13 @@ class _Web:
 
     def _log_in(self, name: str, password: str) -> str | None:
         """The new session's cookie token, or None for a wrong name or password."""
-        with self.db() as conn:
+        with self.db(write=True) as conn:
             user = authenticate(conn, name, password)
             return None if user is None else start_session(conn, user)[0]
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
-        with self.db() as conn:
+        with self.db(write=True) as conn:
             found = self._user(request, conn)
             if found:
                 self._check_csrf(form, found[1])
@@ -439,7 +440,7 @@ class _Web:
     async def _alert_action(self, request: Request, action: str) -> Response:
         store, alert_id = request.path_params["store"], request.path_params["alert_id"]
         form = await request.form()
-        with self.db() as conn:
+        with self.db(write=True) as conn:
             user, csrf = self._require(request, conn, store)
             self._check_csrf(form, csrf)
             row = conn.execute("SELECT zone_id FROM alerts WHERE id = $1 AND store_id = $2",
