@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.reports.refused import Refused, refused_by_device
 
 # Beyond these a device is listed as a problem.
 SILENT_S = 15 * 60
@@ -45,6 +46,7 @@ class DeviceRow:
     scale_people: int | None = None
     scale_source: str | None = None
     revoked: bool = False
+    refused: Refused | None = None  # messages the hub quarantined in the last 24 h
     problems: list[str] = field(default_factory=list)
     level: str = "ok"
 
@@ -90,7 +92,9 @@ def fleet(
             device_id=device_id, store_id=entry["store"], role=entry.get("role"),
             zone_id=(entry.get("zones") or [None])[0], state="never connected"))
         row.revoked = bool(entry.get("revoked"))
+    refused = refused_by_device(conn, now)
     for row in rows.values():
+        row.refused = refused.get(row.device_id)
         judge(row, now)
     return sorted(rows.values(), key=lambda r: (SEVERITY[r.level], r.store_id, r.device_id))
 
@@ -102,6 +106,10 @@ def judge(row: DeviceRow, now: datetime) -> None:
     if row.revoked:
         row.level, row.problems = "revoked", ["revoked: locked out of the broker"]
         return
+    if row.refused is not None:
+        # online, acked and an empty outbox, yet its data never reaches a report
+        problems.append(f"the hub refused {row.refused.messages} of its messages in the last "
+                        f"24 h, most often: {row.refused.reason[:160]}")
     if row.state == "never connected":
         problems.append("provisioned but never connected: run `peakend doctor` on the device")
     elif row.state == "offline":
