@@ -9,6 +9,7 @@ come first so a tech reads the page top down.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,8 +73,10 @@ def fleet(
     stores: list[str] | tuple[str, ...],
     registry: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
+    local: Callable[[str | None, str], str] | None = None,
 ) -> list[DeviceRow]:
-    """Every device of ``stores``, problems first."""
+    """Every device of ``stores``, problems first. ``local(timestamp, store)`` writes a time
+    in the store's own clock (the page is read in the shop); UTC by default."""
     now = now or datetime.now(UTC)
     wanted = set(stores)
     rows: dict[str, DeviceRow] = {}
@@ -95,12 +98,15 @@ def fleet(
     refused = refused_by_device(conn, now)
     for row in rows.values():
         row.refused = refused.get(row.device_id)
-        judge(row, now)
+        judge(row, now, local)
     return sorted(rows.values(), key=lambda r: (SEVERITY[r.level], r.store_id, r.device_id))
 
 
-def judge(row: DeviceRow, now: datetime) -> None:
+def judge(
+    row: DeviceRow, now: datetime, local: Callable[[str | None, str], str] | None = None
+) -> None:
     """Fill in the row's problems and its level."""
+    when = local or (lambda ts, _store: f"{ts[11:16]} UTC" if ts else "?")
     problems: list[str] = []
     warnings: list[str] = []
     if row.revoked:
@@ -113,7 +119,7 @@ def judge(row: DeviceRow, now: datetime) -> None:
     if row.state == "never connected":
         problems.append("provisioned but never connected: run `peakend doctor` on the device")
     elif row.state == "offline":
-        problems.append(f"offline since {row.status_at or '?'}")
+        problems.append(f"offline since {when(row.status_at, row.store_id)}")
     elif row.state != "online":
         warnings.append(f"status {row.state}")
     seen = _parse(row.last_seen)
