@@ -7,7 +7,9 @@ default analytics and the default alert rules, so a hub runs before anyone write
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -281,6 +283,114 @@ class QuarantineSection(_Section):
     )
 
 
+_QUIET = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+ALERT_KINDS = ("wait", "unhappy")
+
+
+class _Channel(_Section):
+    """What every delivery channel shares: a name, and which alerts it takes."""
+
+    name: str = Field(pattern=SLUG_PATTERN, title="Name",
+                      description="Names the channel in logs and on the fleet page, e.g. "
+                      "managers-mail.")
+    stores: list[str] = Field(default_factory=list, title="Stores",
+                              description="Store ids whose alerts this channel takes; empty: "
+                              "every store.")
+    kinds: list[Literal["wait", "unhappy"]] = Field(
+        default_factory=lambda: list(ALERT_KINDS), min_length=1, title="Alert kinds",
+        description="Which alerts it takes: wait, unhappy (default both).")
+    quiet_hours: str | None = Field(
+        default=None, pattern=_QUIET, title="Quiet hours (store-local)",
+        description="HH:MM-HH:MM in the store's own time, e.g. 21:00-07:00: alerts opening "
+        "then are not sent on this channel (they stay on the web).")
+
+    @field_validator("stores")
+    @classmethod
+    def _store_ids(cls, value: list[str]) -> list[str]:
+        bad = [s for s in value if not re.fullmatch(SLUG_PATTERN, s)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a store id such as s001")
+        return value
+
+
+class EmailChannel(_Channel):
+    """Mail through an SMTP server with STARTTLS and a login (port 587)."""
+
+    type: Literal["email"] = Field(title="Type", description="email")
+    smtp_host: str = Field(min_length=1, title="SMTP host", description="e.g. smtp.example.com.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, title="SMTP port",
+                           description="587 for STARTTLS.")
+    starttls: bool = Field(default=True, title="STARTTLS",
+                           description="Encrypt with STARTTLS before logging in; false only "
+                           "for a relay on this machine.")
+    username: str | None = Field(default=None, title="User name",
+                                 description="SMTP login; leave out for a server without one.")
+    password_env: str | None = Field(
+        default=None, pattern=_ENV_NAME, title="Password variable",
+        description="Name of the environment variable holding the SMTP password, e.g. "
+        "PEAKEND_SMTP_PASSWORD (the password itself never goes in this file).")
+    ca_file: str | None = Field(default=None, title="CA file",
+                                description="PEM file of the CA that signed the server's "
+                                "certificate, when it is not a public one.")
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", title="From",
+                        description="e.g. peakend@shop.example.")
+    to: list[str] = Field(min_length=1, title="To", description="Addresses the mail goes to.")
+
+    @model_validator(mode="after")
+    def _login_needs_password(self) -> EmailChannel:
+        if self.username and not self.password_env:
+            raise ValueError("username is set but password_env is not: name the environment "
+                             "variable holding the SMTP password")
+        return self
+
+
+class WebhookChannel(_Channel):
+    """A JSON POST with a ``text`` field (Slack and Teams incoming webhooks take it as it is),
+    signed with HMAC-SHA256 when a secret is set."""
+
+    type: Literal["webhook"] = Field(title="Type", description="webhook")
+    url_env: str = Field(
+        pattern=_ENV_NAME, title="URL variable",
+        description="Name of the environment variable holding the webhook URL (a Slack or "
+        "Teams webhook URL is itself a secret), e.g. PEAKEND_SLACK_URL.")
+    secret_env: str | None = Field(
+        default=None, pattern=_ENV_NAME, title="Signing secret variable",
+        description="Name of the environment variable holding the shared secret: each POST "
+        "then carries X-Peakend-Signature: sha256=HMAC(secret, timestamp + '.' + body).")
+    timeout_s: float = Field(default=10.0, gt=0, le=120, title="Timeout (s)",
+                             description="How long one POST may take.")
+
+
+class DeliverySection(_Section):
+    """Where alerts are sent beyond the web: mail and webhooks, retried until delivered."""
+
+    base_url: str = Field(
+        default="http://localhost:8080", pattern=r"^https?://[^\s/]+(/\S*)?$",
+        title="Web address in messages",
+        description="The hub's web as managers reach it, e.g. https://hub.shop.example; a "
+        "message links to its zone's page under it.")
+    max_attempts: int = Field(default=12, ge=1, le=100, title="Most attempts",
+                              description="A message that failed this often is given up "
+                              "(state failed), logged and shown on the fleet page.")
+    first_retry_s: float = Field(default=10.0, gt=0, le=3600, title="First retry (s)",
+                                 description="Wait before the first retry; it doubles each "
+                                 "time up to max_retry_s.")
+    max_retry_s: float = Field(default=600.0, gt=0, le=86400, title="Longest retry (s)",
+                               description="The longest wait between two attempts.")
+    channels: list[Annotated[EmailChannel | WebhookChannel, Field(discriminator="type")]] = Field(
+        default_factory=list, title="Channels",
+        description="[[delivery.channels]] entries, each with type = email or webhook.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DeliverySection:
+        names = [c.name for c in self.channels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"channel name used twice: {', '.join(dupes)}")
+        return self
+
+
 class HubConfig(_Section):
     """The hub: aggregator, web, stores, analytics and alerts."""
 
@@ -296,6 +406,9 @@ class HubConfig(_Section):
     )
     quarantine: QuarantineSection = Field(
         default_factory=QuarantineSection, title="Quarantine", description="[quarantine]"
+    )
+    delivery: DeliverySection = Field(
+        default_factory=DeliverySection, title="Delivery", description="[delivery]"
     )
 
     @model_validator(mode="after")

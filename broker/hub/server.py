@@ -1,4 +1,5 @@
-"""The hub's long-running parts: the aggregator and its alert monitor in this process and,
+"""The hub's long-running parts: the aggregator and its alert monitor in this process, alert
+delivery by mail and webhooks in a process of its own when hub.toml names channels, and,
 when asked, the managers' web (HTTPS with the broker folder's web certificate, plain HTTP, or
 both: then plain HTTP only redirects) in a process of its own. ``peakend serve`` and
 ``peakend demo`` start them.
@@ -35,13 +36,17 @@ class ServeError(RuntimeError):
 class Server:
     """The running aggregator and the web's process; ``stop`` ends them all."""
 
-    def __init__(self, aggregator: Aggregator, web: WebProcess | None) -> None:
+    def __init__(self, aggregator: Aggregator, web: WebProcess | None,
+                 delivery: DeliveryProcess | None = None) -> None:
         self.aggregator = aggregator
         self.web = web
+        self.delivery = delivery
 
     def stop(self) -> None:
         if self.web is not None:
             self.web.stop()
+        if self.delivery is not None:
+            self.delivery.stop()
         self.aggregator.stop()
 
 
@@ -62,8 +67,9 @@ class WebProcess:
     is copied into it), started again whenever it exits while ``serve`` runs."""
 
     RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+    what = "web"
 
-    def __init__(self, spec: WebSpec) -> None:
+    def __init__(self, spec: Any) -> None:
         self.spec = spec
         self.restarts = 0
         self._ctx = multiprocessing.get_context("spawn")
@@ -97,12 +103,15 @@ class WebProcess:
         if self._supervisor.is_alive():
             self._supervisor.join(timeout)
 
+    def _target(self) -> Any:
+        return run_web
+
     def _spawn(self) -> None:
         with self._lock:
             if self._stopping.is_set():
                 return
-            self._proc = self._ctx.Process(target=run_web, args=(self.spec, os.getpid()),
-                                           name="peakend-web", daemon=True)
+            self._proc = self._ctx.Process(target=self._target(), args=(self.spec, os.getpid()),
+                                           name=f"peakend-{self.what}", daemon=True)
             self._proc.start()
             self._spawned_at = time.monotonic()
 
@@ -118,12 +127,25 @@ class WebProcess:
             # at start (its port taken, say) backs off so the log is not flooded.
             failures = failures + 1 if time.monotonic() - self._spawned_at < 10 else 1
             delay = self.RESTART_DELAYS_S[min(failures, len(self.RESTART_DELAYS_S)) - 1]
-            log.warning("the web process exited with code %s; starting it again in %.1f s",
-                        proc.exitcode, delay)
+            log.warning("the %s process exited with code %s; starting it again in %.1f s",
+                        self.what, proc.exitcode, delay)
             if self._stopping.wait(delay):
                 return
             self.restarts += 1
             self._spawn()
+
+
+class DeliveryProcess(WebProcess):
+    """Alert delivery (mail, webhooks) in a process of its own, restarted like the web: a
+    receiver that hangs or a slow mail server never holds up ingest or a page. Its outbox is
+    in the database, so a restart loses nothing (see peakend.broker.hub.delivery)."""
+
+    what = "delivery"
+
+    def _target(self) -> Any:
+        from peakend.broker.hub.delivery.worker import run_delivery
+
+        return run_delivery
 
 
 def run_web(spec: WebSpec, parent_pid: int) -> None:
@@ -258,6 +280,13 @@ def start(
         from peakend.broker.hub.reports.alerts import AlertMonitor
 
         aggregator.periodic = AlertMonitor(db, config).check
+    delivery = None
+    if alerts and config is not None and config.delivery.channels:
+        from peakend.broker.hub.delivery.worker import DeliverySpec
+
+        delivery = DeliveryProcess(DeliverySpec(db=str(db), config=config))
+        delivery.start()
+        log.info("alert delivery to %s", ", ".join(c.name for c in config.delivery.channels))
     web = None
     if http or https:
         web = WebProcess(WebSpec(
@@ -276,7 +305,7 @@ def start(
                          " (redirects to https)" if scheme == "http" and https else "")
         if broker_data:
             _record_web(broker_data, https, http)
-    return Server(aggregator, web)
+    return Server(aggregator, web, delivery)
 
 
 def _record_web(broker_data: str, https: str | None, http: str | None) -> None:

@@ -22,6 +22,10 @@ def test_the_documented_example_loads() -> None:
     _, wait_on, unhappy_on = config.alert_rule("s001", "deli")
     assert not wait_on and unhappy_on
     assert config.quarantine.keep_days == 30 and config.quarantine.max_rows == 10_000
+    mail, hook = config.delivery.channels
+    assert (mail.type, mail.password_env, mail.quiet_hours) == (
+        "email", "PEAKEND_SMTP_PASSWORD", "21:00-07:00")
+    assert (hook.type, hook.kinds) == ("webhook", ["wait"])
 
 
 def test_every_field_is_documented() -> None:

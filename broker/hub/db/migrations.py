@@ -264,6 +264,34 @@ def m009_accounts(db: HubDb) -> None:
     )
 
 
+def m010_alert_deliveries(db: HubDb) -> None:
+    """Alerts go out by mail and webhooks through an outbox: one row per alert and channel,
+    written with the alert itself, so a hub that stops between the two loses nothing. A row
+    goes pending -> sending -> sent (or failed after its attempts); a row left in sending by a
+    crash is sent again once its claim is stale. ``alerts.value_now`` keeps the latest reading
+    of an open alert (``value`` keeps the highest), so a late message tells both."""
+    d = db.dialect
+    i, r = d.integer, d.real
+    _run(
+        db,
+        f"ALTER TABLE alerts ADD COLUMN value_now {r}",
+        d.table("alert_deliveries", f"""
+    id {d.auto_key},
+    alert_id {i} NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    channel TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+    opened_value {r},
+    attempts {i} NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    claimed_at TEXT,
+    sent_at TEXT,
+    last_error TEXT,
+    UNIQUE (alert_id, channel)""", rowid="key"),
+        "CREATE INDEX alert_deliveries_due ON alert_deliveries (state, next_attempt_at)",
+    )
+
+
 Migration = Callable[[HubDb], None]
 
 MIGRATIONS: list[Migration] = [
@@ -276,6 +304,7 @@ MIGRATIONS: list[Migration] = [
     m007_quarantine_bounds,
     m008_rating_corrections,
     m009_accounts,
+    m010_alert_deliveries,
 ]
 
 
@@ -308,11 +337,12 @@ def pending(db: HubDb) -> list[str]:
 
 # Migrations a reader relies on nothing of (tidy-ups after earlier versions, tables and columns
 # only the writer reads), so a hub whose writer has not run them yet (a copied backup, workers
-# upgraded one by one) is read. m009 is read by the web's accounts alone, and `peakend serve`
-# starts its web only once its writer has migrated.
+# upgraded one by one) is read. m009 is read by the web's accounts alone, m010 by alert
+# delivery and the fleet page, and `peakend serve` starts its web and its delivery only once its
+# writer has migrated.
 OPTIONAL_FOR_READERS = frozenset({
     "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
-    "m008_rating_corrections", "m009_accounts",
+    "m008_rating_corrections", "m009_accounts", "m010_alert_deliveries",
 })
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from peakend.broker.hub.config import DEFAULT, AlertRule, HubConfig
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.delivery.outbox import enqueue
+from peakend.broker.hub.delivery.rules import channels_for
 from peakend.broker.hub.reports.alert_rules import (
     Action,
     Reading,
@@ -98,10 +100,18 @@ class AlertMonitor:
         action = decide(r, rule, now, opened_at=parse_ts(row[1]) if row else None,
                         closed_recently=closed_recently)
         if action is Action.OPEN:
-            (alert_id,) = self.conn.execute(
-                "INSERT INTO alerts (store_id, zone_id, kind, state, opened_at, cause, value, "
-                "threshold) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7) RETURNING id",
-                (store, zone, r.kind, format_ts(now), r.cause, r.value, r.threshold)).fetchone()
+            # The alert and its messages to mail and webhooks commit together: a hub stopped
+            # between the two would otherwise show an alert nobody is ever told of.
+            channels = [c.name for c in channels_for(
+                self.config.delivery, store, r.kind, now, self.config.timezone(store))]
+            with self.conn.transaction():
+                (alert_id,) = self.conn.execute(
+                    "INSERT INTO alerts (store_id, zone_id, kind, state, opened_at, cause, "
+                    "value, threshold, value_now) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, "
+                    "$6) RETURNING id",
+                    (store, zone, r.kind, format_ts(now), r.cause, r.value, r.threshold),
+                ).fetchone()
+                enqueue(self.conn, int(alert_id), channels, r.value, now)
             return self._payload(int(alert_id))
         if action is Action.CLOSE:
             self.conn.execute(
@@ -110,8 +120,12 @@ class AlertMonitor:
             return self._payload(row[0])
         if action is Action.UPDATE:
             higher = self.conn.dialect.greatest("value", "$2")
-            self.conn.execute(f"UPDATE alerts SET cause = $1, value = {higher} WHERE id = $3",
-                              (r.cause, r.value, row[0]))
+            self.conn.execute(f"UPDATE alerts SET cause = $1, value = {higher}, value_now = $2 "
+                              "WHERE id = $3", (r.cause, r.value, row[0]))
+        elif row is not None:
+            # below the threshold but not yet closed: a late message says where it stands now
+            self.conn.execute("UPDATE alerts SET value_now = $1 WHERE id = $2 AND value_now "
+                              "IS DISTINCT FROM $1", (r.value, row[0]))
         return None
 
     def _payload(self, alert_id: int) -> dict[str, Any]:

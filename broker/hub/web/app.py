@@ -370,10 +370,12 @@ class _Web:
             user, csrf = self._require(request, conn)
             devices = fl.fleet(conn, user.stores, registry, local=local)
             vitals = hub_vitals(conn, self.broker_data, datetime.now(UTC))
+            channels = fl.delivery_problems(conn, user.stores, datetime.now(UTC))
         counts = {level: sum(1 for d in devices if d.level == level) for level in fl.SEVERITY}
         zones = sorted({self.config.store(d.store_id).timezone for d in devices})
         return self.render(request, "fleet.html", user=user, csrf=csrf, devices=devices,
                            counts=counts, refresh_s=5, vitals=vitals, local=local,
+                           channel_problems=channels,
                            clock=", ".join(zones) or "UTC")
 
     def install_script(self, request: Request) -> Response:

@@ -189,3 +189,27 @@ def _parse(ts: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def delivery_problems(conn: HubDb, stores: list[str] | tuple[str, ...], now: datetime
+                      ) -> list[str]:
+    """One banner line per alert channel (mail, webhook) that lost or is retrying messages
+    of these stores in the last 24 hours: people are not being told, and a tech can fix it."""
+    from datetime import timedelta
+
+    from peakend.broker.hub.db.migrations import pending
+    from peakend.broker.hub.delivery.outbox import failing_channels
+
+    if "m010_alert_deliveries" in pending(conn):  # a hub whose writer has not migrated yet
+        return []
+    lines = []
+    for c in failing_channels(conn, stores, now - timedelta(hours=24)):
+        parts = []
+        if c["failed"]:
+            parts.append(f"{c['failed']} alert{'s' if c['failed'] != 1 else ''} given up")
+        if c["retrying"]:
+            parts.append(f"{c['retrying']} being retried")
+        lines.append(f"Alert channel {c['channel']} is failing: {' and '.join(parts)} "
+                     f"(last error: {c['error']}). Check it in hub.toml and its receiver.")
+    return lines
+

@@ -1,0 +1,116 @@
+"""The delivery outbox in the hub database: one row per (alert, channel).
+
+States: pending -> sending -> sent, or back to pending with a later ``next_attempt_at`` after a
+failed attempt, or failed once the attempts run out. A row is claimed (pending -> sending) in
+one statement that only one worker can win, and it is recorded sent only after the receiver
+took it. A worker that dies between the two leaves the row in sending; once its claim is older
+than the lease another (or the restarted) worker sends it again: delivered at least once,
+recorded once. Receivers can drop the repeat by the delivery id each message carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from peakend.broker.hub.db.database import HubDb
+from peakend.broker.wire.contract import format_ts
+
+STATES = ("pending", "sending", "sent", "failed")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One claimed row: the attempt now being made."""
+
+    id: int
+    alert_id: int
+    channel: str
+    opened_value: float | None
+    attempts: int  # including this one
+
+
+def enqueue(
+    conn: HubDb, alert_id: int, channels: list[str], opened_value: float | None, now: datetime
+) -> None:
+    """Rows for a new alert; run in the transaction that inserts the alert. Idempotent."""
+    stamp = format_ts(now)
+    for name in channels:
+        conn.execute(
+            "INSERT INTO alert_deliveries (alert_id, channel, state, opened_value, created_at, "
+            "next_attempt_at) VALUES ($1, $2, 'pending', $3, $4, $4) "
+            "ON CONFLICT (alert_id, channel) DO NOTHING",
+            (alert_id, name, opened_value, stamp))
+
+
+def claim_due(conn: HubDb, now: datetime, lease_s: float, limit: int = 20) -> list[Delivery]:
+    """Claim the rows due now: pending ones whose time has come and sending ones whose claim
+    went stale (their worker died mid-send). Each row is claimed by a conditional update, so
+    two workers never both win it."""
+    stamp, stale = format_ts(now), format_ts(now - timedelta(seconds=lease_s))
+    due = [row[0] for row in conn.execute(
+        "SELECT id FROM alert_deliveries WHERE (state = 'pending' AND next_attempt_at <= $1) "
+        "OR (state = 'sending' AND claimed_at <= $2) ORDER BY id LIMIT $3",
+        (stamp, stale, limit))]
+    claimed = []
+    for delivery_id in due:
+        row = conn.execute(
+            "UPDATE alert_deliveries SET state = 'sending', claimed_at = $1, "
+            "attempts = attempts + 1 WHERE id = $2 AND ((state = 'pending' AND "
+            "next_attempt_at <= $1) OR (state = 'sending' AND claimed_at <= $3)) "
+            "RETURNING id, alert_id, channel, opened_value, attempts",
+            (stamp, delivery_id, stale)).fetchone()
+        if row is not None:
+            claimed.append(Delivery(int(row[0]), int(row[1]), row[2], row[3], int(row[4])))
+    return claimed
+
+
+def mark_sent(conn: HubDb, delivery_id: int, now: datetime) -> None:
+    conn.execute("UPDATE alert_deliveries SET state = 'sent', sent_at = $1, last_error = NULL "
+                 "WHERE id = $2", (format_ts(now), delivery_id))
+
+
+def mark_retry(conn: HubDb, delivery_id: int, error: str, retry_at: datetime) -> None:
+    conn.execute("UPDATE alert_deliveries SET state = 'pending', next_attempt_at = $1, "
+                 "last_error = $2 WHERE id = $3", (format_ts(retry_at), error[:500], delivery_id))
+
+
+def mark_failed(conn: HubDb, delivery_id: int, error: str) -> None:
+    conn.execute("UPDATE alert_deliveries SET state = 'failed', last_error = $1 WHERE id = $2",
+                 (error[:500], delivery_id))
+
+
+def alert_row(conn: HubDb, alert_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT id, store_id, zone_id, kind, state, opened_at, closed_at, cause, value, "
+        "threshold, value_now FROM alerts WHERE id = $1", (alert_id,)).fetchone()
+    keys = ("alert_id", "store_id", "zone_id", "kind", "state", "opened_at", "closed_at",
+            "cause", "value", "threshold", "value_now")
+    return dict(zip(keys, row, strict=True))
+
+
+def failing_channels(conn: HubDb, stores: list[str] | tuple[str, ...], since: datetime
+                     ) -> list[dict[str, Any]]:
+    """Per channel, of the alerts of ``stores``: messages given up since ``since`` and
+    messages being retried after a failed attempt, with the latest error; only channels with
+    either (a message merely in flight is no failure)."""
+    if not stores:
+        return []
+    marks = conn.dialect.params(2, len(stores))
+    rows = conn.execute(
+        "SELECT d.channel, sum(CASE WHEN d.state = 'failed' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN d.state IN ('pending', 'sending') AND d.last_error IS NOT NULL "
+        "THEN 1 ELSE 0 END), "
+        "max(d.id) FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+        f"WHERE d.created_at > {conn.dialect.param(1)} AND a.store_id IN ({marks}) "
+        "AND (d.state = 'failed' OR d.last_error IS NOT NULL) AND d.state <> 'sent' "
+        "GROUP BY d.channel ORDER BY d.channel",
+        (format_ts(since), *stores)).fetchall()
+    out = []
+    for channel, failed, retrying, last_id in rows:
+        (error,) = conn.execute("SELECT last_error FROM alert_deliveries WHERE id = $1",
+                                (last_id,)).fetchone()
+        out.append({"channel": channel, "failed": int(failed or 0),
+                    "retrying": int(retrying or 0), "error": error or ""})
+    return out

@@ -1,0 +1,143 @@
+"""The delivery loop: claims due outbox rows, sends them, records the outcome.
+
+``peakend serve`` runs it in a process of its own (:func:`run_delivery`), apart from ingest
+and from the web: a mail server that takes 30 s to time out holds up nobody but this loop,
+and a hub without a web still tells people. Several workers (a chain's PostgreSQL hubs) may
+run side by side: each row is claimed by one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from peakend.broker.hub.config import DEFAULT, HubConfig
+from peakend.broker.hub.db.database import HubDb, open_hub_db
+from peakend.broker.hub.delivery import outbox
+from peakend.broker.hub.delivery.rules import Channel, compose, next_attempt
+from peakend.broker.hub.delivery.senders import SendError, send
+
+log = logging.getLogger(__name__)
+
+# A claim older than this is taken to be a dead worker's: longer than any one send may take
+# (SMTP_TIMEOUT_S, a webhook's timeout_s), so a slow send is never doubled by a second worker.
+LEASE_S = 180.0
+
+Sender = Callable[[Channel, Any, int, int], None]
+
+
+class DeliveryWorker:
+    """Sends what the outbox holds. ``clock`` and ``sender`` are seams for tests."""
+
+    def __init__(
+        self,
+        db: str | Path,
+        config: HubConfig | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sender: Sender = send,
+        lease_s: float = LEASE_S,
+    ) -> None:
+        self.config = config or DEFAULT
+        self.conn: HubDb = open_hub_db(db)
+        self.clock = clock
+        self.sender = sender
+        self.lease_s = lease_s
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def run_once(self) -> int:
+        """Send every row due now; returns how many were attempted."""
+        now = self.clock()
+        claimed = outbox.claim_due(self.conn, now, self.lease_s)
+        for delivery in claimed:
+            self._attempt(delivery, now)
+        return len(claimed)
+
+    def run(self, stop: threading.Event, poll_s: float = 2.0) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                # the database may be busy or gone for a moment; the rows wait in the outbox
+                log.exception("alert delivery failed; trying again")
+                busy = 0
+            if not busy:
+                stop.wait(poll_s)
+
+    def _attempt(self, delivery: outbox.Delivery, now: datetime) -> None:
+        channel = next((c for c in self.config.delivery.channels
+                        if c.name == delivery.channel), None)
+        if channel is None:
+            outbox.mark_failed(self.conn, delivery.id,
+                               f"no channel {delivery.channel!r} in hub.toml any more")
+            log.error("alert %s: channel %s is no longer configured; not sent",
+                      delivery.alert_id, delivery.channel)
+            return
+        alert = outbox.alert_row(self.conn, delivery.alert_id)
+        store = self.config.store(alert["store_id"])
+        message = compose(alert, delivery.opened_value, self.config.delivery.base_url,
+                          store.label, self.config.timezone(alert["store_id"]))
+        try:
+            # the receiver checks the signed timestamp against its own clock: the real one
+            self.sender(channel, message, delivery.id, int(time.time()))
+        except SendError as exc:
+            self._failed(delivery, channel.name, str(exc), now)
+            return
+        outbox.mark_sent(self.conn, delivery.id, self.clock())
+        log.info("alert %s sent to %s", delivery.alert_id, channel.name)
+
+    def _failed(self, delivery: outbox.Delivery, channel: str, error: str, now: datetime) -> None:
+        retry_at = next_attempt(self.config.delivery, delivery.attempts, now)
+        if retry_at is None:
+            outbox.mark_failed(self.conn, delivery.id, error)
+            log.error("alert %s: GAVE UP on channel %s after %d attempts: %s",
+                      delivery.alert_id, channel, delivery.attempts, error)
+            return
+        outbox.mark_retry(self.conn, delivery.id, error, retry_at)
+        log.warning("alert %s: channel %s failed (attempt %d): %s; next try at %s",
+                    delivery.alert_id, channel, delivery.attempts, error,
+                    retry_at.isoformat(timespec="seconds"))
+
+
+@dataclass(frozen=True)
+class DeliverySpec:
+    """What the delivery process needs; it crosses into the process, so plain values only."""
+
+    db: str
+    config: Any
+    lease_s: float = LEASE_S
+    poll_s: float = 2.0
+
+
+def run_delivery(spec: DeliverySpec, parent_pid: int) -> None:
+    """The delivery process: the loop until SIGTERM or until ``serve`` is gone."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s peakend delivery: %(message)s")
+    try:
+        Path("/proc/self/comm").write_text("peakend-deliver")  # tells it apart in `ps`
+    except OSError:
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # serve decides when it stops
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def watch_parent() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != parent_pid:
+                stop.set()
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    worker = DeliveryWorker(spec.db, spec.config, lease_s=spec.lease_s)
+    try:
+        worker.run(stop, spec.poll_s)
+    finally:
+        worker.close()
