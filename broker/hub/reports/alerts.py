@@ -115,8 +115,8 @@ class AlertMonitor:
             return self._payload(int(alert_id))
         if action is Action.CLOSE:
             self.conn.execute(
-                "UPDATE alerts SET state = 'closed', closed_at = $1 WHERE id = $2",
-                (format_ts(now), row[0]))
+                "UPDATE alerts SET state = 'closed', closed_at = $1, value_now = $2 WHERE id = $3",
+                (format_ts(now), r.value, row[0]))
             return self._payload(row[0])
         if action is Action.UPDATE:
             higher = self.conn.dialect.greatest("value", "$2")

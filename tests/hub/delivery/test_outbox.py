@@ -40,3 +40,32 @@ def test_claims_are_exclusive_stale_ones_return_and_sent_ones_stay_sent(db_url: 
     finally:
         a.close()
         b.close()
+
+
+def test_an_alert_opens_with_its_messages_and_keeps_its_value_now(db_url: str) -> None:
+    from datetime import timedelta as td
+
+    from peakend.broker.hub.reports.alerts import AlertMonitor
+
+    from .conftest import hub_config, open_unhappy_alert, webhook
+
+    config = hub_config([webhook("a"), webhook("b", kinds=["wait"])])
+    config = config.model_copy(update={"alerts": config.alerts.model_copy(update={
+        "default": config.alerts.default.model_copy(update={"min_open_min": 10.0})})})
+    opened = open_unhappy_alert(db_url, config)  # type: ignore[arg-type]
+    monitor = AlertMonitor(db_url, config)
+    conn = open_hub_db(db_url)
+    try:
+        rows = conn.execute("SELECT channel, state, opened_value FROM alert_deliveries").fetchall()
+        assert [tuple(r) for r in rows] == [("a", "pending", 3.0)]
+        # the presses leave the window one by one: within the minimum open time the alert
+        # stays open and its value now follows; then it closes with its last value
+        monitor.check(opened + td(minutes=7, seconds=45))
+        assert tuple(conn.execute("SELECT state, value_now, value FROM alerts").fetchone()) == (
+            "open", 2.0, 3.0)
+        monitor.check(opened + td(minutes=10, seconds=30))
+        assert tuple(conn.execute("SELECT state, value_now, value FROM alerts").fetchone()) == (
+            "closed", 0.0, 3.0)
+    finally:
+        monitor.close()
+        conn.close()
