@@ -391,6 +391,20 @@ class DeliverySection(_Section):
         return self
 
 
+class ApiSection(_Section):
+    """The read-only JSON API under /api/v1, for BI tools with a personal access token."""
+
+    rate_per_s: float = Field(default=5.0, gt=0, le=1000, title="Requests per second",
+                              description="Each token's average; beyond it the API answers "
+                              "429 with Retry-After.")
+    burst: int = Field(default=20, ge=1, le=10_000, title="Burst",
+                       description="Requests a token may make at once before the rate applies.")
+    max_page: int = Field(default=10_000, ge=100, le=100_000, title="Largest page",
+                          description="The most rows one request may ask for (limit=).")
+    default_page: int = Field(default=1000, ge=1, le=100_000, title="Default page",
+                              description="Rows per page when a request gives no limit.")
+
+
 class HubConfig(_Section):
     """The hub: aggregator, web, stores, analytics and alerts."""
 
@@ -410,6 +424,7 @@ class HubConfig(_Section):
     delivery: DeliverySection = Field(
         default_factory=DeliverySection, title="Delivery", description="[delivery]"
     )
+    api: ApiSection = Field(default_factory=ApiSection, title="API", description="[api]")
 
     @model_validator(mode="after")
     def _unique_stores(self) -> HubConfig:

@@ -15,6 +15,7 @@ left differs, and lives here:
 - ``rowid``: implicit in SQLite (the rollups' watermark), an explicit identity column at the
   end of the table on PostgreSQL;
 - epoch seconds from the stored UTC text, and two-argument greatest/least;
+- keeping a column from choosing an index (a keyset walk on the rowid);
 - the write lock: SQLite has one writer (``BEGIN IMMEDIATE``); PostgreSQL workers write at
   once and take an advisory lock only where they must take turns (migrations, the rollup fold);
 - bulk loading (``COPY`` on PostgreSQL) and which errors are a race worth running again.
@@ -76,6 +77,13 @@ class Dialect:
         if self.name == "sqlite":
             return f"round((julianday({column}) - 2440587.5) * 86400.0, 3)"
         return f"CAST(extract(epoch FROM CAST({column} AS timestamptz)) AS double precision)"
+
+    def unindexed(self, column: str) -> str:
+        """The column, kept from choosing the index: SQLite's planner takes an index on an
+        equality (``store_id IN (...)``) over walking the rowid, then sorts a whole store's
+        rows for every page of a keyset on the rowid; the unary ``+`` is SQLite's documented
+        way to rule the index out. PostgreSQL weighs both paths itself."""
+        return f"+{column}" if self.name == "sqlite" else column
 
     def greatest(self, a: str, b: str) -> str:
         return f"max({a}, {b})" if self.name == "sqlite" else f"greatest({a}, {b})"

@@ -264,12 +264,13 @@ def m009_accounts(db: HubDb) -> None:
     )
 
 
-def m010_alert_deliveries(db: HubDb) -> None:
+def m010_deliveries_and_tokens(db: HubDb) -> None:
     """Alerts go out by mail and webhooks through an outbox: one row per alert and channel,
     written with the alert itself, so a hub that stops between the two loses nothing. A row
     goes pending -> sending -> sent (or failed after its attempts); a row left in sending by a
     crash is sent again once its claim is stale. ``alerts.value_now`` keeps the latest reading
-    of an open alert (``value`` keeps the highest), so a late message tells both."""
+    of an open alert (``value`` keeps the highest), so a late message tells both. And the
+    read-only API's personal access tokens."""
     d = db.dialect
     i, r = d.integer, d.real
     _run(
@@ -289,6 +290,16 @@ def m010_alert_deliveries(db: HubDb) -> None:
     last_error TEXT,
     UNIQUE (alert_id, channel)""", rowid="key"),
         "CREATE INDEX alert_deliveries_due ON alert_deliveries (state, next_attempt_at)",
+        # Personal access tokens of the read-only API: only the SHA-256 is kept, as for
+        # sessions; a revoked token stays listed (when, by whom it was used) but answers 401.
+        d.table("api_tokens", f"""
+    id {d.auto_key},
+    user_id {i} NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT""", rowid="key"),
     )
 
 
@@ -304,7 +315,7 @@ MIGRATIONS: list[Migration] = [
     m007_quarantine_bounds,
     m008_rating_corrections,
     m009_accounts,
-    m010_alert_deliveries,
+    m010_deliveries_and_tokens,
 ]
 
 
@@ -342,7 +353,7 @@ def pending(db: HubDb) -> list[str]:
 # writer has migrated.
 OPTIONAL_FOR_READERS = frozenset({
     "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
-    "m008_rating_corrections", "m009_accounts", "m010_alert_deliveries",
+    "m008_rating_corrections", "m009_accounts", "m010_deliveries_and_tokens",
 })
 
 

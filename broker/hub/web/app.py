@@ -48,7 +48,7 @@ from peakend.broker.hub.reports.queries import (
     zone_report,
     zones,
 )
-from peakend.broker.hub.web import accounts, charts
+from peakend.broker.hub.web import accounts, api, charts, token_pages
 from peakend.broker.hub.web import fleet as fl
 from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
 from peakend.broker.hub.web.downloads import content_disposition
@@ -92,6 +92,8 @@ def create_app(
         Route("/s/{store}/alerts/{alert_id:int}/ack", web.ack, methods=["POST"]),
         Route("/s/{store}/alerts/{alert_id:int}/comment", web.comment, methods=["POST"]),
         *accounts.routes(web),
+        *api.routes(web),
+        *token_pages.routes(web),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: web.error},

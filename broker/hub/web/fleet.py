@@ -200,7 +200,7 @@ def delivery_problems(conn: HubDb, stores: list[str] | tuple[str, ...], now: dat
     from peakend.broker.hub.db.migrations import pending
     from peakend.broker.hub.delivery.outbox import failing_channels
 
-    if "m010_alert_deliveries" in pending(conn):  # a hub whose writer has not migrated yet
+    if "m010_deliveries_and_tokens" in pending(conn):  # a hub whose writer has not migrated yet
         return []
     lines = []
     for c in failing_channels(conn, stores, now - timedelta(hours=24)):
