@@ -4,7 +4,8 @@ scripts ``peakend provision`` prepares, and ``/time`` for ``peakend doctor``'s c
 
 A Starlette app served by uvicorn inside ``peakend serve``, on a store's SQLite file or a
 chain's PostgreSQL alike (one set of SQL, see :mod:`peakend.broker.hub.db.database`). Pages are
-server-rendered (Jinja2 templates, SVG charts) and need no JavaScript or CDN. Security:
+server-rendered (Jinja2 templates, SVG charts) and need no CDN; one small script of the hub's
+own (``static/live.js``) keeps zone and store pages' alerts and last hour live. Security:
 scrypt-hashed passwords, database-backed sessions in an HttpOnly SameSite cookie (Secure when
 served over HTTPS, see ``peakend serve --https``), a CSRF token in every form, and a manager
 who asks for a store that is not theirs gets the same 404 as for a store that does not exist.
@@ -48,7 +49,7 @@ from peakend.broker.hub.reports.queries import (
     zone_report,
     zones,
 )
-from peakend.broker.hub.web import accounts, api, charts, token_pages
+from peakend.broker.hub.web import accounts, api, charts, live, token_pages
 from peakend.broker.hub.web import fleet as fl
 from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
 from peakend.broker.hub.web.downloads import content_disposition
@@ -60,7 +61,8 @@ COOKIE = "peakend_session"
 LOGIN_COOKIE = "peakend_login"
 PERIODS = [("day", "Today"), ("week", "This week"), ("7d", "7 days"), ("month", "This month"),
            ("30d", "30 days")]
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+# Scripts only from this hub's own static files (static/live.js keeps pages live).
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'")
 
 
@@ -94,6 +96,7 @@ def create_app(
         *accounts.routes(web),
         *api.routes(web),
         *token_pages.routes(web),
+        *live.routes(web),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: web.error},

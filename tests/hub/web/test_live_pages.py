@@ -1,0 +1,97 @@
+"""Zone and store pages stay live in real Chromium: a new alert shows within 10 s without a
+reload, and the live figures are those of the database; another store's stay out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from peakend.broker.devtools.web_server import serve_in_thread
+from peakend.broker.hub.reports.alerts import AlertMonitor
+from peakend.broker.hub.reports.queries import open_db
+from peakend.broker.hub.web.app import create_app
+from peakend.broker.hub.web.auth import add_user
+from peakend.broker.wire.contract import format_ts
+
+from .conftest import CONFIG, PASSWORD, messages, seed
+from .http_client import Client
+
+
+@pytest.fixture
+def live_hub(tmp_path: Path) -> Iterator[tuple[Path, str, datetime]]:
+    path = tmp_path / "hub.sqlite"
+    now = datetime.now(UTC)
+    seed(path, messages(now, days=1))
+    conn = open_db(path)
+    add_user(conn, "anna", PASSWORD, ["s001"])
+    conn.close()
+    with serve_in_thread(create_app(str(path), CONFIG)) as url:
+        yield path, url, now
+
+
+def test_a_new_alert_shows_on_the_open_zone_and_store_pages_within_10_s(
+        browser, live_hub: tuple[Path, str, datetime]) -> None:
+    path, url, now = live_hub
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and "Failed to load resource" not in m.text else None)
+    failed: list[str] = []  # a browser asks for /favicon.ico, which the hub has not
+    page.on("response", lambda r: failed.append(r.url)
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    page.goto(f"{url}/login")
+    page.fill("input[name=name]", "anna")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{url}/s/s001/z/checkout")
+    page.wait_for_selector("#live[data-updated]", timeout=10_000)
+    assert page.locator("#live .live-alert").count() == 0
+    store_page = context.new_page()
+    store_page.goto(f"{url}/s/s001")
+    store_page.wait_for_selector("#live[data-updated]", timeout=10_000)
+    # the hub's monitor opens an alert from the three unhappy presses of a moment ago
+    monitor = AlertMonitor(path, CONFIG)
+    opened = monitor.check(now)
+    monitor.close()
+    [alert] = [e for s, e in opened if s == "s001" and e["kind"] == "unhappy"]
+    start = time.monotonic()
+    selector = f'#live .live-alert[data-alert="{alert["alert_id"]}"]'
+    page.wait_for_selector(selector, timeout=10_000)
+    seen_after = time.monotonic() - start
+    store_page.wait_for_selector(selector, timeout=10_000)
+    assert seen_after < 10
+    assert alert["cause"] in page.locator(selector).inner_text()
+    assert page.url.endswith("/s/s001/z/checkout")  # no reload, no navigation
+    assert problems == []  # no script refused by the content security policy
+    assert failed == []  # no poll failed
+    status = page.request.get(f"{url}/s/s002/live.json").status
+    context.close()
+    assert status == 404
+
+
+def test_live_figures_are_the_last_hour_of_the_database(
+        live_hub: tuple[Path, str, datetime]) -> None:
+    import json
+
+    path, url, now = live_hub
+    client = Client(url)
+    assert client.login("anna", PASSWORD) == 303
+    status, headers, body = client.request("GET", "/s/s001/live.json?zone=checkout")
+    assert status == 200 and headers["cache-control"] == "no-store"
+    [zone] = json.loads(body)["zones"]
+    conn = open_db(path)
+    try:
+        since = format_ts(now - timedelta(minutes=60))
+        (n, unhappy) = conn.execute(
+            "SELECT count(*), sum(CASE WHEN score <= 2 THEN 1 ELSE 0 END) FROM ratings WHERE "
+            "store_id = 's001' AND zone_id = 'checkout' AND at > $1 AND flagged = 0",
+            (since,)).fetchone()
+    finally:
+        conn.close()
+    assert n >= 3 and (zone["ratings"], zone["unhappy"]) == (n, unhappy)
+    assert Client(url).request("GET", "/s/s001/live.json")[0] == 303  # not logged in
