@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("peakend.broker.cli.report", "zone report in the terminal (table, json or csv)"),
     "user": ("peakend.broker.cli.user", "manage managers' web accounts"),
     "token": ("peakend.broker.cli.token", "personal access tokens for the read-only API"),
+    "digest": ("peakend.broker.cli.digest", "a store's day or week in one page, mailed or "
+               "written to a file"),
     "contract": ("peakend.broker.cli.contract", "print the wire contract's JSON Schema"),
     "doctor": (
         "peakend.broker.cli.doctor",

@@ -391,6 +391,21 @@ class DeliverySection(_Section):
         return self
 
 
+class DigestSchedule(_Section):
+    """A store's digest sent on a schedule by the delivery process (peakend digest by hand)."""
+
+    store: str = Field(pattern=SLUG_PATTERN, title="Store id", description="e.g. s001.")
+    every: Literal["day", "week"] = Field(
+        default="day", title="Every", description="day: yesterday's digest each morning; "
+        "week: last week's (Monday to Sunday) each Monday.")
+    at: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                    title="At (store-local)", description="HH:MM in the store's own time.")
+    channel: str = Field(pattern=SLUG_PATTERN, title="Channel",
+                         description="The name of an email channel in [[delivery.channels]].")
+    to: list[str] = Field(default_factory=list, title="To",
+                          description="Addresses; default: the channel's own.")
+
+
 class ApiSection(_Section):
     """The read-only JSON API under /api/v1, for BI tools with a personal access token."""
 
@@ -425,6 +440,8 @@ class HubConfig(_Section):
         default_factory=DeliverySection, title="Delivery", description="[delivery]"
     )
     api: ApiSection = Field(default_factory=ApiSection, title="API", description="[api]")
+    digests: list[DigestSchedule] = Field(
+        default_factory=list, title="Digests", description="[[digests]] entries.")
 
     @model_validator(mode="after")
     def _unique_stores(self) -> HubConfig:
@@ -432,6 +449,19 @@ class HubConfig(_Section):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"store listed twice: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _digest_channels(self) -> HubConfig:
+        mails = {c.name for c in self.delivery.channels if isinstance(c, EmailChannel)}
+        for d in self.digests:
+            if d.channel not in mails:
+                raise ValueError(f"digest of {d.store}: {d.channel!r} is not an email channel "
+                                 "of [[delivery.channels]]; name one of type email")
+        keys = [(d.store, d.every) for d in self.digests]
+        twice = sorted({f"{s}/{e}" for s, e in keys if keys.count((s, e)) > 1})
+        if twice:
+            raise ValueError(f"digest listed twice: {', '.join(twice)}")
         return self
 
     def store(self, store_id: str) -> StoreSection:

@@ -281,7 +281,7 @@ def start(
 
         aggregator.periodic = AlertMonitor(db, config).check
     delivery = None
-    if alerts and config is not None and config.delivery.channels:
+    if config is not None and ((alerts and config.delivery.channels) or config.digests):
         from peakend.broker.hub.delivery.worker import DeliverySpec
 
         delivery = DeliveryProcess(DeliverySpec(db=str(db), config=config))

@@ -26,6 +26,8 @@ def test_the_documented_example_loads() -> None:
     assert (mail.type, mail.password_env, mail.quiet_hours) == (
         "email", "PEAKEND_SMTP_PASSWORD", "21:00-07:00")
     assert (hook.type, hook.kinds) == ("webhook", ["wait"])
+    assert [(d.every, d.at) for d in config.digests] == [("day", "07:00"), ("week", "07:30")]
+    assert config.api.rate_per_s == 5.0
 
 
 def test_every_field_is_documented() -> None:

@@ -290,6 +290,20 @@ def m010_deliveries_and_tokens(db: HubDb) -> None:
     last_error TEXT,
     UNIQUE (alert_id, channel)""", rowid="key"),
         "CREATE INDEX alert_deliveries_due ON alert_deliveries (state, next_attempt_at)",
+        # Scheduled digests go out the same way: one row per schedule and period, so a
+        # restart neither loses nor repeats one.
+        d.table("digest_runs", f"""
+    id {d.auto_key},
+    name TEXT NOT NULL,
+    period TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+    attempts {i} NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    claimed_at TEXT,
+    sent_at TEXT,
+    last_error TEXT,
+    UNIQUE (name, period)""", rowid="key"),
         # Personal access tokens of the read-only API: only the SHA-256 is kept, as for
         # sessions; a revoked token stays listed (when, by whom it was used) but answers 401.
         d.table("api_tokens", f"""

@@ -45,40 +45,58 @@ def enqueue(
 
 
 def claim_due(conn: HubDb, now: datetime, lease_s: float, limit: int = 20) -> list[Delivery]:
-    """Claim the rows due now: pending ones whose time has come and sending ones whose claim
-    went stale (their worker died mid-send). Each row is claimed by a conditional update, so
-    two workers never both win it."""
+    """Claim the alert messages due now (see :func:`claim`)."""
+    return [Delivery(int(r[0]), int(r[1]), r[2], r[3], int(r[4])) for r in claim(
+        conn, "alert_deliveries", "alert_id, channel, opened_value", now, lease_s, limit)]
+
+
+def claim(conn: HubDb, table: str, columns: str, now: datetime, lease_s: float,
+          limit: int = 20) -> list[tuple]:
+    """Claim the rows of ``table`` (alert_deliveries, digest_runs) due now: pending ones whose
+    time has come and sending ones whose claim went stale (their worker died mid-send). Each
+    row is claimed by a conditional update, so two workers never both win it. Returns (id,
+    ``columns``..., attempts) per row claimed."""
     stamp, stale = format_ts(now), format_ts(now - timedelta(seconds=lease_s))
     due = [row[0] for row in conn.execute(
-        "SELECT id FROM alert_deliveries WHERE (state = 'pending' AND next_attempt_at <= $1) "
+        f"SELECT id FROM {table} WHERE (state = 'pending' AND next_attempt_at <= $1) "
         "OR (state = 'sending' AND claimed_at <= $2) ORDER BY id LIMIT $3",
         (stamp, stale, limit))]
     claimed = []
-    for delivery_id in due:
+    for row_id in due:
         row = conn.execute(
-            "UPDATE alert_deliveries SET state = 'sending', claimed_at = $1, "
+            f"UPDATE {table} SET state = 'sending', claimed_at = $1, "
             "attempts = attempts + 1 WHERE id = $2 AND ((state = 'pending' AND "
             "next_attempt_at <= $1) OR (state = 'sending' AND claimed_at <= $3)) "
-            "RETURNING id, alert_id, channel, opened_value, attempts",
-            (stamp, delivery_id, stale)).fetchone()
+            f"RETURNING id, {columns}, attempts",
+            (stamp, row_id, stale)).fetchone()
         if row is not None:
-            claimed.append(Delivery(int(row[0]), int(row[1]), row[2], row[3], int(row[4])))
+            claimed.append(tuple(row))
     return claimed
 
 
-def mark_sent(conn: HubDb, delivery_id: int, now: datetime) -> None:
-    conn.execute("UPDATE alert_deliveries SET state = 'sent', sent_at = $1, last_error = NULL "
-                 "WHERE id = $2", (format_ts(now), delivery_id))
+def mark_sent(conn: HubDb, row_id: int, now: datetime, table: str = "alert_deliveries") -> None:
+    conn.execute(f"UPDATE {table} SET state = 'sent', sent_at = $1, last_error = NULL "
+                 "WHERE id = $2", (format_ts(now), row_id))
 
 
-def mark_retry(conn: HubDb, delivery_id: int, error: str, retry_at: datetime) -> None:
-    conn.execute("UPDATE alert_deliveries SET state = 'pending', next_attempt_at = $1, "
-                 "last_error = $2 WHERE id = $3", (format_ts(retry_at), error[:500], delivery_id))
+def mark_retry(conn: HubDb, row_id: int, error: str, retry_at: datetime,
+               table: str = "alert_deliveries") -> None:
+    conn.execute(f"UPDATE {table} SET state = 'pending', next_attempt_at = $1, "
+                 "last_error = $2 WHERE id = $3", (format_ts(retry_at), error[:500], row_id))
 
 
-def mark_failed(conn: HubDb, delivery_id: int, error: str) -> None:
-    conn.execute("UPDATE alert_deliveries SET state = 'failed', last_error = $1 WHERE id = $2",
-                 (error[:500], delivery_id))
+def mark_failed(conn: HubDb, row_id: int, error: str, table: str = "alert_deliveries") -> None:
+    conn.execute(f"UPDATE {table} SET state = 'failed', last_error = $1 WHERE id = $2",
+                 (error[:500], row_id))
+
+
+def plan_digest(conn: HubDb, name: str, period: str, now: datetime) -> None:
+    """A row for a scheduled digest's period; idempotent, so every loop may ask."""
+    stamp = format_ts(now)
+    conn.execute(
+        "INSERT INTO digest_runs (name, period, state, created_at, next_attempt_at) "
+        "VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT (name, period) DO NOTHING",
+        (name, period, stamp))
 
 
 def alert_row(conn: HubDb, alert_id: int) -> dict[str, Any]:

@@ -50,14 +50,36 @@ def send(channel: Channel, message: Message, delivery_id: int, now_epoch: int) -
 
 
 def _send_mail(channel: EmailChannel, message: Message, delivery_id: int) -> None:
+    # The same id on a resend after a crash: mail clients and archives drop the duplicate.
+    send_mail(channel, message.subject, message.text,
+              message_id=f"<peakend-delivery-{delivery_id}@{socket.getfqdn() or 'peakend'}>")
+
+
+def send_mail(channel: EmailChannel, subject: str, text: str, *, html: str | None = None,
+              to: list[str] | None = None, message_id: str) -> None:
+    """One mail through the channel's server (STARTTLS, login), to ``to`` or the channel's
+    own recipients; an HTML part after the text when given. Raises :class:`SendError` with a
+    text free of secrets."""
+    secrets = [v for v in _secrets(channel) if v]
+    try:
+        _mail(channel, subject, text, html, to or channel.to, message_id)
+    except SendError as exc:
+        raise SendError(_scrub(str(exc), secrets)) from None
+    except (OSError, smtplib.SMTPException, ssl.SSLError, ValueError) as exc:
+        raise SendError(_scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+
+
+def _mail(channel: EmailChannel, subject: str, text: str, html: str | None, to: list[str],
+          message_id: str) -> None:
     mail = EmailMessage()
     mail["From"] = channel.sender
-    mail["To"] = ", ".join(channel.to)
-    mail["Subject"] = message.subject
+    mail["To"] = ", ".join(to)
+    mail["Subject"] = subject
     mail["Date"] = formatdate(localtime=False)
-    # The same id on a resend after a crash: mail clients and archives drop the duplicate.
-    mail["Message-ID"] = f"<peakend-delivery-{delivery_id}@{socket.getfqdn() or 'peakend'}>"
-    mail.set_content(message.text)
+    mail["Message-ID"] = message_id
+    mail.set_content(text)
+    if html is not None:
+        mail.add_alternative(html, subtype="html")
     with smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=SMTP_TIMEOUT_S) as smtp:
         smtp.ehlo()
         if channel.starttls:

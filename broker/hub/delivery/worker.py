@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,16 @@ from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import HubDb, open_hub_db
 from peakend.broker.hub.delivery import outbox
 from peakend.broker.hub.delivery.rules import Channel, compose, next_attempt
-from peakend.broker.hub.delivery.senders import SendError, send
+from peakend.broker.hub.delivery.senders import SendError, send, send_mail
+from peakend.broker.hub.reports.digest import (
+    DigestError,
+    build_digest,
+    day_period,
+    due_period,
+    render_html,
+    render_text,
+    week_period,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +66,52 @@ class DeliveryWorker:
         self.conn.close()
 
     def run_once(self) -> int:
-        """Send every row due now; returns how many were attempted."""
+        """Send every row due now (alerts, then digests); returns how many were attempted."""
         now = self.clock()
         claimed = outbox.claim_due(self.conn, now, self.lease_s)
         for delivery in claimed:
             self._attempt(delivery, now)
-        return len(claimed)
+        return len(claimed) + self._digests(now)
+
+    def _digests(self, now: datetime) -> int:
+        """Plan the scheduled digests owed now, then send those due (as alerts are sent:
+        claimed, recorded after, retried, given up loudly)."""
+        schedules = {f"{d.store}/{d.every}": d for d in self.config.digests}
+        for name, d in schedules.items():
+            period = due_period(d.every, d.at, self.config.timezone(d.store), now)
+            if period is not None:
+                outbox.plan_digest(self.conn, name, period.key, now)
+        runs = outbox.claim(self.conn, "digest_runs", "name, period", now, self.lease_s)
+        for run_id, name, period, attempts in runs:
+            schedule = schedules.get(name)
+            try:
+                if schedule is None:
+                    raise SendError(f"no [[digests]] {name} in hub.toml any more")
+                self._send_digest(run_id, schedule, period)
+            except (SendError, DigestError) as exc:
+                retry_at = next_attempt(self.config.delivery, attempts, now)
+                if retry_at is None or schedule is None:
+                    outbox.mark_failed(self.conn, run_id, str(exc), "digest_runs")
+                    log.error("digest %s %s: GAVE UP after %d attempts: %s", name, period,
+                              attempts, exc)
+                else:
+                    outbox.mark_retry(self.conn, run_id, str(exc), retry_at, "digest_runs")
+                    log.warning("digest %s %s failed (attempt %d): %s", name, period, attempts,
+                                exc)
+                continue
+            outbox.mark_sent(self.conn, run_id, self.clock(), "digest_runs")
+            log.info("digest %s %s sent", name, period)
+        return len(runs)
+
+    def _send_digest(self, run_id: int, schedule: Any, period_key: str) -> None:
+        tz = self.config.timezone(schedule.store)
+        period = (day_period if schedule.every == "day" else week_period)(period_key, tz)
+        digest = build_digest(self.conn, self.config, schedule.store, period)
+        channel = next(c for c in self.config.delivery.channels if c.name == schedule.channel)
+        # one Message-ID per run: a resend after a crash is the same mail to a mail client
+        send_mail(channel, digest.title, render_text(digest), html=render_html(digest),
+                  to=schedule.to or None,
+                  message_id=f"<peakend-digest-{run_id}@{socket.getfqdn() or 'peakend'}>")
 
     def run(self, stop: threading.Event, poll_s: float = 2.0) -> None:
         while not stop.is_set():

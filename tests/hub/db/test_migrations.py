@@ -92,7 +92,8 @@ def test_an_older_postgresql_hub_loses_the_functions_it_no_longer_needs(pg_url: 
     try:
         for step in [*reversed(MIGRATIONS[3:5]), m010_deliveries_and_tokens]:
             db.execute("DELETE FROM _peakend_migrations WHERE name = $1", (step.__name__,))
-        db.execute("DROP TABLE api_tokens, alert_deliveries, alert_comments, alerts")
+        db.execute("DROP TABLE digest_runs, api_tokens, alert_deliveries, alert_comments, "
+                   "alerts")
         db.execute("DROP INDEX quarantine_last_received")
         db.execute("ALTER TABLE quarantine DROP COLUMN raw_size")
         db.execute("INSERT INTO _peakend_migrations (name) VALUES ('pg000_sqlite_functions')")
