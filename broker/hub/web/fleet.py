@@ -194,11 +194,13 @@ def _parse(ts: str | None) -> datetime | None:
 def delivery_problems(conn: HubDb, stores: list[str] | tuple[str, ...], now: datetime
                       ) -> list[str]:
     """One banner line per alert channel (mail, webhook) that lost or is retrying messages
-    of these stores in the last 24 hours: people are not being told, and a tech can fix it."""
+    of these stores in the last 24 hours, and per digest of theirs given up or retried:
+    people are not being told, and a tech can fix it."""
     from datetime import timedelta
 
     from peakend.broker.hub.db.migrations import pending
     from peakend.broker.hub.delivery.outbox import failing_channels
+    from peakend.broker.wire.contract import format_ts
 
     if "m010_deliveries_and_tokens" in pending(conn):  # a hub whose writer has not migrated yet
         return []
@@ -211,5 +213,14 @@ def delivery_problems(conn: HubDb, stores: list[str] | tuple[str, ...], now: dat
             parts.append(f"{c['retrying']} being retried")
         lines.append(f"Alert channel {c['channel']} is failing: {' and '.join(parts)} "
                      f"(last error: {c['error']}). Check it in hub.toml and its receiver.")
+    since = format_ts(now - timedelta(hours=24))
+    for name, period, state, error in conn.execute(
+            "SELECT name, period, state, last_error FROM digest_runs WHERE created_at > $1 AND "
+            "(state = 'failed' OR last_error IS NOT NULL) AND state <> 'sent' ORDER BY id",
+            (since,)):
+        if name.split("/")[0] in stores:
+            what = "was given up" if state == "failed" else "is being retried"
+            lines.append(f"Digest {name} of {period} {what} (last error: {error}). Check its "
+                         "channel in hub.toml.")
     return lines
 

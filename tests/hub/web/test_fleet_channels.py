@@ -32,6 +32,10 @@ def test_failing_channel_shows_a_banner_to_the_stores_it_failed_for(tmp_path: Pa
     [teams, mail] = outbox.claim_due(conn, now, lease_s=60)
     outbox.mark_failed(conn, teams.id, "the webhook answered HTTP 500 <Server Error>")
     outbox.mark_retry(conn, mail.id, "SMTPAuthenticationError: (535, b'...')", now)
+    for name in ("s001/day", "s002/week"):
+        outbox.plan_digest(conn, name, "2026-03-02", now)
+    for row_id, *_ in outbox.claim(conn, "digest_runs", "name", now, lease_s=60):
+        outbox.mark_failed(conn, row_id, "SMTPServerDisconnected", "digest_runs")
     conn.close()
     config = HubConfig.model_validate({"stores": [{"id": "s001"}, {"id": "s002"}]})
     with serve_in_thread(create_app(db, config)) as base:
@@ -42,6 +46,8 @@ def test_failing_channel_shows_a_banner_to_the_stores_it_failed_for(tmp_path: Pa
         assert ("Alert channel teams is failing: 1 alert given up (last error: the webhook "
                 "answered HTTP 500 &lt;Server Error&gt;)") in page
         assert "Alert channel mail is failing: 1 being retried (last error: SMTP" in page
+        assert "Digest s001/day of 2026-03-02 was given up" in page
+        assert "s002/week" not in page
         other = Client(base)
         assert other.login("tech-s002", PASSWORD) == 303
         _, _, page = other.request("GET", "/fleet")
