@@ -75,6 +75,8 @@ class WebhookReceiver:
                     receiver.kill_pid = None
                     time.sleep(0.5)
                 self.send_response(receiver.status if ok else 401)
+                if receiver.status in (301, 302, 307, 308):
+                    self.send_header("Location", "/elsewhere")  # a client that follows: GET
                 self.end_headers()
                 self.wfile.write(b"ok")
 

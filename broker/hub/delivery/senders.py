@@ -104,13 +104,24 @@ def _post(channel: WebhookChannel, message: Message, delivery_id: int, now_epoch
         headers[SIGNATURE_HEADER] = sign(_env(channel.secret_env).encode(), now_epoch, body)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=channel.timeout_s) as answer:
+        with _NO_REDIRECTS.open(request, timeout=channel.timeout_s) as answer:
             answer.read(1024)
     except urllib.error.HTTPError as exc:
         # never str(exc) of a URLError: it may name the URL, which is the channel's secret
         raise SendError(f"the webhook answered HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise SendError(f"cannot reach the webhook: {exc.reason}") from None
+
+
+class _Refuse(urllib.request.HTTPRedirectHandler):
+    """A webhook that answers with a redirect has not taken the message; following it would
+    hand the signed message to another address (urllib would even turn the POST into a GET)."""
+
+    def redirect_request(self, *_: object) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_Refuse)
 
 
 def _env(name: str) -> str:

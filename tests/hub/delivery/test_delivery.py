@@ -186,3 +186,17 @@ def test_alerts_in_quiet_hours_or_for_other_stores_get_no_message(tmp_path: Path
                          webhook("mine", stores=["s001"], kinds=["unhappy"])])
     open_unhappy_alert(db, config)
     assert [r[1] for r in rows(db)] == ["mine"]
+
+
+def test_a_redirect_is_not_followed_and_counts_as_not_delivered(
+        tmp_path: Path, receiver: WebhookReceiver) -> None:
+    db = tmp_path / "hub.sqlite"
+    config = hub_config([webhook()])
+    opened = open_unhappy_alert(db, config)
+    receiver.status = 302
+    receiver.start()
+    worker = DeliveryWorker(db, config, clock=Clock(opened))
+    worker.run_once()
+    worker.close()
+    [(_, _, state, attempts, error)] = rows(db)
+    assert (state, attempts) == ("pending", 1) and "HTTP 302" in error
