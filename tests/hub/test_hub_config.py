@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from peakend.broker.device.config import ConfigError, load_config
-from peakend.broker.hub.config import HubConfig, QuarantineSection, ZoneAlertRule
+from peakend.broker.hub.config import (
+    DigestSchedule,
+    EmailChannel,
+    HubConfig,
+    QuarantineSection,
+    WebhookChannel,
+    ZoneAlertRule,
+)
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "examples" / "hub.toml"
 
@@ -31,8 +38,9 @@ def test_the_documented_example_loads() -> None:
 
 
 def test_every_field_is_documented() -> None:
-    models = [HubConfig, ZoneAlertRule, *(f.annotation for f in HubConfig.model_fields.values()
-                                          if hasattr(f.annotation, "model_fields"))]
+    models = [HubConfig, ZoneAlertRule, EmailChannel, WebhookChannel, DigestSchedule,
+              *(f.annotation for f in HubConfig.model_fields.values()
+                if hasattr(f.annotation, "model_fields"))]
     for model in models:
         for name, info in model.model_fields.items():
             assert info.title and info.description, f"{model.__name__}.{name}"
