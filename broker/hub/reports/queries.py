@@ -29,6 +29,15 @@ from zoneinfo import ZoneInfo
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import DatabaseError, HubDb, open_hub_db
 from peakend.broker.hub.reports.rollup import marks, refresh_rollups
+from peakend.broker.hub.reports.shares import (
+    FaceShare,
+    ReasonSide,
+    WaitReasonBand,
+    face_counts,
+    face_shares,
+    reason_sides,
+    wait_reason_by_band,
+)
 from peakend.broker.hub.reports.summary import Summary, load_numpy_for, summary_from_parts
 from peakend.broker.wire.forms import format_ts
 
@@ -270,8 +279,8 @@ def load_zone(
     lo, hi = format_ts(since), format_ts(until)
     epoch = conn.dialect.epoch
     r = conn.execute(
-        f"SELECT {epoch('at')}, score FROM ratings WHERE store_id = $1 AND zone_id = $2 "
-        "AND at >= $3 AND at < $4 AND flagged = 0 ORDER BY at",
+        f"SELECT {epoch('at')}, score, reason FROM ratings WHERE store_id = $1 "
+        "AND zone_id = $2 AND at >= $3 AND at < $4 AND flagged = 0 ORDER BY at",
         (store, zone, lo, hi),
     ).fetchall()
     v = conn.execute(
@@ -284,7 +293,7 @@ def load_zone(
         "AND zone_id = $2 AND at >= $3 AND at < $4 ORDER BY at",
         (store, zone, lo, hi),
     ).fetchall()
-    ra = np.array(r, dtype=float).reshape(-1, 2)
+    ra = np.array([x[:2] for x in r], dtype=float).reshape(-1, 2)
     va = np.array(v, dtype=float).reshape(-1, 3)  # None -> nan
     qa = np.array(q, dtype=float).reshape(-1, 3)
     return an.ZoneData(
@@ -296,6 +305,7 @@ def load_zone(
         queue_t=qa[:, 0],
         queue_length=qa[:, 1],
         queue_wait_s=qa[:, 2],
+        reason=np.array([x[2] for x in r], dtype=object),
     )
 
 
@@ -314,6 +324,12 @@ class ZoneReport:
     heat_wait: an.HeatMap
     trend: list[an.TrendPoint]
     peak_end: list[an.PeakEndDay]
+    faces: list[FaceShare]
+    went_wrong: ReasonSide
+    went_well: ReasonSide
+    wait_reason: str
+    wait_reason_label: str
+    wait_reason_bands: list[WaitReasonBand]
 
     def as_dict(self) -> dict[str, Any]:
         tol = self.tolerance
@@ -324,6 +340,13 @@ class ZoneReport:
             "since": format_ts(self.period.since),
             "until": format_ts(self.period.until),
             "summary": self.summary.as_dict(),
+            "faces": [{"score": f.score, "face": f.label, "count": f.count, "share": f.share}
+                      for f in self.faces],
+            "reasons": {"went_wrong": self.went_wrong.as_dict(),
+                        "went_well": self.went_well.as_dict()},
+            "wait_reason_by_wait_band": {
+                "reason": self.wait_reason, "label": self.wait_reason_label,
+                "bands": [b.as_dict() for b in self.wait_reason_bands]},
             "happy_by_wait_band": [
                 {"band": b.label, "low_s": b.low_s, "high_s": b.high_s, "ratings": b.ratings,
                  "happy_index": b.happy_index, "unhappy_share": b.unhappy_share}
@@ -374,7 +397,7 @@ def zone_report(
         rating_t=full.rating_t[in_r], score=full.score[in_r],
         visit_t=full.visit_t[in_v], dwell_s=full.dwell_s[in_v], wait_s=full.wait_s[in_v],
         queue_t=full.queue_t[in_q], queue_length=full.queue_length[in_q],
-        queue_wait_s=full.queue_wait_s[in_q],
+        queue_wait_s=full.queue_wait_s[in_q], reason=full.reason[in_r],
     )
     linked = an.link_ratings(
         an.ZoneData(
@@ -384,6 +407,8 @@ def zone_report(
         ),
         lookback.total_seconds(),
     )
+    wrong, well = reason_sides(data.score, data.reason, config.reasons.unhappy,
+                               config.reasons.happy)
     if trend_by is None:
         trend_by = "week" if period.until - period.since > timedelta(days=92) else "day"
     return ZoneReport(
@@ -403,6 +428,13 @@ def zone_report(
         heat_wait=an.heatmap_wait(data, tz),
         trend=an.trend(data, tz, trend_by),
         peak_end=an.peak_end(data, tz, a.end_window_min),
+        faces=face_shares(face_counts(data.score)),
+        went_wrong=wrong,
+        went_well=well,
+        wait_reason=config.reasons.wait,
+        wait_reason_label=config.reasons.unhappy.get(config.reasons.wait, config.reasons.wait),
+        wait_reason_bands=wait_reason_by_band(data.score, data.reason, linked.wait_s,
+                                              a.wait_bands_s, config.reasons.wait),
     )
 
 
@@ -420,6 +452,7 @@ def linked_rows(report: ZoneReport) -> list[dict[str, Any]]:
             "at_local": local.strftime("%Y-%m-%d %H:%M:%S"),
             "weekday": WEEKDAYS[local.weekday()],
             "score": int(report.data.score[i]),
+            "reason": report.data.reason[i],
             "linked_visits": int(lk.visits[i]),
             "linked_waits": int(lk.waits[i]),
             "linked_wait_p50_s": _r(lk.wait_s[i]),

@@ -334,7 +334,7 @@ class _Web:
             rep = zone_report(conn, store, zone, period, self.config)
         rows = linked_rows(rep)
         buf = io.StringIO()
-        fields = list(rows[0]) if rows else ["at_utc", "at_local", "weekday", "score"]
+        fields = list(rows[0]) if rows else ["at_utc", "at_local", "weekday", "score", "reason"]
         w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
