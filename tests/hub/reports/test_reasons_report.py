@@ -9,8 +9,6 @@ import json
 from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from peakend.broker.cli import report as report_cli
 from peakend.broker.hub.db.store import open_store
 from peakend.broker.hub.reports.queries import Period, open_db, zone_report
