@@ -81,6 +81,11 @@ class ZoneLine:
     zone_id: str
     summary: Summary
     last_message: str | None  # UTC wire timestamp of the zone's last rating, visit or window
+    faces: tuple[int, int, int, int] = (0, 0, 0, 0)  # presses per score, 1..4
+
+    @property
+    def face_shares(self) -> list[FaceShare]:
+        return face_shares(self.faces)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +93,7 @@ class ZoneLine:
             "zone_id": self.zone_id,
             **self.summary.as_dict(),
             "last_message": self.last_message,
+            **{f"score_{i}": n for i, n in enumerate(self.faces, 1)},
         }
 
 
@@ -242,7 +248,7 @@ def _store_report(
             waits=p["waits"],
             dwells=p["dwells"],
         )
-        lines.append(ZoneLine(s, z, summary, last))
+        lines.append(ZoneLine(s, z, summary, last, (n[0], n[1], n[2], n[3])))
     return lines
 
 

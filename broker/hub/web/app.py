@@ -47,6 +47,7 @@ from peakend.broker.hub.reports.queries import (
     zone_report,
     zones,
 )
+from peakend.broker.hub.reports.shares import FACES
 from peakend.broker.hub.web import charts as charts
 from peakend.broker.hub.web import fleet as fl
 from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
@@ -157,7 +158,8 @@ class _Web:
         self.db_url = db
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
-                                          fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
+                                          fmt_share=an.fmt_share, happy_colour=charts.happy_colour,
+                                          face_colour=charts.face_colour, face_names=FACES)
 
     @contextmanager
     def db(self) -> Iterator[HubDb]:

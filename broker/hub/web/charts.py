@@ -37,6 +37,11 @@ def happy_colour(value: float | None) -> str:
     return "#" + "".join(f"{round(x + (y - x) * f):02x}" for x, y in zip(a, b, strict=True))
 
 
+def face_colour(score: int) -> str:
+    """A face's colour: its place on the Happy Index scale (1 -> 0 ... 4 -> 100)."""
+    return happy_colour((score - 1) * 100 / 3)
+
+
 def wait_colour(value: float | None, top: float) -> str:
     """Pale to dark blue-violet as the wait grows to ``top``."""
     if value is None:

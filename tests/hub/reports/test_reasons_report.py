@@ -96,3 +96,13 @@ def test_report_cli_shows_reasons_in_table_json_and_csv(db_url: str) -> None:
     rows = list(csv.DictReader(io.StringIO(run(*args, "--format", "csv"))))
     assert [(int(r["score"]), r["reason"] or None) for r in rows] == [
         (s, r) for _, s, r, _ in PRESSES]
+
+
+def test_all_zones_report_counts_each_face(db_url: str) -> None:
+    seed(db_url)
+    doc = json.loads(run("--db", db_url, "--since", "2026-03-02", "--until", "2026-03-03",
+                         "--format", "json"))
+    (zone,) = doc["zones"]
+    # the rollup path (whole hours) and the raw edges together: the flagged press stays out
+    assert [zone[f"score_{i}"] for i in range(1, 5)] == [3, 3, 1, 3]
+    assert zone["ratings"] == 10

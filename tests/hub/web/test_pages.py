@@ -12,7 +12,13 @@ import pytest
 from pagecheck import only_hub_requests, overflowing_text
 
 from peakend.broker.hub.reports import analytics as an
-from peakend.broker.hub.reports.queries import Period, open_db, parse_moment, zone_report
+from peakend.broker.hub.reports.queries import (
+    Period,
+    open_db,
+    parse_moment,
+    store_report,
+    zone_report,
+)
 from peakend.broker.wire.contract import format_ts
 
 from .conftest import CONFIG, PASSWORD
@@ -89,4 +95,39 @@ def test_zone_csv_carries_each_rating_s_reason(browser, web_url: str, hub_db: Pa
     assert header[:5] == ["at_utc", "at_local", "weekday", "score", "reason"]
     reasons = [line.split(",")[4] or None for line in lines[1:]]
     assert reasons == list(rep.data.reason) and any(reasons)
+    page.close()
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_faces_beside_the_happy_index_on_store_and_zone_pages(
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+) -> None:
+    query, period = fixed_period()
+    conn = open_db(hub_db)
+    try:
+        lines = store_report(conn, period, store="s001", config=CONFIG)
+        rep = zone_report(conn, "s001", "checkout", period, CONFIG)
+    finally:
+        conn.close()
+    page = login(browser, web_url, "anna", WIDTHS[size])
+    with only_hub_requests(page, web_url):
+        assert page.goto(f"{web_url}/s/s001?{urlencode(query)}").status == 200
+        page.screenshot(path=str(artifacts / f"store-faces-{size}.png"), full_page=True)
+        assert overflowing_text(page) == []
+        rows = table_rows(page, "table.zones")
+        assert [r[2] for r in rows] == [
+            " / ".join(f"{f.share * 100:.0f}" for f in line.face_shares) for line in lines]
+        assert [t.strip() for t in page.locator(".face-legend li").all_inner_texts()] == [
+            "1 very unhappy", "2 unhappy", "3 happy", "4 very happy"]
+        # the zone line's counts are the zone report's, by another path (the rollup)
+        checkout = next(line for line in lines if line.zone_id == "checkout")
+        assert list(checkout.faces) == [f.count for f in rep.faces]
+        assert page.goto(f"{web_url}/s/s001/z/checkout?{urlencode(query)}").status == 200
+        assert overflowing_text(page) == []
+    assert table_rows(page, "#faces table") == [
+        [f"{f.score} {f.label}", str(f.count), an.fmt_share(f.share)] for f in rep.faces]
+    assert f"{rep.summary.ratings} presses" in page.locator("#faces h2").inner_text()
+    assert sum(f.count for f in rep.faces) == rep.summary.ratings
+    bar = page.locator("#faces svg.facebar rect")
+    assert bar.count() == sum(1 for f in rep.faces if f.count)
     page.close()
