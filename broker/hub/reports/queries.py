@@ -45,8 +45,10 @@ from peakend.broker.wire.forms import format_ts
 # they are imported where a zone report is made and ``peakend report`` starts without them.
 if TYPE_CHECKING:
     from peakend.broker.hub.reports import analytics as an
+    from peakend.broker.hub.reports.traffic import DwellPoint
 
-__all__ = ["ReportError", "open_db", "refresh_rollups", "store_report", "zone_report", "zones"]
+__all__ = ["ReportError", "open_db", "rated_zones", "refresh_rollups", "store_report",
+           "zone_report", "zones"]
 
 
 class ReportError(ValueError):
@@ -134,6 +136,14 @@ def zones(
         tuple(r)
         for r in conn.execute(sql, (m["ratings"], m["dwells"], m["queue_windows"], *args))
     ]
+
+
+def rated_zones(conn: HubDb, store: str, zone_ids: list[str]) -> set[str]:
+    """Those of the store's zones that ever stored a rating, i.e. that have a kiosk; the others
+    are camera-only (a promotion aisle, an entrance). One indexed look-up per zone."""
+    return {z for z in zone_ids if conn.execute(
+        "SELECT 1 FROM ratings WHERE store_id = $1 AND zone_id = $2 LIMIT 1", (store, z)
+    ).fetchone() is not None}
 
 
 def _past_mark(table: str, columns: str, n: int) -> str:
@@ -336,6 +346,8 @@ class ZoneReport:
     wait_reason: str
     wait_reason_label: str
     wait_reason_bands: list[WaitReasonBand]
+    heat_visits: an.HeatMap
+    dwell_trend: list[DwellPoint]
 
     def as_dict(self) -> dict[str, Any]:
         tol = self.tolerance
@@ -375,6 +387,12 @@ class ZoneReport:
             ],
             "heatmap_happy_index": self.heat_happy.cells,
             "heatmap_wait_p90_s": self.heat_wait.cells,
+            "heatmap_visits_per_hour": self.heat_visits.cells,
+            "dwell_trend": [
+                {"day": p.start.isoformat(), "visits": p.visits, "dwell_p50_s": p.dwell_p50_s,
+                 "dwell_p90_s": p.dwell_p90_s}
+                for p in self.dwell_trend
+            ],
         }
 
 
@@ -388,6 +406,7 @@ def zone_report(
     trend_by: str | None = None,
 ) -> ZoneReport:
     from peakend.broker.hub.reports import analytics as an
+    from peakend.broker.hub.reports.traffic import dwell_trend, heatmap_visits
 
     config = config or DEFAULT
     a = config.analytics
@@ -441,6 +460,8 @@ def zone_report(
         wait_reason_label=config.reasons.unhappy.get(config.reasons.wait, config.reasons.wait),
         wait_reason_bands=wait_reason_by_band(data.score, data.reason, linked.wait_s,
                                               a.wait_bands_s, config.reasons.wait),
+        heat_visits=heatmap_visits(data, tz),
+        dwell_trend=dwell_trend(data, tz, trend_by),
     )
 
 

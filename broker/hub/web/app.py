@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from peakend.broker.hub.reports.queries import (
     local_period,
     open_db,
     parse_moment,
+    rated_zones,
     store_report,
     zone_report,
     zones,
@@ -199,25 +201,56 @@ class _Web:
         return self.templates.TemplateResponse(request, name, ctx, status_code=status)
 
     def _period(self, request: Request, store: str) -> tuple[Period, str]:
+        """The period asked for; a 400 page says why when it cannot be shown (an unreadable
+        date, an end before the start), rather than an empty dashboard."""
         tz = self.config.timezone(store)
         q = request.query_params
         now = datetime.now(UTC)
         try:
-            if q.get("since"):
+            if q.get("since") or q.get("until"):
+                if not q.get("since"):
+                    raise ReportError("the period has an end but no start: pick a start date")
+                since = parse_moment(q["since"], tz)
                 until = parse_moment(q["until"], tz) if q.get("until") else now
-                return Period(parse_moment(q["since"], tz).astimezone(UTC),
-                              until.astimezone(UTC)), "custom"
+                if q.get("until") and len(q["until"]) == 10:
+                    # the form's "until" is a day the manager wants to see, so it counts whole
+                    until = until + timedelta(days=1)
+                if until <= since:
+                    raise ReportError(
+                        f"the period ends ({q.get('until')}) before it starts ({q['since']}): "
+                        "pick an end after the start")
+                return Period(since.astimezone(UTC), until.astimezone(UTC)), "custom"
             kind = q.get("period") or "7d"
             return local_period(kind, tz, now), kind
         except ReportError as exc:
-            raise HTTPException(400, str(exc)) from None
+            text = str(exc)
+            raise HTTPException(400, f"{text[:1].upper()}{text[1:]}.") from None
+
+    def _known_store(self, conn: HubDb, store: str) -> None:
+        """A store of the user's account that the hub has never heard of is a 404, not an
+        empty page: listed in hub.toml, or sent something."""
+        if not any(s.id == store for s in self.config.stores) and not zones(conn, store):
+            raise HTTPException(404, f"No store {store} on this hub: it is not listed in "
+                                     "hub.toml and none of its devices has sent anything.")
+
+    def _known_zone(self, conn: HubDb, store: str, zone: str) -> None:
+        if not zones(conn, store, zone):
+            raise HTTPException(404, f"No zone {zone!r} at {self.config.store(store).label}: "
+                                     "no device of that zone has sent anything. The store "
+                                     "page lists its zones.")
 
     async def error(self, request: Request, exc: HTTPException) -> Response:
         if exc.status_code in (301, 302, 303) and exc.headers:
             return RedirectResponse(exc.headers["Location"], status_code=303)
-        messages = {404: "Nothing here, or not yours to see."}
+        # A 404 of a store that is not the user's must read like one that does not exist;
+        # only our own details (which never name another store) are shown.
+        generic = {404: "Nothing here, or not yours to see."}
+        titles = {400: "This period cannot be shown", 404: "Not found"}
+        detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
         return self.render(request, "error.html", status=exc.status_code,
-                           message=messages.get(exc.status_code, exc.detail))
+                           title=titles.get(exc.status_code, HTTPStatus(exc.status_code).phrase),
+                           message=detail or generic.get(exc.status_code, ""),
+                           back=request.url.path if exc.status_code == 400 else None)
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -299,11 +332,14 @@ class _Web:
         store = request.path_params["store"]
         with self.db() as conn:
             user, csrf = self._require(request, conn, store)
+            self._known_store(conn, store)
             period, kind = self._period(request, store)
             lines = store_report(conn, period, store=store, config=self.config)
+            rated = rated_zones(conn, store, [line.zone_id for line in lines])
             alerts = [a for a in store_alerts(conn, store) if a["state"] == "open"]
         return self.render(request, "store.html", user=user, csrf=csrf, store=store,
                            store_name=self.config.store(store).label, lines=lines,
+                           rated=rated,
                            alerts=alerts, period=period, kind=kind, periods=PERIODS,
                            tz=self.config.store(store).timezone,
                            local=lambda ts: _local(ts, self.config.store(store).timezone))
@@ -312,10 +348,22 @@ class _Web:
         store, zone = request.path_params["store"], request.path_params["zone"]
         with self.db() as conn:
             user, csrf = self._require(request, conn, store)
+            self._known_zone(conn, store, zone)
             period, kind = self._period(request, store)
             rep = zone_report(conn, store, zone, period, self.config)
+            rated = bool(rated_zones(conn, store, [zone]))
             alerts = store_alerts(conn, store, zone, limit=20)
         tol = rep.tolerance
+        if not rated:
+            return self.render(
+                request, "zone_camera.html", user=user, csrf=csrf, store=store, zone=zone,
+                store_name=self.config.store(store).label, rep=rep, s=rep.summary,
+                alerts=alerts, period=period, kind=kind, periods=PERIODS,
+                query=request.url.query, local=lambda ts: _local(ts, rep.timezone),
+                heat_visits=charts.heatmap(rep.heat_visits, "count"),
+                heat_wait=charts.heatmap(rep.heat_wait, "wait") if rep.summary.waits else None,
+                dwell=charts.dwell(rep.dwell_trend),
+            )
         return self.render(
             request, "zone.html", user=user, csrf=csrf, store=store, zone=zone,
             store_name=self.config.store(store).label, rep=rep, s=rep.summary, alerts=alerts,
@@ -332,6 +380,7 @@ class _Web:
         store, zone = request.path_params["store"], request.path_params["zone"]
         with self.db() as conn:
             self._require(request, conn, store)
+            self._known_zone(conn, store, zone)
             period, _ = self._period(request, store)
             rep = zone_report(conn, store, zone, period, self.config)
         rows = linked_rows(rep)

@@ -7,6 +7,7 @@ Content-Security-Policy holds. Every mark has a <title>, which browsers show on 
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from html import escape
 
@@ -20,6 +21,7 @@ from peakend.broker.hub.reports.analytics import (
     TrendPoint,
     fmt_duration,
 )
+from peakend.broker.hub.reports.traffic import DwellPoint
 
 FONT = 'font-family="system-ui, sans-serif"'
 
@@ -52,8 +54,10 @@ def wait_colour(value: float | None, top: float) -> str:
 
 
 def heatmap(hm: HeatMap, kind: str) -> Markup:
+    """Weekday by local hour; ``kind`` is "happy" (0..100), "wait" (seconds) or "count".
+    A legend under the grid says what the colours mean."""
     cell, left, top = 22, 36, 18
-    width, height = left + 24 * cell + 4, top + 7 * cell + 4
+    width, height = left + 24 * cell + 4, top + 7 * cell + 4 + 26
     values = [v for row in hm.cells for v in row if v is not None]
     vmax = max(values) if values else 0.0
     out = [f'<svg class="chart heat" viewBox="0 0 {width} {height}" role="img" '
@@ -69,15 +73,100 @@ def heatmap(hm: HeatMap, kind: str) -> Markup:
             v = hm.cells[d][h]
             n = hm.counts[d][h]
             colour = happy_colour(v) if kind == "happy" else wait_colour(v, vmax)
-            label = "no data" if v is None else (
-                f"{v:.0f}" if kind == "happy" else fmt_duration(v))
+            label = "no data" if v is None else _heat_label(v, kind)
             out.append(
                 f'<rect x="{left + h * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
                 f'rx="3" fill="{colour}" data-value="{"" if v is None else round(v, 1)}">'
                 f"<title>{WEEKDAYS[d]} {h:02d}:00 - {escape(hm.title)} {label} (n={n})</title>"
                 "</rect>")
+    out += _heat_legend(kind, vmax, left, top + 7 * cell + 8)
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _heat_label(v: float, kind: str) -> str:
+    if kind == "happy":
+        return f"{v:.0f}"
+    if kind == "count":
+        return f"{v:.1f}"
+    return fmt_duration(v)
+
+
+def _heat_legend(kind: str, vmax: float, x: float, y: float) -> list[str]:
+    """Five swatches from the scale's bottom to its top, and the no-data grey."""
+    out = ['<g class="legend" aria-label="colour legend">']
+    steps = [i / 4 for i in range(5)]
+    for i, f in enumerate(steps):
+        v = 100 * f if kind == "happy" else vmax * f
+        colour = happy_colour(v) if kind == "happy" else wait_colour(v, vmax)
+        sx = x + i * 74
+        out.append(f'<rect x="{sx}" y="{y}" width="14" height="14" rx="2" fill="{colour}"/>'
+                   f'<text x="{sx + 18}" y="{y + 11}" fill="#546e7a">{_heat_label(v, kind)}'
+                   "</text>")
+    sx = x + 5 * 74
+    out.append(f'<rect x="{sx}" y="{y}" width="14" height="14" rx="2" fill="#eceff1"/>'
+               f'<text x="{sx + 18}" y="{y + 11}" fill="#546e7a">no data</text></g>')
+    return out
+
+
+def dwell(points: list[DwellPoint]) -> Markup:
+    """Dwell p50 (solid) and p90 (dashed) per day, on an axis in minutes, with a legend."""
+    width, height, left, right, bottom, top = 560, 240, 44, 12, 30, 30
+    plot_w, plot_h = width - left - right, height - bottom - top
+    out = [f'<svg class="chart dwell" viewBox="0 0 {width} {height}" role="img" '
+           f'aria-label="Dwell p50 and p90 per day" {FONT} font-size="11">']
+    values = [v for p in points for v in (p.dwell_p50_s, p.dwell_p90_s) if v is not None]
+    if not values:
+        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" '
+                   'fill="#78909c">no visits in this period</text></svg>')
+        return Markup("".join(out))
+    step_min = _nice_step(max(values) / 60 / 4)
+    top_min = step_min * max(1, math.ceil(max(values) / 60 / step_min))
+    for k in range(int(round(top_min / step_min)) + 1):
+        m = k * step_min
+        y = top + plot_h * (1 - m / top_min)
+        out.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" '
+                   f'y2="{y:.1f}" stroke="#eceff1"/><text class="tick" x="{left - 6}" '
+                   f'y="{y + 4:.1f}" text-anchor="end" fill="#546e7a">{m:g}</text>')
+    out.append(f'<text class="axis-title" x="{left - 30}" y="{top - 12}" fill="#546e7a">'
+               "minutes</text>")
+    n = len(points)
+    step = plot_w / n
+    for key, dash, colour, name in (("dwell_p50_s", "", "#00695c", "dwell p50"),
+                                    ("dwell_p90_s", ' stroke-dasharray="5 3"', "#004d40",
+                                     "dwell p90")):
+        pts = [(left + i * step + step / 2, top + plot_h * (1 - getattr(p, key) / 60 / top_min),
+                p) for i, p in enumerate(points) if getattr(p, key) is not None]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in pts)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                   f'stroke-width="2"{dash}/>')
+        for x, y, p in pts:
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>'
+                       f"{p.start} {name} {fmt_duration(getattr(p, key))} ({p.visits} visits)"
+                       "</title></circle>")
+    lx = left + plot_w - 180
+    out.append(f'<g class="legend"><line x1="{lx}" x2="{lx + 20}" y1="{top - 16}" '
+               f'y2="{top - 16}" stroke="#00695c" stroke-width="2"/><text x="{lx + 24}" '
+               f'y="{top - 12}" fill="#263238">dwell p50</text><line x1="{lx + 90}" '
+               f'x2="{lx + 110}" y1="{top - 16}" y2="{top - 16}" stroke="#004d40" '
+               f'stroke-width="2" stroke-dasharray="5 3"/><text x="{lx + 114}" y="{top - 12}" '
+               'fill="#263238">dwell p90</text></g>')
+    for i in _label_steps(n):
+        x = left + i * step + step / 2
+        out.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" '
+                   f'fill="#546e7a">{_short(points[i].start)}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k at least ``raw`` (at least half a minute)."""
+    raw = max(raw, 0.5)
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if m * mag >= raw:
+            return m * mag
+    return 10 * mag
 
 
 def wait_bands(bands: list[Band], tolerance_s: float | None) -> Markup:

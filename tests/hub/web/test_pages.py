@@ -4,6 +4,8 @@ keeps its text inside its boxes and asks nothing of any server but the hub."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -11,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from pagecheck import only_hub_requests, overflowing_text
 
+from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports.queries import (
     Period,
@@ -18,10 +21,13 @@ from peakend.broker.hub.reports.queries import (
     parse_moment,
     store_report,
     zone_report,
+    zones,
 )
-from peakend.broker.wire.contract import format_ts
+from peakend.broker.hub.web.app import create_app
+from peakend.broker.hub.web.auth import add_user
+from peakend.broker.wire.contract import format_ts, new_envelope
 
-from .conftest import CONFIG, PASSWORD
+from .conftest import CONFIG, PASSWORD, messages, seed
 
 WIDTHS = {"laptop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
@@ -130,4 +136,158 @@ def test_faces_beside_the_happy_index_on_store_and_zone_pages(
     assert sum(f.count for f in rep.faces) == rep.summary.ratings
     bar = page.locator("#faces svg.facebar rect")
     assert bar.count() == sum(1 for f in rep.faces if f.count)
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def with_a_ghost_store(hub_db: Path) -> str:
+    """dora's account lists s009, which the hub has never heard of."""
+    conn = open_db(hub_db)
+    try:
+        add_user(conn, "dora", PASSWORD, ["s001", "s009"])
+    finally:
+        conn.close()
+    return "dora"
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_unknown_store_or_zone_is_a_404_page(
+    browser, web_url: str, artifacts: Path, with_a_ghost_store: str, size: str
+) -> None:
+    page = login(browser, web_url, with_a_ghost_store, WIDTHS[size])
+    with only_hub_requests(page, web_url):
+        resp = page.goto(f"{web_url}/s/s001/z/nowhere?period=7d")
+        assert resp.status == 404
+        page.screenshot(path=str(artifacts / f"zone-404-{size}.png"), full_page=True)
+        assert overflowing_text(page) == []
+        assert "No zone 'nowhere' at Market Street" in page.locator(".error-page").inner_text()
+        assert page.locator("section.kpis").count() == 0
+        resp = page.goto(f"{web_url}/s/s009")
+        assert resp.status == 404
+        assert "No store s009 on this hub" in page.locator(".error-page").inner_text()
+    assert page.request.get(f"{web_url}/s/s001/z/nowhere/export.csv").status == 404
+    # another manager's store still reads like one that does not exist
+    theirs = page.request.get(f"{web_url}/s/s002/z/nowhere")
+    assert theirs.status == 404 and "Nothing here, or not yours to see" in theirs.text()
+    assert "nowhere" not in theirs.text()
+    page.close()
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_reversed_or_unreadable_dates_get_a_400_page(
+    browser, web_url: str, artifacts: Path, size: str
+) -> None:
+    page = login(browser, web_url, "anna", WIDTHS[size])
+    cases = {
+        "since=2026-12-05&until=2026-12-01": "ends (2026-12-01) before it starts (2026-12-05)",
+        "since=yesterday": "'yesterday' is not a date or time",
+        "until=2026-12-01": "The period has an end but no start",
+        "period=fortnight": "Unknown period 'fortnight'",
+    }
+    with only_hub_requests(page, web_url):
+        for n, (query, reason) in enumerate(cases.items()):
+            for path in ("/s/s001", "/s/s001/z/checkout"):
+                resp = page.goto(f"{web_url}{path}?{query}")
+                assert resp.status == 400, (path, query)
+                text = page.locator(".error-page").inner_text()
+                assert "This period cannot be shown" in text and reason in text, text
+                assert page.locator("table.zones, section.kpis").count() == 0
+                assert overflowing_text(page) == []
+            if n == 0:
+                page.screenshot(path=str(artifacts / f"period-400-{size}.png"), full_page=True)
+        # the way out: the same zone for the last 7 days
+        page.click("text=Show this page for the last 7 days")
+        page.wait_for_url(f"{web_url}/s/s001/z/checkout")
+        assert page.locator("section.kpis").count() == 1
+        # one day from the form, start and end the same date: that whole day
+        today = datetime.now(CONFIG.timezone("s001")).date().isoformat()
+        assert page.goto(f"{web_url}/s/s001/z/checkout?since={today}&until={today}").status == 200
+    assert int(page.locator("#kpi-happy + .small").inner_text().split()[0]) > 0
+    page.close()
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_store_page_shows_every_time_in_store_time(
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+) -> None:
+    conn = open_db(hub_db)
+    try:
+        last = {z: at for _, z, at in zones(conn, "s001")}
+    finally:
+        conn.close()
+    tz = CONFIG.timezone("s001")
+    page = login(browser, web_url, "anna", WIDTHS[size])
+    with only_hub_requests(page, web_url):
+        assert page.goto(f"{web_url}/s/s001?period=day").status == 200
+        assert overflowing_text(page) == []
+    assert page.locator(".clock").inner_text() == "All times in store time (Europe/Berlin)."
+    checkout_last = datetime.fromisoformat(last["checkout"].replace("Z", "+00:00"))
+    shown = page.locator("tr[data-zone=checkout] td").last.inner_text()
+    # checkout's last press was a minute ago: the store's clock, hours and minutes (with the
+    # weekday if that minute was yesterday, store time)
+    local = checkout_last.astimezone(tz)
+    today = datetime.now(tz).date()
+    assert shown == local.strftime("%H:%M" if local.date() == today else "%a %H:%M")
+    for opened in page.locator(".alert-item .muted.small").all_inner_texts():
+        assert "Z" not in opened and "UTC" not in opened
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def promo_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """s001 with a kiosk zone (checkout) and a camera-only zone (promo), a week of each."""
+    db = tmp_path_factory.mktemp("promo") / "hub.sqlite"
+    now = datetime.now(UTC)
+    envelopes = [e for e in messages(now, days=7, rng_seed=5) if e.store_id == "s001"
+                 and e.zone_id == "checkout"]
+    seq = 0
+    rng = random.Random(9)
+    for d in range(7, -1, -1):
+        day = (now - timedelta(days=d)).astimezone(CONFIG.timezone("s001")).date()
+        t = datetime(day.year, day.month, day.day, 9, tzinfo=CONFIG.timezone("s001"))
+        while t < min(t.replace(hour=19), now - timedelta(minutes=5)):
+            t += timedelta(seconds=rng.expovariate(1 / 120))
+            dwell = rng.uniform(20, 300)
+            seq += 1
+            envelopes.append(new_envelope(
+                device_id="cam-promo", store_id="s001", zone_id="promo", seq=seq,
+                event_type="dwell", ts=t, data={"track": seq, "enter": t - timedelta(
+                    seconds=dwell), "exit": t, "dwell_s": dwell, "wait_s": None}))
+    seed(db, envelopes)
+    conn = open_db(db)
+    add_user(conn, "anna", PASSWORD, ["s001"])
+    conn.close()
+    with serve_in_thread(create_app(str(db), CONFIG)) as url:
+        yield url
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_camera_only_zone_shows_visits_and_dwell_not_empty_ratings(
+    browser, promo_web: str, artifacts: Path, size: str
+) -> None:
+    page = login(browser, promo_web, "anna", WIDTHS[size])
+    with only_hub_requests(page, promo_web):
+        assert page.goto(f"{promo_web}/s/s001?period=7d").status == 200
+        assert overflowing_text(page) == []
+        page.screenshot(path=str(artifacts / f"store-camera-only-{size}.png"), full_page=True)
+        promo = page.locator("tr[data-zone=promo]").inner_text()
+        assert "camera only" in promo and "visits" in promo
+        assert "0.0%" not in promo
+        assert page.locator("tr[data-zone=checkout] td").nth(5).inner_text().endswith("%")
+        assert page.goto(f"{promo_web}/s/s001/z/promo?period=7d").status == 200
+        page.screenshot(path=str(artifacts / f"zone-camera-only-{size}.png"), full_page=True)
+        assert overflowing_text(page) == []
+    # no rating views at all: no Happy Index, faces, reasons, response rate
+    text = page.locator("main").inner_text()
+    for absent in ("Happy Index", "Response", "response", "What went wrong", "Faces"):
+        assert absent not in text
+    assert int(page.locator("#kpi-visits").inner_text()) > 500
+    dwell = page.locator("svg.chart.dwell")
+    assert dwell.locator("polyline").count() == 2 and dwell.locator("text.tick").count() >= 3
+    assert dwell.locator("text.axis-title").text_content() == "minutes"
+    assert dwell.locator(".legend text").all_text_contents() == ["dwell p50", "dwell p90"]
+    heat = page.locator("svg.heat")
+    assert heat.count() == 1  # visits; no waits measured here, so no wait map
+    assert heat.locator("rect[data-value]:not([data-value=''])").count() >= 7 * 9
+    assert heat.locator(".legend text").last.text_content() == "no data"
     page.close()
