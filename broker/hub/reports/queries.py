@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from peakend.broker.hub.reports.traffic import DwellPoint
 
 __all__ = ["ReportError", "open_db", "rated_zones", "refresh_rollups", "store_report",
-           "zone_report", "zones"]
+           "today_view", "zone_report", "zones"]
 
 
 class ReportError(ValueError):
@@ -463,6 +463,60 @@ def zone_report(
         heat_visits=heatmap_visits(data, tz),
         dwell_trend=dwell_trend(data, tz, trend_by),
     )
+
+
+@dataclass(frozen=True)
+class TodayView:
+    """Today hour by hour against the usual day (the same weekday of the last four weeks)."""
+
+    day: date  # today, local
+    now_hour: int  # the current local hour
+    today: Any  # today.DayLine (typed loosely: that module needs numpy, imported on use)
+    usual: Any
+    sentences: list[str]
+
+    @property
+    def weekday(self) -> str:
+        return ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                "Sunday")[self.day.weekday()]
+
+
+def today_view(
+    conn: HubDb, store: str, zone_ids: list[str], now: datetime, config: HubConfig | None = None
+) -> TodayView:
+    """The zones' ratings and measured waits of today and of the usual days, pooled; zone by
+    zone, so each query rides its (store_id, zone_id, time) index."""
+    import numpy as np
+
+    from peakend.broker.hub.reports import today as td
+
+    config = config or DEFAULT
+    tz = config.timezone(store)
+    local_now = now.astimezone(tz)
+    day = local_now.date()
+    usual = td.usual_days(day)
+    first = usual[-1]
+    lo = format_ts(datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC))
+    hi = format_ts(now)
+    epoch = conn.dialect.epoch
+    ratings: list[tuple[float, int]] = []
+    waits: list[tuple[float, float]] = []
+    with conn.snapshot():
+        for z in zone_ids:
+            ratings += conn.execute(
+                f"SELECT {epoch('at')}, score FROM ratings WHERE store_id = $1 AND zone_id = $2 "
+                "AND at >= $3 AND at < $4 AND flagged = 0", (store, z, lo, hi)).fetchall()
+            waits += conn.execute(
+                f"SELECT {epoch('exit')}, wait_s FROM dwells WHERE store_id = $1 "
+                "AND zone_id = $2 AND exit >= $3 AND exit < $4 AND wait_s IS NOT NULL",
+                (store, z, lo, hi)).fetchall()
+    ra = np.array(ratings, dtype=float).reshape(-1, 2)
+    wa = np.array(waits, dtype=float).reshape(-1, 2)
+    args = (ra[:, 0], ra[:, 1].astype(np.int64), wa[:, 0], wa[:, 1], tz)
+    today_line = td.day_line(*args, [day])
+    usual_line = td.day_line(*args, usual)
+    return TodayView(day, local_now.hour, today_line, usual_line,
+                     td.compare(today_line, usual_line, day.weekday(), local_now.hour))
 
 
 def linked_rows(report: ZoneReport) -> list[dict[str, Any]]:

@@ -40,12 +40,14 @@ from peakend.broker.hub.reports.alerts import acknowledge, add_comment, store_al
 from peakend.broker.hub.reports.queries import (
     Period,
     ReportError,
+    TodayView,
     linked_rows,
     local_period,
     open_db,
     parse_moment,
     rated_zones,
     store_report,
+    today_view,
     zone_report,
     zones,
 )
@@ -220,11 +222,24 @@ class _Web:
                         f"the period ends ({q.get('until')}) before it starts ({q['since']}): "
                         "pick an end after the start")
                 return Period(since.astimezone(UTC), until.astimezone(UTC)), "custom"
-            kind = q.get("period") or "7d"
+            # Pages open on today: "how did today go" is the manager's first question.
+            kind = q.get("period") or "day"
             return local_period(kind, tz, now), kind
         except ReportError as exc:
             text = str(exc)
             raise HTTPException(400, f"{text[:1].upper()}{text[1:]}.") from None
+
+    @staticmethod
+    def _today(view: TodayView | None) -> dict[str, Any]:
+        """The template values of the today-against-usual card (none when not today)."""
+        if view is None:
+            return {"today": None}
+        usual = f"usual {view.weekday}"
+        return {"today": view,
+                "day_happy": charts.day_lines(view.today, view.usual, "happy", usual,
+                                              view.now_hour),
+                "day_wait": charts.day_lines(view.today, view.usual, "wait", usual,
+                                             view.now_hour)}
 
     def _known_store(self, conn: HubDb, store: str) -> None:
         """A store of the user's account that the hub has never heard of is a 404, not an
@@ -336,10 +351,12 @@ class _Web:
             period, kind = self._period(request, store)
             lines = store_report(conn, period, store=store, config=self.config)
             rated = rated_zones(conn, store, [line.zone_id for line in lines])
+            today = (today_view(conn, store, [line.zone_id for line in lines],
+                                period.until, self.config) if kind == "day" else None)
             alerts = [a for a in store_alerts(conn, store) if a["state"] == "open"]
         return self.render(request, "store.html", user=user, csrf=csrf, store=store,
                            store_name=self.config.store(store).label, lines=lines,
-                           rated=rated,
+                           rated=rated, **self._today(today),
                            alerts=alerts, period=period, kind=kind, periods=PERIODS,
                            tz=self.config.store(store).timezone,
                            local=lambda ts: _local(ts, self.config.store(store).timezone))
@@ -352,6 +369,8 @@ class _Web:
             period, kind = self._period(request, store)
             rep = zone_report(conn, store, zone, period, self.config)
             rated = bool(rated_zones(conn, store, [zone]))
+            today = (today_view(conn, store, [zone], period.until, self.config)
+                     if kind == "day" and rated else None)
             alerts = store_alerts(conn, store, zone, limit=20)
         tol = rep.tolerance
         if not rated:
@@ -374,6 +393,7 @@ class _Web:
             heat_wait=charts.heatmap(rep.heat_wait, "wait"),
             bands=charts.wait_bands(rep.bands, tol.wait_s),
             trend=charts.trend(rep.trend), peak_end=charts.peak_end(rep.peak_end),
+            **self._today(today),
         )
 
     def zone_csv(self, request: Request) -> Response:

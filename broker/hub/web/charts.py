@@ -21,6 +21,7 @@ from peakend.broker.hub.reports.analytics import (
     TrendPoint,
     fmt_duration,
 )
+from peakend.broker.hub.reports.today import DayLine, HourOfDay
 from peakend.broker.hub.reports.traffic import DwellPoint
 
 FONT = 'font-family="system-ui, sans-serif"'
@@ -155,6 +156,77 @@ def dwell(points: list[DwellPoint]) -> Markup:
         x = left + i * step + step / 2
         out.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" '
                    f'fill="#546e7a">{_short(points[i].start)}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def day_lines(today: DayLine, usual: DayLine, metric: str, usual_label: str,
+              now_hour: int) -> Markup:
+    """Hour by hour, today (solid, up to the current hour) over the usual day (dashed, all
+    day): ``metric`` "happy" (Happy Index, 0..100) or "wait" (wait p90, in minutes)."""
+    width, height, left, right, bottom, top = 560, 230, 44, 12, 28, 32
+    plot_w, plot_h = width - left - right, height - bottom - top
+    key = "happy_index" if metric == "happy" else "wait_p90_s"
+    name = "Happy Index" if metric == "happy" else "Wait p90"
+    out = [f'<svg class="chart day {metric}" viewBox="0 0 {width} {height}" role="img" '
+           f'aria-label="{name} by hour, today and {escape(usual_label)}" {FONT} '
+           'font-size="11">']
+    if metric == "happy":
+        ticks, top_v, unit = [0.0, 25.0, 50.0, 75.0, 100.0], 100.0, "Happy Index"
+    else:
+        values = [getattr(h, key) / 60 for line in (today, usual) for h in line.hours
+                  if getattr(h, key) is not None]
+        step = _nice_step(max(values + [1.0]) / 4)
+        top_v = step * max(1, math.ceil(max(values + [1.0]) / step))
+        ticks, unit = [k * step for k in range(int(round(top_v / step)) + 1)], "minutes"
+    for v in ticks:
+        y = top + plot_h * (1 - v / top_v)
+        out.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" '
+                   f'y2="{y:.1f}" stroke="#eceff1"/><text class="tick" x="{left - 6}" '
+                   f'y="{y + 4:.1f}" text-anchor="end" fill="#546e7a">{v:g}</text>')
+    out.append(f'<text class="axis-title" x="{left - 38}" y="{top - 14}" fill="#546e7a">'
+               f"{unit}</text>")
+    slot = plot_w / 24
+    for h in range(0, 25, 3):
+        out.append(f'<text class="tick" x="{left + h * slot:.1f}" y="{height - 8}" '
+                   f'text-anchor="middle" fill="#546e7a">{h:02d}</text>')
+    colour = "#2e7d32" if metric == "happy" else "#5e35b1"
+    for line, label, dash, upto in ((usual, usual_label, ' stroke-dasharray="5 3"', 24),
+                                    (today, "today", "", now_hour + 1)):
+        pts = []
+        for hr in line.hours[:upto]:
+            v = getattr(hr, key)
+            if v is None:
+                continue
+            shown = v if metric == "happy" else v / 60
+            pts.append((left + (hr.hour + 0.5) * slot, top + plot_h * (1 - shown / top_v), hr,
+                        v))
+        stroke = colour if line is today else "#90a4ae"
+        # one polyline per run of consecutive hours: an hour without data is a gap, not a
+        # straight line across it
+        runs: list[list[tuple[float, float, HourOfDay, float]]] = []
+        for p in pts:
+            if runs and runs[-1][-1][2].hour == p[2].hour - 1:
+                runs[-1].append(p)
+            else:
+                runs.append([p])
+        for run in runs:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in run)
+            out.append(f'<polyline class="{"today" if line is today else "usual"}" '
+                       f'points="{path}" fill="none" stroke="{stroke}" stroke-width="2"{dash}/>')
+        for x, y, hr, v in pts:
+            text = f"{v:.1f}" if metric == "happy" else fmt_duration(v)
+            n = hr.ratings if metric == "happy" else hr.waits
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{stroke}"><title>'
+                       f"{escape(label)} {hr.hour:02d}:00-{(hr.hour + 1) % 24:02d}:00: {name} "
+                       f"{text} (n={n})</title></circle>")
+    lx = left + plot_w - 250
+    out.append(f'<g class="legend"><line x1="{lx}" x2="{lx + 20}" y1="{top - 18}" '
+               f'y2="{top - 18}" stroke="{colour}" stroke-width="2"/><text x="{lx + 24}" '
+               f'y="{top - 14}" fill="#263238">today</text><line x1="{lx + 80}" '
+               f'x2="{lx + 100}" y1="{top - 18}" y2="{top - 18}" stroke="#90a4ae" '
+               f'stroke-width="2" stroke-dasharray="5 3"/><text x="{lx + 104}" y="{top - 14}" '
+               f'fill="#263238">{escape(usual_label)}</text></g>')
     out.append("</svg>")
     return Markup("".join(out))
 

@@ -20,6 +20,7 @@ from peakend.broker.hub.reports.queries import (
     open_db,
     parse_moment,
     store_report,
+    today_view,
     zone_report,
     zones,
 )
@@ -290,4 +291,54 @@ def test_camera_only_zone_shows_visits_and_dwell_not_empty_ratings(
     assert heat.count() == 1  # visits; no waits measured here, so no wait map
     assert heat.locator("rect[data-value]:not([data-value=''])").count() >= 7 * 9
     assert heat.locator(".legend text").last.text_content() == "no data"
+    page.close()
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+@pytest.mark.parametrize("path", ["/s/s001", "/s/s001/z/checkout"])
+def test_pages_open_on_today_against_a_usual_day(
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, path: str
+) -> None:
+    zone_ids = ["checkout"] if "/z/" in path else ["checkout", "deli"]
+    conn = open_db(hub_db)
+    try:
+        before = today_view(conn, "s001", zone_ids, datetime.now(UTC), CONFIG)
+        page = login(browser, web_url, "anna", WIDTHS[size])
+        with only_hub_requests(page, web_url):
+            assert page.goto(web_url + path).status == 200
+            name = "store" if path == "/s/s001" else "zone"
+            page.screenshot(path=str(artifacts / f"{name}-today-{size}.png"), full_page=True)
+            assert overflowing_text(page) == []
+        after = today_view(conn, "s001", zone_ids, datetime.now(UTC), CONFIG)
+    finally:
+        conn.close()
+    assert page.locator("nav.periods a[aria-current]").inner_text() == "Today"
+    card = page.locator("#today")
+    assert card.locator("h2").inner_text() == f"Today against a usual {before.weekday}"
+    # the fixture holds two of the last four same weekdays (7 and 14 days ago)
+    assert before.usual.days == 2
+    sentences = card.locator(".sentences li").all_inner_texts()
+    assert sentences in (before.sentences, after.sentences)
+    assert any(s.startswith("Happy Index today to ") or s.startswith("Too few ratings")
+               for s in sentences)
+    # the usual day's hours, as the table behind the charts shows them
+    card.locator("summary").click()
+    rows = {int(r.get_attribute("data-hour")): r.locator("td").all_inner_texts()
+            for r in card.locator("table.hours tbody tr").all()}
+    usual = before.usual.hours
+    assert sorted(rows) == [h.hour for h in usual if h.ratings or h.waits
+                            or before.today.hours[h.hour].ratings
+                            or before.today.hours[h.hour].waits]
+    for h in usual:
+        if h.hour in rows:
+            assert rows[h.hour][2:4] == [an.fmt_index(h.happy_index), str(h.ratings)]
+            assert rows[h.hour][6:8] == [an.fmt_duration(h.wait_p90_s), str(h.waits)]
+    # both charts have their axis, its title and a legend naming today and the usual day
+    for metric, unit in (("happy", "Happy Index"), ("wait", "minutes")):
+        chart = card.locator(f"svg.chart.day.{metric}")
+        assert chart.locator("text.axis-title").text_content() == unit
+        assert chart.locator("text.tick").count() >= 3 + 9
+        assert chart.locator(".legend text").all_text_contents() == [
+            "today", f"usual {before.weekday}"]
+        assert chart.locator("polyline.usual").count() >= 1
     page.close()

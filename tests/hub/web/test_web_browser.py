@@ -33,6 +33,9 @@ def test_manager_opens_a_zone_sees_charts_acknowledges_and_exports(
     assert page.locator("h1").inner_text().startswith("Market Street")
     assert page.locator("table.zones tbody tr").count() == 2
     page.screenshot(path=str(artifacts / "store-laptop.png"), full_page=True)
+    # pages open on today; the week shows every chart with a week of data
+    page.click("nav.periods a:text('7 days')")
+    page.wait_for_url(f"{web_url}/s/s001?period=7d")
     page.click("table.zones a:text('checkout')")
     page.wait_for_url("**/s/s001/z/checkout**")
     # the charts are real SVG with data in them
