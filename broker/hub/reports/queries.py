@@ -183,6 +183,57 @@ def store_report(
 def _store_report(
     conn: HubDb, period: Period, store: str | None, zone: str | None, config: HubConfig
 ) -> list[ZoneLine]:
+    known, parts = _zone_parts(conn, period, store, zone)
+    load_numpy_for(sum(len(p["waits"]) + len(p["dwells"]) for p in parts.values()))
+    return [_line(s, z, last, parts.get((s, z)) or _part(), config) for s, z, last in known]
+
+
+def store_overview(
+    conn: HubDb, period: Period, stores: list[str], config: HubConfig | None = None
+) -> tuple[dict[str, Summary], list[ZoneLine]]:
+    """Each store's figures over all its zones (counts summed, waits and dwells pooled, so a
+    store's wait p90 is that of all its shoppers) and every zone's line, for comparing stores
+    and ranking zones across them. Store by store, as the store page reads one."""
+    config = config or DEFAULT
+    totals: dict[str, Summary] = {}
+    lines: list[ZoneLine] = []
+    with conn.snapshot():
+        for st in stores:
+            known, parts = _zone_parts(conn, period, st, None)
+            load_numpy_for(sum(len(p["waits"]) + len(p["dwells"]) for p in parts.values()))
+            pooled = _part()
+            for s, z, last in known:
+                p = parts.get((s, z)) or _part()
+                lines.append(_line(s, z, last, p, config))
+                pooled["n"] = [a + b for a, b in zip(pooled["n"], p["n"], strict=True)]
+                pooled["visits"] += p["visits"]
+                # the hours the store had any visit, in any zone
+                pooled["hours"] |= p["hours"]
+                pooled["waits"].extend(p["waits"])
+                pooled["dwells"].extend(p["dwells"])
+            totals[st] = _line(st, "", None, pooled, config).summary
+    return totals, lines
+
+
+def _line(s: str, z: str, last: str | None, p: dict[str, Any], config: HubConfig) -> ZoneLine:
+    n = p["n"]
+    summary = summary_from_parts(
+        ratings=sum(n),
+        score_sum=float(sum(k * score for score, k in enumerate(n, 1))),
+        unhappy=sum(n[: config.analytics.unhappy_max_score]),
+        visits=p["visits"],
+        hours=len(p["hours"]),
+        waits=p["waits"],
+        dwells=p["dwells"],
+    )
+    return ZoneLine(s, z, summary, last, (n[0], n[1], n[2], n[3]))
+
+
+def _zone_parts(
+    conn: HubDb, period: Period, store: str | None, zone: str | None
+) -> tuple[list[tuple[str, str, str]], dict[tuple[str, str], dict[str, Any]]]:
+    """The zones that ever sent something and, for each, its sums over the period: the rollup
+    for whole hours, the unfolded rows past its marks and the raw rows at the edges."""
     folded = marks(conn)
     known = zones(conn, store, zone, folded)
     epoch = conn.dialect.epoch
@@ -244,22 +295,7 @@ def _store_report(
                 (s, z, lo, hi),
             ):
                 _add_visit(p, t, dwell, wait)
-    load_numpy_for(sum(len(p["waits"]) + len(p["dwells"]) for p in parts.values()))
-    lines = []
-    for s, z, last in known:
-        p = parts.get((s, z)) or _part()
-        n = p["n"]
-        summary = summary_from_parts(
-            ratings=sum(n),
-            score_sum=float(sum(k * score for score, k in enumerate(n, 1))),
-            unhappy=sum(n[: config.analytics.unhappy_max_score]),
-            visits=p["visits"],
-            hours=len(p["hours"]),
-            waits=p["waits"],
-            dwells=p["dwells"],
-        )
-        lines.append(ZoneLine(s, z, summary, last, (n[0], n[1], n[2], n[3])))
-    return lines
+    return known, parts
 
 
 def _part() -> dict[str, Any]:
@@ -586,3 +622,38 @@ def local_period(kind: str, tz: ZoneInfo, now: datetime) -> Period:
     else:
         raise ReportError(f"unknown period {kind!r}: use hour, day, week, month, 7d or 30d")
     return Period(start.astimezone(UTC), now.astimezone(UTC))
+
+
+def previous_period(period: Period, kind: str, tz: ZoneInfo) -> Period:
+    """The period to compare with: today so far against yesterday to the same time, this
+    week or month so far against the last one to the same point, the last 7 or 30 days
+    against the 7 or 30 before, and any other period against the as long one just before it.
+    Shifts are in local calendar days, so a daylight-saving change moves no hour."""
+    since, until = period.since.astimezone(tz), period.until.astimezone(tz)
+    if kind == "month":
+        start = (since.replace(day=1) - timedelta(days=1)).replace(day=1)
+        # the same point of the previous month (its last day when it is shorter)
+        end_day = min(until.day, (since.replace(day=1) - timedelta(days=1)).day)
+        end = until.replace(year=start.year, month=start.month, day=end_day)
+        return Period(_local_midnight(start, tz).astimezone(UTC), _at_local(end, tz))
+    days = {"hour": None, "day": 1, "week": 7}.get(kind)
+    if days is None and kind.endswith("d") and kind[:-1].isdigit():
+        days = int(kind[:-1])
+    if days:
+        return Period(_shift(since, -days, tz), _shift(until, -days, tz))
+    length = period.until - period.since
+    return Period(period.since - length, period.since)
+
+
+def _shift(moment: datetime, days: int, tz: ZoneInfo) -> datetime:
+    d = moment.date() + timedelta(days=days)
+    return _at_local(moment.replace(year=d.year, month=d.month, day=d.day), tz)
+
+
+def _at_local(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The same wall-clock time, re-read in the zone (its offset may differ on that day)."""
+    return moment.replace(tzinfo=None).replace(tzinfo=tz).astimezone(UTC)
+
+
+def _local_midnight(moment: datetime, tz: ZoneInfo) -> datetime:
+    return datetime(moment.year, moment.month, moment.day, tzinfo=tz)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -36,7 +37,15 @@ from peakend.broker.field import install
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import HubDb
 from peakend.broker.hub.reports import analytics as an
+from peakend.broker.hub.reports import compare as cmp
 from peakend.broker.hub.reports.alerts import acknowledge, add_comment, store_alerts
+from peakend.broker.hub.reports.compare import (
+    NO_DATA,
+    Compared,
+    SortError,
+    parse_sort,
+    ranked,
+)
 from peakend.broker.hub.reports.queries import (
     Period,
     ReportError,
@@ -45,7 +54,9 @@ from peakend.broker.hub.reports.queries import (
     local_period,
     open_db,
     parse_moment,
+    previous_period,
     rated_zones,
+    store_overview,
     store_report,
     today_view,
     zone_report,
@@ -163,7 +174,13 @@ class _Web:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour,
-                                          face_colour=charts.face_colour, face_names=FACES)
+                                          face_colour=charts.face_colour, face_names=FACES,
+                                          fmt_count=cmp.fmt_count,
+                                          fmt_change_index=cmp.fmt_change_index,
+                                          fmt_change_share=cmp.fmt_change_share,
+                                          fmt_change_duration=cmp.fmt_change_duration,
+                                          fmt_change_count=cmp.fmt_change_count,
+                                          keep_query=_keep_query)
 
     @contextmanager
     def db(self) -> Iterator[HubDb]:
@@ -304,16 +321,42 @@ class _Web:
         return resp
 
     def index(self, request: Request) -> Response:
+        """The user's stores side by side, and their zones ranked across them: each with its
+        figures, the change from the previous period and open alerts; sorted as asked."""
         with self.db() as conn:
             user, csrf = self._require(request, conn)
-            known = {s for s, _, _ in zones(conn)}
-            open_counts = dict(conn.execute(
-                "SELECT store_id, count(*) FROM alerts WHERE state = 'open' GROUP BY store_id"))
-        if len(user.stores) == 1:
-            return RedirectResponse(f"/s/{user.stores[0]}", status_code=303)
-        stores = [{"id": s, "name": self.config.store(s).label, "has_data": s in known,
-                   "open_alerts": open_counts.get(s, 0)} for s in user.stores]
-        return self.render(request, "index.html", user=user, csrf=csrf, stores=stores)
+            if len(user.stores) == 1:
+                return RedirectResponse(f"/s/{user.stores[0]}", status_code=303)
+            try:
+                store_sort = parse_sort(request.query_params.get("sort"), "name")
+                zone_sort = parse_sort(request.query_params.get("zsort"), "happy")
+            except SortError as exc:
+                raise HTTPException(400, f"{exc}.") from None
+            alerts: dict[tuple[str, str], int] = {
+                (s, z): n for s, z, n in conn.execute(
+                    "SELECT store_id, zone_id, count(*) FROM alerts WHERE state = 'open' "
+                    "GROUP BY store_id, zone_id")}
+            stores, zone_rows = [], []
+            kind = "day"
+            for st in user.stores:
+                period, kind = self._period(request, st)
+                tz = self.config.timezone(st)
+                now, now_lines = store_overview(conn, period, [st], self.config)
+                before, before_lines = store_overview(
+                    conn, previous_period(period, kind, tz), [st], self.config)
+                name = self.config.store(st).label
+                stores.append(Compared(st, None, name, now[st], before[st], sum(
+                    n for (s, _), n in alerts.items() if s == st)))
+                earlier = {line.zone_id: line.summary for line in before_lines}
+                zone_rows += [Compared(st, line.zone_id, f"{name} / {line.zone_id}",
+                                       line.summary, earlier.get(line.zone_id, NO_DATA),
+                                       alerts.get((st, line.zone_id), 0))
+                              for line in now_lines]
+        if request.query_params.get("sort"):
+            stores = ranked(stores, *store_sort)
+        return self.render(request, "index.html", user=user, csrf=csrf, stores=stores,
+                           zones=ranked(zone_rows, *zone_sort), store_sort=store_sort,
+                           zone_sort=zone_sort, kind=kind, periods=PERIODS)
 
     def fleet_page(self, request: Request) -> Response:
         """Every device of the user's stores; a tech's account is one with the stores they
@@ -438,6 +481,14 @@ class _Web:
         if not back.startswith(f"/s/{store}/"):
             back = f"/s/{store}/z/{row[0]}"
         return RedirectResponse(back + "#alerts", status_code=303)
+
+
+def _keep_query(request: Request, param: str, value: str) -> str:
+    """The page's query with one parameter set: a sort link keeps the period and the other
+    table's order."""
+    query = dict(request.query_params)
+    query[param] = value
+    return urlencode(query)
 
 
 def _local(ts: str | None, tz: str) -> str:

@@ -15,10 +15,13 @@ from pagecheck import only_hub_requests, overflowing_text
 
 from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.reports import analytics as an
+from peakend.broker.hub.reports import compare as cmp
 from peakend.broker.hub.reports.queries import (
     Period,
     open_db,
     parse_moment,
+    previous_period,
+    store_overview,
     store_report,
     today_view,
     zone_report,
@@ -341,4 +344,76 @@ def test_pages_open_on_today_against_a_usual_day(
         assert chart.locator(".legend text").all_text_contents() == [
             "today", f"usual {before.weekday}"]
         assert chart.locator("polyline.usual").count() >= 1
+    page.close()
+
+
+def figures(page, selector: str) -> list[dict[str, str]]:
+    """Each row of a compared table: its name and each figure cell's value and change."""
+    out = []
+    for r in page.locator(f"{selector} tbody tr").all():
+        cells = r.locator("td.num").all()
+        out.append({"name": r.locator("th a").inner_text(),
+                    "values": [c.get_attribute("data-value") for c in cells[:4]],
+                    "changes": [c.locator(".change").all_inner_texts() for c in cells[:4]],
+                    "alerts": cells[4].inner_text()})
+    return out
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_stores_side_by_side_with_their_change_and_zones_ranked(
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+) -> None:
+    query, period = fixed_period(7)
+    conn = open_db(hub_db)
+    try:
+        expected = {}
+        for st in ("s001", "s002"):
+            p = Period(parse_moment(query["since"], CONFIG.timezone(st)).astimezone(UTC),
+                       parse_moment(query["until"], CONFIG.timezone(st)).astimezone(UTC))
+            now, lines = store_overview(conn, p, [st], CONFIG)
+            before, _ = store_overview(conn, previous_period(p, "custom", CONFIG.timezone(st)),
+                                       [st], CONFIG)
+            expected[st] = (now[st], before[st], lines)
+        open_alerts = dict(conn.execute(
+            "SELECT store_id, count(*) FROM alerts WHERE state = 'open' GROUP BY store_id"))
+    finally:
+        conn.close()
+    page = login(browser, web_url, "chris", WIDTHS[size])
+    with only_hub_requests(page, web_url):
+        assert page.goto(f"{web_url}/?{urlencode(query)}").status == 200
+        page.screenshot(path=str(artifacts / f"stores-compared-{size}.png"), full_page=True)
+        assert overflowing_text(page) == []
+        rows = figures(page, "table.stores")
+        assert [r["name"] for r in rows] == ["Market Street", "Harbour Mall"]
+        for r, st in zip(rows, ("s001", "s002"), strict=True):
+            now, before, _ = expected[st]
+            assert r["values"] == [str(now.happy_index), str(now.unhappy_share),
+                                   str(now.wait_p90_s), str(now.ratings)]
+            assert r["changes"][0] == [cmp.fmt_change_index(now.happy_index
+                                                            - before.happy_index)]
+            assert r["changes"][2] == [cmp.fmt_change_duration(now.wait_p90_s
+                                                               - before.wait_p90_s)]
+            assert r["alerts"] == str(open_alerts.get(st, 0))
+        # sort by Happy Index: lowest first, then highest first
+        page.click("table.stores thead a:text('Happy Index')")
+        page.wait_for_url("**sort=-happy**")
+        ordered = [float(v["values"][0]) for v in figures(page, "table.stores")]
+        assert ordered == sorted(ordered, reverse=True)
+        page.click("table.stores thead a:text('Happy Index')")
+        page.wait_for_url("**sort=happy**")
+        ordered = [float(v["values"][0]) for v in figures(page, "table.stores")]
+        assert ordered == sorted(ordered)
+        # zones across stores, worst Happy Index first; the period stays as it was
+        zones_shown = figures(page, "table.ranked")
+        lines = [line for _, _, ls in expected.values() for line in ls]
+        assert [z["values"][0] for z in zones_shown] == [
+            str(line.summary.happy_index) for line in sorted(
+                lines, key=lambda line: line.summary.happy_index)]
+        page.click("table.ranked thead a:text('Wait p90')")
+        page.wait_for_url("**zsort=-wait**")
+        assert query["since"] in page.url.replace("%3A", ":")
+        waits = [float(z["values"][2]) for z in figures(page, "table.ranked")]
+        assert waits == sorted(waits, reverse=True) and len(waits) == 3
+        assert page.goto(f"{web_url}/?sort=colour").status == 400
+        assert "cannot sort by 'colour'" in page.locator(".error-page").inner_text()
     page.close()

@@ -110,10 +110,10 @@ def test_wrong_password_and_forged_forms_are_refused(browser, web_url: str) -> N
 def test_manager_of_two_stores_chooses_one(browser, web_url: str, artifacts: Path) -> None:
     page = login(browser, web_url, "chris", LAPTOP)
     page.wait_for_url(f"{web_url}/")
-    names = page.locator(".tile strong").all_inner_texts()
+    names = page.locator("table.stores tbody th strong").all_inner_texts()
     assert names == ["Market Street", "Harbour Mall"]
     page.screenshot(path=str(artifacts / "stores-laptop.png"))
-    page.click(".tile:has-text('Harbour Mall')")
+    page.click("table.stores a:has-text('Harbour Mall')")
     page.wait_for_url(f"{web_url}/s/s002")
     assert "America/New_York" in page.locator(".clock").inner_text()
     page.close()
