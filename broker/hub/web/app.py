@@ -64,6 +64,7 @@ from peakend.broker.hub.reports.queries import (
 )
 from peakend.broker.hub.reports.shares import FACES
 from peakend.broker.hub.web import charts as charts
+from peakend.broker.hub.web import chartspec as spec
 from peakend.broker.hub.web import fleet as fl
 from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
 
@@ -72,7 +73,9 @@ COOKIE = "peakend_session"
 LOGIN_COOKIE = "peakend_login"
 PERIODS = [("day", "Today"), ("week", "This week"), ("7d", "7 days"), ("month", "This month"),
            ("30d", "30 days")]
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+# Scripts only from the hub itself (the vendored Chart.js and static/charts.js): no inline
+# script, no CDN.
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'")
 
 
@@ -253,10 +256,10 @@ class _Web:
             return {"today": None}
         usual = f"usual {view.weekday}"
         return {"today": view,
-                "day_happy": charts.day_lines(view.today, view.usual, "happy", usual,
-                                              view.now_hour),
-                "day_wait": charts.day_lines(view.today, view.usual, "wait", usual,
-                                             view.now_hour)}
+                "day_happy": spec.day_lines(view.today, view.usual, "happy", usual,
+                                            view.now_hour),
+                "day_wait": spec.day_lines(view.today, view.usual, "wait", usual,
+                                           view.now_hour)}
 
     def _known_store(self, conn: HubDb, store: str) -> None:
         """A store of the user's account that the hub has never heard of is a 404, not an
@@ -415,27 +418,30 @@ class _Web:
             today = (today_view(conn, store, [zone], period.until, self.config)
                      if kind == "day" and rated else None)
             alerts = store_alerts(conn, store, zone, limit=20)
-        tol = rep.tolerance
         if not rated:
             return self.render(
                 request, "zone_camera.html", user=user, csrf=csrf, store=store, zone=zone,
                 store_name=self.config.store(store).label, rep=rep, s=rep.summary,
                 alerts=alerts, period=period, kind=kind, periods=PERIODS,
                 query=request.url.query, local=lambda ts: _local(ts, rep.timezone),
-                heat_visits=charts.heatmap(rep.heat_visits, "count"),
-                heat_wait=charts.heatmap(rep.heat_wait, "wait") if rep.summary.waits else None,
-                dwell=charts.dwell(rep.dwell_trend),
+                heat_visits=_heat(rep.heat_visits, "count"),
+                heat_wait=_heat(rep.heat_wait, "wait") if rep.summary.waits else None,
+                dwell=spec.dwell(rep.dwell_trend),
             )
         return self.render(
             request, "zone.html", user=user, csrf=csrf, store=store, zone=zone,
             store_name=self.config.store(store).label, rep=rep, s=rep.summary, alerts=alerts,
             period=period, kind=kind, periods=PERIODS, query=request.url.query,
             lookback=f"{self.config.analytics.lookback_min:g}",
+            min_ratings=self.config.analytics.min_ratings_tolerance,
             local=lambda ts: _local(ts, rep.timezone),
-            heat_happy=charts.heatmap(rep.heat_happy, "happy"),
-            heat_wait=charts.heatmap(rep.heat_wait, "wait"),
-            bands=charts.wait_bands(rep.bands, tol.wait_s),
-            trend=charts.trend(rep.trend), peak_end=charts.peak_end(rep.peak_end),
+            heat_happy=_heat(rep.heat_happy, "happy"),
+            heat_wait=_heat(rep.heat_wait, "wait"),
+            bands=spec.wait_bands(rep.bands),
+            # the zone report's own rule: weeks beyond 92 days
+            trend=spec.trend(rep.trend, "week" if rep.period.until - rep.period.since
+                             > timedelta(days=92) else "day"),
+            peak_end=spec.peak_end(rep.peak_end),
             **self._today(today),
         )
 
@@ -481,6 +487,14 @@ class _Web:
         if not back.startswith(f"/s/{store}/"):
             back = f"/s/{store}/z/{row[0]}"
         return RedirectResponse(back + "#alerts", status_code=303)
+
+
+def _heat(hm: an.HeatMap, kind: str) -> dict[str, Any]:
+    """A heat map as a laptop shows it, as a phone shows it (turned a quarter) and as a
+    table."""
+    head, rows = charts.heat_table(hm, kind)
+    return {"wide": charts.heatmap(hm, kind), "tall": charts.heatmap(hm, kind, tall=True),
+            "head": head, "rows": rows, "title": hm.title}
 
 
 def _keep_query(request: Request, param: str, value: str) -> str:

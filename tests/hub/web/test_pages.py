@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from pagecheck import only_hub_requests, overflowing_text
+from pagecheck import chart_problems, hover_tooltip, only_hub_requests, overflowing_text
 
 from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.reports import analytics as an
@@ -286,11 +286,13 @@ def test_camera_only_zone_shows_visits_and_dwell_not_empty_ratings(
     for absent in ("Happy Index", "Response", "response", "What went wrong", "Faces"):
         assert absent not in text
     assert int(page.locator("#kpi-visits").inner_text()) > 500
-    dwell = page.locator("svg.chart.dwell")
-    assert dwell.locator("polyline").count() == 2 and dwell.locator("text.tick").count() >= 3
-    assert dwell.locator("text.axis-title").text_content() == "minutes"
-    assert dwell.locator(".legend text").all_text_contents() == ["dwell p50", "dwell p90"]
-    heat = page.locator("svg.heat")
+    assert chart_problems(page) == []
+    dwell = "Chart.getChart(document.querySelector('#chart-dwell canvas'))"
+    assert page.evaluate(f"{dwell}.scales.y.options.title.text") == "minutes"
+    assert page.evaluate(f"{dwell}.legend.legendItems.map(i => i.text)") == [
+        "Dwell p50", "Dwell p90"]
+    assert hover_tooltip(page, "chart-dwell")[0].startswith("Dwell p50: ")
+    heat = page.locator("svg.heat.wide")
     assert heat.count() == 1  # visits; no waits measured here, so no wait map
     assert heat.locator("rect[data-value]:not([data-value=''])").count() >= 7 * 9
     assert heat.locator(".legend text").last.text_content() == "no data"
@@ -325,7 +327,7 @@ def test_pages_open_on_today_against_a_usual_day(
     assert any(s.startswith("Happy Index today to ") or s.startswith("Too few ratings")
                for s in sentences)
     # the usual day's hours, as the table behind the charts shows them
-    card.locator("summary").click()
+    card.locator("summary:text('The numbers, hour by hour')").click()
     rows = {int(r.get_attribute("data-hour")): r.locator("td").all_inner_texts()
             for r in card.locator("table.hours tbody tr").all()}
     usual = before.usual.hours
@@ -336,14 +338,20 @@ def test_pages_open_on_today_against_a_usual_day(
         if h.hour in rows:
             assert rows[h.hour][2:4] == [an.fmt_index(h.happy_index), str(h.ratings)]
             assert rows[h.hour][6:8] == [an.fmt_duration(h.wait_p90_s), str(h.waits)]
-    # both charts have their axis, its title and a legend naming today and the usual day
+    # both charts have their axes, a legend naming today and the usual day, exact values on
+    # hover: the usual day's first hour with data, as the table says
+    assert chart_problems(page) == []
     for metric, unit in (("happy", "Happy Index"), ("wait", "minutes")):
-        chart = card.locator(f"svg.chart.day.{metric}")
-        assert chart.locator("text.axis-title").text_content() == unit
-        assert chart.locator("text.tick").count() >= 3 + 9
-        assert chart.locator(".legend text").all_text_contents() == [
-            "today", f"usual {before.weekday}"]
-        assert chart.locator("polyline.usual").count() >= 1
+        legend = page.evaluate(
+            f"Chart.getChart(document.querySelector('#chart-day-{metric} canvas'))"
+            ".legend.legendItems.map(i => i.text)")
+        assert legend == ["today", f"usual {before.weekday}"]
+        assert page.evaluate(f"Chart.getChart(document.querySelector('#chart-day-{metric} "
+                             "canvas')).scales.y.options.title.text") == unit
+    first = next(h for h in usual if h.ratings)
+    lines = hover_tooltip(page, "chart-day-happy", series=1)
+    assert f"usual {before.weekday}: {an.fmt_index(first.happy_index)} (n={first.ratings})" \
+        in lines
     page.close()
 
 
@@ -416,4 +424,54 @@ def test_stores_side_by_side_with_their_change_and_zones_ranked(
         assert waits == sorted(waits, reverse=True) and len(waits) == 3
         assert page.goto(f"{web_url}/?sort=colour").status == 400
         assert "cannot sort by 'colour'" in page.locator(".error-page").inner_text()
+    page.close()
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_zone_charts_have_axes_legends_tables_and_explanations(
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+) -> None:
+    query, period = fixed_period()
+    conn = open_db(hub_db)
+    try:
+        rep = zone_report(conn, "s001", "checkout", period, CONFIG)
+    finally:
+        conn.close()
+    page = login(browser, web_url, "anna", WIDTHS[size])
+    with only_hub_requests(page, web_url) as seen:
+        assert page.goto(f"{web_url}/s/s001/z/checkout?{urlencode(query)}").status == 200
+        assert chart_problems(page) == []
+        # the wait p90 bars of the trend stand on their own axis, in minutes
+        trend = "Chart.getChart(document.querySelector('#chart-trend canvas'))"
+        assert page.evaluate(f"{trend}.data.datasets[1].yAxisID") == "y2"
+        assert page.evaluate(f"{trend}.scales.y2.options.title.text") == "minutes"
+        top = page.evaluate(f"{trend}.scales.y2.max")
+        assert top >= max(p.wait_p90_s for p in rep.trend if p.wait_p90_s) / 60
+        # exact values on hover: the band's Happy Index and its n, as the report has them
+        band = next(b for b in rep.bands if b.ratings)
+        assert hover_tooltip(page, "chart-bands") == [
+            f"Happy Index: {an.fmt_index(round(band.happy_index, 2))} (n={band.ratings})"]
+        # every explanation opens in place
+        for key in ("happy", "unhappy", "p90", "tolerance"):
+            page.click(f"details.explain[data-explains={key}] summary")
+            assert page.locator(f"details.explain[data-explains={key}] p").is_visible()
+        # the tables behind the charts open too, and nothing runs out of its box
+        for summary in page.locator("details.behind summary").all():
+            summary.click()
+        page.screenshot(path=str(artifacts / f"zone-open-{size}.png"), full_page=True)
+        assert overflowing_text(page) == []
+    assert any(u.endswith("/static/vendor/chartjs/chart.umd.min.js") for u in seen)
+    text = page.locator("details.explain[data-explains=tolerance] p").inner_text()
+    assert "30 ratings" in text
+    tol = rep.tolerance
+    assert page.locator("#tolerance-range").inner_text() == (
+        f"80% range {an.fmt_duration(tol.low_s)}-{an.fmt_duration(tol.high_s)}, "
+        f"n={tol.ratings}")
+    # the trend's table: each day's Happy Index and wait p90
+    rows = page.locator("#chart-trend table.behind tbody tr").all()
+    assert len(rows) == len(rep.trend)
+    first = rep.trend[0]
+    assert rows[0].locator("td").all_inner_texts()[:2] == [
+        f"{an.fmt_index(round(first.happy_index, 2))} (n={first.ratings})",
+        f"{an.fmt_duration(round(first.wait_p90_s / 60, 4) * 60)} ({first.visits} visits)"]
     page.close()

@@ -115,7 +115,9 @@ def shown(page) -> dict[str, object]:
     """What a zone page shows as numbers: the KPIs, every chart, the alert causes."""
     return {
         "kpis": page.locator("section.kpis").inner_text(),
-        "charts": page.locator("svg.chart").evaluate_all("els => els.map(e => e.outerHTML)"),
+        "charts": page.locator("svg.chart").evaluate_all("els => els.map(e => e.outerHTML)")
+        + page.locator("figure.chartjs").evaluate_all(
+            "els => els.map(e => e.querySelector('script').textContent)"),
         "causes": page.locator(".alert-item .cause").all_inner_texts(),
     }
 
@@ -166,7 +168,8 @@ def test_store_zone_and_csv_show_the_same_numbers_as_on_sqlite(
     s = rep.summary
     assert f"{an.fmt_index(s.happy_index)}\n{s.ratings} ratings" in pg_zone["kpis"]
     assert f"{s.waits} measured" in pg_zone["kpis"] and f"{s.visits} visits" in pg_zone["kpis"]
-    assert len(pg_zone["charts"]) == 5
+    # two heat maps (wide and tall) and three Chart.js charts
+    assert len(pg_zone["charts"]) == 7
     # ... and everything else a manager reads is what the same web shows on SQLite
     assert seen[twin.pg_web] == seen[twin.lite_web]
     assert any(c.startswith("3 unhappy in 10 min") for c in pg_zone["causes"])
