@@ -119,6 +119,8 @@ def shown(page) -> dict[str, object]:
         + page.locator("figure.chartjs").evaluate_all(
             "els => els.map(e => e.querySelector('script').textContent)"),
         "causes": page.locator(".alert-item .cause").all_inner_texts(),
+        "why": page.locator("#faces, #reasons-wrong, #reasons-well, #wait-reason")
+        .all_inner_texts(),
     }
 
 
@@ -173,6 +175,12 @@ def test_store_zone_and_csv_show_the_same_numbers_as_on_sqlite(
     # ... and everything else a manager reads is what the same web shows on SQLite
     assert seen[twin.pg_web] == seen[twin.lite_web]
     assert any(c.startswith("3 unhappy in 10 min") for c in pg_zone["causes"])
+    # faces and reasons as the SQLite report counts them
+    faces, wrong, well, _ = pg_zone["why"]
+    assert f"{rep.summary.ratings} presses" in faces
+    assert f"{rep.went_wrong.answered} of {rep.went_wrong.presses} presses" in wrong
+    assert rep.went_wrong.reasons[0].label in wrong
+    assert f"{rep.went_well.answered} of {rep.went_well.presses} presses" in well
     # CSV: every rating of the period with its linked wait, as computed on SQLite
     exported = list(csv.DictReader(io.StringIO(pg_csv)))
     expected = linked_rows(rep)
