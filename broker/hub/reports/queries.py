@@ -22,6 +22,7 @@ from array import array
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -144,6 +145,14 @@ def rated_zones(conn: HubDb, store: str, zone_ids: list[str]) -> set[str]:
     return {z for z in zone_ids if conn.execute(
         "SELECT 1 FROM ratings WHERE store_id = $1 AND zone_id = $2 LIMIT 1", (store, z)
     ).fetchone() is not None}
+
+
+def has_sent(conn: HubDb, store: str, zone: str | None = None) -> bool:
+    """Whether the store (or its zone) ever sent anything: a few indexed look-ups, where
+    :func:`zones` lists every zone with its last message."""
+    where, args = _where(store, zone)
+    return any(conn.execute(f"SELECT 1 FROM {table}{where} LIMIT 1", args).fetchone()
+               for table in ("zone_last", "ratings", "dwells", "queue_windows"))
 
 
 def _past_mark(table: str, columns: str, n: int) -> str:
@@ -382,8 +391,21 @@ class ZoneReport:
     wait_reason: str
     wait_reason_label: str
     wait_reason_bands: list[WaitReasonBand]
-    heat_visits: an.HeatMap
-    dwell_trend: list[DwellPoint]
+    trend_by: str = "day"
+
+    # Footfall views, for camera-only zones and the JSON report: computed when first asked,
+    # so a kiosk zone's page does not pay for them.
+    @cached_property
+    def heat_visits(self) -> an.HeatMap:
+        from peakend.broker.hub.reports.traffic import heatmap_visits
+
+        return heatmap_visits(self.data, ZoneInfo(self.timezone))
+
+    @cached_property
+    def dwell_trend(self) -> list[DwellPoint]:
+        from peakend.broker.hub.reports.traffic import dwell_trend
+
+        return dwell_trend(self.data, ZoneInfo(self.timezone), self.trend_by)
 
     def as_dict(self) -> dict[str, Any]:
         tol = self.tolerance
@@ -442,8 +464,6 @@ def zone_report(
     trend_by: str | None = None,
 ) -> ZoneReport:
     from peakend.broker.hub.reports import analytics as an
-    from peakend.broker.hub.reports.traffic import dwell_trend, heatmap_visits
-
     config = config or DEFAULT
     a = config.analytics
     tz = config.timezone(store)
@@ -496,8 +516,7 @@ def zone_report(
         wait_reason_label=config.reasons.unhappy.get(config.reasons.wait, config.reasons.wait),
         wait_reason_bands=wait_reason_by_band(data.score, data.reason, linked.wait_s,
                                               a.wait_bands_s, config.reasons.wait),
-        heat_visits=heatmap_visits(data, tz),
-        dwell_trend=dwell_trend(data, tz, trend_by),
+        trend_by=trend_by,
     )
 
 
@@ -531,21 +550,25 @@ def today_view(
     local_now = now.astimezone(tz)
     day = local_now.date()
     usual = td.usual_days(day)
-    first = usual[-1]
-    lo = format_ts(datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC))
-    hi = format_ts(now)
     epoch = conn.dialect.epoch
     ratings: list[tuple[float, int]] = []
     waits: list[tuple[float, float]] = []
+    # only the five days compared (today and the four same weekdays), not the four weeks
+    # between them: a fifth of the rows
+    spans = [(format_ts(datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)),
+              format_ts(min(now, datetime(n.year, n.month, n.day, tzinfo=tz).astimezone(UTC))))
+             for d in (day, *usual) for n in (d + timedelta(days=1),)]
     with conn.snapshot():
         for z in zone_ids:
-            ratings += conn.execute(
-                f"SELECT {epoch('at')}, score FROM ratings WHERE store_id = $1 AND zone_id = $2 "
-                "AND at >= $3 AND at < $4 AND flagged = 0", (store, z, lo, hi)).fetchall()
-            waits += conn.execute(
-                f"SELECT {epoch('exit')}, wait_s FROM dwells WHERE store_id = $1 "
-                "AND zone_id = $2 AND exit >= $3 AND exit < $4 AND wait_s IS NOT NULL",
-                (store, z, lo, hi)).fetchall()
+            for lo, hi in spans:
+                ratings += conn.execute(
+                    f"SELECT {epoch('at')}, score FROM ratings WHERE store_id = $1 "
+                    "AND zone_id = $2 AND at >= $3 AND at < $4 AND flagged = 0",
+                    (store, z, lo, hi)).fetchall()
+                waits += conn.execute(
+                    f"SELECT {epoch('exit')}, wait_s FROM dwells WHERE store_id = $1 "
+                    "AND zone_id = $2 AND exit >= $3 AND exit < $4 AND wait_s IS NOT NULL",
+                    (store, z, lo, hi)).fetchall()
     ra = np.array(ratings, dtype=float).reshape(-1, 2)
     wa = np.array(waits, dtype=float).reshape(-1, 2)
     args = (ra[:, 0], ra[:, 1].astype(np.int64), wa[:, 0], wa[:, 1], tz)

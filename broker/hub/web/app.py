@@ -50,6 +50,7 @@ from peakend.broker.hub.reports.queries import (
     Period,
     ReportError,
     TodayView,
+    has_sent,
     linked_rows,
     local_period,
     open_db,
@@ -60,7 +61,6 @@ from peakend.broker.hub.reports.queries import (
     store_report,
     today_view,
     zone_report,
-    zones,
 )
 from peakend.broker.hub.reports.shares import FACES
 from peakend.broker.hub.web import charts as charts
@@ -264,12 +264,12 @@ class _Web:
     def _known_store(self, conn: HubDb, store: str) -> None:
         """A store of the user's account that the hub has never heard of is a 404, not an
         empty page: listed in hub.toml, or sent something."""
-        if not any(s.id == store for s in self.config.stores) and not zones(conn, store):
+        if not any(s.id == store for s in self.config.stores) and not has_sent(conn, store):
             raise HTTPException(404, f"No store {store} on this hub: it is not listed in "
                                      "hub.toml and none of its devices has sent anything.")
 
     def _known_zone(self, conn: HubDb, store: str, zone: str) -> None:
-        if not zones(conn, store, zone):
+        if not has_sent(conn, store, zone):
             raise HTTPException(404, f"No zone {zone!r} at {self.config.store(store).label}: "
                                      "no device of that zone has sent anything. The store "
                                      "page lists its zones.")
@@ -438,9 +438,7 @@ class _Web:
             heat_happy=_heat(rep.heat_happy, "happy"),
             heat_wait=_heat(rep.heat_wait, "wait"),
             bands=spec.wait_bands(rep.bands),
-            # the zone report's own rule: weeks beyond 92 days
-            trend=spec.trend(rep.trend, "week" if rep.period.until - rep.period.since
-                             > timedelta(days=92) else "day"),
+            trend=spec.trend(rep.trend, rep.trend_by),
             peak_end=spec.peak_end(rep.peak_end),
             **self._today(today),
         )
