@@ -29,6 +29,7 @@ from pathlib import Path
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
+os.environ.setdefault("KIVY_NO_CONFIG", "1")  # as the kiosk runs: no config.ini, no upgrade warning
 os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="peakend-kivy-bench-"))
 if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
@@ -55,9 +56,6 @@ labels = {{ en = "Long wait", zh-Hans = "排队太久" }}
 width = {width}
 height = {height}
 fullscreen = false
-
-[technician]
-pin = "4071"
 """
 
 

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.device.mqtt import connect_properties
 from peakend.broker.devtools.pg_cluster import ClusterUnavailable, TempCluster
 from peakend.broker.field.mosquitto import (
-    AGGREGATOR_USER,
     Mosquitto,
-    aggregator_url,
     free_port,
+    hub_account,
     prepare,
 )
 from peakend.broker.field.provision import register_device
@@ -66,11 +66,13 @@ def publish_all(port: int, device: str, password: str, count: int) -> None:
     client.loop_stop()
 
 
-def drop_session(port: int, password: str, client_id: str) -> None:
-    """Connect clean with no expiry: the broker forgets the session and its queue."""
+def drop_session(port: int, url: str, client_id: str) -> None:
+    """Connect clean with no expiry as the worker's account (the broker names connections by
+    account): the broker forgets the session and its queue."""
+    target = parse_mqtt_url(url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                          protocol=mqtt.MQTTv5)
-    client.username_pw_set(AGGREGATOR_USER, password)
+    client.username_pw_set(target.username, target.password)
     client.connect("127.0.0.1", port, clean_start=True,
                    properties=connect_properties(persistent=False))
     client.loop_start()
@@ -86,7 +88,7 @@ class Workers:
 
     @property
     def client_ids(self) -> list[str]:
-        return [f"bench-{self.tag}-{i}" for i in range(self.n)]
+        return [f"peakend-bench-{self.tag}-{i}" for i in range(self.n)]
 
     def start(self) -> None:
         for cid in self.client_ids:
@@ -165,9 +167,8 @@ def run(root: Path, broker_dir: Path, port: int, devices: dict[str, str], db: st
     hi = next(s for s in samples if s[1] >= total * 0.8)
     rate = (hi[1] - lo[1]) / (hi[0] - lo[0])
     stored = samples[-1][1]
-    password = aggregator_url(broker_dir).split("//")[1].split("@")[0].split(":")[1]
     for cid in workers.client_ids:
-        drop_session(port, password, cid)
+        drop_session(port, hub_account(broker_dir, cid), cid)
     if stored != total:
         raise RuntimeError(f"{tag}: stored {stored} of {total}")
     return rate

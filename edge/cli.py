@@ -9,6 +9,7 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 HELP = "camera module: measure queue wait and zone dwell from a camera or a recording"
 
@@ -241,15 +242,45 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from peakend.edge import config
 
-    cfg, _ = config.load(args.config)
+    cfg, base = config.load(args.config)
+    size = _frame_size(cfg, base)
+    if size is not None:
+        config.check_frame(cfg, *size)
     print(
         f"{args.config}: ok; device {cfg.device.id} in store {cfg.device.store}, "
         f"detector {cfg.detector.kind}"
+        + (f", zones within the {size[0]}x{size[1]} frame" if size else
+           "; frame size unknown (set [camera] width and height to check the zones against it)")
     )
     for zone in cfg.zones:
         kind = "queue (exit line)" if zone.is_queue else "dwell"
         print(f"  zone {zone.name}: {kind}, {len(zone.polygon)} corners")
     return 0
+
+
+def _frame_size(cfg: Any, base: Path) -> tuple[int, int] | None:
+    """The frame size zones are drawn on: the configured capture size, else a video file's,
+    else the size the camera last calibrated at. A live camera is not opened (the running
+    camera holds it)."""
+    if cfg.camera.width and cfg.camera.height:
+        return cfg.camera.width, cfg.camera.height
+    source = Path(str(cfg.camera.source))
+    source = source if source.is_absolute() else base / source
+    if source.is_file():
+        import cv2
+
+        capture = cv2.VideoCapture(str(source))
+        try:
+            ok, frame = capture.read()
+        finally:
+            capture.release()
+        if ok:
+            return frame.shape[1], frame.shape[0]
+    from peakend.edge import calibrate
+    from peakend.edge.calibration import SavedCalibration
+
+    saved = SavedCalibration.read(calibrate.state_path(cfg, base))
+    return saved.frame if saved is not None else None
 
 
 def _model(args: argparse.Namespace) -> int:

@@ -243,6 +243,22 @@ class EdgeConfig(Section):
             seen.add(zone.name)
         return zones
 
+    @model_validator(mode="after")
+    def _zones_on_the_hub(self) -> EdgeConfig:
+        # A zone the hub does not know for this camera is quarantined there, message after
+        # message, while the camera looks healthy: catch the mistyped name here instead.
+        registered = self.device.zones
+        if registered is None:
+            return self
+        for zone in self.zones:
+            if zone.name not in registered:
+                raise ValueError(
+                    f"zone {zone.name!r} is not a zone the hub accepts from "
+                    f"{self.device.id} ({', '.join(registered)}): a typo? Rename it, or "
+                    f"provision the camera again with --zone {zone.name}"
+                )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _default_kind(cls, data: Any) -> Any:

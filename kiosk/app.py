@@ -22,7 +22,7 @@ from kivy.core.text import LabelBase
 from kivy.uix.floatlayout import FloatLayout
 
 from peakend.broker.device.version import version
-from peakend.kiosk.flow import Show, Stage
+from peakend.kiosk.flow import ResetLanguage, Stage
 from peakend.kiosk.fonts import find_cjk_font
 from peakend.kiosk.screens import (
     FONT,
@@ -37,12 +37,14 @@ from peakend.kiosk.screens import (
     ThanksScreen,
 )
 from peakend.kiosk.station import Station
-from peakend.kiosk.technician import PinVerdict, TechnicianMenu, menu_rows
+from peakend.kiosk.technician import LinkWatch, PinVerdict, TechnicianMenu, menu_rows
+from peakend.kiosk.touchpoint import Screen
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
 DIM_CHECK_S = 30.0
+LINK_WATCH_S = 1.0
 
 
 def shielded(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,7 +72,9 @@ class KioskApp(App):
         self.own_station = own_station
         self.manager: Screens | None = None
         self.last_score = 4
-        self.menu = TechnicianMenu(station.config.technician.pin)
+        tech = station.config.technician
+        self.menu = TechnicianMenu(tech.pin_hash, plain_pin=tech.pin)
+        self.link_watch = LinkWatch()
         self._events: list[Any] = []
         self._unbind_flip: Callable[[], None] | None = None
 
@@ -109,8 +113,10 @@ class KioskApp(App):
         self._events = [
             Clock.schedule_interval(lambda _dt: self.tick(), TICK_S),
             Clock.schedule_interval(lambda _dt: self.check_dimming(), DIM_CHECK_S),
+            Clock.schedule_interval(lambda _dt: self.watch_link(), LINK_WATCH_S),
         ]
         self.check_dimming()
+        self.watch_link()
 
     def on_stop(self) -> None:
         for event in self._events:
@@ -154,6 +160,7 @@ class KioskApp(App):
 
     @shielded
     def on_language(self) -> None:
+        self.station.touchpoint.language()
         self.station.catalog.switch()
         self.refresh_text()
 
@@ -162,20 +169,24 @@ class KioskApp(App):
         if self.current in ("pin", "tech"):
             self.tick_tech()
             return
-        self.show(self.station.touchpoint.tick())
+        touchpoint = self.station.touchpoint
+        self.show(touchpoint.tick())
+        if self.current == "reason":
+            self.reason.count_down(touchpoint.seconds_left(), self.station.catalog)
 
-    def show(self, shows: list[Show]) -> None:
+    def show(self, shows: list[Screen]) -> None:
         catalog = self.station.catalog
         for show in shows:
-            if show.stage is Stage.QUESTION:
-                # Each visit starts in the store's own language.
+            if isinstance(show, ResetLanguage):
                 if catalog.language != catalog.default:
                     catalog.reset()
                     self.refresh_text()
+            elif show.stage is Stage.QUESTION:
                 self.manager.current = "question"
             elif show.stage is Stage.REASON:
                 score = show.score or self.last_score
                 self.reason.ask(score, self.station.config.reasons_for(score), catalog)
+                self.reason.count_down(self.station.touchpoint.seconds_left(), catalog)
                 self.manager.current = "reason"
             else:
                 self.thanks.face.score = self.last_score
@@ -185,6 +196,10 @@ class KioskApp(App):
     def check_dimming(self) -> None:
         dimmed = self.station.dimmed(datetime.now())
         self.dimmer.set_brightness(self.station.config.hours.dim_level if dimmed else 1.0)
+
+    @shielded
+    def watch_link(self) -> None:
+        self.link_watch.observe(self.station.link.stats().connected, time.time())
 
     # -- technician ------------------------------------------------------------------------
 
@@ -232,9 +247,12 @@ class KioskApp(App):
             return
         s = self.station
         stats = s.link.stats()
+        now = time.time()
+        self.link_watch.observe(stats.connected, now)
         self.tech.show_values(menu_rows(
             stats, device=s.config.device, waiting_press=s.touchpoint.pending is not None,
             kiosk_error=s.touchpoint.last_error, version=version(), catalog=s.catalog,
+            down_since=self.link_watch.down_since, now=now,
         ))
         self.tech.status.text = self.menu.status(stats.acked_seq, s.catalog)
 

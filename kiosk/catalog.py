@@ -11,7 +11,19 @@ import tomllib
 from functools import cache
 from importlib import resources
 
-KNOWN_LANGUAGES = ("en", "zh-Hans")
+
+def _languages() -> tuple[str, ...]:
+    """Every catalog in locales/, English first (the fallback and the reference)."""
+    found = {
+        entry.name.removesuffix(".toml")
+        for entry in resources.files("peakend.kiosk").joinpath("locales").iterdir()
+        if entry.name.endswith(".toml")
+    }
+    return ("en", *sorted(found - {"en"}))
+
+
+# Adding a language is adding its file (see kiosk/README.md, "Adding a language").
+KNOWN_LANGUAGES = _languages()
 
 
 @cache

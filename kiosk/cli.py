@@ -11,6 +11,8 @@ from pathlib import Path
 
 from peakend.kiosk.settings import ConfigError, load_kiosk_config, state_path
 
+log = logging.getLogger("peakend.kiosk")
+
 HELP = "the smiley rating touchscreen (or simulated shoppers with --simulate)"
 
 
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peakend kiosk: the config cannot be used, so the kiosk will not start.\n{exc}",
               file=sys.stderr)
         return 2
+    for advice in config.advice():
+        print(f"warning: {args.config}: {advice}", file=sys.stderr)
     if args.check:
         print(f"{args.config}: ok (kiosk {config.device.id}, store {config.device.store}, "
               f"zone {config.device.zone})")
@@ -66,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         config = config.model_copy(
             update={"screen": config.screen.model_copy(update={"fullscreen": False})}
         )
+    # The kiosk speaks first: a tech reading the journal sees which kiosk started before
+    # any line of the toolkit's.
+    d = config.device
+    log.info("kiosk %s starting (store %s, zone %s)", d.id, d.store, d.zone)
     from peakend.kiosk.display import prepare_kivy
 
     prepare_kivy(config.screen, state_path(args.config, ".kivy"))

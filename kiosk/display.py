@@ -23,6 +23,11 @@ def prepare_environment(kivy_home: Path | None = None, *, headless: bool | None 
     # Kivy's log records go through Python logging like the rest of peakend (one format, one
     # place: the journal under systemd). Kivy then writes no log files of its own.
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    # Kivy's own config.ini is not ours to keep: prepare_kivy sets every option the kiosk
+    # needs. Without a file Kivy would write one on the first start and warn twice about
+    # "upgrading" it, noise before the kiosk's own messages that sends techs looking for a
+    # problem that is not there.
+    os.environ.setdefault("KIVY_NO_CONFIG", "1")
     home = kivy_home or Path(tempfile.gettempdir()) / "peakend-kivy"
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("KIVY_HOME", str(home))

@@ -1,6 +1,7 @@
 """The kiosk's part of ``peakend doctor --config kiosk.toml``: its config read with its own
-model, and a display and a touch screen being there. The checks every device shares (broker,
-account, clock, disk, outbox) are :mod:`peakend.broker.field.doctor`'s."""
+model, a display and a touch screen being there, and no damaged press journal set aside. The
+checks every device shares (broker, account, clock, disk, outbox and a damaged outbox set
+aside) are :mod:`peakend.broker.field.doctor`'s."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from peakend.broker.device.checks import Check
+from peakend.broker.device.checks import Check, check_set_aside
 
 
 def load_config(path: Path) -> Any:
@@ -20,7 +21,21 @@ def load_config(path: Path) -> Any:
 
 def role_checks(cfg: Any, path: Path, *, camera: bool = True) -> list[Check]:
     """What only a kiosk needs (``camera`` is the edge's option and means nothing here)."""
-    return check_display_and_touch()
+    from peakend.kiosk.settings import state_path
+
+    journal = check_set_aside(state_path(path, cfg.kiosk.journal), "journal")
+    return [check_technician_pin(cfg), *check_display_and_touch(), journal]
+
+
+def check_technician_pin(cfg: Any) -> Check:
+    """A kiosk provisioned by an earlier release keeps its PIN in plain text; one never
+    provisioned has none, and its menu cannot be opened."""
+    advice = cfg.advice()
+    if advice:
+        return Check("technician PIN", "WARN", advice[0],
+                     "peakend provision --data DIR --id ID --store S --zone Z --role kiosk, "
+                     "then copy the new config (it prints the PIN once)")
+    return Check("technician PIN", "PASS", "set by provisioning, kept as a salted hash")
 
 
 def check_display_and_touch(

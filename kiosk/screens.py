@@ -87,12 +87,40 @@ class Painted(FloatLayout):
         """Take every visible string from the catalog."""
 
 
+# Text never runs past its box, whatever the language: it wraps within the box's width, and
+# when the lines are still taller than the box the font shrinks, down to this share of its
+# size. Kivy would otherwise cut off the lines that do not fit (text_size set to the box) or
+# draw past the box (text_size unset), and a tech would read half an error.
+MIN_FONT_SHARE = 0.5
+
+
+def set_font(label: Label, size: float) -> None:
+    """The label's font size when its text fits; smaller when it does not."""
+    label.max_font_size = size  # type: ignore[attr-defined]
+    fit(label)
+
+
+def fit(label: Label, *_: object) -> None:
+    if not hasattr(label, "max_font_size"):
+        # Fitted before its screen set a size: start from Kivy's, never from a shrunk one.
+        label.max_font_size = label.font_size  # type: ignore[attr-defined]
+    size = float(label.max_font_size)  # type: ignore[attr-defined]
+    label.text_size = (max(1.0, label.width * getattr(label, "text_share", 1.0)), None)
+    font = size
+    while True:
+        label.font_size = font
+        label.texture_update()
+        if label.texture_size[1] <= label.height or font <= size * MIN_FONT_SHARE:
+            return
+        font = max(size * MIN_FONT_SHARE, font * 0.9)
+
+
 def text(**kwargs: object) -> Label:
     kwargs.setdefault("color", (*INK, 1))
     kwargs.setdefault("halign", "center")
     kwargs.setdefault("valign", "middle")
     label = Label(font_name=FONT, **kwargs)
-    label.bind(size=lambda w, s: setattr(w, "text_size", s))
+    label.bind(size=fit, text=fit)
     return label
 
 
@@ -100,7 +128,8 @@ def big_button(on_press: Callable[[], object], **kwargs: object) -> Button:
     kwargs.setdefault("background_color", (*BUTTON, 1))
     button = Button(font_name=FONT, background_normal="", halign="center", valign="middle",
                     **kwargs)
-    button.bind(size=lambda w, s: setattr(w, "text_size", (s[0] * 0.92, s[1])))
+    button.text_share = 0.92  # type: ignore[attr-defined]
+    button.bind(size=fit, text=fit)
     button.bind(on_press=lambda *_: on_press())
     return button
 
@@ -180,10 +209,10 @@ class QuestionScreen(Painted):
         portrait = self.height > self.width
         self.grid.cols = 2 if portrait else 4
         self.grid.spacing = u * 0.03
-        self.question.font_size = u * 0.075
-        self.language.font_size = u * 0.05
+        set_font(self.question, u * 0.075)
+        set_font(self.language, u * 0.05)
         for smiley in self.smileys.values():
-            smiley.label.font_size = u * 0.045
+            set_font(smiley.label, u * 0.045)
 
     def refresh_text(self, catalog: Catalog) -> None:
         self.question.text = catalog.text("question")
@@ -205,11 +234,22 @@ class ReasonScreen(Painted):
         root = BoxLayout(orientation="vertical", padding=12, spacing=12)
         self.prompt = text(size_hint_y=0.2)
         self.grid = GridLayout(cols=3, size_hint_y=0.62)
-        self.skip = big_button(on_skip, size_hint=(0.4, 0.18), pos_hint={"center_x": 0.5},
+        bottom = BoxLayout(size_hint_y=0.18, spacing=12)
+        self.skip = big_button(on_skip, size_hint_x=0.4,
                                background_color=(0.45, 0.45, 0.5, 1))
-        for widget in (self.prompt, self.grid, self.skip):
+        # The seconds left, so a shopper knows the kiosk will move on by itself.
+        self.countdown = text(size_hint_x=0.3, color=(0.35, 0.35, 0.4, 1))
+        for widget in (Widget(size_hint_x=0.3), self.skip, self.countdown):
+            bottom.add_widget(widget)
+        for widget in (self.prompt, self.grid, bottom):
             root.add_widget(widget)
         self.add_widget(root)
+        self._seconds: int | None = None
+
+    def count_down(self, seconds: int | None, catalog: Catalog) -> None:
+        self._seconds = seconds
+        self.countdown.text = "" if seconds is None else catalog.text("seconds_left",
+                                                                      seconds=seconds)
 
     def ask(self, score: int, reasons: list[Reason], catalog: Catalog) -> None:
         self.score, self.reasons = score, reasons
@@ -228,14 +268,16 @@ class ReasonScreen(Painted):
         n = max(1, len(self.reasons))
         self.grid.cols = (1 if n <= 3 else 2) if portrait else min(3, n)
         self.grid.spacing = u * 0.03
-        self.prompt.font_size = u * 0.065
-        self.skip.font_size = u * 0.05
+        set_font(self.prompt, u * 0.065)
+        set_font(self.skip, u * 0.05)
+        set_font(self.countdown, u * 0.05)
         for button in self.buttons.values():
-            button.font_size = u * 0.055
+            set_font(button, u * 0.055)
 
     def refresh_text(self, catalog: Catalog) -> None:
         self.prompt.text = catalog.text("why_unhappy" if self.score <= 2 else "why_happy")
         self.skip.text = catalog.text("skip")
+        self.count_down(self._seconds, catalog)
         for reason in self.reasons:
             label = reason.labels.get(catalog.language) or next(iter(reason.labels.values()))
             self.buttons[reason.key].text = label
@@ -254,8 +296,8 @@ class ThanksScreen(Painted):
 
     def layout(self) -> None:
         u = unit(self)
-        self.title.font_size = u * 0.12
-        self.detail.font_size = u * 0.055
+        set_font(self.title, u * 0.12)
+        set_font(self.detail, u * 0.055)
 
     def refresh_text(self, catalog: Catalog) -> None:
         self.title.text = catalog.text("thanks")
@@ -309,10 +351,10 @@ class PinScreen(Painted):
     def layout(self) -> None:
         u = unit(self)
         for label in (self.prompt, self.message):
-            label.font_size = u * 0.06
-        self.dots.font_size = u * 0.1
+            set_font(label, u * 0.06)
+        set_font(self.dots, u * 0.1)
         for button in (*self.keys.values(), self.cancel):
-            button.font_size = u * 0.06
+            set_font(button, u * 0.06)
 
     def refresh_text(self, catalog: Catalog) -> None:
         self.prompt.text = catalog.text("pin_prompt")
@@ -335,23 +377,31 @@ class TechScreen(Painted):
     ) -> None:
         super().__init__(name="tech", **kwargs)
         root = BoxLayout(orientation="vertical", padding=12, spacing=8)
-        self.title = text(size_hint_y=0.12, bold=True)
-        self.table = GridLayout(cols=2, size_hint_y=0.6, spacing=2)
+        self.title = text(size_hint_y=0.1, bold=True)
+        table_rows = [key for key in self.FIELDS if key != "tech_last_error"]
+        self.table = GridLayout(cols=2, size_hint_y=0.5, spacing=2)
         self.names: dict[str, Label] = {}
         self.values: dict[str, Label] = {}
         for key in self.FIELDS:
             self.names[key] = text(halign="left")
             self.values[key] = text(halign="left")
+        for key in table_rows:
             self.table.add_widget(self.names[key])
             self.table.add_widget(self.values[key])
-        self.status = text(size_hint_y=0.1)
-        buttons = BoxLayout(size_hint_y=0.18, spacing=10)
+        # The last error says what happened and what to do: it gets a wide box of its own.
+        error = BoxLayout(size_hint_y=0.2, spacing=2)
+        self.names["tech_last_error"].size_hint_x = 0.25
+        self.values["tech_last_error"].size_hint_x = 0.75
+        error.add_widget(self.names["tech_last_error"])
+        error.add_widget(self.values["tech_last_error"])
+        self.status = text(size_hint_y=0.07)
+        buttons = BoxLayout(size_hint_y=0.16, spacing=10)
         self.test = big_button(on_test)
         self.back = big_button(on_back)
         self.exit = big_button(on_exit, background_color=(0.6, 0.25, 0.15, 1))
         for button in (self.test, self.back, self.exit):
             buttons.add_widget(button)
-        for widget in (self.title, self.table, self.status, buttons):
+        for widget in (self.title, self.table, error, self.status, buttons):
             root.add_widget(widget)
         self.add_widget(root)
 
@@ -361,12 +411,12 @@ class TechScreen(Painted):
 
     def layout(self) -> None:
         u = unit(self)
-        self.title.font_size = u * 0.07
-        self.status.font_size = u * 0.045
+        set_font(self.title, u * 0.07)
+        set_font(self.status, u * 0.045)
         for label in (*self.names.values(), *self.values.values()):
-            label.font_size = u * 0.04
+            set_font(label, u * 0.04)
         for button in (self.test, self.back, self.exit):
-            button.font_size = u * 0.05
+            set_font(button, u * 0.05)
 
     def refresh_text(self, catalog: Catalog) -> None:
         self.title.text = catalog.text("tech_title")

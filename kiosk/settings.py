@@ -20,6 +20,7 @@ from peakend.broker.device.config import (
     load_config,
     resolve,
 )
+from peakend.broker.device.pin import EXAMPLE, check_pin_hash
 from peakend.kiosk.catalog import KNOWN_LANGUAGES
 
 MAX_REASONS = 6
@@ -40,12 +41,22 @@ class KioskSection(_Section):
         default=["en", "zh-Hans"],
         min_length=1,
         title="Languages",
-        description='Languages offered by the language button, e.g. ["en", "zh-Hans"].',
+        description='Languages offered by the language button, e.g. ["en", "de", "zh-Hans"] '
+        "(the catalogs in kiosk/locales/).",
     )
     default_language: str = Field(
         default="en",
         title="Default language",
         description="The language shown at start and after each visit; one of languages.",
+    )
+    language_reset_s: float = Field(
+        default=20.0,
+        ge=5,
+        le=600,
+        title="Language reset (s)",
+        description="After a shopper switches the language and nobody touches the screen for "
+        "this long, the question returns to default_language, so the next shopper is not "
+        "greeted in the last one's language.",
     )
     question: dict[str, str] = Field(
         default_factory=dict,
@@ -58,8 +69,9 @@ class KioskSection(_Section):
         ge=0,
         le=600,
         title="Repeat interval (s)",
-        description="A press this soon after the previous one is sent flagged repeat "
-        "and gets no second thank-you.",
+        description="A press this soon after the previous one: the same face again is sent "
+        "flagged repeat (and thanked again); a different face corrects the press before it, "
+        "which the reports then leave out.",
     )
     thanks_s: float = Field(
         default=3.0,
@@ -174,12 +186,23 @@ class HoursSection(_Section):
 
 
 class TechnicianSection(_Section):
-    """The hidden menu: hold the top-left corner, then type the PIN."""
+    """The hidden menu: hold the top-left corner, then type the kiosk's own PIN."""
 
-    pin: str = Field(
+    pin_hash: str | None = Field(
+        default=None,
+        title="Technician PIN hash",
+        description="Written by `peakend provision`, which makes a PIN for this kiosk and "
+        f"prints it once; a salted hash ({EXAMPLE}), never the PIN. Without it the "
+        "technician menu stays locked.",
+        json_schema_extra={"secret": True},
+    )
+    pin: str | None = Field(
+        default=None,
         pattern=r"^\d{4,8}$",
-        title="Technician PIN",
-        description='4 to 8 digits, in quotes, e.g. pin = "4071".',
+        title="Technician PIN (old form)",
+        description="4 to 8 digits, in quotes; still read, but it keeps the PIN in plain "
+        "text: re-provision the kiosk to replace it by pin_hash.",
+        json_schema_extra={"secret": True},
     )
     hold_s: float = Field(
         default=3.0,
@@ -188,6 +211,17 @@ class TechnicianSection(_Section):
         title="Hold time (s)",
         description="How long the top-left corner must be held to ask for the PIN.",
     )
+
+    @field_validator("pin_hash")
+    @classmethod
+    def _pin_hash(cls, value: str | None) -> str | None:
+        return None if value is None else check_pin_hash(value)
+
+    @model_validator(mode="after")
+    def _one_pin(self) -> TechnicianSection:
+        if self.pin is not None and self.pin_hash is not None:
+            raise ValueError("technician has both pin and pin_hash: remove the old pin line")
+        return self
 
 
 class KioskConfig(_Section):
@@ -200,7 +234,7 @@ class KioskConfig(_Section):
     followup: FollowupSection = FollowupSection()
     screen: ScreenSection = ScreenSection()
     hours: HoursSection = HoursSection()
-    technician: TechnicianSection
+    technician: TechnicianSection = TechnicianSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> KioskConfig:
@@ -237,6 +271,23 @@ class KioskConfig(_Section):
                         f"{', '.join(missing)}: add it to labels"
                     )
         return self
+
+    def advice(self) -> list[str]:
+        """What works but should be fixed, for `kiosk --check` and `peakend doctor`."""
+        tech = self.technician
+        if tech.pin is not None:
+            return [
+                "technician.pin keeps the PIN in plain text in this file; it still opens the "
+                "menu, but re-provision the kiosk (peakend provision --role kiosk ...) to get "
+                "a PIN of its own, kept as pin_hash"
+            ]
+        if tech.pin_hash is None:
+            return [
+                "technician.pin_hash is not set, so the technician menu cannot be opened; "
+                "provision the kiosk (peakend provision --role kiosk ...), which writes it and "
+                "prints the PIN once"
+            ]
+        return []
 
     def reasons_for(self, score: int) -> list[Reason]:
         return self.followup.unhappy if score <= 2 else self.followup.happy

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from peakend.kiosk.flow import Stage
+from peakend.kiosk.flow import Show, Stage
 from peakend.kiosk.settings import KioskConfig
 from peakend.kiosk.station import Station
 
@@ -84,5 +84,6 @@ def _shoppers(
         shows = tp.press(score)
         if rng.random() < REPEAT_SHARE:
             again = score
-        if any(s.stage is Stage.REASON for s in shows) and rng.random() < REASON_SHARE:
+        asked = any(isinstance(s, Show) and s.stage is Stage.REASON for s in shows)
+        if asked and rng.random() < REASON_SHARE:
             choose_at = now + rng.uniform(1.0, min(3.0, config.followup.timeout_s * 0.8))

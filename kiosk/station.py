@@ -75,6 +75,7 @@ def flow_rules(config: KioskConfig) -> FlowRules:
         repeat_interval_s=config.kiosk.repeat_interval_s,
         followup_timeout_s=config.followup.timeout_s,
         thanks_s=config.kiosk.thanks_s,
+        language_reset_s=config.kiosk.language_reset_s,
         asks_reason=asks,
     )
 

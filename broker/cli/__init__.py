@@ -71,6 +71,26 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(rest) or 0)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 (the last line of defence: a sentence first)
+        return _unexpected(name, exc)
+
+
+def _unexpected(name: str, exc: Exception) -> int:
+    """A failure no command foresaw: say so in a sentence a tech can act on, then give the
+    details for a bug report, with any URL's password masked."""
+    import traceback
+
+    from peakend.broker.device.redaction import hide_url_passwords
+
+    what = hide_url_passwords(f"{type(exc).__name__}: {exc}")
+    print(
+        f"peakend {name}: stopped on an unexpected error ({what}). Run `peakend doctor "
+        "--config FILE` for this device or hub; if it finds nothing, report this with the "
+        "details below.",
+        file=sys.stderr,
+    )
+    print(hide_url_passwords("".join(traceback.format_exception(exc))), file=sys.stderr)
+    return 1
 
 
 def usage() -> str:

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from peakend.broker.cli.errors import USAGE, fail
+from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.field.bridge import (
     Bridge,
     add_store_bridge,
@@ -16,7 +17,7 @@ from peakend.broker.field.bridge import (
     link_states,
     load_bridges,
 )
-from peakend.broker.field.mosquitto import BrokerDir, BrokerError
+from peakend.broker.field.mosquitto import BrokerDir, BrokerError, hub_account
 
 HELP = "bridge a store's mosquitto to a chain's central broker (config, accounts, examples)"
 
@@ -37,6 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--cafile", help="CA of the centre's TLS certificate (then use its TLS port)")
     t = sub.add_parser("status", help="which store bridges are online, as the centre sees it")
     t.add_argument("--data", required=True, help="the central broker's folder")
+    w = sub.add_parser("worker", help="an aggregator worker's own account at the centre "
+                       "(made once); prints its MQTT URL for `peakend serve --mqtt`")
+    w.add_argument("--data", required=True, help="the central broker's folder")
+    w.add_argument("--name", required=True, help="the worker's client id and account, "
+                   "e.g. peakend-worker-3")
+    w.add_argument("--centre", help="the centre as the worker reaches it, e.g. "
+                   "mqtts://central.example.net:8883 (default: the hub's own listener, for a "
+                   "worker on the centre's machine)")
     e = sub.add_parser("examples", help="write the example files of deploy/bridge")
     e.add_argument("--out", required=True, help="folder to write them to")
     args = parser.parse_args(argv)
@@ -58,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
                 stores = ", ".join(bridges[name].stores) if name in bridges else "(unknown)"
                 print(f"{name:<16} {state:<16} {stores}")
             return 0 if all(v == "online" for v in states.values()) else 1
+        if args.command == "worker":
+            url = parse_mqtt_url(hub_account(args.data, args.name))
+            if args.centre:
+                centre = parse_mqtt_url(args.centre)
+                url = url.model_copy(update={"tls": centre.tls, "host": centre.host,
+                                             "port": centre.port})
+            scheme = "mqtts" if url.tls else "mqtt"
+            # the URL holds the password: it goes to stdout only, for the worker's config
+            print(f"{scheme}://{url.username}:{url.password}@{url.host}:{url.port}")
+            return 0
         bridge = Bridge(args.name, tuple(args.store or [args.name]))
         if args.command == "centre":
             password = add_store_bridge(BrokerDir(Path(args.data).resolve()), bridge)

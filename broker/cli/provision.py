@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="zone id the device rates or watches; repeat (or comma-separate) for a camera",
     )
+    parser.add_argument(
+        "--new-zone",
+        action="store_true",
+        help="accept a zone no other device of the store has yet (otherwise refused as a "
+        "likely typo once the store has zones)",
+    )
     parser.add_argument("--role", choices=ROLES, help="kiosk or edge")
     parser.add_argument(
         "--host",
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             out=Path(args.out) if args.out else None,
             web_url=args.web_url,
             install_ttl_s=args.install_minutes * 60,
+            new_zone=args.new_zone,
         )
     except (BrokerError, ValueError, OSError) as exc:
         return fail("provision", exc, USAGE)
@@ -109,5 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         minutes = args.install_minutes
         print(f"on the Pi, paste this within {minutes:g} minutes (it works once):")
         print(f"  {result.install_command}")
+    if result.technician_pin:
+        print(f"technician PIN of {args.id}: {result.technician_pin}  (shown only now: note it "
+              "for the store's techs; the kiosk keeps only its hash)")
     print(result.url)
     return 0

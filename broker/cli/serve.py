@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from pathlib import Path
 
 from peakend.broker.cli.errors import FAILED, USAGE, fail
 
@@ -44,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ca-file", help="CA certificate for an mqtts:// broker with a private CA")
     parser.add_argument(
-        "--client-id", default="peakend-aggregator", help="MQTT client id (one per worker)"
+        "--client-id",
+        help="MQTT client id, which the broker makes the account's name: one per worker, e.g. "
+        "peakend-worker-1 (with --broker-data its account is made on first use; with --mqtt "
+        "give that account's URL). Default: the account of the URL",
     )
     parser.add_argument(
         "--shared",
@@ -82,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     https = args.https or getattr(hub, "https", None)
     broker_data = args.broker_data or getattr(hub, "broker_data", None)
     if not mqtt_url and broker_data:
-        mqtt_url = (Path(broker_data) / "aggregator.url").read_text().strip()
+        # The broker names every connection by its account (use_username_as_clientid), so
+        # a worker's client id is an account of its own, made here on first use.
+        from peakend.broker.field.mosquitto import AGGREGATOR_USER, BrokerError, hub_account
+
+        try:
+            mqtt_url = hub_account(broker_data, args.client_id or AGGREGATOR_USER)
+        except BrokerError as exc:
+            return fail("serve", f"--client-id: {exc}", USAGE)
     if not mqtt_url or not db:
         return fail("serve", "no broker or database given; give --mqtt URL and --db PATH (or "
                     "a --config with [hub] mqtt_url and db)", USAGE)
@@ -91,9 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         return fail("serve", f"--db: {exc}", USAGE, urls=[db])
     try:
-        parse_mqtt_url(mqtt_url)
+        account = parse_mqtt_url(mqtt_url).username
     except ValueError as exc:
         return fail("serve", f"--mqtt: {exc}", USAGE, urls=[mqtt_url])
+    if args.client_id and account and args.client_id != account:
+        return fail("serve", f"--client-id {args.client_id} is not the account of --mqtt "
+                    f"({account}): the broker names each connection by its account, so give "
+                    "the worker's own account in --mqtt (or --broker-data, which makes it)",
+                    USAGE, urls=[mqtt_url])
     for flag, value in (("--http", http), ("--https", https)):
         try:
             if value:
@@ -111,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             https=https,
             broker_data=broker_data,
             config=config,
-            client_id=args.client_id,
+            client_id=account or args.client_id or "peakend-aggregator",
             shared=args.shared,
             ca_file=args.ca_file,
             alerts=not args.no_alerts,

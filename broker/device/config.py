@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from peakend.broker.device.redaction import hide_url_passwords, is_secret_name
 from peakend.broker.wire.forms import ROLES, SLUG_PATTERN
 
 M = TypeVar("M", bound=BaseModel)
@@ -45,6 +46,12 @@ class DeviceSection(Section):
         title="Zone id",
         description="The zone this device rates or watches, e.g. checkout. "
         "A camera names its zones in [[zones]] instead.",
+    )
+    zones: list[str] | None = Field(
+        default=None,
+        title="Zones on the hub",
+        description="A camera's zones as the hub registered them (written by peakend "
+        "provision); each [[zones]] name must be one of them.",
     )
     role: str = Field(title="Role", description="kiosk or edge.")
 
@@ -112,16 +119,17 @@ class MqttUrl(BaseModel):
 
 def parse_mqtt_url(url: str) -> MqttUrl:
     parts = urlsplit(url)
+    shown = repr(hide_url_passwords(url))  # the message is shown; the password never is
     if parts.scheme not in ("mqtt", "mqtts"):
         raise ValueError(
-            f"{url!r} is not an MQTT URL: write mqtt://USER:PASSWORD@HOST:PORT or mqtts://..."
+            f"{shown} is not an MQTT URL: write mqtt://USER:PASSWORD@HOST:PORT or mqtts://..."
         )
     if not parts.hostname:
-        raise ValueError(f"{url!r} has no host: write mqtt://USER:PASSWORD@HOST:PORT")
+        raise ValueError(f"{shown} has no host: write mqtt://USER:PASSWORD@HOST:PORT")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"{url!r} has a port that is not a number") from None
+        raise ValueError(f"{shown} has a port that is not a number") from None
     password = unquote(parts.password) if parts.password is not None else None
     if password is None:
         password = os.environ.get("PEAKEND_MQTT_PASSWORD")
@@ -150,14 +158,27 @@ def load_config(path: str | Path, model: type[M]) -> M:
     try:
         return model.model_validate(doc, context={"base_dir": path.parent})
     except ValidationError as exc:
-        raise ConfigError(explain(exc, path, model)) from None
+        raise ConfigError(explain(exc, path, model, doc)) from None
 
 
-def explain(exc: ValidationError, path: str | Path, model: type[BaseModel]) -> str:
+def explain(
+    exc: ValidationError, path: str | Path, model: type[BaseModel], doc: Any = None
+) -> str:
+    """One line per problem: field, what is wrong, the value when it is safe to show, the fix.
+    Never a secret: a value is shown only when it is a single value of a field whose name is
+    not a secret's, with URL passwords masked (a problem of a whole section or file would
+    otherwise print all of it, passwords included). As a last guard, every secret found in the
+    document (``doc``, or the inputs the errors carry) is masked wherever it still appears."""
     lines = [f"{path}: {exc.error_count()} problem(s):"]
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for error in errors:
         field = _field_name(error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
+        message = hide_url_passwords(error["msg"].removeprefix("Value error, "))
+        if error["type"] == "union_tag_invalid":
+            # pydantic's own text quotes the value, whatever it is (a whole table, say)
+            ctx = error.get("ctx", {})
+            key, tags = ctx.get("discriminator", "kind"), ctx.get("expected_tags")
+            message = f"{key} must be one of {tags}"
         if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get(
             "pattern"
         ) == SLUG_PATTERN:
@@ -168,11 +189,47 @@ def explain(exc: ValidationError, path: str | Path, model: type[BaseModel]) -> s
             fix = "add it"
         else:
             fix = _hint(model, error["loc"]) or "correct the value"
-        got = (
-            "" if error["type"] in ("missing", "extra_forbidden") else f" (got {error['input']!r})"
-        )
-        lines.append(f"  - {field}: {message}{got}; {fix}.")
-    return "\n".join(lines)
+        lines.append(f"  - {field}: {message}{_shown_input(error)}; {fix}.")
+    text = "\n".join(lines)
+    secrets: set[str] = set()
+    for source in [doc, *(e.get("input") for e in errors)]:
+        _collect_secrets(source, "", secrets)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _collect_secrets(value: Any, name: str, out: set[str]) -> None:
+    """Values of secret-named keys and URL passwords, anywhere in a parsed document."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _collect_secrets(v, str(k), out)
+    elif isinstance(value, list):
+        for v in value:
+            _collect_secrets(v, name, out)
+    elif isinstance(value, str | int) and not isinstance(value, bool):
+        text = str(value)
+        if is_secret_name(name) and len(text) >= 3:
+            out.add(text)
+        if "://" in text:
+            try:
+                password = urlsplit(text).password
+            except ValueError:
+                password = None
+            if password and len(password) >= 3:
+                out.update({password, unquote(password)})
+
+
+def _shown_input(error: Any) -> str:
+    if error["type"] in ("missing", "extra_forbidden"):
+        return ""
+    value = error.get("input")
+    names = [part for part in error["loc"] if isinstance(part, str)]
+    if names and is_secret_name(names[-1]):
+        return " (the value is not shown: it is a secret)"
+    if not isinstance(value, str | int | float | bool):
+        return ""
+    return f" (got {hide_url_passwords(repr(value))})"
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

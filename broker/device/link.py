@@ -25,11 +25,13 @@ import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field
 
 from peakend.broker.device import delivery
-from peakend.broker.device.clock import clock_synced
+from peakend.broker.device.clock import Stamp, clock_synced
 from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.device.delivery import Delivery, Position
 from peakend.broker.device.mqtt import connect_properties, make_client
 from peakend.broker.device.outbox import Outbox
+from peakend.broker.device.salvage import is_damage
+from peakend.broker.device.sqlite_tx import DiskFull
 from peakend.broker.device.version import version
 from peakend.broker.wire import contract
 
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 # connection change wakes it at once.
 POLL_S = 0.2
 IDLE_S = 1.0
+# How long the publisher rests after a round failed (a damaged page, an I/O error) before it
+# tries again.
+FAULT_S = 2.0
 
 
 class LinkSettings(BaseModel):
@@ -125,6 +130,7 @@ class DeviceLink:
         )
         self._started = False
         self._background = True
+        self._fault: str | None = None  # why the publisher's last round failed, if it did
 
     # -- public ---------------------------------------------------------------------------
 
@@ -158,11 +164,13 @@ class DeviceLink:
         ts: datetime | None = None,
         msg_id: uuid.UUID | None = None,
         clock_is_synced: bool | None = None,
+        at: Stamp | None = None,
     ) -> contract.Envelope:
         """Make the message durable and queue it; raises ContractError if it is not valid.
 
         ``clock_is_synced`` overrides the kernel's answer, e.g. for a replay whose timestamps
-        come from the recording rather than this machine's clock."""
+        come from the recording rather than this machine's clock. ``at``: when the event
+        happened on the boot clock, if not now (a press that waited for its reason)."""
         envelope = self.outbox.append(
             event_type,
             data,
@@ -170,6 +178,7 @@ class DeviceLink:
             ts=ts,
             clock_synced=clock_synced() if clock_is_synced is None else clock_is_synced,
             msg_id=msg_id,
+            at=at,
         )
         with self._wake:
             self._changed()
@@ -182,7 +191,7 @@ class DeviceLink:
             last_seq=self.outbox.last_seq,
             acked_seq=self.outbox.acked_seq,
             acked_at=self.outbox.acked_at,
-            last_error=self._delivery.last_error,
+            last_error=self._fault or self._delivery.last_error,
             broker=self._target.redacted(),
         )
 
@@ -270,9 +279,13 @@ class DeviceLink:
                 self._carry_out(
                     self._delivery.ack(message.payload, self._position(), self._clock())
                 )
+            except DiskFull as exc:
+                # The sentence says it all (the file and the fix); the next ack tries again.
+                self._delivery = before
+                log.error("could not apply the hub's ack: %s", exc)
             except Exception:
-                # paho's network thread must survive whatever happens here (a full disk, say),
-                # or the device would silently stop hearing acks; the next ack tries again.
+                # paho's network thread must survive whatever happens here, or the device
+                # would silently stop hearing acks; the next ack tries again.
                 self._delivery = before
                 log.exception("could not apply the hub's ack")
             self._changed()
@@ -285,11 +298,29 @@ class DeviceLink:
                 if self._stopping:
                     return
                 seen = self._changes
-            pause = self.pump()
+            try:
+                pause = self.pump()
+                self._fault = None
+            except Exception as exc:
+                # The publisher must outlive whatever a round meets (a damaged page of the
+                # outbox, an I/O error): dead, it would leave every message unsent until a
+                # restart, and nobody would know.
+                pause = self._publish_failed(exc)
             if pause > 0:
                 with self._wake:
                     if not self._stopping and self._changes == seen:
                         self._wake.wait(pause)
+
+    def _publish_failed(self, exc: Exception) -> float:
+        if is_damage(exc):
+            fault = (f"the outbox file is damaged ({exc}): restart the service; it then sets "
+                     "the file aside and queues again what it can still read")
+        else:
+            fault = f"could not publish: {type(exc).__name__}: {exc}"
+        if fault != self._fault:  # once per fault, not every round
+            log.error("%s", fault)
+        self._fault = fault
+        return FAULT_S
 
     def _carry_out(self, actions: list[delivery.Action]) -> delivery.PublishRows | None:
         """Apply every action but the publishing of rows, which is returned for the caller to

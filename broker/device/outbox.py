@@ -8,6 +8,16 @@ When the outbox reaches its bound the oldest health and queue-window rows go fir
 and dwell visits are never dropped (the bound is exceeded instead). Dropped
 seqs are announced in a health message (``data.skipped``) so the hub's contiguous ack can move
 past them.
+
+A message written while the clock is not synchronised keeps the event's stamp on the boot
+clock (its boot's id and the seconds since that boot); each publication then says how old the
+event is (``age_s``), so the hub can date it however long it waited here. A row from an earlier
+boot goes out without an age: how long the device was off is not known.
+
+A damaged file (a power cut on an SD card) does not stop the device: it is set aside, every
+message still readable in it is queued again in a fresh outbox with its seq and msg_id (the hub
+drops what it already has), and the seqs that could not be read are declared lost, so the
+hub's ack moves past them (see :mod:`peakend.broker.device.salvage`).
 """
 
 from __future__ import annotations
@@ -24,8 +34,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from peakend.broker.device.clock import Stamp, age_of, clock_synced, stamp
+from peakend.broker.device.salvage import Layout, Recovered, open_or_salvage
 from peakend.broker.device.sqlite_tx import Transaction, open_sqlite
-from peakend.broker.wire.contract import MAX_SKIPPED, Envelope, event_topic, new_envelope
+from peakend.broker.wire.contract import (
+    MAX_AGE_S,
+    MAX_SKIPPED,
+    Envelope,
+    event_topic,
+    new_envelope,
+    with_age,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +77,10 @@ class Outbox:
         self.store_id = store_id
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        # What was found and saved when the file was damaged; None when it was sound.
+        self.salvage_report = open_or_salvage(
+            self.path, what="outbox", rebuild=self._rebuild, layouts=_LAYOUTS
+        )
         # durable: a row must survive a power cut the moment send() returns.
         self._db = open_sqlite(self.path, busy_ms=5000)
         self._db.executescript(
@@ -75,6 +98,7 @@ class Outbox:
             CREATE TABLE IF NOT EXISTS issued (msg_id TEXT PRIMARY KEY, payload BLOB NOT NULL);
             """
         )
+        self._add_stamp_columns()
         self._depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     # -- writing --------------------------------------------------------------------------
@@ -88,9 +112,12 @@ class Outbox:
         ts: datetime | None = None,
         clock_synced: bool = True,
         msg_id: uuid.UUID | None = None,
+        at: Stamp | None = None,
     ) -> Envelope:
         """Give the message the next seq and commit it; returns once it is on disk.
 
+        ``at``: when the event happened on the boot clock (default: now), kept while the clock
+        is not synchronised so that each publication can say the event's age.
         With a ``msg_id`` this outbox has issued before, nothing is added: the envelope first
         issued for it is returned (the caller's retry after a crash is not a new message)."""
         with self._lock, self._transaction():
@@ -112,7 +139,7 @@ class Outbox:
                 clock_synced=clock_synced,
                 msg_id=msg_id,
             )
-            self._insert(envelope)
+            self._insert(envelope, None if clock_synced else at or stamp())
             if msg_id is not None:
                 self._remember(envelope)
             if self._depth > self.max_rows:
@@ -149,20 +176,25 @@ class Outbox:
         with self._lock, self._transaction():
             if hub_seq < self._meta_int("next_seq", 1) and not first_contact:
                 return 0
-            rows = self._db.execute("SELECT seq, type, payload FROM outbox ORDER BY seq").fetchall()
+            rows = self._db.execute(
+                "SELECT seq, type, payload, boot_id, elapsed FROM outbox ORDER BY seq"
+            ).fetchall()
             self._db.execute("DELETE FROM outbox")
             next_seq = hub_seq + 1
-            for _, event_type, payload in rows:
+            for _, event_type, payload, boot, elapsed in rows:
                 old = Envelope.model_validate_json(payload)
                 renumbered = old.model_copy(update={"seq": next_seq})
                 self._db.execute(
-                    "INSERT INTO outbox (seq, type, topic, payload, created) VALUES (?,?,?,?,?)",
+                    "INSERT INTO outbox (seq, type, topic, payload, created, boot_id, elapsed) "
+                    "VALUES (?,?,?,?,?,?,?)",
                     (
                         next_seq,
                         event_type,
                         self._topic(event_type),
                         renumbered.to_json(),
                         time.time(),
+                        boot,
+                        elapsed,
                     ),
                 )
                 next_seq += 1
@@ -180,12 +212,18 @@ class Outbox:
     # -- reading --------------------------------------------------------------------------
 
     def pending(self, after_seq: int, limit: int) -> list[Pending]:
+        """Rows to publish now, each carrying its event's age at this moment when it has one."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, topic, payload, boot_id, elapsed FROM outbox "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
-        return [Pending(seq, topic, bytes(payload)) for seq, topic, payload in rows]
+        now = stamp()
+        return [
+            Pending(seq, topic, _aged(bytes(payload), boot, elapsed, now))
+            for seq, topic, payload, boot, elapsed in rows
+        ]
 
     @property
     def depth(self) -> int:
@@ -221,6 +259,71 @@ class Outbox:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _rebuild(self, found: Recovered, fresh: Path) -> str:
+        """A fresh outbox at ``fresh`` holding what could be read of a damaged one. Returns
+        what was saved, in a sentence for the log and ``peakend doctor``."""
+        meta = {row["key"]: row["value"] for row in found.table("meta")}
+        kept, bad = _readable_messages(found.table("outbox"), self.device_id)
+        if "acked_seq" in meta:
+            # Rows read from the raw pages may include acked ones, deleted since (a page freed,
+            # an older copy in the WAL): they are not the device's to send again.
+            kept = [r for r in kept if r["seq"] > _as_int(meta["acked_seq"], 0)]
+        issued = [row for row in found.table("issued") if _envelope(row.get("payload"))]
+        box = Outbox(fresh, device_id=self.device_id, store_id=self.store_id,
+                     max_rows=self.max_rows)
+        seqs = [row["seq"] for row in kept]
+        topics = {kind: box._topic(kind) for kind in {row["type"] for row in kept}}
+        try:
+            with box._lock, box._transaction():
+                box._db.executemany(
+                    "INSERT INTO outbox (seq, type, topic, payload, created, boot_id, elapsed) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    [
+                        (r["seq"], r["type"], topics[r["type"]], r["payload"],
+                         r.get("created") or time.time(), r.get("boot_id"), r.get("elapsed"))
+                        for r in kept
+                    ],
+                )
+                box._db.executemany(
+                    "INSERT OR IGNORE INTO issued (msg_id, payload) VALUES (?, ?)",
+                    [(r["msg_id"], r["payload"]) for r in issued],
+                )
+                box._depth = len(kept)
+                for key, value in meta.items():
+                    if key not in ("next_seq", "acked_seq"):
+                        box._set_meta(key, value)
+                next_seq = max(_as_int(meta.get("next_seq"), 1), max(seqs, default=0) + 1)
+                box._set_meta("next_seq", next_seq)
+                lost: list[tuple[int, int]] = []
+                if "acked_seq" in meta:
+                    acked = _as_int(meta["acked_seq"], 0)
+                    box._set_meta("acked_seq", acked)
+                    lost = _holes(acked + 1, next_seq - 1, seqs)
+                    if lost:
+                        box._announce(lost, ts=None, clock_synced=clock_synced())
+                elif seqs:
+                    # Without its metadata the outbox does not know what the hub acked; it
+                    # claims nothing below what it holds, and (not knowing whether it ever
+                    # heard the hub) waits for the hub's answer before sending, as a fresh
+                    # device does.
+                    box._set_meta("acked_seq", min(seqs) - 1)
+        finally:
+            box.close()
+        saved = (
+            f"Recovered {len(kept)} unsent message(s){_span(seqs)} and queued them again "
+            "with their seq and msg_id (the hub stores each once)."
+            if kept else "No message in it could be read."
+        )
+        if lost:
+            count = sum(b - a + 1 for a, b in lost)
+            saved += (f" {count} message(s) could not be read "
+                      f"({_ranges_text(lost)}) and are declared lost to the hub.")
+        if bad:
+            saved += f" {bad} row(s) were read but damaged, and dropped."
+        if "acked_seq" not in meta:
+            saved += " Its metadata could not be read: it waits for the hub's ack first."
+        return saved
+
     def _transaction(self) -> Transaction:
         return Transaction(self._db, on_rollback=self._recount)
 
@@ -232,18 +335,29 @@ class Outbox:
         self._set_meta("next_seq", seq + 1)
         return seq
 
-    def _insert(self, envelope: Envelope) -> None:
+    def _insert(self, envelope: Envelope, at: Stamp | None) -> None:
         self._db.execute(
-            "INSERT INTO outbox (seq, type, topic, payload, created) VALUES (?,?,?,?,?)",
+            "INSERT INTO outbox (seq, type, topic, payload, created, boot_id, elapsed) "
+            "VALUES (?,?,?,?,?,?,?)",
             (
                 envelope.seq,
                 envelope.type,
                 self._topic(envelope.type),
                 envelope.to_json(),
                 time.time(),
+                at.boot_id if at else None,
+                at.elapsed if at else None,
             ),
         )
         self._depth += 1
+
+    def _add_stamp_columns(self) -> None:
+        """Outboxes written by earlier versions lack the boot-clock stamp: their rows go out
+        without an age, as they always did."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        for name, kind in (("boot_id", "TEXT"), ("elapsed", "REAL")):
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
 
     def _remember(self, envelope: Envelope) -> None:
         self._db.execute(
@@ -299,7 +413,7 @@ class Outbox:
                 ts=ts,
                 clock_synced=clock_synced,
             )
-            self._insert(notice)
+            self._insert(notice, None if clock_synced else stamp())
             notices += 1
         return notices
 
@@ -317,6 +431,91 @@ class Outbox:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+_META_KEYS = frozenset({"next_seq", "acked_seq", "acked_at", "hub_synced"})
+
+
+def _fits_outbox(row: dict[str, Any]) -> bool:
+    env = _envelope(row["payload"])
+    return env is not None and env.seq == row["seq"] and row["type"] == env.type
+
+
+def _fits_issued(row: dict[str, Any]) -> bool:
+    env = _envelope(row["payload"])
+    return env is not None and str(env.msg_id) == row["msg_id"]
+
+
+# The tables as their rows lie on disk (boot_id and elapsed were added later, so older rows
+# lack them), for reading a file whose schema SQLite can no longer read.
+_LAYOUTS = {
+    "outbox": Layout(("seq", "type", "topic", "payload", "created", "boot_id", "elapsed"),
+                     _fits_outbox, rowid_first=True),
+    "meta": Layout(("key", "value"), lambda row: row["key"] in _META_KEYS),
+    "issued": Layout(("msg_id", "payload"), _fits_issued),
+}
+
+
+def _readable_messages(rows: list[dict[str, Any]], device_id: str) -> tuple[list[dict], int]:
+    """Rows of a damaged outbox whose message is intact (a damaged page can hand back a row
+    whose bytes are garbage); returns them and how many were not."""
+    kept, bad = [], 0
+    for row in rows:
+        env = _envelope(row.get("payload"))
+        if env is None or env.seq != row.get("seq") or env.device_id != device_id:
+            bad += 1
+            continue
+        kept.append({**row, "payload": bytes(row["payload"]), "type": env.type})
+    return kept, bad
+
+
+def _envelope(payload: Any) -> Envelope | None:
+    if not isinstance(payload, bytes | str):
+        return None
+    try:
+        return Envelope.model_validate_json(payload)
+    except ValueError:
+        return None
+
+
+def _as_int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _holes(first: int, last: int, present: list[int]) -> list[tuple[int, int]]:
+    """The ranges of ``first..last`` not in ``present``."""
+    have = sorted(s for s in set(present) if first <= s <= last)
+    holes, start = [], first
+    for s in have:
+        if s > start:
+            holes.append((start, s - 1))
+        start = s + 1
+    if start <= last:
+        holes.append((start, last))
+    return holes
+
+
+def _span(seqs: list[int]) -> str:
+    return f" (seq {min(seqs)}-{max(seqs)})" if seqs else ""
+
+
+def _ranges_text(ranges: list[tuple[int, int]]) -> str:
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:5]]
+    more = f" and {len(ranges) - 5} more range(s)" if len(ranges) > 5 else ""
+    return "seq " + ", ".join(parts) + more
+
+
+def _aged(payload: bytes, boot: str | None, elapsed: float | None, now: Stamp) -> bytes:
+    """The payload with its event's age, when the row has a stamp from this boot."""
+    if boot is None or elapsed is None:
+        return payload
+    age = age_of(Stamp(boot, elapsed), now)
+    if age is None or age > MAX_AGE_S:
+        return payload  # the hub falls back to its receive time, as for devices without ages
+    return with_age(payload, age)
 
 
 def _announced(rows: list[tuple[int, bytes]]) -> list[tuple[int, int]]:

@@ -122,7 +122,7 @@ class Demo:
             self._send(kiosk_cfg.url, cam.url, data, events)
             (data / ".history-sent").write_text(datetime.now(UTC).isoformat())
             self._start_camera(cam.url, data)
-            self._start_kiosk(kiosk_cfg.config_path)
+            self._start_kiosk(kiosk_cfg.config_path, kiosk_cfg.technician_pin)
             say(f"try:  .venv/bin/peakend report --db {db} --config {hub_toml} "
                 f"--store {STORE} --zone checkout")
             say("Ctrl-C stops the demo." if not a.duration else f"running for {a.duration:.0f}s")
@@ -222,7 +222,7 @@ unhappy_window_min = 10.0
         self._thread(replay, "camera")
         say(f"camera: {CAMERA} replays {video.name} at real time (zones {', '.join(ZONES)})")
 
-    def _start_kiosk(self, config_path: Path) -> None:
+    def _start_kiosk(self, config_path: Path, pin: str | None) -> None:
         display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         if display and not self.args.no_window:
             self.procs.append(
@@ -238,7 +238,8 @@ unhappy_window_min = 10.0
                     ]
                 )
             )
-            say(f"kiosk: {KIOSK} window open; tap a smiley")
+            say(f"kiosk: {KIOSK} window open; tap a smiley (technician menu: hold the "
+                f"top-left corner, PIN {pin})")
             return
         from peakend.kiosk.simulate import run_simulated_shoppers
 

@@ -17,8 +17,8 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning",
-                                           lifespan="off"))
+    # with its lifespan (the web's background work), as `peakend serve` runs it
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -34,6 +34,7 @@ from peakend.broker.field.mosquitto import (
     BrokerDir,
     BrokerError,
     acl_text,
+    hub_users,
     new_password,
     set_password,
 )
@@ -109,10 +110,10 @@ def bridge_section(
     return "\n".join(lines) + "\n"
 
 
-def centre_acl(bridges: list[Bridge]) -> str:
-    """The centre's ACL: the hub's own (aggregator workers read all, write acks and alerts),
-    then one block per store bridge."""
-    out = [acl_text()]
+def centre_acl(bridges: list[Bridge], hub_users: list[str] | None = None) -> str:
+    """The centre's ACL: the hub's own accounts (aggregator workers and tools read all, write
+    acks and alerts), then one block per store bridge."""
+    out = [acl_text(hub_users)]
     for b in sorted(bridges, key=lambda b: b.name):
         out += [f"# store bridge {b.name}", f"user {b.username}", f"topic write {b.state_topic}"]
         for store in b.stores:
@@ -140,7 +141,7 @@ def add_store_bridge(centre: BrokerDir, bridge: Bridge) -> str:
         + "\n"
     )
     password = new_password()
-    centre.acl.write_text(centre_acl(list(bridges.values())))
+    centre.acl.write_text(centre_acl(list(bridges.values()), hub_users(centre)))
     set_password(centre, bridge.username, password)  # also hands passwd and acl to mosquitto
     return password
 
@@ -206,11 +207,12 @@ def link_states(centre: BrokerDir, *, timeout: float = 5.0) -> dict[str, str]:
     import uuid
 
     from peakend.broker.device.mqtt import make_client
-    from peakend.broker.field.mosquitto import aggregator_url
+    from peakend.broker.field.mosquitto import tools_url
 
     states: dict[str, str] = {}
     subscribed = threading.Event()
-    client, target = make_client(aggregator_url(centre.root), f"peakend-bridges-{uuid.uuid4()}")
+    # The tools' account: the broker names the connection by it (never the aggregator's).
+    client, target = make_client(tools_url(centre.root), f"peakend-bridges-{uuid.uuid4()}")
     client.on_subscribe = lambda *_: subscribed.set()
 
     def on_message(_c: object, _u: object, msg: object) -> None:
@@ -231,7 +233,7 @@ def link_states(centre: BrokerDir, *, timeout: float = 5.0) -> dict[str, str]:
     try:
         if not subscribed.wait(timeout):
             if refused:
-                raise ValueError(f"the central broker refused the hub's account: {refused[0]}")
+                raise ValueError(f"the central broker refused the hub tools' account: {refused[0]}")
             raise ValueError(f"the central broker at {target.redacted()} did not answer in time")
         # mosquitto sends the retained notifications right after the SUBACK
         time.sleep(0.5)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from peakend.broker.device.checks import Check
+from peakend.broker.device.checks import Check, check_set_aside
 
 MAX_SKEW_S = 2.0
 DISK_FAIL_MB = 200
@@ -96,6 +96,7 @@ def check_device(path: Path, roles: RoleFinder, *, hub_web: str | None = None,
     outbox = _outbox_path(path, cfg)
     checks.append(check_disk(outbox.parent))
     checks.append(check_outbox(outbox, hub_ack))
+    checks.append(check_set_aside(outbox, "outbox"))
     checks += role.role_checks(cfg, path, camera=camera)
     return checks
 
@@ -172,7 +173,11 @@ class Probe:
 
 
 def probe_account(url: str, device_id: str, store: str, ca_file: str | None) -> Probe:
-    """Log in as the device (client id ID-doctor), try its topics and another device's."""
+    """Log in as the device, try its topics and another device's.
+
+    The broker names every connection by its account, so this login takes the device's own
+    connection over if its link runs: the link comes back by itself a second later (and
+    takes the connection back), and the probe ends early with what it has seen by then."""
     from paho.mqtt.client import MQTT_ERR_SUCCESS
 
     from peakend.broker.device.mqtt import connect_properties, make_client
@@ -234,10 +239,19 @@ def probe_account(url: str, device_id: str, store: str, ca_file: str | None) -> 
         other = client.publish(status_topic(store, f"{device_id}-doctor-probe"), b"", qos=1)
         deadline = time.monotonic() + 2.0
         with lock:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and "disconnected" not in state:
                 lock.wait(0.1)
+        if "disconnected" in state:
+            checks[0] = Check("credentials", "PASS", f"user {target.username} logged in; the "
+                              "device's running link then took its connection back (one "
+                              "connection per account)")
         pub_own = state["pubacks"].get(own.mid)
         pub_other = state["pubacks"].get(other.mid)
+        if "disconnected" in state and (pub_own is None or pub_other is None):
+            checks.append(Check("acl", "WARN", "not probed: the device's running link took its "
+                                "connection back before the broker answered",
+                                "stop the device's service for a moment and run doctor again"))
+            return Probe(checks, None)
         problems, fixes = [], []
         own_ok = own.rc == MQTT_ERR_SUCCESS and pub_own is not None and not pub_own.is_failure
         if not own_ok:
@@ -360,7 +374,8 @@ def check_outbox(path: Path, hub_ack: int | None) -> Check:
             conn.close()
     except sqlite3.Error as exc:
         return Check("outbox", "FAIL", f"{path}: {exc}",
-                     "stop the service, move the file away and start it again")
+                     "restart the service: on a damaged file it sets the file aside, queues "
+                     "again what it can still read and says what it saved")
     acked = int(meta.get("acked_seq") or 0)
     last = int(meta.get("next_seq") or 1) - 1
     acked_at = float(meta["acked_at"]) if meta.get("acked_at") else None
@@ -413,6 +428,8 @@ def check_hub(root: Path, *, db: Path | None = None, web: str | None = None) -> 
     checks.append(reach)
     if reach.status == "PASS":
         checks.append(_login(agg, d))
+        if d.tools_url.exists():
+            checks.append(_login(d.tools_url.read_text().strip(), d, "tools login"))
     if d.tls_port() is not None:
         checks.append(_tls_expiry(d))
     if (d.tls_dir / "web.pem").exists():
@@ -434,9 +451,22 @@ def check_hub(root: Path, *, db: Path | None = None, web: str | None = None) -> 
     return checks
 
 
-def _login(url: str, d: Any) -> Check:
+def _login(url: str, d: Any, row: str = "aggregator login") -> Check:
+    """The aggregator's password is checked against the broker's password file, not by
+    logging in: the broker names a connection by its account, so a login would knock the
+    running aggregator off. The tools' account is checked by a real login."""
+    from peakend.broker.device.config import parse_mqtt_url
     from peakend.broker.device.mqtt import connect_properties, make_client
+    from peakend.broker.field.mosquitto import password_matches
 
+    url_file = d.aggregator_url if row == "aggregator login" else d.tools_url
+    fix = (f"the password in {url_file} does not match BROKER_DIR/passwd: delete {url_file} "
+           "and re-run `peakend broker`, then restart peakend-serve")
+    if row == "aggregator login":
+        target = parse_mqtt_url(url)
+        if password_matches(d, target.username or "", target.password or ""):
+            return Check(row, "PASS", f"{target.username}: password matches the broker's file")
+        return Check(row, "FAIL", "refused: its password is not the broker's", fix)
     client, target = make_client(url, "peakend-doctor",
                                  ca_file=str(d.ca_file) if d.ca_file.exists() else None)
     done, result = threading.Event(), []
@@ -450,16 +480,13 @@ def _login(url: str, d: Any) -> Check:
         client.connect(target.host, target.port, keepalive=10, clean_start=True,
                        properties=connect_properties(persistent=False))
     except OSError as exc:
-        return Check("aggregator login", "FAIL", str(exc), "see `broker`")
+        return Check(row, "FAIL", str(exc), "see `broker`")
     client.loop_start()
     try:
         if not done.wait(CONNECT_TIMEOUT_S) or result[0].is_failure:
             why = result[0] if result else "no answer"
-            return Check("aggregator login", "FAIL", f"refused: {why}",
-                         f"the password in {d.aggregator_url} does not match BROKER_DIR/passwd: "
-                         f"delete {d.aggregator_url} and re-run `peakend broker`, then restart "
-                         "peakend-serve")
-        return Check("aggregator login", "PASS", f"{target.username} logged in")
+            return Check(row, "FAIL", f"refused: {why}", fix)
+        return Check(row, "PASS", f"{target.username} logged in")
     finally:
         client.disconnect()
         client.loop_stop()

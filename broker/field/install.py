@@ -77,6 +77,7 @@ def create(
 ) -> InstallScript:
     """Write the script for one device; earlier unfetched scripts of that device are dropped."""
     d.install.mkdir(mode=0o700, exist_ok=True)
+    sweep(d.root, now=now)
     drop_device(d, device_id)
     token = secrets.token_urlsafe(24)
     name = _name(token)
@@ -115,6 +116,34 @@ def claim(root: str | Path, token: str, *, now: float | None = None) -> str | No
     if (now if now is not None else time.time()) > expires:
         return None
     return text
+
+
+def sweep(root: str | Path, *, now: float | None = None) -> int:
+    """Delete every expired script (each holds a live MQTT password) and any left half-claimed
+    by a crash; returns how many scripts went. Run by the web every minute and by each
+    provision, so an expired script does not wait on disk for someone to ask for its link."""
+    d = BrokerDir(Path(root))
+    if not d.install.exists():
+        return 0
+    now = now if now is not None else time.time()
+    swept = 0
+    for meta in d.install.glob("*.json"):
+        try:
+            expires = float(json.loads(meta.read_text()).get("expires_at", 0))
+        except (OSError, ValueError):
+            expires = 0.0
+        if now > expires:
+            meta.with_suffix(".sh").unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
+            swept += 1
+    for leftover in d.install.glob("*.taken-*"):
+        if now - leftover.stat().st_mtime > 60:
+            leftover.unlink(missing_ok=True)
+    for script in d.install.glob("*.sh"):
+        if not script.with_suffix(".json").exists():
+            script.unlink(missing_ok=True)  # no expiry known: treat as expired
+            swept += 1
+    return swept
 
 
 def drop_device(d: BrokerDir, device_id: str) -> int:

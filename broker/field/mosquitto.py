@@ -13,6 +13,14 @@ accepts connections. Choices that differ from mosquitto's defaults, and why:
 - Devices authenticate with their id as user name and may only write below their own topic and
   read their own ack (``pattern`` lines with ``%u``); a publish outside that gets the client
   disconnected, which is what an impostor deserves.
+- ``use_username_as_clientid true``: the broker names every connection by its account,
+  whatever client id it asked for. Otherwise any device account could connect as
+  ``peakend-aggregator`` (or as another device), knock that client off again and again and
+  receive its persistent session. So every process that connects has an account of its own:
+  each device, each store bridge, the aggregator, each aggregator worker of a chain
+  (:func:`hub_account`) and the hub's tools (``peakend-tools``: doctor, revocation, bridge
+  status), which must not share the aggregator's account and so knock it off.
+  (``clientid_prefixes`` cannot do this: one prefix for every account ties no id to an account.)
 - When started as root, mosquitto drops to the ``mosquitto`` user, so the folders it writes must
   be owned by that user and every folder above must be traversable.
 """
@@ -24,6 +32,7 @@ import hashlib
 import logging
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -36,12 +45,18 @@ from pathlib import Path
 from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.device.files import replace_atomically
 from peakend.broker.hub.locked_file import locked
+from peakend.broker.wire.forms import is_slug
 
 log = logging.getLogger(__name__)
 
 AGGREGATOR_USER = "peakend-aggregator"
+TOOLS_USER = "peakend-tools"
+# Accounts with the hub's rights are named peakend-...; device ids may not start so (provision).
+HUB_PREFIX = "peakend-"
 MOSQUITTO_USER = "mosquitto"
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for its $7$ (PBKDF2-SHA512) hashes
+# Device ids (slugs), the hub's account and bridge accounts.
+_ACCOUNT = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 
 
 class BrokerError(RuntimeError):
@@ -87,6 +102,15 @@ class BrokerDir:
     @property
     def aggregator_url(self) -> Path:
         return self.root / "aggregator.url"
+
+    @property
+    def tools_url(self) -> Path:
+        return self.root / "tools.url"
+
+    @property
+    def hub_accounts(self) -> Path:
+        """URL files of the hub accounts beyond the aggregator's: a chain's workers."""
+        return self.root / "hub"
 
     @property
     def devices(self) -> Path:
@@ -141,7 +165,7 @@ def prepare(
     aggregator uses it)."""
     d = BrokerDir(Path(root).resolve())
     d.root.mkdir(parents=True, exist_ok=True)
-    for sub in (d.data, d.logs, d.devices, d.conf_d):
+    for sub in (d.data, d.logs, d.devices, d.conf_d, d.hub_accounts):
         sub.mkdir(exist_ok=True)
     os.chmod(d.root, 0o755)
     plain = plain_bind or bind
@@ -150,15 +174,11 @@ def prepare(
     # The aggregator runs next to the broker: it always uses the plain listener. Its password
     # is made once; host and port are written again on every start, since they may change.
     host = plain if plain not in ("0.0.0.0", "::") else "127.0.0.1"
-    password = _existing_aggregator_password(d)
-    if password is None:
-        password = new_password()
-        set_password(d, AGGREGATOR_USER, password)
-    _write_private(d.aggregator_url, f"mqtt://{AGGREGATOR_USER}:{password}@{host}:{port}\n")
-    # A chain's centre keeps its store bridges' accounts (bridges.json) across starts.
-    from peakend.broker.field.bridge import centre_acl, load_bridges
-
-    d.acl.write_text(centre_acl(list(load_bridges(d).values())))
+    _keep_hub_account(d, AGGREGATOR_USER, d.aggregator_url, host, port)
+    _keep_hub_account(d, TOOLS_USER, d.tools_url, host, port)
+    for url_file in sorted(d.hub_accounts.glob("*.url")):
+        _keep_hub_account(d, url_file.stem, url_file, host, port)
+    write_acl(d)
     d.conf.write_text(
         config_text(d, port=port, bind=bind, tls=tls, tls_port=tls_port, plain_bind=plain)
     )
@@ -202,6 +222,10 @@ def config_text(
         ]
     lines += [
         "",
+        "# Client id = account (see the module's doc): no account can take over another's",
+        "# connection or persistent session.",
+        "use_username_as_clientid true",
+        "",
         "persistence true",
         f"persistence_location {d.data}/",
         "autosave_interval 1",
@@ -227,13 +251,17 @@ def config_text(
     return "\n".join(lines)
 
 
-def acl_text() -> str:
+def acl_text(hub_users: list[str] | None = None) -> str:
+    """The hub's accounts (default: the aggregator's and the tools') read every device and
+    write acks and alerts; every other account is a device (or, at a chain's centre, a store
+    bridge with a block of its own)."""
+    lines = ["# The hub's accounts (aggregator, workers, tools) read every device and write",
+             "# acks and alerts."]
+    for user in hub_users or [AGGREGATOR_USER, TOOLS_USER]:
+        lines += [f"user {user}", "topic readwrite peakend/v1/#", ""]
     return "\n".join(
         [
-            "# The hub's aggregator reads every device and writes acks and alerts.",
-            f"user {AGGREGATOR_USER}",
-            "topic readwrite peakend/v1/#",
-            "",
+            *lines,
             "# Every other account is a device whose user name is its id (%u).",
             "pattern write peakend/v1/+/%u/status",
             "pattern write peakend/v1/+/%u/evt/+",
@@ -259,6 +287,11 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
 
 
 def set_password(d: BrokerDir, username: str, password: str) -> None:
+    # One "user:hash" line per account: a name with a colon, a newline or a space would write
+    # a broken line (or a second account), whoever called.
+    if not _ACCOUNT.fullmatch(username):
+        raise ValueError(f"{username!r} cannot be an account name: use lowercase letters, "
+                         "digits and dashes")
     # Locked: two provisions at once must not drop each other's account.
     with locked(d.passwd):
         lines = [ln for ln in _read_lines(d.passwd) if ln.split(":", 1)[0] != username]
@@ -276,13 +309,83 @@ def remove_user(d: BrokerDir, username: str) -> bool:
     return len(kept) != len(lines)
 
 
-def _existing_aggregator_password(d: BrokerDir) -> str | None:
+def hub_users(d: BrokerDir) -> list[str]:
+    """The accounts with the hub's rights: the aggregator, the tools and a chain's workers."""
+    return [AGGREGATOR_USER, TOOLS_USER, *sorted(p.stem for p in d.hub_accounts.glob("*.url"))]
+
+
+def write_acl(d: BrokerDir) -> None:
+    # A chain's centre keeps its store bridges' accounts (bridges.json) across starts.
+    from peakend.broker.field.bridge import centre_acl, load_bridges
+
+    d.acl.write_text(centre_acl(list(load_bridges(d).values()), hub_users(d)))
+
+
+def hub_account(root: str | Path, name: str) -> str:
+    """The MQTT URL of the hub account ``name`` (``peakend-...``), made if missing.
+
+    The broker names a connection by its account, so two aggregator workers on one account
+    would knock each other off: each worker of a chain (``peakend serve --shared GROUP
+    --client-id NAME``) gets its own account, with the aggregator's rights and host."""
+    d = BrokerDir(Path(root).resolve())
+    if name == AGGREGATOR_USER:
+        return aggregator_url(d.root)
+    if not (name.startswith(HUB_PREFIX) and is_slug(name)) or name == TOOLS_USER:
+        raise BrokerError(
+            f"{name!r} cannot be a hub account: name a worker peakend-<letters, digits, "
+            "dashes>, e.g. peakend-worker-1"
+        )
+    url_file = d.hub_accounts / f"{name}.url"
+    known = any(ln.split(":", 1)[0] == name for ln in _read_lines(d.passwd))
+    if url_file.exists() and known:
+        return url_file.read_text().strip()
+    agg = parse_mqtt_url(aggregator_url(d.root))
     try:
-        url = parse_mqtt_url(d.aggregator_url.read_text().strip())
+        d.hub_accounts.mkdir(exist_ok=True)
+        _keep_hub_account(d, name, url_file, agg.host, agg.port)
+        write_acl(d)
+    except OSError as exc:
+        raise BrokerError(
+            f"the hub account {name} does not exist yet and cannot be made here ({exc.strerror}"
+            f"): run the same command once as the owner of {d.root} (e.g. with sudo)"
+        ) from None
+    reload_running_broker(d)
+    return url_file.read_text().strip()
+
+
+def _keep_hub_account(d: BrokerDir, user: str, url_file: Path, host: str, port: int) -> None:
+    """Make the account once; its URL is written again on every start (host and port may
+    change)."""
+    password = _existing_password(d, user, url_file)
+    if password is None:
+        password = new_password()
+        set_password(d, user, password)
+    _write_private(url_file, f"mqtt://{user}:{password}@{host}:{port}\n")
+
+
+def _existing_password(d: BrokerDir, user: str, url_file: Path) -> str | None:
+    try:
+        url = parse_mqtt_url(url_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    has_account = any(ln.startswith(f"{AGGREGATOR_USER}:") for ln in _read_lines(d.passwd))
-    return url.password if has_account else None
+    has_account = any(ln.startswith(f"{user}:") for ln in _read_lines(d.passwd))
+    return url.password if has_account and url.username == user else None
+
+
+def password_matches(d: BrokerDir, user: str, password: str) -> bool:
+    """Whether ``password`` is the one the broker's password file holds for ``user``: checked
+    on the file, as logging in to check it would knock off whoever uses the account."""
+    for line in _read_lines(d.passwd):
+        name, _, stored = line.partition(":")
+        if name != user:
+            continue
+        parts = stored.split("$")  # "", "7", iterations, salt, digest
+        if len(parts) != 5 or parts[1] != "7":
+            return False
+        salt = base64.b64decode(parts[3])
+        digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(parts[2]))
+        return secrets.compare_digest(base64.b64encode(digest).decode(), parts[4])
+    return False
 
 
 def aggregator_url(root: str | Path) -> str:
@@ -292,6 +395,19 @@ def aggregator_url(root: str | Path) -> str:
     except FileNotFoundError:
         raise BrokerError(
             f"{d.aggregator_url} does not exist: run `peakend broker --data {d.root}` first"
+        ) from None
+
+
+def tools_url(root: str | Path) -> str:
+    """The account of the hub's tools (doctor, revocation, bridge status): never the
+    aggregator's, whose connection and session a tool would take over."""
+    d = BrokerDir(Path(root))
+    try:
+        return d.tools_url.read_text().strip()
+    except FileNotFoundError:
+        raise BrokerError(
+            f"{d.tools_url} does not exist: run `peakend broker --data {d.root}` (this version "
+            "makes it) first"
         ) from None
 
 

@@ -35,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from peakend.broker.device.mqtt import connect_properties, make_client
+from peakend.broker.hub.config import QuarantineSection
 from peakend.broker.hub.writer import (
     BatchResult,
     Counters,
@@ -49,6 +51,7 @@ from peakend.broker.hub.writer import (
     writer_main,
 )
 from peakend.broker.wire import contract
+from peakend.broker.wire.forms import printable
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +83,11 @@ class Aggregator:
         ca_file: str | None = None,
         periodic: Periodic | None = None,
         periodic_s: float = 15.0,
+        quarantine: QuarantineSection | None = None,
     ) -> None:
         self.db_path = str(db_path)
         self.registry_path = str(registry_path) if registry_path else None
+        self.quarantine = quarantine
         self.counters = Counters()
         self.periodic = periodic
         self.periodic_s = periodic_s
@@ -114,7 +119,8 @@ class Aggregator:
         self._pipe, child = ctx.Pipe()
         self._writer = ctx.Process(
             target=writer_main,
-            args=(child, self.db_path, self.registry_path, logging.getLogger().level),
+            args=(child, self.db_path, self.registry_path, logging.getLogger().level,
+                  self.quarantine),
             name="aggregator-writer",
             daemon=True,
         )
@@ -170,13 +176,17 @@ class Aggregator:
             log.error("%s", self.last_error)
             return
         topics = [
-            (self._prefix + contract.EVENTS_SUBSCRIPTION, 1),
-            (self._prefix + contract.STATUS_SUBSCRIPTION, 1),
+            # Retain as published: a device's retained event is seen as retained when it is
+            # published, not only when the broker replays it, so it is cleared at once (see
+            # _clear_retained_events).
+            (self._prefix + contract.EVENTS_SUBSCRIPTION,
+             SubscribeOptions(qos=1, retainAsPublished=True)),
+            (self._prefix + contract.STATUS_SUBSCRIPTION, SubscribeOptions(qos=1)),
         ]
         if self._prefix:
             # Every worker watches every ack (not shared): whichever worker's ack the broker
             # kept last, each of them can see a stale one and publish the database's again.
-            topics.append((ACKS_SUBSCRIPTION, 1))
+            topics.append((ACKS_SUBSCRIPTION, SubscribeOptions(qos=1)))
         client.subscribe(topics)
         self.connected.set()
         log.info(
@@ -191,6 +201,11 @@ class Aggregator:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic.endswith("/ack"):
             self._observe_ack(msg)
+            return
+        if msg.retain and not msg.payload and _is_event(msg.topic):
+            # A retained event being cleared (by us, see _clear_retained_events): no message.
+            if msg.qos > 0:
+                self._client.ack(msg.mid, msg.qos)
             return
         item = (msg.topic, msg.payload, time.time(), msg.mid, msg.qos, msg.retain)
         with self._arrived:
@@ -236,15 +251,30 @@ class Aggregator:
         if isinstance(reply, Failed):
             # Nothing of it was committed or PUBACKed: put it back and try again shortly (a
             # full disk or a locked database passes; a bad message is quarantined by the writer).
-            log.error("batch of %d not stored (%s); retrying", len(batch), reply.reason)
+            log.error("batch of %d not stored (%s); retrying", len(batch),
+                      printable(reply.reason, 1000))
             with self._arrived:
                 self._inbox[:0] = batch
             self._stop.wait(min(30.0, 1.0 * 2 ** min(self._failures, 5)))
             self._failures += 1
             return True
+        if self._failures:
+            log.info("storing again after %d failed attempt(s)", self._failures)
         self._failures = 0
         self._publish_acks(batch, reply.result)
+        self._clear_retained_events(batch)
         return True
+
+    def _clear_retained_events(self, batch: list[tuple[str, bytes, float, int, int, bool]]) -> None:
+        """Events are not retained (wire contract): a device that publishes one with the retain
+        flag would leave it at the broker, and in a broker's every restart, and every
+        subscriber's replay, for good, one per topic it invents. mosquitto cannot refuse the
+        flag per topic (``retain_available false`` would refuse it everywhere, and births and
+        acks are retained), so once the event is stored (or quarantined) the hub deletes the
+        broker's copy with an empty retained message."""
+        for topic, payload, _, _, _, retained in batch:
+            if retained and payload and _is_event(topic):
+                self._client.publish(topic, b"", qos=1, retain=True)
 
     def _publish_acks(
         self, batch: list[tuple[str, bytes, float, int, int, bool]], result: BatchResult
@@ -318,3 +348,8 @@ class Aggregator:
                 )
         except Exception:
             log.exception("periodic task failed; continuing")
+
+
+def _is_event(topic: str) -> bool:
+    """Under ``peakend/v1/{store}/{device}/evt/``, whatever follows."""
+    return topic.startswith(contract.ROOT + "/") and topic.split("/", 5)[4:5] == ["evt"]

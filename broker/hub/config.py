@@ -58,6 +58,15 @@ class HubSection(_Section):
         "broker folder's tls/web.pem (made by peakend broker --tls); passwords and install "
         "scripts then never cross the network in clear.",
     )
+    public_host: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$",
+        title="Public host name",
+        description="The name (or address) managers' browsers reach this hub by, e.g. "
+        "hub.shop.example; the plain-HTTP side sends browsers to https:// on it. Default: "
+        "the HTTPS address when it names one, else this machine's host name (which the "
+        "hub's certificate carries). Never taken from a request.",
+    )
     broker_data: str | None = Field(
         default=None,
         title="Broker data folder",
@@ -279,6 +288,30 @@ class AlertsSection(_Section):
     )
 
 
+class QuarantineSection(_Section):
+    """What the hub keeps of the messages it could not store (bad input), and for how long.
+    Each row keeps at most the first 4 KiB of what arrived, with the original's size and
+    SHA-256; the writer deletes what is beyond these limits once a minute. The ledger keeps
+    the seqs of quarantined messages, so deleting rows never moves a device's ack."""
+
+    keep_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        title="Keep (days)",
+        description="Rows whose message was last received more than this many days ago are "
+        "deleted.",
+    )
+    max_rows: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        title="Most rows",
+        description="Above this many rows, those last received longest ago are deleted first; "
+        "a device sending bad input in a loop then cannot fill the hub's disk.",
+    )
+
+
 class HubConfig(_Section):
     """The hub: aggregator, web, stores, analytics and alerts."""
 
@@ -294,6 +327,9 @@ class HubConfig(_Section):
     )
     reasons: ReasonsSection = Field(
         default_factory=ReasonsSection, title="Reasons", description="[reasons]"
+    )
+    quarantine: QuarantineSection = Field(
+        default_factory=QuarantineSection, title="Quarantine", description="[quarantine]"
     )
 
     @model_validator(mode="after")

@@ -129,23 +129,22 @@ class Registry:
             return None
         if device is None or device.revoked:
             return f"device {envelope.device_id!r} is not registered on this hub"
-        mismatch = _store_mismatch(envelope.device_id, device, envelope.store_id)
-        if mismatch:
-            return mismatch
-        zones = device.zones
-        if envelope.zone_id is not None and zones and envelope.zone_id not in zones:
-            return (
-                f"zone {envelope.zone_id!r} is not a zone registered for {envelope.device_id} "
-                f"({', '.join(zones)})"
-            )
-        return None
+        return _store_mismatch(envelope.device_id, device, envelope.store_id) or _zone_mismatch(
+            envelope.device_id, device, envelope.zone_id
+        )
 
-    def status_problem(self, device_id: str, store_id: str) -> str | None:
-        """Why a status on ``store_id`` cannot be ``device_id``'s, or None. A revoked or unknown
-        device's status is recorded (revoking sets it offline); only a store that contradicts
-        the registry is refused."""
+    def status_problem(
+        self, device_id: str, store_id: str, zone_id: str | None = None
+    ) -> str | None:
+        """Why a status on ``store_id`` naming ``zone_id`` cannot be ``device_id``'s, or None.
+        A revoked or unknown device's status is recorded (revoking sets it offline); a store or
+        a zone that contradicts the registry is refused, as in an event."""
         checked, device = self._lookup(device_id)
-        return _store_mismatch(device_id, device, store_id) if checked and device else None
+        if not checked or device is None:
+            return None
+        return _store_mismatch(device_id, device, store_id) or _zone_mismatch(
+            device_id, device, zone_id
+        )
 
     def active(self, device_id: str) -> bool:
         """Registered and not revoked (or no registry to say otherwise)."""
@@ -183,6 +182,13 @@ class Registry:
         except RegistryError as exc:
             # A damaged file (edited by hand, a disk error): keep the registry we had.
             log.error("%s; keeping the last good device registry", exc)
+
+
+def _zone_mismatch(device_id: str, device: RegisteredDevice, zone_id: str | None) -> str | None:
+    zones = device.zones
+    if zone_id is None or not zones or zone_id in zones:
+        return None
+    return f"zone {zone_id!r} is not a zone registered for {device_id} ({', '.join(zones)})"
 
 
 def _store_mismatch(device_id: str, device: RegisteredDevice, store_id: str) -> str | None:

@@ -1,11 +1,24 @@
-"""The hub's long-running parts in one process: the aggregator, its alert monitor and, when
-asked, the managers' web (HTTPS with the broker folder's web certificate, plain HTTP, or both:
-then plain HTTP only redirects). ``peakend serve`` and ``peakend demo`` start it."""
+"""The hub's long-running parts: the aggregator and its alert monitor in this process and,
+when asked, the managers' web (HTTPS with the broker folder's web certificate, plain HTTP, or
+both: then plain HTTP only redirects) in a process of its own. ``peakend serve`` and
+``peakend demo`` start them.
+
+The web runs apart from ingest because a page is CPU work in Python: in the aggregator's
+process a heavy zone page held the interpreter lock for seconds and devices waited that long
+for their acks. Its own process also means a page can only read: it opens the database
+read-only, except for logging in and out and acting on an alert. If the web process dies it
+is started again; if ``serve`` stops, the web stops with it."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
+import sys
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,18 +33,159 @@ class ServeError(RuntimeError):
 
 
 class Server:
-    """The running aggregator and its web server(s); ``stop`` ends them all."""
+    """The running aggregator and the web's process; ``stop`` ends them all."""
 
-    def __init__(self, aggregator: Aggregator, webs: list[Any]) -> None:
+    def __init__(self, aggregator: Aggregator, web: WebProcess | None) -> None:
         self.aggregator = aggregator
-        self.webs = webs
-        # the web with the pages (the HTTPS one when there are two)
-        self.web = webs[0] if webs else None
+        self.web = web
 
     def stop(self) -> None:
-        for web in self.webs:
-            web.should_exit = True
+        if self.web is not None:
+            self.web.stop()
         self.aggregator.stop()
+
+
+@dataclass(frozen=True)
+class WebSpec:
+    """What the web's process serves; it crosses into the process, so plain values only."""
+
+    db: str
+    config: Any
+    broker_data: str | None
+    https: tuple[str, int] | None
+    http: tuple[str, int] | None
+    tls: tuple[str, str] | None
+
+
+class WebProcess:
+    """The managers' web in a process of its own (spawned: no state of the aggregator's threads
+    is copied into it), started again whenever it exits while ``serve`` runs."""
+
+    RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+    def __init__(self, spec: WebSpec) -> None:
+        self.spec = spec
+        self.restarts = 0
+        self._ctx = multiprocessing.get_context("spawn")
+        self._proc: Any = None
+        self._spawned_at = 0.0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._supervisor = threading.Thread(target=self._supervise, name="web-supervisor",
+                                            daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        self._spawn()
+        self._supervisor.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            proc = self._proc
+        if proc is None:
+            return
+        if proc.is_alive():
+            proc.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+            proc.join(timeout)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        if self._supervisor.is_alive():
+            self._supervisor.join(timeout)
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._proc = self._ctx.Process(target=run_web, args=(self.spec, os.getpid()),
+                                           name="peakend-web", daemon=True)
+            self._proc.start()
+            self._spawned_at = time.monotonic()
+
+    def _supervise(self) -> None:
+        failures = 0
+        while not self._stopping.wait(0.2):
+            proc = self._proc
+            if proc is None or proc.is_alive():
+                continue
+            if self._stopping.is_set():
+                return
+            # A web that ran a while before it died gets a quick restart; one that keeps dying
+            # at start (its port taken, say) backs off so the log is not flooded.
+            failures = failures + 1 if time.monotonic() - self._spawned_at < 10 else 1
+            delay = self.RESTART_DELAYS_S[min(failures, len(self.RESTART_DELAYS_S)) - 1]
+            log.warning("the web process exited with code %s; starting it again in %.1f s",
+                        proc.exitcode, delay)
+            if self._stopping.wait(delay):
+                return
+            self.restarts += 1
+            self._spawn()
+
+
+def run_web(spec: WebSpec, parent_pid: int) -> None:
+    """The web process: uvicorn for each address, until SIGTERM or until ``serve`` is gone."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s peakend web: %(message)s")
+    try:
+        # so `ps` and `top` tell the web from the aggregator's writer (Linux; else no matter)
+        Path("/proc/self/comm").write_text("peakend-web")
+    except OSError:
+        pass
+    _yield_cpu_to_ingest()
+    # Ctrl-C in a terminal reaches the whole process group; ``serve`` decides when the web
+    # stops, after the aggregator has had its say.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    from peakend.broker.hub.web.app import create_app, create_redirect_app, redirect_host
+
+    app = create_app(spec.db, spec.config, broker_data=spec.broker_data)
+    servers = []
+    if spec.https and spec.tls:
+        servers.append(_uvicorn(app, *spec.https, spec.tls))
+    if spec.http:
+        plain = app if not spec.https else create_redirect_app(
+            spec.https[1], spec.broker_data,
+            redirect_host(spec.config, f"{spec.https[0]}:{spec.https[1]}"))
+        servers.append(_uvicorn(plain, *spec.http))
+    threads = [threading.Thread(target=web.run, name="web", daemon=True) for web in servers]
+    for thread in threads:
+        thread.start()
+    code = 0
+    while not stop.wait(0.5):
+        if os.getppid() != parent_pid:
+            break  # serve was killed: a web left behind would hold the ports of the next one
+        if not all(thread.is_alive() for thread in threads):
+            code = 1  # uvicorn gave up (e.g. the port is taken): serve starts us again
+            break
+    for web in servers:
+        web.should_exit = True
+    for thread in threads:
+        thread.join(10)
+    sys.exit(code)
+
+
+def _yield_cpu_to_ingest() -> None:
+    """A hub has two cores or so: when ingest and a page want the CPU at once, acks go first.
+    Linux's SCHED_IDLE runs the web only on CPU time nothing else wants; a lower nice value
+    was not enough (a page polled every second still doubled the ack p99 at nice 10). A page
+    takes longer on a busy hub; a device waiting for its ack is what fills outboxes."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)  # elsewhere: the lowest priority there is
+
+
+def _uvicorn(app: Any, host: str, port: int, tls: tuple[str, str] | None = None) -> Any:
+    import uvicorn
+
+    ssl_files = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
+    return uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", **ssl_files)
+    )
 
 
 def parse_address(value: str) -> tuple[str, int]:
@@ -97,41 +251,32 @@ def start(
         client_id=client_id,
         shared_group=shared,
         ca_file=ca_file,
+        quarantine=getattr(config, "quarantine", None),
     )
     aggregator.start()  # the writer process creates or migrates the database first
     if alerts:
         from peakend.broker.hub.reports.alerts import AlertMonitor
 
         aggregator.periodic = AlertMonitor(db, config).check
-    webs: list[Any] = []
+    web = None
     if http or https:
-        from peakend.broker.hub.web.app import create_app, create_redirect_app
-
-        app = create_app(db, config, broker_data=broker_data)
-        if https and tls:
-            host, port = parse_address(https)
-            webs.append(_run_web(app, host, port, tls))
-            log.info("web on https://%s:%s/", host, port)
-        if http:
-            host, port = parse_address(http)
-            if https:
-                app = create_redirect_app(parse_address(https)[1], broker_data)
-            webs.append(_run_web(app, host, port))
-            log.info("web on http://%s:%s/%s", host, port, " (redirects to https)" if https else "")
+        web = WebProcess(WebSpec(
+            db=str(db),
+            config=config,
+            broker_data=str(broker_data) if broker_data else None,
+            https=parse_address(https) if https else None,
+            http=parse_address(http) if http else None,
+            tls=(str(tls[0]), str(tls[1])) if tls else None,
+        ))
+        web.start()
+        for scheme, address in (("https", https), ("http", http)):
+            if address:
+                host, port = parse_address(address)
+                log.info("web on %s://%s:%s/%s", scheme, host, port,
+                         " (redirects to https)" if scheme == "http" and https else "")
         if broker_data:
             _record_web(broker_data, https, http)
-    return Server(aggregator, webs)
-
-
-def _run_web(app: Any, host: str, port: int, tls: tuple[Path, Path] | None = None) -> Any:
-    import uvicorn
-
-    ssl_files = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
-    web = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", **ssl_files)
-    )
-    threading.Thread(target=web.run, name=f"web-{port}", daemon=True).start()
-    return web
+    return Server(aggregator, web)
 
 
 def _record_web(broker_data: str, https: str | None, http: str | None) -> None:

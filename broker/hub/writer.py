@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from peakend.broker.hub.db.store import EventStore, open_store
+from peakend.broker.hub.config import QuarantineSection
+from peakend.broker.hub.db.database import PRUNE_LOCK
+from peakend.broker.hub.db.store import EventStore, open_store, unplaceable
 from peakend.broker.hub.registry import Registry
 from peakend.broker.hub.reports.rollup import refresh_rollups
 from peakend.broker.wire import contract
+from peakend.broker.wire.forms import printable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,10 @@ RETRIES = 5
 FOLD_EVERY_S = 1.0
 FOLD_ROWS = 20_000
 
+# The quarantine's oldest rows are pruned this often (hub.toml's [quarantine]), in a
+# transaction of its own: never on every message.
+PRUNE_EVERY_S = 60.0
+
 
 # -- what the aggregator and the writer process say to each other over their pipe ----------
 # NamedTuples: as cheap to pickle as the bare tuples they replace, and each has a name.
@@ -121,9 +129,15 @@ Reply = Ready | Done | Failed
 
 
 class Ingest:
-    def __init__(self, db: str | Path, registry_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        db: str | Path,
+        registry_path: str | Path | None = None,
+        quarantine: QuarantineSection | None = None,
+    ) -> None:
         self.store: EventStore = open_store(db)
         self.registry = Registry(registry_path)
+        self.quarantine = quarantine or QuarantineSection()
 
     def close(self) -> None:
         self.store.close()
@@ -133,6 +147,19 @@ class Ingest:
         Pages and reports read past the fold mark, so a fold that is behind costs them time,
         never exactness."""
         return refresh_rollups(self.store.db, FOLD_ROWS)
+
+    def prune_quarantine(self, now: datetime | None = None) -> int:
+        """Delete what hub.toml's ``[quarantine]`` no longer keeps, in a transaction of its own;
+        returns the rows deleted. The ledger keeps the seqs, so no ack depends on these rows."""
+        now = now or datetime.now(UTC)
+        with self.store.db.transaction(take_turns=PRUNE_LOCK):
+            deleted = self.store.prune_quarantine(
+                before=now - timedelta(days=self.quarantine.keep_days),
+                keep=self.quarantine.max_rows,
+            )
+        if deleted:
+            log.info("quarantine: deleted %d row(s) beyond its retention", deleted)
+        return deleted
 
     def handle(self, batch: list[Message], replayed: frozenset[int] = frozenset()) -> BatchResult:
         """Store one batch in one transaction; returns the acks to publish once committed.
@@ -144,12 +171,14 @@ class Ingest:
         try:
             return self._handle_with_retries(batch, replayed)
         except Exception as exc:
-            if len(batch) == 1 and not self._storage_error(exc):
-                return self._quarantine_failed(batch[0], exc)
-            if len(batch) == 1:
+            if self.store.is_storage_failure(exc):
+                # The database's own failure (disk full, locked): no message is to blame, and
+                # one by one would fail alike. Nothing is committed or acked; it comes again.
                 raise
+            if len(batch) == 1:
+                return self._quarantine_failed(batch[0], exc)
             log.warning("batch of %d failed (%s); storing its messages one by one",
-                        len(batch), exc)
+                        len(batch), printable(str(exc)))
         total = BatchResult({}, Counters(batches=1))
         for i, message in enumerate(batch):
             result = self.handle([message], frozenset({0}) if i in replayed else frozenset())
@@ -158,11 +187,6 @@ class Ingest:
             total.counters.add(result.counters)
         total.counters.batches = 1
         return total
-
-    def _storage_error(self, exc: Exception) -> bool:
-        """An error of the database itself (disk full, locked): no message is to blame."""
-        text = str(exc).lower()
-        return any(w in text for w in ("disk", "locked", "readonly", "i/o", "connection"))
 
     def _quarantine_failed(self, message: Message, exc: Exception) -> BatchResult:
         topic, payload, received = message
@@ -265,10 +289,6 @@ class Ingest:
             self._quarantine(topic, payload, at, str(exc), None, None, counters)
             return None
         if where.kind == "status":
-            problem = self.registry.status_problem(where.device, where.store) if payload else None
-            if problem:
-                self._quarantine(topic, payload, at, problem, where.device, None, counters)
-                return None
             status = self._handle_status(topic, payload, at, where, counters)
             if (status is not None and status.state == "online"
                     and (not replayed or status.synced is False)
@@ -285,7 +305,9 @@ class Ingest:
             seq = contract.peek_seq(payload)
             self._quarantine(topic, payload, at, str(exc), where.device, seq, counters)
             return Touch(where.device, where.store, "bad")
-        problem = self.registry.check(envelope)
+        # A time that cannot be placed on the hub's clock is refused here with its reason,
+        # rather than failing the batch's insert and sending it one message at a time.
+        problem = self.registry.check(envelope) or unplaceable(envelope, at)
         if problem:
             self._quarantine(topic, payload, at, problem, where.device, envelope.seq, counters)
             # Acked where the device publishes, which is where it listens: a device configured
@@ -297,14 +319,19 @@ class Ingest:
     def _handle_status(
         self, topic: str, payload: bytes, at: datetime, where: contract.Topic, counters: Counters
     ) -> contract.Status | None:
-        """Record a status; returns it, or None when there was none to record."""
+        """Record a status; returns it, or None when there was none to record (or it was
+        quarantined: the same size limit, store and zone checks as an event's)."""
         if not payload:
             return None  # a cleared retained status
         try:
-            status = contract.Status.model_validate_json(payload)
-        except ValueError as exc:
+            status = contract.parse_status(payload)
+        except contract.ContractError as exc:
             reason = f"bad status: {exc}".splitlines()[0]
             self._quarantine(topic, payload, at, reason, where.device, None, counters)
+            return None
+        problem = self.registry.status_problem(where.device, where.store, status.zone_id)
+        if problem:
+            self._quarantine(topic, payload, at, problem, where.device, None, counters)
             return None
         self.store.record_status(
             where.device, where.store, status.model_dump(exclude_none=True), at
@@ -323,15 +350,22 @@ class Ingest:
         counters: Counters,
     ) -> None:
         counters.quarantined += 1
-        key = reason.split(":")[0][:60]
+        key = printable(reason.split(":")[0], 60)
         counters.by_reason[key] = counters.by_reason.get(key, 0) + 1
-        log.warning("quarantined %s: %s", topic, reason)
+        # escaped: the topic and the reason quote what a device sent, CR and LF included
+        log.warning("quarantined %s: %s", printable(topic), printable(reason))
         self.store.quarantine(
             topic=topic, raw=payload, reason=reason, received_at=at, device_id=device, seq=seq
         )
 
 
-def writer_main(conn: Connection, db: str, registry_path: str | None, log_level: int) -> None:
+def writer_main(
+    conn: Connection,
+    db: str,
+    registry_path: str | None,
+    log_level: int,
+    quarantine: QuarantineSection | None = None,
+) -> None:
     """The writer process: one :data:`Request` in, one :data:`Reply` out, until told to
     :class:`Stop`."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -339,18 +373,23 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
     # the last batch, by sending Stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        ingest = Ingest(db, registry_path)
+        ingest = Ingest(db, registry_path, quarantine)
     except Exception as exc:
         log.error("cannot open the database: %s", exc)
         conn.send(Failed(str(exc)))
         return
     conn.send(Ready())
     folded_at = 0.0
+    pruned_at = -PRUNE_EVERY_S
+    upkeep = _Upkeep()
     try:
         while True:
             if time.monotonic() - folded_at >= FOLD_EVERY_S:
-                _fold(ingest)
+                upkeep.run("folding the report rollups", ingest, ingest.fold)
                 folded_at = time.monotonic()
+            if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                upkeep.run("pruning the quarantine", ingest, ingest.prune_quarantine)
+                pruned_at = time.monotonic()
             if not conn.poll(FOLD_EVERY_S):
                 continue  # idle: the fold above runs again
             try:
@@ -365,14 +404,33 @@ def writer_main(conn: Connection, db: str, registry_path: str | None, log_level:
                 else:
                     conn.send(Done(ingest.handle(request.items, request.replayed)))
             except Exception as exc:  # reported, and the batch is not acked: it comes again
-                log.exception("%s failed", type(request).__name__)
-                conn.send(Failed(f"{type(exc).__name__}: {exc}"))
+                if ingest.store.is_storage_failure(exc):
+                    # one line that says what to do; a traceback would only hide it
+                    log.error("%s not stored: %s", type(request).__name__, exc)
+                    conn.send(Failed(str(exc)))
+                else:
+                    log.exception("%s failed", type(request).__name__)
+                    conn.send(Failed(printable(f"{type(exc).__name__}: {exc}", 1000)))
     finally:
         ingest.close()
 
 
-def _fold(ingest: Ingest) -> None:
-    try:
-        ingest.fold()
-    except Exception:  # the reports read past the mark meanwhile; the next fold tries again
-        log.exception("folding the report rollups failed")
+class _Upkeep:
+    """The writer's chores between batches (the rollup fold, the quarantine's pruning): a
+    failure is logged and the chore runs again later; a failure of the database itself (a
+    full disk) is logged once, not every second, until the chore succeeds again."""
+
+    def __init__(self) -> None:
+        self._failing: set[str] = set()
+
+    def run(self, what: str, ingest: Ingest, chore: Callable[[], Any]) -> None:
+        try:
+            chore()
+        except Exception as exc:
+            if not ingest.store.is_storage_failure(exc):
+                log.exception("%s failed", what)
+            elif what not in self._failing:
+                log.error("%s failed: %s", what, exc)
+            self._failing.add(what)
+            return
+        self._failing.discard(what)

@@ -3,6 +3,12 @@
 Devices build envelopes with :func:`new_envelope`; the hub checks raw MQTT payloads with
 :func:`parse_event`. Everything a device in the field may say is defined here, so the JSON
 Schema printed by ``peakend contract schema`` is the whole truth for third-party devices.
+
+Additions to v1 are optional fields an older peer can do without. ``age_s`` (a device whose
+clock is not synchronised says how many seconds before publishing the event happened, on its
+boot clock; the hub dates the event at its receive time minus that age) is one: a device adds
+it to the stored envelope at each publication with :func:`with_age`, and an age below 0, not
+finite or over :data:`MAX_AGE_S` is refused like any other impossible value.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from pydantic import (
 )
 
 # Re-exported: the contract is where a device builder looks for them.
-from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts  # noqa: F401
+from peakend.broker.wire.forms import ROLES, SLUG_PATTERN, format_ts, is_slug, parse_ts, printable  # noqa: F401
+from peakend.broker.wire.storable import MAX_DEPTH, TOO_DEEP, TooDeep, storable, top_level
 
 VERSION = 1
 ROOT = "peakend/v1"
@@ -37,6 +44,11 @@ MAX_FUTURE = timedelta(days=1)
 MAX_INT = 2**63 - 1  # SQLite's and PostgreSQL's bigint: a larger number must not reach the store
 MAX_COUNT = 10**9
 MAX_SKIPPED = 1_000_000  # seqs one health message may declare dropped
+# An event's age (see Envelope.age_s) past a year is a device's bug, not an outage it lived
+# through: such a message is quarantined with the reason, like any other impossible value.
+MAX_AGE_S = 366 * 86400.0
+# What age_s adds to an envelope at most: room kept below MAX_PAYLOAD_BYTES when it is built.
+AGE_ROOM = len(b',"age_s":31622400.000')
 EVENT_TYPES = ("rating", "dwell", "queue", "health")
 
 
@@ -92,8 +104,22 @@ class Rating(_Model):
     flags: list[Slug] = Field(
         default_factory=list,
         max_length=8,
-        description='markers such as "repeat" (a press too soon after the last one)',
+        description='markers such as "repeat" (a press too soon after the last one); a flagged '
+        'press is left out of reports, except for "correction"',
     )
+    # Added to v1 (additive: a rating without it is what it always was, and Envelope.to_json
+    # leaves it out when empty, so ordinary ratings stay byte for byte as before).
+    replaces: uuid.UUID | None = Field(
+        default=None,
+        description='with the flag "correction": the msg_id of the same device\'s press this one '
+        "replaces (a different face pressed within the repeat interval); the hub keeps the "
+        "replaced press but leaves it out of reports",
+    )
+
+
+# Flags that mark a press without taking it out of the reports: a correction is the shopper's
+# real answer (the press it replaces is the one left out).
+COUNTED_FLAGS = frozenset({"correction"})
 
 
 class Dwell(_Model):
@@ -175,6 +201,16 @@ class Envelope(_Model):
     clock_synced: StrictBool
     type: Literal["rating", "dwell", "queue", "health"]
     data: Rating | Dwell | Queue | Health
+    age_s: Annotated[
+        StrictFloat | StrictInt, Field(ge=0, le=MAX_AGE_S, allow_inf_nan=False)
+    ] | None = Field(
+        default=None,
+        description="seconds from the event to this publication, measured on the device's "
+        "boot clock, which no clock step moves; optional, sent when clock_synced is false. "
+        "The hub then dates the event at its own receive time minus this age (a visit's "
+        "enter and exit shift with it). Without it the hub uses its receive time. Added to v1; "
+        "hubs that predate it quarantine envelopes that carry it, so update the hub first",
+    )
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -218,7 +254,14 @@ class Envelope(_Model):
         return self
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_none=False).encode()
+        # Optional fields added to v1 are left out when empty: without them the envelope is byte
+        # for byte what v1 devices always sent, which a hub of an earlier release accepts.
+        skip: dict[str, Any] = {}
+        if self.age_s is None:
+            skip["age_s"] = True
+        if isinstance(self.data, Rating) and self.data.replaces is None:
+            skip["data"] = {"replaces"}
+        return self.model_dump_json(exclude_none=False, exclude=skip or None).encode()
 
 
 class Status(BaseModel):
@@ -227,11 +270,11 @@ class Status(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     state: Literal["online", "offline"]
-    boot_id: StrictStr | None = None
+    boot_id: StrictStr | None = Field(default=None, max_length=64)
     role: Literal["kiosk", "edge"] | None = None
-    zone_id: StrictStr | None = None
-    version: StrictStr | None = None
-    config_hash: StrictStr | None = None
+    zone_id: Slug | None = None
+    version: StrictStr | None = Field(default=None, max_length=64)
+    config_hash: StrictStr | None = Field(default=None, max_length=128)
     synced: StrictBool | None = None  # in a birth: has the device's outbox heard the hub yet
 
 
@@ -327,9 +370,20 @@ def new_envelope(
     except ValidationError as exc:
         raise ContractError(describe(exc)) from None
     size = len(envelope.to_json())
-    if size > MAX_PAYLOAD_BYTES:
-        raise ContractError(f"envelope is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    # An unsynchronised device adds its age when it publishes: keep room for it now.
+    limit = MAX_PAYLOAD_BYTES - (0 if clock_synced else AGE_ROOM)
+    if size > limit:
+        raise ContractError(f"envelope is {size} bytes; the limit is {limit}")
     return envelope
+
+
+def with_age(payload: bytes, age_s: float) -> bytes:
+    """An envelope as :meth:`Envelope.to_json` wrote it (so without an age), with ``age_s``
+    added at the end: the device stamps each publication without parsing the JSON again."""
+    if not payload.endswith(b"}"):
+        raise ContractError("not an envelope: it does not end with }")
+    age = min(max(age_s, 0.0), MAX_AGE_S)
+    return payload[:-1] + b',"age_s":%.3f}' % age
 
 
 def parse_event(
@@ -339,21 +393,7 @@ def parse_event(
     where = where or parse_topic(topic)
     if where.kind != "evt":
         raise ContractError(f"topic {topic!r} is not an event topic")
-    if len(raw) > MAX_PAYLOAD_BYTES:
-        raise ContractError(f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ContractError(f"payload is not UTF-8 (byte {exc.start})") from None
-    try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise ContractError("payload is nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} col {exc.colno}"
-        raise ContractError(f"payload is not JSON: {exc.msg} at {where}") from None
-    if not isinstance(doc, dict):
-        raise ContractError("payload must be a JSON object")
+    doc = _json_object(raw)
     try:
         envelope = _ENVELOPE.validate_python(doc)
     except ValidationError as exc:
@@ -381,11 +421,52 @@ def parse_event(
 _ENVELOPE = TypeAdapter(Envelope)
 
 
-def peek_seq(raw: bytes) -> int | None:
-    """Best-effort seq of a message that failed validation, so it still counts as handled."""
+def parse_status(raw: bytes) -> Status:
+    """Check a status (birth or last will) as the hub receives it, with the same limits as an
+    event: at most MAX_PAYLOAD_BYTES of UTF-8 JSON. ContractError carries the reason."""
+    doc = _json_object(raw)
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return Status.model_validate(doc)
+    except ValidationError as exc:
+        raise ContractError(describe(exc)) from None
+    except (OverflowError, RecursionError, ValueError) as exc:
+        raise ContractError(f"payload cannot be read: {exc}") from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a payload within the size limit; ContractError says why not."""
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise ContractError(f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"payload is not UTF-8 (byte {exc.start})") from None
+    try:
+        # Text the database could not hold is made storable here, before the contract checks
+        # it, so a message that passes the contract can be stored (see storable.py).
+        doc = storable(json.loads(text), text)
+    except (RecursionError, TooDeep):
+        raise ContractError(TOO_DEEP) from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} col {exc.colno}"
+        raise ContractError(f"payload is not JSON: {exc.msg} at {where}") from None
+    if not isinstance(doc, dict):
+        raise ContractError("payload must be a JSON object")
+    return doc
+
+
+def peek_seq(raw: bytes) -> int | None:
+    """Best-effort seq of a message that failed validation, so it still counts as handled:
+    read from its top level even when its text is not all UTF-8 or it nests too deeply."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        try:
+            doc = top_level(text)
+        except ValueError:
+            return None
+    except ValueError:
         return None
     seq = doc.get("seq") if isinstance(doc, dict) else None
     ok = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= MAX_INT
@@ -396,7 +477,9 @@ def describe(exc: ValidationError, prefix: str = "") -> str:
     """A one-line reason naming each failing field."""
     parts = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+        # keys are the sender's: escaped, so a reason stays one line wherever it is shown
+        where = ".".join(printable(str(p), 80) for p in error["loc"]
+                         if not str(p).startswith("function-"))
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{prefix}{where}: {message}" if where else message)
     return "; ".join(parts)
@@ -414,6 +497,9 @@ def json_schema() -> dict[str, Any]:
             "alerts": f"{ROOT}/{{store}}/alerts  (hub -> store, qos 1)",
         },
         "max_payload_bytes": MAX_PAYLOAD_BYTES,
+        # nesting is bounded too; text the hub cannot store (a lone surrogate, a NUL) arrives
+        # as U+FFFD
+        "max_nesting_levels": MAX_DEPTH,
         "envelope": Envelope.model_json_schema(mode="serialization"),
         "status": Status.model_json_schema(),
         "ack": Ack.model_json_schema(),

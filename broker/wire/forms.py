@@ -16,7 +16,19 @@ _SLUG = re.compile(SLUG_PATTERN)
 
 
 def is_slug(value: str) -> bool:
-    return bool(_SLUG.match(value))
+    # fullmatch: with match, the pattern's "$" also matches before a trailing newline, and an
+    # id "kz\n" would pass (and break the password file line it is written to).
+    return bool(_SLUG.fullmatch(value))
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """Text a device chose (a topic, a key, a reason quoting them) made fit for one log line:
+    control and other non-printing characters are escaped (CR and LF as \\r and \\n), so a
+    payload cannot split a log line or forge another, and long text is cut at ``limit``."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return out + ("..." if len(text) > limit else "")
 
 
 def format_ts(moment: datetime) -> str:

@@ -6,6 +6,7 @@ import importlib
 import json
 import re
 import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -177,3 +178,25 @@ def test_help_answers_without_loading_the_report_or_web_stack(argv):
     heavy = {"numpy", "pydantic", "sqlite_utils", "starlette", "jinja2", "psycopg", "uvicorn",
              "paho", "cv2", "kivy"}
     assert loaded & heavy == set()
+
+
+def test_an_unforeseen_failure_starts_with_a_sentence_and_hides_passwords(monkeypatch, capsys):
+    """A traceback never reaches a tech without a sentence first, nor with a password."""
+    import types
+
+    import peakend.broker.cli as cli
+
+    crash = types.ModuleType("peakend_test_crash")
+
+    def main(argv):
+        raise RuntimeError("lost mqtts://kiosk-01:Zq7pw-secret@hub.local:8883 mid-write")
+
+    crash.main = main
+    monkeypatch.setitem(sys.modules, "peakend_test_crash", crash)
+    monkeypatch.setitem(cli.COMMANDS, "crash", ("peakend_test_crash", "crashes"))
+    assert cli.main(["crash"]) == 1
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first.startswith("peakend crash: stopped on an unexpected error (RuntimeError: lost ")
+    assert "peakend doctor" in first and "Traceback" in err
+    assert "Zq7pw-secret" not in err and "mqtts://kiosk-01:***@hub.local:8883" in err

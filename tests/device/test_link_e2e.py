@@ -106,6 +106,7 @@ def test_a_hub_restart_answers_no_birth_of_devices_that_have_heard_from_it(hub, 
     import paho.mqtt.client as mqtt
 
     from peakend.broker.device.config import parse_mqtt_url
+    from peakend.broker.field.mosquitto import tools_url
 
     links = [make_link(hub, tmp_path, device_id=f"kiosk-0{i}") for i in (1, 2, 3)]
     for link in links:
@@ -117,7 +118,7 @@ def test_a_hub_restart_answers_no_birth_of_devices_that_have_heard_from_it(hub, 
         statuses = hub.rows("SELECT device_id, state FROM devices ORDER BY device_id")
         assert [s["state"] for s in statuses] == ["online"] * 3
         seen: list[tuple[str, int]] = []
-        target = parse_mqtt_url(hub.aggregator_url)
+        target = parse_mqtt_url(tools_url(hub.dir.root))
         watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         watch.username_pw_set(target.username, target.password)
         # retain-handling 2: only acks published from now on, not the retained ones

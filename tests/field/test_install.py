@@ -96,3 +96,29 @@ def test_the_script_is_valid_bash_and_quotes_nothing_from_the_config():
     assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
     # The config goes through a quoted here-document: $(...) in it is never run.
     assert "<<'PEAKEND_CONFIG_END'" in text
+
+
+def test_expired_scripts_are_swept_by_the_running_web_without_anyone_asking(tls_hub):
+    """An expired script still holds a live MQTT password: it must not wait on disk for
+    someone to ask for its link."""
+    import time
+
+    from peakend.broker.field.mosquitto import BrokerDir
+
+    d = BrokerDir(tls_hub.dir.root)
+    live = install.create(d, device_id="kiosk-08", role="kiosk", config_text="y", ca_pem=None)
+    # made an hour ago with half an hour to live: expired, and nobody asks for it
+    old = install.create(d, device_id="kiosk-07", role="kiosk", config_text="x", ca_pem=None,
+                         now=time.time() - 3600)
+    orphan = d.install / "orphan.sh"
+    orphan.write_text("no expiry known")
+    assert old.path.exists()
+    with serve_in_thread(create_app(tls_hub.db_path, broker_data=tls_hub.dir.root)):
+        deadline = time.time() + 10
+        while (old.path.exists() or orphan.exists()) and time.time() < deadline:
+            time.sleep(0.05)
+    assert not old.path.exists() and not old.path.with_suffix(".json").exists()
+    assert not orphan.exists()
+    assert live.path.exists(), "a script still in its time stays"
+    assert install.sweep(d.root) == 0
+    assert install.sweep(d.root, now=live.expires_at + 1) == 1 and not live.path.exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from peakend.broker.device.config import ConfigError, load_config
-from peakend.broker.hub.config import HubConfig, ZoneAlertRule
+from peakend.broker.hub.config import HubConfig, QuarantineSection, ZoneAlertRule
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "examples" / "hub.toml"
 
@@ -21,6 +21,7 @@ def test_the_documented_example_loads() -> None:
     assert rule.wait_p90_s == 240 and wait_on and unhappy_on
     _, wait_on, unhappy_on = config.alert_rule("s001", "deli")
     assert not wait_on and unhappy_on
+    assert config.quarantine.keep_days == 30 and config.quarantine.max_rows == 10_000
 
 
 def test_every_field_is_documented() -> None:
@@ -39,6 +40,19 @@ def test_mistakes_name_the_field_and_the_fix(tmp_path: Path) -> None:
     text = str(err.value)
     assert "stores[0].timezone" in text and "IANA" in text
     assert "analytics.lookbak" in text and "check its spelling" in text
+
+
+def test_quarantine_retention_is_checked(tmp_path: Path) -> None:
+    bad = tmp_path / "hub.toml"
+    bad.write_text('[quarantine]\nkeep_days = 0\nmax_rows = "many"\nkeep_raw = true\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, HubConfig)
+    text = str(err.value)
+    assert "quarantine.keep_days" in text and "greater than 0" in text
+    assert "quarantine.max_rows" in text
+    assert "quarantine.keep_raw" in text
+    bad.write_text("[quarantine]\nmax_rows = 500\n")
+    assert load_config(bad, HubConfig).quarantine == QuarantineSection(max_rows=500)
 
 
 def test_relative_paths_start_at_the_file_not_the_working_folder(tmp_path: Path, monkeypatch):

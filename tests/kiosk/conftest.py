@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from peakend.broker.device.pin import hash_pin
+
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
@@ -46,7 +48,7 @@ url = "{url}"
 path = "outbox.sqlite"
 
 [kiosk]
-languages = ["en", "zh-Hans"]
+languages = ["en", "zh-Hans", "de"]
 default_language = "en"
 repeat_interval_s = 5.0
 thanks_s = 3.0
@@ -59,23 +61,23 @@ timeout_s = 6.0
 
 [[followup.unhappy]]
 key = "wait"
-labels = {{ en = "Long wait", zh-Hans = "排队太久" }}
+labels = {{ en = "Long wait", zh-Hans = "排队太久", de = "Lange Wartezeit" }}
 
 [[followup.unhappy]]
 key = "staff"
-labels = {{ en = "Staff", zh-Hans = "服务态度" }}
+labels = {{ en = "Staff", zh-Hans = "服务态度", de = "Personal" }}
 
 [[followup.unhappy]]
 key = "price"
-labels = {{ en = "Prices", zh-Hans = "价格" }}
+labels = {{ en = "Prices", zh-Hans = "价格", de = "Preise" }}
 
 [[followup.happy]]
 key = "fast"
-labels = {{ en = "Quick checkout", zh-Hans = "结账快" }}
+labels = {{ en = "Quick checkout", zh-Hans = "结账快", de = "Schnelle Kasse" }}
 
 [[followup.happy]]
 key = "staff"
-labels = {{ en = "Friendly staff", zh-Hans = "服务热情" }}
+labels = {{ en = "Friendly staff", zh-Hans = "服务热情", de = "Freundliches Personal" }}
 
 [screen]
 width = 800
@@ -83,9 +85,13 @@ height = 480
 fullscreen = false
 
 [technician]
-pin = "4071"
+pin_hash = "{pin_hash}"
 hold_s = 1.0
 """
+
+# The test kiosk's PIN; its config holds only the hash, as a provisioned kiosk's does.
+PIN = "4071"
+PIN_HASH = hash_pin(PIN, salt=b"peakend-test-pin")
 
 
 def closed_port() -> int:
@@ -102,7 +108,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 
     def write(url: str | None = None, extra: str = "", **replace: str) -> Path:
         url = url or f"mqtt://kiosk-01:secret@127.0.0.1:{closed_port()}"
-        text = CONFIG.format(url=url) + extra
+        text = CONFIG.format(url=url, pin_hash=PIN_HASH) + extra
         for key, value in replace.items():
             text, n = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.M)
             assert n == 1, key

@@ -83,3 +83,30 @@ def drawn_share(rgb: bytes, step: int = 5) -> tuple[float, int]:
 def assert_drawn(rgb: bytes, min_share: float = 0.03) -> None:
     share, colours = drawn_share(rgb)
     assert share >= min_share and colours >= 8, f"screen looks blank: {share:.3f}, {colours}"
+
+
+def overflowing(root: Widget) -> list[str]:
+    """Every label under ``root`` whose text, drawn with its font at its size and wrapped at
+    its box's width, needs more room than its box, or whose texture is bigger than its box.
+
+    The text is measured apart from the label: a label whose ``text_size`` is its box would
+    cut off the lines that do not fit and look tidy while hiding them."""
+    from kivy.core.text import Label as CoreLabel
+    from kivy.uix.label import Label
+
+    bad = []
+    for widget in root.walk():
+        if not isinstance(widget, Label) or not widget.text or widget.width <= 1:
+            continue
+        widget.texture_update()
+        wrap = widget.text_size[0] or widget.width
+        core = CoreLabel(text=widget.text, font_name=widget.font_name,
+                         font_size=widget.font_size, bold=widget.bold,
+                         text_size=(wrap, None), halign=widget.halign)
+        core.refresh()
+        need_w, need_h = core.texture.size
+        has_w, has_h = widget.texture_size
+        if max(need_w, has_w) > widget.width + 1 or max(need_h, has_h) > widget.height + 1:
+            bad.append(f"{widget.text[:60]!r}: needs {need_w}x{need_h}, texture "
+                       f"{has_w}x{has_h}, box {widget.width:.0f}x{widget.height:.0f}")
+    return bad

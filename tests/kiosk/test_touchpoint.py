@@ -107,3 +107,55 @@ def test_simulated_shoppers_press_through_the_same_flow(write_config) -> None:
         assert {r["data"]["score"] for r in rows} <= {1, 2, 3, 4}
     finally:
         station.stop()
+
+
+def test_a_correction_names_the_press_it_replaces_and_a_repeat_does_not(write_config) -> None:
+    station = Station.open(write_config())
+    clock = ManualClock()
+    tp = station.touchpoint
+    tp.monotonic = clock
+    try:
+        tp.press(4)  # the config asks what went well after a 4: skipped
+        clock.advance(0.5)
+        tp.skip()
+        clock.advance(3.0)
+        tp.tick()
+        tp.press(3)  # 3.5 s after the 4: the shopper meant 3
+        clock.advance(0.5)
+        tp.skip()
+        clock.advance(3.0)
+        tp.tick()
+        tp.press(3)  # and taps it again: a repeat of the correction
+        first, fixed, again = outbox_ratings(station)
+        assert first["data"] == {"score": 4, "reason": None, "flags": []}
+        assert fixed["data"] == {"score": 3, "reason": None, "flags": ["correction"],
+                                 "replaces": first["msg_id"]}
+        assert again["data"] == {"score": 3, "reason": None, "flags": ["repeat"]}
+    finally:
+        station.stop()
+
+
+def test_a_correction_cut_off_by_a_crash_still_names_the_press_it_replaces(
+    write_config,
+) -> None:
+    path = write_config()
+    first = Station.open(path)
+    clock = ManualClock()
+    first.touchpoint.monotonic = clock
+    first.touchpoint.press(4)
+    clock.advance(0.5)
+    first.touchpoint.skip()
+    clock.advance(3.0)
+    first.touchpoint.tick()
+    first.touchpoint.press(1)  # a correction that asks why; the power goes out
+    [wrong] = outbox_ratings(first)
+    first.link.outbox.close()
+    first.journal.close()
+    second = Station.open(path)
+    try:
+        second.start()
+        [_, fixed] = outbox_ratings(second)
+        assert fixed["data"] == {"score": 1, "reason": None, "flags": ["correction"],
+                                 "replaces": wrong["msg_id"]}
+    finally:
+        second.stop()

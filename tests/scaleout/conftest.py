@@ -18,7 +18,7 @@ import pytest
 
 from peakend.broker.device.config import parse_mqtt_url
 from peakend.broker.field.bridge import Bridge, add_store_bridge, attach_bridge, bridge_section
-from peakend.broker.field.mosquitto import Mosquitto, aggregator_url, free_port, prepare
+from peakend.broker.field.mosquitto import Mosquitto, free_port, prepare, tools_url
 from peakend.broker.field.provision import register_device
 from peakend.broker.hub.registry import load_registry, save_registry
 
@@ -101,7 +101,7 @@ class Chain:
 
     def _hub_account(self, port: int) -> tuple[str, str]:
         broker = self.centre_dir if port == self.centre_port else self.store_dir
-        target = parse_mqtt_url(aggregator_url(broker.root))
+        target = parse_mqtt_url(tools_url(broker.root))
         return target.username or "", target.password or ""
 
     def publish_retained(self, port: int, topic: str, payload: str) -> None:

@@ -22,7 +22,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from peakend.broker.device.config import parse_mqtt_url
-from peakend.broker.field.mosquitto import BrokerDir, Mosquitto, aggregator_url, free_port, prepare
+from peakend.broker.field.mosquitto import (
+    BrokerDir,
+    Mosquitto,
+    aggregator_url,
+    free_port,
+    prepare,
+    tools_url,
+)
 from peakend.broker.field.provision import register_device
 from peakend.broker.hub.aggregator import Aggregator
 
@@ -158,7 +165,9 @@ class Hub:
     # -- the broker, as the hub's account sees it -------------------------------------------
 
     def _hub_client(self) -> mqtt.Client:
-        target = parse_mqtt_url(self.aggregator_url)
+        # the tools' account: the broker names connections by account, so a test client on
+        # the aggregator's account would knock the aggregator off
+        target = parse_mqtt_url(tools_url(self.dir.root))
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         client.username_pw_set(target.username, target.password)
         client.connect("127.0.0.1", self.port)

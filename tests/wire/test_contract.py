@@ -106,3 +106,20 @@ def test_schema_documents_every_event_type():
     schema = json.dumps(c.json_schema())
     for name in ("Rating", "Dwell", "Queue", "Health", "Status", "Ack"):
         assert name in schema
+
+
+def test_a_correction_names_the_rating_it_replaces_and_plain_ratings_stay_as_they_were():
+    import uuid as _uuid
+
+    common = dict(device_id="kiosk-01", store_id="s001", zone_id="checkout",
+                  event_type="rating")
+    plain = c.new_envelope(seq=1, data={"score": 4, "flags": []}, **common)
+    assert b"replaces" not in plain.to_json(), "a hub of an earlier release reads it as ever"
+    wrong = _uuid.uuid4()
+    fixed = c.new_envelope(seq=2, data={"score": 3, "flags": ["correction"],
+                                      "replaces": str(wrong)}, **common)
+    assert f'"replaces":"{wrong}"'.encode() in fixed.to_json()
+    assert fixed.data.replaces == wrong  # type: ignore[union-attr]
+    with pytest.raises(c.ContractError, match="replaces"):
+        c.new_envelope(seq=3, data={"score": 3, "replaces": "the last one"}, **common)
+    assert "replaces" in c.json_schema()["envelope"]["$defs"]["Rating"]["properties"]

@@ -12,6 +12,7 @@ it, so they can run on a read-only role or a replica.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from peakend.broker.hub.db.dialect import POSTGRESQL, SQLITE, Dialect
 # are those earlier versions used, so a chain upgraded worker by worker still excludes itself.
 MIGRATION_LOCK = 0x7065616B  # "peak"
 FOLD_LOCK = 0x70656E64  # "pend"
+# Workers pruning the quarantine at the same minute would only wait on (or deadlock over) the
+# same rows.
+PRUNE_LOCK = 0x7072756E  # "prun"
 
 
 class DatabaseError(ValueError):
@@ -75,13 +79,16 @@ def parse_db(db: str | Path) -> DbTarget:
 
 
 def open_hub_db(
-    db: str | Path, *, migrate: bool = False, must_exist: bool = False
+    db: str | Path, *, migrate: bool = False, must_exist: bool = False, read_only: bool = False
 ) -> HubDb:
     """The hub database behind a ``--db`` value (see :func:`parse_db`).
 
     ``migrate``: bring the schema up to date (the writer and the commands that manage the hub);
     otherwise the schema must already be current and the connection only reads what is there.
     ``must_exist``: a SQLite file that is missing is an error instead of a new database.
+    ``read_only``: the engine itself refuses any write on this connection (SQLite's
+    ``query_only``, a PostgreSQL session of read-only transactions), so a page view that
+    would write fails instead of competing with ingest.
     Raises :class:`DatabaseError` (bad URL, missing file, no server, schema behind)."""
     from peakend.broker.hub.db import migrations
 
@@ -104,6 +111,11 @@ def open_hub_db(
             migrations.apply(hub)
         else:
             migrations.require_current(hub)
+        if read_only and not migrate:
+            if hub.engine == "postgresql":
+                hub.raw.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            else:
+                hub.raw.execute("PRAGMA query_only = ON")
     except BaseException:
         hub.close()
         raise
@@ -167,7 +179,8 @@ class HubDb:
     def transaction(self, *, take_turns: int | None = None) -> AbstractContextManager[None]:
         """A write transaction. SQLite has one writer at a time anyway (``BEGIN IMMEDIATE``);
         PostgreSQL workers write side by side unless ``take_turns`` names the advisory lock
-        (:data:`MIGRATION_LOCK`, :data:`FOLD_LOCK`) of a kind of work only one may do at once."""
+        (:data:`MIGRATION_LOCK`, :data:`FOLD_LOCK`, :data:`PRUNE_LOCK`) of a kind of work only
+        one may do at once."""
         if self.dialect is SQLITE:
             return Transaction(self.raw)
         return self._pg_transaction(take_turns)
@@ -201,6 +214,24 @@ class HubDb:
 
         return isinstance(exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure)
 
+    def is_storage_failure(self, exc: BaseException) -> bool:
+        """A failure of the database itself, not of what was being stored: a full disk, a
+        lock held too long, a read-only or damaged file, an I/O error, a lost connection. No
+        message is to blame, so none may be quarantined for it; the same write succeeds once
+        the cause passes. Judged by the engine's error code, never by the message's text (a
+        device chooses what its payload says)."""
+        if self.dialect is SQLITE:
+            code = getattr(exc, "sqlite_errorcode", None)
+            return isinstance(exc, sqlite3.Error) and (code or 0) & 0xFF in _SQLITE_STORAGE
+        import psycopg
+
+        if not isinstance(exc, psycopg.Error):
+            return False
+        state = getattr(exc, "sqlstate", None)
+        if state is None:  # no answer from the server at all: the connection itself failed
+            return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+        return state[:2] in _PG_STORAGE_CLASSES or state in _PG_STORAGE_STATES
+
     def close(self) -> None:
         self.raw.close()
 
@@ -209,6 +240,20 @@ class HubDb:
 
     def __exit__(self, *_: Any) -> None:
         self.close()
+
+
+# SQLite's primary result codes that are the database's own trouble (sqlite3.h).
+_SQLITE_STORAGE = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB,
+})
+# PostgreSQL SQLSTATE classes of the same kind: connection exception, transaction rollback
+# (a race lost more often than the writer retries it), insufficient resources (disk full, out
+# of memory), operator intervention (shutdown), system error (I/O); and lock not available.
+# Class 54 (program limit exceeded) is left out: a value can cause it.
+_PG_STORAGE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_PG_STORAGE_STATES = frozenset({"55P03"})
 
 
 def _sqlite_args(sql: str, args: Sequence[Any]) -> Sequence[Any] | dict[str, Any]:

@@ -201,6 +201,69 @@ def m005_no_functions_in_schema(db: HubDb) -> None:
     )
 
 
+def m006_skipped_ranges(db: HubDb) -> None:
+    """Seqs a device declares skipped are kept as ranges (see skipped.py): one ledger row per
+    seq let a single notice write a million rows. Such rows of earlier versions become ranges,
+    one per run of consecutive seqs."""
+    i = db.dialect.integer
+    _run(
+        db,
+        db.dialect.table("skipped_ranges", f"""
+    device_id TEXT NOT NULL,
+    first_seq {i} NOT NULL,
+    last_seq {i} NOT NULL,
+    received_at TEXT NOT NULL,
+    CHECK (first_seq <= last_seq),
+    PRIMARY KEY (device_id, first_seq)""", rowid="none"),
+        # a run of consecutive seqs keeps seq - row_number() constant
+        "INSERT INTO skipped_ranges (device_id, first_seq, last_seq, received_at) "
+        "SELECT device_id, min(seq), max(seq), min(received_at) FROM (SELECT device_id, seq, "
+        "received_at, seq - row_number() OVER (PARTITION BY device_id ORDER BY seq) AS run "
+        "FROM ledger WHERE outcome = 'skipped') AS s GROUP BY device_id, run",
+        "DELETE FROM ledger WHERE outcome = 'skipped'",
+    )
+
+
+def m007_quarantine_bounds(db: HubDb) -> None:
+    """A quarantine row keeps only the head of a large payload, so it notes the size of what
+    arrived; the writer prunes the rows last received longest ago, by this index."""
+    i = db.dialect.integer
+    _run(
+        db,
+        f"ALTER TABLE quarantine ADD COLUMN raw_size {i}",
+        "UPDATE quarantine SET raw_size = length(raw)",
+        # what earlier versions kept whole, cut as the writer now cuts it (QUARANTINE_RAW_BYTES)
+        "UPDATE quarantine SET raw = substr(raw, 1, 4096) WHERE length(raw) > 4096",
+        "CREATE INDEX quarantine_last_received ON quarantine (last_received_at)",
+    )
+
+
+def m008_rating_corrections(db: HubDb) -> None:
+    """A kiosk's correction names the press it replaces; the index finds a correction from the
+    replaced press when that one arrives later (corrections are rare, so the index is small)."""
+    _run(
+        db,
+        "ALTER TABLE ratings ADD COLUMN replaces TEXT",
+        "CREATE INDEX ratings_replaces ON ratings (replaces) WHERE replaces IS NOT NULL",
+    )
+
+
+def m009_accounts(db: HubDb) -> None:
+    """Admins manage the other accounts in the web; a forgotten password is replaced through a
+    one-time link (only its SHA-256 is kept, as for sessions)."""
+    d = db.dialect
+    i = d.integer
+    _run(
+        db,
+        f"ALTER TABLE users ADD COLUMN admin {i} NOT NULL DEFAULT 0",
+        d.table("password_resets", f"""
+    token_hash TEXT PRIMARY KEY,
+    user_id {i} NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL"""),
+    )
+
+
 Migration = Callable[[HubDb], None]
 
 MIGRATIONS: list[Migration] = [
@@ -209,6 +272,10 @@ MIGRATIONS: list[Migration] = [
     m003_web_accounts,
     m004_alerts,
     m005_no_functions_in_schema,
+    m006_skipped_ranges,
+    m007_quarantine_bounds,
+    m008_rating_corrections,
+    m009_accounts,
 ]
 
 
@@ -239,15 +306,20 @@ def pending(db: HubDb) -> list[str]:
     return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
 
 
-# Migrations that only tidy up after earlier versions: a reader relies on nothing they do, so a
-# hub whose writer has not run them yet (a copied backup, workers upgraded one by one) is read.
-TIDY_ONLY = frozenset({"m005_no_functions_in_schema"})
+# Migrations a reader relies on nothing of (tidy-ups after earlier versions, tables and columns
+# only the writer reads), so a hub whose writer has not run them yet (a copied backup, workers
+# upgraded one by one) is read. m009 is read by the web's accounts alone, and `peakend serve`
+# starts its web only once its writer has migrated.
+OPTIONAL_FOR_READERS = frozenset({
+    "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
+    "m008_rating_corrections", "m009_accounts",
+})
 
 
 def require_current(db: HubDb) -> None:
     """Raise :class:`DatabaseError` unless every migration a reader relies on is applied;
     reads only."""
-    missing = [name for name in pending(db) if name not in TIDY_ONLY]
+    missing = [name for name in pending(db) if name not in OPTIONAL_FOR_READERS]
     if not missing:
         return
     where = db.target.redacted()

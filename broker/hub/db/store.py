@@ -1,8 +1,10 @@
 """The hub's store: the aggregator's writes, written once for both engines.
 
 Every handled message leaves one row in ``ledger`` keyed by (device_id, seq), whether it was
-stored, quarantined or declared skipped by the device. The contiguous run of ledger seqs is the
-ack, computed from the database so that several aggregator workers agree on it.
+stored or quarantined; seqs the device declares skipped are kept as ranges (see
+:mod:`peakend.broker.hub.db.skipped`). The contiguous run of handled seqs (ledger rows and
+skipped ranges) is the ack, computed from the database so that several aggregator workers agree
+on it.
 
 One algorithm serves one SQLite writer and several PostgreSQL workers at once:
 
@@ -20,7 +22,8 @@ One algorithm serves one SQLite writer and several PostgreSQL workers at once:
 
 Times are stored as UTC text with milliseconds (``2026-11-22T11:21:03.512Z``), which sorts
 correctly. ``at`` is the moment the event happened as the hub believes it: the device's ``ts``
-when its clock was synchronised, else the hub's receive time."""
+when its clock was synchronised, else the hub's receive time minus the age the device measured
+(see event_time)."""
 
 from __future__ import annotations
 
@@ -29,17 +32,35 @@ import json
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from peakend.broker.hub.db.database import DbTarget, HubDb, open_hub_db, parse_db
-from peakend.broker.wire.contract import Dwell, Envelope, Health, Queue, Rating, format_ts
+from peakend.broker.hub.db.database import FOLD_LOCK, DbTarget, HubDb, open_hub_db, parse_db
+from peakend.broker.hub.db.skipped import SkippedRanges
+from peakend.broker.hub.event_time import device_offset
+from peakend.broker.wire.contract import (
+    COUNTED_FLAGS,
+    MAX_INT,
+    Dwell,
+    Envelope,
+    Health,
+    Queue,
+    Rating,
+    format_ts,
+)
+from peakend.broker.wire.storable import storable_text
 
-__all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db", "typed_row"]
+__all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db", "typed_row",
+           "unplaceable"]
 
 # Rows per multi-row statement: well under either engine's limit on parameters.
 _CHUNK = 1000
+
+# What a quarantine row keeps of a message: the head of its payload (as much as the contract
+# allows a whole event), and of its topic and reason.
+QUARANTINE_RAW_BYTES = 4096
+QUARANTINE_TEXT_CHARS = 1000
 
 
 def open_store(db: str | Path) -> Store:
@@ -49,7 +70,8 @@ def open_store(db: str | Path) -> Store:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one message: stored, duplicate (already stored), or conflict."""
+    """What happened to one message: stored, duplicate (already stored), conflict (a msg_id or
+    seq reused), or refused (a skip notice past the device's bound)."""
 
     kind: str
     reason: str | None = None
@@ -65,6 +87,7 @@ class Store:
 
     def __init__(self, db: str | Path | HubDb) -> None:
         self.db = db if isinstance(db, HubDb) else open_hub_db(db, migrate=True)
+        self.skipped = SkippedRanges(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -75,6 +98,10 @@ class Store:
     def is_retryable(self, exc: BaseException) -> bool:
         """Whether a failed transaction may simply run again (a race between workers)."""
         return isinstance(exc, LostRace) or self.db.is_retryable(exc)
+
+    def is_storage_failure(self, exc: BaseException) -> bool:
+        """A failure of the database itself (disk full, locked): no message is to blame."""
+        return self.db.is_storage_failure(exc)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -116,17 +143,76 @@ class Store:
                 taken_msg.update(by_msg)
                 taken_key.update(by_seq)
         outcomes = self._judge(items, msg_ids, stored)
+        for i, reason in self._record_skipped(items, stored, received).items():
+            stored.discard(i)
+            outcomes[i] = Outcome("refused", reason)
 
         typed: dict[str, list[tuple[Any, ...]]] = {}
         for i in sorted(stored, key=lambda i: (items[i][0].device_id, items[i][0].seq)):
             e, received_at = items[i]
             table, row = typed_row(e, msg_ids[i], received_at, received[i])
             typed.setdefault(table, []).append(row)
-            if isinstance(e.data, Health) and e.data.skipped:
-                self._mark_skipped(e.device_id, e.data.skipped, received[i])
         for table, rows in typed.items():
             self.db.load(table, COLUMNS[table], rows)
+        ratings = [items[i][0] for i in stored if isinstance(items[i][0].data, Rating)]
+        if ratings:
+            self._leave_out_replaced(ratings)
         return outcomes
+
+    def _leave_out_replaced(self, ratings: list[Envelope]) -> None:
+        """A kiosk's correction replaces an earlier press of the same device: that press stays
+        stored, flagged "replaced", and leaves the reports like a repeat. Either may arrive
+        first (workers of a shared subscription), so both directions are looked up. Two
+        PostgreSQL workers storing the pair in the very same instant would not see each
+        other's row; a device sends them seconds apart and in seq order, so that takes both
+        being redelivered together to two workers."""
+        wanted: dict[str, str] = {}  # replaced msg_id -> its device
+        for e in ratings:
+            if e.data.replaces is not None:  # type: ignore[union-attr]
+                wanted[str(e.data.replaces)] = e.device_id  # type: ignore[union-attr]
+        mine = {str(e.msg_id): e.device_id for e in ratings}
+        dialect = self.db.dialect
+        ids = sorted(mine)
+        for part in _chunks(ids):
+            for replaced, device_id in self.db.execute(
+                "SELECT replaces, device_id FROM ratings "
+                f"WHERE replaces IN ({dialect.params(1, len(part))})",
+                part,
+            ):
+                wanted[replaced] = device_id
+        if not wanted:
+            return
+        targets = sorted(wanted)
+        rows = self.db.execute(
+            f"SELECT rowid, msg_id, device_id, score, flags, store_id, zone_id, "
+            f"{dialect.epoch('at')} FROM ratings "
+            f"WHERE flagged = 0 AND msg_id IN ({dialect.params(1, len(targets))})",
+            targets,
+        ).fetchall()
+        # A device corrects only its own presses.
+        rows = [r for r in rows if wanted[r[1]] == r[2]]
+        if not rows:
+            return
+        if self.db.engine != "sqlite":
+            # The rollup fix below must not interleave with another worker's fold.
+            self.db.execute("SELECT pg_advisory_xact_lock($1)", (FOLD_LOCK,))
+        folded = self.db.execute(
+            "SELECT last_rowid FROM rollup_marks WHERE name = 'ratings'"
+        ).fetchone()
+        folded_upto = int(folded[0]) if folded else 0
+        for rowid, _msg, _dev, score, flags, store_id, zone_id, t in rows:
+            marked = sorted({*json.loads(flags), "replaced"})
+            self.db.execute(
+                "UPDATE ratings SET flagged = 1, flags = $1 WHERE rowid = $2",
+                (json.dumps(marked), rowid),
+            )
+            if rowid <= folded_upto:
+                # Already counted in its hour's rollup as a plain press: move it to flagged.
+                self.db.execute(
+                    f"UPDATE zone_hours SET n{score} = n{score} - 1, flagged = flagged + 1 "
+                    "WHERE store_id = $1 AND zone_id = $2 AND hour = $3",
+                    (store_id, zone_id, int(t // 3600)),
+                )
 
     def _judge(
         self, items: list[tuple[Envelope, datetime]], msg_ids: list[str], stored: set[int]
@@ -216,20 +302,34 @@ class Store:
                 by_seq[(d, s)] = m
         return by_msg, by_seq
 
-    def _mark_skipped(
-        self, device_id: str, ranges: Iterable[tuple[int, int]], received: str
-    ) -> None:
-        for first, last in ranges:
-            if last < first or last - first > 1_000_000:
-                continue
-            self.db.execute(
-                "WITH RECURSIVE s(n) AS (SELECT CAST($1 AS BIGINT) UNION ALL "
-                "SELECT n + 1 FROM s WHERE n < $2) "
-                "INSERT INTO ledger (device_id, seq, msg_id, outcome, received_at) "
-                "SELECT CAST($3 AS TEXT), n, NULL, 'skipped', CAST($4 AS TEXT) FROM s WHERE true "
-                "ON CONFLICT DO NOTHING",
-                (first, last, device_id, received),
-            )
+    def _record_skipped(
+        self, items: list[tuple[Envelope, datetime]], stored: set[int], received: list[str]
+    ) -> dict[int, str]:
+        """The ranges the skip notices just stored declare; returns the notices refused (past
+        their device's bound), with the reason, their ledger rows now quarantined."""
+        notices: dict[str, list[tuple[int, int]]] = {}  # device -> [(seq, item)]
+        for i in stored:
+            e = items[i][0]
+            if isinstance(e.data, Health) and e.data.skipped:
+                notices.setdefault(e.device_id, []).append((e.seq, i))
+        refused: dict[int, str] = {}
+        for device_id in sorted(notices):  # in device order, as the ledger's locks
+            by_seq = sorted(notices[device_id])
+            declared = []
+            for seq, i in by_seq:
+                health = items[i][0].data
+                assert isinstance(health, Health)
+                declared.append((seq, health.skipped or []))
+            reasons = self.skipped.record(device_id, declared, received[by_seq[0][1]])
+            for seq, i in by_seq:
+                if seq in reasons:
+                    refused[i] = reasons[seq]
+                    self.db.execute(
+                        "UPDATE ledger SET outcome = 'quarantined' "
+                        "WHERE device_id = $1 AND seq = $2",
+                        (device_id, seq),
+                    )
+        return refused
 
     # -- quarantine, status, devices ----------------------------------------------------------
 
@@ -244,13 +344,18 @@ class Store:
         seq: int | None,
     ) -> None:
         received = format_ts(received_at)
-        digest = hashlib.sha256(topic.encode() + b"\0" + raw).hexdigest()
+        # The digest and the size are of what arrived; the row keeps only its head (a broker
+        # passes up to 64 KiB, and a device in a loop could send that all day).
+        digest = hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + raw).hexdigest()
+        # An error may quote what the device sent: only storable text goes in.
+        topic, reason = storable_text(topic), storable_text(reason)
         self.db.execute(
             "INSERT INTO quarantine (received_at, last_received_at, topic, device_id, seq, "
-            "reason, raw, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "reason, raw, sha256, raw_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
             "ON CONFLICT (sha256) DO UPDATE SET times = quarantine.times + 1, "
             "last_received_at = excluded.last_received_at",
-            (received, received, topic, device_id, seq, reason, raw, digest),
+            (received, received, _cut(topic, QUARANTINE_TEXT_CHARS), device_id, seq,
+             _cut(reason, QUARANTINE_TEXT_CHARS), raw[:QUARANTINE_RAW_BYTES], digest, len(raw)),
         )
         # A quarantined message counts as handled, so the device's ack can move past it; but a
         # bad copy must never take the place of a good message already stored under that seq.
@@ -260,6 +365,21 @@ class Store:
                 "VALUES ($1, $2, NULL, 'quarantined', $3) ON CONFLICT DO NOTHING",
                 (device_id, seq, received),
             )
+
+    def prune_quarantine(self, *, before: datetime, keep: int) -> int:
+        """Delete quarantine rows last received before ``before``, then the rows last received
+        longest ago beyond the newest ``keep``; returns how many went."""
+        deleted = self.db.execute(
+            "DELETE FROM quarantine WHERE last_received_at < $1", (format_ts(before),)
+        ).rowcount
+        over = int(self.db.execute("SELECT count(*) FROM quarantine").fetchone()[0]) - keep
+        if over > 0:
+            deleted += self.db.execute(
+                "DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine "
+                "ORDER BY last_received_at, id LIMIT $1)",
+                (over,),
+            ).rowcount
+        return int(deleted)
 
     def record_status(
         self, device_id: str, store_id: str, status: dict[str, Any], received_at: datetime
@@ -312,26 +432,28 @@ class Store:
         self.touch_devices([(device_id, store_id, count)], received_at)
 
     def advance_acks(self, device_ids: list[str]) -> dict[str, int]:
-        """Move each device's ack over the contiguous run of handled seqs this transaction can
-        see; returns the acks (never lower than what is already recorded)."""
+        """Move each device's ack over the contiguous run of handled seqs (ledger rows and
+        skipped ranges) this transaction can see; returns the acks (never lower than what is
+        already recorded)."""
         if not device_ids:
             return {}
         acks = {d: 0 for d in device_ids}
         moved: list[tuple[int, str]] = []
         dialect = self.db.dialect
         for part in _chunks(sorted(set(device_ids))):
-            for device_id, acked, end in self.db.execute(
-                # The run from acked_seq + 1 ends at the first seq whose successor is missing.
+            for device_id, acked, end, reach in self.db.execute(
                 "WITH d AS (SELECT device_id, acked_seq FROM devices "
                 f"WHERE device_id IN ({dialect.params(1, len(part))}) "
-                f"ORDER BY device_id{dialect.lock_rows}) "
-                "SELECT d.device_id, d.acked_seq, CASE WHEN EXISTS (SELECT 1 FROM ledger "
-                "WHERE device_id = d.device_id AND seq = d.acked_seq + 1) THEN (SELECT l.seq "
-                "FROM ledger l WHERE l.device_id = d.device_id AND l.seq > d.acked_seq AND NOT "
-                "EXISTS (SELECT 1 FROM ledger n WHERE n.device_id = l.device_id "
-                "AND n.seq = l.seq + 1) ORDER BY l.seq LIMIT 1) ELSE d.acked_seq END FROM d",
+                f"ORDER BY device_id{dialect.lock_rows}), "
+                "runs AS (SELECT d.device_id, d.acked_seq, "
+                f"{_run_end('d.device_id', 'd.acked_seq')} AS run_end FROM d) "
+                "SELECT runs.device_id, runs.acked_seq, runs.run_end, "
+                f"{_range_end('runs.device_id', 'runs.run_end')} FROM runs",
                 part,
             ):
+                end = acked if end is None else end
+                if reach is not None and reach > end:
+                    end = self._walk(device_id, reach)
                 acks[device_id] = max(acked, end)
                 if end > acked:
                     moved.append((end, device_id))
@@ -342,6 +464,20 @@ class Store:
                 moved,
             )
         return acks
+
+    def _walk(self, device_id: str, seq: int) -> int:
+        """The end of the handled run through ``seq``, alternating ledger runs and skipped
+        ranges; each step passes at least one range, so it ends within the device's bound."""
+        while True:
+            end, reach = self.db.execute(
+                f"SELECT x.run_end, {_range_end('$1', 'x.run_end')} FROM "
+                f"(SELECT {_run_end('$1', 'CAST($2 AS BIGINT)')} AS run_end) AS x",
+                (device_id, seq),
+            ).fetchone()
+            end = seq if end is None else end
+            if reach is None or reach <= end:
+                return int(end)
+            seq = reach
 
     def advance_ack(self, device_id: str) -> int:
         return self.advance_acks([device_id])[device_id]
@@ -376,7 +512,7 @@ _PLACED = ("zone_id", "ts", "received_at", "clock_synced", "at")
 
 # Column order of the rows typed_row makes, per table.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "ratings": (*_BASE, *_PLACED, "score", "reason", "flags", "flagged"),
+    "ratings": (*_BASE, *_PLACED, "score", "reason", "flags", "flagged", "replaces"),
     "dwells": (*_BASE, *_PLACED, "track", "enter", "exit", "dwell_s", "wait_s"),
     "queue_windows": (*_BASE, *_PLACED, "window_s", "length", "arrivals", "departures",
                       "wait_s", "wait_measured_s"),
@@ -385,7 +521,29 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 TABLES = frozenset({*COLUMNS, "ledger", "quarantine", "devices", "zone_hours", "zone_last",
                     "rollup_marks", "users", "user_stores", "web_sessions", "alerts",
-                    "alert_comments"})
+                    "alert_comments", "skipped_ranges"})
+
+
+def _run_end(device: str, after: str) -> str:
+    """SQL: the last seq of the ledger's run of consecutive seqs from ``after`` + 1, or
+    ``after`` when the ledger lacks that seq. The largest seq is never a run's end (its successor
+    would overflow; no device reaches it by steps of one)."""
+    return (
+        f"CASE WHEN EXISTS (SELECT 1 FROM ledger WHERE device_id = {device} "
+        f"AND seq = {after} + 1) THEN (SELECT l.seq FROM ledger l WHERE l.device_id = {device} "
+        f"AND l.seq > {after} AND l.seq < {MAX_INT} AND NOT EXISTS (SELECT 1 FROM ledger n "
+        "WHERE n.device_id = l.device_id AND n.seq = l.seq + 1) ORDER BY l.seq LIMIT 1) "
+        f"ELSE {after} END"
+    )
+
+
+def _range_end(device: str, after: str) -> str:
+    """SQL: the last seq of the skipped range starting last at or before ``after`` + 1; that
+    range holds ``after`` + 1 when its end is beyond ``after`` (ranges are disjoint)."""
+    return (
+        f"(SELECT k.last_seq FROM skipped_ranges k WHERE k.device_id = {device} "
+        f"AND k.first_seq <= {after} + 1 ORDER BY k.first_seq DESC LIMIT 1)"
+    )
 
 
 def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -417,22 +575,45 @@ def _first_free(
     return out
 
 
+def unplaceable(e: Envelope, received_at: datetime) -> str | None:
+    """Why the times of ``e`` cannot be placed on the hub's clock as :func:`typed_row` places
+    them, or None."""
+    offset = _clock_offset(e, received_at)
+    if offset is None or not isinstance(e.data, Dwell):
+        return None
+    try:
+        e.data.enter + offset
+        e.data.exit + offset
+    except OverflowError:
+        return (
+            "clock_synced is false and data.enter/exit cannot be moved to the hub's clock: "
+            f"shifted by {offset.total_seconds():.0f} s they fall outside the years 1-9999"
+        )
+    return None
+
+
+def _clock_offset(e: Envelope, received_at: datetime) -> timedelta | None:
+    # Without a synchronised clock the device's times are only good relative to each other:
+    # shift them onto our clock (event_time says how).
+    return device_offset(e, received_at)
+
+
 def typed_row(
     e: Envelope, msg_id: str, received_at: datetime, received: str
 ) -> tuple[str, tuple[Any, ...]]:
     """The table and the row (in its column order) that store one valid envelope."""
     ts = format_ts(e.ts)
-    # Without a synchronised clock the device's times are only good relative to each other:
-    # shift them by the gap between its clock and ours at the moment of sending.
-    offset = (received_at - e.ts) if not e.clock_synced else None
-    at = ts if offset is None else received
+    offset = _clock_offset(e, received_at)
+    at = ts if offset is None else format_ts(e.ts + offset)
     base = (msg_id, e.device_id, e.seq, e.store_id)
     data = e.data
     if isinstance(data, Rating):
         flags = sorted(set(data.flags))
         return "ratings", (
             *base, e.zone_id, ts, received, int(e.clock_synced), at, data.score,
-            data.reason, json.dumps(flags) if flags else "[]", int(bool(flags)),
+            data.reason, json.dumps(flags) if flags else "[]",
+            int(bool(set(flags) - COUNTED_FLAGS)),
+            None if data.replaces is None else str(data.replaces),
         )
     if isinstance(data, Dwell):
         enter, exit_ = data.enter, data.exit
@@ -453,6 +634,10 @@ def typed_row(
         *base, ts, received, at, _num(data.fps), _num(data.cpu), data.outbox,
         _num(data.temp_c), data.model_dump_json(exclude_none=True),
     )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _num(value: float | int | None) -> float | None:

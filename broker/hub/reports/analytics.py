@@ -125,26 +125,30 @@ class LinkedRatings:
 
 
 def link_ratings(data: ZoneData, lookback_s: float) -> LinkedRatings:
+    """What each rating's look-back window ``(t - lookback_s, t]`` held (see the module's
+    definitions).
+
+    Cost O((r + v) log v) for r ratings and v visits, however many visits a window holds: the
+    window bounds come from binary searches over the exit times (sorted once), the medians and
+    maxima from rank queries answered for every rating at once (:class:`_RankIndex`). Sorting
+    each window's values instead costs r × (visits per window): 33 s for one zone page when a
+    flood of 48,000 ratings met 9,500 visits in the look-back.
+    """
     n = len(data.rating_t)
     lo = np.searchsorted(data.visit_t, data.rating_t - lookback_s, side="right")
     hi = np.searchsorted(data.visit_t, data.rating_t, side="right")
     visits = (hi - lo).astype(np.int64)
-    waits = np.zeros(n, dtype=np.int64)
-    wait = np.full(n, np.nan)
+    dwell = _RankIndex(np.asarray(data.dwell_s, dtype=float)).medians(lo, hi)
+    # The window bounds among the visits that have a measured wait: how many precede each bound.
+    measured = ~np.isnan(np.asarray(data.wait_s, dtype=float))
+    before = np.concatenate(([0], np.cumsum(measured)))
+    wlo, whi = before[lo], before[hi]
+    waits = (whi - wlo).astype(np.int64)
+    wait_index = _RankIndex(np.asarray(data.wait_s, dtype=float)[measured])
+    wait = wait_index.medians(wlo, whi)
     wait_max = np.full(n, np.nan)
-    dwell = np.full(n, np.nan)
-    # Windows hold a handful of visits each: plain lists beat numpy's per-call overhead here.
-    all_waits = data.wait_s.tolist()
-    all_dwells = data.dwell_s.tolist()
-    for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
-        if b <= a:
-            continue
-        dwell[i] = _median(sorted(all_dwells[a:b]))
-        w = sorted(x for x in all_waits[a:b] if x == x)  # x != x only for nan
-        if w:
-            waits[i] = len(w)
-            wait[i] = _median(w)
-            wait_max[i] = w[-1]
+    some = waits > 0
+    wait_max[some] = wait_index.kth(wlo[some], whi[some], waits[some] - 1)
     q_length = np.full(n, np.nan)
     q_wait = np.full(n, np.nan)
     if len(data.queue_t):
@@ -153,6 +157,60 @@ def link_ratings(data: ZoneData, lookback_s: float) -> LinkedRatings:
         q_length[ok] = data.queue_length[last[ok]]
         q_wait[ok] = data.queue_wait_s[last[ok]]
     return LinkedRatings(visits, waits, wait, wait_max, dwell, q_length, q_wait)
+
+
+class _RankIndex:
+    """The k-th smallest value of any index range of one array, for many ranges at once.
+
+    A wavelet matrix over the values' ranks: one level per bit of a rank, each level the ranks
+    stably split by that bit (zeros first) with a running count of its zeros. A query walks
+    down one level per bit, narrowing its range to the side that holds its k-th value, so a
+    batch of q ranges costs O(q log n) in a few numpy operations per level, with no Python
+    loop per range. Ties keep their order (a stable sort), so the values picked are exactly
+    those of sorting each range.
+    """
+
+    def __init__(self, values: np.ndarray) -> None:
+        order = np.argsort(values, kind="stable")
+        self.ordered = values[order]
+        size = values.size
+        rank = np.empty(size, dtype=np.int64)
+        rank[order] = np.arange(size, dtype=np.int64)
+        self.levels = max(1, int(size - 1).bit_length())
+        self.zeros_before: list[np.ndarray] = []  # per level: zeros among the first i ranks
+        self.zeros: list[int] = []
+        for level in range(self.levels - 1, -1, -1):
+            is_zero = ((rank >> level) & 1) == 0
+            self.zeros_before.append(np.concatenate(([0], np.cumsum(is_zero))))
+            self.zeros.append(int(self.zeros_before[-1][-1]))
+            rank = np.concatenate((rank[is_zero], rank[~is_zero]))
+
+    def kth(self, a: np.ndarray, b: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """The k-th smallest (from 0) of ``values[a:b]``, per element; needs 0 <= k < b - a."""
+        a, b, k = (np.asarray(x, dtype=np.int64) for x in (a, b, k))
+        rank = np.zeros(a.shape, dtype=np.int64)
+        for i, level in enumerate(range(self.levels - 1, -1, -1)):
+            za, zb = self.zeros_before[i][a], self.zeros_before[i][b]
+            zeros = zb - za
+            right = k >= zeros
+            k = np.where(right, k - zeros, k)
+            a = np.where(right, self.zeros[i] + a - za, za)
+            b = np.where(right, self.zeros[i] + b - zb, zb)
+            rank |= right.astype(np.int64) << level
+        return self.ordered[rank]
+
+    def medians(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The median of ``values[a:b]`` per element (the mean of the middle two when the
+        count is even, as :func:`_median`); nan for an empty range."""
+        count = np.asarray(b) - np.asarray(a)
+        out = np.full(count.shape, np.nan)
+        some = count > 0
+        a, b, count = np.asarray(a)[some], np.asarray(b)[some], count[some]
+        middle = self.kth(a, b, count // 2)
+        even = count % 2 == 0
+        middle[even] = (self.kth(a[even], b[even], count[even] // 2 - 1) + middle[even]) / 2
+        out[some] = middle
+        return out
 
 
 def _median(ordered: list[float]) -> float:

@@ -57,7 +57,8 @@ class ReportError(ValueError):
 
 
 def open_db(
-    path: str | Path, *, must_exist: bool = True, migrate: bool | None = None
+    path: str | Path, *, must_exist: bool = True, migrate: bool | None = None,
+    read_only: bool = False,
 ) -> HubDb:
     """A connection of our own (the aggregator writes from elsewhere) to a SQLite file (or
     ``sqlite:///path``) or a ``postgresql://`` URL.
@@ -67,7 +68,8 @@ def open_db(
     which is how reports, alerts and pages open it."""
     try:
         return open_hub_db(
-            path, must_exist=must_exist, migrate=(not must_exist) if migrate is None else migrate
+            path, must_exist=must_exist, migrate=(not must_exist) if migrate is None else migrate,
+            read_only=read_only,
         )
     except DatabaseError as exc:
         raise ReportError(str(exc)) from None
@@ -616,14 +618,23 @@ def parse_moment(text: str, tz: ZoneInfo) -> datetime:
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=tz)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime(d.year, d.month, d.day, tzinfo=tz)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ReportError(
             f"{text!r} is not a date or time: write 2026-11-01 or 2026-11-01T09:00 "
             "(local time of the store) or 2026-11-01T08:00:00Z (UTC)"
         ) from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        # Far dates overflow the arithmetic of a report (a look-back before year 1); no hub
+        # holds data from then anyway.
+        raise ReportError(f"{text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+FIRST_YEAR, LAST_YEAR = 2000, 2199
+MAX_DAYS = 3660  # "NNNd" periods up to ten years
 
 
 def local_period(kind: str, tz: ZoneInfo, now: datetime) -> Period:
@@ -639,11 +650,12 @@ def local_period(kind: str, tz: ZoneInfo, now: datetime) -> Period:
         start = datetime(d.year, d.month, d.day, tzinfo=tz)
     elif kind == "month":
         start = datetime(local.year, local.month, 1, tzinfo=tz)
-    elif kind.endswith("d") and kind[:-1].isdigit():
+    elif kind.endswith("d") and kind[:-1].isdigit() and 0 < int(kind[:-1]) <= MAX_DAYS:
         d = local.date() - timedelta(days=int(kind[:-1]) - 1)
         start = datetime(d.year, d.month, d.day, tzinfo=tz)
     else:
-        raise ReportError(f"unknown period {kind!r}: use hour, day, week, month, 7d or 30d")
+        raise ReportError(f"unknown period {kind!r}: use hour, day, week, month, 7d or 30d "
+                          f"(any number of days from 1 to {MAX_DAYS})")
     return Period(start.astimezone(UTC), now.astimezone(UTC))
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -63,10 +64,12 @@ from peakend.broker.hub.reports.queries import (
     zone_report,
 )
 from peakend.broker.hub.reports.shares import FACES
-from peakend.broker.hub.web import charts as charts
+from peakend.broker.hub.web import accounts, charts
 from peakend.broker.hub.web import chartspec as spec
 from peakend.broker.hub.web import fleet as fl
 from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
+from peakend.broker.hub.web.downloads import content_disposition
+from peakend.broker.hub.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
 COOKIE = "peakend_session"
@@ -106,27 +109,64 @@ def create_app(
         Route("/s/{store}/z/{zone}/export.csv", web.zone_csv),
         Route("/s/{store}/alerts/{alert_id:int}/ack", web.ack, methods=["POST"]),
         Route("/s/{store}/alerts/{alert_id:int}/comment", web.comment, methods=["POST"]),
+        *accounts.routes(web),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: web.error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: web.error},
+                    lifespan=_sweeping_installs(web.broker_data))
     app.add_middleware(_SecurityHeaders)
     return app
 
 
-def create_redirect_app(https_port: int, broker_data: str | Path | None = None) -> Starlette:
+SWEEP_S = 60.0
+
+
+def _sweeping_installs(broker_data: Path | None) -> Any:
+    """While the web runs, expired install scripts (each holds a device's live MQTT password)
+    are deleted every minute rather than when someone asks for their link."""
+    import asyncio
+    import contextlib
+    import logging
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        async def sweep_forever() -> None:
+            while True:
+                try:
+                    await asyncio.to_thread(install.sweep, broker_data)
+                except OSError as exc:
+                    logging.getLogger(__name__).warning("install scripts not swept: %s", exc)
+                await asyncio.sleep(SWEEP_S)
+
+        task = asyncio.create_task(sweep_forever()) if broker_data is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    return lifespan
+
+
+def create_redirect_app(
+    https_port: int, broker_data: str | Path | None = None, host: str = "localhost"
+) -> Starlette:
     """The plain-HTTP side of a hub that serves HTTPS: it sends everything on to HTTPS but
     ``/time``, which a device's ``peakend doctor`` asks before it may have the hub's CA.
+
+    It sends them to ``host`` (see :func:`redirect_host`), never to the request's Host header:
+    anyone could otherwise make a link to this hub that lands on a site of their choosing.
 
     An install link asked for here had its token cross the network in clear, so the script
     is voided rather than sent on: whoever saw the token cannot fetch it over HTTPS."""
 
+    name = f"[{host.strip('[]')}]" if ":" in host else host
+    port = "" if https_port == 443 else f":{https_port}"
+
     def to_https(request: Request) -> Response:
-        host = request.url.hostname or "localhost"
-        host = f"[{host}]" if ":" in host else host
-        port = "" if https_port == 443 else f":{https_port}"
         query = f"?{request.url.query}" if request.url.query else ""
         # 307, not 301: browsers would remember a permanent one even after the ports change.
-        return RedirectResponse(f"https://{host}{port}{request.url.path}{query}", 307)
+        return RedirectResponse(f"https://{name}{port}{request.url.path}{query}", 307)
 
     def void_install(request: Request) -> Response:
         if broker_data is not None:
@@ -146,15 +186,40 @@ def create_redirect_app(https_port: int, broker_data: str | Path | None = None) 
     return app
 
 
+def redirect_host(config: HubConfig | None, https_address: str) -> str:
+    """Where plain-HTTP visitors are sent: the configured public name, else the HTTPS address
+    when it names one host, else this machine's name (on the hub's certificate)."""
+    import socket
+
+    if config is not None and config.hub.public_host:
+        return config.hub.public_host
+    bind = https_address.rpartition(":")[0].strip("[]")
+    if bind and bind not in ("0.0.0.0", "::"):
+        return bind
+    return socket.gethostname()
+
+
 def _time(request: Request) -> Response:
     return JSONResponse({"unix": time.time()}, headers={"Cache-Control": "no-store"})
 
 
 class _SecurityHeaders:
+    """Headers on every answer. Pages, CSVs and scripts are private (a shared or back-button
+    cache must not keep a manager's figures), so nothing but the static files may be stored;
+    over HTTPS, browsers are told to come back only over HTTPS."""
+
+    HSTS = b"max-age=31536000"
+
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope.get("path", "").startswith("/static/")
+        https = scope.get("scheme") == "https"
+
         async def with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
@@ -162,6 +227,10 @@ class _SecurityHeaders:
                             (b"x-content-type-options", b"nosniff"),
                             (b"referrer-policy", b"same-origin"),
                             (b"x-frame-options", b"DENY")]
+                if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                if https:
+                    headers.append((b"strict-transport-security", self.HSTS))
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -174,6 +243,7 @@ class _Web:
         # Nothing to open yet: the writer migrates the database when `peakend serve` starts,
         # and each page opens its own connection, which never writes (a read-only role will do).
         self.db_url = db
+        self.throttle = LoginThrottle()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour,
@@ -186,11 +256,12 @@ class _Web:
                                           keep_query=_keep_query)
 
     @contextmanager
-    def db(self) -> Iterator[HubDb]:
+    def db(self, *, write: bool = False) -> Iterator[HubDb]:
         """A connection per request, as pages run in a thread pool; the same SQL on either
-        engine."""
+        engine. Read-only unless ``write``: only logging in and out and acting on an alert
+        write; a page view never does."""
         try:
-            conn = open_db(self.db_url, migrate=False)
+            conn = open_db(self.db_url, migrate=False, read_only=not write)
         except ReportError:
             raise HTTPException(503, "The hub's database cannot be reached just now; try "
                                      "again in a minute.") from None
@@ -301,20 +372,38 @@ class _Web:
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             return self.login_form(request, "The form expired; please try again.", 403)
-        with self.db() as conn:
-            user = authenticate(conn, str(form.get("name", "")), str(form.get("password", "")))
-            if user is None:
-                return self.login_form(request, "Wrong name or password.", 401)
-            token, _ = start_session(conn, user)
+        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        address = request.client.host if request.client else "?"
+        wait = self.throttle.retry_after(name, address)
+        if wait is not None:
+            minutes = max(1, round(wait / 60))
+            resp = self.login_form(
+                request, f"Too many wrong passwords for this account or from this address; "
+                f"try again in {minutes} minute{'s' if minutes > 1 else ''}.", 429)
+            resp.headers["Retry-After"] = str(int(wait) + 1)
+            return resp
+        # scrypt takes tens of milliseconds on purpose: off the event loop, so other people's
+        # pages do not wait for it
+        token = await run_in_threadpool(self._log_in, name, password)
+        if token is None:
+            self.throttle.failed(name, address)
+            return self.login_form(request, "Wrong name or password.", 401)
+        self.throttle.succeeded(name)
         resp = RedirectResponse("/", status_code=303)
         resp.set_cookie(COOKIE, token, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https", max_age=14 * 86400)
         resp.delete_cookie(LOGIN_COOKIE)
         return resp
 
+    def _log_in(self, name: str, password: str) -> str | None:
+        """The new session's cookie token, or None for a wrong name or password."""
+        with self.db(write=True) as conn:
+            user = authenticate(conn, name, password)
+            return None if user is None else start_session(conn, user)[0]
+
     async def logout(self, request: Request) -> Response:
         form = await request.form()
-        with self.db() as conn:
+        with self.db(write=True) as conn:
             found = self._user(request, conn)
             if found:
                 self._check_csrf(form, found[1])
@@ -458,7 +547,7 @@ class _Web:
         w.writerows(rows)
         day = period.since.astimezone(self.config.timezone(store)).date().isoformat()
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{store}-{zone}-{day}.csv"'})
+            "Content-Disposition": content_disposition(f"{store}-{zone}-{day}.csv")})
 
     async def ack(self, request: Request) -> Response:
         return await self._alert_action(request, "ack")
@@ -469,7 +558,7 @@ class _Web:
     async def _alert_action(self, request: Request, action: str) -> Response:
         store, alert_id = request.path_params["store"], request.path_params["alert_id"]
         form = await request.form()
-        with self.db() as conn:
+        with self.db(write=True) as conn:
             user, csrf = self._require(request, conn, store)
             self._check_csrf(form, csrf)
             row = conn.execute("SELECT zone_id FROM alerts WHERE id = $1 AND store_id = $2",

@@ -1,7 +1,9 @@
-"""Managers' web accounts: scrypt-hashed passwords, the stores each may see, login sessions.
+"""Managers' web accounts: scrypt-hashed passwords, the stores each may see, login sessions,
+admins who manage the others, and one-time links that replace a forgotten password.
 
 Sessions live in the database (a restart keeps people logged in and a logout really ends the
-session); the cookie carries a random token of which only the SHA-256 is stored.
+session); the cookie carries a random token of which only the SHA-256 is stored. A password
+reset link works the same way, once, for a limited time, and ends every session of its user.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from peakend.broker.hub.db.database import HubDb
 from peakend.broker.wire.contract import format_ts, is_slug
 
 SESSION_DAYS = 14
+RESET_HOURS = 24
 # scrypt at n=2**14, r=8 takes ~50 ms and 16 MiB on a Pi-class hub: slow for a guesser, fine for
 # a login.
 _N, _R, _P = 2**14, 8, 1
@@ -31,6 +34,7 @@ class User:
     id: int
     name: str
     stores: tuple[str, ...]
+    admin: bool = False
 
 
 def hash_password(password: str) -> str:
@@ -51,11 +55,12 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-def add_user(conn: HubDb, name: str, password: str, stores: list[str]) -> User:
+def add_user(
+    conn: HubDb, name: str, password: str, stores: list[str], *, admin: bool = False
+) -> User:
     if not name or len(name) > 64 or not name.isprintable():
         raise UserError("the name must be 1-64 printable characters")
-    if len(password) < 8:
-        raise UserError("the password must have at least 8 characters")
+    _check_password(password)
     if not stores:
         raise UserError("give at least one --store the manager may see")
     for s in stores:
@@ -64,23 +69,90 @@ def add_user(conn: HubDb, name: str, password: str, stores: list[str]) -> User:
     if conn.execute("SELECT 1 FROM users WHERE name = $1", (name,)).fetchone():
         raise UserError(f"user {name!r} exists already")
     (uid,) = conn.execute(
-        "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
-        (name, hash_password(password), format_ts(datetime.now(UTC))),
+        "INSERT INTO users (name, password_hash, created_at, admin) VALUES ($1, $2, $3, $4) "
+        "RETURNING id",
+        (name, hash_password(password), format_ts(datetime.now(UTC)), int(admin)),
     ).fetchone()
     conn.executemany(
         "INSERT INTO user_stores (user_id, store_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(uid, s) for s in stores],
     )
-    return User(uid, name, tuple(sorted(set(stores))))
+    return User(uid, name, tuple(sorted(set(stores))), admin)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise UserError("the password must have at least 8 characters")
+
+
+def unknown_stores(wanted: list[str], known: set[str]) -> list[str]:
+    """The stores asked for that the hub knows nothing of (a typo, most likely). With nothing
+    known yet (a new hub: no hub.toml stores, no device) there is nothing to check against."""
+    return [s for s in wanted if known and s not in known]
+
+
+def stores_with_devices(conn: HubDb) -> set[str]:
+    """Stores a device has connected or sent data from."""
+    from peakend.broker.hub.reports.queries import zones
+
+    return {r[0] for r in conn.execute("SELECT DISTINCT store_id FROM devices")} | {
+        s for s, _, _ in zones(conn)}
+
+
+def remove_user(conn: HubDb, name: str) -> None:
+    """The account, its stores, sessions and reset links (the foreign keys cascade)."""
+    if conn.execute("DELETE FROM users WHERE name = $1 RETURNING id", (name,)).fetchone() is None:
+        raise UserError(f"there is no user {name!r} (peakend user list shows them)")
+
+
+def start_reset(conn: HubDb, name: str, hours: float = RESET_HOURS) -> str:
+    """A one-time token that lets ``name`` set a new password for ``hours``; an earlier
+    unused one of the same user stops working."""
+    row = conn.execute("SELECT id FROM users WHERE name = $1", (name,)).fetchone()
+    if row is None:
+        raise UserError(f"there is no user {name!r} (peakend user list shows them)")
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    conn.execute("DELETE FROM password_resets WHERE user_id = $1 OR expires_at < $2",
+                 (row[0], format_ts(now)))
+    conn.execute(
+        "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) "
+        "VALUES ($1, $2, $3, $4)",
+        (_token_hash(token), row[0], format_ts(now), format_ts(now + timedelta(hours=hours))),
+    )
+    return token
+
+
+def reset_user(conn: HubDb, token: str) -> User | None:
+    """Whose live reset link this is; None for an unknown, used or expired one."""
+    row = conn.execute(
+        "SELECT user_id FROM password_resets WHERE token_hash = $1 AND expires_at > $2",
+        (_token_hash(token), format_ts(datetime.now(UTC))),
+    ).fetchone()
+    return get_user(conn, row[0]) if row else None
+
+
+def finish_reset(conn: HubDb, token: str, password: str) -> User:
+    """Set the new password through a live link, then void the link and every session of
+    the user (whoever knew the old password is logged out)."""
+    _check_password(password)
+    user = reset_user(conn, token)
+    if user is None:
+        raise UserError("this link is unknown, used or expired: ask an admin for a new one")
+    conn.execute("UPDATE users SET password_hash = $1 WHERE id = $2",
+                 (hash_password(password), user.id))
+    conn.execute("DELETE FROM password_resets WHERE user_id = $1", (user.id,))
+    conn.execute("DELETE FROM web_sessions WHERE user_id = $1", (user.id,))
+    return user
 
 
 def get_user(conn: HubDb, user_id: int) -> User | None:
-    row = conn.execute("SELECT id, name FROM users WHERE id = $1", (user_id,)).fetchone()
+    row = conn.execute("SELECT id, name, admin FROM users WHERE id = $1", (user_id,)).fetchone()
     if row is None:
         return None
     stores = tuple(r[0] for r in conn.execute(
         "SELECT store_id FROM user_stores WHERE user_id = $1 ORDER BY store_id", (user_id,)))
-    return User(row[0], row[1], stores)
+    return User(row[0], row[1], stores, bool(row[2]))
 
 
 def list_users(conn: HubDb) -> list[User]:

@@ -16,6 +16,7 @@ from peakend.broker.cli import report as report_cli
 from peakend.broker.hub.db.database import DatabaseError, DbTarget, HubDb, open_hub_db
 from peakend.broker.hub.db.dialect import SQLITE
 from peakend.broker.hub.db.migrations import MIGRATIONS, pending
+from peakend.broker.hub.db.store import Store
 
 
 def old_sqlite_hub(path: Path) -> None:
@@ -51,8 +52,8 @@ def test_an_older_sqlite_hub_is_upgraded_in_place(tmp_path: Path) -> None:
 
 def test_a_hub_lacking_only_a_tidy_up_is_read_as_it_is(tmp_path: Path) -> None:
     """The last release's hub had m001-m004; m005 only drops functions earlier versions made
-    on PostgreSQL. A reader (a report on a copied backup, a page before the writer restarted)
-    opens it without asking for a migration."""
+    on PostgreSQL, and m006 adds a table only the writer reads. A reader (a report on a copied
+    backup, a page before the writer restarted) opens it without asking for a migration."""
     path = tmp_path / "hub.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     hub = HubDb(conn, SQLITE, DbTarget("sqlite", str(path)))
@@ -63,7 +64,10 @@ def test_a_hub_lacking_only_a_tidy_up_is_read_as_it_is(tmp_path: Path) -> None:
     conn.close()
     db = open_hub_db(path)
     try:
-        assert pending(db) == ["m005_no_functions_in_schema"]
+        # and the ones only the writer relies on
+        assert pending(db) == ["m005_no_functions_in_schema", "m006_skipped_ranges",
+                               "m007_quarantine_bounds", "m008_rating_corrections",
+                               "m009_accounts"]
     finally:
         db.close()
 
@@ -86,9 +90,11 @@ def test_an_older_postgresql_hub_loses_the_functions_it_no_longer_needs(pg_url: 
     # as an earlier peakend left it: SQLite's functions in the schema, recorded as pg000
     db = open_hub_db(pg_url, migrate=True)
     try:
-        for step in reversed(MIGRATIONS[3:]):
+        for step in reversed(MIGRATIONS[3:5]):
             db.execute("DELETE FROM _peakend_migrations WHERE name = $1", (step.__name__,))
         db.execute("DROP TABLE alert_comments, alerts")
+        db.execute("DROP INDEX quarantine_last_received")
+        db.execute("ALTER TABLE quarantine DROP COLUMN raw_size")
         db.execute("INSERT INTO _peakend_migrations (name) VALUES ('pg000_sqlite_functions')")
     finally:
         db.close()
@@ -110,3 +116,46 @@ def test_an_older_postgresql_hub_loses_the_functions_it_no_longer_needs(pg_url: 
         ).fetchone()[0] == 0
     finally:
         db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "hub.sqlite")
+    return request.getfixturevalue("pg_url")
+
+
+def test_skipped_rows_of_an_earlier_hub_become_ranges_and_keep_their_acks(
+    engine_url: str,
+) -> None:
+    """Earlier hubs wrote one ledger row per seq a device declared skipped; the upgrade keeps
+    one range per run of them, and the acks computed afterwards are the same."""
+    db = open_hub_db(engine_url, migrate=True)
+    try:
+        # as m001-m005 left it, with a device's notice (seq 9) that skipped 3-5 and 7-8
+        db.execute("DELETE FROM skipped_ranges")
+        db.execute("DROP TABLE skipped_ranges")
+        db.execute("DELETE FROM " + ("_sqlite_migrations" if db.engine == "sqlite"
+                                     else "_peakend_migrations") + " WHERE name = $1",
+                   ("m006_skipped_ranges",))
+        rows = [("k1", s, f"m{s}", "stored") for s in (1, 2, 6, 9)]
+        rows += [("k1", s, None, "skipped") for s in (3, 4, 5, 7, 8)]
+        rows += [("k2", s, None, "skipped") for s in (1, 2)] + [("k2", 4, "n4", "stored")]
+        db.executemany("INSERT INTO ledger (device_id, seq, msg_id, outcome, received_at) "
+                       "VALUES ($1, $2, $3, $4, '2026-01-01T00:00:00.000Z')", rows)
+        db.execute("INSERT INTO devices (device_id, store_id) VALUES ('k1', 's1'), ('k2', 's1')")
+    finally:
+        db.close()
+    store = Store(engine_url)
+    try:
+        assert store.db.execute(
+            "SELECT device_id, first_seq, last_seq FROM skipped_ranges "
+            "ORDER BY device_id, first_seq").fetchall() == [
+            ("k1", 3, 5), ("k1", 7, 8), ("k2", 1, 2)]
+        assert store.db.execute("SELECT count(*) FROM ledger WHERE outcome = 'skipped'"
+                                ).fetchone()[0] == 0
+        with store.transaction():
+            # k2 lacks seq 3: its run stops there, as before the upgrade
+            assert store.advance_acks(["k1", "k2"]) == {"k1": 9, "k2": 2}
+    finally:
+        store.close()

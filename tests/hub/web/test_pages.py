@@ -145,13 +145,13 @@ def test_faces_beside_the_happy_index_on_store_and_zone_pages(
 
 @pytest.fixture(scope="module")
 def with_a_ghost_store(hub_db: Path) -> str:
-    """dora's account lists s009, which the hub has never heard of."""
+    """olga's account lists s009, which the hub has never heard of."""
     conn = open_db(hub_db)
     try:
-        add_user(conn, "dora", PASSWORD, ["s001", "s009"])
+        add_user(conn, "olga", PASSWORD, ["s001", "s009"])
     finally:
         conn.close()
-    return "dora"
+    return "olga"
 
 
 @pytest.mark.parametrize("size", ["laptop", "phone"])
