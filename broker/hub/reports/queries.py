@@ -149,9 +149,9 @@ def rated_zones(conn: HubDb, store: str, zone_ids: list[str]) -> set[str]:
     ).fetchone() is not None}
 
 
-def has_sent(conn: HubDb, store: str, zone: str | None = None) -> bool:
-    """Whether the store (or its zone) ever sent anything: a few indexed look-ups, where
-    :func:`zones` lists every zone with its last message."""
+def has_sent(conn: HubDb, store: str | None, zone: str | None = None) -> bool:
+    """Whether the store (or its zone; without either, any store) ever sent anything: a few
+    indexed look-ups, where :func:`zones` lists every zone with its last message."""
     where, args = _where(store, zone)
     return any(conn.execute(f"SELECT 1 FROM {table}{where} LIMIT 1", args).fetchone()
                for table in ("zone_last", "ratings", "dwells", "queue_windows"))

@@ -332,12 +332,25 @@ class _Web:
                 "day_wait": spec.day_lines(view.today, view.usual, "wait", usual,
                                            view.now_hour)}
 
+    def _store_known(self, conn: HubDb, store: str) -> bool:
+        """Listed in hub.toml, a device of it has connected, or it sent something; on a new
+        hub that knows no store at all yet, every store of an account (as `peakend user add`
+        accepts them then)."""
+        def devices(where: str, args: tuple[str, ...]) -> bool:
+            row = conn.execute(f"SELECT 1 FROM devices{where} LIMIT 1", args).fetchone()
+            return row is not None
+
+        if any(s.id == store for s in self.config.stores) or has_sent(conn, store) or devices(
+                " WHERE store_id = $1", (store,)):
+            return True
+        return not self.config.stores and not has_sent(conn, None) and not devices("", ())
+
     def _known_store(self, conn: HubDb, store: str) -> None:
         """A store of the user's account that the hub has never heard of is a 404, not an
-        empty page: listed in hub.toml, or sent something."""
-        if not any(s.id == store for s in self.config.stores) and not has_sent(conn, store):
+        empty page."""
+        if not self._store_known(conn, store):
             raise HTTPException(404, f"No store {store} on this hub: it is not listed in "
-                                     "hub.toml and none of its devices has sent anything.")
+                                     "hub.toml and none of its devices has connected yet.")
 
     def _known_zone(self, conn: HubDb, store: str, zone: str) -> None:
         if not has_sent(conn, store, zone):
@@ -417,7 +430,9 @@ class _Web:
         figures, the change from the previous period and open alerts; sorted as asked."""
         with self.db() as conn:
             user, csrf = self._require(request, conn)
-            if len(user.stores) == 1:
+            # one store: straight to it, once the hub knows it (else this page lists it, and
+            # its own page says why it is empty)
+            if len(user.stores) == 1 and self._store_known(conn, user.stores[0]):
                 return RedirectResponse(f"/s/{user.stores[0]}", status_code=303)
             try:
                 store_sort = parse_sort(request.query_params.get("sort"), "name")

@@ -169,6 +169,9 @@ def test_unknown_store_or_zone_is_a_404_page(
         resp = page.goto(f"{web_url}/s/s009")
         assert resp.status == 404
         assert "No store s009 on this hub" in page.locator(".error-page").inner_text()
+        # the list of their stores still shows it, without figures
+        assert page.goto(f"{web_url}/").status == 200
+        assert page.locator("table.stores tr[data-store=s009] td.num").first.inner_text() == "-"
     assert page.request.get(f"{web_url}/s/s001/z/nowhere/export.csv").status == 404
     # another manager's store still reads like one that does not exist
     theirs = page.request.get(f"{web_url}/s/s002/z/nowhere")
