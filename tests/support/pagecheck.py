@@ -90,7 +90,10 @@ _CHARTS_JS = """
     }
     if (chart.options.plugins.tooltip.enabled === false) bad.push(`${id}: no values on hover`);
     if (!chart.width || !chart.height) bad.push(`${id}: drawn with no size`);
-    if (!fig.querySelector('table.behind tbody tr')) bad.push(`${id}: no table behind it`);
+    // its own table, or the one its canvas names (two charts sharing an hour-by-hour table)
+    const ref = fig.querySelector('canvas').getAttribute('aria-describedby');
+    const table = ref ? document.getElementById(ref) : fig.querySelector('table.behind');
+    if (!table || !table.querySelector('tbody tr')) bad.push(`${id}: no table behind it`);
   }
   for (const svg of document.querySelectorAll('svg.heat')) {
     const name = svg.getAttribute('aria-label');

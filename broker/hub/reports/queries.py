@@ -144,9 +144,13 @@ def zones(
 def rated_zones(conn: HubDb, store: str, zone_ids: list[str]) -> set[str]:
     """Those of the store's zones that ever stored a rating, i.e. that have a kiosk; the others
     are camera-only (a promotion aisle, an entrance). One indexed look-up per zone."""
-    return {z for z in zone_ids if conn.execute(
-        "SELECT 1 FROM ratings WHERE store_id = $1 AND zone_id = $2 LIMIT 1", (store, z)
-    ).fetchone() is not None}
+    if not zone_ids:
+        return set()
+    # one statement (a page waits on the database once, not once per zone)
+    listed = " UNION ALL ".join(f"SELECT ${2 + i} AS zone_id" for i in range(len(zone_ids)))
+    return {z for (z,) in conn.execute(
+        f"SELECT z.zone_id FROM ({listed}) AS z WHERE EXISTS (SELECT 1 FROM ratings r "
+        "WHERE r.store_id = $1 AND r.zone_id = z.zone_id)", (store, *zone_ids))}
 
 
 def has_sent(conn: HubDb, store: str | None, zone: str | None = None) -> bool:
@@ -539,10 +543,16 @@ class TodayView:
 
 
 def today_view(
-    conn: HubDb, store: str, zone_ids: list[str], now: datetime, config: HubConfig | None = None
+    conn: HubDb,
+    store: str,
+    zone_ids: list[str],
+    now: datetime,
+    config: HubConfig | None = None,
+    usual: Any = None,
 ) -> TodayView:
-    """The zones' ratings and measured waits of today and of the usual days, pooled; zone by
-    zone, so each query rides its (store_id, zone_id, time) index."""
+    """The zones' ratings and measured waits of today and of the usual days, pooled. The
+    usual day changes only when late data arrives, so a caller may pass the one it read
+    earlier today (``usual``, a today.DayLine) and only today is read."""
     import numpy as np
 
     from peakend.broker.hub.reports import today as td
@@ -551,31 +561,43 @@ def today_view(
     tz = config.timezone(store)
     local_now = now.astimezone(tz)
     day = local_now.date()
-    usual = td.usual_days(day)
+    usual_days = td.usual_days(day)
     epoch = conn.dialect.epoch
-    ratings: list[tuple[float, int]] = []
-    waits: list[tuple[float, float]] = []
     # only the five days compared (today and the four same weekdays), not the four weeks
     # between them: a fifth of the rows
     spans = [(format_ts(datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)),
               format_ts(min(now, datetime(n.year, n.month, n.day, tzinfo=tz).astimezone(UTC))))
-             for d in (day, *usual) for n in (d + timedelta(days=1),)]
-    with conn.snapshot():
-        for z in zone_ids:
-            for lo, hi in spans:
-                ratings += conn.execute(
-                    f"SELECT {epoch('at')}, score FROM ratings WHERE store_id = $1 "
-                    "AND zone_id = $2 AND at >= $3 AND at < $4 AND flagged = 0",
-                    (store, z, lo, hi)).fetchall()
-                waits += conn.execute(
-                    f"SELECT {epoch('exit')}, wait_s FROM dwells WHERE store_id = $1 "
-                    "AND zone_id = $2 AND exit >= $3 AND exit < $4 AND wait_s IS NOT NULL",
-                    (store, z, lo, hi)).fetchall()
+             for d in (day, *(usual_days if usual is None else ()))
+             for n in (d + timedelta(days=1),)]
+    # one statement per table: for each zone (IN) an index range per day, joined by UNION ALL
+    # (a page waits on the database once per statement, not once per zone and day)
+    if not zone_ids:
+        ratings, waits = [], []
+    else:
+        bounds = [x for span in spans for x in span]
+        first = 2 + len(zone_ids)
+        zones_in = ", ".join(f"${2 + i}" for i in range(len(zone_ids)))
+
+        def ranges(column: str) -> list[str]:
+            return [f"{column} >= ${first + 2 * i} AND {column} < ${first + 1 + 2 * i}"
+                    for i in range(len(spans))]
+
+        # kind 0: a rating (time, score); kind 1: a measured wait (time, seconds)
+        sql = " UNION ALL ".join([
+            *(f"SELECT 0 AS kind, {epoch('at')} AS t, CAST(score AS REAL) AS v FROM ratings "
+              f"WHERE store_id = $1 AND zone_id IN ({zones_in}) AND {r} AND flagged = 0"
+              for r in ranges("at")),
+            *(f"SELECT 1, {epoch('exit')}, wait_s FROM dwells WHERE store_id = $1 AND "
+              f"zone_id IN ({zones_in}) AND {r} AND wait_s IS NOT NULL"
+              for r in ranges("exit"))])
+        rows = conn.execute(sql, (store, *zone_ids, *bounds)).fetchall()
+        ratings = [(t, v) for kind, t, v in rows if kind == 0]
+        waits = [(t, v) for kind, t, v in rows if kind == 1]
     ra = np.array(ratings, dtype=float).reshape(-1, 2)
     wa = np.array(waits, dtype=float).reshape(-1, 2)
-    args = (ra[:, 0], ra[:, 1].astype(np.int64), wa[:, 0], wa[:, 1], tz)
-    today_line = td.day_line(*args, [day])
-    usual_line = td.day_line(*args, usual)
+    lines = td.day_lines(ra[:, 0], ra[:, 1].astype(np.int64), wa[:, 0], wa[:, 1], tz,
+                         [[day]] if usual is not None else [[day], usual_days])
+    today_line, usual_line = lines[0], usual if usual is not None else lines[1]
     return TodayView(day, local_now.hour, today_line, usual_line,
                      td.compare(today_line, usual_line, day.weekday(), local_now.hour))
 

@@ -74,23 +74,43 @@ def day_line(
     days: Sequence[date],
 ) -> DayLine:
     """The events of the given local days, hour by hour; ``wait_s`` nan: no measured wait."""
-    wanted = np.array([d.toordinal() for d in days], dtype=np.int64)
+    return day_lines(rating_t, score, visit_t, wait_s, tz, [days])[0]
+
+
+def day_lines(
+    rating_t: np.ndarray,
+    score: np.ndarray,
+    visit_t: np.ndarray,
+    wait_s: np.ndarray,
+    tz: ZoneInfo,
+    groups: Sequence[Sequence[date]],
+) -> list[DayLine]:
+    """One :class:`DayLine` per group of local days, the local times worked out once."""
     rl = local_times(rating_t, tz)
-    rsel = np.isin(rl.day, wanted)
     ok = ~np.isnan(np.asarray(wait_s, dtype=float))
     vl = local_times(np.asarray(visit_t)[ok], tz)
-    vsel = np.isin(vl.day, wanted)
-    r_hour, r_score = rl.hour[rsel], np.asarray(score)[rsel]
-    w_hour, w = vl.hour[vsel], np.asarray(wait_s, dtype=float)[ok][vsel]
-    seen = set(rl.day[rsel].tolist()) | set(vl.day[vsel].tolist())
-    hours = []
-    for h in range(24):
-        s = r_hour == h
-        ws = w[w_hour == h]
-        hours.append(HourOfDay(h, int(s.sum()), happy_index(int(s.sum()),
-                                                            float(r_score[s].sum())),
-                               int(ws.size), percentile(ws, 90)))
-    return DayLine(len(seen), hours, r_hour, r_score, w_hour, w)
+    w_all = np.asarray(wait_s, dtype=float)[ok]
+    out = []
+    for days in groups:
+        wanted = np.array([d.toordinal() for d in days], dtype=np.int64)
+        rsel = np.isin(rl.day, wanted)
+        vsel = np.isin(vl.day, wanted)
+        r_hour, r_score = rl.hour[rsel], np.asarray(score)[rsel]
+        w_hour, w = vl.hour[vsel], w_all[vsel]
+        seen = set(rl.day[rsel].tolist()) | set(vl.day[vsel].tolist())
+        # a day's hours hold a few dozen events each: plain lists beat numpy's per-call
+        # overhead
+        n, total = [0] * 24, [0] * 24
+        for h, sc in zip(r_hour.tolist(), r_score.tolist(), strict=True):
+            n[h] += 1
+            total[h] += sc
+        by_hour: list[list[float]] = [[] for _ in range(24)]
+        for h, x in zip(w_hour.tolist(), w.tolist(), strict=True):
+            by_hour[h].append(x)
+        hours = [HourOfDay(h, n[h], happy_index(n[h], float(total[h])), len(by_hour[h]),
+                           percentile(by_hour[h], 90)) for h in range(24)]
+        out.append(DayLine(len(seen), hours, r_hour, r_score, w_hour, w))
+    return out
 
 
 def compare(today: DayLine, usual: DayLine, weekday: int, now_hour: int) -> list[str]:

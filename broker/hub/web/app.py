@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,8 @@ class _Web:
         # and each page opens its own connection, which never writes (a read-only role will do).
         self.db_url = db
         self.throttle = LoginThrottle()
+        self._usual: dict[tuple[str, tuple[str, ...], date],
+                          tuple[float, Any, float, TodayView]] = {}
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
                                           fmt_share=an.fmt_share, happy_colour=charts.happy_colour,
@@ -319,6 +321,30 @@ class _Web:
         except ReportError as exc:
             text = str(exc)
             raise HTTPException(400, f"{text[:1].upper()}{text[1:]}.") from None
+
+    # The usual day (the same weekday of the last four weeks) is kept for a few minutes per
+    # store, zones and day, so a manager who reloads today's page waits only for today's rows
+    # (late data for those days shows within USUAL_TTL_S); today itself is read again when
+    # the card is older than TODAY_TTL_S, so pages reloaded by several people at once (a
+    # wall screen, a team) share one reading and the card is never more than that behind.
+    USUAL_TTL_S = 300.0
+    TODAY_TTL_S = 20.0
+
+    def _today_view(self, conn: HubDb, store: str, zone_ids: list[str],
+                    now: datetime) -> TodayView:
+        day = now.astimezone(self.config.timezone(store)).date()
+        key = (store, tuple(zone_ids), day)
+        t = time.monotonic()
+        # (when the usual day was read, the usual day, when the card was made, the card)
+        kept = self._usual.get(key)
+        if kept is not None and t - kept[2] < self.TODAY_TTL_S:
+            return kept[3]
+        usual = kept[1] if kept is not None and t - kept[0] < self.USUAL_TTL_S else None
+        view = today_view(conn, store, zone_ids, now, self.config, usual=usual)
+        if len(self._usual) > 1000:  # many stores and zone sets: start again
+            self._usual.clear()
+        self._usual[key] = (kept[0] if usual is not None and kept else t, view.usual, t, view)
+        return view
 
     @staticmethod
     def _today(view: TodayView | None) -> dict[str, Any]:
@@ -501,8 +527,8 @@ class _Web:
             period, kind = self._period(request, store)
             lines = store_report(conn, period, store=store, config=self.config)
             rated = rated_zones(conn, store, [line.zone_id for line in lines])
-            today = (today_view(conn, store, [line.zone_id for line in lines],
-                                period.until, self.config) if kind == "day" else None)
+            today = (self._today_view(conn, store, [line.zone_id for line in lines],
+                                      period.until) if kind == "day" else None)
             alerts = [a for a in store_alerts(conn, store) if a["state"] == "open"]
         return self.render(request, "store.html", user=user, csrf=csrf, store=store,
                            store_name=self.config.store(store).label, lines=lines,
@@ -519,7 +545,7 @@ class _Web:
             period, kind = self._period(request, store)
             rep = zone_report(conn, store, zone, period, self.config)
             rated = bool(rated_zones(conn, store, [zone]))
-            today = (today_view(conn, store, [zone], period.until, self.config)
+            today = (self._today_view(conn, store, [zone], period.until)
                      if kind == "day" and rated else None)
             alerts = store_alerts(conn, store, zone, limit=20)
         if not rated:

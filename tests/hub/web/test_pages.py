@@ -478,3 +478,16 @@ def test_zone_charts_have_axes_legends_tables_and_explanations(
         f"{an.fmt_index(round(first.happy_index, 2))} (n={first.ratings})",
         f"{an.fmt_duration(round(first.wait_p90_s / 60, 4) * 60)} ({first.visits} visits)"]
     page.close()
+
+
+def test_today_view_with_the_usual_day_kept_reads_only_today(hub_db: Path) -> None:
+    now = datetime.now(UTC)
+    conn = open_db(hub_db)
+    try:
+        full = today_view(conn, "s001", ["checkout", "deli"], now, CONFIG)
+        again = today_view(conn, "s001", ["checkout", "deli"], now, CONFIG, usual=full.usual)
+    finally:
+        conn.close()
+    assert again.usual is full.usual
+    assert again.today.hours == full.today.hours and again.sentences == full.sentences
+    assert sum(h.ratings for h in full.today.hours) > 0
