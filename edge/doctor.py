@@ -54,6 +54,20 @@ def check_scale(cfg: Any, config_path: Path) -> Check:
     return Check("person size", "PASS", text)
 
 
+def _camera_fix(spec: str, config_path: Path) -> str:
+    """What to check, by the kind of source: a cable is no help with a missing file."""
+    if spec == "picamera2":
+        return ("check the camera's ribbon cable and that `rpicam-hello --list-cameras` lists "
+                "it; stop the camera service first (`sudo systemctl stop peakend-edge`)")
+    if spec.isdigit():
+        return ("stop the camera service first (`sudo systemctl stop peakend-edge`), check the "
+                f"USB cable and `ls /dev/video*` (the config names /dev/video{spec})")
+    if "://" in spec:
+        return "check the stream's URL, user and password, and that the camera is on the network"
+    return (f"[camera] source names a video file: check its path (a relative path starts at "
+            f"{config_path.parent}) or set source to the camera, e.g. \"0\" for /dev/video0")
+
+
 def check_camera(cfg: Any, config_path: Path, frames: int = 5, timeout: float = 10.0) -> Check:
     from peakend.broker.device.config import ConfigError
 
@@ -62,13 +76,15 @@ def check_camera(cfg: Any, config_path: Path, frames: int = 5, timeout: float = 
     except ImportError as exc:  # OpenCV is in the edge extra: a kiosk image lacks it
         return Check("camera", "FAIL", f"edge module not installed ({exc})",
                      "pip install 'peakend[edge]'")
+    from peakend.broker.device.redaction import hide_url_passwords
+
     spec = cfg.camera.source
+    fix = _camera_fix(spec, config_path)
     try:
         source = open_source(spec, cfg.camera, base_dir=config_path.parent)
     except (ConfigError, RuntimeError, OSError) as exc:
-        return Check("camera", "FAIL", str(exc),
-                     "stop the camera service first (`sudo systemctl stop peakend-edge`), "
-                     "check the cable and `ls /dev/video*`")
+        return Check("camera", "FAIL", hide_url_passwords(str(exc)), fix)
+    spec = hide_url_passwords(spec)  # an rtsp:// URL may carry the camera's password
     got, started = 0, time.monotonic()
     shape = None
     try:
@@ -78,12 +94,12 @@ def check_camera(cfg: Any, config_path: Path, frames: int = 5, timeout: float = 
             if got >= frames or time.monotonic() - started > timeout:
                 break
     except Exception as exc:  # a driver error of any kind is the finding
-        return Check("camera", "FAIL", f"{spec}: {exc}", "check the camera and its cable")
+        return Check("camera", "FAIL", hide_url_passwords(f"{spec}: {exc}"), fix)
     finally:
         source.close()
     if got == 0:
         return Check("camera", "FAIL", f"{spec} opened but sent no frame",
-                     "check the cable/stream; another program may hold the camera")
+                     fix + "; another program may hold the camera")
     rate = got / max(time.monotonic() - started, 1e-6)
     size = f"{shape[1]}x{shape[0]}" if shape else "?"
     return Check("camera", "PASS", f"{spec}: {got} frames ({size}) at {rate:.1f}/s")

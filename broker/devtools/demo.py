@@ -90,6 +90,7 @@ class Demo:
                 role="edge",
                 host="127.0.0.1",
                 out=data / "edge" / "edge.toml",
+                new_zone=True,  # the demo's store gets its promo zone here
             )
             db = data / "hub.sqlite"
             hub_toml = self._hub_config(data, broker_dir.root, db)

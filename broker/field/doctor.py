@@ -436,6 +436,8 @@ def check_hub(root: Path, *, db: Path | None = None, web: str | None = None) -> 
         checks.append(_tls_expiry(d, "web.pem"))
     if db is not None:
         checks.append(_database(db))
+        if db.exists():
+            checks.append(_refused(db))
     if web:
         ca = d.ca_file if d.ca_file.exists() else None
         checks.append(_web(web, ca))
@@ -510,6 +512,32 @@ def _tls_expiry(d: Any, name: str = "server.pem") -> Check:
     if left < 30:
         return Check(row, "WARN" if left > 0 else "FAIL", f"{what} expires in {left} days", fix)
     return Check(row, "PASS", f"{what} valid for {left} more days")
+
+
+def _refused(db: Path) -> Check:
+    """Devices whose messages the hub quarantined in the last day: they look fine from the
+    device's side, and their data never reaches a report."""
+    from datetime import UTC, datetime
+
+    from peakend.broker.hub.reports.queries import ReportError, open_db
+    from peakend.broker.hub.reports.refused import refused_by_device
+
+    try:
+        conn = open_db(db, migrate=False, read_only=True)
+    except ReportError as exc:
+        return Check("refused", "SKIP", str(exc))
+    try:
+        refused = refused_by_device(conn, datetime.now(UTC))
+    finally:
+        conn.close()
+    if not refused:
+        return Check("refused", "PASS", "no device had a message refused in the last 24 h")
+    worst = sorted(refused.values(), key=lambda r: -r.messages)
+    detail = "; ".join(f"{r.device_id}: {r.messages} ({r.reason[:120]})" for r in worst[:5])
+    return Check("refused", "FAIL", f"the hub refused messages in the last 24 h from {detail}",
+                 "fix what each reason names on that device (often a zone or store id that "
+                 "differs from what `peakend provision` registered), then `peakend doctor "
+                 "--config` on it")
 
 
 def _database(db: Path) -> Check:

@@ -54,7 +54,7 @@ def test_a_good_file_loads(tmp_path):
         (('store = "s001"', 'store = "Store 1"'), ["device.store", "lowercase letters"]),
         (('role = "kiosk"', 'role = "camera"'), ["device.role", "kiosk, edge"]),
         (('url = "mqtt://', 'url = "http://'), ["mqtt.url", "mqtt://USER:PASSWORD@HOST:PORT"]),
-        (('zone = "checkout"', 'zone = "checkout"\nzones = 3'), ["device.zones", "spelling"]),
+        (('zone = "checkout"', 'zone = "checkout"\nzonez = 3'), ["device.zonez", "spelling"]),
         (('id = "kiosk-01"\n', ""), ["device.id", "add it"]),
         (('[mqtt]', '[mqtt'), ["not valid TOML"]),
     ],

@@ -143,3 +143,41 @@ def test_the_scale_column_ignores_what_a_device_sends_malformed():
     assert got["person_px"] is None and got["scale_people"] == 3
     row = DeviceRow("cam-03", "s001", role="edge", **got)
     assert row.scale == "calibrating (3 people)"
+
+
+def test_a_device_whose_messages_are_refused_is_a_problem_on_the_page_and_in_doctor(
+    hub, tech, tmp_path
+):
+    """A camera with a mistyped zone is online, acked and drained, and every visit of that
+    zone is quarantined: the page and `doctor --hub` must say so, with the reason."""
+    import json
+    import subprocess
+
+    from hubtools import PEAKEND
+    from peakend.broker.device.link import DeviceLink, LinkSettings
+
+    url = hub.provision("cam-01", "s001", ["checkout"], "edge")
+    link = DeviceLink(LinkSettings(mqtt_url=url, device_id="cam-01", store_id="s001",
+                                   zone_id=None, role="edge",
+                                   outbox_path=tmp_path / "cam.sqlite"))
+    link.start()
+    try:
+        now = datetime.now(UTC)
+        for i in range(3):
+            link.send("dwell", {"track": i, "enter": now - timedelta(seconds=40), "exit": now,
+                                "dwell_s": 40.0, "wait_s": 30.0}, zone_id="checkuot", ts=now)
+        assert link.wait_acked(timeout=15), link.stats()
+    finally:
+        link.stop()
+    assert hub.scalar("SELECT count(*) FROM quarantine WHERE device_id = 'cam-01'") == 3
+    page = tech.get("/fleet")[1]
+    row = page[page.index('id="dev-cam-01"'):]
+    row = row[:row.index("</tr>")]
+    assert 'data-level="problem"' in row
+    assert "refused 3 of its messages" in row and "checkuot" in row
+    done = subprocess.run([*PEAKEND, "doctor", "--hub", str(hub.dir.root), "--db",
+                           str(hub.db_path), "--json"], capture_output=True, text=True,
+                          timeout=60)
+    rows = {c["name"]: c for c in json.loads(done.stdout)}
+    assert done.returncode == 1 and rows["refused"]["status"] == "FAIL"
+    assert "cam-01: 3" in rows["refused"]["detail"] and "checkuot" in rows["refused"]["detail"]

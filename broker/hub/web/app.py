@@ -69,6 +69,7 @@ from peakend.broker.hub.web import chartspec as spec
 from peakend.broker.hub.web import fleet as fl
 from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
 from peakend.broker.hub.web.downloads import content_disposition
+from peakend.broker.hub.web.hub_vitals import hub_vitals
 from peakend.broker.hub.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
@@ -499,13 +500,18 @@ class _Web:
         registry = ({k: v.model_dump() for k, v in
                      load_registry(self.broker_data / "registry.json").devices.items()}
                     if self.broker_data else {})
+        def local(ts: str | None, store: str) -> str:
+            return _local(ts, self.config.store(store).timezone)
+
         with self.db() as conn:
             user, csrf = self._require(request, conn)
-            devices = fl.fleet(conn, user.stores, registry)
+            devices = fl.fleet(conn, user.stores, registry, local=local)
+            vitals = hub_vitals(conn, self.broker_data, datetime.now(UTC))
         counts = {level: sum(1 for d in devices if d.level == level) for level in fl.SEVERITY}
+        zones = sorted({self.config.store(d.store_id).timezone for d in devices})
         return self.render(request, "fleet.html", user=user, csrf=csrf, devices=devices,
-                           counts=counts, refresh_s=5,
-                           local=lambda ts, st: _local(ts, self.config.store(st).timezone))
+                           counts=counts, refresh_s=5, vitals=vitals, local=local,
+                           clock=", ".join(zones) or "UTC")
 
     def install_script(self, request: Request) -> Response:
         """A device's install script, once; then (or after it expires) 404."""

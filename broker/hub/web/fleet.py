@@ -9,11 +9,13 @@ come first so a tech reads the page top down.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.reports.refused import Refused, refused_by_device
 
 # Beyond these a device is listed as a problem.
 SILENT_S = 15 * 60
@@ -45,6 +47,7 @@ class DeviceRow:
     scale_people: int | None = None
     scale_source: str | None = None
     revoked: bool = False
+    refused: Refused | None = None  # messages the hub quarantined in the last 24 h
     problems: list[str] = field(default_factory=list)
     level: str = "ok"
 
@@ -70,8 +73,10 @@ def fleet(
     stores: list[str] | tuple[str, ...],
     registry: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
+    local: Callable[[str | None, str], str] | None = None,
 ) -> list[DeviceRow]:
-    """Every device of ``stores``, problems first."""
+    """Every device of ``stores``, problems first. ``local(timestamp, store)`` writes a time
+    in the store's own clock (the page is read in the shop); UTC by default."""
     now = now or datetime.now(UTC)
     wanted = set(stores)
     rows: dict[str, DeviceRow] = {}
@@ -90,22 +95,31 @@ def fleet(
             device_id=device_id, store_id=entry["store"], role=entry.get("role"),
             zone_id=(entry.get("zones") or [None])[0], state="never connected"))
         row.revoked = bool(entry.get("revoked"))
+    refused = refused_by_device(conn, now)
     for row in rows.values():
-        judge(row, now)
+        row.refused = refused.get(row.device_id)
+        judge(row, now, local)
     return sorted(rows.values(), key=lambda r: (SEVERITY[r.level], r.store_id, r.device_id))
 
 
-def judge(row: DeviceRow, now: datetime) -> None:
+def judge(
+    row: DeviceRow, now: datetime, local: Callable[[str | None, str], str] | None = None
+) -> None:
     """Fill in the row's problems and its level."""
+    when = local or (lambda ts, _store: f"{ts[11:16]} UTC" if ts else "?")
     problems: list[str] = []
     warnings: list[str] = []
     if row.revoked:
         row.level, row.problems = "revoked", ["revoked: locked out of the broker"]
         return
+    if row.refused is not None:
+        # online, acked and an empty outbox, yet its data never reaches a report
+        problems.append(f"the hub refused {row.refused.messages} of its messages in the last "
+                        f"24 h, most often: {row.refused.reason[:160]}")
     if row.state == "never connected":
         problems.append("provisioned but never connected: run `peakend doctor` on the device")
     elif row.state == "offline":
-        problems.append(f"offline since {row.status_at or '?'}")
+        problems.append(f"offline since {when(row.status_at, row.store_id)}")
     elif row.state != "online":
         warnings.append(f"status {row.state}")
     seen = _parse(row.last_seen)
