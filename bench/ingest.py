@@ -24,12 +24,19 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from peakend.broker.device.mqtt import connect_properties
-from peakend.broker.field.mosquitto import Mosquitto, aggregator_url, free_port, prepare
+from peakend.broker.field.mosquitto import (
+    Mosquitto,
+    aggregator_url,
+    free_port,
+    hub_account,
+    prepare,
+)
 from peakend.broker.field.provision import register_device
 from peakend.broker.hub.aggregator import RECEIVE_MAXIMUM, Aggregator
 from peakend.broker.wire.contract import event_topic, new_envelope, parse_ts
 
 STORE, ZONE = "s001", "checkout"
+BARE = "peakend-bench-bare"
 
 
 def envelopes(device: str, count: int, start_seq: int = 1) -> list[tuple[str, bytes]]:
@@ -65,9 +72,11 @@ def publish_all(port: int, device: str, password: str, messages: list[tuple[str,
 
 
 def bare_subscriber(url_user: str, password: str, port: int):
-    """A bare paho subscriber on a persistent session: (client, state, done, expected)."""
+    """A bare paho subscriber on a persistent session: (client, state, done, expected).
+    Its own account: the broker names a connection by its account, so on the aggregator's
+    the two would share one session."""
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5
+        mqtt.CallbackAPIVersion.VERSION2, client_id=url_user, protocol=mqtt.MQTTv5
     )
     client.username_pw_set(url_user, password)
     state = {"n": 0, "first": None, "last": None}
@@ -103,10 +112,11 @@ def main() -> int:
     root.chmod(0o755)
     port = free_port()
     d = prepare(root / "broker", port=port)
+    bare_url = hub_account(d.root, BARE)
+    bare_pw = bare_url.split(":")[2].split("@")[0]
     broker = Mosquitto(d, port=port)
     broker.start()
     agg_url = aggregator_url(d.root)
-    agg_pw = agg_url.split(":")[2].split("@")[0]
     try:
         devices = {
             f"kiosk-{i:02d}": register_device(
@@ -119,7 +129,7 @@ def main() -> int:
         total = per * args.devices
 
         # 1. Create both persistent sessions, then take them offline.
-        client, *_ = bare_subscriber("peakend-aggregator", agg_pw, port)
+        client, *_ = bare_subscriber(BARE, bare_pw, port)
         client.loop_start()
         time.sleep(0.5)
         client.disconnect()
@@ -145,7 +155,7 @@ def main() -> int:
         time.sleep(1.0)
 
         # 3. The bare subscriber drains its queue.
-        client, state, done, expected = bare_subscriber("peakend-aggregator", agg_pw, port)
+        client, state, done, expected = bare_subscriber(BARE, bare_pw, port)
         expected["n"] = total
         client.loop_start()
         done.wait(300)

@@ -23,10 +23,10 @@ from peakend.edge.calibration import CalibrationStatus, PersonScale, SavedCalibr
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detectors import make_detector
 from peakend.edge.pipeline import Pipeline
+from peakend.edge.snapshot import outlined_text
 from peakend.edge.sources import open_source
 
 RING = (0, 215, 255)
-GRID = (255, 255, 255)
 
 
 @dataclass
@@ -127,19 +127,10 @@ def _table(lines: list[str], name: str) -> tuple[int | None, int]:
 
 
 def draw(image: np.ndarray, scale: PersonScale, view: str, label: str) -> np.ndarray:
-    """Person-size rings at several rows and a labelled pixel grid over the frame."""
+    """Person-size rings at several rows (the pixel grid comes with the zones, from
+    :func:`peakend.edge.snapshot.draw`)."""
     out = image.copy()
     h, w = out.shape[:2]
-    grid = out.copy()
-    for x in range(0, w, 50):
-        cv2.line(grid, (x, 0), (x, h), GRID, 1)
-    for y in range(0, h, 50):
-        cv2.line(grid, (0, y), (w, y), GRID, 1)
-    out = cv2.addWeighted(grid, 0.25, out, 0.75, 0)
-    for x in range(0, w, 100):
-        _text(out, str(x), (x + 2, 12), 0.4)
-    for y in range(100, h, 100):
-        _text(out, str(y), (2, y - 3), 0.4)
     for row in np.linspace(0.2 * h, 0.9 * h, 4):
         for col in (0.25 * w, 0.75 * w):
             size = scale.at(row)
@@ -153,17 +144,12 @@ def draw(image: np.ndarray, scale: PersonScale, view: str, label: str) -> np.nda
                     (max(1, int(half_w)), max(1, int(tall / 2))),
                     0, 0, 360, RING, 2, cv2.LINE_AA,
                 )  # fmt: skip
-                _text(out, f"{tall:.0f} px tall", (int(col + half_w + 4), int(row)), 0.4)
+                outlined_text(out, f"{tall:.0f} px tall", (int(col + half_w + 4), int(row)), 0.4)
             else:
                 cv2.circle(out, (int(col), int(row)), max(1, int(size / 2)), RING, 2, cv2.LINE_AA)
-                _text(out, f"{size:.0f} px", (int(col + size / 2 + 4), int(row + 4)), 0.4)
-    _text(out, label, (8, h - 10), 0.5)
+                outlined_text(out, f"{size:.0f} px", (int(col + size / 2 + 4), int(row + 4)), 0.4)
+    outlined_text(out, label, (8, h - 10), 0.5)
     return out
-
-
-def _text(image: np.ndarray, text: str, at: tuple[int, int], size: float) -> None:
-    cv2.putText(image, text, at, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(image, text, at, cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def state_path(cfg: EdgeConfig, base_dir: Path) -> Path:

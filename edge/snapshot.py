@@ -13,6 +13,7 @@ from peakend.edge.sources import open_source
 
 ZONE = (60, 200, 60)
 LINE = (40, 40, 230)
+GRID = (255, 255, 255)
 
 
 def grab(
@@ -33,9 +34,34 @@ def grab(
         frames.close()
 
 
-def draw(image: np.ndarray, cfg: EdgeConfig) -> np.ndarray:
-    """Zones (green, named), exit lines (red, with an arrow pointing the way out)."""
+def pixel_grid(image: np.ndarray, step: int = 50) -> np.ndarray:
+    """Lines every ``step`` pixels, numbered every other one: a tech reads a zone's corners
+    straight off the snapshot instead of guessing coordinates."""
     out = image.copy()
+    h, w = out.shape[:2]
+    grid = out.copy()
+    for x in range(0, w, step):
+        cv2.line(grid, (x, 0), (x, h), GRID, 1)
+    for y in range(0, h, step):
+        cv2.line(grid, (0, y), (w, y), GRID, 1)
+    out = cv2.addWeighted(grid, 0.35, out, 0.65, 0)
+    for x in range(0, w, 2 * step):
+        outlined_text(out, str(x), (x + 2, 12))
+    for y in range(2 * step, h, 2 * step):
+        outlined_text(out, str(y), (2, y - 3))
+    return out
+
+
+def outlined_text(image: np.ndarray, text: str, at: tuple[int, int], size: float = 0.4) -> None:
+    """White text with a dark edge: readable on a light floor and a dark one."""
+    cv2.putText(image, text, at, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, at, cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def draw(image: np.ndarray, cfg: EdgeConfig) -> np.ndarray:
+    """A labelled pixel grid, zones (green, named), exit lines (red, with an arrow pointing
+    the way out)."""
+    out = pixel_grid(image)
     for zone in cfg.zones:
         pts = np.array(zone.polygon, dtype=np.int32)
         overlay = out.copy()

@@ -195,12 +195,17 @@ def render_zone(report: ZoneReport, fmt: str) -> str:
         "",
     ]
     out += [f"  {h:<10} {_cell(k, d[k])}" for h, k in COLUMNS[2:-1]]
-    out += ["", f"  tolerance point: {report.tolerance.text()}", "", "Happy Index by linked wait:"]
+    out += ["", "Faces:"]
+    table = [["face", "presses", "share"]] + [
+        [f"{f.score} {f.label}", str(f.count), an.fmt_share(f.share)] for f in report.faces]
+    out.append(_table(table))
+    out += [f"  tolerance point: {report.tolerance.text()}", "", "Happy Index by linked wait:"]
     table = [["wait", "ratings", "happy", "unhappy"]] + [
         [b.label, str(b.ratings), an.fmt_index(b.happy_index), an.fmt_share(b.unhappy_share)]
         for b in report.bands
     ]
     out.append(_table(table))
+    out += _why(report)
     out.append("Peak-end by day:")
     table = [["day", "peak wait", "end ratings", "end happy", "day ratings", "day happy"]] + [
         [p.day.isoformat(), an.fmt_duration(p.peak_wait_s), str(p.end_ratings),
@@ -209,6 +214,26 @@ def render_zone(report: ZoneReport, fmt: str) -> str:
     ]
     out.append(_table(table))
     return "\n".join(out)
+
+
+def _why(report: ZoneReport) -> list[str]:
+    """What went wrong and what went well, and the wait reason by measured wait."""
+    from peakend.broker.hub.reports import analytics as an
+
+    out = []
+    for title, side in (("What went wrong (after a 1 or 2)", report.went_wrong),
+                        ("What went well (after a 3 or 4)", report.went_well)):
+        out.append(f"{title}: {side.answered} of {side.presses} presses gave a reason")
+        if side.reasons:
+            out.append(_table([["reason", "times", "share"]] + [
+                [r.label, str(r.count), an.fmt_share(r.share)] for r in side.reasons]))
+        else:
+            out.append("")
+    out.append(f"'{report.wait_reason_label}' by linked wait (perceived against measured):")
+    out.append(_table([["wait", "ratings", "named", "share", "of complaints"]] + [
+        [b.label, str(b.ratings), str(b.named), an.fmt_share(b.share),
+         an.fmt_share(b.share_of_complaints)] for b in report.wait_reason_bands]))
+    return out
 
 
 if __name__ == "__main__":

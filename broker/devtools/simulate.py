@@ -43,7 +43,21 @@ def shopper_rating(rng: random.Random, wait_s: float) -> dict[str, Any]:
         score = 3
     else:
         score = 4
-    return {"score": score, "reason": None, "flags": []}
+    return {"score": score, "reason": followup_answer(rng, score, wait_s), "flags": []}
+
+
+def followup_answer(rng: random.Random, score: int, wait_s: float) -> str | None:
+    """What the shopper picks on the kiosk's follow-up question (keys of the example
+    kiosk.toml): after a long wait mostly the wait; one in five walks off without answering."""
+    if rng.random() < 0.2:
+        return None
+    if score <= 2:
+        if wait_s > 240 and rng.random() < 0.7:
+            return "wait"
+        return rng.choice(["staff", "price", "stock", "clean", "other"])
+    if wait_s < 120 and rng.random() < 0.5:
+        return "fast"
+    return rng.choice(["staff", "choice", "other"])
 
 
 def event_for(role: str, rng: random.Random, now: datetime) -> tuple[str, dict[str, Any]]:

@@ -177,6 +177,37 @@ class AnalyticsSection(_Section):
         return value
 
 
+# The labels of the example kiosk.toml's follow-up choices, so a hub without a [reasons]
+# section still names them as shoppers read them; any other key is shown as sent.
+_UNHAPPY_LABELS = {"wait": "Long wait", "staff": "Staff", "price": "Prices",
+                   "stock": "Out of stock", "clean": "Cleanliness", "other": "Something else"}
+_HAPPY_LABELS = {"fast": "Quick checkout", "staff": "Friendly staff", "choice": "Good choice",
+                 "other": "Something else"}
+
+
+class ReasonsSection(_Section):
+    """How the kiosks' follow-up answers (a rating's ``reason`` key) are named in reports."""
+
+    wait: str = Field(
+        default="wait",
+        title="Wait reason",
+        description="The key of the kiosk's unhappy choice that blames the wait (e.g. 'Long "
+        "wait'); reports show how often it is named at each measured wait.",
+    )
+    unhappy: dict[str, str] = Field(
+        default_factory=lambda: dict(_UNHAPPY_LABELS),
+        title="Labels of 'what went wrong'",
+        description="Key -> label of the choices after a 1 or 2 (the kiosk's "
+        "[[followup.unhappy]]); keys not listed are shown as they were sent.",
+    )
+    happy: dict[str, str] = Field(
+        default_factory=lambda: dict(_HAPPY_LABELS),
+        title="Labels of 'what went well'",
+        description="Key -> label of the choices after a 3 or 4 (the kiosk's "
+        "[[followup.happy]]); keys not listed are shown as they were sent.",
+    )
+
+
 class AlertRule(_Section):
     """Thresholds that open a service-recovery alert for a zone."""
 
@@ -432,6 +463,9 @@ class HubConfig(_Section):
     )
     alerts: AlertsSection = Field(
         default_factory=AlertsSection, title="Alerts", description="[alerts]"
+    )
+    reasons: ReasonsSection = Field(
+        default_factory=ReasonsSection, title="Reasons", description="[reasons]"
     )
     quarantine: QuarantineSection = Field(
         default_factory=QuarantineSection, title="Quarantine", description="[quarantine]"

@@ -79,6 +79,10 @@ def test_snapshot_draws_zones_on_one_local_frame(
     assert a.shape == b.shape == (480, 640, 3)
     changed = cv2.absdiff(a, b).max(axis=2) > 30
     assert changed[436, 100:400].mean() > 0.9  # the checkout polygon's bottom edge
+    # a pixel grid every 50 px, so corners are read off the image, not guessed
+    diff = cv2.absdiff(a, b).max(axis=2)
+    assert (diff[300:320, 550] > 8).all() and (diff[300:320, 575] <= 8).mean() > 0.8
+    assert (diff[250, 560:620] > 8).all()  # the line at y = 250
 
 
 def test_bad_config_exits_2_naming_the_zone(

@@ -36,6 +36,9 @@ from peakend.broker.hub.reports.summary import (  # noqa: F401 (one place for ca
     summary_from_parts,
 )
 
+# (t, score) or (t, score, reason)
+RatingRow = tuple[float, int] | tuple[float, int, str | None]
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -51,17 +54,19 @@ class ZoneData:
     queue_t: np.ndarray = field(default_factory=lambda: np.empty(0))
     queue_length: np.ndarray = field(default_factory=lambda: np.empty(0))
     queue_wait_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # per rating, the follow-up answer's key or None (an object array, like rating_t)
+    reason: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     @classmethod
     def build(
         cls,
-        ratings: list[tuple[float, int]] = (),  # type: ignore[assignment]
+        ratings: list[RatingRow] = (),  # type: ignore[assignment]
         visits: list[tuple[float, float, float | None]] = (),  # type: ignore[assignment]
         queue: list[tuple[float, float, float | None]] = (),  # type: ignore[assignment]
     ) -> ZoneData:
-        """From plain tuples: ratings (t, score), visits (exit_t, dwell_s, wait_s|None),
-        queue windows (t, length, predicted wait_s|None); sorts them."""
-        r = sorted(ratings)
+        """From plain tuples: ratings (t, score) or (t, score, reason|None), visits (exit_t,
+        dwell_s, wait_s|None), queue windows (t, length, predicted wait_s|None); sorts them."""
+        r = sorted(ratings, key=lambda x: (x[0], x[1]))
         v = sorted(visits, key=lambda x: x[0])
         q = sorted(queue, key=lambda x: x[0])
         return cls(
@@ -73,6 +78,7 @@ class ZoneData:
             queue_t=np.array([x[0] for x in q], dtype=float),
             queue_length=np.array([x[1] for x in q], dtype=float),
             queue_wait_s=np.array([np.nan if x[2] is None else x[2] for x in q], dtype=float),
+            reason=np.array([x[2] if len(x) > 2 else None for x in r], dtype=object),
         )
 
 

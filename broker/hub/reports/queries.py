@@ -22,6 +22,7 @@ from array import array
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -29,6 +30,15 @@ from zoneinfo import ZoneInfo
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import DatabaseError, HubDb, open_hub_db
 from peakend.broker.hub.reports.rollup import marks, refresh_rollups
+from peakend.broker.hub.reports.shares import (
+    FaceShare,
+    ReasonSide,
+    WaitReasonBand,
+    face_counts,
+    face_shares,
+    reason_sides,
+    wait_reason_by_band,
+)
 from peakend.broker.hub.reports.summary import Summary, load_numpy_for, summary_from_parts
 from peakend.broker.wire.forms import format_ts
 
@@ -36,8 +46,10 @@ from peakend.broker.wire.forms import format_ts
 # they are imported where a zone report is made and ``peakend report`` starts without them.
 if TYPE_CHECKING:
     from peakend.broker.hub.reports import analytics as an
+    from peakend.broker.hub.reports.traffic import DwellPoint
 
-__all__ = ["ReportError", "open_db", "refresh_rollups", "store_report", "zone_report", "zones"]
+__all__ = ["ReportError", "open_db", "rated_zones", "refresh_rollups", "store_report",
+           "today_view", "zone_report", "zones"]
 
 
 class ReportError(ValueError):
@@ -74,6 +86,11 @@ class ZoneLine:
     zone_id: str
     summary: Summary
     last_message: str | None  # UTC wire timestamp of the zone's last rating, visit or window
+    faces: tuple[int, int, int, int] = (0, 0, 0, 0)  # presses per score, 1..4
+
+    @property
+    def face_shares(self) -> list[FaceShare]:
+        return face_shares(self.faces)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +98,7 @@ class ZoneLine:
             "zone_id": self.zone_id,
             **self.summary.as_dict(),
             "last_message": self.last_message,
+            **{f"score_{i}": n for i, n in enumerate(self.faces, 1)},
         }
 
 
@@ -123,6 +141,26 @@ def zones(
     ]
 
 
+def rated_zones(conn: HubDb, store: str, zone_ids: list[str]) -> set[str]:
+    """Those of the store's zones that ever stored a rating, i.e. that have a kiosk; the others
+    are camera-only (a promotion aisle, an entrance). One indexed look-up per zone."""
+    if not zone_ids:
+        return set()
+    # one statement (a page waits on the database once, not once per zone)
+    listed = " UNION ALL ".join(f"SELECT ${2 + i} AS zone_id" for i in range(len(zone_ids)))
+    return {z for (z,) in conn.execute(
+        f"SELECT z.zone_id FROM ({listed}) AS z WHERE EXISTS (SELECT 1 FROM ratings r "
+        "WHERE r.store_id = $1 AND r.zone_id = z.zone_id)", (store, *zone_ids))}
+
+
+def has_sent(conn: HubDb, store: str | None, zone: str | None = None) -> bool:
+    """Whether the store (or its zone; without either, any store) ever sent anything: a few
+    indexed look-ups, where :func:`zones` lists every zone with its last message."""
+    where, args = _where(store, zone)
+    return any(conn.execute(f"SELECT 1 FROM {table}{where} LIMIT 1", args).fetchone()
+               for table in ("zone_last", "ratings", "dwells", "queue_windows"))
+
+
 def _past_mark(table: str, columns: str, n: int) -> str:
     """The table's rows past the fold mark (parameter ``n``), as a subquery: a range of rowids,
     which its ``ORDER BY`` keeps SQLite from trading for a scan of a whole grouping index."""
@@ -160,6 +198,57 @@ def store_report(
 def _store_report(
     conn: HubDb, period: Period, store: str | None, zone: str | None, config: HubConfig
 ) -> list[ZoneLine]:
+    known, parts = _zone_parts(conn, period, store, zone)
+    load_numpy_for(sum(len(p["waits"]) + len(p["dwells"]) for p in parts.values()))
+    return [_line(s, z, last, parts.get((s, z)) or _part(), config) for s, z, last in known]
+
+
+def store_overview(
+    conn: HubDb, period: Period, stores: list[str], config: HubConfig | None = None
+) -> tuple[dict[str, Summary], list[ZoneLine]]:
+    """Each store's figures over all its zones (counts summed, waits and dwells pooled, so a
+    store's wait p90 is that of all its shoppers) and every zone's line, for comparing stores
+    and ranking zones across them. Store by store, as the store page reads one."""
+    config = config or DEFAULT
+    totals: dict[str, Summary] = {}
+    lines: list[ZoneLine] = []
+    with conn.snapshot():
+        for st in stores:
+            known, parts = _zone_parts(conn, period, st, None)
+            load_numpy_for(sum(len(p["waits"]) + len(p["dwells"]) for p in parts.values()))
+            pooled = _part()
+            for s, z, last in known:
+                p = parts.get((s, z)) or _part()
+                lines.append(_line(s, z, last, p, config))
+                pooled["n"] = [a + b for a, b in zip(pooled["n"], p["n"], strict=True)]
+                pooled["visits"] += p["visits"]
+                # the hours the store had any visit, in any zone
+                pooled["hours"] |= p["hours"]
+                pooled["waits"].extend(p["waits"])
+                pooled["dwells"].extend(p["dwells"])
+            totals[st] = _line(st, "", None, pooled, config).summary
+    return totals, lines
+
+
+def _line(s: str, z: str, last: str | None, p: dict[str, Any], config: HubConfig) -> ZoneLine:
+    n = p["n"]
+    summary = summary_from_parts(
+        ratings=sum(n),
+        score_sum=float(sum(k * score for score, k in enumerate(n, 1))),
+        unhappy=sum(n[: config.analytics.unhappy_max_score]),
+        visits=p["visits"],
+        hours=len(p["hours"]),
+        waits=p["waits"],
+        dwells=p["dwells"],
+    )
+    return ZoneLine(s, z, summary, last, (n[0], n[1], n[2], n[3]))
+
+
+def _zone_parts(
+    conn: HubDb, period: Period, store: str | None, zone: str | None
+) -> tuple[list[tuple[str, str, str]], dict[tuple[str, str], dict[str, Any]]]:
+    """The zones that ever sent something and, for each, its sums over the period: the rollup
+    for whole hours, the unfolded rows past its marks and the raw rows at the edges."""
     folded = marks(conn)
     known = zones(conn, store, zone, folded)
     epoch = conn.dialect.epoch
@@ -221,22 +310,7 @@ def _store_report(
                 (s, z, lo, hi),
             ):
                 _add_visit(p, t, dwell, wait)
-    load_numpy_for(sum(len(p["waits"]) + len(p["dwells"]) for p in parts.values()))
-    lines = []
-    for s, z, last in known:
-        p = parts.get((s, z)) or _part()
-        n = p["n"]
-        summary = summary_from_parts(
-            ratings=sum(n),
-            score_sum=float(sum(k * score for score, k in enumerate(n, 1))),
-            unhappy=sum(n[: config.analytics.unhappy_max_score]),
-            visits=p["visits"],
-            hours=len(p["hours"]),
-            waits=p["waits"],
-            dwells=p["dwells"],
-        )
-        lines.append(ZoneLine(s, z, summary, last))
-    return lines
+    return known, parts
 
 
 def _part() -> dict[str, Any]:
@@ -272,8 +346,8 @@ def load_zone(
     lo, hi = format_ts(since), format_ts(until)
     epoch = conn.dialect.epoch
     r = conn.execute(
-        f"SELECT {epoch('at')}, score FROM ratings WHERE store_id = $1 AND zone_id = $2 "
-        "AND at >= $3 AND at < $4 AND flagged = 0 ORDER BY at",
+        f"SELECT {epoch('at')}, score, reason FROM ratings WHERE store_id = $1 "
+        "AND zone_id = $2 AND at >= $3 AND at < $4 AND flagged = 0 ORDER BY at",
         (store, zone, lo, hi),
     ).fetchall()
     v = conn.execute(
@@ -286,7 +360,7 @@ def load_zone(
         "AND zone_id = $2 AND at >= $3 AND at < $4 ORDER BY at",
         (store, zone, lo, hi),
     ).fetchall()
-    ra = np.array(r, dtype=float).reshape(-1, 2)
+    ra = np.array([x[:2] for x in r], dtype=float).reshape(-1, 2)
     va = np.array(v, dtype=float).reshape(-1, 3)  # None -> nan
     qa = np.array(q, dtype=float).reshape(-1, 3)
     return an.ZoneData(
@@ -298,6 +372,7 @@ def load_zone(
         queue_t=qa[:, 0],
         queue_length=qa[:, 1],
         queue_wait_s=qa[:, 2],
+        reason=np.array([x[2] for x in r], dtype=object),
     )
 
 
@@ -316,6 +391,27 @@ class ZoneReport:
     heat_wait: an.HeatMap
     trend: list[an.TrendPoint]
     peak_end: list[an.PeakEndDay]
+    faces: list[FaceShare]
+    went_wrong: ReasonSide
+    went_well: ReasonSide
+    wait_reason: str
+    wait_reason_label: str
+    wait_reason_bands: list[WaitReasonBand]
+    trend_by: str = "day"
+
+    # Footfall views, for camera-only zones and the JSON report: computed when first asked,
+    # so a kiosk zone's page does not pay for them.
+    @cached_property
+    def heat_visits(self) -> an.HeatMap:
+        from peakend.broker.hub.reports.traffic import heatmap_visits
+
+        return heatmap_visits(self.data, ZoneInfo(self.timezone))
+
+    @cached_property
+    def dwell_trend(self) -> list[DwellPoint]:
+        from peakend.broker.hub.reports.traffic import dwell_trend
+
+        return dwell_trend(self.data, ZoneInfo(self.timezone), self.trend_by)
 
     def as_dict(self) -> dict[str, Any]:
         tol = self.tolerance
@@ -326,6 +422,13 @@ class ZoneReport:
             "since": format_ts(self.period.since),
             "until": format_ts(self.period.until),
             "summary": self.summary.as_dict(),
+            "faces": [{"score": f.score, "face": f.label, "count": f.count, "share": f.share}
+                      for f in self.faces],
+            "reasons": {"went_wrong": self.went_wrong.as_dict(),
+                        "went_well": self.went_well.as_dict()},
+            "wait_reason_by_wait_band": {
+                "reason": self.wait_reason, "label": self.wait_reason_label,
+                "bands": [b.as_dict() for b in self.wait_reason_bands]},
             "happy_by_wait_band": [
                 {"band": b.label, "low_s": b.low_s, "high_s": b.high_s, "ratings": b.ratings,
                  "happy_index": b.happy_index, "unhappy_share": b.unhappy_share}
@@ -348,6 +451,12 @@ class ZoneReport:
             ],
             "heatmap_happy_index": self.heat_happy.cells,
             "heatmap_wait_p90_s": self.heat_wait.cells,
+            "heatmap_visits_per_hour": self.heat_visits.cells,
+            "dwell_trend": [
+                {"day": p.start.isoformat(), "visits": p.visits, "dwell_p50_s": p.dwell_p50_s,
+                 "dwell_p90_s": p.dwell_p90_s}
+                for p in self.dwell_trend
+            ],
         }
 
 
@@ -361,7 +470,6 @@ def zone_report(
     trend_by: str | None = None,
 ) -> ZoneReport:
     from peakend.broker.hub.reports import analytics as an
-
     config = config or DEFAULT
     a = config.analytics
     tz = config.timezone(store)
@@ -376,7 +484,7 @@ def zone_report(
         rating_t=full.rating_t[in_r], score=full.score[in_r],
         visit_t=full.visit_t[in_v], dwell_s=full.dwell_s[in_v], wait_s=full.wait_s[in_v],
         queue_t=full.queue_t[in_q], queue_length=full.queue_length[in_q],
-        queue_wait_s=full.queue_wait_s[in_q],
+        queue_wait_s=full.queue_wait_s[in_q], reason=full.reason[in_r],
     )
     linked = an.link_ratings(
         an.ZoneData(
@@ -386,6 +494,8 @@ def zone_report(
         ),
         lookback.total_seconds(),
     )
+    wrong, well = reason_sides(data.score, data.reason, config.reasons.unhappy,
+                               config.reasons.happy)
     if trend_by is None:
         trend_by = "week" if period.until - period.since > timedelta(days=92) else "day"
     return ZoneReport(
@@ -405,7 +515,91 @@ def zone_report(
         heat_wait=an.heatmap_wait(data, tz),
         trend=an.trend(data, tz, trend_by),
         peak_end=an.peak_end(data, tz, a.end_window_min),
+        faces=face_shares(face_counts(data.score)),
+        went_wrong=wrong,
+        went_well=well,
+        wait_reason=config.reasons.wait,
+        wait_reason_label=config.reasons.unhappy.get(config.reasons.wait, config.reasons.wait),
+        wait_reason_bands=wait_reason_by_band(data.score, data.reason, linked.wait_s,
+                                              a.wait_bands_s, config.reasons.wait),
+        trend_by=trend_by,
     )
+
+
+@dataclass(frozen=True)
+class TodayView:
+    """Today hour by hour against the usual day (the same weekday of the last four weeks)."""
+
+    day: date  # today, local
+    now_hour: int  # the current local hour
+    today: Any  # today.DayLine (typed loosely: that module needs numpy, imported on use)
+    usual: Any
+    sentences: list[str]
+
+    @property
+    def weekday(self) -> str:
+        return ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                "Sunday")[self.day.weekday()]
+
+
+def today_view(
+    conn: HubDb,
+    store: str,
+    zone_ids: list[str],
+    now: datetime,
+    config: HubConfig | None = None,
+    usual: Any = None,
+) -> TodayView:
+    """The zones' ratings and measured waits of today and of the usual days, pooled. The
+    usual day changes only when late data arrives, so a caller may pass the one it read
+    earlier today (``usual``, a today.DayLine) and only today is read."""
+    import numpy as np
+
+    from peakend.broker.hub.reports import today as td
+
+    config = config or DEFAULT
+    tz = config.timezone(store)
+    local_now = now.astimezone(tz)
+    day = local_now.date()
+    usual_days = td.usual_days(day)
+    epoch = conn.dialect.epoch
+    # only the five days compared (today and the four same weekdays), not the four weeks
+    # between them: a fifth of the rows
+    spans = [(format_ts(datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)),
+              format_ts(min(now, datetime(n.year, n.month, n.day, tzinfo=tz).astimezone(UTC))))
+             for d in (day, *(usual_days if usual is None else ()))
+             for n in (d + timedelta(days=1),)]
+    # one statement per table: for each zone (IN) an index range per day, joined by UNION ALL
+    # (a page waits on the database once per statement, not once per zone and day)
+    if not zone_ids:
+        ratings, waits = [], []
+    else:
+        bounds = [x for span in spans for x in span]
+        first = 2 + len(zone_ids)
+        zones_in = ", ".join(f"${2 + i}" for i in range(len(zone_ids)))
+
+        def ranges(column: str) -> list[str]:
+            return [f"{column} >= ${first + 2 * i} AND {column} < ${first + 1 + 2 * i}"
+                    for i in range(len(spans))]
+
+        # kind 0: a rating (time, score); kind 1: a measured wait (time, seconds)
+        sql = " UNION ALL ".join([
+            *(f"SELECT 0 AS kind, {epoch('at')} AS t, CAST(score AS REAL) AS v FROM ratings "
+              f"WHERE store_id = $1 AND zone_id IN ({zones_in}) AND {r} AND flagged = 0"
+              for r in ranges("at")),
+            *(f"SELECT 1, {epoch('exit')}, wait_s FROM dwells WHERE store_id = $1 AND "
+              f"zone_id IN ({zones_in}) AND {r} AND wait_s IS NOT NULL"
+              for r in ranges("exit"))])
+        rows = conn.execute(sql, (store, *zone_ids, *bounds)).fetchall()
+        ratings = [(t, v) for kind, t, v in rows if kind == 0]
+        waits = [(t, v) for kind, t, v in rows if kind == 1]
+    ra = np.array(ratings, dtype=float).reshape(-1, 2)
+    wa = np.array(waits, dtype=float).reshape(-1, 2)
+    lines = td.day_lines(ra[:, 0], ra[:, 1].astype(np.int64), wa[:, 0], wa[:, 1], tz,
+                         [[day]] if usual is not None else [[day], usual_days])
+    today_line, usual_line = lines[0], usual if usual is not None else lines[1]
+    return TodayView(day, local_now.hour, today_line, usual_line,
+                     td.compare(today_line, usual_line, day.weekday(), local_now.hour))
 
 
 def linked_rows(report: ZoneReport) -> list[dict[str, Any]]:
@@ -422,6 +616,7 @@ def linked_rows(report: ZoneReport) -> list[dict[str, Any]]:
             "at_local": local.strftime("%Y-%m-%d %H:%M:%S"),
             "weekday": WEEKDAYS[local.weekday()],
             "score": int(report.data.score[i]),
+            "reason": report.data.reason[i],
             "linked_visits": int(lk.visits[i]),
             "linked_waits": int(lk.waits[i]),
             "linked_wait_p50_s": _r(lk.wait_s[i]),
@@ -484,3 +679,38 @@ def local_period(kind: str, tz: ZoneInfo, now: datetime) -> Period:
         raise ReportError(f"unknown period {kind!r}: use hour, day, week, month, 7d or 30d "
                           f"(any number of days from 1 to {MAX_DAYS})")
     return Period(start.astimezone(UTC), now.astimezone(UTC))
+
+
+def previous_period(period: Period, kind: str, tz: ZoneInfo) -> Period:
+    """The period to compare with: today so far against yesterday to the same time, this
+    week or month so far against the last one to the same point, the last 7 or 30 days
+    against the 7 or 30 before, and any other period against the as long one just before it.
+    Shifts are in local calendar days, so a daylight-saving change moves no hour."""
+    since, until = period.since.astimezone(tz), period.until.astimezone(tz)
+    if kind == "month":
+        start = (since.replace(day=1) - timedelta(days=1)).replace(day=1)
+        # the same point of the previous month (its last day when it is shorter)
+        end_day = min(until.day, (since.replace(day=1) - timedelta(days=1)).day)
+        end = until.replace(year=start.year, month=start.month, day=end_day)
+        return Period(_local_midnight(start, tz).astimezone(UTC), _at_local(end, tz))
+    days = {"hour": None, "day": 1, "week": 7}.get(kind)
+    if days is None and kind.endswith("d") and kind[:-1].isdigit():
+        days = int(kind[:-1])
+    if days:
+        return Period(_shift(since, -days, tz), _shift(until, -days, tz))
+    length = period.until - period.since
+    return Period(period.since - length, period.since)
+
+
+def _shift(moment: datetime, days: int, tz: ZoneInfo) -> datetime:
+    d = moment.date() + timedelta(days=days)
+    return _at_local(moment.replace(year=d.year, month=d.month, day=d.day), tz)
+
+
+def _at_local(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The same wall-clock time, re-read in the zone (its offset may differ on that day)."""
+    return moment.replace(tzinfo=None).replace(tzinfo=tz).astimezone(UTC)
+
+
+def _local_midnight(moment: datetime, tz: ZoneInfo) -> datetime:
+    return datetime(moment.year, moment.month, moment.day, tzinfo=tz)

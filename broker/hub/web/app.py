@@ -20,9 +20,11 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -37,19 +39,34 @@ from peakend.broker.field import install
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import HubDb
 from peakend.broker.hub.reports import analytics as an
+from peakend.broker.hub.reports import compare as cmp
 from peakend.broker.hub.reports.alerts import acknowledge, add_comment, store_alerts
+from peakend.broker.hub.reports.compare import (
+    NO_DATA,
+    Compared,
+    SortError,
+    parse_sort,
+    ranked,
+)
 from peakend.broker.hub.reports.queries import (
     Period,
     ReportError,
+    TodayView,
+    has_sent,
     linked_rows,
     local_period,
     open_db,
     parse_moment,
+    previous_period,
+    rated_zones,
+    store_overview,
     store_report,
+    today_view,
     zone_report,
-    zones,
 )
+from peakend.broker.hub.reports.shares import FACES
 from peakend.broker.hub.web import accounts, api, charts, live, token_pages
+from peakend.broker.hub.web import chartspec as spec
 from peakend.broker.hub.web import fleet as fl
 from peakend.broker.hub.web.auth import User, authenticate, end_session, session_user, start_session
 from peakend.broker.hub.web.downloads import content_disposition
@@ -61,7 +78,8 @@ COOKIE = "peakend_session"
 LOGIN_COOKIE = "peakend_login"
 PERIODS = [("day", "Today"), ("week", "This week"), ("7d", "7 days"), ("month", "This month"),
            ("30d", "30 days")]
-# Scripts only from this hub's own static files (static/live.js keeps pages live).
+# Scripts only from the hub itself (the vendored Chart.js, static/charts.js and
+# static/live.js): no inline script, no CDN.
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'")
 
@@ -231,9 +249,18 @@ class _Web:
         # and each page opens its own connection, which never writes (a read-only role will do).
         self.db_url = db
         self.throttle = LoginThrottle()
+        self._usual: dict[tuple[str, tuple[str, ...], date],
+                          tuple[float, Any, float, TodayView]] = {}
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
-                                          fmt_share=an.fmt_share, happy_colour=charts.happy_colour)
+                                          fmt_share=an.fmt_share, happy_colour=charts.happy_colour,
+                                          face_colour=charts.face_colour, face_names=FACES,
+                                          fmt_count=cmp.fmt_count,
+                                          fmt_change_index=cmp.fmt_change_index,
+                                          fmt_change_share=cmp.fmt_change_share,
+                                          fmt_change_duration=cmp.fmt_change_duration,
+                                          fmt_change_count=cmp.fmt_change_count,
+                                          keep_query=_keep_query)
 
     @contextmanager
     def db(self, *, write: bool = False) -> Iterator[HubDb]:
@@ -274,25 +301,106 @@ class _Web:
         return self.templates.TemplateResponse(request, name, ctx, status_code=status)
 
     def _period(self, request: Request, store: str) -> tuple[Period, str]:
+        """The period asked for; a 400 page says why when it cannot be shown (an unreadable
+        date, an end before the start), rather than an empty dashboard."""
         tz = self.config.timezone(store)
         q = request.query_params
         now = datetime.now(UTC)
         try:
-            if q.get("since"):
+            if q.get("since") or q.get("until"):
+                if not q.get("since"):
+                    raise ReportError("the period has an end but no start: pick a start date")
+                since = parse_moment(q["since"], tz)
                 until = parse_moment(q["until"], tz) if q.get("until") else now
-                return Period(parse_moment(q["since"], tz).astimezone(UTC),
-                              until.astimezone(UTC)), "custom"
-            kind = q.get("period") or "7d"
+                if q.get("until") and len(q["until"]) == 10:
+                    # the form's "until" is a day the manager wants to see, so it counts whole
+                    until = until + timedelta(days=1)
+                if until <= since:
+                    raise ReportError(
+                        f"the period ends ({q.get('until')}) before it starts ({q['since']}): "
+                        "pick an end after the start")
+                return Period(since.astimezone(UTC), until.astimezone(UTC)), "custom"
+            # Pages open on today: "how did today go" is the manager's first question.
+            kind = q.get("period") or "day"
             return local_period(kind, tz, now), kind
         except ReportError as exc:
-            raise HTTPException(400, str(exc)) from None
+            text = str(exc)
+            raise HTTPException(400, f"{text[:1].upper()}{text[1:]}.") from None
+
+    # The usual day (the same weekday of the last four weeks) is kept for a few minutes per
+    # store, zones and day, so a manager who reloads today's page waits only for today's rows
+    # (late data for those days shows within USUAL_TTL_S); today itself is read again when
+    # the card is older than TODAY_TTL_S, so pages reloaded by several people at once (a
+    # wall screen, a team) share one reading and the card is never more than that behind.
+    USUAL_TTL_S = 300.0
+    TODAY_TTL_S = 20.0
+
+    def _today_view(self, conn: HubDb, store: str, zone_ids: list[str],
+                    now: datetime) -> TodayView:
+        day = now.astimezone(self.config.timezone(store)).date()
+        key = (store, tuple(zone_ids), day)
+        t = time.monotonic()
+        # (when the usual day was read, the usual day, when the card was made, the card)
+        kept = self._usual.get(key)
+        if kept is not None and t - kept[2] < self.TODAY_TTL_S:
+            return kept[3]
+        usual = kept[1] if kept is not None and t - kept[0] < self.USUAL_TTL_S else None
+        view = today_view(conn, store, zone_ids, now, self.config, usual=usual)
+        if len(self._usual) > 1000:  # many stores and zone sets: start again
+            self._usual.clear()
+        self._usual[key] = (kept[0] if usual is not None and kept else t, view.usual, t, view)
+        return view
+
+    @staticmethod
+    def _today(view: TodayView | None) -> dict[str, Any]:
+        """The template values of the today-against-usual card (none when not today)."""
+        if view is None:
+            return {"today": None}
+        usual = f"usual {view.weekday}"
+        return {"today": view,
+                "day_happy": spec.day_lines(view.today, view.usual, "happy", usual,
+                                            view.now_hour),
+                "day_wait": spec.day_lines(view.today, view.usual, "wait", usual,
+                                           view.now_hour)}
+
+    def _store_known(self, conn: HubDb, store: str) -> bool:
+        """Listed in hub.toml, a device of it has connected, or it sent something; on a new
+        hub that knows no store at all yet, every store of an account (as `peakend user add`
+        accepts them then)."""
+        def devices(where: str, args: tuple[str, ...]) -> bool:
+            row = conn.execute(f"SELECT 1 FROM devices{where} LIMIT 1", args).fetchone()
+            return row is not None
+
+        if any(s.id == store for s in self.config.stores) or has_sent(conn, store) or devices(
+                " WHERE store_id = $1", (store,)):
+            return True
+        return not self.config.stores and not has_sent(conn, None) and not devices("", ())
+
+    def _known_store(self, conn: HubDb, store: str) -> None:
+        """A store of the user's account that the hub has never heard of is a 404, not an
+        empty page."""
+        if not self._store_known(conn, store):
+            raise HTTPException(404, f"No store {store} on this hub: it is not listed in "
+                                     "hub.toml and none of its devices has connected yet.")
+
+    def _known_zone(self, conn: HubDb, store: str, zone: str) -> None:
+        if not has_sent(conn, store, zone):
+            raise HTTPException(404, f"No zone {zone!r} at {self.config.store(store).label}: "
+                                     "no device of that zone has sent anything. The store "
+                                     "page lists its zones.")
 
     async def error(self, request: Request, exc: HTTPException) -> Response:
         if exc.status_code in (301, 302, 303) and exc.headers:
             return RedirectResponse(exc.headers["Location"], status_code=303)
-        messages = {404: "Nothing here, or not yours to see."}
+        # A 404 of a store that is not the user's must read like one that does not exist;
+        # only our own details (which never name another store) are shown.
+        generic = {404: "Nothing here, or not yours to see."}
+        titles = {400: "This period cannot be shown", 404: "Not found"}
+        detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
         return self.render(request, "error.html", status=exc.status_code,
-                           message=messages.get(exc.status_code, exc.detail))
+                           title=titles.get(exc.status_code, HTTPStatus(exc.status_code).phrase),
+                           message=detail or generic.get(exc.status_code, ""),
+                           back=request.url.path if exc.status_code == 400 else None)
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -349,16 +457,44 @@ class _Web:
         return resp
 
     def index(self, request: Request) -> Response:
+        """The user's stores side by side, and their zones ranked across them: each with its
+        figures, the change from the previous period and open alerts; sorted as asked."""
         with self.db() as conn:
             user, csrf = self._require(request, conn)
-            known = {s for s, _, _ in zones(conn)}
-            open_counts = dict(conn.execute(
-                "SELECT store_id, count(*) FROM alerts WHERE state = 'open' GROUP BY store_id"))
-        if len(user.stores) == 1:
-            return RedirectResponse(f"/s/{user.stores[0]}", status_code=303)
-        stores = [{"id": s, "name": self.config.store(s).label, "has_data": s in known,
-                   "open_alerts": open_counts.get(s, 0)} for s in user.stores]
-        return self.render(request, "index.html", user=user, csrf=csrf, stores=stores)
+            # one store: straight to it, once the hub knows it (else this page lists it, and
+            # its own page says why it is empty)
+            if len(user.stores) == 1 and self._store_known(conn, user.stores[0]):
+                return RedirectResponse(f"/s/{user.stores[0]}", status_code=303)
+            try:
+                store_sort = parse_sort(request.query_params.get("sort"), "name")
+                zone_sort = parse_sort(request.query_params.get("zsort"), "happy")
+            except SortError as exc:
+                raise HTTPException(400, f"{exc}.") from None
+            alerts: dict[tuple[str, str], int] = {
+                (s, z): n for s, z, n in conn.execute(
+                    "SELECT store_id, zone_id, count(*) FROM alerts WHERE state = 'open' "
+                    "GROUP BY store_id, zone_id")}
+            stores, zone_rows = [], []
+            kind = "day"
+            for st in user.stores:
+                period, kind = self._period(request, st)
+                tz = self.config.timezone(st)
+                now, now_lines = store_overview(conn, period, [st], self.config)
+                before, before_lines = store_overview(
+                    conn, previous_period(period, kind, tz), [st], self.config)
+                name = self.config.store(st).label
+                stores.append(Compared(st, None, name, now[st], before[st], sum(
+                    n for (s, _), n in alerts.items() if s == st)))
+                earlier = {line.zone_id: line.summary for line in before_lines}
+                zone_rows += [Compared(st, line.zone_id, f"{name} / {line.zone_id}",
+                                       line.summary, earlier.get(line.zone_id, NO_DATA),
+                                       alerts.get((st, line.zone_id), 0))
+                              for line in now_lines]
+        if request.query_params.get("sort"):
+            stores = ranked(stores, *store_sort)
+        return self.render(request, "index.html", user=user, csrf=csrf, stores=stores,
+                           zones=ranked(zone_rows, *zone_sort), store_sort=store_sort,
+                           zone_sort=zone_sort, kind=kind, periods=PERIODS)
 
     def fleet_page(self, request: Request) -> Response:
         """Every device of the user's stores; a tech's account is one with the stores they
@@ -399,11 +535,16 @@ class _Web:
         store = request.path_params["store"]
         with self.db() as conn:
             user, csrf = self._require(request, conn, store)
+            self._known_store(conn, store)
             period, kind = self._period(request, store)
             lines = store_report(conn, period, store=store, config=self.config)
+            rated = rated_zones(conn, store, [line.zone_id for line in lines])
+            today = (self._today_view(conn, store, [line.zone_id for line in lines],
+                                      period.until) if kind == "day" else None)
             alerts = [a for a in store_alerts(conn, store) if a["state"] == "open"]
         return self.render(request, "store.html", user=user, csrf=csrf, store=store,
                            store_name=self.config.store(store).label, lines=lines,
+                           rated=rated, **self._today(today),
                            alerts=alerts, period=period, kind=kind, periods=PERIODS,
                            tz=self.config.store(store).timezone,
                            local=lambda ts: _local(ts, self.config.store(store).timezone))
@@ -412,31 +553,48 @@ class _Web:
         store, zone = request.path_params["store"], request.path_params["zone"]
         with self.db() as conn:
             user, csrf = self._require(request, conn, store)
+            self._known_zone(conn, store, zone)
             period, kind = self._period(request, store)
             rep = zone_report(conn, store, zone, period, self.config)
+            rated = bool(rated_zones(conn, store, [zone]))
+            today = (self._today_view(conn, store, [zone], period.until)
+                     if kind == "day" and rated else None)
             alerts = store_alerts(conn, store, zone, limit=20)
-        tol = rep.tolerance
+        if not rated:
+            return self.render(
+                request, "zone_camera.html", user=user, csrf=csrf, store=store, zone=zone,
+                store_name=self.config.store(store).label, rep=rep, s=rep.summary,
+                alerts=alerts, period=period, kind=kind, periods=PERIODS,
+                query=request.url.query, local=lambda ts: _local(ts, rep.timezone),
+                heat_visits=_heat(rep.heat_visits, "count"),
+                heat_wait=_heat(rep.heat_wait, "wait") if rep.summary.waits else None,
+                dwell=spec.dwell(rep.dwell_trend),
+            )
         return self.render(
             request, "zone.html", user=user, csrf=csrf, store=store, zone=zone,
             store_name=self.config.store(store).label, rep=rep, s=rep.summary, alerts=alerts,
             period=period, kind=kind, periods=PERIODS, query=request.url.query,
             lookback=f"{self.config.analytics.lookback_min:g}",
+            min_ratings=self.config.analytics.min_ratings_tolerance,
             local=lambda ts: _local(ts, rep.timezone),
-            heat_happy=charts.heatmap(rep.heat_happy, "happy"),
-            heat_wait=charts.heatmap(rep.heat_wait, "wait"),
-            bands=charts.wait_bands(rep.bands, tol.wait_s),
-            trend=charts.trend(rep.trend), peak_end=charts.peak_end(rep.peak_end),
+            heat_happy=_heat(rep.heat_happy, "happy"),
+            heat_wait=_heat(rep.heat_wait, "wait"),
+            bands=spec.wait_bands(rep.bands),
+            trend=spec.trend(rep.trend, rep.trend_by),
+            peak_end=spec.peak_end(rep.peak_end),
+            **self._today(today),
         )
 
     def zone_csv(self, request: Request) -> Response:
         store, zone = request.path_params["store"], request.path_params["zone"]
         with self.db() as conn:
             self._require(request, conn, store)
+            self._known_zone(conn, store, zone)
             period, _ = self._period(request, store)
             rep = zone_report(conn, store, zone, period, self.config)
         rows = linked_rows(rep)
         buf = io.StringIO()
-        fields = list(rows[0]) if rows else ["at_utc", "at_local", "weekday", "score"]
+        fields = list(rows[0]) if rows else ["at_utc", "at_local", "weekday", "score", "reason"]
         w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
@@ -469,6 +627,22 @@ class _Web:
         if not back.startswith(f"/s/{store}/"):
             back = f"/s/{store}/z/{row[0]}"
         return RedirectResponse(back + "#alerts", status_code=303)
+
+
+def _heat(hm: an.HeatMap, kind: str) -> dict[str, Any]:
+    """A heat map as a laptop shows it, as a phone shows it (turned a quarter) and as a
+    table."""
+    head, rows = charts.heat_table(hm, kind)
+    return {"wide": charts.heatmap(hm, kind), "tall": charts.heatmap(hm, kind, tall=True),
+            "head": head, "rows": rows, "title": hm.title}
+
+
+def _keep_query(request: Request, param: str, value: str) -> str:
+    """The page's query with one parameter set: a sort link keeps the period and the other
+    table's order."""
+    query = dict(request.query_params)
+    query[param] = value
+    return urlencode(query)
 
 
 def _local(ts: str | None, tz: str) -> str:

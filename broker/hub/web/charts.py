@@ -1,4 +1,6 @@
-"""Server-rendered SVG charts: no JavaScript, no CDN, so they work on a hub without internet.
+"""Server-rendered SVG heat maps and the colours every chart shares. The line and bar charts
+are drawn by the vendored Chart.js from :mod:`peakend.broker.hub.web.chartspec`; a heat map
+stays SVG here, drawn on the hub, no CDN, so it works on a hub without internet.
 
 Each function takes analytics results and returns SVG markup that scales to its container
 (viewBox, width 100%). Colours go in attributes, never in ``style``, so a strict
@@ -7,17 +9,13 @@ Content-Security-Policy holds. Every mark has a <title>, which browsers show on 
 
 from __future__ import annotations
 
-from datetime import date
 from html import escape
 
 from markupsafe import Markup
 
 from peakend.broker.hub.reports.analytics import (
     WEEKDAYS,
-    Band,
     HeatMap,
-    PeakEndDay,
-    TrendPoint,
     fmt_duration,
 )
 
@@ -37,6 +35,11 @@ def happy_colour(value: float | None) -> str:
     return "#" + "".join(f"{round(x + (y - x) * f):02x}" for x, y in zip(a, b, strict=True))
 
 
+def face_colour(score: int) -> str:
+    """A face's colour: its place on the Happy Index scale (1 -> 0 ... 4 -> 100)."""
+    return happy_colour((score - 1) * 100 / 3)
+
+
 def wait_colour(value: float | None, top: float) -> str:
     """Pale to dark blue-violet as the wait grows to ``top``."""
     if value is None:
@@ -46,174 +49,88 @@ def wait_colour(value: float | None, top: float) -> str:
     return "#" + "".join(f"{round(x + (y - x) * f):02x}" for x, y in zip(a, b, strict=True))
 
 
-def heatmap(hm: HeatMap, kind: str) -> Markup:
-    cell, left, top = 22, 36, 18
-    width, height = left + 24 * cell + 4, top + 7 * cell + 4
+def heatmap(hm: HeatMap, kind: str, tall: bool = False) -> Markup:
+    """Weekday by local hour; ``kind`` is "happy" (0..100), "wait" (seconds) or "count".
+    ``tall`` turns it a quarter (hours down, weekdays across) so a phone shows the whole day
+    at a legible size. A legend under the grid says what the colours mean."""
+    cw, ch = (40, 16) if tall else (22, 22)  # cell width and height
+    left, top = (40, 18) if tall else (36, 18)
+    cols, rows = (7, 24) if tall else (24, 7)
+    legend_rows = 2 if tall else 1
+    width = left + cols * cw + 4
+    height = top + rows * ch + 8 + 22 * legend_rows
     values = [v for row in hm.cells for v in row if v is not None]
     vmax = max(values) if values else 0.0
-    out = [f'<svg class="chart heat" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{escape(hm.title)} by weekday and hour" {FONT} font-size="10">']
-    for h in range(0, 24, 3):
-        out.append(f'<text x="{left + h * cell + cell / 2}" y="12" text-anchor="middle" '
-                   f'fill="#546e7a">{h:02d}</text>')
+    out = [f'<svg class="chart heat{" tall" if tall else " wide"}" viewBox="0 0 {width} '
+           f'{height}" role="img" aria-label="{escape(hm.title)} by weekday and hour" {FONT} '
+           'font-size="10">']
+    if tall:
+        for d in range(7):
+            out.append(f'<text x="{left + d * cw + cw / 2}" y="12" text-anchor="middle" '
+                       f'fill="#546e7a">{WEEKDAYS[d]}</text>')
+        for h in range(0, 24, 2):
+            out.append(f'<text x="{left - 6}" y="{top + h * ch + ch * 0.75}" text-anchor="end" '
+                       f'fill="#546e7a">{h:02d}:00</text>')
+    else:
+        for h in range(0, 24, 3):
+            out.append(f'<text x="{left + h * cw + cw / 2}" y="12" text-anchor="middle" '
+                       f'fill="#546e7a">{h:02d}</text>')
+        for d in range(7):
+            out.append(f'<text x="{left - 6}" y="{top + d * ch + ch * 0.65}" '
+                       f'text-anchor="end" fill="#546e7a">{WEEKDAYS[d]}</text>')
     for d in range(7):
-        y = top + d * cell
-        out.append(f'<text x="{left - 6}" y="{y + cell * 0.65}" text-anchor="end" '
-                   f'fill="#546e7a">{WEEKDAYS[d]}</text>')
         for h in range(24):
             v = hm.cells[d][h]
             n = hm.counts[d][h]
             colour = happy_colour(v) if kind == "happy" else wait_colour(v, vmax)
-            label = "no data" if v is None else (
-                f"{v:.0f}" if kind == "happy" else fmt_duration(v))
+            label = "no data" if v is None else _heat_label(v, kind)
+            x, y = (left + d * cw, top + h * ch) if tall else (left + h * cw, top + d * ch)
             out.append(
-                f'<rect x="{left + h * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                f'<rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}" '
                 f'rx="3" fill="{colour}" data-value="{"" if v is None else round(v, 1)}">'
                 f"<title>{WEEKDAYS[d]} {h:02d}:00 - {escape(hm.title)} {label} (n={n})</title>"
                 "</rect>")
+    out += _heat_legend(kind, vmax, left, top + rows * ch + 8, per_row=3 if tall else 6)
     out.append("</svg>")
     return Markup("".join(out))
 
 
-def wait_bands(bands: list[Band], tolerance_s: float | None) -> Markup:
-    """Happy Index by linked wait band: one bar per band, its height the Happy Index."""
-    width, height, left, bottom, top = 520, 220, 40, 40, 14
-    plot_h = height - bottom - top
-    n = len(bands)
-    slot = (width - left - 10) / max(n, 1)
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="Happy Index by wait" {FONT} font-size="11">']
-    for v in (0, 50, 100):
-        y = top + plot_h * (1 - v / 100)
-        out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y}" y2="{y}" stroke="#cfd8dc"/>'
-                   f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#546e7a">{v}</text>')
-    for i, b in enumerate(bands):
-        x = left + i * slot + slot * 0.15
-        w = slot * 0.7
-        if b.happy_index is not None:
-            h = plot_h * b.happy_index / 100
-            out.append(
-                f'<rect class="bar" x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{w:.1f}" '
-                f'height="{max(h, 1):.1f}" rx="2" fill="{happy_colour(b.happy_index)}">'
-                f"<title>wait {escape(b.label)}: Happy Index {b.happy_index:.1f}, "
-                f"{b.ratings} ratings</title></rect>")
-        out.append(f'<text x="{x + w / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" '
-                   f'fill="#263238">{escape(b.label)}</text>'
-                   f'<text x="{x + w / 2:.1f}" y="{height - bottom + 30}" text-anchor="middle" '
-                   f'fill="#78909c">n={b.ratings}</text>')
-    if tolerance_s is not None:
-        # place the marker inside the band that holds the tolerance point, proportionally
-        for i, b in enumerate(bands):
-            hi = b.high_s if b.high_s is not None else b.low_s * 2 or 1
-            if b.low_s <= tolerance_s < hi or b.high_s is None:
-                x = left + i * slot + slot * (tolerance_s - b.low_s) / (hi - b.low_s)
-                x = min(x, width - 12)
-                out.append(
-                    f'<line class="tolerance" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" '
-                    f'y2="{top + plot_h}" stroke="#263238" stroke-dasharray="4 3"/>'
-                    f'<text x="{x + 4:.1f}" y="{top + 10}" fill="#263238">tolerance '
-                    f"{fmt_duration(tolerance_s)}</text>")
-                break
-    out.append("</svg>")
-    return Markup("".join(out))
+def heat_table(hm: HeatMap, kind: str) -> tuple[list[str], list[list[str]]]:
+    """The table behind a heat map: one row per local hour that has data, one column per
+    weekday, each cell its value and count."""
+    head = ["Hour", *WEEKDAYS]
+    rows = []
+    for h in range(24):
+        if not any(hm.counts[d][h] for d in range(7)):
+            continue
+        rows.append([f"{h:02d}:00"] + [
+            "-" if hm.cells[d][h] is None else
+            f"{_heat_label(hm.cells[d][h], kind)} (n={hm.counts[d][h]})" for d in range(7)])
+    return head, rows
 
 
-def _wait_over_happy_frame(
-    label: str, width: int, height: int, left: int, top: int, plot_w: int, plot_h: int,
-    wmax: float | None, wait_colour: str,
-) -> list[str]:
-    """The frame both time charts share: a 0..100 Happy Index grid on the left and the wait
-    scale's top on the right; with no data (wmax None), a closed chart that says so."""
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{label}" {FONT} font-size="11">']
-    if wmax is None:
-        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" '
-                   'fill="#78909c">no data in this period</text></svg>')
-        return out
-    for v in (0, 50, 100):
-        y = top + plot_h * (1 - v / 100)
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y}" y2="{y}" stroke="#eceff1"/>'
-                   f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#546e7a">{v}</text>')
-    out.append(f'<text x="{left + plot_w + 6}" y="{top + 4}" fill="{wait_colour}">'
-               f"{fmt_duration(wmax)}</text>")
+def _heat_label(v: float, kind: str) -> str:
+    if kind == "happy":
+        return f"{v:.0f}"
+    if kind == "count":
+        return f"{v:.1f}"
+    return fmt_duration(v)
+
+
+def _heat_legend(kind: str, vmax: float, x: float, y: float, per_row: int = 6) -> list[str]:
+    """Five swatches from the scale's bottom to its top, and the no-data grey."""
+    out = ['<g class="legend" aria-label="colour legend">']
+    swatches = []
+    for f in (0, 0.25, 0.5, 0.75, 1.0):
+        v = 100 * f if kind == "happy" else vmax * f
+        colour = happy_colour(v) if kind == "happy" else wait_colour(v, vmax)
+        swatches.append((colour, _heat_label(v, kind)))
+    swatches.append(("#eceff1", "no data"))
+    for i, (colour, text) in enumerate(swatches):
+        sx, sy = x + (i % per_row) * 74, y + (i // per_row) * 22
+        out.append(f'<rect x="{sx}" y="{sy}" width="14" height="14" rx="2" fill="{colour}"/>'
+                   f'<text x="{sx + 18}" y="{sy + 11}" fill="#546e7a">{escape(text)}</text>')
+    out.append("</g>")
     return out
 
 
-def trend(points: list[TrendPoint]) -> Markup:
-    """Happy Index per day (line, left axis 0..100) over wait p90 per day (bars, right axis)."""
-    width, height, left, right, bottom, top = 560, 220, 40, 50, 30, 14
-    plot_w, plot_h = width - left - right, height - bottom - top
-    wmax = max([p.wait_p90_s or 0 for p in points] + [60.0])
-    out = _wait_over_happy_frame("Trend", width, height, left, top, plot_w, plot_h,
-                                 wmax if points else None, "#5e35b1")
-    if not points:
-        return Markup("".join(out))
-    n = len(points)
-    step = plot_w / n
-    pts = []
-    for i, p in enumerate(points):
-        x = left + i * step + step / 2
-        if p.wait_p90_s is not None:
-            h = plot_h * p.wait_p90_s / wmax
-            out.append(f'<rect x="{x - step * 0.3:.1f}" y="{top + plot_h - h:.1f}" '
-                       f'width="{step * 0.6:.1f}" height="{h:.1f}" fill="#d1c4e9">'
-                       f"<title>{p.start} wait p90 {fmt_duration(p.wait_p90_s)}</title></rect>")
-        if p.happy_index is not None:
-            y = top + plot_h * (1 - p.happy_index / 100)
-            pts.append((x, y, p))
-    if pts:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in pts)
-        out.append(f'<polyline points="{path}" fill="none" stroke="#2e7d32" stroke-width="2"/>')
-        for x, y, p in pts:
-            colour = happy_colour(p.happy_index)
-            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"'
-                       f' stroke="#263238" stroke-width="0.5"><title>{p.start}: Happy Index '
-                       f"{p.happy_index:.1f} ({p.ratings} ratings)</title></circle>")
-    for i in _label_steps(n):
-        x = left + i * step + step / 2
-        out.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" '
-                   f'fill="#546e7a">{_short(points[i].start)}</text>')
-    out.append("</svg>")
-    return Markup("".join(out))
-
-
-def peak_end(days: list[PeakEndDay]) -> Markup:
-    """Each day: its peak wait (bar, right axis) and the Happy Index of its end (dot)."""
-    width, height, left, right, bottom, top = 1000, 240, 40, 50, 30, 14
-    plot_w, plot_h = width - left - right, height - bottom - top
-    wmax = max([d.peak_wait_s or 0 for d in days] + [60.0])
-    out = _wait_over_happy_frame("Peak and end of each day", width, height, left, top, plot_w,
-                                 plot_h, wmax if days else None, "#c62828")
-    if not days:
-        return Markup("".join(out))
-    n = len(days)
-    step = plot_w / n
-    for i, d in enumerate(days):
-        x = left + i * step + step / 2
-        if d.peak_wait_s is not None:
-            h = plot_h * d.peak_wait_s / wmax
-            out.append(f'<rect class="peak" x="{x - step * 0.3:.1f}" y="{top + plot_h - h:.1f}" '
-                       f'width="{step * 0.6:.1f}" height="{h:.1f}" fill="#ef9a9a">'
-                       f"<title>{d.day} peak wait {fmt_duration(d.peak_wait_s)}</title></rect>")
-        if d.end_happy_index is not None:
-            y = top + plot_h * (1 - d.end_happy_index / 100)
-            out.append(f'<circle class="end" cx="{x:.1f}" cy="{y:.1f}" r="4.5" '
-                       f'fill="{happy_colour(d.end_happy_index)}" stroke="#263238">'
-                       f"<title>{d.day} end Happy Index {d.end_happy_index:.1f} "
-                       f"({d.end_ratings} ratings; whole day "
-                       f"{'-' if d.day_happy_index is None else f'{d.day_happy_index:.1f}'})"
-                       "</title></circle>")
-    for i in _label_steps(n):
-        x = left + i * step + step / 2
-        out.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" '
-                   f'fill="#546e7a">{_short(days[i].day)}</text>')
-    out.append("</svg>")
-    return Markup("".join(out))
-
-
-def _label_steps(n: int) -> range:
-    return range(0, n, max(1, n // 8))
-
-
-def _short(d: date) -> str:
-    return d.strftime("%d %b")

@@ -139,7 +139,8 @@ def test_report_cli_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     text = capsys.readouterr().out
     assert "tolerance point: not enough data" in text or "no clear tolerance point" in text
     assert report_main([*args, "--store", "s001", "--zone", "deli", "--format", "csv"]) == 0
-    assert capsys.readouterr().out.startswith("at_utc,at_local,weekday,score,linked_visits")
+    assert capsys.readouterr().out.startswith(
+        "at_utc,at_local,weekday,score,reason,linked_visits")
 
 
 def test_report_cli_explains_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

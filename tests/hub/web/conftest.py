@@ -35,6 +35,8 @@ CONFIG = HubConfig.model_validate({
 def messages(now: datetime, days: int = 14, rng_seed: int = 11) -> list[Envelope]:
     """Open hours 8-20 local; waits peak at lunch and after work; patience runs out near 4 min."""
     rng = random.Random(rng_seed)
+    # the follow-up answers draw from their own stream, so the presses stay those of before
+    why = random.Random(rng_seed + 1)
     seq: dict[str, int] = {}
     out: list[Envelope] = []
 
@@ -66,7 +68,8 @@ def messages(now: datetime, days: int = 14, rng_seed: int = 11) -> list[Envelope
                     score = rng.choice([1, 2]) if rng.random() < p_unhappy else rng.choice(
                         [3, 4, 4])
                     send(f"kiosk-{st}-{zone}", st, zone, "rating",
-                         t + timedelta(seconds=rng.uniform(10, 60)), {"score": score})
+                         t + timedelta(seconds=rng.uniform(10, 60)),
+                         {"score": score, "reason": reason_for(why, score, wait)})
     # a moment ago at s001's checkout: three unhappy presses after long waits
     for i in range(4):
         at = now - timedelta(minutes=6 - i)
@@ -77,6 +80,18 @@ def messages(now: datetime, days: int = 14, rng_seed: int = 11) -> list[Envelope
         send("kiosk-s001-checkout", "s001", "checkout", "rating",
              now - timedelta(minutes=3 - i), {"score": 1})
     return out
+
+
+def reason_for(rng: random.Random, score: int, wait: float) -> str | None:
+    """What a shopper answers after the press: after a long wait mostly the wait; one in five
+    walks away from the question."""
+    if rng.random() < 0.2:
+        return None
+    if score <= 2:
+        if wait >= 240 and rng.random() < 0.75:
+            return "wait"
+        return rng.choice(["staff", "price", "stock", "other"])
+    return rng.choice(["fast", "fast", "staff", "choice"])
 
 
 def seed(db: str | Path, envelopes: list[Envelope], batch: int = 500) -> None:

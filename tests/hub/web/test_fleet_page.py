@@ -88,6 +88,7 @@ def test_the_fleet_page_fits_and_speaks_store_time(browser, fleet_web, artifacts
         assert not ISO.search(text), "every time in the store's clock, not a raw UTC stamp"
         assert "times in Asia/Kolkata" in text
         assert "broker answering at" in text and "free" in text and "database" in text
+        assert "0 messages waiting in device outboxes" in text
         page.screenshot(path=str(artifacts / f"fleet-{width}.png"), full_page=True)
         assert nothing_off_screen(page) == []
     finally:

@@ -78,7 +78,8 @@ def test_serve_on_postgresql_with_the_web(bare_hub, pg_url: str, browser, tmp_pa
         row = page.locator("table.zones tbody tr")
         expect(row).to_have_count(1)
         cells = [c.strip() for c in row.locator("td").all_inner_texts()]
-        assert cells[:4] == ["checkout", "0.0", "3", "100.0%"]
+        # zone, Happy Index, faces (% of 1 / 2 / 3 / 4), ratings, unhappy
+        assert cells[:5] == ["checkout", "0.0", "100 / 0 / 0 / 0", "3", "100.0%"]
         # the alert monitor of the same process opens the alert within its period
         deadline = time.monotonic() + 45
         while not page.locator(".alert-item.open", has_text="3 unhappy in 10 min").count():

@@ -115,8 +115,12 @@ def shown(page) -> dict[str, object]:
     """What a zone page shows as numbers: the KPIs, every chart, the alert causes."""
     return {
         "kpis": page.locator("section.kpis").inner_text(),
-        "charts": page.locator("svg.chart").evaluate_all("els => els.map(e => e.outerHTML)"),
+        "charts": page.locator("svg.chart").evaluate_all("els => els.map(e => e.outerHTML)")
+        + page.locator("figure.chartjs").evaluate_all(
+            "els => els.map(e => e.querySelector('script').textContent)"),
         "causes": page.locator(".alert-item .cause").all_inner_texts(),
+        "why": page.locator("#faces, #reasons-wrong, #reasons-well, #wait-reason")
+        .all_inner_texts(),
     }
 
 
@@ -157,7 +161,8 @@ def test_store_zone_and_csv_show_the_same_numbers_as_on_sqlite(
 
     pg_rows, pg_zone, pg_csv = seen[twin.pg_web]
     # the store page on PostgreSQL: the SQLite report's numbers, as the page formats them
-    assert [r[:7] for r in pg_rows] == [
+    # (the faces column, third, is checked in test_pages.py)
+    assert [r[:2] + r[3:8] for r in pg_rows] == [
         [line.zone_id, an.fmt_index(line.summary.happy_index), str(line.summary.ratings),
          an.fmt_share(line.summary.unhappy_share), an.fmt_share(line.summary.response_rate),
          an.fmt_duration(line.summary.wait_p50_s), an.fmt_duration(line.summary.wait_p90_s)]
@@ -165,10 +170,17 @@ def test_store_zone_and_csv_show_the_same_numbers_as_on_sqlite(
     s = rep.summary
     assert f"{an.fmt_index(s.happy_index)}\n{s.ratings} ratings" in pg_zone["kpis"]
     assert f"{s.waits} measured" in pg_zone["kpis"] and f"{s.visits} visits" in pg_zone["kpis"]
-    assert len(pg_zone["charts"]) == 5
+    # two heat maps (wide and tall) and three Chart.js charts
+    assert len(pg_zone["charts"]) == 7
     # ... and everything else a manager reads is what the same web shows on SQLite
     assert seen[twin.pg_web] == seen[twin.lite_web]
     assert any(c.startswith("3 unhappy in 10 min") for c in pg_zone["causes"])
+    # faces and reasons as the SQLite report counts them
+    faces, wrong, well, _ = pg_zone["why"]
+    assert f"{rep.summary.ratings} presses" in faces
+    assert f"{rep.went_wrong.answered} of {rep.went_wrong.presses} presses" in wrong
+    assert rep.went_wrong.reasons[0].label in wrong
+    assert f"{rep.went_well.answered} of {rep.went_well.presses} presses" in well
     # CSV: every rating of the period with its linked wait, as computed on SQLite
     exported = list(csv.DictReader(io.StringIO(pg_csv)))
     expected = linked_rows(rep)
@@ -216,7 +228,8 @@ def test_two_stores_devices_isolation_and_logout_on_postgresql(browser, twin: Tw
     for url in (twin.pg_web, twin.lite_web):
         page = login(browser, url, "chris")
         assert page.url == f"{url}/"
-        tiles = page.locator(".tile").all_inner_texts()
+        tiles = [[c.strip() for c in r.locator("th, td").all_inner_texts()]
+                 for r in page.locator("table.stores tbody tr").all()]
         assert page.goto(f"{url}/fleet").status == 200
         fleet = [r.get_attribute("id") + " " + r.get_attribute("data-level")
                  for r in page.locator("table.fleet tbody tr").all()]
@@ -224,10 +237,10 @@ def test_two_stores_devices_isolation_and_logout_on_postgresql(browser, twin: Tw
         views[url] = (tiles, fleet, fleet_text)
         page.close()
     tiles, fleet, _ = views[twin.pg_web]
-    assert [t.splitlines()[0] for t in tiles] == ["Market Street", "Harbour Mall"]
+    assert [t[0].split()[:2] for t in tiles] == [["Market", "Street"], ["Harbour", "Mall"]]
     # open alerts (the acknowledgement above leaves them open) counted per store
     open_s001 = sum(1 for s, e in twin.alerts if s == "s001" and e["state"] == "open")
-    assert f"{open_s001} open alert" in tiles[0]
+    assert tiles[0][-1] == str(open_s001)
     # problems first: the offline kiosk; a warning for the camera the hub has not acked
     assert fleet[0] == "dev-kiosk-s001-deli problem"
     assert "dev-cam-s002 warning" in fleet and len(fleet) == 5

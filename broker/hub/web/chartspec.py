@@ -1,0 +1,146 @@
+"""What each chart shows, as data: the hub sends it with the page and the vendored Chart.js
+(static/vendor/chartjs, drawn by static/charts.js) draws it with axes, legends and exact
+values on hover or tap. The same data gives the table behind every chart, for screen readers
+and copying. Pure: analytics results in, plain dicts out.
+
+Waits and dwells travel in minutes, so they get an axis of their own in minutes, never the
+Happy Index's 0-100.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from peakend.broker.hub.reports.analytics import Band, PeakEndDay, TrendPoint, fmt_duration
+from peakend.broker.hub.reports.today import DayLine
+from peakend.broker.hub.reports.traffic import DwellPoint
+from peakend.broker.hub.web.charts import happy_colour
+
+HAPPY = {"title": "Happy Index", "min": 0, "max": 100, "unit": "index"}
+MINUTES = {"title": "minutes", "min": 0, "unit": "minutes"}
+GREEN, VIOLET, RED, GREY, TEAL = "#2e7d32", "#7e57c2", "#e57373", "#90a4ae", "#00695c"
+
+
+@dataclass
+class Chart:
+    """One chart: its x labels, its series and its axes; ``as_dict`` is what the page's
+    script reads."""
+
+    name: str  # what it shows, for its aria-label and the table's caption
+    x_title: str
+    labels: list[str]
+    series: list[dict[str, Any]] = field(default_factory=list)
+    axes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kind: str = "line"
+
+    def add(self, label: str, values: list[float | None], *, axis: str = "y", kind: str = "line",
+            colour: str = GREEN, dashed: bool = False, notes: list[str] | None = None,
+            colours: list[str] | None = None, points_only: bool = False) -> None:
+        self.series.append({"label": label, "data": values, "axis": axis, "type": kind,
+                            "colour": colour, "colours": colours, "dashed": dashed,
+                            "notes": notes, "pointsOnly": points_only,
+                            "unit": self.axes[axis]["unit"]})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "x": self.x_title, "labels": self.labels,
+                "series": self.series, "axes": self.axes, "kind": self.kind}
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """The same numbers as a table: one row per x label, one column per series."""
+        head = [self.x_title] + [
+            f"{s['label']} ({'m:ss' if s['unit'] == 'minutes' else s['unit']})"
+            if s["unit"] != "index" else s["label"] for s in self.series]
+        rows = []
+        for i, x in enumerate(self.labels):
+            row = [x]
+            for s in self.series:
+                cell = _fmt(s["data"][i], s["unit"])
+                if s["notes"] and s["data"][i] is not None:
+                    cell += f" ({s['notes'][i]})"
+                row.append(cell)
+            rows.append(row)
+        return head, rows
+
+
+def wait_bands(bands: list[Band]) -> Chart:
+    c = Chart("Happy Index by linked wait", "Linked wait (m:ss)", [b.label for b in bands],
+              axes={"y": HAPPY}, kind="bar")
+    c.add("Happy Index", [_r(b.happy_index) for b in bands], kind="bar",
+          colours=[happy_colour(b.happy_index) for b in bands],
+          notes=[f"n={b.ratings}" for b in bands])
+    return c
+
+
+def trend(points: list[TrendPoint], by: str = "day") -> Chart:
+    c = Chart("Happy Index and wait p90 per " + by, "Week of" if by == "week" else "Day",
+              [_day(p.start) for p in points], axes={"y": HAPPY, "y2": MINUTES})
+    c.add("Happy Index", [_r(p.happy_index) for p in points], colour=GREEN,
+          notes=[f"n={p.ratings}" for p in points])
+    c.add("Wait p90", [_min(p.wait_p90_s) for p in points], axis="y2", kind="bar",
+          colour=VIOLET, notes=[f"{p.visits} visits" for p in points])
+    return c
+
+
+def peak_end(days: list[PeakEndDay]) -> Chart:
+    c = Chart("Peak wait and end of each day", "Day", [_day(d.day) for d in days],
+              axes={"y": HAPPY, "y2": MINUTES})
+    c.add("Happy Index of the day's last hour", [_r(d.end_happy_index) for d in days],
+          colour=GREEN, points_only=True, notes=[f"n={d.end_ratings}" for d in days])
+    c.add("Happy Index of the whole day", [_r(d.day_happy_index) for d in days],
+          colour=GREY, dashed=True, notes=[f"n={d.day_ratings}" for d in days])
+    c.add("Peak wait (busiest quarter hour's median)", [_min(d.peak_wait_s) for d in days],
+          axis="y2", kind="bar", colour=RED)
+    return c
+
+
+def dwell(points: list[DwellPoint]) -> Chart:
+    c = Chart("Dwell per day", "Day", [_day(p.start) for p in points], axes={"y": MINUTES})
+    c.add("Dwell p50", [_min(p.dwell_p50_s) for p in points], colour=TEAL,
+          notes=[f"{p.visits} visits" for p in points])
+    c.add("Dwell p90", [_min(p.dwell_p90_s) for p in points], colour="#004d40", dashed=True)
+    return c
+
+
+def day_lines(today: DayLine, usual: DayLine, metric: str, usual_label: str,
+              now_hour: int) -> Chart:
+    """Hour by hour: today up to the current hour (solid) and the usual day (dashed)."""
+    happy = metric == "happy"
+    c = Chart(("Happy Index" if happy else "Wait p90") + " by hour, today and " + usual_label,
+              "Hour", [f"{h:02d}:00" for h in range(24)],
+              axes={"y": HAPPY if happy else MINUTES})
+
+    def values(line: DayLine, upto: int) -> list[float | None]:
+        return [(_r(h.happy_index) if happy else _min(h.wait_p90_s)) if h.hour < upto else None
+                for h in line.hours]
+
+    def notes(line: DayLine) -> list[str]:
+        return [f"n={h.ratings if happy else h.waits}" for h in line.hours]
+
+    colour = GREEN if happy else VIOLET
+    c.add("today", values(today, now_hour + 1), colour=colour, notes=notes(today))
+    c.add(usual_label, values(usual, 24), colour=GREY, dashed=True, notes=notes(usual))
+    return c
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit == "minutes":
+        return fmt_duration(v * 60)
+    if unit == "index":
+        return f"{v:.1f}"
+    return f"{v:g}"
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
+
+
+def _min(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 4)
+
+
+def _day(d: date) -> str:
+    return d.strftime("%a %d %b")

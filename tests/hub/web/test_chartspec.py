@@ -1,0 +1,30 @@
+"""Chart data: waits in minutes on their own axis, the table behind a chart holds its numbers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from peakend.broker.hub.reports.analytics import Band, TrendPoint
+from peakend.broker.hub.web import chartspec
+
+
+def test_trend_puts_waits_in_minutes_on_their_own_axis() -> None:
+    points = [TrendPoint(date(2026, 3, 2), 10, 75.0, 40, 311.0),
+              TrendPoint(date(2026, 3, 3), 0, None, 12, None)]
+    c = chartspec.trend(points).as_dict()
+    happy, wait = c["series"]
+    assert (happy["axis"], happy["unit"], happy["data"]) == ("y", "index", [75.0, None])
+    assert (wait["axis"], wait["unit"], wait["type"]) == ("y2", "minutes", "bar")
+    assert wait["data"] == [round(311 / 60, 4), None]
+    assert c["axes"]["y"]["max"] == 100 and c["axes"]["y2"]["title"] == "minutes"
+    assert c["labels"] == ["Mon 02 Mar", "Tue 03 Mar"]
+
+
+def test_the_table_behind_a_chart_holds_its_numbers() -> None:
+    bands = [Band(0, 60, 12, 80.5, 0.1), Band(60, None, 0, None, None)]
+    head, rows = chartspec.wait_bands(bands).table()
+    assert head == ["Linked wait (m:ss)", "Happy Index"]
+    assert rows == [["0:00-1:00", "80.5 (n=12)"], [">= 1:00", "-"]]
+    head, rows = chartspec.trend([TrendPoint(date(2026, 3, 2), 10, 75.0, 40, 311.0)]).table()
+    assert head == ["Day", "Happy Index", "Wait p90 (m:ss)"]
+    assert rows == [["Mon 02 Mar", "75.0 (n=10)", "5:11 (40 visits)"]]
