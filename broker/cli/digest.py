@@ -9,7 +9,7 @@ from pathlib import Path
 
 from peakend.broker.cli.errors import USAGE, fail
 
-HELP = "a store's day or week in one page: mail it or write it to an HTML file"
+HELP = "a store's day or week in one page, mailed or written to a file"
 DB_HELP = ("the hub's database: a SQLite file (path or sqlite:///path) or "
            "postgresql://user:password@host:port/dbname")
 

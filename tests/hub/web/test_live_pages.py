@@ -60,7 +60,7 @@ def test_a_new_alert_shows_on_the_open_zone_and_store_pages_within_10_s(
     monitor.close()
     [alert] = [e for s, e in opened if s == "s001" and e["kind"] == "unhappy"]
     start = time.monotonic()
-    selector = f'#live .live-alert[data-alert="{alert["alert_id"]}"]'
+    selector = f'#live .live-alert[data-live-alert="{alert["alert_id"]}"]'
     page.wait_for_selector(selector, timeout=10_000)
     seen_after = time.monotonic() - start
     store_page.wait_for_selector(selector, timeout=10_000)

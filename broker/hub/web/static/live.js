@@ -28,7 +28,7 @@
     data.alerts.forEach(function (a) {
       // not the pages' alert-item: those carry the acknowledge form, these only show
       var li = el("li", "live-alert");
-      li.dataset.alert = a.alert_id;
+      li.dataset.liveAlert = a.alert_id;  // not data-alert: the pages' own alerts carry that
       li.appendChild(el("span", "badge alert", "open"));
       li.appendChild(el("strong", null, " " + a.zone_id + " "));
       li.appendChild(el("span", "cause", a.cause));
@@ -45,7 +45,7 @@
     table.appendChild(row);
     data.zones.forEach(function (z) {
       var tr = el("tr");
-      tr.dataset.zone = z.zone_id;
+      tr.dataset.liveZone = z.zone_id;  // not data-zone: the pages' zone rows carry that
       [z.zone_id, z.ratings, z.unhappy, z.happy_index === null ? "-" : z.happy_index,
        duration(z.wait_p90_s)].forEach(function (v) { tr.appendChild(el("td", null, v)); });
       table.appendChild(tr);
