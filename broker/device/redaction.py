@@ -22,5 +22,6 @@ def hide_url_passwords(text: str) -> str:
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a field called ``name`` holds a secret (``pin``, ``smtp_password``, ...)."""
-    return bool(_SECRET_NAME.search(name))
+    """Whether a field called ``name`` holds a secret (``pin``, ``smtp_password``, ...); one
+    ending in ``_env`` names the environment variable that holds it, which is no secret."""
+    return bool(_SECRET_NAME.search(name)) and not name.lower().endswith("_env")

@@ -160,3 +160,4 @@ def test_url_passwords_are_hidden_anywhere_in_a_text() -> None:
     assert is_secret_name("webhook_secret") and not is_secret_name("keepalive_s")
     assert not is_secret_name("spinner") and not is_secret_name("url")
     assert not is_secret_name("key") and is_secret_name("api_key")
+    assert not is_secret_name("password_env")  # the name of the variable, not the secret
