@@ -252,3 +252,14 @@ def test_the_hub_doctor_checks_the_web_through_the_redirect_with_the_hub_ca(http
         assert rows["web"]["status"] == "PASS", rows["web"]
         assert rows["web tls"]["status"] == "PASS", rows["web tls"]
         assert "against the hub" in rows["clock"]["detail"], rows["clock"]
+
+
+def test_https_answers_carry_hsts_and_private_ones_are_not_stored(https_hub):
+    """Over HTTPS browsers are told to come back only over HTTPS; over the plain side they
+    are only sent on (no HSTS there: a header over plain HTTP means nothing)."""
+    with urllib.request.urlopen(https_hub.https + "/login", timeout=10,
+                                context=ca_context(https_hub.ca)) as resp:
+        assert resp.headers["Strict-Transport-Security"] == "max-age=31536000"
+        assert resp.headers["Cache-Control"] == "no-store"
+    status, headers, _ = _request(https_hub.http, "GET", "/login")
+    assert status == 307 and "strict-transport-security" not in {k.lower() for k in headers}
