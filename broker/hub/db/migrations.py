@@ -264,6 +264,12 @@ def m009_accounts(db: HubDb) -> None:
     )
 
 
+def m011_user_language(db: HubDb) -> None:
+    """The language each manager reads the web in; NULL until they choose, when the browser's
+    Accept-Language decides."""
+    _run(db, "ALTER TABLE users ADD COLUMN language TEXT")
+
+
 Migration = Callable[[HubDb], None]
 
 MIGRATIONS: list[Migration] = [
@@ -276,6 +282,7 @@ MIGRATIONS: list[Migration] = [
     m007_quarantine_bounds,
     m008_rating_corrections,
     m009_accounts,
+    m011_user_language,
 ]
 
 
@@ -309,10 +316,11 @@ def pending(db: HubDb) -> list[str]:
 # Migrations a reader relies on nothing of (tidy-ups after earlier versions, tables and columns
 # only the writer reads), so a hub whose writer has not run them yet (a copied backup, workers
 # upgraded one by one) is read. m009 is read by the web's accounts alone, and `peakend serve`
-# starts its web only once its writer has migrated.
+# starts its web only once its writer has migrated. m011's language is read by the web alone
+# too (reports stay in English), under the same guarantee.
 OPTIONAL_FOR_READERS = frozenset({
     "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
-    "m008_rating_corrections", "m009_accounts",
+    "m008_rating_corrections", "m009_accounts", "m011_user_language",
 })
 
 

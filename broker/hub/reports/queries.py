@@ -538,8 +538,11 @@ class TodayView:
 
     @property
     def weekday(self) -> str:
-        return ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-                "Sunday")[self.day.weekday()]
+        """The day's name in the language of the request."""
+        from peakend.broker.hub.i18n import gettext
+        from peakend.broker.hub.reports.today import FULL_WEEKDAYS
+
+        return gettext(FULL_WEEKDAYS[self.day.weekday()])
 
 
 def today_view(
