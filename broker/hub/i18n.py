@@ -122,6 +122,28 @@ def fmt_decimal(value: float | int | None, digits: int = 0) -> str:
     return format_decimal(value, format=pattern, locale=locale())
 
 
+def fmt_index(value: float | None) -> str:
+    """The Happy Index (0-100) to one decimal, as the language writes decimals."""
+    return fmt_decimal(value, 1)
+
+
+def fmt_share(value: float | None) -> str:
+    """A share (0-1) as a percentage to one decimal, the language's percent sign and place."""
+    from babel.numbers import format_percent
+
+    if value is None:
+        return "-"
+    return format_percent(value, format="#,##0.0%", locale=locale())
+
+
+def fmt_change_share(d: float) -> str:
+    """Percentage points: 12 % -> 15 % is +3.0 pts, not +25 %."""
+    from babel.numbers import format_decimal
+
+    points = format_decimal(d * 100, format="+#,##0.0;-#,##0.0", locale=locale())
+    return gettext("%(points)s pts") % {"points": points}
+
+
 def fmt_datetime(moment: datetime | date, skeleton: str) -> str:
     """A moment as the current language writes it, from a CLDR skeleton ("Hm", "EHm", "MMMd"):
     each language orders and names the parts its own way."""

@@ -276,12 +276,14 @@ class _Web:
         env.install_gettext_callables(  # type: ignore[attr-defined]
             i18n.gettext, i18n.ngettext, newstyle=True)
         self.templates = Jinja2Templates(env=env)
-        self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
-                                          fmt_share=an.fmt_share, happy_colour=charts.happy_colour,
+        # numbers in the reader's language (Babel); durations stay m:ss in every language
+        self.templates.env.globals.update(fmt_duration=an.fmt_duration,
+                                          fmt_index=i18n.fmt_index, fmt_share=i18n.fmt_share,
+                                          happy_colour=charts.happy_colour,
                                           face_colour=charts.face_colour, face_names=FACES,
-                                          fmt_count=cmp.fmt_count,
+                                          fmt_count=i18n.fmt_decimal,
                                           fmt_change_index=cmp.fmt_change_index,
-                                          fmt_change_share=cmp.fmt_change_share,
+                                          fmt_change_share=i18n.fmt_change_share,
                                           fmt_change_duration=cmp.fmt_change_duration,
                                           fmt_change_count=cmp.fmt_change_count,
                                           keep_query=_keep_query,

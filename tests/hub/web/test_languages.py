@@ -107,10 +107,15 @@ def test_dates_and_numbers_are_written_the_language_s_way() -> None:
     try:
         assert i18n.fmt_datetime(moment, "MMMEd") == "3月2日周一"
         assert i18n.fmt_decimal(12345.67, 1) == "12,345.7"
+        assert i18n.fmt_share(0.1234) == "12.3%"
+        # the Happy Index keeps its 0-100 scale and one decimal in every language
+        assert i18n.fmt_index(75.04) == "75.0"
+        assert i18n.fmt_change_share(-0.012) == "-1.2 个百分点"
         assert i18n.gettext("Happy Index") == "幸福指数"
     finally:
         i18n.use("en")
     assert i18n.fmt_datetime(moment, "MMMEd") == "Mon 2 Mar"
+    assert i18n.fmt_change_share(0.03) == "+3.0 pts"
     assert i18n.gettext("Happy Index") == "Happy Index"
 
 
@@ -238,6 +243,9 @@ def test_chinese_glyphs_are_drawn_not_boxes(browser, site: dict[str, str]) -> No
         return [draw('登') === draw('录'), draw('幸') === draw('福')];
     }""")
     assert same == [False, False], "Chinese text shows as boxes: install fonts-noto-cjk"
+    # and a font of the system draws them, not one Chromium happened to bring
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True)
+    assert fonts.stdout.strip(), "no CJK font installed: deploy/install-deps.sh dev"
     page.close()
 
 
