@@ -14,6 +14,7 @@ import pytest
 from pagecheck import chart_problems, hover_tooltip, only_hub_requests, overflowing_text
 
 from peakend.broker.devtools.web_server import serve_in_thread
+from peakend.broker.hub import i18n
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports import compare as cmp
 from peakend.broker.hub.reports.queries import (
@@ -36,8 +37,12 @@ from .conftest import CONFIG, PASSWORD, messages, seed
 WIDTHS = {"laptop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
-def login(browser, url: str, name: str, viewport: dict) -> object:
-    page = browser.new_page(viewport=viewport, accept_downloads=True)
+# The browser's language for each language the pages speak (its Accept-Language)
+LOCALES = {"en": "en-GB", "zh-Hans": "zh-CN"}
+
+
+def login(browser, url: str, name: str, viewport: dict, language: str = "en") -> object:
+    page = browser.new_page(viewport=viewport, accept_downloads=True, locale=LOCALES[language])
     page.goto(f"{url}/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", PASSWORD)
@@ -268,37 +273,49 @@ def promo_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+def tr(language: str, message: str) -> str:
+    """What the pages say for ``message`` in ``language``."""
+    i18n.use(language)
+    try:
+        return i18n.gettext(message)
+    finally:
+        i18n.use("en")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_camera_only_zone_shows_visits_and_dwell_not_empty_ratings(
-    browser, promo_web: str, artifacts: Path, size: str
+    browser, promo_web: str, artifacts: Path, size: str, language: str
 ) -> None:
-    page = login(browser, promo_web, "anna", WIDTHS[size])
+    page = login(browser, promo_web, "anna", WIDTHS[size], language)
+    shot = size if language == "en" else f"{size}-{language}"
     with only_hub_requests(page, promo_web):
         assert page.goto(f"{promo_web}/s/s001?period=7d").status == 200
         assert overflowing_text(page) == []
-        page.screenshot(path=str(artifacts / f"store-camera-only-{size}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"store-camera-only-{shot}.png"), full_page=True)
         promo = page.locator("tr[data-zone=promo]").inner_text()
-        assert "camera only" in promo and "visits" in promo
+        assert tr(language, "camera only") in promo
+        assert {"en": " visits", "zh-Hans": " 人次"}[language] in promo
         assert "0.0%" not in promo
         assert page.locator("tr[data-zone=checkout] td").nth(5).inner_text().endswith("%")
         assert page.goto(f"{promo_web}/s/s001/z/promo?period=7d").status == 200
-        page.screenshot(path=str(artifacts / f"zone-camera-only-{size}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"zone-camera-only-{shot}.png"), full_page=True)
         assert overflowing_text(page) == []
     # no rating views at all: no Happy Index, faces, reasons, response rate
     text = page.locator("main").inner_text()
     for absent in ("Happy Index", "Response", "response", "What went wrong", "Faces"):
-        assert absent not in text
+        assert tr(language, absent) not in text
     assert int(page.locator("#kpi-visits").inner_text()) > 500
     assert chart_problems(page) == []
     dwell = "Chart.getChart(document.querySelector('#chart-dwell canvas'))"
-    assert page.evaluate(f"{dwell}.scales.y.options.title.text") == "minutes"
+    assert page.evaluate(f"{dwell}.scales.y.options.title.text") == tr(language, "minutes")
     assert page.evaluate(f"{dwell}.legend.legendItems.map(i => i.text)") == [
-        "Dwell p50", "Dwell p90"]
-    assert hover_tooltip(page, "chart-dwell")[0].startswith("Dwell p50: ")
+        tr(language, "Dwell p50"), tr(language, "Dwell p90")]
+    assert hover_tooltip(page, "chart-dwell")[0].startswith(tr(language, "Dwell p50") + ": ")
     heat = page.locator("svg.heat.wide")
     assert heat.count() == 1  # visits; no waits measured here, so no wait map
     assert heat.locator("rect[data-value]:not([data-value=''])").count() >= 7 * 9
-    assert heat.locator(".legend text").last.text_content() == "no data"
+    assert heat.locator(".legend text").last.text_content() == tr(language, "no data")
     page.close()
 
 
