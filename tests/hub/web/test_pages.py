@@ -273,11 +273,11 @@ def promo_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def tr(language: str, message: str) -> str:
-    """What the pages say for ``message`` in ``language``."""
+def tr(language: str, message: str, plural: str | None = None, n: int = 1) -> str:
+    """What the pages say for ``message`` (or its ``plural`` for ``n``) in ``language``."""
     i18n.use(language)
     try:
-        return i18n.gettext(message)
+        return i18n.gettext(message) if plural is None else i18n.ngettext(message, plural, n)
     finally:
         i18n.use("en")
 
@@ -447,9 +447,10 @@ def test_stores_side_by_side_with_their_change_and_zones_ranked(
     page.close()
 
 
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_zone_charts_have_axes_legends_tables_and_explanations(
-    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, language: str
 ) -> None:
     query, period = fixed_period()
     conn = open_db(hub_db)
@@ -457,20 +458,22 @@ def test_zone_charts_have_axes_legends_tables_and_explanations(
         rep = zone_report(conn, "s001", "checkout", period, CONFIG)
     finally:
         conn.close()
-    page = login(browser, web_url, "anna", WIDTHS[size])
+    page = login(browser, web_url, "anna", WIDTHS[size], language)
     with only_hub_requests(page, web_url) as seen:
         assert page.goto(f"{web_url}/s/s001/z/checkout?{urlencode(query)}").status == 200
         assert chart_problems(page) == []
         # the wait p90 bars of the trend stand on their own axis, in minutes
         trend = "Chart.getChart(document.querySelector('#chart-trend canvas'))"
         assert page.evaluate(f"{trend}.data.datasets[1].yAxisID") == "y2"
-        assert page.evaluate(f"{trend}.scales.y2.options.title.text") == "minutes"
+        assert page.evaluate(f"{trend}.scales.y2.options.title.text") == tr(language,
+                                                                               "minutes")
         top = page.evaluate(f"{trend}.scales.y2.max")
         assert top >= max(p.wait_p90_s for p in rep.trend if p.wait_p90_s) / 60
         # exact values on hover: the band's Happy Index and its n, as the report has them
         band = next(b for b in rep.bands if b.ratings)
         assert hover_tooltip(page, "chart-bands") == [
-            f"Happy Index: {an.fmt_index(round(band.happy_index, 2))} (n={band.ratings})"]
+            f"{tr(language, 'Happy Index')}: {an.fmt_index(round(band.happy_index, 2))} "
+            f"(n={band.ratings})"]
         # every explanation opens in place
         for key in ("happy", "unhappy", "p90", "tolerance"):
             page.click(f"details.explain[data-explains={key}] summary")
@@ -478,23 +481,33 @@ def test_zone_charts_have_axes_legends_tables_and_explanations(
         # the tables behind the charts open too, and nothing runs out of its box
         for summary in page.locator("details.behind summary").all():
             summary.click()
-        page.screenshot(path=str(artifacts / f"zone-open-{size}.png"), full_page=True)
+        shot = size if language == "en" else f"{size}-{language}"
+        page.screenshot(path=str(artifacts / f"zone-open-{shot}.png"), full_page=True)
         assert overflowing_text(page) == []
     assert any(u.endswith("/static/vendor/chartjs/chart.umd.min.js") for u in seen)
     text = page.locator("details.explain[data-explains=tolerance] p").inner_text()
-    assert "30 ratings" in text
+    assert text == tr(language, TOLERANCE) % {"num": 30}
     tol = rep.tolerance
-    assert page.locator("#tolerance-range").inner_text() == (
-        f"80% range {an.fmt_duration(tol.low_s)}-{an.fmt_duration(tol.high_s)}, "
-        f"n={tol.ratings}")
+    assert page.locator("#tolerance-range").inner_text() == tr(
+        language, "80%% range %(low)s-%(high)s, n=%(num)d") % {
+        "low": an.fmt_duration(tol.low_s), "high": an.fmt_duration(tol.high_s),
+        "num": tol.ratings}
     # the trend's table: each day's Happy Index and wait p90
     rows = page.locator("#chart-trend table.behind tbody tr").all()
     assert len(rows) == len(rep.trend)
     first = rep.trend[0]
     assert rows[0].locator("td").all_inner_texts()[:2] == [
         f"{an.fmt_index(round(first.happy_index, 2))} (n={first.ratings})",
-        f"{an.fmt_duration(round(first.wait_p90_s / 60, 4) * 60)} ({first.visits} visits)"]
+        f"{an.fmt_duration(round(first.wait_p90_s / 60, 4) * 60)} ("
+        + tr(language, "%(num)d visit", "%(num)d visits", first.visits) % {"num": first.visits}
+        + ")"]
     page.close()
+
+
+TOLERANCE = (
+    "The wait beyond which unhappy presses clearly climb, found from each rating and the wait "
+    "measured just before it. The 80 %% range is how sure it is; with fewer than %(num)s "
+    "ratings linked to a measured wait, or no clear step, it says so instead of guessing.")
 
 
 def test_today_view_with_the_usual_day_kept_reads_only_today(hub_db: Path) -> None:
