@@ -319,35 +319,52 @@ def test_camera_only_zone_shows_visits_and_dwell_not_empty_ratings(
     page.close()
 
 
+@pytest.fixture
+def speaking(language: str) -> Iterator[str]:
+    """The test's own sentences (the report functions it calls) in the page's language."""
+    i18n.use(language)
+    try:
+        yield language
+    finally:
+        i18n.use("en")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 @pytest.mark.parametrize("path", ["/s/s001", "/s/s001/z/checkout"])
 def test_pages_open_on_today_against_a_usual_day(
-    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, path: str
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, path: str, speaking: str
 ) -> None:
+    _ = i18n.gettext
     zone_ids = ["checkout"] if "/z/" in path else ["checkout", "deli"]
     conn = open_db(hub_db)
     try:
         before = today_view(conn, "s001", zone_ids, datetime.now(UTC), CONFIG)
-        page = login(browser, web_url, "anna", WIDTHS[size])
+        page = login(browser, web_url, "anna", WIDTHS[size], speaking)
         with only_hub_requests(page, web_url):
             assert page.goto(web_url + path).status == 200
             name = "store" if path == "/s/s001" else "zone"
-            page.screenshot(path=str(artifacts / f"{name}-today-{size}.png"), full_page=True)
+            shot = size if speaking == "en" else f"{size}-{speaking}"
+            page.screenshot(path=str(artifacts / f"{name}-today-{shot}.png"), full_page=True)
             assert overflowing_text(page) == []
         after = today_view(conn, "s001", zone_ids, datetime.now(UTC), CONFIG)
     finally:
         conn.close()
-    assert page.locator("nav.periods a[aria-current]").inner_text() == "Today"
+    assert page.locator("nav.periods a[aria-current]").inner_text() == _("Today")
     card = page.locator("#today")
-    assert card.locator("h2").inner_text() == f"Today against a usual {before.weekday}"
+    assert card.locator("h2").inner_text() == _("Today against a usual %(weekday)s") % {
+        "weekday": before.weekday}
     # the fixture holds two of the last four same weekdays (7 and 14 days ago)
     assert before.usual.days == 2
     sentences = card.locator(".sentences li").all_inner_texts()
     assert sentences in (before.sentences, after.sentences)
-    assert any(s.startswith("Happy Index today to ") or s.startswith("Too few ratings")
+    compared = _("Happy Index today %(span)s: %(today).1f against %(usual).1f on %(per)s, "
+                 "%(change)s (%(n)d and %(un)d ratings).").split("%(span)s")[0]
+    too_few = _("Too few ratings today %(span)s to compare (%(n)d; %(needed)d needed).")
+    assert any(s.startswith(compared) or s.startswith(too_few.split("%(span)s")[0])
                for s in sentences)
     # the usual day's hours, as the table behind the charts shows them
-    card.locator("summary:text('The numbers, hour by hour')").click()
+    card.locator(f"summary:text('{_('The numbers, hour by hour')}')").click()
     rows = {int(r.get_attribute("data-hour")): r.locator("td").all_inner_texts()
             for r in card.locator("table.hours tbody tr").all()}
     usual = before.usual.hours
@@ -365,13 +382,13 @@ def test_pages_open_on_today_against_a_usual_day(
         legend = page.evaluate(
             f"Chart.getChart(document.querySelector('#chart-day-{metric} canvas'))"
             ".legend.legendItems.map(i => i.text)")
-        assert legend == ["today", f"usual {before.weekday}"]
+        usual_day = _("usual %(weekday)s") % {"weekday": before.weekday}
+        assert legend == [_("today"), usual_day]
         assert page.evaluate(f"Chart.getChart(document.querySelector('#chart-day-{metric} "
-                             "canvas')).scales.y.options.title.text") == unit
+                             "canvas')).scales.y.options.title.text") == _(unit)
     first = next(h for h in usual if h.ratings)
     lines = hover_tooltip(page, "chart-day-happy", series=1)
-    assert f"usual {before.weekday}: {an.fmt_index(first.happy_index)} (n={first.ratings})" \
-        in lines
+    assert f"{usual_day}: {an.fmt_index(first.happy_index)} (n={first.ratings})" in lines
     page.close()
 
 
