@@ -66,10 +66,22 @@ def table_rows(page, selector: str) -> list[list[str]]:
             for r in page.locator(f"{selector} tbody tr").all()]
 
 
+@pytest.fixture
+def speaking(language: str) -> Iterator[str]:
+    """The test's own sentences (the report functions it calls) in the page's language."""
+    i18n.use(language)
+    try:
+        yield language
+    finally:
+        i18n.use("en")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_zone_page_says_what_went_wrong_and_well(
-    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, speaking: str
 ) -> None:
+    _ = i18n.gettext
     query, period = fixed_period()
     conn = open_db(hub_db)
     try:
@@ -77,14 +89,18 @@ def test_zone_page_says_what_went_wrong_and_well(
     finally:
         conn.close()
     assert rep.went_wrong.answered > 20 and rep.went_well.answered > 20
-    page = login(browser, web_url, "anna", WIDTHS[size])
+    page = login(browser, web_url, "anna", WIDTHS[size], speaking)
+    shot = size if speaking == "en" else f"{size}-{speaking}"
     with only_hub_requests(page, web_url):
         assert page.goto(f"{web_url}/s/s001/z/checkout?{urlencode(query)}").status == 200
-        page.screenshot(path=str(artifacts / f"zone-reasons-{size}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"zone-reasons-{shot}.png"), full_page=True)
         assert overflowing_text(page) == []
-    for side in (rep.went_wrong, rep.went_well):
+    for side, scores in ((rep.went_wrong, _("1 or 2")), (rep.went_well, _("3 or 4"))):
         card = page.locator(f"#reasons-{side.side}")
-        assert f"{side.answered} of {side.presses} presses" in card.inner_text()
+        said = _("%(answered)s of %(presses)s presses of %(scores)s said why (%(share)s).") % {
+            "answered": side.answered, "presses": side.presses, "scores": scores,
+            "share": an.fmt_share(side.answered_share)}
+        assert said in card.inner_text()
         assert table_rows(page, f"#reasons-{side.side} table") == [
             [r.label, "", str(r.count), an.fmt_share(r.share)] for r in side.reasons]
     # the wait reason by measured wait: the report's bands, and it climbs with the wait
@@ -113,10 +129,12 @@ def test_zone_csv_carries_each_rating_s_reason(browser, web_url: str, hub_db: Pa
     page.close()
 
 
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_faces_beside_the_happy_index_on_store_and_zone_pages(
-    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, speaking: str
 ) -> None:
+    _ = i18n.gettext
     query, period = fixed_period()
     conn = open_db(hub_db)
     try:
@@ -124,24 +142,27 @@ def test_faces_beside_the_happy_index_on_store_and_zone_pages(
         rep = zone_report(conn, "s001", "checkout", period, CONFIG)
     finally:
         conn.close()
-    page = login(browser, web_url, "anna", WIDTHS[size])
+    page = login(browser, web_url, "anna", WIDTHS[size], speaking)
+    shot = size if speaking == "en" else f"{size}-{speaking}"
     with only_hub_requests(page, web_url):
         assert page.goto(f"{web_url}/s/s001?{urlencode(query)}").status == 200
-        page.screenshot(path=str(artifacts / f"store-faces-{size}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"store-faces-{shot}.png"), full_page=True)
         assert overflowing_text(page) == []
         rows = table_rows(page, "table.zones")
         assert [r[2] for r in rows] == [
             " / ".join(f"{f.share * 100:.0f}" for f in line.face_shares) for line in lines]
         assert [t.strip() for t in page.locator(".face-legend li").all_inner_texts()] == [
-            "1 very unhappy", "2 unhappy", "3 happy", "4 very happy"]
+            f"{i} {_(name)}" for i, name in enumerate(
+                ("very unhappy", "unhappy", "happy", "very happy"), start=1)]
         # the zone line's counts are the zone report's, by another path (the rollup)
         checkout = next(line for line in lines if line.zone_id == "checkout")
         assert list(checkout.faces) == [f.count for f in rep.faces]
         assert page.goto(f"{web_url}/s/s001/z/checkout?{urlencode(query)}").status == 200
         assert overflowing_text(page) == []
     assert table_rows(page, "#faces table") == [
-        [f"{f.score} {f.label}", str(f.count), an.fmt_share(f.share)] for f in rep.faces]
-    assert f"{rep.summary.ratings} presses" in page.locator("#faces h2").inner_text()
+        [f"{f.score} {_(f.label)}", str(f.count), an.fmt_share(f.share)] for f in rep.faces]
+    presses = i18n.ngettext("%(num)d press", "%(num)d presses", rep.summary.ratings)
+    assert presses % {"num": rep.summary.ratings} in page.locator("#faces h2").inner_text()
     assert sum(f.count for f in rep.faces) == rep.summary.ratings
     bar = page.locator("#faces svg.facebar rect")
     assert bar.count() == sum(1 for f in rep.faces if f.count)
@@ -317,16 +338,6 @@ def test_camera_only_zone_shows_visits_and_dwell_not_empty_ratings(
     assert heat.locator("rect[data-value]:not([data-value=''])").count() >= 7 * 9
     assert heat.locator(".legend text").last.text_content() == tr(language, "no data")
     page.close()
-
-
-@pytest.fixture
-def speaking(language: str) -> Iterator[str]:
-    """The test's own sentences (the report functions it calls) in the page's language."""
-    i18n.use(language)
-    try:
-        yield language
-    finally:
-        i18n.use("en")
 
 
 @pytest.mark.parametrize("language", ["en", "zh-Hans"])
