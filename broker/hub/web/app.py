@@ -345,7 +345,8 @@ class _Web:
         try:
             if q.get("since") or q.get("until"):
                 if not q.get("since"):
-                    raise ReportError("the period has an end but no start: pick a start date")
+                    raise ReportError(_("the period has an end but no start: pick a start "
+                                        "date"))
                 since = parse_moment(q["since"], tz)
                 until = parse_moment(q["until"], tz) if q.get("until") else now
                 if q.get("until") and len(q["until"]) == 10:
@@ -353,8 +354,9 @@ class _Web:
                     until = until + timedelta(days=1)
                 if until <= since:
                     raise ReportError(
-                        f"the period ends ({q.get('until')}) before it starts ({q['since']}): "
-                        "pick an end after the start")
+                        _("the period ends (%(until)s) before it starts (%(since)s): pick an "
+                          "end after the start") % {"until": q.get("until"),
+                                                    "since": q["since"]})
                 return Period(since.astimezone(UTC), until.astimezone(UTC)), "custom"
             # Pages open on today: "how did today go" is the manager's first question.
             kind = q.get("period") or "day"

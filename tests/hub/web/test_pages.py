@@ -18,6 +18,7 @@ from peakend.broker.hub import i18n
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports import compare as cmp
 from peakend.broker.hub.reports.queries import (
+    MAX_DAYS,
     Period,
     open_db,
     parse_moment,
@@ -206,30 +207,40 @@ def test_unknown_store_or_zone_is_a_404_page(
     page.close()
 
 
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_reversed_or_unreadable_dates_get_a_400_page(
-    browser, web_url: str, artifacts: Path, size: str
+    browser, web_url: str, artifacts: Path, size: str, speaking: str
 ) -> None:
-    page = login(browser, web_url, "anna", WIDTHS[size])
+    _ = i18n.gettext
+    page = login(browser, web_url, "anna", WIDTHS[size], speaking)
+    # each reason as the page says it (after its first letter, which the page capitalises)
     cases = {
-        "since=2026-12-05&until=2026-12-01": "ends (2026-12-01) before it starts (2026-12-05)",
-        "since=yesterday": "'yesterday' is not a date or time",
-        "until=2026-12-01": "The period has an end but no start",
-        "period=fortnight": "Unknown period 'fortnight'",
+        "since=2026-12-05&until=2026-12-01": _(
+            "the period ends (%(until)s) before it starts (%(since)s): pick an end after the "
+            "start") % {"until": "2026-12-01", "since": "2026-12-05"},
+        "since=yesterday": _(
+            "'%(text)s' is not a date or time: write 2026-11-01 or 2026-11-01T09:00 (local "
+            "time of the store) or 2026-11-01T08:00:00Z (UTC)") % {"text": "yesterday"},
+        "until=2026-12-01": _("the period has an end but no start: pick a start date"),
+        "period=fortnight": _(
+            "unknown period '%(kind)s': use hour, day, week, month, 7d or 30d (any number of "
+            "days from 1 to %(max)d)") % {"kind": "fortnight", "max": MAX_DAYS},
     }
+    shot = size if speaking == "en" else f"{size}-{speaking}"
     with only_hub_requests(page, web_url):
         for n, (query, reason) in enumerate(cases.items()):
             for path in ("/s/s001", "/s/s001/z/checkout"):
                 resp = page.goto(f"{web_url}{path}?{query}")
                 assert resp.status == 400, (path, query)
                 text = page.locator(".error-page").inner_text()
-                assert "This period cannot be shown" in text and reason in text, text
+                assert _("This period cannot be shown") in text and reason[1:] in text, text
                 assert page.locator("table.zones, section.kpis").count() == 0
                 assert overflowing_text(page) == []
             if n == 0:
-                page.screenshot(path=str(artifacts / f"period-400-{size}.png"), full_page=True)
+                page.screenshot(path=str(artifacts / f"period-400-{shot}.png"), full_page=True)
         # the way out: the same zone for the last 7 days
-        page.click("text=Show this page for the last 7 days")
+        page.click(f"text={_('Show this page for the last 7 days')}")
         page.wait_for_url(f"{web_url}/s/s001/z/checkout")
         assert page.locator("section.kpis").count() == 1
         # one day from the form, start and end the same date: that whole day
