@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 READY   := $(VENV)/.ready
 PYTHON  ?= python3
 
-.PHONY: demo test deps lint bench clean
+.PHONY: demo test deps lint bench clean messages
 
 demo: $(READY)
 	$(VENV)/bin/peakend demo
@@ -28,6 +28,16 @@ lint: $(READY)
 
 bench: $(READY)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# After changing page text: extract it, merge it into each language's catalogue (translate
+# the new entries there), and compile the catalogues the package ships.
+LOCALES := broker/hub/locales
+messages: $(READY)
+	$(VENV)/bin/pybabel extract -F $(LOCALES)/babel.cfg -k N_ -k ngettext:1,2 --no-location \
+		--sort-output --project peakend -o $(LOCALES)/messages.pot .
+	$(VENV)/bin/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) --no-fuzzy-matching \
+		--ignore-obsolete
+	$(VENV)/bin/pybabel compile -d $(LOCALES) --statistics
 
 clean:
 	rm -rf $(VENV) tests/artifacts .pytest_cache

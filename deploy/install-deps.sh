@@ -3,11 +3,13 @@
 # `make test` and the Pi set-up. Usage: deploy/install-deps.sh [hub|kiosk|edge|dev ...]
 set -euo pipefail
 
+# The hub only serves pages (managers' own browsers draw them); the Chromium the page tests run
+# needs a CJK font, or Chinese pages show empty boxes.
 declare -A PKGS=(
   [hub]="mosquitto mosquitto-clients openssl"
   [kiosk]="libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libmtdev1 fonts-wqy-microhei"
   [edge]="libgl1 libglib2.0-0 v4l-utils"
-  [dev]="python3-venv chromium postgresql"
+  [dev]="python3-venv chromium fonts-noto-cjk postgresql"
 )
 
 roles=("$@")

@@ -7,6 +7,7 @@ import getpass
 import sys
 
 from peakend.broker.cli.errors import USAGE, fail
+from peakend.broker.hub.i18n import LANGUAGES
 
 HELP = "manage managers' web accounts"
 DB_HELP = ("the hub's database: a SQLite file (path or sqlite:///path) or "
@@ -30,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(otherwise it is asked for on the terminal)")
     add.add_argument("--admin", action="store_true",
                      help="may also add, remove and reset other accounts in the web")
+    add.add_argument("--language", choices=sorted(LANGUAGES),
+                     help="the language of the user's web pages (default: their browser's; "
+                     "they can change it in the page header)")
     add.add_argument("--config", help="hub.toml, whose [[stores]] the hub knows")
     ls = sub.add_parser("list", help="list accounts and their stores",
                         description="List the managers' accounts.")
@@ -122,7 +126,8 @@ def _add(args: argparse.Namespace) -> int:
                 f"the hub knows no store {', '.join(map(repr, unknown))} (it knows "
                 f"{', '.join(sorted(known))}): check the spelling, or add the store to "
                 "hub.toml's [[stores]] and pass --config")
-        user = add_user(conn, args.name, password, args.store, admin=args.admin)
+        user = add_user(conn, args.name, password, args.store, admin=args.admin,
+                        language=args.language)
     finally:
         conn.close()
     role = " (admin)" if user.admin else ""

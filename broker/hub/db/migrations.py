@@ -317,6 +317,12 @@ def m010_deliveries_and_tokens(db: HubDb) -> None:
     )
 
 
+def m011_user_language(db: HubDb) -> None:
+    """The language each manager reads the web in; NULL until they choose, when the browser's
+    Accept-Language decides."""
+    _run(db, "ALTER TABLE users ADD COLUMN language TEXT")
+
+
 Migration = Callable[[HubDb], None]
 
 MIGRATIONS: list[Migration] = [
@@ -330,6 +336,7 @@ MIGRATIONS: list[Migration] = [
     m008_rating_corrections,
     m009_accounts,
     m010_deliveries_and_tokens,
+    m011_user_language,
 ]
 
 
@@ -363,11 +370,12 @@ def pending(db: HubDb) -> list[str]:
 # Migrations a reader relies on nothing of (tidy-ups after earlier versions, tables and columns
 # only the writer reads), so a hub whose writer has not run them yet (a copied backup, workers
 # upgraded one by one) is read. m009 is read by the web's accounts alone, m010 by alert
-# delivery and the fleet page, and `peakend serve` starts its web and its delivery only once its
-# writer has migrated.
+# delivery and the fleet page, m011's language by the web alone (reports stay in English), and
+# `peakend serve` starts its web and its delivery only once its writer has migrated.
 OPTIONAL_FOR_READERS = frozenset({
     "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
     "m008_rating_corrections", "m009_accounts", "m010_deliveries_and_tokens",
+    "m011_user_language",
 })
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports.summary import Summary, fmt_duration
 
 # sort key -> (Summary field or "alerts"/"name", whether a higher value is better)
@@ -59,8 +60,8 @@ def parse_sort(text: str | None, default: str = "happy") -> tuple[str, bool]:
     text = text or default
     key = text.lstrip("-")
     if key not in SORTS:
-        raise SortError(f"cannot sort by {key!r}: use one of {', '.join(SORTS)} "
-                        "(a leading - sorts from the highest)")
+        raise SortError(_("cannot sort by '%(key)s': use one of %(sorts)s (a leading - sorts "
+                          "from the highest)") % {"key": key, "sorts": ", ".join(SORTS)})
     return key, text.startswith("-")
 
 

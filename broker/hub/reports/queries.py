@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import DatabaseError, HubDb, open_hub_db
+from peakend.broker.hub.i18n import gettext
 from peakend.broker.hub.reports.rollup import marks, refresh_rollups
 from peakend.broker.hub.reports.shares import (
     FaceShare,
@@ -538,8 +539,10 @@ class TodayView:
 
     @property
     def weekday(self) -> str:
-        return ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-                "Sunday")[self.day.weekday()]
+        """The day's name in the language of the request."""
+        from peakend.broker.hub.reports.today import FULL_WEEKDAYS
+
+        return gettext(FULL_WEEKDAYS[self.day.weekday()])
 
 
 def today_view(
@@ -645,13 +648,14 @@ def parse_moment(text: str, tz: ZoneInfo) -> datetime:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ReportError(
-            f"{text!r} is not a date or time: write 2026-11-01 or 2026-11-01T09:00 "
-            "(local time of the store) or 2026-11-01T08:00:00Z (UTC)"
+            gettext("'%(text)s' is not a date or time: write 2026-11-01 or 2026-11-01T09:00 "
+                    "(local time of the store) or 2026-11-01T08:00:00Z (UTC)") % {"text": text}
         ) from None
     if not FIRST_YEAR <= moment.year <= LAST_YEAR:
         # Far dates overflow the arithmetic of a report (a look-back before year 1); no hub
         # holds data from then anyway.
-        raise ReportError(f"{text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+        raise ReportError(gettext("'%(text)s' is outside the years %(first)d to %(last)d")
+                          % {"text": text, "first": FIRST_YEAR, "last": LAST_YEAR})
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
@@ -676,8 +680,9 @@ def local_period(kind: str, tz: ZoneInfo, now: datetime) -> Period:
         d = local.date() - timedelta(days=int(kind[:-1]) - 1)
         start = datetime(d.year, d.month, d.day, tzinfo=tz)
     else:
-        raise ReportError(f"unknown period {kind!r}: use hour, day, week, month, 7d or 30d "
-                          f"(any number of days from 1 to {MAX_DAYS})")
+        raise ReportError(gettext("unknown period '%(kind)s': use hour, day, week, month, 7d or "
+                                  "30d (any number of days from 1 to %(max)d)")
+                          % {"kind": kind, "max": MAX_DAYS})
     return Period(start.astimezone(UTC), now.astimezone(UTC))
 
 

@@ -20,9 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from peakend.broker.hub.i18n import N_
 from peakend.broker.hub.reports.summary import fmt_duration
 
-FACES = ("very unhappy", "unhappy", "happy", "very happy")
+FACES = (N_("very unhappy"), N_("unhappy"), N_("happy"), N_("very happy"))
 
 # The kiosk's follow-up question splits here whatever a hub counts as unhappy: its "what went
 # wrong" choices follow a 1 or 2, its "what went well" choices a 3 or 4 (kiosk/settings.py).

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from peakend.broker.hub.i18n import N_
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports.analytics import WEEKDAYS, local_times
 from peakend.broker.hub.reports.summary import fmt_duration, happy_index, percentile
 
@@ -27,7 +29,8 @@ MIN_WAITS = 8
 SAME_INDEX = 5.0
 SAME_WAIT_SHARE = 0.15
 
-_FULL_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+FULL_WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"),
+                 N_("Saturday"), N_("Sunday"))
 
 
 @dataclass(frozen=True)
@@ -115,25 +118,32 @@ def day_lines(
 
 def compare(today: DayLine, usual: DayLine, weekday: int, now_hour: int) -> list[str]:
     """A few sentences: how today went so far against the usual day to the same hour, and
-    the hours that stood out. ``now_hour`` is the current local hour (it counts as begun)."""
-    name = _FULL_WEEKDAYS[weekday]
+    the hours that stood out. ``now_hour`` is the current local hour (it counts as begun).
+    The sentences are in the language of the request (English outside one)."""
+    name = _(FULL_WEEKDAYS[weekday])
     upto = now_hour + 1
-    span = f"to {min(upto, 24):02d}:00"
+    span = _("to %(hour)s") % {"hour": f"{min(upto, 24):02d}:00"}
     if usual.days == 0:
-        return [f"No usual {name} to compare with yet: nothing was recorded on the last "
-                f"{USUAL_WEEKS} {name}s."]
+        return [_("No usual %(day)s to compare with yet: nothing was recorded on the last "
+                  "%(weeks)d %(day)ss.") % {"day": name, "weeks": USUAL_WEEKS}]
     out = []
     n, hi, nw, wp = today.upto(upto)
     un, uhi, unw, uwp = usual.upto(upto)
-    per = f"a usual {name} ({usual.days} of the last {USUAL_WEEKS})"
+    per = _("a usual %(day)s (%(days)d of the last %(weeks)d)") % {
+        "day": name, "days": usual.days, "weeks": USUAL_WEEKS}
     if n >= MIN_RATINGS and un >= MIN_RATINGS and hi is not None and uhi is not None:
-        out.append(f"Happy Index today {span}: {hi:.1f} against {uhi:.1f} on {per}, "
-                   f"{_index_word(hi - uhi)} ({n} and {un} ratings).")
+        out.append(_("Happy Index today %(span)s: %(today).1f against %(usual).1f on %(per)s, "
+                     "%(change)s (%(n)d and %(un)d ratings).") % {
+            "span": span, "today": hi, "usual": uhi, "per": per,
+            "change": _index_word(hi - uhi), "n": n, "un": un})
     elif n < MIN_RATINGS:
-        out.append(f"Too few ratings today {span} to compare ({n}; {MIN_RATINGS} needed).")
+        out.append(_("Too few ratings today %(span)s to compare (%(n)d; %(needed)d needed).")
+                   % {"span": span, "n": n, "needed": MIN_RATINGS})
     if nw >= MIN_WAITS and unw >= MIN_WAITS and wp is not None and uwp is not None:
-        out.append(f"Wait p90 today {span}: {fmt_duration(wp)} against {fmt_duration(uwp)} "
-                   f"on {per}, {_wait_word(wp, uwp)}.")
+        out.append(_("Wait p90 today %(span)s: %(today)s against %(usual)s on %(per)s, "
+                     "%(change)s.") % {"span": span, "today": fmt_duration(wp),
+                                       "usual": fmt_duration(uwp), "per": per,
+                                       "change": _wait_word(wp, uwp)})
     worst = best = longest = None
     for t, u in zip(today.hours[:upto], usual.hours[:upto], strict=True):
         if (t.ratings >= MIN_RATINGS and u.ratings >= MIN_RATINGS
@@ -150,17 +160,21 @@ def compare(today: DayLine, usual: DayLine, weekday: int, now_hour: int) -> list
             if longest is None or d > longest[0]:
                 longest = (d, t, u)
     if worst:
-        _, t, u = worst
-        out.append(f"Worst against usual: {_hours(t.hour)}, Happy Index {t.happy_index:.1f} "
-                   f"against {u.happy_index:.1f}.")
+        _gap, t, u = worst
+        out.append(_("Worst against usual: %(hours)s, Happy Index %(today).1f against "
+                     "%(usual).1f.") % {"hours": _hours(t.hour), "today": t.happy_index,
+                                        "usual": u.happy_index})
     if best:
-        _, t, u = best
-        out.append(f"Best against usual: {_hours(t.hour)}, Happy Index {t.happy_index:.1f} "
-                   f"against {u.happy_index:.1f}.")
+        _gap, t, u = best
+        out.append(_("Best against usual: %(hours)s, Happy Index %(today).1f against "
+                     "%(usual).1f.") % {"hours": _hours(t.hour), "today": t.happy_index,
+                                        "usual": u.happy_index})
     if longest:
-        _, t, u = longest
-        out.append(f"Waits furthest above usual: {_hours(t.hour)}, p90 "
-                   f"{fmt_duration(t.wait_p90_s)} against {fmt_duration(u.wait_p90_s)}.")
+        _gap, t, u = longest
+        out.append(_("Waits furthest above usual: %(hours)s, p90 %(today)s against "
+                     "%(usual)s.") % {"hours": _hours(t.hour),
+                                      "today": fmt_duration(t.wait_p90_s),
+                                      "usual": fmt_duration(u.wait_p90_s)})
     return out
 
 
@@ -170,14 +184,16 @@ def weekday_name(day: date) -> str:
 
 def _index_word(d: float) -> str:
     if abs(d) < SAME_INDEX:
-        return "about as usual"
-    return f"{'better' if d > 0 else 'worse'} by {abs(d):.1f}"
+        return _("about as usual")
+    word = _("better by %(points).1f") if d > 0 else _("worse by %(points).1f")
+    return word % {"points": abs(d)}
 
 
 def _wait_word(today: float, usual: float) -> str:
     if abs(today - usual) <= usual * SAME_WAIT_SHARE:
-        return "about as usual"
-    return f"{'longer' if today > usual else 'shorter'} by {fmt_duration(abs(today - usual))}"
+        return _("about as usual")
+    word = _("longer by %(wait)s") if today > usual else _("shorter by %(wait)s")
+    return word % {"wait": fmt_duration(abs(today - usual))}
 
 
 def _hours(h: int) -> str:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from peakend.broker.hub.i18n import N_
 from peakend.broker.hub.reports.analytics import HeatMap, ZoneData, local_times
 from peakend.broker.hub.reports.summary import percentiles
 
@@ -27,7 +28,7 @@ def heatmap_visits(data: ZoneData, tz: ZoneInfo) -> HeatMap:
             wd, h = int(k // 24), int(k % 24)
             counts[wd][h] = int(n[k])
             cells[wd][h] = int(n[k]) / days_per_weekday[wd]
-    return HeatMap("Visits per hour", cells, counts)
+    return HeatMap(N_("Visits per hour"), cells, counts)
 
 
 @dataclass(frozen=True)

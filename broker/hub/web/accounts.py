@@ -1,6 +1,7 @@
-"""Accounts in the web: an admin's page of the other accounts, and the one-time page where a
-forgotten password is replaced. The rules (who may do what, what a link allows) are in
-:mod:`peakend.broker.hub.web.auth`; here only forms and answers."""
+"""Accounts in the web: an admin's page of the other accounts, the one-time page where a
+forgotten password is replaced, and the header's switch of the language one reads in. The
+rules (who may do what, what a link allows) are in :mod:`peakend.broker.hub.web.auth`; here
+only forms and answers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.web.auth import (
     UserError,
     add_user,
@@ -19,6 +21,7 @@ from peakend.broker.hub.web.auth import (
     list_users,
     remove_user,
     reset_user,
+    set_language,
     start_reset,
     stores_with_devices,
     unknown_stores,
@@ -35,6 +38,7 @@ def routes(web: _Web) -> list[Route]:
         Route("/users", pages.change, methods=["POST"]),
         Route("/reset/{token}", pages.reset_form, methods=["GET"]),
         Route("/reset/{token}", pages.reset, methods=["POST"]),
+        Route("/language", pages.language, methods=["POST"]),
     ]
 
 
@@ -65,28 +69,51 @@ class _AccountPages:
             action, name = str(form.get("action", "")), str(form.get("name", "")).strip()
             if action == "remove":
                 if name == admin.name:
-                    raise UserError("you cannot remove your own account")
+                    raise UserError(_("you cannot remove your own account"))
                 remove_user(conn, name)
-                return f"Removed {name}; their sessions have ended."
+                return _("Removed %(name)s; their sessions have ended.") % {"name": name}
             if action == "reset":
                 token = start_reset(conn, name)
                 base = f"{request.url.scheme}://{request.url.netloc}"
-                return (f"Pass this link to {name} privately; it works once, for 24 hours: "
-                        f"{base}/reset/{token}")
+                return (_("Pass this link to %(name)s privately; it works once, for 24 hours: "
+                          "%(link)s") % {"name": name, "link": f"{base}/reset/{token}"})
             if action == "add":
                 stores = [s.strip() for s in str(form.get("stores", "")).split(",") if s.strip()]
                 foreign = [s for s in stores if s not in admin.stores]
                 if foreign:
-                    raise UserError(f"you may give only your own stores "
-                                    f"({', '.join(admin.stores)}), not {', '.join(foreign)}")
+                    raise UserError(_("you may give only your own stores (%(yours)s), not "
+                                      "%(others)s") % {"yours": ", ".join(admin.stores),
+                                                       "others": ", ".join(foreign)})
                 known = {s.id for s in self.web.config.stores} | stores_with_devices(conn)
                 unknown = unknown_stores(stores, known)
                 if unknown:
-                    raise UserError(f"the hub knows no store {', '.join(unknown)}")
+                    raise UserError(_("the hub knows no store %(stores)s")
+                                    % {"stores": ", ".join(unknown)})
                 add_user(conn, name, str(form.get("password", "")), stores,
                          admin=form.get("admin") == "on")
-                return f"Created {name}."
-            raise HTTPException(400, "Unknown action.")
+                return _("Created %(name)s.") % {"name": name}
+            raise HTTPException(400, _("Unknown action."))
+
+    async def language(self, request: Request) -> Response:
+        """The user's choice of language, kept with their account (every browser they use
+        follows it); back to the page they switched on."""
+        form = await request.form()
+
+        def choose() -> None:
+            with self.web.db(write=True) as conn:
+                user, csrf = self.web._require(request, conn)
+                self.web._check_csrf(form, csrf)
+                try:
+                    set_language(conn, user.id, str(form.get("language", "")))
+                except UserError as exc:
+                    raise HTTPException(400, str(exc)) from None
+
+        await run_in_threadpool(choose)
+        back = str(form.get("back", ""))
+        # only a page of this site: a forged form must not send anyone elsewhere
+        if not back.startswith("/") or back.startswith("//"):
+            back = "/"
+        return RedirectResponse(back, status_code=303)
 
     def _admin(self, request: Request, conn: Any) -> tuple[Any, str]:
         user, csrf = self.web._require(request, conn)
@@ -98,8 +125,9 @@ class _AccountPages:
         with self.web.db() as conn:
             user = reset_user(conn, request.path_params["token"])
         if user is None:
-            return self.web.render(request, "error.html", status=404, message=(
-                "This link is unknown, used or expired: ask an admin for a new one."))
+            return self.web.render(request, "error.html", status=404, title=_("Not found"),
+                                   message=_("This link is unknown, used or expired: ask an "
+                                             "admin for a new one."))
         return self.web.render(request, "reset.html", status=status, account=user.name,
                                error=error)
 
@@ -107,7 +135,7 @@ class _AccountPages:
         form = await request.form()
         password = str(form.get("password", ""))
         if password != str(form.get("again", "")):
-            return self.reset_form(request, "The two passwords differ.", 400)
+            return self.reset_form(request, _("The two passwords differ."), 400)
 
         def finish() -> None:
             with self.web.db(write=True) as conn:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -36,8 +37,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from peakend.broker.field import install
+from peakend.broker.hub import i18n
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.i18n import N_
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports import compare as cmp
 from peakend.broker.hub.reports.alerts import acknowledge, add_comment, store_alerts
@@ -76,8 +80,11 @@ from peakend.broker.hub.web.throttle import LoginThrottle
 HERE = Path(__file__).parent
 COOKIE = "peakend_session"
 LOGIN_COOKIE = "peakend_login"
-PERIODS = [("day", "Today"), ("week", "This week"), ("7d", "7 days"), ("month", "This month"),
-           ("30d", "30 days")]
+# labels translated where the page shows them
+PERIODS = [("day", N_("Today")), ("week", N_("This week")), ("7d", N_("7 days")),
+           ("month", N_("This month")), ("30d", N_("30 days"))]
+# States the pages show as words (an alert's, a device's), translated there
+SHOWN_STATES = (N_("open"), N_("closed"), N_("online"), N_("offline"), N_("never connected"))
 # Scripts only from the hub itself (the vendored Chart.js, static/charts.js and
 # static/live.js): no inline script, no CDN.
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -120,6 +127,7 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers={HTTPException: web.error},
                     lifespan=_sweeping_installs(web.broker_data))
     app.add_middleware(_SecurityHeaders)
+    app.add_middleware(_BrowserLanguage)
     return app
 
 
@@ -241,6 +249,21 @@ class _SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class _BrowserLanguage:
+    """Every request starts in the browser's language (Accept-Language), so the login page and
+    the errors of someone not logged in read in it; a logged-in user's own choice replaces it
+    in :meth:`_Web._user`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            header = dict(scope.get("headers") or ()).get(b"accept-language", b"")
+            i18n.use(i18n.negotiate(header.decode("latin-1")))
+        await self.app(scope, receive, send)
+
+
 class _Web:
     def __init__(self, db: str | Path, config: HubConfig, broker_data: Path | None = None) -> None:
         self.config = config
@@ -249,18 +272,27 @@ class _Web:
         # and each page opens its own connection, which never writes (a read-only role will do).
         self.db_url = db
         self.throttle = LoginThrottle()
-        self._usual: dict[tuple[str, tuple[str, ...], date],
+        self._usual: dict[tuple[str, tuple[str, ...], date, str],
                           tuple[float, Any, float, TodayView]] = {}
-        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
-        self.templates.env.globals.update(fmt_duration=an.fmt_duration, fmt_index=an.fmt_index,
-                                          fmt_share=an.fmt_share, happy_colour=charts.happy_colour,
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                                 autoescape=True, extensions=["jinja2.ext.i18n"])
+        # the catalogue is looked up at each call, in the language the request set
+        env.install_gettext_callables(  # type: ignore[attr-defined]
+            i18n.gettext, i18n.ngettext, newstyle=True)
+        self.templates = Jinja2Templates(env=env)
+        # numbers in the reader's language (Babel); durations stay m:ss in every language
+        self.templates.env.globals.update(fmt_duration=an.fmt_duration,
+                                          fmt_index=i18n.fmt_index, fmt_share=i18n.fmt_share,
+                                          happy_colour=charts.happy_colour,
                                           face_colour=charts.face_colour, face_names=FACES,
-                                          fmt_count=cmp.fmt_count,
+                                          fmt_count=i18n.fmt_decimal,
                                           fmt_change_index=cmp.fmt_change_index,
-                                          fmt_change_share=cmp.fmt_change_share,
+                                          fmt_change_share=i18n.fmt_change_share,
                                           fmt_change_duration=cmp.fmt_change_duration,
                                           fmt_change_count=cmp.fmt_change_count,
-                                          keep_query=_keep_query)
+                                          keep_query=_keep_query,
+                                          fmt_decimal=i18n.fmt_decimal,
+                                          languages=i18n.LANGUAGES)
 
     @contextmanager
     def db(self, *, write: bool = False) -> Iterator[HubDb]:
@@ -270,8 +302,8 @@ class _Web:
         try:
             conn = open_db(self.db_url, migrate=False, read_only=not write)
         except ReportError:
-            raise HTTPException(503, "The hub's database cannot be reached just now; try "
-                                     "again in a minute.") from None
+            raise HTTPException(503, _("The hub's database cannot be reached just now; try "
+                                       "again in a minute.")) from None
         try:
             yield conn
         finally:
@@ -280,7 +312,12 @@ class _Web:
     # -- helpers ----------------------------------------------------------------------------
 
     def _user(self, request: Request, conn: HubDb) -> tuple[User, str] | None:
-        return session_user(conn, request.cookies.get(COOKIE))
+        found = session_user(conn, request.cookies.get(COOKIE))
+        if found is not None and found[0].language:
+            # kept in the scope too: an error page is drawn outside this thread
+            request.scope["language"] = found[0].language
+            i18n.use(found[0].language)
+        return found
 
     def _require(self, request: Request, conn: HubDb,
                  store: str | None = None) -> tuple[User, str]:
@@ -293,11 +330,14 @@ class _Web:
 
     def _check_csrf(self, form: Any, csrf: str) -> None:
         if not hmac.compare_digest(str(form.get("csrf", "")), csrf):
-            raise HTTPException(403, "The form was stale or not from this site; reload and "
-                                     "try again.")
+            raise HTTPException(403, _("The form was stale or not from this site; reload and "
+                                       "try again."))
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
         ctx.setdefault("user", None)
+        if "language" in request.scope:
+            i18n.use(request.scope["language"])
+        ctx["language"] = i18n.current()
         return self.templates.TemplateResponse(request, name, ctx, status_code=status)
 
     def _period(self, request: Request, store: str) -> tuple[Period, str]:
@@ -309,7 +349,8 @@ class _Web:
         try:
             if q.get("since") or q.get("until"):
                 if not q.get("since"):
-                    raise ReportError("the period has an end but no start: pick a start date")
+                    raise ReportError(_("the period has an end but no start: pick a start "
+                                        "date"))
                 since = parse_moment(q["since"], tz)
                 until = parse_moment(q["until"], tz) if q.get("until") else now
                 if q.get("until") and len(q["until"]) == 10:
@@ -317,8 +358,9 @@ class _Web:
                     until = until + timedelta(days=1)
                 if until <= since:
                     raise ReportError(
-                        f"the period ends ({q.get('until')}) before it starts ({q['since']}): "
-                        "pick an end after the start")
+                        _("the period ends (%(until)s) before it starts (%(since)s): pick an "
+                          "end after the start") % {"until": q.get("until"),
+                                                    "since": q["since"]})
                 return Period(since.astimezone(UTC), until.astimezone(UTC)), "custom"
             # Pages open on today: "how did today go" is the manager's first question.
             kind = q.get("period") or "day"
@@ -338,7 +380,8 @@ class _Web:
     def _today_view(self, conn: HubDb, store: str, zone_ids: list[str],
                     now: datetime) -> TodayView:
         day = now.astimezone(self.config.timezone(store)).date()
-        key = (store, tuple(zone_ids), day)
+        # the card's sentences are in the reader's language, so each language keeps its own
+        key = (store, tuple(zone_ids), day, i18n.current())
         t = time.monotonic()
         # (when the usual day was read, the usual day, when the card was made, the card)
         kept = self._usual.get(key)
@@ -356,7 +399,7 @@ class _Web:
         """The template values of the today-against-usual card (none when not today)."""
         if view is None:
             return {"today": None}
-        usual = f"usual {view.weekday}"
+        usual = i18n.gettext("usual %(weekday)s") % {"weekday": view.weekday}
         return {"today": view,
                 "day_happy": spec.day_lines(view.today, view.usual, "happy", usual,
                                             view.now_hour),
@@ -380,22 +423,24 @@ class _Web:
         """A store of the user's account that the hub has never heard of is a 404, not an
         empty page."""
         if not self._store_known(conn, store):
-            raise HTTPException(404, f"No store {store} on this hub: it is not listed in "
-                                     "hub.toml and none of its devices has connected yet.")
+            raise HTTPException(404, _("No store %(store)s on this hub: it is not listed in "
+                                       "hub.toml and none of its devices has connected yet.")
+                                % {"store": store})
 
     def _known_zone(self, conn: HubDb, store: str, zone: str) -> None:
         if not has_sent(conn, store, zone):
-            raise HTTPException(404, f"No zone {zone!r} at {self.config.store(store).label}: "
-                                     "no device of that zone has sent anything. The store "
-                                     "page lists its zones.")
+            raise HTTPException(404, _("No zone '%(zone)s' at %(store)s: no device of that zone "
+                                       "has sent anything. The store page lists its zones.")
+                                % {"zone": zone, "store": self.config.store(store).label})
 
     async def error(self, request: Request, exc: HTTPException) -> Response:
         if exc.status_code in (301, 302, 303) and exc.headers:
             return RedirectResponse(exc.headers["Location"], status_code=303)
         # A 404 of a store that is not the user's must read like one that does not exist;
         # only our own details (which never name another store) are shown.
-        generic = {404: "Nothing here, or not yours to see."}
-        titles = {400: "This period cannot be shown", 404: "Not found"}
+        generic = {404: _("Nothing here, or not yours to see.")}
+        titles = {400: _("This period cannot be shown"), 404: _("Not found"),
+                  403: _("Forbidden"), 503: _("Service Unavailable")}
         detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
         return self.render(request, "error.html", status=exc.status_code,
                            title=titles.get(exc.status_code, HTTPStatus(exc.status_code).phrase),
@@ -415,15 +460,17 @@ class _Web:
         form = await request.form()
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
-            return self.login_form(request, "The form expired; please try again.", 403)
+            return self.login_form(request, _("The form expired; please try again."), 403)
         name, password = str(form.get("name", "")), str(form.get("password", ""))
         address = request.client.host if request.client else "?"
         wait = self.throttle.retry_after(name, address)
         if wait is not None:
             minutes = max(1, round(wait / 60))
-            resp = self.login_form(
-                request, f"Too many wrong passwords for this account or from this address; "
-                f"try again in {minutes} minute{'s' if minutes > 1 else ''}.", 429)
+            resp = self.login_form(request, i18n.ngettext(
+                "Too many wrong passwords for this account or from this address; try again in "
+                "%(num)d minute.",
+                "Too many wrong passwords for this account or from this address; try again in "
+                "%(num)d minutes.", minutes) % {"num": minutes}, 429)
             resp.headers["Retry-After"] = str(int(wait) + 1)
             return resp
         # scrypt takes tens of milliseconds on purpose: off the event loop, so other people's
@@ -431,7 +478,7 @@ class _Web:
         token = await run_in_threadpool(self._log_in, name, password)
         if token is None:
             self.throttle.failed(name, address)
-            return self.login_form(request, "Wrong name or password.", 401)
+            return self.login_form(request, _("Wrong name or password."), 401)
         self.throttle.succeeded(name)
         resp = RedirectResponse("/", status_code=303)
         resp.set_cookie(COOKIE, token, httponly=True, samesite="lax",
@@ -646,6 +693,7 @@ def _keep_query(request: Request, param: str, value: str) -> str:
 
 
 def _local(ts: str | None, tz: str) -> str:
+    """A moment in store time, as short as is clear, written the reader's way."""
     if not ts:
         return "-"
     from zoneinfo import ZoneInfo
@@ -653,7 +701,7 @@ def _local(ts: str | None, tz: str) -> str:
     moment = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(ZoneInfo(tz))
     today = datetime.now(ZoneInfo(tz)).date()
     if moment.date() == today:
-        return moment.strftime("%H:%M")
+        return i18n.fmt_datetime(moment, "Hm")
     if moment.date() > today - timedelta(days=6):
-        return moment.strftime("%a %H:%M")
-    return moment.strftime("%d %b %H:%M")
+        return i18n.fmt_datetime(moment, "EHm")
+    return f"{i18n.fmt_datetime(moment, 'MMMd')} {i18n.fmt_datetime(moment, 'Hm')}"

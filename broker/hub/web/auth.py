@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.i18n import LANGUAGES
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.wire.contract import format_ts, is_slug
 
 SESSION_DAYS = 14
@@ -35,6 +37,8 @@ class User:
     name: str
     stores: tuple[str, ...]
     admin: bool = False
+    # None until the user chooses: the browser's Accept-Language decides meanwhile
+    language: str | None = None
 
 
 def hash_password(password: str) -> str:
@@ -56,33 +60,46 @@ def check_password(password: str, stored: str) -> bool:
 
 
 def add_user(
-    conn: HubDb, name: str, password: str, stores: list[str], *, admin: bool = False
+    conn: HubDb, name: str, password: str, stores: list[str], *, admin: bool = False,
+    language: str | None = None,
 ) -> User:
     if not name or len(name) > 64 or not name.isprintable():
-        raise UserError("the name must be 1-64 printable characters")
+        raise UserError(_("the name must be 1-64 printable characters"))
     _check_password(password)
     if not stores:
-        raise UserError("give at least one --store the manager may see")
+        raise UserError(_("give at least one --store the manager may see"))
     for s in stores:
         if not is_slug(s):
-            raise UserError(f"{s!r} is not a store id such as s001")
+            raise UserError(_("'%(store)s' is not a store id such as s001") % {"store": s})
+    _check_language(language)
     if conn.execute("SELECT 1 FROM users WHERE name = $1", (name,)).fetchone():
-        raise UserError(f"user {name!r} exists already")
+        raise UserError(_("user '%(name)s' exists already") % {"name": name})
     (uid,) = conn.execute(
-        "INSERT INTO users (name, password_hash, created_at, admin) VALUES ($1, $2, $3, $4) "
-        "RETURNING id",
-        (name, hash_password(password), format_ts(datetime.now(UTC)), int(admin)),
+        "INSERT INTO users (name, password_hash, created_at, admin, language) "
+        "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        (name, hash_password(password), format_ts(datetime.now(UTC)), int(admin), language),
     ).fetchone()
     conn.executemany(
         "INSERT INTO user_stores (user_id, store_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(uid, s) for s in stores],
     )
-    return User(uid, name, tuple(sorted(set(stores))), admin)
+    return User(uid, name, tuple(sorted(set(stores))), admin, language)
+
+
+def set_language(conn: HubDb, user_id: int, language: str) -> None:
+    """The language the user reads the web in from now on."""
+    _check_language(language)
+    conn.execute("UPDATE users SET language = $1 WHERE id = $2", (language, user_id))
+
+
+def _check_language(language: str | None) -> None:
+    if language is not None and language not in LANGUAGES:
+        raise UserError(f"the web speaks {', '.join(LANGUAGES)}, not {language!r}")
 
 
 def _check_password(password: str) -> None:
     if len(password) < 8:
-        raise UserError("the password must have at least 8 characters")
+        raise UserError(_("the password must have at least 8 characters"))
 
 
 def unknown_stores(wanted: list[str], known: set[str]) -> list[str]:
@@ -102,7 +119,8 @@ def stores_with_devices(conn: HubDb) -> set[str]:
 def remove_user(conn: HubDb, name: str) -> None:
     """The account, its stores, sessions and reset links (the foreign keys cascade)."""
     if conn.execute("DELETE FROM users WHERE name = $1 RETURNING id", (name,)).fetchone() is None:
-        raise UserError(f"there is no user {name!r} (peakend user list shows them)")
+        raise UserError(_("there is no user '%(name)s' (peakend user list shows them)")
+                        % {"name": name})
 
 
 def start_reset(conn: HubDb, name: str, hours: float = RESET_HOURS) -> str:
@@ -110,7 +128,8 @@ def start_reset(conn: HubDb, name: str, hours: float = RESET_HOURS) -> str:
     unused one of the same user stops working."""
     row = conn.execute("SELECT id FROM users WHERE name = $1", (name,)).fetchone()
     if row is None:
-        raise UserError(f"there is no user {name!r} (peakend user list shows them)")
+        raise UserError(_("there is no user '%(name)s' (peakend user list shows them)")
+                        % {"name": name})
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     conn.execute("DELETE FROM password_resets WHERE user_id = $1 OR expires_at < $2",
@@ -138,7 +157,7 @@ def finish_reset(conn: HubDb, token: str, password: str) -> User:
     _check_password(password)
     user = reset_user(conn, token)
     if user is None:
-        raise UserError("this link is unknown, used or expired: ask an admin for a new one")
+        raise UserError(_("this link is unknown, used or expired: ask an admin for a new one"))
     conn.execute("UPDATE users SET password_hash = $1 WHERE id = $2",
                  (hash_password(password), user.id))
     conn.execute("DELETE FROM password_resets WHERE user_id = $1", (user.id,))
@@ -147,12 +166,13 @@ def finish_reset(conn: HubDb, token: str, password: str) -> User:
 
 
 def get_user(conn: HubDb, user_id: int) -> User | None:
-    row = conn.execute("SELECT id, name, admin FROM users WHERE id = $1", (user_id,)).fetchone()
+    row = conn.execute("SELECT id, name, admin, language FROM users WHERE id = $1",
+                       (user_id,)).fetchone()
     if row is None:
         return None
     stores = tuple(r[0] for r in conn.execute(
         "SELECT store_id FROM user_stores WHERE user_id = $1 ORDER BY store_id", (user_id,)))
-    return User(row[0], row[1], stores, bool(row[2]))
+    return User(row[0], row[1], stores, bool(row[2]), row[3])
 
 
 def list_users(conn: HubDb) -> list[User]:

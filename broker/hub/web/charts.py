@@ -13,8 +13,9 @@ from html import escape
 
 from markupsafe import Markup
 
+from peakend.broker.hub import i18n
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports.analytics import (
-    WEEKDAYS,
     HeatMap,
     fmt_duration,
 )
@@ -61,13 +62,14 @@ def heatmap(hm: HeatMap, kind: str, tall: bool = False) -> Markup:
     height = top + rows * ch + 8 + 22 * legend_rows
     values = [v for row in hm.cells for v in row if v is not None]
     vmax = max(values) if values else 0.0
+    weekdays = _weekday_names()
+    name = _("%(title)s by weekday and hour") % {"title": _(hm.title)}
     out = [f'<svg class="chart heat{" tall" if tall else " wide"}" viewBox="0 0 {width} '
-           f'{height}" role="img" aria-label="{escape(hm.title)} by weekday and hour" {FONT} '
-           'font-size="10">']
+           f'{height}" role="img" aria-label="{escape(name)}" {FONT} font-size="10">']
     if tall:
         for d in range(7):
             out.append(f'<text x="{left + d * cw + cw / 2}" y="12" text-anchor="middle" '
-                       f'fill="#546e7a">{WEEKDAYS[d]}</text>')
+                       f'fill="#546e7a">{weekdays[d]}</text>')
         for h in range(0, 24, 2):
             out.append(f'<text x="{left - 6}" y="{top + h * ch + ch * 0.75}" text-anchor="end" '
                        f'fill="#546e7a">{h:02d}:00</text>')
@@ -77,18 +79,18 @@ def heatmap(hm: HeatMap, kind: str, tall: bool = False) -> Markup:
                        f'fill="#546e7a">{h:02d}</text>')
         for d in range(7):
             out.append(f'<text x="{left - 6}" y="{top + d * ch + ch * 0.65}" '
-                       f'text-anchor="end" fill="#546e7a">{WEEKDAYS[d]}</text>')
+                       f'text-anchor="end" fill="#546e7a">{weekdays[d]}</text>')
     for d in range(7):
         for h in range(24):
             v = hm.cells[d][h]
             n = hm.counts[d][h]
             colour = happy_colour(v) if kind == "happy" else wait_colour(v, vmax)
-            label = "no data" if v is None else _heat_label(v, kind)
+            label = _("no data") if v is None else _heat_label(v, kind)
             x, y = (left + d * cw, top + h * ch) if tall else (left + h * cw, top + d * ch)
             out.append(
                 f'<rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}" '
                 f'rx="3" fill="{colour}" data-value="{"" if v is None else round(v, 1)}">'
-                f"<title>{WEEKDAYS[d]} {h:02d}:00 - {escape(hm.title)} {label} (n={n})</title>"
+                f"<title>{weekdays[d]} {h:02d}:00 - {escape(_(hm.title))} {label} (n={n})</title>"
                 "</rect>")
     out += _heat_legend(kind, vmax, left, top + rows * ch + 8, per_row=3 if tall else 6)
     out.append("</svg>")
@@ -98,7 +100,7 @@ def heatmap(hm: HeatMap, kind: str, tall: bool = False) -> Markup:
 def heat_table(hm: HeatMap, kind: str) -> tuple[list[str], list[list[str]]]:
     """The table behind a heat map: one row per local hour that has data, one column per
     weekday, each cell its value and count."""
-    head = ["Hour", *WEEKDAYS]
+    head = [_("Hour"), *_weekday_names()]
     rows = []
     for h in range(24):
         if not any(hm.counts[d][h] for d in range(7)):
@@ -107,6 +109,12 @@ def heat_table(hm: HeatMap, kind: str) -> tuple[list[str], list[list[str]]]:
             "-" if hm.cells[d][h] is None else
             f"{_heat_label(hm.cells[d][h], kind)} (n={hm.counts[d][h]})" for d in range(7)])
     return head, rows
+
+
+def _weekday_names() -> list[str]:
+    """Monday to Sunday, abbreviated as the reader's language does."""
+    names = i18n.locale().days["format"]["abbreviated"]
+    return [names[d] for d in range(7)]
 
 
 def _heat_label(v: float, kind: str) -> str:
@@ -125,7 +133,7 @@ def _heat_legend(kind: str, vmax: float, x: float, y: float, per_row: int = 6) -
         v = 100 * f if kind == "happy" else vmax * f
         colour = happy_colour(v) if kind == "happy" else wait_colour(v, vmax)
         swatches.append((colour, _heat_label(v, kind)))
-    swatches.append(("#eceff1", "no data"))
+    swatches.append(("#eceff1", _("no data")))
     for i, (colour, text) in enumerate(swatches):
         sx, sy = x + (i % per_row) * 74, y + (i // per_row) * 22
         out.append(f'<rect x="{sx}" y="{sy}" width="14" height="14" rx="2" fill="{colour}"/>'

@@ -4,7 +4,8 @@ values on hover or tap. The same data gives the table behind every chart, for sc
 and copying. Pure: analytics results in, plain dicts out.
 
 Waits and dwells travel in minutes, so they get an axis of their own in minutes, never the
-Happy Index's 0-100.
+Happy Index's 0-100. Titles, labels and notes are in the language of the request; the
+numbers the script reads are not.
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from peakend.broker.hub import i18n
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports.analytics import Band, PeakEndDay, TrendPoint, fmt_duration
 from peakend.broker.hub.reports.today import DayLine
 from peakend.broker.hub.reports.traffic import DwellPoint
 from peakend.broker.hub.web.charts import happy_colour
 
-HAPPY = {"title": "Happy Index", "min": 0, "max": 100, "unit": "index"}
-MINUTES = {"title": "minutes", "min": 0, "unit": "minutes"}
+
+def happy_axis() -> dict[str, Any]:
+    return {"title": _("Happy Index"), "min": 0, "max": 100, "unit": "index"}
+
+
+def minutes_axis() -> dict[str, Any]:
+    return {"title": _("minutes"), "min": 0, "unit": "minutes"}
+
+
 GREEN, VIOLET, RED, GREY, TEAL = "#2e7d32", "#7e57c2", "#e57373", "#90a4ae", "#00695c"
 
 
@@ -50,7 +60,7 @@ class Chart:
     def table(self) -> tuple[list[str], list[list[str]]]:
         """The same numbers as a table: one row per x label, one column per series."""
         head = [self.x_title] + [
-            f"{s['label']} ({'m:ss' if s['unit'] == 'minutes' else s['unit']})"
+            f"{s['label']} ({'m:ss' if s['unit'] == 'minutes' else _(s['unit'])})"
             if s["unit"] != "index" else s["label"] for s in self.series]
         rows = []
         for i, x in enumerate(self.labels):
@@ -65,41 +75,43 @@ class Chart:
 
 
 def wait_bands(bands: list[Band]) -> Chart:
-    c = Chart("Happy Index by linked wait", "Linked wait (m:ss)", [b.label for b in bands],
-              axes={"y": HAPPY}, kind="bar")
-    c.add("Happy Index", [_r(b.happy_index) for b in bands], kind="bar",
+    c = Chart(_("Happy Index by linked wait"), _("Linked wait (m:ss)"),
+              [b.label for b in bands], axes={"y": happy_axis()}, kind="bar")
+    c.add(_("Happy Index"), [_r(b.happy_index) for b in bands], kind="bar",
           colours=[happy_colour(b.happy_index) for b in bands],
           notes=[f"n={b.ratings}" for b in bands])
     return c
 
 
 def trend(points: list[TrendPoint], by: str = "day") -> Chart:
-    c = Chart("Happy Index and wait p90 per " + by, "Week of" if by == "week" else "Day",
-              [_day(p.start) for p in points], axes={"y": HAPPY, "y2": MINUTES})
-    c.add("Happy Index", [_r(p.happy_index) for p in points], colour=GREEN,
+    c = Chart(_("Happy Index and wait p90 per week") if by == "week" else
+              _("Happy Index and wait p90 per day"), _("Week of") if by == "week" else _("Day"),
+              [_day(p.start) for p in points], axes={"y": happy_axis(), "y2": minutes_axis()})
+    c.add(_("Happy Index"), [_r(p.happy_index) for p in points], colour=GREEN,
           notes=[f"n={p.ratings}" for p in points])
-    c.add("Wait p90", [_min(p.wait_p90_s) for p in points], axis="y2", kind="bar",
-          colour=VIOLET, notes=[f"{p.visits} visits" for p in points])
+    c.add(_("Wait p90"), [_min(p.wait_p90_s) for p in points], axis="y2", kind="bar",
+          colour=VIOLET, notes=[_visits(p.visits) for p in points])
     return c
 
 
 def peak_end(days: list[PeakEndDay]) -> Chart:
-    c = Chart("Peak wait and end of each day", "Day", [_day(d.day) for d in days],
-              axes={"y": HAPPY, "y2": MINUTES})
-    c.add("Happy Index of the day's last hour", [_r(d.end_happy_index) for d in days],
+    c = Chart(_("Peak wait and end of each day"), _("Day"), [_day(d.day) for d in days],
+              axes={"y": happy_axis(), "y2": minutes_axis()})
+    c.add(_("Happy Index of the day's last hour"), [_r(d.end_happy_index) for d in days],
           colour=GREEN, points_only=True, notes=[f"n={d.end_ratings}" for d in days])
-    c.add("Happy Index of the whole day", [_r(d.day_happy_index) for d in days],
+    c.add(_("Happy Index of the whole day"), [_r(d.day_happy_index) for d in days],
           colour=GREY, dashed=True, notes=[f"n={d.day_ratings}" for d in days])
-    c.add("Peak wait (busiest quarter hour's median)", [_min(d.peak_wait_s) for d in days],
+    c.add(_("Peak wait (busiest quarter hour's median)"), [_min(d.peak_wait_s) for d in days],
           axis="y2", kind="bar", colour=RED)
     return c
 
 
 def dwell(points: list[DwellPoint]) -> Chart:
-    c = Chart("Dwell per day", "Day", [_day(p.start) for p in points], axes={"y": MINUTES})
-    c.add("Dwell p50", [_min(p.dwell_p50_s) for p in points], colour=TEAL,
-          notes=[f"{p.visits} visits" for p in points])
-    c.add("Dwell p90", [_min(p.dwell_p90_s) for p in points], colour="#004d40", dashed=True)
+    c = Chart(_("Dwell per day"), _("Day"), [_day(p.start) for p in points],
+              axes={"y": minutes_axis()})
+    c.add(_("Dwell p50"), [_min(p.dwell_p50_s) for p in points], colour=TEAL,
+          notes=[_visits(p.visits) for p in points])
+    c.add(_("Dwell p90"), [_min(p.dwell_p90_s) for p in points], colour="#004d40", dashed=True)
     return c
 
 
@@ -107,9 +119,10 @@ def day_lines(today: DayLine, usual: DayLine, metric: str, usual_label: str,
               now_hour: int) -> Chart:
     """Hour by hour: today up to the current hour (solid) and the usual day (dashed)."""
     happy = metric == "happy"
-    c = Chart(("Happy Index" if happy else "Wait p90") + " by hour, today and " + usual_label,
-              "Hour", [f"{h:02d}:00" for h in range(24)],
-              axes={"y": HAPPY if happy else MINUTES})
+    title = (_("Happy Index by hour, today and %(usual)s") if happy else
+             _("Wait p90 by hour, today and %(usual)s"))
+    c = Chart(title % {"usual": usual_label}, _("Hour"), [f"{h:02d}:00" for h in range(24)],
+              axes={"y": happy_axis() if happy else minutes_axis()})
 
     def values(line: DayLine, upto: int) -> list[float | None]:
         return [(_r(h.happy_index) if happy else _min(h.wait_p90_s)) if h.hour < upto else None
@@ -119,7 +132,7 @@ def day_lines(today: DayLine, usual: DayLine, metric: str, usual_label: str,
         return [f"n={h.ratings if happy else h.waits}" for h in line.hours]
 
     colour = GREEN if happy else VIOLET
-    c.add("today", values(today, now_hour + 1), colour=colour, notes=notes(today))
+    c.add(_("today"), values(today, now_hour + 1), colour=colour, notes=notes(today))
     c.add(usual_label, values(usual, 24), colour=GREY, dashed=True, notes=notes(usual))
     return c
 
@@ -143,4 +156,8 @@ def _min(seconds: float | None) -> float | None:
 
 
 def _day(d: date) -> str:
-    return d.strftime("%a %d %b")
+    return i18n.fmt_datetime(d, "MMMEd")
+
+
+def _visits(n: int) -> str:
+    return i18n.ngettext("%(num)d visit", "%(num)d visits", n) % {"num": n}

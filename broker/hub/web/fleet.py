@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports.refused import Refused, refused_by_device
 
 # Beyond these a device is listed as a problem.
@@ -110,30 +111,34 @@ def judge(
     problems: list[str] = []
     warnings: list[str] = []
     if row.revoked:
-        row.level, row.problems = "revoked", ["revoked: locked out of the broker"]
+        row.level, row.problems = "revoked", [_("revoked: locked out of the broker")]
         return
     if row.refused is not None:
         # online, acked and an empty outbox, yet its data never reaches a report
-        problems.append(f"the hub refused {row.refused.messages} of its messages in the last "
-                        f"24 h, most often: {row.refused.reason[:160]}")
+        problems.append(_("the hub refused %(num)d of its messages in the last 24 h, most "
+                          "often: %(reason)s") % {"num": row.refused.messages,
+                                                  "reason": row.refused.reason[:160]})
     if row.state == "never connected":
-        problems.append("provisioned but never connected: run `peakend doctor` on the device")
+        problems.append(_("provisioned but never connected: run `peakend doctor` on the "
+                          "device"))
     elif row.state == "offline":
-        problems.append(f"offline since {when(row.status_at, row.store_id)}")
+        problems.append(_("offline since %(at)s") % {"at": when(row.status_at, row.store_id)})
     elif row.state != "online":
-        warnings.append(f"status {row.state}")
+        warnings.append(_("status %(state)s") % {"state": row.state})
     seen = _parse(row.last_seen)
     if row.state == "online" and seen and (now - seen).total_seconds() > SILENT_S:
-        warnings.append(f"online but silent for {int((now - seen).total_seconds() // 60)} min")
+        warnings.append(_("online but silent for %(min)d min")
+                        % {"min": int((now - seen).total_seconds() // 60)})
     if row.outbox is not None and row.outbox > OUTBOX_WARN:
-        warnings.append(f"{row.outbox} messages waiting in its outbox")
+        warnings.append(_("%(num)d messages waiting in its outbox") % {"num": row.outbox})
     if row.ack_lag > ACK_LAG_WARN:
-        warnings.append(f"hub waits for a gap: {row.ack_lag} messages held beyond the ack")
+        warnings.append(_("hub waits for a gap: %(num)d messages held beyond the ack")
+                        % {"num": row.ack_lag})
     if row.role == "edge" and row.fps is not None and row.fps < LOW_FPS:
-        warnings.append(f"camera at {row.fps:g} fps")
+        warnings.append(_("camera at %(fps)s fps") % {"fps": f"{row.fps:g}"})
     if row.role == "edge" and row.scale_state == "unsure":
-        warnings.append("camera unsure of a person's size (moved, or person_px set wrong): "
-                        "run `peakend edge calibrate` on the device")
+        warnings.append(_("camera unsure of a person's size (moved, or person_px set wrong): "
+                          "run `peakend edge calibrate` on the device"))
     row.problems = problems + warnings
     row.level = "problem" if problems else "warning" if warnings else "ok"
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.i18n import gettext as _
 
 LOW_DISK_BYTES = 1 << 30  # below 1 GiB free the hub is a day or two from refusing to store
 
@@ -29,26 +30,28 @@ class HubVitals:
     def problems(self) -> list[str]:
         out = []
         if self.broker_answers is False:
-            out.append(
-                f"The hub's own broker is not answering at {self.broker}: every device shows "
+            out.append(_(
+                "The hub's own broker is not answering at %(broker)s: every device shows "
                 "offline because of the hub, not because of the devices. On the hub, run "
                 "`systemctl status peakend-broker` and `peakend doctor --hub BROKER_DIR`.")
+                % {"broker": self.broker})
         if self.disk_free_bytes is not None and self.disk_free_bytes < LOW_DISK_BYTES:
-            out.append(f"The hub has {_size(self.disk_free_bytes)} of disk left: it stops "
-                       "storing when it is full. Free space on the hub.")
+            out.append(_("The hub has %(size)s of disk left: it stops storing when it is "
+                         "full. Free space on the hub.") % {"size": _size(self.disk_free_bytes)})
         return out
 
     def line(self) -> str:
         parts = []
         if self.broker_answers is not None:
-            parts.append(f"broker {'answering' if self.broker_answers else 'NOT answering'} "
-                         f"at {self.broker}")
+            word = (_("broker answering at %(broker)s") if self.broker_answers else
+                    _("broker NOT answering at %(broker)s"))
+            parts.append(word % {"broker": self.broker})
         if self.last_message_s is not None:
-            parts.append(f"last message {_ago(self.last_message_s)} ago")
+            parts.append(_("last message %(ago)s ago") % {"ago": _ago(self.last_message_s)})
         if self.database_bytes is not None:
-            parts.append(f"database {_size(self.database_bytes)}")
+            parts.append(_("database %(size)s") % {"size": _size(self.database_bytes)})
         if self.disk_free_bytes is not None:
-            parts.append(f"disk {_size(self.disk_free_bytes)} free")
+            parts.append(_("disk %(size)s free") % {"size": _size(self.disk_free_bytes)})
         return " · ".join(parts)
 
 

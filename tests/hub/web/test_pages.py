@@ -14,9 +14,11 @@ import pytest
 from pagecheck import chart_problems, hover_tooltip, only_hub_requests, overflowing_text
 
 from peakend.broker.devtools.web_server import serve_in_thread
+from peakend.broker.hub import i18n
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports import compare as cmp
 from peakend.broker.hub.reports.queries import (
+    MAX_DAYS,
     Period,
     open_db,
     parse_moment,
@@ -36,8 +38,12 @@ from .conftest import CONFIG, PASSWORD, messages, seed
 WIDTHS = {"laptop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
-def login(browser, url: str, name: str, viewport: dict) -> object:
-    page = browser.new_page(viewport=viewport, accept_downloads=True)
+# The browser's language for each language the pages speak (its Accept-Language)
+LOCALES = {"en": "en-GB", "zh-Hans": "zh-CN"}
+
+
+def login(browser, url: str, name: str, viewport: dict, language: str = "en") -> object:
+    page = browser.new_page(viewport=viewport, accept_downloads=True, locale=LOCALES[language])
     page.goto(f"{url}/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", PASSWORD)
@@ -61,10 +67,22 @@ def table_rows(page, selector: str) -> list[list[str]]:
             for r in page.locator(f"{selector} tbody tr").all()]
 
 
+@pytest.fixture
+def speaking(language: str) -> Iterator[str]:
+    """The test's own sentences (the report functions it calls) in the page's language."""
+    i18n.use(language)
+    try:
+        yield language
+    finally:
+        i18n.use("en")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_zone_page_says_what_went_wrong_and_well(
-    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, speaking: str
 ) -> None:
+    _ = i18n.gettext
     query, period = fixed_period()
     conn = open_db(hub_db)
     try:
@@ -72,14 +90,18 @@ def test_zone_page_says_what_went_wrong_and_well(
     finally:
         conn.close()
     assert rep.went_wrong.answered > 20 and rep.went_well.answered > 20
-    page = login(browser, web_url, "anna", WIDTHS[size])
+    page = login(browser, web_url, "anna", WIDTHS[size], speaking)
+    shot = size if speaking == "en" else f"{size}-{speaking}"
     with only_hub_requests(page, web_url):
         assert page.goto(f"{web_url}/s/s001/z/checkout?{urlencode(query)}").status == 200
-        page.screenshot(path=str(artifacts / f"zone-reasons-{size}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"zone-reasons-{shot}.png"), full_page=True)
         assert overflowing_text(page) == []
-    for side in (rep.went_wrong, rep.went_well):
+    for side, scores in ((rep.went_wrong, _("1 or 2")), (rep.went_well, _("3 or 4"))):
         card = page.locator(f"#reasons-{side.side}")
-        assert f"{side.answered} of {side.presses} presses" in card.inner_text()
+        said = _("%(answered)s of %(presses)s presses of %(scores)s said why (%(share)s).") % {
+            "answered": side.answered, "presses": side.presses, "scores": scores,
+            "share": an.fmt_share(side.answered_share)}
+        assert said in card.inner_text()
         assert table_rows(page, f"#reasons-{side.side} table") == [
             [r.label, "", str(r.count), an.fmt_share(r.share)] for r in side.reasons]
     # the wait reason by measured wait: the report's bands, and it climbs with the wait
@@ -108,10 +130,12 @@ def test_zone_csv_carries_each_rating_s_reason(browser, web_url: str, hub_db: Pa
     page.close()
 
 
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_faces_beside_the_happy_index_on_store_and_zone_pages(
-    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, speaking: str
 ) -> None:
+    _ = i18n.gettext
     query, period = fixed_period()
     conn = open_db(hub_db)
     try:
@@ -119,24 +143,27 @@ def test_faces_beside_the_happy_index_on_store_and_zone_pages(
         rep = zone_report(conn, "s001", "checkout", period, CONFIG)
     finally:
         conn.close()
-    page = login(browser, web_url, "anna", WIDTHS[size])
+    page = login(browser, web_url, "anna", WIDTHS[size], speaking)
+    shot = size if speaking == "en" else f"{size}-{speaking}"
     with only_hub_requests(page, web_url):
         assert page.goto(f"{web_url}/s/s001?{urlencode(query)}").status == 200
-        page.screenshot(path=str(artifacts / f"store-faces-{size}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"store-faces-{shot}.png"), full_page=True)
         assert overflowing_text(page) == []
         rows = table_rows(page, "table.zones")
         assert [r[2] for r in rows] == [
             " / ".join(f"{f.share * 100:.0f}" for f in line.face_shares) for line in lines]
         assert [t.strip() for t in page.locator(".face-legend li").all_inner_texts()] == [
-            "1 very unhappy", "2 unhappy", "3 happy", "4 very happy"]
+            f"{i} {_(name)}" for i, name in enumerate(
+                ("very unhappy", "unhappy", "happy", "very happy"), start=1)]
         # the zone line's counts are the zone report's, by another path (the rollup)
         checkout = next(line for line in lines if line.zone_id == "checkout")
         assert list(checkout.faces) == [f.count for f in rep.faces]
         assert page.goto(f"{web_url}/s/s001/z/checkout?{urlencode(query)}").status == 200
         assert overflowing_text(page) == []
     assert table_rows(page, "#faces table") == [
-        [f"{f.score} {f.label}", str(f.count), an.fmt_share(f.share)] for f in rep.faces]
-    assert f"{rep.summary.ratings} presses" in page.locator("#faces h2").inner_text()
+        [f"{f.score} {_(f.label)}", str(f.count), an.fmt_share(f.share)] for f in rep.faces]
+    presses = i18n.ngettext("%(num)d press", "%(num)d presses", rep.summary.ratings)
+    assert presses % {"num": rep.summary.ratings} in page.locator("#faces h2").inner_text()
     assert sum(f.count for f in rep.faces) == rep.summary.ratings
     bar = page.locator("#faces svg.facebar rect")
     assert bar.count() == sum(1 for f in rep.faces if f.count)
@@ -180,30 +207,40 @@ def test_unknown_store_or_zone_is_a_404_page(
     page.close()
 
 
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_reversed_or_unreadable_dates_get_a_400_page(
-    browser, web_url: str, artifacts: Path, size: str
+    browser, web_url: str, artifacts: Path, size: str, speaking: str
 ) -> None:
-    page = login(browser, web_url, "anna", WIDTHS[size])
+    _ = i18n.gettext
+    page = login(browser, web_url, "anna", WIDTHS[size], speaking)
+    # each reason as the page says it (after its first letter, which the page capitalises)
     cases = {
-        "since=2026-12-05&until=2026-12-01": "ends (2026-12-01) before it starts (2026-12-05)",
-        "since=yesterday": "'yesterday' is not a date or time",
-        "until=2026-12-01": "The period has an end but no start",
-        "period=fortnight": "Unknown period 'fortnight'",
+        "since=2026-12-05&until=2026-12-01": _(
+            "the period ends (%(until)s) before it starts (%(since)s): pick an end after the "
+            "start") % {"until": "2026-12-01", "since": "2026-12-05"},
+        "since=yesterday": _(
+            "'%(text)s' is not a date or time: write 2026-11-01 or 2026-11-01T09:00 (local "
+            "time of the store) or 2026-11-01T08:00:00Z (UTC)") % {"text": "yesterday"},
+        "until=2026-12-01": _("the period has an end but no start: pick a start date"),
+        "period=fortnight": _(
+            "unknown period '%(kind)s': use hour, day, week, month, 7d or 30d (any number of "
+            "days from 1 to %(max)d)") % {"kind": "fortnight", "max": MAX_DAYS},
     }
+    shot = size if speaking == "en" else f"{size}-{speaking}"
     with only_hub_requests(page, web_url):
         for n, (query, reason) in enumerate(cases.items()):
             for path in ("/s/s001", "/s/s001/z/checkout"):
                 resp = page.goto(f"{web_url}{path}?{query}")
                 assert resp.status == 400, (path, query)
                 text = page.locator(".error-page").inner_text()
-                assert "This period cannot be shown" in text and reason in text, text
+                assert _("This period cannot be shown") in text and reason[1:] in text, text
                 assert page.locator("table.zones, section.kpis").count() == 0
                 assert overflowing_text(page) == []
             if n == 0:
-                page.screenshot(path=str(artifacts / f"period-400-{size}.png"), full_page=True)
+                page.screenshot(path=str(artifacts / f"period-400-{shot}.png"), full_page=True)
         # the way out: the same zone for the last 7 days
-        page.click("text=Show this page for the last 7 days")
+        page.click(f"text={_('Show this page for the last 7 days')}")
         page.wait_for_url(f"{web_url}/s/s001/z/checkout")
         assert page.locator("section.kpis").count() == 1
         # one day from the form, start and end the same date: that whole day
@@ -268,69 +305,88 @@ def promo_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+def tr(language: str, message: str, plural: str | None = None, n: int = 1) -> str:
+    """What the pages say for ``message`` (or its ``plural`` for ``n``) in ``language``."""
+    i18n.use(language)
+    try:
+        return i18n.gettext(message) if plural is None else i18n.ngettext(message, plural, n)
+    finally:
+        i18n.use("en")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_camera_only_zone_shows_visits_and_dwell_not_empty_ratings(
-    browser, promo_web: str, artifacts: Path, size: str
+    browser, promo_web: str, artifacts: Path, size: str, language: str
 ) -> None:
-    page = login(browser, promo_web, "anna", WIDTHS[size])
+    page = login(browser, promo_web, "anna", WIDTHS[size], language)
+    shot = size if language == "en" else f"{size}-{language}"
     with only_hub_requests(page, promo_web):
         assert page.goto(f"{promo_web}/s/s001?period=7d").status == 200
         assert overflowing_text(page) == []
-        page.screenshot(path=str(artifacts / f"store-camera-only-{size}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"store-camera-only-{shot}.png"), full_page=True)
         promo = page.locator("tr[data-zone=promo]").inner_text()
-        assert "camera only" in promo and "visits" in promo
+        assert tr(language, "camera only") in promo
+        assert {"en": " visits", "zh-Hans": " 人次"}[language] in promo
         assert "0.0%" not in promo
         assert page.locator("tr[data-zone=checkout] td").nth(5).inner_text().endswith("%")
         assert page.goto(f"{promo_web}/s/s001/z/promo?period=7d").status == 200
-        page.screenshot(path=str(artifacts / f"zone-camera-only-{size}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"zone-camera-only-{shot}.png"), full_page=True)
         assert overflowing_text(page) == []
     # no rating views at all: no Happy Index, faces, reasons, response rate
     text = page.locator("main").inner_text()
     for absent in ("Happy Index", "Response", "response", "What went wrong", "Faces"):
-        assert absent not in text
+        assert tr(language, absent) not in text
     assert int(page.locator("#kpi-visits").inner_text()) > 500
     assert chart_problems(page) == []
     dwell = "Chart.getChart(document.querySelector('#chart-dwell canvas'))"
-    assert page.evaluate(f"{dwell}.scales.y.options.title.text") == "minutes"
+    assert page.evaluate(f"{dwell}.scales.y.options.title.text") == tr(language, "minutes")
     assert page.evaluate(f"{dwell}.legend.legendItems.map(i => i.text)") == [
-        "Dwell p50", "Dwell p90"]
-    assert hover_tooltip(page, "chart-dwell")[0].startswith("Dwell p50: ")
+        tr(language, "Dwell p50"), tr(language, "Dwell p90")]
+    assert hover_tooltip(page, "chart-dwell")[0].startswith(tr(language, "Dwell p50") + ": ")
     heat = page.locator("svg.heat.wide")
     assert heat.count() == 1  # visits; no waits measured here, so no wait map
     assert heat.locator("rect[data-value]:not([data-value=''])").count() >= 7 * 9
-    assert heat.locator(".legend text").last.text_content() == "no data"
+    assert heat.locator(".legend text").last.text_content() == tr(language, "no data")
     page.close()
 
 
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 @pytest.mark.parametrize("path", ["/s/s001", "/s/s001/z/checkout"])
 def test_pages_open_on_today_against_a_usual_day(
-    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, path: str
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, path: str, speaking: str
 ) -> None:
+    _ = i18n.gettext
     zone_ids = ["checkout"] if "/z/" in path else ["checkout", "deli"]
     conn = open_db(hub_db)
     try:
         before = today_view(conn, "s001", zone_ids, datetime.now(UTC), CONFIG)
-        page = login(browser, web_url, "anna", WIDTHS[size])
+        page = login(browser, web_url, "anna", WIDTHS[size], speaking)
         with only_hub_requests(page, web_url):
             assert page.goto(web_url + path).status == 200
             name = "store" if path == "/s/s001" else "zone"
-            page.screenshot(path=str(artifacts / f"{name}-today-{size}.png"), full_page=True)
+            shot = size if speaking == "en" else f"{size}-{speaking}"
+            page.screenshot(path=str(artifacts / f"{name}-today-{shot}.png"), full_page=True)
             assert overflowing_text(page) == []
         after = today_view(conn, "s001", zone_ids, datetime.now(UTC), CONFIG)
     finally:
         conn.close()
-    assert page.locator("nav.periods a[aria-current]").inner_text() == "Today"
+    assert page.locator("nav.periods a[aria-current]").inner_text() == _("Today")
     card = page.locator("#today")
-    assert card.locator("h2").inner_text() == f"Today against a usual {before.weekday}"
+    assert card.locator("h2").inner_text() == _("Today against a usual %(weekday)s") % {
+        "weekday": before.weekday}
     # the fixture holds two of the last four same weekdays (7 and 14 days ago)
     assert before.usual.days == 2
     sentences = card.locator(".sentences li").all_inner_texts()
     assert sentences in (before.sentences, after.sentences)
-    assert any(s.startswith("Happy Index today to ") or s.startswith("Too few ratings")
+    compared = _("Happy Index today %(span)s: %(today).1f against %(usual).1f on %(per)s, "
+                 "%(change)s (%(n)d and %(un)d ratings).").split("%(span)s")[0]
+    too_few = _("Too few ratings today %(span)s to compare (%(n)d; %(needed)d needed).")
+    assert any(s.startswith(compared) or s.startswith(too_few.split("%(span)s")[0])
                for s in sentences)
     # the usual day's hours, as the table behind the charts shows them
-    card.locator("summary:text('The numbers, hour by hour')").click()
+    card.locator(f"summary:text('{_('The numbers, hour by hour')}')").click()
     rows = {int(r.get_attribute("data-hour")): r.locator("td").all_inner_texts()
             for r in card.locator("table.hours tbody tr").all()}
     usual = before.usual.hours
@@ -348,13 +404,13 @@ def test_pages_open_on_today_against_a_usual_day(
         legend = page.evaluate(
             f"Chart.getChart(document.querySelector('#chart-day-{metric} canvas'))"
             ".legend.legendItems.map(i => i.text)")
-        assert legend == ["today", f"usual {before.weekday}"]
+        usual_day = _("usual %(weekday)s") % {"weekday": before.weekday}
+        assert legend == [_("today"), usual_day]
         assert page.evaluate(f"Chart.getChart(document.querySelector('#chart-day-{metric} "
-                             "canvas')).scales.y.options.title.text") == unit
+                             "canvas')).scales.y.options.title.text") == _(unit)
     first = next(h for h in usual if h.ratings)
     lines = hover_tooltip(page, "chart-day-happy", series=1)
-    assert f"usual {before.weekday}: {an.fmt_index(first.happy_index)} (n={first.ratings})" \
-        in lines
+    assert f"{usual_day}: {an.fmt_index(first.happy_index)} (n={first.ratings})" in lines
     page.close()
 
 
@@ -430,9 +486,10 @@ def test_stores_side_by_side_with_their_change_and_zones_ranked(
     page.close()
 
 
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_zone_charts_have_axes_legends_tables_and_explanations(
-    browser, web_url: str, hub_db: Path, artifacts: Path, size: str
+    browser, web_url: str, hub_db: Path, artifacts: Path, size: str, language: str
 ) -> None:
     query, period = fixed_period()
     conn = open_db(hub_db)
@@ -440,20 +497,22 @@ def test_zone_charts_have_axes_legends_tables_and_explanations(
         rep = zone_report(conn, "s001", "checkout", period, CONFIG)
     finally:
         conn.close()
-    page = login(browser, web_url, "anna", WIDTHS[size])
+    page = login(browser, web_url, "anna", WIDTHS[size], language)
     with only_hub_requests(page, web_url) as seen:
         assert page.goto(f"{web_url}/s/s001/z/checkout?{urlencode(query)}").status == 200
         assert chart_problems(page) == []
         # the wait p90 bars of the trend stand on their own axis, in minutes
         trend = "Chart.getChart(document.querySelector('#chart-trend canvas'))"
         assert page.evaluate(f"{trend}.data.datasets[1].yAxisID") == "y2"
-        assert page.evaluate(f"{trend}.scales.y2.options.title.text") == "minutes"
+        assert page.evaluate(f"{trend}.scales.y2.options.title.text") == tr(language,
+                                                                               "minutes")
         top = page.evaluate(f"{trend}.scales.y2.max")
         assert top >= max(p.wait_p90_s for p in rep.trend if p.wait_p90_s) / 60
         # exact values on hover: the band's Happy Index and its n, as the report has them
         band = next(b for b in rep.bands if b.ratings)
         assert hover_tooltip(page, "chart-bands") == [
-            f"Happy Index: {an.fmt_index(round(band.happy_index, 2))} (n={band.ratings})"]
+            f"{tr(language, 'Happy Index')}: {an.fmt_index(round(band.happy_index, 2))} "
+            f"(n={band.ratings})"]
         # every explanation opens in place
         for key in ("happy", "unhappy", "p90", "tolerance"):
             page.click(f"details.explain[data-explains={key}] summary")
@@ -461,23 +520,33 @@ def test_zone_charts_have_axes_legends_tables_and_explanations(
         # the tables behind the charts open too, and nothing runs out of its box
         for summary in page.locator("details.behind summary").all():
             summary.click()
-        page.screenshot(path=str(artifacts / f"zone-open-{size}.png"), full_page=True)
+        shot = size if language == "en" else f"{size}-{language}"
+        page.screenshot(path=str(artifacts / f"zone-open-{shot}.png"), full_page=True)
         assert overflowing_text(page) == []
     assert any(u.endswith("/static/vendor/chartjs/chart.umd.min.js") for u in seen)
     text = page.locator("details.explain[data-explains=tolerance] p").inner_text()
-    assert "30 ratings" in text
+    assert text == tr(language, TOLERANCE) % {"num": 30}
     tol = rep.tolerance
-    assert page.locator("#tolerance-range").inner_text() == (
-        f"80% range {an.fmt_duration(tol.low_s)}-{an.fmt_duration(tol.high_s)}, "
-        f"n={tol.ratings}")
+    assert page.locator("#tolerance-range").inner_text() == tr(
+        language, "80%% range %(low)s-%(high)s, n=%(num)d") % {
+        "low": an.fmt_duration(tol.low_s), "high": an.fmt_duration(tol.high_s),
+        "num": tol.ratings}
     # the trend's table: each day's Happy Index and wait p90
     rows = page.locator("#chart-trend table.behind tbody tr").all()
     assert len(rows) == len(rep.trend)
     first = rep.trend[0]
     assert rows[0].locator("td").all_inner_texts()[:2] == [
         f"{an.fmt_index(round(first.happy_index, 2))} (n={first.ratings})",
-        f"{an.fmt_duration(round(first.wait_p90_s / 60, 4) * 60)} ({first.visits} visits)"]
+        f"{an.fmt_duration(round(first.wait_p90_s / 60, 4) * 60)} ("
+        + tr(language, "%(num)d visit", "%(num)d visits", first.visits) % {"num": first.visits}
+        + ")"]
     page.close()
+
+
+TOLERANCE = (
+    "The wait beyond which unhappy presses clearly climb, found from each rating and the wait "
+    "measured just before it. The 80 %% range is how sure it is; with fewer than %(num)s "
+    "ratings linked to a measured wait, or no clear step, it says so instead of guessing.")
 
 
 def test_today_view_with_the_usual_day_kept_reads_only_today(hub_db: Path) -> None:
