@@ -168,7 +168,10 @@ def main() -> int:
         t0 = time.perf_counter()
         agg.start()
         conn = sqlite3.connect(db)
-        while conn.execute("SELECT count(*) FROM ratings").fetchone()[0] < total:
+        # The aggregator runs in this process: watch its own count of committed rows, which
+        # costs it nothing, rather than count the table, which would take its interpreter lock
+        # for a millisecond or more fifty times a second (the bare subscriber pays no such tax).
+        while agg.counters.stored < total:
             time.sleep(0.02)
             if time.perf_counter() - t0 > 600:
                 break

@@ -6,6 +6,8 @@ inbox, and a dispatcher thread hands the whole inbox as one batch to the writer 
 does the dispatcher PUBACK each message to the broker (paho's manual acks) and publish each
 device's retained ack. Batches size themselves: whatever arrived while the writer worked on the
 previous batch is the next one, so light traffic is stored at once and heavy traffic in bulk.
+Under load the next batch is already on its way while the dispatcher acks the last one
+(see :data:`PIPELINE`), so the writer does not wait for those acks.
 A device's birth is answered with its ack too (see :mod:`peakend.broker.hub.writer`); the retain
 flag travels with each message so the writer can tell a device connecting now from a birth the
 broker replays to us from its retained store.
@@ -29,6 +31,7 @@ import logging
 import multiprocessing as mp
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,9 +58,15 @@ from peakend.broker.wire.forms import printable
 
 log = logging.getLogger(__name__)
 
-# Unacked messages the broker may push to us at once; with manual acks this bounds one batch.
-RECEIVE_MAXIMUM = 5000
+# Batches handed to the writer before the first of them is answered: while the dispatcher
+# acks one, the writer already stores the next.
+PIPELINE = 2
 MAX_BATCH = 5000
+# Unacked messages the broker may push to us at once (MQTT v5 receive maximum). With manual
+# acks, room for the batches in flight and the next one filling: otherwise the broker stops
+# sending while the writer works, and the network loop idles. It bounds this process's memory
+# too (at most this many payloads of at most 4 KiB).
+RECEIVE_MAXIMUM = MAX_BATCH * (PIPELINE + 1)
 # In a shared group: how often, and for how long after publishing, acks are checked against the
 # database (see the module docstring).
 ACK_REFRESH_S = 2.0
@@ -65,6 +74,8 @@ ACK_REFRESH_WINDOW_S = 8.0
 ACKS_SUBSCRIPTION = f"{contract.ROOT}/+/+/ack"
 
 Periodic = Callable[[datetime], list[tuple[str, dict[str, Any]]]]
+# What arrived: (topic, payload, received at, mid, qos, retained)
+Item = tuple[str, bytes, float, int, int, bool]
 
 
 class AggregatorError(RuntimeError):
@@ -94,7 +105,7 @@ class Aggregator:
         self.connected = threading.Event()
         self.last_error: str | None = None
         self._prefix = f"$share/{shared_group}/" if shared_group else ""
-        self._inbox: list[tuple[str, bytes, float, int, int, bool]] = []
+        self._inbox: list[Item] = []
         self._arrived = threading.Condition()
         self._stop = threading.Event()
         self._client, self._target = make_client(
@@ -218,41 +229,82 @@ class Aggregator:
     def _dispatch_loop(self) -> None:
         next_periodic = time.monotonic() + self.periodic_s
         next_refresh = time.monotonic() + ACK_REFRESH_S
+        # Batches sent to the writer and not answered yet, oldest first: the pipe answers in
+        # order.
+        in_flight: deque[list[Item]] = deque()
         while not self._stop.is_set():
-            with self._arrived:
-                if not self._inbox:
-                    self._arrived.wait(0.5)
-                batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
-            if batch:
-                if not self._commit(batch):
+            if not in_flight:
+                with self._arrived:
+                    if not self._inbox:
+                        self._arrived.wait(0.5)
+                if not self._hand_on(in_flight):
                     return
+            if in_flight and not self._settle(in_flight):
+                return
             if self._prefix and time.monotonic() >= next_refresh:
                 next_refresh = time.monotonic() + ACK_REFRESH_S
+                # The pipe answers in order: the batches in flight first.
+                while in_flight:
+                    if not self._settle(in_flight, hand_on=False):
+                        return
                 if not self._refresh_acks():
                     return
             if self.periodic and time.monotonic() >= next_periodic:
                 next_periodic = time.monotonic() + self.periodic_s
                 self._run_periodic()
+        # Stopping: batches still in flight are answered before the writer is told to stop,
+        # and acked if committed (otherwise the broker redelivers them to the next start).
+        while in_flight and self._settle(in_flight, hand_on=False):
+            pass
 
-    def _commit(self, batch: list[tuple[str, bytes, float, int, int, bool]]) -> bool:
+    def _hand_on(self, in_flight: deque[list[Item]]) -> bool:
+        """Send what has arrived to the writer as the next batch, if there is room in flight;
+        False if the writer is gone."""
+        if len(in_flight) >= PIPELINE or self._stop.is_set():
+            return True
+        with self._arrived:
+            batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
+        if not batch:
+            return True
+        if not self._send(batch):
+            return False
+        in_flight.append(batch)
+        return True
+
+    def _send(self, batch: list[Item]) -> bool:
+        items = [(topic, payload, at) for topic, payload, at, _, _, _ in batch]
+        # retained statuses the broker replays on our subscribing: no device just connected
+        replayed = [i for i, item in enumerate(batch) if item[5]]
         try:
-            items = [(topic, payload, at) for topic, payload, at, _, _, _ in batch]
-            # retained statuses the broker replays on our subscribing: no device just connected
-            replayed = [i for i, item in enumerate(batch) if item[5]]
             self._pipe.send(StoreBatch(items, frozenset(replayed)))
+        except (BrokenPipeError, OSError):
+            return self._writer_died()
+        return True
+
+    def _writer_died(self) -> bool:
+        self.last_error = "the writer process died"
+        log.error("%s; nothing unanswered was acked, the broker will redeliver it",
+                  self.last_error)
+        return False
+
+    def _settle(self, in_flight: deque[list[Item]], *, hand_on: bool = True) -> bool:
+        """Wait for the writer's answer to the oldest batch in flight; ack it once committed,
+        or put it back to be tried again. ``hand_on``: send the next batch before acking.
+        False if the writer is gone."""
+        batch = in_flight.popleft()
+        try:
             reply: Reply = self._pipe.recv()
         except (EOFError, BrokenPipeError, OSError):
-            self.last_error = "the writer process died"
-            log.error(
-                "%s; nothing of the last batch was acked, the broker will redeliver it",
-                self.last_error,
-            )
-            return False
+            return self._writer_died()
         if isinstance(reply, Failed):
             # Nothing of it was committed or PUBACKed: put it back and try again shortly (a
             # full disk or a locked database passes; a bad message is quarantined by the writer).
+            # A batch behind it, already sent, is answered first: the ledger takes any order.
             log.error("batch of %d not stored (%s); retrying", len(batch),
                       printable(reply.reason, 1000))
+            while in_flight:
+                if not self._settle(in_flight, hand_on=False):
+                    return False
             with self._arrived:
                 self._inbox[:0] = batch
             self._stop.wait(min(30.0, 1.0 * 2 ** min(self._failures, 5)))
@@ -261,11 +313,15 @@ class Aggregator:
         if self._failures:
             log.info("storing again after %d failed attempt(s)", self._failures)
         self._failures = 0
+        # The writer gets its next batch before this one's acks go out: PUBACKing thousands of
+        # messages takes a while, and the writer would otherwise wait for it.
+        if hand_on and not self._hand_on(in_flight):
+            return False
         self._publish_acks(batch, reply.result)
         self._clear_retained_events(batch)
         return True
 
-    def _clear_retained_events(self, batch: list[tuple[str, bytes, float, int, int, bool]]) -> None:
+    def _clear_retained_events(self, batch: list[Item]) -> None:
         """Events are not retained (wire contract): a device that publishes one with the retain
         flag would leave it at the broker, and in a broker's every restart, and every
         subscriber's replay, for good, one per topic it invents. mosquitto cannot refuse the
@@ -277,7 +333,7 @@ class Aggregator:
                 self._client.publish(topic, b"", qos=1, retain=True)
 
     def _publish_acks(
-        self, batch: list[tuple[str, bytes, float, int, int, bool]], result: BatchResult
+        self, batch: list[Item], result: BatchResult
     ) -> None:
         self.counters.add(result.counters)
         # Everything in the batch is durable now: tell the broker, then the devices.

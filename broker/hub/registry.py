@@ -114,10 +114,15 @@ class Registry:
     """The writer's view of the registry file, read again when the file changes.
 
     Without a registry file the hub trusts the broker's ACL for the device and the topic for
-    the store, and does not check zones."""
+    the store, and does not check zones.
 
-    def __init__(self, path: str | Path | None) -> None:
+    ``refresh_on_lookup``: look at the file's modification time on every lookup. The writer
+    passes False and calls :meth:`refresh` once per batch instead: a batch of thousands of
+    messages would otherwise stat the file thousands of times."""
+
+    def __init__(self, path: str | Path | None, *, refresh_on_lookup: bool = True) -> None:
         self.path = Path(path) if path else None
+        self._refresh_on_lookup = refresh_on_lookup
         self._mtime: float | None = -1.0  # never read yet
         self._devices: dict[str, RegisteredDevice] = {}
         self._trust = False
@@ -155,13 +160,16 @@ class Registry:
         """(whether a registry is in force, the device's entry)."""
         if self.path is None:
             return False, None
-        self._refresh()
+        if self._refresh_on_lookup or self._mtime == -1.0:
+            self.refresh()
         if self._trust:
             return False, None
         return True, self._devices.get(device_id)
 
-    def _refresh(self) -> None:
-        assert self.path is not None
+    def refresh(self) -> None:
+        """Read the file again if it changed since the last look."""
+        if self.path is None:
+            return
         try:
             mtime = self.path.stat().st_mtime
         except OSError:

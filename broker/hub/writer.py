@@ -136,7 +136,7 @@ class Ingest:
         quarantine: QuarantineSection | None = None,
     ) -> None:
         self.store: EventStore = open_store(db)
-        self.registry = Registry(registry_path)
+        self.registry = Registry(registry_path, refresh_on_lookup=False)
         self.quarantine = quarantine or QuarantineSection()
 
     def close(self) -> None:
@@ -225,6 +225,7 @@ class Ingest:
         births: dict[str, str] = {}
         bad_store: dict[str, str] = {}
         valid: list[tuple[contract.Envelope, datetime, str, bytes]] = []
+        self.registry.refresh()  # once per batch: a provision or a revoke counts from the next
         with self.store.transaction():
             for i, (topic, payload, received) in enumerate(batch):
                 at = datetime.fromtimestamp(received, UTC)

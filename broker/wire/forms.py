@@ -33,10 +33,11 @@ def printable(text: str, limit: int = 300) -> str:
 
 def format_ts(moment: datetime) -> str:
     """UTC with milliseconds and a Z, the only timestamp form on the wire."""
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
+    if moment.tzinfo is not UTC:  # the usual case skips two calls: this runs per stored row
+        if moment.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        if moment.utcoffset():
+            moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
