@@ -109,7 +109,7 @@ class DeliveryWorker:
     def _send_digest(self, run_id: int, schedule: Any, period_key: str) -> None:
         tz = self.config.timezone(schedule.store)
         period = (day_period if schedule.every == "day" else week_period)(period_key, tz)
-        digest = build_digest(self.conn, self.config, schedule.store, period)
+        digest = build_digest(self.conn, self.config, schedule.store, period, schedule.language)
         channel = next(c for c in self.config.delivery.channels if c.name == schedule.channel)
         # one Message-ID per run: a resend after a crash is the same mail to a mail client
         send_mail(channel, digest.title, render_text(digest), html=render_html(digest),
