@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from peakend.broker.hub.reports.digest import (
         DigestError,
         build_digest,
+        chart_images,
         day_period,
         last_period,
         render_html,
@@ -84,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             digest = build_digest(conn, config, args.store, period, args.language)
         finally:
             conn.close()
-        html = render_html(digest)
         if args.out:
-            Path(args.out).write_text(html, encoding="utf-8")
+            # charts as data: URIs, which a browser shows from a file
+            Path(args.out).write_text(render_html(digest), encoding="utf-8")
             print(f"wrote {args.out}", file=sys.stderr)
         if channel is not None:
-            send_mail(channel, digest.title, render_text(digest), html=html, to=args.to,
+            send_mail(channel, digest.title, render_text(digest),
+                      html=render_html(digest, cid=True), images=chart_images(digest), to=args.to,
                       message_id=f"<peakend-digest-{args.store}-{period.key}-"
                       f"{int(datetime.now(UTC).timestamp())}@peakend>")
             print(f"sent to {', '.join(args.to)} through {channel.name}", file=sys.stderr)

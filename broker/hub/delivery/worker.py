@@ -27,6 +27,7 @@ from peakend.broker.hub.delivery.senders import SendError, mail_id, send, send_m
 from peakend.broker.hub.reports.digest import (
     DigestError,
     build_digest,
+    chart_images,
     day_period,
     due_period,
     render_html,
@@ -112,7 +113,8 @@ class DeliveryWorker:
         digest = build_digest(self.conn, self.config, schedule.store, period, schedule.language)
         channel = next(c for c in self.config.delivery.channels if c.name == schedule.channel)
         # one Message-ID per run: a resend after a crash is the same mail to a mail client
-        send_mail(channel, digest.title, render_text(digest), html=render_html(digest),
+        send_mail(channel, digest.title, render_text(digest),
+                  html=render_html(digest, cid=True), images=chart_images(digest),
                   to=schedule.to or None,
                   message_id=mail_id(f"digest-{run_id}"))
 

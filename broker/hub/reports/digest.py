@@ -9,6 +9,7 @@ hub.toml has the delivery process send them on a schedule. Reads only.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,8 @@ from peakend.broker.hub import i18n
 from peakend.broker.hub.config import HubConfig
 from peakend.broker.hub.db.database import HubDb
 from peakend.broker.hub.i18n import gettext as _
-from peakend.broker.hub.reports.queries import Period, ZoneLine, store_report
+from peakend.broker.hub.reports.mail_charts import HEIGHT, WIDTH
+from peakend.broker.hub.reports.queries import Period, ZoneLine, store_report, today_view
 from peakend.broker.hub.reports.summary import fmt_duration
 from peakend.broker.wire.contract import format_ts
 
@@ -106,6 +108,9 @@ class Digest:
     timezone: str
     zones: list[ZoneDigest]
     language: str = i18n.DEFAULT  # en, zh-Hans: what every text of it is written in
+    # a day's digest: the store's day hour by hour against the usual day (queries.TodayView,
+    # typed loosely as it needs numpy); None for a week's
+    day: Any = None
 
     @property
     def title(self) -> str:
@@ -151,8 +156,13 @@ def build_digest(conn: HubDb, config: HubConfig, store: str, period: DigestPerio
                 (a["id"],))]
         zones.append(ZoneDigest(line, before.get(line.zone_id), alerts,
                                 f"{base}/s/{store}/z/{line.zone_id}?{span}"))
+    day = None
+    if period.kind == "day":
+        # the whole day: its last moment is "now" for the hour-by-hour view
+        day = today_view(conn, store, [line.zone_id for line in lines],
+                         period.until - timedelta(milliseconds=1), config)
     return Digest(store, config.store(store).label, period, str(tz), zones,
-                  language or config.store(store).language)
+                  language or config.store(store).language, day)
 
 
 def _bounds(p: DigestPeriod) -> tuple[datetime, datetime]:
@@ -177,6 +187,8 @@ def render_text(d: Digest) -> str:
                     "when": opened(d, a), "cause": cause_text(a["cause"])})
                 out += [f"    {line}" for line in done_about(a)]
             out.append(f"  {z.link}")
+        if d.day is not None:
+            out += ["", *against_usual(d)]
         return "\n".join(out) + "\n"
 
 
@@ -184,6 +196,52 @@ def _times_and_alerts(d: Digest) -> str:
     return " ".join([_("Times in %(timezone)s.") % {"timezone": d.timezone},
                      i18n.ngettext("%(num)d alert.", "%(num)d alerts.", d.alerts) % {
                          "num": d.alerts}])
+
+
+def against_usual(d: Digest) -> list[str]:
+    """The day against the usual one (the same weekday of the last four weeks), in words: the
+    sentences the web's Today card says, over the whole day."""
+    from peakend.broker.hub.reports import today as td
+
+    return td.compare(d.day.today, d.day.usual, d.day.day.weekday(), 23)
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str  # "happy", "wait"
+    title: str
+    png: bytes
+
+    def content_id(self, d: Digest) -> str:
+        return f"{self.name}-{d.store}-{d.period.key}@peakend"
+
+
+def charts(d: Digest) -> list[Chart]:
+    """A day's charts, in the current language: the Happy Index and the wait p90 by hour, as
+    bars, against the usual day's as a line; none for a week, nor for a figure the day did not
+    measure (a zone without a camera has no waits)."""
+    if d.day is None:
+        return []
+    from peakend.broker.hub.reports.mail_charts import hourly_chart
+
+    today, usual = d.day.today.hours, d.day.usual.hours
+    out = []
+    if any(h.happy_index is not None for h in today):
+        out.append(Chart("happy", _("Happy Index by hour"), hourly_chart(
+            [h.happy_index for h in today], [h.happy_index for h in usual], 100.0)))
+    if any(h.wait_p90_s is not None for h in today):
+        out.append(Chart("wait", _("Wait p90 by hour, in minutes"), hourly_chart(
+            [_minutes(h.wait_p90_s) for h in today], [_minutes(h.wait_p90_s) for h in usual])))
+    return out
+
+
+def chart_images(d: Digest) -> dict[str, bytes]:
+    """Content-ID -> PNG of the charts a mail of :func:`render_html` (``cid=True``) shows."""
+    return {c.content_id(d): c.png for c in charts(d)}
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / 60
 
 
 def change_note(d: Digest, z: ZoneDigest) -> str:
@@ -233,14 +291,30 @@ _ENV.install_gettext_callables(  # type: ignore[attr-defined]
 _HTML = _ENV.from_string((Path(__file__).parent / "digest.html").read_text())
 
 
-def render_html(d: Digest) -> str:
-    """The HTML part, in the digest's language."""
+def render_html(d: Digest, *, cid: bool = False) -> str:
+    """The HTML part, in the digest's language. Its charts are ``cid:`` references to the
+    images of :func:`chart_images` for a mail (``cid``), else ``data:`` URIs, so a file
+    written for a look shows them in a browser."""
     with i18n.speaking(d.language):
+        shown = [{"title": c.title, "src": f"cid:{c.content_id(d)}" if cid else
+                  "data:image/png;base64," + base64.b64encode(c.png).decode()}
+                 for c in charts(d)]
+        weekday = None
+        if d.day is not None:
+            from peakend.broker.hub.reports.today import FULL_WEEKDAYS, USUAL_WEEKS
+
+            weekday = _(FULL_WEEKDAYS[d.day.day.weekday()])
+            legend = _("Bars: this day. Line and dots: a usual %(day)s (%(days)d of the last "
+                       "%(weeks)d).") % {"day": weekday, "days": d.day.usual.days,
+                                         "weeks": USUAL_WEEKS}
         return _HTML.render(d=d, fmt_index=i18n.fmt_index, fmt_share=i18n.fmt_share,
                             fmt_duration=fmt_duration, fmt_count=i18n.fmt_decimal,
                             times_and_alerts=_times_and_alerts(d),
                             change_note=change_note, opened=opened, cause_text=cause_text,
-                            done_about=done_about)
+                            done_about=done_about, charts=shown, weekday=weekday,
+                            legend=legend if weekday else "",
+                            sentences=against_usual(d) if d.day is not None else [],
+                            width=WIDTH, height=HEIGHT)
 
 
 # A digest more than this late (the hub was off at its hour) is not sent any more: a fresh
