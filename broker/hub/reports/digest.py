@@ -203,7 +203,7 @@ def against_usual(d: Digest) -> list[str]:
     sentences the web's Today card says, over the whole day."""
     from peakend.broker.hub.reports import today as td
 
-    return td.compare(d.day.today, d.day.usual, d.day.day.weekday(), 23)
+    return td.compare(d.day.today, d.day.usual, d.day.day.weekday(), 23, past=True)
 
 
 @dataclass(frozen=True)

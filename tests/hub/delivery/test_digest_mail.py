@@ -137,6 +137,9 @@ to = ["manager@shop.example"]
         assert TODAY in drawn and USUAL in drawn  # the day's bars, the usual day's line
     assert "The day against a usual Monday" in html
     assert "a usual Monday (1 of the last 4)" in html
+    # a day gone by is "the day", not "today"
+    assert "Too few ratings on the day to compare (2; 8 needed)." in html
+    assert "today" not in html.lower()
 
 
 def test_a_file_for_a_look_carries_its_charts_itself(tmp_path: Path) -> None:
