@@ -168,25 +168,34 @@ def alert_row(conn: HubDb, alert_id: int) -> dict[str, Any]:
 
 def failing_channels(conn: HubDb, stores: list[str] | tuple[str, ...], since: datetime
                      ) -> list[dict[str, Any]]:
-    """Per channel, of the alerts of ``stores``: messages given up since ``since`` and
-    messages being retried after a failed attempt, with the latest error; only channels with
-    either (a message merely in flight is no failure)."""
+    """Per channel, of the alerts of ``stores`` and their echoes (acknowledgements,
+    comments): messages given up since ``since`` and messages being retried after a failed
+    attempt, with the latest error; only channels with either (a message merely in flight is
+    no failure)."""
     if not stores:
         return []
     marks = conn.dialect.params(2, len(stores))
-    rows = conn.execute(
-        "SELECT d.channel, sum(CASE WHEN d.state = 'failed' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN d.state IN ('pending', 'sending') AND d.last_error IS NOT NULL "
-        "THEN 1 ELSE 0 END), "
-        "max(d.id) FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
-        f"WHERE d.created_at > {conn.dialect.param(1)} AND a.store_id IN ({marks}) "
-        "AND (d.state = 'failed' OR d.last_error IS NOT NULL) AND d.state <> 'sent' "
-        "GROUP BY d.channel ORDER BY d.channel",
-        (format_ts(since), *stores)).fetchall()
-    out = []
-    for channel, failed, retrying, last_id in rows:
-        (error,) = conn.execute("SELECT last_error FROM alert_deliveries WHERE id = $1",
-                                (last_id,)).fetchone()
-        out.append({"channel": channel, "failed": int(failed or 0),
-                    "retrying": int(retrying or 0), "error": error or ""})
-    return out
+    out: dict[str, dict[str, Any]] = {}
+    # the echoes first, so an alert's own error, the more telling, is the one kept
+    for table, join in (
+            ("alert_echoes", "JOIN alert_deliveries o ON o.id = d.delivery_id "
+             "JOIN alerts a ON a.id = o.alert_id"),
+            ("alert_deliveries", "JOIN alerts a ON a.id = d.alert_id")):
+        channel = "o.channel" if table == "alert_echoes" else "d.channel"
+        rows = conn.execute(
+            f"SELECT {channel}, sum(CASE WHEN d.state = 'failed' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN d.state IN ('pending', 'sending') AND d.last_error IS NOT NULL "
+            f"THEN 1 ELSE 0 END), max(d.id) FROM {table} d {join} "
+            f"WHERE d.created_at > {conn.dialect.param(1)} AND a.store_id IN ({marks}) "
+            "AND (d.state = 'failed' OR d.last_error IS NOT NULL) AND d.state <> 'sent' "
+            f"GROUP BY {channel}",
+            (format_ts(since), *stores)).fetchall()
+        for name, failed, retrying, last_id in rows:
+            (error,) = conn.execute(f"SELECT last_error FROM {table} WHERE id = $1",
+                                    (last_id,)).fetchone()
+            line = out.setdefault(name, {"channel": name, "failed": 0, "retrying": 0,
+                                         "error": ""})
+            line["failed"] += int(failed or 0)
+            line["retrying"] += int(retrying or 0)
+            line["error"] = error or line["error"]
+    return [out[name] for name in sorted(out)]

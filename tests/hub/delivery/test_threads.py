@@ -4,6 +4,7 @@ the alert's delivery; each once, after a crash too, and only after the alert its
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from receivers import WebhookReceiver, smtp_receiver
 
+from peakend.broker.hub.delivery.outbox import claim_echoes, failing_channels
 from peakend.broker.hub.delivery.worker import DeliveryWorker
 from peakend.broker.hub.reports.alerts import acknowledge, add_comment
 from peakend.broker.hub.reports.queries import open_db
@@ -169,7 +171,6 @@ def test_an_echo_left_sending_by_a_crash_is_sent_again_under_the_same_id(
     # a worker that claimed the echo and died before sending or recording it
     conn = open_db(db)
     try:
-        from peakend.broker.hub.delivery.outbox import claim_echoes
         [claimed] = claim_echoes(conn, clock.now, 60)
     finally:
         conn.close()
@@ -182,3 +183,31 @@ def test_an_echo_left_sending_by_a_crash_is_sent_again_under_the_same_id(
     [_, follow_up] = receiver.received
     assert follow_up.delivery == f"echo-{claimed.id}"
     assert echoes(db) == [("ack", "sent", 2)]
+
+
+def test_an_echo_given_up_is_loud_and_shows_as_a_failing_channel(
+        tmp_path: Path, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "hub.sqlite"
+    config = hub_config([webhook("teams")], first_retry_s=10, max_retry_s=10, max_attempts=2)
+    opened = open_unhappy_alert(db, config)
+    receiver.start()
+    clock = Clock(opened)
+    worker = DeliveryWorker(db, config, clock=clock)
+    worker.run_once()
+    receiver.status = 500
+    act(db, clock.now, add_comment, "ana", "on it")
+    with caplog.at_level(logging.ERROR):
+        for _ in range(6):
+            worker.run_once()
+            clock.now += timedelta(seconds=11)
+    worker.close()
+    assert echoes(db) == [("comment-1", "failed", 2)]
+    assert any("GAVE UP on channel teams after 2 attempts" in r.message
+               for r in caplog.records)
+    conn = open_db(db)
+    try:
+        [line] = failing_channels(conn, ["s001"], opened - timedelta(days=1))
+    finally:
+        conn.close()
+    assert line == {"channel": "teams", "failed": 1, "retrying": 0,
+                    "error": "the webhook answered HTTP 500 Internal Server Error"}
