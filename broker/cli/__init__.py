@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("peakend.broker.cli.token", "personal access tokens for the read-only API"),
     "digest": ("peakend.broker.cli.digest", "a store's day or week in one page, mailed or "
                "written to a file"),
+    "channel": ("peakend.broker.cli.channel",
+                "send a test message through an alert channel of hub.toml"),
     "contract": ("peakend.broker.cli.contract", "print the wire contract's JSON Schema"),
     "doctor": (
         "peakend.broker.cli.doctor",

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", help="which [[delivery.channels]] email channel sends it "
                    "(default: the first)")
     p.add_argument("--out", metavar="FILE.html", help="write the HTML version to this file")
+    p.add_argument("--language", help="en or zh-Hans: the language it is written in "
+                   "(default: the store's, hub.toml's [[stores]] language, else English)")
     return p
 
 
@@ -40,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     from peakend.broker.device.config import ConfigError, load_config
     from peakend.broker.hub.config import DEFAULT, EmailChannel, HubConfig
     from peakend.broker.hub.delivery.senders import SendError, send_mail
+    from peakend.broker.hub.i18n import LANGUAGES
     from peakend.broker.hub.reports.digest import (
         DigestError,
         build_digest,
+        chart_images,
         day_period,
         last_period,
         render_html,
@@ -56,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         db = args.db or (config.hub.db if args.config else None)
         if not db:
             raise DigestError("give --db, or a --config whose [hub] db names the database")
+        if args.language is not None and args.language not in LANGUAGES:
+            spoken = ", ".join(f"{tag} ({name})" for tag, name in LANGUAGES.items())
+            raise DigestError(f"--language {args.language!r} is not a language the hub writes "
+                              f"in; give one of {spoken}")
         tz = config.timezone(args.store)
         if args.day:
             period = day_period(args.day, tz)
@@ -74,15 +82,16 @@ def main(argv: list[str] | None = None) -> int:
             channel = mails[0]
         conn = open_db(db)
         try:
-            digest = build_digest(conn, config, args.store, period)
+            digest = build_digest(conn, config, args.store, period, args.language)
         finally:
             conn.close()
-        html = render_html(digest)
         if args.out:
-            Path(args.out).write_text(html, encoding="utf-8")
+            # charts as data: URIs, which a browser shows from a file
+            Path(args.out).write_text(render_html(digest), encoding="utf-8")
             print(f"wrote {args.out}", file=sys.stderr)
         if channel is not None:
-            send_mail(channel, digest.title, render_text(digest), html=html, to=args.to,
+            send_mail(channel, digest.title, render_text(digest),
+                      html=render_html(digest, cid=True), images=chart_images(digest), to=args.to,
                       message_id=f"<peakend-digest-{args.store}-{period.key}-"
                       f"{int(datetime.now(UTC).timestamp())}@peakend>")
             print(f"sent to {', '.join(args.to)} through {channel.name}", file=sys.stderr)

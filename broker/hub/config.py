@@ -114,6 +114,18 @@ class StoreSection(_Section):
         "are this local time (daylight saving included).",
     )
 
+    language: str = Field(
+        default="en",
+        title="Language",
+        description="The language the store's digests are written in: en (English) or zh-Hans "
+        "(简体中文). The web's pages follow each manager's own choice instead.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        return _known_language(value)
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
@@ -126,6 +138,15 @@ class StoreSection(_Section):
     @property
     def label(self) -> str:
         return self.name or self.id
+
+
+def _known_language(value: str) -> str:
+    from peakend.broker.hub.i18n import LANGUAGES
+
+    if value not in LANGUAGES:
+        spoken = ", ".join(f"{tag} ({name})" for tag, name in LANGUAGES.items())
+        raise ValueError(f"{value!r} is not a language the hub writes in; use one of {spoken}")
+    return value
 
 
 class AnalyticsSection(_Section):
@@ -435,6 +456,15 @@ class DigestSchedule(_Section):
                          description="The name of an email channel in [[delivery.channels]].")
     to: list[str] = Field(default_factory=list, title="To",
                           description="Addresses; default: the channel's own.")
+    language: str | None = Field(
+        default=None, title="Language",
+        description="en or zh-Hans: the language of this schedule's digests, for readers "
+        "who read another than the store's staff; default: the store's own language.")
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return None if value is None else _known_language(value)
 
 
 class ApiSection(_Section):

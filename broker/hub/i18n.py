@@ -4,11 +4,14 @@ request being answered.
 One context variable holds the language; the web sets it once per request (the user's choice,
 else the browser's Accept-Language) and everything that builds page text reads it: the
 templates through Jinja2's i18n extension, and Python that writes sentences or chart titles
-through :func:`gettext` here. Outside a request (the CLI's reports) it stays English.
+through :func:`gettext` here. Outside a request (the CLI's reports) it stays English, except
+where a store's language is asked for (a digest, in :func:`speaking`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
 from functools import cache
@@ -34,6 +37,17 @@ _language: ContextVar[str] = ContextVar("language", default=DEFAULT)
 def use(language: str) -> None:
     """Answer the current request in ``language`` (an unknown one falls back to English)."""
     _language.set(language if language in LANGUAGES else DEFAULT)
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Write in ``language`` inside the block, then as before: a digest is written in its
+    store's language by a process that goes on to write the next store's."""
+    token = _language.set(language if language in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _language.reset(token)
 
 
 def current() -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from peakend.broker.hub.delivery.rules import (
     DELIVERY_HEADER,
+    FOLLOWS_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     verify,
@@ -37,6 +38,7 @@ class Received:
     delivery: str
     body: dict[str, Any]
     signed: bool
+    follows: str | None = None  # the alert delivery a follow-up names
 
 
 @dataclass
@@ -66,8 +68,9 @@ class WebhookReceiver:
                 ok = verify(receiver.secret, self.headers.get(TIMESTAMP_HEADER, ""), body,
                             self.headers.get(SIGNATURE_HEADER, ""), time.time())
                 if ok and receiver.status == 200:
-                    receiver.received.append(Received(self.headers[DELIVERY_HEADER],
-                                                      json.loads(body), ok))
+                    receiver.received.append(Received(
+                        self.headers[DELIVERY_HEADER], json.loads(body), ok,
+                        self.headers.get(FOLLOWS_HEADER)))
                 elif not ok:
                     receiver.refused += 1
                 if receiver.kill_pid is not None:

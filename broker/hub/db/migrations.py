@@ -323,6 +323,36 @@ def m011_user_language(db: HubDb) -> None:
     _run(db, "ALTER TABLE users ADD COLUMN language TEXT")
 
 
+def m012_alert_threads(db: HubDb) -> None:
+    """Acknowledging or commenting on an alert is echoed to the channels that carried it, in
+    the alert's thread: a mail reply names the alert mail's Message-ID (kept here once it is
+    sent), a webhook follow-up names the alert's delivery. The echoes go through an outbox of
+    their own, one row per event and channel, sent as alerts are: claimed, recorded after the
+    receiver took them, retried, given up loudly."""
+    d = db.dialect
+    i = d.integer
+    _run(
+        db,
+        "ALTER TABLE alert_deliveries ADD COLUMN message_id TEXT",
+        d.table("alert_echoes", f"""
+    id {d.auto_key},
+    delivery_id {i} NOT NULL REFERENCES alert_deliveries (id) ON DELETE CASCADE,
+    event TEXT NOT NULL,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+    attempts {i} NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    claimed_at TEXT,
+    sent_at TEXT,
+    last_error TEXT,
+    UNIQUE (delivery_id, event)""", rowid="key"),
+        "CREATE INDEX alert_echoes_due ON alert_echoes (state, next_attempt_at)",
+    )
+
+
 Migration = Callable[[HubDb], None]
 
 MIGRATIONS: list[Migration] = [
@@ -337,6 +367,7 @@ MIGRATIONS: list[Migration] = [
     m009_accounts,
     m010_deliveries_and_tokens,
     m011_user_language,
+    m012_alert_threads,
 ]
 
 
@@ -370,12 +401,13 @@ def pending(db: HubDb) -> list[str]:
 # Migrations a reader relies on nothing of (tidy-ups after earlier versions, tables and columns
 # only the writer reads), so a hub whose writer has not run them yet (a copied backup, workers
 # upgraded one by one) is read. m009 is read by the web's accounts alone, m010 by alert
-# delivery and the fleet page, m011's language by the web alone (reports stay in English), and
+# delivery and the fleet page, m011's language by the web alone (reports stay in English),
+# m012 by alert delivery and the web's acknowledgements, and
 # `peakend serve` starts its web and its delivery only once its writer has migrated.
 OPTIONAL_FOR_READERS = frozenset({
     "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
     "m008_rating_corrections", "m009_accounts", "m010_deliveries_and_tokens",
-    "m011_user_language",
+    "m011_user_language", "m012_alert_threads",
 })
 
 

@@ -6,6 +6,11 @@ one statement that only one worker can win, and it is recorded sent only after t
 took it. A worker that dies between the two leaves the row in sending; once its claim is older
 than the lease another (or the restarted) worker sends it again: delivered at least once,
 recorded once. Receivers can drop the repeat by the delivery id each message carries.
+
+Acknowledgements and comments are echoed to the alert's thread through ``alert_echoes``, one
+row per event and channel that carried the alert, in the same states; an echo waits until
+its alert's own message is sent (a reply before the mail it answers helps nobody, and a mail
+reply needs that mail's Message-ID).
 """
 
 from __future__ import annotations
@@ -51,15 +56,17 @@ def claim_due(conn: HubDb, now: datetime, lease_s: float, limit: int = 20) -> li
 
 
 def claim(conn: HubDb, table: str, columns: str, now: datetime, lease_s: float,
-          limit: int = 20) -> list[tuple]:
-    """Claim the rows of ``table`` (alert_deliveries, digest_runs) due now: pending ones whose
-    time has come and sending ones whose claim went stale (their worker died mid-send). Each
-    row is claimed by a conditional update, so two workers never both win it. Returns (id,
-    ``columns``..., attempts) per row claimed."""
+          limit: int = 20, ready: str = "") -> list[tuple]:
+    """Claim the rows of ``table`` (alert_deliveries, alert_echoes, digest_runs) due now:
+    pending ones whose time has come and sending ones whose claim went stale (their worker
+    died mid-send); ``ready``, an SQL condition, holds back rows that must wait for something
+    else. Each row is claimed by a conditional update, so two workers never both win it.
+    Returns (id, ``columns``..., attempts) per row claimed."""
     stamp, stale = format_ts(now), format_ts(now - timedelta(seconds=lease_s))
     due = [row[0] for row in conn.execute(
-        f"SELECT id FROM {table} WHERE (state = 'pending' AND next_attempt_at <= $1) "
-        "OR (state = 'sending' AND claimed_at <= $2) ORDER BY id LIMIT $3",
+        f"SELECT id FROM {table} WHERE ((state = 'pending' AND next_attempt_at <= $1) "
+        f"OR (state = 'sending' AND claimed_at <= $2)){' AND ' + ready if ready else ''} "
+        "ORDER BY id LIMIT $3",
         (stamp, stale, limit))]
     claimed = []
     for row_id in due:
@@ -79,6 +86,13 @@ def mark_sent(conn: HubDb, row_id: int, now: datetime, table: str = "alert_deliv
                  "WHERE id = $2", (format_ts(now), row_id))
 
 
+def mark_alert_sent(conn: HubDb, row_id: int, now: datetime, message_id: str | None) -> None:
+    """An alert's message taken by its receiver, with the Message-ID its mail went out with
+    (None for a webhook): replies in its thread name it."""
+    conn.execute("UPDATE alert_deliveries SET state = 'sent', sent_at = $1, last_error = NULL, "
+                 "message_id = $2 WHERE id = $3", (format_ts(now), message_id, row_id))
+
+
 def mark_retry(conn: HubDb, row_id: int, error: str, retry_at: datetime,
                table: str = "alert_deliveries") -> None:
     conn.execute(f"UPDATE {table} SET state = 'pending', next_attempt_at = $1, "
@@ -88,6 +102,50 @@ def mark_retry(conn: HubDb, row_id: int, error: str, retry_at: datetime,
 def mark_failed(conn: HubDb, row_id: int, error: str, table: str = "alert_deliveries") -> None:
     conn.execute(f"UPDATE {table} SET state = 'failed', last_error = $1 WHERE id = $2",
                  (error[:500], row_id))
+
+
+@dataclass(frozen=True)
+class Echo:
+    """One claimed echo of an acknowledgement or a comment, with the alert message it
+    follows."""
+
+    id: int
+    delivery_id: int
+    event: str  # "ack" or "comment-<id>"
+    author: str
+    text: str
+    at: str
+    attempts: int  # including this one
+
+
+def enqueue_echoes(conn: HubDb, alert_id: int, event: str, author: str, text: str,
+                   now: datetime) -> None:
+    """Rows echoing ``event`` to every channel the alert went to or is on its way to (not to
+    one that gave it up: it has no thread); run in the transaction that records the event.
+    Idempotent per event and channel."""
+    stamp = format_ts(now)
+    conn.execute(
+        "INSERT INTO alert_echoes (delivery_id, event, author, text, at, state, created_at, "
+        "next_attempt_at) SELECT id, $1, $2, $3, $4, 'pending', $4, $4 FROM alert_deliveries "
+        "WHERE alert_id = $5 AND state <> 'failed' ON CONFLICT (delivery_id, event) DO NOTHING",
+        (event, author, text, stamp, alert_id))
+
+
+def claim_echoes(conn: HubDb, now: datetime, lease_s: float, limit: int = 20) -> list[Echo]:
+    """Claim the echoes due now whose alert message is settled (sent, or given up)."""
+    settled = ("EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.id = alert_echoes.delivery_id "
+               "AND d.state IN ('sent', 'failed'))")
+    return [Echo(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], int(r[6])) for r in claim(
+        conn, "alert_echoes", "delivery_id, event, author, text, at", now, lease_s, limit,
+        ready=settled)]
+
+
+def delivery_row(conn: HubDb, delivery_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT id, alert_id, channel, state, opened_value, message_id FROM alert_deliveries "
+        "WHERE id = $1", (delivery_id,)).fetchone()
+    keys = ("delivery_id", "alert_id", "channel", "state", "opened_value", "message_id")
+    return dict(zip(keys, row, strict=True))
 
 
 def plan_digest(conn: HubDb, name: str, period: str, now: datetime) -> None:
@@ -110,25 +168,34 @@ def alert_row(conn: HubDb, alert_id: int) -> dict[str, Any]:
 
 def failing_channels(conn: HubDb, stores: list[str] | tuple[str, ...], since: datetime
                      ) -> list[dict[str, Any]]:
-    """Per channel, of the alerts of ``stores``: messages given up since ``since`` and
-    messages being retried after a failed attempt, with the latest error; only channels with
-    either (a message merely in flight is no failure)."""
+    """Per channel, of the alerts of ``stores`` and their echoes (acknowledgements,
+    comments): messages given up since ``since`` and messages being retried after a failed
+    attempt, with the latest error; only channels with either (a message merely in flight is
+    no failure)."""
     if not stores:
         return []
     marks = conn.dialect.params(2, len(stores))
-    rows = conn.execute(
-        "SELECT d.channel, sum(CASE WHEN d.state = 'failed' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN d.state IN ('pending', 'sending') AND d.last_error IS NOT NULL "
-        "THEN 1 ELSE 0 END), "
-        "max(d.id) FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
-        f"WHERE d.created_at > {conn.dialect.param(1)} AND a.store_id IN ({marks}) "
-        "AND (d.state = 'failed' OR d.last_error IS NOT NULL) AND d.state <> 'sent' "
-        "GROUP BY d.channel ORDER BY d.channel",
-        (format_ts(since), *stores)).fetchall()
-    out = []
-    for channel, failed, retrying, last_id in rows:
-        (error,) = conn.execute("SELECT last_error FROM alert_deliveries WHERE id = $1",
-                                (last_id,)).fetchone()
-        out.append({"channel": channel, "failed": int(failed or 0),
-                    "retrying": int(retrying or 0), "error": error or ""})
-    return out
+    out: dict[str, dict[str, Any]] = {}
+    # the echoes first, so an alert's own error, the more telling, is the one kept
+    for table, join in (
+            ("alert_echoes", "JOIN alert_deliveries o ON o.id = d.delivery_id "
+             "JOIN alerts a ON a.id = o.alert_id"),
+            ("alert_deliveries", "JOIN alerts a ON a.id = d.alert_id")):
+        channel = "o.channel" if table == "alert_echoes" else "d.channel"
+        rows = conn.execute(
+            f"SELECT {channel}, sum(CASE WHEN d.state = 'failed' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN d.state IN ('pending', 'sending') AND d.last_error IS NOT NULL "
+            f"THEN 1 ELSE 0 END), max(d.id) FROM {table} d {join} "
+            f"WHERE d.created_at > {conn.dialect.param(1)} AND a.store_id IN ({marks}) "
+            "AND (d.state = 'failed' OR d.last_error IS NOT NULL) AND d.state <> 'sent' "
+            f"GROUP BY {channel}",
+            (format_ts(since), *stores)).fetchall()
+        for name, failed, retrying, last_id in rows:
+            (error,) = conn.execute(f"SELECT last_error FROM {table} WHERE id = $1",
+                                    (last_id,)).fetchone()
+            line = out.setdefault(name, {"channel": name, "failed": 0, "retrying": 0,
+                                         "error": ""})
+            line["failed"] += int(failed or 0)
+            line["retrying"] += int(retrying or 0)
+            line["error"] = error or line["error"]
+    return [out[name] for name in sorted(out)]

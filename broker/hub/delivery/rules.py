@@ -20,6 +20,7 @@ Channel = EmailChannel | WebhookChannel
 SIGNATURE_HEADER = "X-Peakend-Signature"
 TIMESTAMP_HEADER = "X-Peakend-Timestamp"
 DELIVERY_HEADER = "X-Peakend-Delivery"
+FOLLOWS_HEADER = "X-Peakend-Follows"
 
 
 def channels_for(
@@ -58,11 +59,18 @@ def next_attempt(delivery: DeliverySection, attempts: int, now: datetime) -> dat
 
 @dataclass(frozen=True)
 class Message:
-    """One alert as a person reads it, in a mail or a chat."""
+    """One alert, or a word on one, as a person reads it in a mail or a chat."""
 
     subject: str
     text: str
     link: str
+    # The mail's own Message-ID when the sender must know it beforehand (it is recorded, and
+    # a resend after a crash must carry the same one); None: made from the delivery id.
+    message_id: str | None = None
+    # A follow-up's place in the alert's thread: the alert mail's Message-ID (In-Reply-To,
+    # References) and the alert message's delivery id (a webhook receiver's thread key).
+    in_reply_to: str | None = None
+    follows: int | None = None
 
 
 def compose(
@@ -84,6 +92,28 @@ def compose(
         f"Zone page: {link}",
     ]
     return Message(subject, "\n".join(lines), link)
+
+
+def compose_echo(
+    alert: dict[str, Any], event: str, author: str, text: str, at: str, base_url: str,
+    store_label: str, tz: ZoneInfo, *, in_reply_to: str | None, follows: int,
+) -> Message:
+    """An acknowledgement or a comment, as a follow-up to the alert's message: the mail's
+    subject with "Re:", who did what when, and the alert quoted (chat webhooks have no
+    threads, so the follow-up must say which alert it is about on its own)."""
+    alert_message = compose(alert, alert["value"], base_url, store_label, tz)
+    when = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(tz)
+    said = f": {text}" if text else "."
+    if event == "ack":
+        head = f"{author} acknowledged the alert at {when:%H:%M} (store time){said}"
+    else:
+        head = f"{author} commented at {when:%H:%M} (store time){said}"
+    opened = datetime.fromisoformat(alert["opened_at"].replace("Z", "+00:00")).astimezone(tz)
+    quote = (f"> {store_label} / {alert['zone_id']}: {alert['cause']} "
+             f"(opened {opened:%Y-%m-%d %H:%M})")
+    lines = [head, "", quote, "", f"Zone page: {alert_message.link}"]
+    return Message(f"Re: {alert_message.subject}", "\n".join(lines), alert_message.link,
+                   in_reply_to=in_reply_to, follows=follows)
 
 
 def _value(kind: str, value: float | None) -> str:

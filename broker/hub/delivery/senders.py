@@ -21,6 +21,7 @@ from peakend.broker.device.redaction import hide_url_passwords
 from peakend.broker.hub.config import EmailChannel, WebhookChannel
 from peakend.broker.hub.delivery.rules import (
     DELIVERY_HEADER,
+    FOLLOWS_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Channel,
@@ -35,8 +36,10 @@ class SendError(RuntimeError):
     """The receiver did not take the message; the text is safe to log and show."""
 
 
-def send(channel: Channel, message: Message, delivery_id: int, now_epoch: int) -> None:
-    """Hand ``message`` to the channel's receiver; raises :class:`SendError` unless it took it."""
+def send(channel: Channel, message: Message, delivery_id: int | str, now_epoch: int) -> None:
+    """Hand ``message`` to the channel's receiver; raises :class:`SendError` unless it took it.
+    ``delivery_id`` names it to the receiver: an alert's outbox id, or "echo-N" for a
+    follow-up."""
     secrets = [v for v in _secrets(channel) if v]
     try:
         if isinstance(channel, EmailChannel):
@@ -49,37 +52,63 @@ def send(channel: Channel, message: Message, delivery_id: int, now_epoch: int) -
         raise SendError(_scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
 
 
-def _send_mail(channel: EmailChannel, message: Message, delivery_id: int) -> None:
-    # The same id on a resend after a crash: mail clients and archives drop the duplicate.
+def mail_id(key: str) -> str:
+    """The Message-ID of a mail made from an outbox row ("delivery-12", "echo-3"): the same on
+    a resend after a crash, so mail clients and archives drop the duplicate."""
+    return f"<peakend-{key}@{socket.getfqdn() or 'peakend'}>"
+
+
+def _send_mail(channel: EmailChannel, message: Message, delivery_id: int | str) -> None:
     send_mail(channel, message.subject, message.text,
-              message_id=f"<peakend-delivery-{delivery_id}@{socket.getfqdn() or 'peakend'}>")
+              message_id=message.message_id or mail_id(f"delivery-{delivery_id}"),
+              in_reply_to=message.in_reply_to)
 
 
 def send_mail(channel: EmailChannel, subject: str, text: str, *, html: str | None = None,
-              to: list[str] | None = None, message_id: str) -> None:
+              to: list[str] | None = None, message_id: str, in_reply_to: str | None = None,
+              images: dict[str, bytes] | None = None) -> None:
     """One mail through the channel's server (STARTTLS, login), to ``to`` or the channel's
-    own recipients; an HTML part after the text when given. Raises :class:`SendError` with a
-    text free of secrets."""
+    own recipients; an HTML part after the text when given, with ``images`` (Content-ID ->
+    PNG) beside it for its ``cid:`` references; a reply in the thread of ``in_reply_to``.
+    Raises :class:`SendError` with a text free of secrets."""
     secrets = [v for v in _secrets(channel) if v]
     try:
-        _mail(channel, subject, text, html, to or channel.to, message_id)
+        mail = _compose_mail(channel, subject, text, html, to or channel.to, message_id,
+                             in_reply_to, images or {})
+        _submit(channel, mail)
     except SendError as exc:
         raise SendError(_scrub(str(exc), secrets)) from None
     except (OSError, smtplib.SMTPException, ssl.SSLError, ValueError) as exc:
         raise SendError(_scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
 
 
-def _mail(channel: EmailChannel, subject: str, text: str, html: str | None, to: list[str],
-          message_id: str) -> None:
+def _compose_mail(channel: EmailChannel, subject: str, text: str, html: str | None,
+                  to: list[str], message_id: str, in_reply_to: str | None,
+                  images: dict[str, bytes]) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = channel.sender
     mail["To"] = ", ".join(to)
     mail["Subject"] = subject
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = message_id
+    if in_reply_to:
+        # both: In-Reply-To for the parent, References for clients that thread by the chain
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = in_reply_to
     mail.set_content(text)
     if html is not None:
         mail.add_alternative(html, subtype="html")
+        if images:
+            # multipart/related around the HTML: clients show cid: images inline, not as
+            # attachments beside the mail
+            html_part = mail.get_payload()[-1]
+            for cid, png in images.items():
+                html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
+                                      filename=f"{cid.split('@')[0]}.png")
+    return mail
+
+
+def _submit(channel: EmailChannel, mail: EmailMessage) -> None:
     with smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=SMTP_TIMEOUT_S) as smtp:
         smtp.ehlo()
         if channel.starttls:
@@ -92,7 +121,8 @@ def _mail(channel: EmailChannel, subject: str, text: str, html: str | None, to: 
         raise SendError(f"the SMTP server refused {', '.join(sorted(refused))}")
 
 
-def _post(channel: WebhookChannel, message: Message, delivery_id: int, now_epoch: int) -> None:
+def _post(channel: WebhookChannel, message: Message, delivery_id: int | str,
+          now_epoch: int) -> None:
     url = _env(channel.url_env)
     if not url.startswith(("http://", "https://")):
         raise SendError(f"{channel.url_env} does not hold an http:// or https:// URL")
@@ -100,6 +130,10 @@ def _post(channel: WebhookChannel, message: Message, delivery_id: int, now_epoch
     body = json.dumps({"text": message.text}).encode()
     headers = {"Content-Type": "application/json", DELIVERY_HEADER: str(delivery_id),
                "Idempotency-Key": f"peakend-{delivery_id}", TIMESTAMP_HEADER: str(now_epoch)}
+    if message.follows is not None:
+        # the alert message this one follows, by the delivery id that one carried; the body
+        # stays {"text": ...}, all Slack and Teams take
+        headers[FOLLOWS_HEADER] = str(message.follows)
     if channel.secret_env:
         headers[SIGNATURE_HEADER] = sign(_env(channel.secret_env).encode(), now_epoch, body)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")

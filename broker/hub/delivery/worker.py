@@ -11,23 +11,23 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from peakend.broker.hub.config import DEFAULT, HubConfig
+from peakend.broker.hub.config import DEFAULT, EmailChannel, HubConfig
 from peakend.broker.hub.db.database import HubDb, open_hub_db
 from peakend.broker.hub.delivery import outbox
-from peakend.broker.hub.delivery.rules import Channel, compose, next_attempt
-from peakend.broker.hub.delivery.senders import SendError, send, send_mail
+from peakend.broker.hub.delivery.rules import Channel, compose, compose_echo, next_attempt
+from peakend.broker.hub.delivery.senders import SendError, mail_id, send, send_mail
 from peakend.broker.hub.reports.digest import (
     DigestError,
     build_digest,
+    chart_images,
     day_period,
     due_period,
     render_html,
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # (SMTP_TIMEOUT_S, a webhook's timeout_s), so a slow send is never doubled by a second worker.
 LEASE_S = 180.0
 
-Sender = Callable[[Channel, Any, int, int], None]
+Sender = Callable[[Channel, Any, int | str, int], None]
 
 
 class DeliveryWorker:
@@ -66,12 +66,16 @@ class DeliveryWorker:
         self.conn.close()
 
     def run_once(self) -> int:
-        """Send every row due now (alerts, then digests); returns how many were attempted."""
+        """Send every row due now (alerts, their echoes, then digests); returns how many were
+        attempted."""
         now = self.clock()
         claimed = outbox.claim_due(self.conn, now, self.lease_s)
         for delivery in claimed:
             self._attempt(delivery, now)
-        return len(claimed) + self._digests(now)
+        echoes = outbox.claim_echoes(self.conn, now, self.lease_s)
+        for echo in echoes:
+            self._echo(echo, now)
+        return len(claimed) + len(echoes) + self._digests(now)
 
     def _digests(self, now: datetime) -> int:
         """Plan the scheduled digests owed now, then send those due (as alerts are sent:
@@ -106,12 +110,13 @@ class DeliveryWorker:
     def _send_digest(self, run_id: int, schedule: Any, period_key: str) -> None:
         tz = self.config.timezone(schedule.store)
         period = (day_period if schedule.every == "day" else week_period)(period_key, tz)
-        digest = build_digest(self.conn, self.config, schedule.store, period)
+        digest = build_digest(self.conn, self.config, schedule.store, period, schedule.language)
         channel = next(c for c in self.config.delivery.channels if c.name == schedule.channel)
         # one Message-ID per run: a resend after a crash is the same mail to a mail client
-        send_mail(channel, digest.title, render_text(digest), html=render_html(digest),
+        send_mail(channel, digest.title, render_text(digest),
+                  html=render_html(digest, cid=True), images=chart_images(digest),
                   to=schedule.to or None,
-                  message_id=f"<peakend-digest-{run_id}@{socket.getfqdn() or 'peakend'}>")
+                  message_id=mail_id(f"digest-{run_id}"))
 
     def run(self, stop: threading.Event, poll_s: float = 2.0) -> None:
         while not stop.is_set():
@@ -137,26 +142,63 @@ class DeliveryWorker:
         store = self.config.store(alert["store_id"])
         message = compose(alert, delivery.opened_value, self.config.delivery.base_url,
                           store.label, self.config.timezone(alert["store_id"]))
+        # a mail's Message-ID is recorded with the row: replies in its thread name it
+        message_id = (mail_id(f"delivery-{delivery.id}") if isinstance(channel, EmailChannel)
+                      else None)
+        message = replace(message, message_id=message_id)
         try:
             # the receiver checks the signed timestamp against its own clock: the real one
             self.sender(channel, message, delivery.id, int(time.time()))
         except SendError as exc:
-            self._failed(delivery, channel.name, str(exc), now)
+            self._failed("alert_deliveries", delivery.id, delivery.attempts,
+                         f"alert {delivery.alert_id}", channel.name, str(exc), now)
             return
-        outbox.mark_sent(self.conn, delivery.id, self.clock())
+        outbox.mark_alert_sent(self.conn, delivery.id, self.clock(), message_id)
         log.info("alert %s sent to %s", delivery.alert_id, channel.name)
 
-    def _failed(self, delivery: outbox.Delivery, channel: str, error: str, now: datetime) -> None:
-        retry_at = next_attempt(self.config.delivery, delivery.attempts, now)
-        if retry_at is None:
-            outbox.mark_failed(self.conn, delivery.id, error)
-            log.error("alert %s: GAVE UP on channel %s after %d attempts: %s",
-                      delivery.alert_id, channel, delivery.attempts, error)
+    def _echo(self, echo: outbox.Echo, now: datetime) -> None:
+        """An acknowledgement or a comment, sent in the thread of the alert's message."""
+        original = outbox.delivery_row(self.conn, echo.delivery_id)
+        what = f"alert {original['alert_id']} {echo.event.split('-')[0]}"
+        channel = next((c for c in self.config.delivery.channels
+                        if c.name == original["channel"]), None)
+        if original["state"] == "failed" or channel is None:
+            why = ("the alert's own message was given up, so it has no thread to answer in"
+                   if channel is not None else
+                   f"no channel {original['channel']!r} in hub.toml any more")
+            outbox.mark_failed(self.conn, echo.id, why, "alert_echoes")
+            log.error("%s: not echoed to %s: %s", what, original["channel"], why)
             return
-        outbox.mark_retry(self.conn, delivery.id, error, retry_at)
-        log.warning("alert %s: channel %s failed (attempt %d): %s; next try at %s",
-                    delivery.alert_id, channel, delivery.attempts, error,
-                    retry_at.isoformat(timespec="seconds"))
+        alert = outbox.alert_row(self.conn, original["alert_id"])
+        store_id = alert["store_id"]
+        # A mail sent before Message-IDs were recorded carried the one made from its row.
+        parent = original["message_id"] or mail_id(f"delivery-{original['delivery_id']}")
+        message = compose_echo(
+            alert, echo.event, echo.author, echo.text, echo.at, self.config.delivery.base_url,
+            self.config.store(store_id).label, self.config.timezone(store_id),
+            in_reply_to=parent if isinstance(channel, EmailChannel) else None,
+            follows=original["delivery_id"])
+        message = replace(message, message_id=mail_id(f"echo-{echo.id}"))
+        try:
+            self.sender(channel, message, f"echo-{echo.id}", int(time.time()))
+        except SendError as exc:
+            self._failed("alert_echoes", echo.id, echo.attempts, what, channel.name, str(exc),
+                         now)
+            return
+        outbox.mark_sent(self.conn, echo.id, self.clock(), "alert_echoes")
+        log.info("%s echoed to %s", what, channel.name)
+
+    def _failed(self, table: str, row_id: int, attempts: int, what: str, channel: str,
+                error: str, now: datetime) -> None:
+        retry_at = next_attempt(self.config.delivery, attempts, now)
+        if retry_at is None:
+            outbox.mark_failed(self.conn, row_id, error, table)
+            log.error("%s: GAVE UP on channel %s after %d attempts: %s",
+                      what, channel, attempts, error)
+            return
+        outbox.mark_retry(self.conn, row_id, error, retry_at, table)
+        log.warning("%s: channel %s failed (attempt %d): %s; next try at %s",
+                    what, channel, attempts, error, retry_at.isoformat(timespec="seconds"))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from peakend.broker.hub.config import DEFAULT, AlertRule, HubConfig
 from peakend.broker.hub.db.database import HubDb
-from peakend.broker.hub.delivery.outbox import enqueue
+from peakend.broker.hub.delivery.outbox import enqueue, enqueue_echoes
 from peakend.broker.hub.delivery.rules import channels_for
 from peakend.broker.hub.reports.alert_rules import (
     Action,
@@ -164,14 +164,36 @@ def store_alerts(
     return out
 
 
-def acknowledge(conn: HubDb, alert_id: int, who: str, comment: str = "") -> None:
-    now = format_ts(datetime.now(UTC))
-    conn.execute("UPDATE alerts SET acked_at = coalesce(acked_at, $1), acked_by = "
-                 "coalesce(acked_by, $2) WHERE id = $3", (now, who, alert_id))
-    if comment.strip():
-        add_comment(conn, alert_id, who, comment)
+def acknowledge(conn: HubDb, alert_id: int, who: str, comment: str = "",
+                now: datetime | None = None) -> None:
+    """The first acknowledgement is kept (who, when) and echoed to the alert's channels with
+    its comment; a later one only adds its comment (echoed as a comment)."""
+    now = now or datetime.now(UTC)
+    text = comment.strip()[:1000]
+    with conn.transaction():
+        first = conn.execute(
+            "UPDATE alerts SET acked_at = $1, acked_by = $2 WHERE id = $3 AND acked_at IS NULL "
+            "RETURNING id", (format_ts(now), who, alert_id)).fetchone() is not None
+        comment_id = _insert_comment(conn, alert_id, who, text, now) if text else None
+        if first:
+            enqueue_echoes(conn, alert_id, "ack", who, text, now)
+        elif comment_id is not None:
+            enqueue_echoes(conn, alert_id, f"comment-{comment_id}", who, text, now)
 
 
-def add_comment(conn: HubDb, alert_id: int, who: str, text: str) -> None:
-    conn.execute("INSERT INTO alert_comments (alert_id, at, author, text) VALUES ($1, $2, $3, $4)",
-                 (alert_id, format_ts(datetime.now(UTC)), who, text.strip()[:1000]))
+def add_comment(conn: HubDb, alert_id: int, who: str, text: str,
+                now: datetime | None = None) -> None:
+    """A comment, echoed to the alert's channels with it (one transaction: an echo is never
+    lost, nor sent for a comment that was not kept)."""
+    now = now or datetime.now(UTC)
+    text = text.strip()[:1000]
+    with conn.transaction():
+        comment_id = _insert_comment(conn, alert_id, who, text, now)
+        enqueue_echoes(conn, alert_id, f"comment-{comment_id}", who, text, now)
+
+
+def _insert_comment(conn: HubDb, alert_id: int, who: str, text: str, now: datetime) -> int:
+    (comment_id,) = conn.execute(
+        "INSERT INTO alert_comments (alert_id, at, author, text) VALUES ($1, $2, $3, $4) "
+        "RETURNING id", (alert_id, format_ts(now), who, text)).fetchone()
+    return int(comment_id)

@@ -116,9 +116,11 @@ def day_lines(
     return out
 
 
-def compare(today: DayLine, usual: DayLine, weekday: int, now_hour: int) -> list[str]:
+def compare(today: DayLine, usual: DayLine, weekday: int, now_hour: int,
+            *, past: bool = False) -> list[str]:
     """A few sentences: how today went so far against the usual day to the same hour, and
-    the hours that stood out. ``now_hour`` is the current local hour (it counts as begun).
+    the hours that stood out. ``now_hour`` is the current local hour (it counts as begun);
+    ``past``: ``today`` is a whole day gone by (a digest's), said as "the day", not "today".
     The sentences are in the language of the request (English outside one)."""
     name = _(FULL_WEEKDAYS[weekday])
     upto = now_hour + 1
@@ -132,18 +134,23 @@ def compare(today: DayLine, usual: DayLine, weekday: int, now_hour: int) -> list
     per = _("a usual %(day)s (%(days)d of the last %(weeks)d)") % {
         "day": name, "days": usual.days, "weeks": USUAL_WEEKS}
     if n >= MIN_RATINGS and un >= MIN_RATINGS and hi is not None and uhi is not None:
-        out.append(_("Happy Index today %(span)s: %(today).1f against %(usual).1f on %(per)s, "
-                     "%(change)s (%(n)d and %(un)d ratings).") % {
+        said = (_("Happy Index on the day: %(today).1f against %(usual).1f on %(per)s, "
+                  "%(change)s (%(n)d and %(un)d ratings).") if past else
+                _("Happy Index today %(span)s: %(today).1f against %(usual).1f on %(per)s, "
+                  "%(change)s (%(n)d and %(un)d ratings)."))
+        out.append(said % {
             "span": span, "today": hi, "usual": uhi, "per": per,
             "change": _index_word(hi - uhi), "n": n, "un": un})
     elif n < MIN_RATINGS:
-        out.append(_("Too few ratings today %(span)s to compare (%(n)d; %(needed)d needed).")
-                   % {"span": span, "n": n, "needed": MIN_RATINGS})
+        said = (_("Too few ratings on the day to compare (%(n)d; %(needed)d needed).") if past
+                else _("Too few ratings today %(span)s to compare (%(n)d; %(needed)d needed)."))
+        out.append(said % {"span": span, "n": n, "needed": MIN_RATINGS})
     if nw >= MIN_WAITS and unw >= MIN_WAITS and wp is not None and uwp is not None:
-        out.append(_("Wait p90 today %(span)s: %(today)s against %(usual)s on %(per)s, "
-                     "%(change)s.") % {"span": span, "today": fmt_duration(wp),
-                                       "usual": fmt_duration(uwp), "per": per,
-                                       "change": _wait_word(wp, uwp)})
+        said = (_("Wait p90 on the day: %(today)s against %(usual)s on %(per)s, %(change)s.")
+                if past else _("Wait p90 today %(span)s: %(today)s against %(usual)s on "
+                               "%(per)s, %(change)s."))
+        out.append(said % {"span": span, "today": fmt_duration(wp), "usual": fmt_duration(uwp),
+                           "per": per, "change": _wait_word(wp, uwp)})
     worst = best = longest = None
     for t, u in zip(today.hours[:upto], usual.hours[:upto], strict=True):
         if (t.ratings >= MIN_RATINGS and u.ratings >= MIN_RATINGS

@@ -15,7 +15,12 @@ from sqlite_utils.migrations import Migrations
 from peakend.broker.cli import report as report_cli
 from peakend.broker.hub.db.database import DatabaseError, DbTarget, HubDb, open_hub_db
 from peakend.broker.hub.db.dialect import SQLITE
-from peakend.broker.hub.db.migrations import MIGRATIONS, m010_deliveries_and_tokens, pending
+from peakend.broker.hub.db.migrations import (
+    MIGRATIONS,
+    m010_deliveries_and_tokens,
+    m012_alert_threads,
+    pending,
+)
 from peakend.broker.hub.db.store import Store
 
 
@@ -68,7 +73,7 @@ def test_a_hub_lacking_only_a_tidy_up_is_read_as_it_is(tmp_path: Path) -> None:
         assert pending(db) == ["m005_no_functions_in_schema", "m006_skipped_ranges",
                                "m007_quarantine_bounds", "m008_rating_corrections",
                                "m009_accounts", "m010_deliveries_and_tokens",
-                               "m011_user_language"]
+                               "m011_user_language", "m012_alert_threads"]
     finally:
         db.close()
 
@@ -91,10 +96,11 @@ def test_an_older_postgresql_hub_loses_the_functions_it_no_longer_needs(pg_url: 
     # as an earlier peakend left it: SQLite's functions in the schema, recorded as pg000
     db = open_hub_db(pg_url, migrate=True)
     try:
-        for step in [*reversed(MIGRATIONS[3:5]), m010_deliveries_and_tokens]:
+        for step in [*reversed(MIGRATIONS[3:5]), m010_deliveries_and_tokens,
+                     m012_alert_threads]:
             db.execute("DELETE FROM _peakend_migrations WHERE name = $1", (step.__name__,))
-        db.execute("DROP TABLE digest_runs, api_tokens, alert_deliveries, alert_comments, "
-                   "alerts")
+        db.execute("DROP TABLE alert_echoes, digest_runs, api_tokens, alert_deliveries, "
+                   "alert_comments, alerts")
         db.execute("DROP INDEX quarantine_last_received")
         db.execute("ALTER TABLE quarantine DROP COLUMN raw_size")
         db.execute("INSERT INTO _peakend_migrations (name) VALUES ('pg000_sqlite_functions')")

@@ -3,6 +3,7 @@ the terminal or a real SMTP server, and the schedule that sends each period once
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,14 +12,17 @@ import pytest
 from receivers import smtp_receiver
 
 from peakend.broker.cli.digest import main as digest_main
+from peakend.broker.hub.config import HubConfig
 from peakend.broker.hub.db.store import Store
 from peakend.broker.hub.delivery.worker import DeliveryWorker
+from peakend.broker.hub.reports.alerts import acknowledge
 from peakend.broker.hub.reports.digest import (
     DigestError,
     build_digest,
     day_period,
     due_period,
     render_html,
+    render_text,
     week_period,
 )
 from peakend.broker.hub.reports.queries import open_db
@@ -103,7 +107,8 @@ def test_the_digest_says_each_zone_its_change_and_its_alerts(tmp_path: Path) -> 
     assert [a["cause"] for a in z.alerts] == ["3 unhappy in 10 min"]
     assert z.link == "https://hub.shop.example/s/s001/z/checkout?since=2026-03-02&until=2026-03-03"
     html = render_html(d)
-    assert 'data-zone="checkout"' in html and "3 unhappy in 10 min" in html and "(-60.0)" in html
+    assert 'data-zone="checkout"' in html and "3 unhappy in 10 min" in html
+    assert "(-60.0 on the day before)" in html
 
 
 def test_digest_command_writes_prints_and_mails(tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -145,7 +150,7 @@ to = ["manager@shop.example"]
     assert mail["To"] == "area@shop.example"
     assert mail["Subject"] == "[peakend] Market St: your day 2026-03-02"
     parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in mail.walk()
-             if not p.is_multipart()}
+             if p.get_content_maintype() == "text"}
     assert "checkout: Happy Index 100.0" in parts["text/plain"]
     assert 'data-zone="checkout"' in parts["text/html"]
 
@@ -188,3 +193,71 @@ def test_a_scheduled_digest_goes_out_once_per_period(tmp_path: Path,
 def test_a_schedule_must_name_an_email_channel() -> None:
     with pytest.raises(ValueError, match="not an email channel"):
         hub_config([]).model_validate({"digests": [{"store": "s001", "channel": "nope"}]})
+
+
+def chinese_store_config(**store: str) -> HubConfig:
+    config = hub_config([])
+    return config.model_validate({**config.model_dump(), "stores": [
+        {"id": "s001", "name": "市场街店", "timezone": "Europe/Berlin", **store}]})
+
+
+def english_words(text: str) -> list[str]:
+    """The English left in a digest once what is not its own text is taken out: markup, links,
+    the charts' data, ids, the time zone's name and the figures' names (p50, p90)."""
+    text = re.sub(r'"(data|cid):[^"]*"', " ", text)
+    text = re.sub(r"<[^>]+>", " ", text)
+    text = re.sub(r"https?://\S+", " ", text)
+    for data in ("checkout", "Europe/Berlin", "[peakend]", "p50", "p90"):
+        text = text.replace(data, " ")
+    return re.findall(r"[A-Za-z]{2,}", text)
+
+
+def test_a_digest_in_the_stores_language_is_chinese_throughout(tmp_path: Path) -> None:
+    db = tmp_path / "hub.sqlite"
+    seed_day(db)
+    config = chinese_store_config(language="zh-Hans")
+    opened = open_unhappy_alert(db, config)
+    conn = open_db(db)
+    try:
+        acknowledge(conn, 1, "王芳", "开了第二个收银台", now=opened)
+        d = build_digest(conn, config, "s001", day_period("2026-03-02", BERLIN))
+        english = build_digest(conn, config, "s001", day_period("2026-03-02", BERLIN), "en")
+    finally:
+        conn.close()
+    assert d.language == "zh-Hans" and english.language == "en"
+    text, html = render_text(d), render_html(d)
+    assert d.title == "[peakend] 市场街店：2026-03-02 日报"
+    assert "checkout：幸福指数 40.0 （较前一天 -60.0），5 条评分，不满意 60.0%" in text
+    assert "警报 09:03：10 分钟内 3 次不满意" in text
+    assert "由 王芳 确认" in text and "王芳: 开了第二个收银台" in text
+    assert '<html lang="zh-Hans">' in html and "<th>幸福指数</th>" in html
+    assert "较前一天 -60.0" in html and "10 分钟内 3 次不满意" in html
+    assert english_words(text) == [] and english_words(html) == []
+    # the day against the usual Monday, in words and in two charts titled in Chinese
+    assert "当天与平常的星期一相比" in html and html.count('<img class="chart"') == 2
+    assert 'alt="每小时幸福指数"' in html and "还没有平常的星期一可比较" in text
+    # the same digest asked for in English is English, the ambient language untouched
+    assert "Happy Index 40.0 (-60.0 on the day before)" in render_text(english)
+    assert english_words(render_text(english))
+
+
+def test_the_digest_command_takes_a_language_and_refuses_an_unknown_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    db = tmp_path / "hub.sqlite"
+    seed_day(db)
+    base = ["--db", str(db), "--store", "s001", "--day", "2026-03-02"]
+    assert digest_main([*base, "--language", "zh-Hans"]) == 0
+    assert "checkout：幸福指数 100.0" in capsys.readouterr().out
+    assert digest_main([*base, "--language", "fr"]) == 2
+    err = capsys.readouterr().err
+    assert "'fr' is not a language the hub writes in" in err and "zh-Hans" in err
+
+
+def test_a_store_or_schedule_language_must_be_one_the_hub_writes_in() -> None:
+    with pytest.raises(ValueError, match="'fr' is not a language the hub writes in"):
+        chinese_store_config(language="fr")
+    config = chinese_store_config(language="zh-Hans")
+    with pytest.raises(ValueError, match="'de' is not a language"):
+        config.model_validate({**config.model_dump(), "delivery": {"channels": [
+            {"type": "email", "name": "m", "smtp_host": "h", "sender": "a@b", "to": ["c@d"]}]},
+            "digests": [{"store": "s001", "channel": "m", "language": "de"}]})

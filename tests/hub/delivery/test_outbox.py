@@ -69,3 +69,34 @@ def test_an_alert_opens_with_its_messages_and_keeps_its_value_now(db_url: str) -
     finally:
         monitor.close()
         conn.close()
+
+
+def test_echoes_wait_for_their_alert_message_and_are_claimed_once(db_url: str) -> None:
+    from peakend.broker.hub.reports.alerts import acknowledge, add_comment
+
+    a = open_hub_db(db_url, migrate=True)
+    b = open_hub_db(db_url)
+    try:
+        (alert_id,) = a.execute(
+            "INSERT INTO alerts (store_id, zone_id, kind, state, opened_at, cause, value, "
+            "threshold) VALUES ('s001', 'checkout', 'wait', 'open', '2026-03-02T08:00:00.000Z', "
+            "'checkout p90 wait 7:00', 420, 300) RETURNING id").fetchone()
+        with a.transaction():
+            outbox.enqueue(a, alert_id, ["mail", "slack"], 420.0, NOW)
+        acknowledge(a, alert_id, "ana", "on it", now=NOW)
+        acknowledge(b, alert_id, "ben", "", now=NOW)  # a second one, no word: no echo
+        add_comment(b, alert_id, "ben", "queue gone", now=NOW)
+        # nothing of the thread goes before the alert's own messages
+        assert outbox.claim_echoes(a, NOW, lease_s=60) == []
+        mail, slack = sorted(outbox.claim_due(a, NOW, lease_s=60), key=lambda d: d.channel)
+        outbox.mark_alert_sent(a, mail.id, NOW, "<peakend-delivery-1@hub>")
+        outbox.mark_failed(a, slack.id, "HTTP 500")
+        echoes = outbox.claim_echoes(a, NOW, lease_s=60)
+        assert sorted((e.event, e.author, e.text) for e in echoes) == [
+            ("ack", "ana", "on it"), ("ack", "ana", "on it"),
+            ("comment-2", "ben", "queue gone"), ("comment-2", "ben", "queue gone")]
+        assert outbox.claim_echoes(b, NOW + timedelta(seconds=30), lease_s=60) == []
+        assert outbox.delivery_row(b, mail.id)["message_id"] == "<peakend-delivery-1@hub>"
+    finally:
+        a.close()
+        b.close()

@@ -39,8 +39,10 @@ BROWSER = {"en": "en-GB", "zh-Hans": "zh-CN"}
 def _extracted() -> dict[str | tuple[str, ...], str]:
     """Every msgid the templates and the hub's Python use, with where it is used."""
     found: dict[str | tuple[str, ...], str] = {}
-    method_map = [("broker/hub/web/templates/**.html", "jinja2"), ("broker/hub/**.py", "python")]
-    options = {"broker/hub/web/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    method_map = [("broker/hub/web/templates/**.html", "jinja2"),
+                  ("broker/hub/reports/**.html", "jinja2"), ("broker/hub/**.py", "python")]
+    options = {"broker/hub/web/templates/**.html": {"extensions": "jinja2.ext.i18n"},
+               "broker/hub/reports/**.html": {"extensions": "jinja2.ext.i18n"}}
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     for filename, _line, message, _comments, _context in extract_from_dir(
             ROOT, method_map, options, keywords=keywords):
