@@ -69,7 +69,8 @@ def _check_slug(value: str) -> str:
 
 def _coerce_ts(value: Any) -> datetime:
     try:
-        return _to_utc(value)
+        # a string is what arrives; the other forms are for envelopes built in code
+        return parse_ts(value) if type(value) is str else _to_utc(value)
     except OverflowError:
         raise ValueError("timestamp is out of range") from None
 

@@ -44,6 +44,8 @@ def format_ts(moment: datetime) -> str:
 def parse_ts(text: str) -> datetime:
     """Parse a wire timestamp; naive times are refused because a Pi's local time is a guess."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is UTC:  # as devices send it: already what the rest expects
+        return moment
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no timezone; send UTC ending in Z")
     return moment.astimezone(UTC)

@@ -154,12 +154,14 @@ class Store:
             typed.setdefault(table, []).append(row)
         for table, rows in typed.items():
             self.db.load(table, COLUMNS[table], rows)
-        ratings = [items[i][0] for i in stored if isinstance(items[i][0].data, Rating)]
+        ratings = [
+            (msg_ids[i], items[i][0]) for i in stored if isinstance(items[i][0].data, Rating)
+        ]
         if ratings:
             self._leave_out_replaced(ratings)
         return outcomes
 
-    def _leave_out_replaced(self, ratings: list[Envelope]) -> None:
+    def _leave_out_replaced(self, ratings: list[tuple[str, Envelope]]) -> None:
         """A kiosk's correction replaces an earlier press of the same device: that press stays
         stored, flagged "replaced", and leaves the reports like a repeat. Either may arrive
         first (workers of a shared subscription), so both directions are looked up. Two
@@ -167,10 +169,10 @@ class Store:
         other's row; a device sends them seconds apart and in seq order, so that takes both
         being redelivered together to two workers."""
         wanted: dict[str, str] = {}  # replaced msg_id -> its device
-        for e in ratings:
+        for _, e in ratings:
             if e.data.replaces is not None:  # type: ignore[union-attr]
                 wanted[str(e.data.replaces)] = e.device_id  # type: ignore[union-attr]
-        mine = {str(e.msg_id): e.device_id for e in ratings}
+        mine = {msg_id: e.device_id for msg_id, e in ratings}
         dialect = self.db.dialect
         ids = sorted(mine)
         for part in _chunks(ids):

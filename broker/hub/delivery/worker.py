@@ -219,6 +219,9 @@ def run_delivery(spec: DeliverySpec, parent_pid: int) -> None:
     except OSError:
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # serve decides when it stops
+    # Sending takes little CPU, but a burst of retries must not take it from ingest on a
+    # two-core hub; not the web's SCHED_IDLE, though: a busy hub still sends its alerts.
+    os.nice(10)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
