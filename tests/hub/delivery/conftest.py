@@ -46,3 +46,27 @@ def open_unhappy_alert(db: Path, config: HubConfig, at: datetime = T0) -> dateti
     monitor.close()
     assert [e["kind"] for _, e in events] == ["unhappy"]
     return opened
+
+
+def mail_hub_toml(folder: Path, smtp: Any) -> Path:
+    """A hub.toml with one store and an email channel to ``smtp`` (a receivers.smtp_receiver),
+    logging in as peakend with the password in PEAKEND_TEST_SMTP_PASSWORD."""
+    toml = folder / "hub.toml"
+    toml.write_text(f"""
+[[stores]]
+id = "s001"
+name = "Market St"
+timezone = "Europe/Berlin"
+
+[[delivery.channels]]
+type = "email"
+name = "managers"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp.port}
+username = "peakend"
+password_env = "PEAKEND_TEST_SMTP_PASSWORD"
+ca_file = "{smtp.ca_file}"
+sender = "peakend@shop.example"
+to = ["manager@shop.example"]
+""")
+    return toml

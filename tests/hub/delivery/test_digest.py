@@ -28,7 +28,7 @@ from peakend.broker.hub.reports.digest import (
 from peakend.broker.hub.reports.queries import open_db
 from peakend.broker.wire.contract import new_envelope
 
-from .conftest import T0, hub_config, open_unhappy_alert
+from .conftest import T0, hub_config, mail_hub_toml, open_unhappy_alert
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -127,24 +127,7 @@ def test_digest_command_writes_prints_and_mails(tmp_path: Path, capsys: pytest.C
     assert "--to needs an email channel" in capsys.readouterr().err
     monkeypatch.setenv("PEAKEND_TEST_SMTP_PASSWORD", "mail-secret-42")
     with smtp_receiver(tmp_path, "peakend", "mail-secret-42") as smtp:
-        toml = tmp_path / "hub.toml"
-        toml.write_text(f"""
-[[stores]]
-id = "s001"
-name = "Market St"
-timezone = "Europe/Berlin"
-
-[[delivery.channels]]
-type = "email"
-name = "managers"
-smtp_host = "127.0.0.1"
-smtp_port = {smtp.port}
-username = "peakend"
-password_env = "PEAKEND_TEST_SMTP_PASSWORD"
-ca_file = "{smtp.ca_file}"
-sender = "peakend@shop.example"
-to = ["manager@shop.example"]
-""")
+        toml = mail_hub_toml(tmp_path, smtp)
         assert digest_main([*base, "--config", str(toml), "--to", "area@shop.example"]) == 0
         [mail] = smtp.messages
     assert mail["To"] == "area@shop.example"

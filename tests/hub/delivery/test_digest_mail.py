@@ -22,7 +22,7 @@ from peakend.broker.hub.reports.mail_charts import TODAY, USUAL, hourly_chart, n
 from peakend.broker.hub.reports.queries import open_db
 from peakend.broker.wire.contract import new_envelope
 
-from .conftest import T0, hub_config
+from .conftest import T0, hub_config, mail_hub_toml
 from .test_digest import BERLIN, seed_day
 
 
@@ -93,24 +93,7 @@ def test_the_digest_mail_has_text_html_and_every_cid_image_as_a_png_part(
     seed_usual_monday(db)
     monkeypatch.setenv("PEAKEND_TEST_SMTP_PASSWORD", "mail-secret-42")
     with smtp_receiver(tmp_path, "peakend", "mail-secret-42") as smtp:
-        toml = tmp_path / "hub.toml"
-        toml.write_text(f"""
-[[stores]]
-id = "s001"
-name = "Market St"
-timezone = "Europe/Berlin"
-
-[[delivery.channels]]
-type = "email"
-name = "managers"
-smtp_host = "127.0.0.1"
-smtp_port = {smtp.port}
-username = "peakend"
-password_env = "PEAKEND_TEST_SMTP_PASSWORD"
-ca_file = "{smtp.ca_file}"
-sender = "peakend@shop.example"
-to = ["manager@shop.example"]
-""")
+        toml = mail_hub_toml(tmp_path, smtp)
         assert digest_main(["--db", str(db), "--config", str(toml), "--store", "s001",
                             "--day", "2026-03-02", "--to", "area@shop.example"]) == 0
         [mail] = smtp.messages
