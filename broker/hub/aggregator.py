@@ -210,15 +210,17 @@ class Aggregator:
         self.connected.clear()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic.endswith("/ack"):
+        topic = msg.topic  # paho decodes it on every read
+        if topic.endswith("/ack"):
             self._observe_ack(msg)
             return
-        if msg.retain and not msg.payload and _is_event(msg.topic):
+        retained = msg.retain
+        if retained and not msg.payload and _is_event(topic):
             # A retained event being cleared (by us, see _clear_retained_events): no message.
             if msg.qos > 0:
                 self._client.ack(msg.mid, msg.qos)
             return
-        item = (msg.topic, msg.payload, time.time(), msg.mid, msg.qos, msg.retain)
+        item = (topic, msg.payload, time.time(), msg.mid, msg.qos, retained)
         with self._arrived:
             self._inbox.append(item)
             if len(self._inbox) == 1:
@@ -328,8 +330,8 @@ class Aggregator:
         flag per topic (``retain_available false`` would refuse it everywhere, and births and
         acks are retained), so once the event is stored (or quarantined) the hub deletes the
         broker's copy with an empty retained message."""
-        for topic, payload, _, _, _, retained in batch:
-            if retained and payload and _is_event(topic):
+        for topic, payload, *_ in filter(_retained, batch):
+            if payload and _is_event(topic):
                 self._client.publish(topic, b"", qos=1, retain=True)
 
     def _publish_acks(
@@ -337,9 +339,10 @@ class Aggregator:
     ) -> None:
         self.counters.add(result.counters)
         # Everything in the batch is durable now: tell the broker, then the devices.
+        ack = self._client.ack
         for _, _, _, mid, qos, _ in batch:
-            if qos > 0:
-                self._client.ack(mid, qos)
+            if qos:
+                ack(mid, qos)
         now = time.monotonic()
         for device, (store_id, seq) in result.acks.items():
             self._publish_ack(store_id, device, seq, now, result.births.get(device))
@@ -404,6 +407,10 @@ class Aggregator:
                 )
         except Exception:
             log.exception("periodic task failed; continuing")
+
+
+def _retained(item: Item) -> bool:
+    return item[5]
 
 
 def _is_event(topic: str) -> bool:
