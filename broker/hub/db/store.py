@@ -610,12 +610,13 @@ def typed_row(
     base = (msg_id, e.device_id, e.seq, e.store_id)
     data = e.data
     if isinstance(data, Rating):
-        flags = sorted(set(data.flags))
+        flags, flagged = "[]", 0  # most presses have no flag
+        if data.flags:
+            marks = set(data.flags)
+            flags, flagged = json.dumps(sorted(marks)), int(bool(marks - COUNTED_FLAGS))
         return "ratings", (
             *base, e.zone_id, ts, received, int(e.clock_synced), at, data.score,
-            data.reason, json.dumps(flags) if flags else "[]",
-            int(bool(set(flags) - COUNTED_FLAGS)),
-            None if data.replaces is None else str(data.replaces),
+            data.reason, flags, flagged, None if data.replaces is None else str(data.replaces),
         )
     if isinstance(data, Dwell):
         enter, exit_ = data.enter, data.exit
