@@ -653,8 +653,11 @@ def _day_rows(
         args = [store, *zone_ids, *bounds, folded["ratings"], folded["dwells"]]
 
     def ranges(col: str) -> list[str]:
-        return [f"{col} >= ${first + 2 * i} AND {col} < ${first + 1 + 2 * i}"
+        each = [f"{col} >= ${first + 2 * i} AND {col} < ${first + 1 + 2 * i}"
                 for i in range(len(spans))]
+        # past the marks there is no index to ride: one pass over those rows for all spans,
+        # not one per span
+        return each if folded is None else [" OR ".join(f"({r})" for r in each)]
 
     where = f"{column('store_id')} = $1 AND {column('zone_id')} IN ({zones_in})"
     # one statement for both tables: for each zone (IN) an index range per day, joined by
@@ -662,8 +665,9 @@ def _day_rows(
     # rating, kind 1: a measured wait
     sql = " UNION ALL ".join([
         *(f"SELECT 0 AS kind, {epoch('at')} AS t, CAST(score AS REAL) AS v FROM "
-          f"{tables['ratings']} WHERE {where} AND {r} AND flagged = 0" for r in ranges("at")),
-        *(f"SELECT 1, {epoch('exit')}, wait_s FROM {tables['dwells']} WHERE {where} AND {r} "
+          f"{tables['ratings']} WHERE {where} AND ({r}) AND flagged = 0"
+          for r in ranges("at")),
+        *(f"SELECT 1, {epoch('exit')}, wait_s FROM {tables['dwells']} WHERE {where} AND ({r}) "
           "AND wait_s IS NOT NULL" for r in ranges("exit"))])
     for kind, t, v in conn.execute(sql, args).fetchall():
         (waits if kind else ratings).append((t, v))
