@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import DatabaseError, HubDb, open_hub_db
+from peakend.broker.hub.i18n import current as current_language
 from peakend.broker.hub.i18n import gettext
 from peakend.broker.hub.reports.rollup import marks, refresh_rollups
 from peakend.broker.hub.reports.shares import (
@@ -507,8 +508,10 @@ def zone_report(
         ),
         lookback.total_seconds(),
     )
-    wrong, well = reason_sides(data.score, data.reason, config.reasons.unhappy,
-                               config.reasons.happy)
+    # labels in the reader's language (English outside a request, as `peakend report`)
+    wrong_labels = config.reasons.labels("unhappy", current_language())
+    wrong, well = reason_sides(data.score, data.reason, wrong_labels,
+                               config.reasons.labels("happy", current_language()))
     if trend_by is None:
         trend_by = "week" if period.until - period.since > timedelta(days=92) else "day"
     return ZoneReport(
@@ -532,7 +535,7 @@ def zone_report(
         went_wrong=wrong,
         went_well=well,
         wait_reason=config.reasons.wait,
-        wait_reason_label=config.reasons.unhappy.get(config.reasons.wait, config.reasons.wait),
+        wait_reason_label=wrong_labels.get(config.reasons.wait, config.reasons.wait),
         wait_reason_bands=wait_reason_by_band(data.score, data.reason, linked.wait_s,
                                               a.wait_bands_s, config.reasons.wait),
         trend_by=trend_by,

@@ -44,6 +44,7 @@ from peakend.broker.hub.i18n import N_
 from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports import analytics as an
 from peakend.broker.hub.reports import compare as cmp
+from peakend.broker.hub.reports.alert_rules import cause_text
 from peakend.broker.hub.reports.alerts import acknowledge, add_comment, store_alerts
 from peakend.broker.hub.reports.compare import (
     NO_DATA,
@@ -288,7 +289,7 @@ class _Web:
                                           fmt_change_share=i18n.fmt_change_share,
                                           fmt_change_duration=cmp.fmt_change_duration,
                                           fmt_change_count=cmp.fmt_change_count,
-                                          keep_query=_keep_query,
+                                          keep_query=_keep_query, cause_text=cause_text,
                                           fmt_decimal=i18n.fmt_decimal,
                                           languages=i18n.LANGUAGES)
 
