@@ -198,12 +198,25 @@ class AnalyticsSection(_Section):
         return value
 
 
-# The labels of the example kiosk.toml's follow-up choices, so a hub without a [reasons]
-# section still names them as shoppers read them; any other key is shown as sent.
-_UNHAPPY_LABELS = {"wait": "Long wait", "staff": "Staff", "price": "Prices",
-                   "stock": "Out of stock", "clean": "Cleanliness", "other": "Something else"}
-_HAPPY_LABELS = {"fast": "Quick checkout", "staff": "Friendly staff", "choice": "Good choice",
-                 "other": "Something else"}
+# The labels of the example kiosk.toml's follow-up choices, in the languages it shows them, so
+# a hub without a [reasons] section still names them as shoppers read them; any other key is
+# shown as sent.
+_UNHAPPY_LABELS: dict[str, str | dict[str, str]] = {
+    "wait": {"en": "Long wait", "zh-Hans": "排队太久"},
+    "staff": {"en": "Staff", "zh-Hans": "服务态度"},
+    "price": {"en": "Prices", "zh-Hans": "价格"},
+    "stock": {"en": "Out of stock", "zh-Hans": "缺货"},
+    "clean": {"en": "Cleanliness", "zh-Hans": "卫生"},
+    "other": {"en": "Something else", "zh-Hans": "其他"}}
+_HAPPY_LABELS: dict[str, str | dict[str, str]] = {
+    "fast": {"en": "Quick checkout", "zh-Hans": "结账快"},
+    "staff": {"en": "Friendly staff", "zh-Hans": "服务热情"},
+    "choice": {"en": "Good choice", "zh-Hans": "商品丰富"},
+    "other": {"en": "Something else", "zh-Hans": "其他"}}
+
+# A label is one English text, or a table of texts by language with English among them (the
+# text for any language the table lacks), as kiosk.toml's follow-up labels are written.
+Label = str | dict[str, str]
 
 
 class ReasonsSection(_Section):
@@ -215,18 +228,48 @@ class ReasonsSection(_Section):
         description="The key of the kiosk's unhappy choice that blames the wait (e.g. 'Long "
         "wait'); reports show how often it is named at each measured wait.",
     )
-    unhappy: dict[str, str] = Field(
+    unhappy: dict[str, Label] = Field(
         default_factory=lambda: dict(_UNHAPPY_LABELS),
         title="Labels of 'what went wrong'",
         description="Key -> label of the choices after a 1 or 2 (the kiosk's "
-        "[[followup.unhappy]]); keys not listed are shown as they were sent.",
+        "[[followup.unhappy]]): an English text, or one per language such as "
+        "{ en = \"Long wait\", zh-Hans = \"排队太久\" }; keys not listed are shown as they "
+        "were sent.",
     )
-    happy: dict[str, str] = Field(
+    happy: dict[str, Label] = Field(
         default_factory=lambda: dict(_HAPPY_LABELS),
         title="Labels of 'what went well'",
         description="Key -> label of the choices after a 3 or 4 (the kiosk's "
-        "[[followup.happy]]); keys not listed are shown as they were sent.",
+        "[[followup.happy]]), written as the unhappy ones; keys not listed are shown as they "
+        "were sent.",
     )
+
+    @field_validator("unhappy", "happy")
+    @classmethod
+    def _labels(cls, value: dict[str, Label]) -> dict[str, Label]:
+        for key, label in value.items():
+            if isinstance(label, dict):
+                if not label.get("en"):
+                    raise ValueError(f"the label of {key!r} needs its English text (en = "
+                                     "\"...\"), shown in any language the table lacks")
+                for language in label:
+                    _known_language(language)
+        return value
+
+    def labels(self, side: str, language: str) -> dict[str, str]:
+        """Key -> label of one side ("unhappy" or "happy") in ``language``. A label without
+        that language falls back to its English text; a plain English text that is the example
+        kiosk's own (a hub.toml written before labels had languages) takes that label's
+        translations."""
+        builtin = _UNHAPPY_LABELS if side == "unhappy" else _HAPPY_LABELS
+        out = {}
+        for key, label in (self.unhappy if side == "unhappy" else self.happy).items():
+            if isinstance(label, str):
+                known = builtin.get(key)
+                label = known if isinstance(known, dict) and known["en"] == label else {
+                    "en": label}
+            out[key] = label.get(language) or label["en"]
+        return out
 
 
 class AlertRule(_Section):

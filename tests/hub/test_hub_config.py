@@ -106,3 +106,34 @@ def test_a_hub_whose_data_is_where_earlier_versions_looked_is_not_started_empty(
     text = str(err.value)
     assert str(folder / "hub.sqlite") in text and str(tmp_path / "hub.sqlite") in text
     assert "absolute path" in text
+
+
+def test_reason_labels_speak_each_language_and_fall_back_to_english(tmp_path: Path) -> None:
+    example = load_config(EXAMPLE, HubConfig).reasons
+    assert example.labels("unhappy", "zh-Hans")["wait"] == "排队太久"
+    assert example.labels("unhappy", "en")["wait"] == "Long wait"
+    written = tmp_path / "hub.toml"
+    written.write_text('[reasons.unhappy]\nwait = "Long wait"\nqueue = "Queue too long"\n'
+                       'music = { en = "Loud music", zh-Hans = "音乐太吵" }\n'
+                       '[reasons.happy]\nfast = "Speedy"\n')
+    reasons = load_config(written, HubConfig).reasons
+    # a label with Chinese shows it; a plain English one that is the example kiosk's own
+    # takes that label's Chinese; any other shows its English
+    assert reasons.labels("unhappy", "zh-Hans") == {
+        "wait": "排队太久", "queue": "Queue too long", "music": "音乐太吵"}
+    assert reasons.labels("unhappy", "en")["music"] == "Loud music"
+    assert reasons.labels("happy", "zh-Hans") == {"fast": "Speedy"}
+    # nothing written: the example kiosk's choices, in both languages
+    assert HubConfig().reasons.labels("happy", "zh-Hans")["fast"] == "结账快"
+
+
+@pytest.mark.parametrize(("label", "says"), [
+    ('{ zh-Hans = "音乐太吵" }', "needs its English text"),
+    ('{ en = "Loud music", fr = "Musique" }', "'fr' is not a language"),
+])
+def test_a_reason_label_table_is_checked(tmp_path: Path, label: str, says: str) -> None:
+    bad = tmp_path / "hub.toml"
+    bad.write_text(f"[reasons.unhappy]\nmusic = {label}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, HubConfig)
+    assert "reasons.unhappy" in str(err.value) and says in str(err.value)

@@ -10,6 +10,7 @@ before the same cause opens again.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -17,6 +18,7 @@ from enum import Enum
 import numpy as np
 
 from peakend.broker.hub.config import AlertRule
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports.analytics import fmt_duration
 
 
@@ -64,6 +66,29 @@ def unhappy_reading(zone: str, count: int, rule: AlertRule, wait: Reading) -> Re
     if wait.value is not None:
         cause += f"; {zone} p90 wait {fmt_duration(wait.value)}"
     return Reading("unhappy", float(count), float(rule.unhappy_count or 0), cause)
+
+
+# The causes above are stored in English (the alert's record, its API field and its messages
+# keep them as written); pages and digests say them again in the reader's language. Kept
+# beside the f-strings that write them, so a change to one shows in the other. A cause of
+# another shape (an older hub's) is shown as it was written.
+_WAIT_CAUSE = re.compile(r"(?P<zone>\S+) p90 wait (?P<p90>[\d:]+) over the last (?P<window>[\d.]+) "
+                         r"min \((?P<people>\d+) people; threshold (?P<threshold>[\d:]+)\)")
+_UNHAPPY_CAUSE = re.compile(r"(?P<count>\d+) unhappy in (?P<window>[\d.]+) min"
+                            r"(?:; (?P<zone>\S+) p90 wait (?P<p90>[\d:]+))?")
+
+
+def cause_text(cause: str) -> str:
+    """An alert's stored cause in the current language."""
+    if m := _WAIT_CAUSE.fullmatch(cause):
+        return _("%(zone)s p90 wait %(p90)s over the last %(window)s min (%(people)s people; "
+                 "threshold %(threshold)s)") % m.groupdict()
+    if m := _UNHAPPY_CAUSE.fullmatch(cause):
+        text = _("%(count)s unhappy in %(window)s min") % m.groupdict()
+        if m.group("zone"):
+            text += _("; %(zone)s p90 wait %(p90)s") % m.groupdict()
+        return text
+    return cause
 
 
 def decide(

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports.summary import (  # noqa: F401 (one place for callers of both)
     Summary,
     fmt_duration,
@@ -308,19 +309,22 @@ def tolerance_point(
     u = (np.asarray(scores)[ok] <= unhappy_max_score).astype(float)
     n = int(w.size)
     if n < min_ratings:
-        return Tolerance(None, None, None, n, note=f"not enough data ({n} of {min_ratings} "
-                         "ratings with a measured wait)")
+        # the note is a sentence a page shows: written in the language of the request
+        return Tolerance(None, None, None, n, note=_(
+            "not enough data (%(num)d of %(min)d ratings with a measured wait)")
+            % {"num": n, "min": min_ratings})
     best = _best_split(w, u)
     if best is None:
-        return Tolerance(None, None, None, n, note="not enough data on both sides of any wait")
+        return Tolerance(None, None, None, n,
+                         note=_("not enough data on both sides of any wait"))
     t, p1, p2, z = best
     if p2 <= p1 or z < _Z_REQUIRED:
         return Tolerance(None, None, None, n, unhappy_below=p1, unhappy_above=p2,
-                         note="no clear tolerance point: unhappiness does not climb "
-                         "clearly with wait in this data")
+                         note=_("no clear tolerance point: unhappiness does not climb "
+                                "clearly with wait in this data"))
     rng = np.random.default_rng(seed)
     picks = []
-    for _ in range(bootstrap):
+    for _resample in range(bootstrap):
         idx = rng.integers(0, n, n)
         b = _best_split(w[idx], u[idx])
         if b is not None:

@@ -23,6 +23,7 @@ from peakend.broker.hub import i18n
 from peakend.broker.hub.config import HubConfig
 from peakend.broker.hub.db.database import HubDb
 from peakend.broker.hub.i18n import gettext as _
+from peakend.broker.hub.reports.alert_rules import cause_text
 from peakend.broker.hub.reports.mail_charts import HEIGHT, WIDTH
 from peakend.broker.hub.reports.queries import Period, ZoneLine, store_report, today_view
 from peakend.broker.hub.reports.summary import fmt_duration
@@ -260,28 +261,6 @@ def done_about(alert: dict[str, Any]) -> list[str]:
     lines = [_("acknowledged by %(name)s") % {"name": alert["acked_by"]}
              ] if alert["acked_by"] else []
     return lines + alert["comments"]
-
-
-# The causes the alert monitor writes (reports/alert_rules.py), kept in English in the
-# database; a digest in another language says them again in its own words. A cause of another
-# shape (an older hub's) is shown as it was written.
-_WAIT_CAUSE = re.compile(r"(?P<zone>\S+) p90 wait (?P<p90>[\d:]+) over the last (?P<window>[\d.]+) "
-                         r"min \((?P<people>\d+) people; threshold (?P<threshold>[\d:]+)\)")
-_UNHAPPY_CAUSE = re.compile(r"(?P<count>\d+) unhappy in (?P<window>[\d.]+) min"
-                            r"(?:; (?P<zone>\S+) p90 wait (?P<p90>[\d:]+))?")
-
-
-def cause_text(cause: str) -> str:
-    """An alert's cause in the current language."""
-    if m := _WAIT_CAUSE.fullmatch(cause):
-        return _("%(zone)s p90 wait %(p90)s over the last %(window)s min (%(people)s people; "
-                 "threshold %(threshold)s)") % m.groupdict()
-    if m := _UNHAPPY_CAUSE.fullmatch(cause):
-        text = _("%(count)s unhappy in %(window)s min") % m.groupdict()
-        if m.group("zone"):
-            text += _("; %(zone)s p90 wait %(p90)s") % m.groupdict()
-        return text
-    return cause
 
 
 _ENV = Environment(autoescape=select_autoescape(default=True), extensions=["jinja2.ext.i18n"])

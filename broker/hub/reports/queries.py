@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -29,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from peakend.broker.hub.config import DEFAULT, HubConfig
 from peakend.broker.hub.db.database import DatabaseError, HubDb, open_hub_db
+from peakend.broker.hub.i18n import current as current_language
 from peakend.broker.hub.i18n import gettext
 from peakend.broker.hub.reports.rollup import marks, refresh_rollups
 from peakend.broker.hub.reports.shares import (
@@ -123,10 +125,11 @@ def zones(
     ``zone_last`` and the raw rows past its marks (``folded``, read when not given)."""
     m = marks(conn) if folded is None else folded
     where, args = _where(store, zone, " AND ", first=4)
+    past, _ = _where(store, zone, " AND ", first=4, unindexed=conn.dialect.unindexed)
     unfolded = [
         f"SELECT store_id, zone_id, max({column}) AS last_at "
         f"FROM {_past_mark(table, f'store_id, zone_id, {column}', n)} "
-        f"WHERE true{where} GROUP BY store_id, zone_id"
+        f"WHERE true{past} GROUP BY store_id, zone_id"
         for n, (table, column) in enumerate(
             (("ratings", "at"), ("dwells", "exit"), ("queue_windows", "at")), 1
         )
@@ -164,21 +167,26 @@ def has_sent(conn: HubDb, store: str | None, zone: str | None = None) -> bool:
 
 def _past_mark(table: str, columns: str, n: int) -> str:
     """The table's rows past the fold mark (parameter ``n``), as a subquery: a range of rowids,
-    which its ``ORDER BY`` keeps SQLite from trading for a scan of a whole grouping index."""
+    which its ``ORDER BY`` keeps SQLite from trading for a scan of a whole grouping index. A
+    filter on store or zone around it must be written ``unindexed`` (see :func:`_where`):
+    SQLite pushes it into the subquery and then takes the store's index over the rowid range,
+    sorting a whole store's rows by rowid to find the few past the mark."""
     return f"(SELECT {columns} FROM {table} WHERE rowid > ${n} ORDER BY rowid) AS {table}"
 
 
 def _where(
-    store: str | None, zone: str | None, prefix: str = " WHERE ", first: int = 1
+    store: str | None, zone: str | None, prefix: str = " WHERE ", first: int = 1,
+    unindexed: Callable[[str], str] = str,
 ) -> tuple[str, list[str]]:
-    """The filter on store and zone; its parameters are numbered from ``first``."""
+    """The filter on store and zone; its parameters are numbered from ``first``. Its columns
+    are passed through ``unindexed`` (the dialect's) where the index must not be taken."""
     parts, args = [], []
     if store:
         args.append(store)
-        parts.append(f"store_id = ${first + len(args) - 1}")
+        parts.append(f"{unindexed('store_id')} = ${first + len(args) - 1}")
     if zone:
         args.append(zone)
-        parts.append(f"zone_id = ${first + len(args) - 1}")
+        parts.append(f"{unindexed('zone_id')} = ${first + len(args) - 1}")
     return (prefix + " AND ".join(parts)) if parts else "", args
 
 
@@ -258,6 +266,11 @@ def _zone_parts(
     parts: dict[tuple[str, str], dict[str, Any]] = defaultdict(_part)
     if h1 > h0:
         where, args = _where(store, zone, " AND ", first=3)
+        if store and not zone and known:
+            # the key is (store, zone, hour): naming the zones makes it one range of hours
+            # per zone instead of every hour the store ever had (a year is 8,760 per zone)
+            where += f" AND zone_id IN ({', '.join(f'${4 + i}' for i in range(len(known)))})"
+            args += [z for _, z, _ in known]
         for s, z, hour, n1, n2, n3, n4, visits, waits, dwells in conn.execute(
             "SELECT store_id, zone_id, hour, n1, n2, n3, n4, visits, waits, dwells "
             f"FROM zone_hours WHERE hour >= $1 AND hour < $2{where}",
@@ -273,7 +286,7 @@ def _zone_parts(
             p["dwells"].frombytes(bytes(dwells))
         # the whole hours' rows the writer has not folded yet
         lo, hi = format_ts(_dt(h0 * 3600.0)), format_ts(_dt(h1 * 3600.0))
-        where, args = _where(store, zone, " AND ", first=4)
+        where, args = _where(store, zone, " AND ", first=4, unindexed=conn.dialect.unindexed)
         for s, z, score, n in conn.execute(
             "SELECT store_id, zone_id, score, count(*) "
             f"FROM {_past_mark('ratings', 'store_id, zone_id, score, at, flagged', 1)} "
@@ -495,8 +508,10 @@ def zone_report(
         ),
         lookback.total_seconds(),
     )
-    wrong, well = reason_sides(data.score, data.reason, config.reasons.unhappy,
-                               config.reasons.happy)
+    # labels in the reader's language (English outside a request, as `peakend report`)
+    wrong_labels = config.reasons.labels("unhappy", current_language())
+    wrong, well = reason_sides(data.score, data.reason, wrong_labels,
+                               config.reasons.labels("happy", current_language()))
     if trend_by is None:
         trend_by = "week" if period.until - period.since > timedelta(days=92) else "day"
     return ZoneReport(
@@ -520,7 +535,7 @@ def zone_report(
         went_wrong=wrong,
         went_well=well,
         wait_reason=config.reasons.wait,
-        wait_reason_label=config.reasons.unhappy.get(config.reasons.wait, config.reasons.wait),
+        wait_reason_label=wrong_labels.get(config.reasons.wait, config.reasons.wait),
         wait_reason_bands=wait_reason_by_band(data.score, data.reason, linked.wait_s,
                                               a.wait_bands_s, config.reasons.wait),
         trend_by=trend_by,
@@ -553,9 +568,15 @@ def today_view(
     config: HubConfig | None = None,
     usual: Any = None,
 ) -> TodayView:
-    """The zones' ratings and measured waits of today and of the usual days, pooled. The
-    usual day changes only when late data arrives, so a caller may pass the one it read
-    earlier today (``usual``, a today.DayLine) and only today is read."""
+    """The zones' ratings and measured waits of today and of the usual days, pooled. A caller
+    may pass the usual day it read earlier (``usual``, a today.DayLine); then only today is
+    read.
+
+    Today comes from the raw rows. The usual days come from the writer's hourly rollup where a
+    UTC hour lies inside one local hour (every store whose clock is a whole number of hours
+    from UTC), plus the raw rows past its marks, so they are exact and cost a few hundred
+    small rows instead of four days of raw rows; a store on a half-hour clock reads them
+    raw."""
     import numpy as np
 
     from peakend.broker.hub.reports import today as td
@@ -565,37 +586,27 @@ def today_view(
     local_now = now.astimezone(tz)
     day = local_now.date()
     usual_days = td.usual_days(day)
-    epoch = conn.dialect.epoch
     # only the five days compared (today and the four same weekdays), not the four weeks
     # between them: a fifth of the rows
-    spans = [(format_ts(datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)),
-              format_ts(min(now, datetime(n.year, n.month, n.day, tzinfo=tz).astimezone(UTC))))
-             for d in (day, *(usual_days if usual is None else ()))
-             for n in (d + timedelta(days=1),)]
-    # one statement per table: for each zone (IN) an index range per day, joined by UNION ALL
-    # (a page waits on the database once per statement, not once per zone and day)
-    if not zone_ids:
-        ratings, waits = [], []
-    else:
-        bounds = [x for span in spans for x in span]
-        first = 2 + len(zone_ids)
-        zones_in = ", ".join(f"${2 + i}" for i in range(len(zone_ids)))
+    def span(d: date) -> tuple[datetime, datetime]:
+        n = d + timedelta(days=1)
+        return (datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC),
+                min(now, datetime(n.year, n.month, n.day, tzinfo=tz).astimezone(UTC)))
 
-        def ranges(column: str) -> list[str]:
-            return [f"{column} >= ${first + 2 * i} AND {column} < ${first + 1 + 2 * i}"
-                    for i in range(len(spans))]
-
-        # kind 0: a rating (time, score); kind 1: a measured wait (time, seconds)
-        sql = " UNION ALL ".join([
-            *(f"SELECT 0 AS kind, {epoch('at')} AS t, CAST(score AS REAL) AS v FROM ratings "
-              f"WHERE store_id = $1 AND zone_id IN ({zones_in}) AND {r} AND flagged = 0"
-              for r in ranges("at")),
-            *(f"SELECT 1, {epoch('exit')}, wait_s FROM dwells WHERE store_id = $1 AND "
-              f"zone_id IN ({zones_in}) AND {r} AND wait_s IS NOT NULL"
-              for r in ranges("exit"))])
-        rows = conn.execute(sql, (store, *zone_ids, *bounds)).fetchall()
-        ratings = [(t, v) for kind, t, v in rows if kind == 0]
-        waits = [(t, v) for kind, t, v in rows if kind == 1]
+    rolled = [] if usual is not None else [
+        d for d in usual_days if _whole_hours(*span(d), tz)]
+    raw = [d for d in (day, *(usual_days if usual is None else ())) if d not in rolled]
+    ratings: list[tuple[float, float]] = []
+    waits: list[tuple[float, float]] = []
+    if zone_ids:
+        folded = marks(conn) if rolled else None
+        with conn.snapshot():
+            _day_rows(conn, store, zone_ids, [span(d) for d in raw], ratings, waits)
+            if folded is not None:
+                _day_rows(conn, store, zone_ids, [span(d) for d in rolled], ratings, waits,
+                          folded)
+                _rolled_day_rows(conn, store, zone_ids, [span(d) for d in rolled], ratings,
+                                 waits)
     ra = np.array(ratings, dtype=float).reshape(-1, 2)
     wa = np.array(waits, dtype=float).reshape(-1, 2)
     lines = td.day_lines(ra[:, 0], ra[:, 1].astype(np.int64), wa[:, 0], wa[:, 1], tz,
@@ -603,6 +614,89 @@ def today_view(
     today_line, usual_line = lines[0], usual if usual is not None else lines[1]
     return TodayView(day, local_now.hour, today_line, usual_line,
                      td.compare(today_line, usual_line, day.weekday(), local_now.hour))
+
+
+def _whole_hours(since: datetime, until: datetime, tz: ZoneInfo) -> bool:
+    """Whether each UTC hour of [since, until) lies inside one local hour: the span starts and
+    ends on a UTC hour and the clock is a whole number of hours from UTC at both ends (a
+    change of clocks in between moves it by a whole hour too, except on Lord Howe Island,
+    whose half-hour change the offset at the end catches)."""
+    def whole(moment: datetime) -> bool:
+        offset = moment.astimezone(tz).utcoffset()
+        return offset is not None and offset.total_seconds() % 3600 == 0
+
+    return (since.timestamp() % 3600 == 0 and until.timestamp() % 3600 == 0
+            and whole(since) and whole(until - timedelta(seconds=1)))
+
+
+def _day_rows(
+    conn: HubDb, store: str, zone_ids: list[str], spans: list[tuple[datetime, datetime]],
+    ratings: list[tuple[float, float]], waits: list[tuple[float, float]],
+    folded: dict[str, int] | None = None,
+) -> None:
+    """Appends the zones' raw ratings (time, score) and measured waits (time, seconds) in the
+    spans; with ``folded``, only the rows past those rollup marks."""
+    if not spans:
+        return
+    epoch = conn.dialect.epoch
+    bounds = [format_ts(x) for sp in spans for x in sp]
+    first = 2 + len(zone_ids)
+    zones_in = ", ".join(f"${2 + i}" for i in range(len(zone_ids)))
+    marks_at = first + len(bounds)
+    if folded is None:
+        tables = {"ratings": "ratings", "dwells": "dwells"}
+        column = str
+        args: list[Any] = [store, *zone_ids, *bounds]
+    else:
+        tables = {"ratings": _past_mark("ratings", "store_id, zone_id, at, score, flagged",
+                                        marks_at),
+                  "dwells": _past_mark("dwells", "store_id, zone_id, exit, wait_s",
+                                       marks_at + 1)}
+        column = conn.dialect.unindexed
+        args = [store, *zone_ids, *bounds, folded["ratings"], folded["dwells"]]
+
+    def ranges(col: str) -> list[str]:
+        each = [f"{col} >= ${first + 2 * i} AND {col} < ${first + 1 + 2 * i}"
+                for i in range(len(spans))]
+        # past the marks there is no index to ride: one pass over those rows for all spans,
+        # not one per span
+        return each if folded is None else [" OR ".join(f"({r})" for r in each)]
+
+    where = f"{column('store_id')} = $1 AND {column('zone_id')} IN ({zones_in})"
+    # one statement for both tables: for each zone (IN) an index range per day, joined by
+    # UNION ALL (a page waits on the database once, not once per zone and day); kind 0: a
+    # rating, kind 1: a measured wait
+    sql = " UNION ALL ".join([
+        *(f"SELECT 0 AS kind, {epoch('at')} AS t, CAST(score AS REAL) AS v FROM "
+          f"{tables['ratings']} WHERE {where} AND ({r}) AND flagged = 0"
+          for r in ranges("at")),
+        *(f"SELECT 1, {epoch('exit')}, wait_s FROM {tables['dwells']} WHERE {where} AND ({r}) "
+          "AND wait_s IS NOT NULL" for r in ranges("exit"))])
+    for kind, t, v in conn.execute(sql, args).fetchall():
+        (waits if kind else ratings).append((t, v))
+
+
+def _rolled_day_rows(
+    conn: HubDb, store: str, zone_ids: list[str], spans: list[tuple[datetime, datetime]],
+    ratings: list[tuple[float, float]], waits: list[tuple[float, float]],
+) -> None:
+    """Appends the zones' folded ratings and waits in the spans (whole UTC hours, each inside
+    one local hour), each dated the middle of its UTC hour: that hour's local hour is all a
+    day line asks of a time."""
+    zones_in = ", ".join(f"${2 + i}" for i in range(len(zone_ids)))
+    first = 2 + len(zone_ids)
+    hours = [int(x.timestamp()) // 3600 for sp in spans for x in sp]
+    ranges = " OR ".join(f"(hour >= ${first + 2 * i} AND hour < ${first + 1 + 2 * i})"
+                         for i in range(len(spans)))
+    for hour, n1, n2, n3, n4, blob in conn.execute(
+            "SELECT hour, n1, n2, n3, n4, waits FROM zone_hours WHERE store_id = $1 AND "
+            f"zone_id IN ({zones_in}) AND ({ranges})", (store, *zone_ids, *hours)):
+        t = hour * 3600.0 + 1800.0
+        for score, n in enumerate((n1, n2, n3, n4), 1):
+            ratings.extend([(t, float(score))] * n)
+        found = array("d")
+        found.frombytes(bytes(blob))
+        waits.extend((t, w) for w in found)
 
 
 def linked_rows(report: ZoneReport) -> list[dict[str, Any]]:

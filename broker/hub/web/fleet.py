@@ -16,6 +16,7 @@ from typing import Any
 
 from peakend.broker.hub.db.database import HubDb
 from peakend.broker.hub.i18n import gettext as _
+from peakend.broker.hub.i18n import ngettext
 from peakend.broker.hub.reports.refused import Refused, refused_by_device
 
 # Beyond these a device is listed as a problem.
@@ -213,19 +214,25 @@ def delivery_problems(conn: HubDb, stores: list[str] | tuple[str, ...], now: dat
     for c in failing_channels(conn, stores, now - timedelta(hours=24)):
         parts = []
         if c["failed"]:
-            parts.append(f"{c['failed']} alert{'s' if c['failed'] != 1 else ''} given up")
+            parts.append(ngettext("%(num)d alert given up", "%(num)d alerts given up",
+                                  c["failed"]) % {"num": c["failed"]})
         if c["retrying"]:
-            parts.append(f"{c['retrying']} being retried")
-        lines.append(f"Alert channel {c['channel']} is failing: {' and '.join(parts)} "
-                     f"(last error: {c['error']}). Check it in hub.toml and its receiver.")
+            parts.append(_("%(num)d being retried") % {"num": c["retrying"]})
+        what = (_("%(given_up)s and %(retried)s") % {"given_up": parts[0], "retried": parts[1]}
+                if len(parts) == 2 else parts[0])
+        lines.append(_("Alert channel %(channel)s is failing: %(what)s (last error: %(error)s). "
+                       "Check it in hub.toml and its receiver.")
+                     % {"channel": c["channel"], "what": what, "error": c["error"]})
     since = format_ts(now - timedelta(hours=24))
     for name, period, state, error in conn.execute(
             "SELECT name, period, state, last_error FROM digest_runs WHERE created_at > $1 AND "
             "(state = 'failed' OR last_error IS NOT NULL) AND state <> 'sent' ORDER BY id",
             (since,)):
         if name.split("/")[0] in stores:
-            what = "was given up" if state == "failed" else "is being retried"
-            lines.append(f"Digest {name} of {period} {what} (last error: {error}). Check its "
-                         "channel in hub.toml.")
+            text = (_("Digest %(name)s of %(period)s was given up (last error: %(error)s). "
+                      "Check its channel in hub.toml.") if state == "failed" else
+                    _("Digest %(name)s of %(period)s is being retried (last error: %(error)s). "
+                      "Check its channel in hub.toml."))
+            lines.append(text % {"name": name, "period": period, "error": error})
     return lines
 

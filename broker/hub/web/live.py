@@ -14,6 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.i18n import gettext as _
+from peakend.broker.hub.reports.alert_rules import cause_text
 from peakend.broker.hub.reports.alerts import store_alerts
 from peakend.broker.hub.reports.queries import zones
 from peakend.broker.hub.reports.summary import happy_index
@@ -45,11 +47,11 @@ def live_figures(conn: HubDb, store: str, zone: str | None, now: datetime, unhap
     """Open alerts of the store (or zone) and, per zone, the last hour's presses and waits."""
     since, until = format_ts(now - timedelta(minutes=WINDOW_MIN)), format_ts(now)
     alerts = [{"alert_id": a["alert_id"], "zone_id": a["zone_id"], "kind": a["kind"],
-               "cause": a["cause"], "opened": local(a["opened_at"]),
-               "acked_by": a["acked_by"]}
+               "cause": cause_text(a["cause"]), "opened": local(a["opened_at"]),
+               "acked_by": a["acked_by"], "state_line": _state_line(a, local)}
               for a in store_alerts(conn, store, zone) if a["state"] == "open"]
     figures = []
-    for _, z, _ in zones(conn, store, zone):
+    for _store, z, _last in zones(conn, store, zone):
         scores = [r[0] for r in conn.execute(
             "SELECT score FROM ratings WHERE store_id = $1 AND zone_id = $2 AND at > $3 AND "
             "at <= $4 AND flagged = 0", (store, z, since, until))]
@@ -62,8 +64,30 @@ def live_figures(conn: HubDb, store: str, zone: str | None, now: datetime, unhap
             "unhappy": sum(1 for s in scores if s <= unhappy_max),
             "happy_index": None if index is None else round(index, 1),
             "wait_p90_s": round(float(np.percentile(waits, 90)), 1) if waits else None})
-    return {"updated": local(format_ts(now)), "window_min": WINDOW_MIN, "poll_s": POLL_S,
-            "alerts": alerts, "zones": figures}
+    updated = local(format_ts(now))
+    return {"updated": updated, "window_min": WINDOW_MIN, "poll_s": POLL_S,
+            "alerts": alerts, "zones": figures, "text": _texts(updated)}
+
+
+def _texts(updated: str) -> dict[str, Any]:
+    """What live.js writes around the figures, in the reader's language: the script holds no
+    words of its own, so the part of the page that refreshes reads like the rest of it."""
+    return {
+        "heading": _("Now"),
+        "note": _("last %(minutes)s min; updated %(time)s") % {"minutes": WINDOW_MIN,
+                                                               "time": updated},
+        "open": _("open"),
+        "none": _("No open alerts."),
+        "columns": [_("Zone"), _("Ratings"), _("Unhappy"), _("Happy Index"), _("Wait p90")],
+    }
+
+
+def _state_line(alert: dict[str, Any], local: Any) -> str:
+    """The line under an alert's cause: when it opened and who acknowledged it."""
+    line = _("opened %(at)s") % {"at": local(alert["opened_at"])}
+    if alert["acked_by"]:
+        line += " - " + _("acknowledged by %(name)s") % {"name": alert["acked_by"]}
+    return line
 
 
 def _local(web: _Web, ts: str | None, store: str) -> str:

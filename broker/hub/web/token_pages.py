@@ -4,6 +4,7 @@ the read-only API (:mod:`peakend.broker.hub.web.api`). The rules are in
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from peakend.broker.hub import i18n
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.web.auth import UserError
 from peakend.broker.hub.web.tokens import create_token, list_tokens, revoke_token
 
@@ -38,7 +41,7 @@ class _TokenPages:
         # the page that shows a new token once must not linger in a cache or history
         response = self.web.render(request, "tokens.html", status=status, user=user, csrf=csrf,
                                    tokens=tokens, notice=notice, secret=secret, error=error,
-                                   base=base)
+                                   base=base, utc=_utc)
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -57,13 +60,20 @@ class _TokenPages:
             action = str(form.get("action", ""))
             if action == "create":
                 info, secret = create_token(conn, user.name, str(form.get("name", "")))
-                return (f"Made token {info.name}. Copy it now: it is shown only this once.",
-                        secret)
+                return (_("Made token %(name)s. Copy it now: it is shown only this once.")
+                        % {"name": info.name}, secret)
             if action == "revoke":
                 try:
                     token_id = int(str(form.get("id", "")))
                 except ValueError:
-                    raise UserError("no such token") from None
+                    raise UserError(_("no such token")) from None
                 info = revoke_token(conn, user.name, token_id)
-                return f"Revoked token {info.name}; it no longer works.", ""
-            raise HTTPException(400, "Unknown action.")
+                return _("Revoked token %(name)s; it no longer works.") % {"name": info.name}, ""
+            raise HTTPException(400, _("Unknown action."))
+
+
+def _utc(ts: str) -> str:
+    """A stored moment, in UTC (an account's tokens span stores with different clocks),
+    written the reader's way."""
+    moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return i18n.fmt_datetime(moment, "yMMMd") + " " + i18n.fmt_datetime(moment, "Hm")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from peakend.broker.hub.db.database import HubDb
+from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.web.auth import User, UserError, get_user
 from peakend.broker.wire.contract import format_ts
 
@@ -34,7 +35,8 @@ def create_token(conn: HubDb, user: str, name: str) -> tuple[TokenInfo, str]:
     """A new token of ``user`` named ``name``; returns it with the secret, shown only now."""
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable():
-        raise UserError("the token's name must be 1-64 printable characters, e.g. power-bi")
+        raise UserError(_("the token's name must be 1-64 printable characters, e.g. "
+                          "power-bi"))
     uid = _user_id(conn, user)
     secret = PREFIX + secrets.token_urlsafe(32)
     now = format_ts(datetime.now(UTC))
@@ -60,7 +62,8 @@ def revoke_token(conn: HubDb, user: str, token_id: int) -> TokenInfo:
         "user_id = $3 RETURNING id, name, prefix, created_at, revoked_at",
         (format_ts(datetime.now(UTC)), token_id, uid)).fetchone()
     if row is None:
-        raise UserError(f"{user} has no token {token_id} (peakend token list shows them)")
+        raise UserError(_("%(user)s has no token %(id)s (peakend token list shows them)")
+                        % {"user": user, "id": token_id})
     return TokenInfo(int(row[0]), row[1], row[2], row[3], row[4])
 
 

@@ -26,6 +26,7 @@ from peakend.broker.hub.reports.queries import (
     open_db,
     refresh_rollups,
     store_report,
+    today_view,
     zones,
 )
 from peakend.broker.hub.web.app import COOKIE, create_app
@@ -122,6 +123,28 @@ def test_a_report_is_the_same_before_and_after_the_writer_folds(db_url: str) -> 
         assert sum(line["visits"] for line in behind) > 150
     finally:
         conn.close()
+
+
+def test_the_usual_day_is_the_same_before_and_after_the_writer_folds(db_url: str) -> None:
+    """Today's card reads the usual days from the hourly rollup and the rows past its marks:
+    nothing folded, part folded and all folded give the same hours, to the last wait."""
+    day = NOW.date() - timedelta(days=7)  # the most recent of the usual days
+    seed(db_url, day_of_events(datetime(day.year, day.month, day.day, 1, tzinfo=UTC)))
+    conn = open_db(db_url)
+    try:
+        def card() -> tuple[object, ...]:
+            view = today_view(conn, "s001", ["checkout"], NOW)
+            return (view.usual.days, view.usual.hours, sorted(view.usual.wait_s.tolist()),
+                    sorted(view.usual.rating_score.tolist()), view.sentences)
+
+        nothing_folded = card()
+        assert 0 < refresh_rollups(conn, max_rows=100) < 300  # a fold that is behind
+        part_folded = card()
+        refresh_rollups(conn)
+        assert card() == part_folded == nothing_folded
+    finally:
+        conn.close()
+    assert nothing_folded[0] == 1 and sum(h.waits for h in nothing_folded[1]) == 160
 
 
 def test_no_page_view_and_no_report_writes_to_a_sqlite_hub(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ def live_hub(tmp_path: Path) -> Iterator[tuple[Path, str, datetime]]:
     seed(path, messages(now, days=1))
     conn = open_db(path)
     add_user(conn, "anna", PASSWORD, ["s001"])
+    add_user(conn, "li", PASSWORD, ["s001"], language="zh-Hans")
     conn.close()
     with serve_in_thread(create_app(str(path), CONFIG)) as url:
         yield path, url, now
@@ -95,3 +96,30 @@ def test_live_figures_are_the_last_hour_of_the_database(
         conn.close()
     assert n >= 3 and (zone["ratings"], zone["unhappy"]) == (n, unhappy)
     assert Client(url).request("GET", "/s/s001/live.json")[0] == 303  # not logged in
+
+
+def test_the_live_panel_speaks_the_reader_s_language(
+        live_hub: tuple[Path, str, datetime]) -> None:
+    """live.js holds no words: its headings, the alerts' causes and the lines under them come
+    in the poll's JSON, in the reader's language."""
+    import json
+
+    path, url, now = live_hub
+    monitor = AlertMonitor(path, CONFIG)
+    monitor.check(now)
+    monitor.close()
+    said = {}
+    for name in ("anna", "li"):
+        client = Client(url)
+        assert client.login(name, PASSWORD) == 303
+        said[name] = json.loads(client.request("GET", "/s/s001/live.json")[2])
+    en, zh = said["anna"], said["li"]
+    assert (en["text"]["heading"], zh["text"]["heading"]) == ("Now", "当前")
+    assert zh["text"]["columns"] == ["区域", "评分", "不满意", "幸福指数", "等待 p90"]
+    assert en["text"]["none"] == "No open alerts." and "未处理" == zh["text"]["open"]
+    [en_alert] = [a for a in en["alerts"] if a["kind"] == "unhappy"]
+    [zh_alert] = [a for a in zh["alerts"] if a["kind"] == "unhappy"]
+    assert en_alert["cause"].startswith("3 unhappy in 10 min")
+    assert zh_alert["cause"].startswith("10 分钟内 3 次不满意")
+    assert en_alert["state_line"].startswith("opened ")
+    assert zh_alert["state_line"].startswith("开启于 ")

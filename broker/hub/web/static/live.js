@@ -21,25 +21,25 @@
   }
 
   function draw(data) {
-    var head = el("h2", null, "Now");
-    head.appendChild(el("span", "muted small",
-      " last " + data.window_min + " min; updated " + data.updated));
+    // every word comes with the figures, in the reader's language (see live.py)
+    var t = data.text;
+    var head = el("h2", null, t.heading);
+    head.appendChild(el("span", "muted small", " " + t.note));
     var alerts = el("ul", "alerts live-alerts");
     data.alerts.forEach(function (a) {
       // not the pages' alert-item: those carry the acknowledge form, these only show
       var li = el("li", "live-alert");
       li.dataset.liveAlert = a.alert_id;  // not data-alert: the pages' own alerts carry that
-      li.appendChild(el("span", "badge alert", "open"));
+      li.appendChild(el("span", "badge alert", t.open));
       li.appendChild(el("strong", null, " " + a.zone_id + " "));
       li.appendChild(el("span", "cause", a.cause));
-      li.appendChild(el("div", "muted small",
-        "opened " + a.opened + (a.acked_by ? " - acknowledged by " + a.acked_by : "")));
+      li.appendChild(el("div", "muted small", a.state_line));
       alerts.appendChild(li);
     });
-    if (!data.alerts.length) { alerts.appendChild(el("li", "muted", "No open alerts.")); }
+    if (!data.alerts.length) { alerts.appendChild(el("li", "muted", t.none)); }
     var table = el("table", "live-figures");
     var row = el("tr");
-    ["Zone", "Ratings", "Unhappy", "Happy Index", "Wait p90"].forEach(function (h) {
+    t.columns.forEach(function (h) {
       row.appendChild(el("th", null, h));
     });
     table.appendChild(row);
