@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 # acks one, the writer already stores the next.
 PIPELINE = 2
 MAX_BATCH = 5000
+# How often the dispatcher, waiting for the writer's answer, looks whether the next batch has
+# filled up (see _settle).
+EARLY_POLL_S = 0.005
 # Unacked messages the broker may push to us at once (MQTT v5 receive maximum). With manual
 # acks, room for the batches in flight and the next one filling: otherwise the broker stops
 # sending while the writer works, and the network loop idles. It bounds this process's memory
@@ -259,12 +262,14 @@ class Aggregator:
         while in_flight and self._settle(in_flight, hand_on=False):
             pass
 
-    def _hand_on(self, in_flight: deque[list[Item]]) -> bool:
-        """Send what has arrived to the writer as the next batch, if there is room in flight;
-        False if the writer is gone."""
+    def _hand_on(self, in_flight: deque[list[Item]], at_least: int = 1) -> bool:
+        """Send what has arrived to the writer as the next batch, if there is room in flight
+        and at least ``at_least`` messages; False if the writer is gone."""
         if len(in_flight) >= PIPELINE or self._stop.is_set():
             return True
         with self._arrived:
+            if len(self._inbox) < at_least:
+                return True
             batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
         if not batch:
             return True
@@ -293,11 +298,19 @@ class Aggregator:
         """Wait for the writer's answer to the oldest batch in flight; ack it once committed,
         or put it back to be tried again. ``hand_on``: send the next batch before acking.
         False if the writer is gone."""
-        batch = in_flight.popleft()
+        batch = in_flight[0]
         try:
+            # While the writer stores it, the next batch goes into the pipe as soon as about as
+            # much has arrived, so the writer starts on it the moment it answers this one:
+            # under load this process's network thread holds the interpreter lock most of the
+            # time, and reading the answer before sending more left the writer idle meanwhile.
+            while hand_on and not self._pipe.poll(EARLY_POLL_S):
+                if not self._hand_on(in_flight, _enough(batch)):
+                    return False
             reply: Reply = self._pipe.recv()
         except (EOFError, BrokenPipeError, OSError):
             return self._writer_died()
+        in_flight.popleft()
         if isinstance(reply, Failed):
             # Nothing of it was committed or PUBACKed: put it back and try again shortly (a
             # full disk or a locked database passes; a bad message is quarantined by the writer).
@@ -316,8 +329,9 @@ class Aggregator:
             log.info("storing again after %d failed attempt(s)", self._failures)
         self._failures = 0
         # The writer gets its next batch before this one's acks go out: PUBACKing thousands of
-        # messages takes a while, and the writer would otherwise wait for it.
-        if hand_on and not self._hand_on(in_flight):
+        # messages takes a while, and the writer would otherwise wait for it. When it has one
+        # already, a few messages more wait for the next: each batch costs a commit.
+        if hand_on and not self._hand_on(in_flight, _enough(in_flight[-1]) if in_flight else 1):
             return False
         self._publish_acks(batch, reply.result)
         self._clear_retained_events(batch)
@@ -407,6 +421,13 @@ class Aggregator:
                 )
         except Exception:
             log.exception("periodic task failed; continuing")
+
+
+def _enough(in_the_writer: list[Item]) -> int:
+    """How many messages make a batch worth sending while the writer still has
+    ``in_the_writer``: three quarters of it, which arrive at about the time it is stored when
+    the stream and the writer keep pace."""
+    return max(1, len(in_the_writer) * 3 // 4)
 
 
 def _retained(item: Item) -> bool:

@@ -1,14 +1,15 @@
 """The aggregator's dispatcher between the MQTT client and the writer process, with the two
 ends replaced by recorders (the real pair runs in the hub tests; here the order of what the
-dispatcher does is checked exactly): the writer gets its next batch before the last one's
-PUBACKs go out, nothing is PUBACKed before its batch is committed, and failed batches are
-tried again until every message is acked exactly once."""
+dispatcher does is checked exactly): the writer gets its next batch while it still stores the
+last one, and the one after before the last one's PUBACKs go out; nothing is PUBACKed before
+its batch is committed; failed batches are tried again until every message is acked exactly
+once."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ class Recorder:
         self.pending: list[StoreBatch] = []
         self.failures = failures  # the first N batches fail as a full disk would
         self.committed: set[int] = set()
+        self.looked = False
         self.lock = threading.Lock()
 
     # the pipe
@@ -35,6 +37,13 @@ class Recorder:
         with self.lock:
             self.log.append(("send", [int(t) for t, _, _ in request.items]))
             self.pending.append(request)
+            self.looked = False
+
+    def poll(self, timeout: float) -> bool:
+        """The writer is busy the first time the dispatcher looks after a send, then done."""
+        with self.lock:
+            ready, self.looked = self.looked, True
+        return ready
 
     def recv(self) -> Any:
         with self.lock:
@@ -86,20 +95,36 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(agg_module, "MAX_BATCH", 100)
 
 
-def test_the_writer_has_its_next_batch_before_the_last_one_is_acked() -> None:
+def test_the_writer_has_its_next_batch_before_it_answers_and_before_the_acks() -> None:
     recorder = Recorder()
     run_dispatcher(recorder, 350)
     kinds = [what for what, _ in recorder.log]
-    first_ack = kinds.index("ack")
-    # batch 1 committed, batch 2 sent, and only then batch 1's PUBACKs
-    assert kinds[:3] == ["send", "commit", "send"]
-    assert first_ack == 3
+    # batch 2 is in the pipe while the writer stores batch 1; once batch 1 is committed,
+    # batch 3 goes in before batch 1's PUBACKs
+    assert kinds[:4] == ["send", "send", "commit", "send"]
+    assert kinds.index("ack") == 4
     assert sorted(recorder.acked()) == list(range(1, 351))
     assert [len(mids) for what, mids in recorder.log if what == "send"] == [100, 100, 100, 50]
 
 
+def test_a_few_messages_wait_for_more_while_the_writer_has_a_batch() -> None:
+    recorder = Recorder()
+    agg = Aggregator("mqtt://127.0.0.1:1", "unused.sqlite")
+    agg._client = recorder  # type: ignore[assignment]
+    agg._pipe = recorder
+    agg._inbox = [(str(m), b"{}", time.time(), m, 1, False) for m in range(1, 101)]
+    in_flight: deque[list] = deque()
+    assert agg._hand_on(in_flight)
+    agg._inbox = [(str(m), b"{}", time.time(), m, 1, False) for m in range(101, 111)]
+    assert agg._hand_on(in_flight, agg_module._enough(in_flight[-1]))
+    assert len(in_flight) == 1 and len(agg._inbox) == 10  # 10 < 75: not worth a commit yet
+    assert agg._settle(in_flight)  # answered: the ten go now, whatever their number
+    assert [len(mids) for what, mids in recorder.log if what == "send"] == [100, 10]
+
+
 def test_failed_batches_are_tried_again_and_every_message_is_acked_once() -> None:
-    recorder = Recorder(failures=2)  # waits 1 s, then 2 s, before trying again
+    # the first fails with the second already in the pipe, then the second fails too
+    recorder = Recorder(failures=2)
     agg = run_dispatcher(recorder, 250)
     acked = recorder.acked()
     assert Counter(acked) == Counter(range(1, 251))  # every message once, none twice
