@@ -86,6 +86,8 @@ class _Orphan:
 class ZoneWatcher:
     """Follows every track through one zone and reports arrivals, crossings and visits."""
 
+    JOIN_ORDER_S = 5.0
+
     def __init__(
         self,
         zone: ZoneSection,
@@ -265,7 +267,10 @@ class ZoneWatcher:
         if not waiting:
             return
         oldest = min(waiting, key=lambda v: v.enter)
-        if oldest.enter < visit.enter:
+        # People who reach the line within a few seconds of each other may take their
+        # places in either order (they walk in from different sides); only a start older
+        # by more than that says the ids slipped.
+        if oldest.enter < visit.enter - self.JOIN_ORDER_S:
             oldest.enter, visit.enter = visit.enter, oldest.enter
             oldest.intact, visit.intact = visit.intact, oldest.intact
 
