@@ -40,12 +40,13 @@ class ZoneStage:
         config: EdgeConfig,
         t0: float = 0.0,
         relink_px: float | Callable[[float], float] | None = None,
+        tracked: bool = False,
     ) -> None:
         if relink_px is None:
             gate = config.tracker.max_distance_px
             relink_px = 1.5 * gate if gate is not None else 0.0
         self.watchers = [
-            ZoneWatcher(z, relink_s=config.tracker.relink_s, relink_px=relink_px)
+            ZoneWatcher(z, relink_s=config.tracker.relink_s, relink_px=relink_px, tracked=tracked)
             for z in config.zones
         ]
         self.queues = {
@@ -146,7 +147,7 @@ class Pipeline:
         self._reference_floor: list[float] | None = None
         self._view_checked: float | None = None
         self.tracker = Tracker(self._gate, config.tracker.max_missed_s, config.tracker.min_hits)
-        self.zones = ZoneStage(config, t0, relink_px=self._relink)
+        self.zones = ZoneStage(config, t0, relink_px=self._relink, tracked=True)
         self.times = StageTimes()
         self.last_detections: list[Detection] = []
         self.t = t0

@@ -95,12 +95,18 @@ class Tracker:
             for di, det in enumerate(detections):
                 d = math.hypot(det.x - px, det.y - py)
                 if d <= gate:
+                    track = self.tracks[ti]
+                    # Tracks seen in the last frame are matched before coasting ones (the
+                    # matching cascade of DeepSORT): a coast's guess is older than a step,
+                    # and in a queue stepping up it would take the person who just walked
+                    # in, leaving its own track on the empty spot.
+                    coasting = self._last_t is not None and track.last_seen < self._last_t
                     # Confirmed tracks win ties, so a flicker never steals a real person.
-                    pairs.append((d - (0.5 if self.tracks[ti].confirmed else 0.0), ti, di))
+                    pairs.append((coasting, d - (0.5 if track.confirmed else 0.0), ti, di))
         pairs.sort()
         used_t: set[int] = set()
         used_d: set[int] = set()
-        for _, ti, di in pairs:
+        for _, _, ti, di in pairs:
             if ti in used_t or di in used_d:
                 continue
             used_t.add(ti)

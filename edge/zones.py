@@ -86,14 +86,20 @@ class _Orphan:
 class ZoneWatcher:
     """Follows every track through one zone and reports arrivals, crossings and visits."""
 
+    JOIN_ORDER_S = 5.0
+
     def __init__(
         self,
         zone: ZoneSection,
         *,
         relink_s: float = 10.0,
         relink_px: float | Callable[[float], float] = 90.0,
+        tracked: bool = False,
     ):
         self.zone = zone
+        # Observations from a tracker, whose ids may switch between people standing close
+        # in a queue; exact paths (the reference) keep theirs and are left as they are.
+        self.tracked = tracked
         self.name = zone.name
         self.polygon = [(float(x), float(y)) for x, y in zone.polygon]
         self.relink_s = relink_s
@@ -205,7 +211,11 @@ class ZoneWatcher:
     def _hand_over(self, visit: _OpenVisit, lost: Lost) -> bool:
         """A track born inside just before this one was lost, where it was lost, is the same
         person under a new id (the tracker switched): give the newcomer the older visit."""
-        best, best_d = None, self.relink_at(lost.y)
+        # In a queue nobody appears out of nothing mid-line, and when the line steps up
+        # the new id can be born a few places from where the old one was lost: any
+        # newcomer born inside the lane may take the visit over, the nearest first.
+        queue = self.tracked and self.line is not None
+        best, best_d = None, math.inf if queue else self.relink_at(lost.y)
         for state in self.states.values():
             if state.born is None or not state.born_inside:
                 continue
@@ -235,11 +245,34 @@ class ZoneWatcher:
         outward = (geometry.side((x0, y0), *self.line) > 0) == self._inner_positive
         visit = state.visit
         if outward and visit.crossed_at is None:
+            if self.tracked:
+                self._first_in_first_out(visit)
             visit.crossed_at = t0 + frac * (obs.t - t0)
             wait = max(0.0, visit.crossed_at - visit.enter)
             events.append(Crossing(self.name, visit.crossed_at, wait, visit.intact))
         elif not outward:
             visit.crossed_at = None  # stepped back into the queue: the wait goes on
+
+    def _first_in_first_out(self, visit: _OpenVisit) -> None:
+        """Whoever crosses the exit line first is the one who has waited longest.
+
+        A line serves in order. The tracker's ids do not keep it: when everyone steps up
+        one place at once, an id may stay on a spot and pass to the person behind. So the
+        crossing visit takes the earliest start among those still waiting, and gives its own
+        to that visit; counts are untouched, the wait follows the line's order.
+        """
+        waiting = [s.visit for s in self.states.values() if s.visit is not None and s.inside]
+        waiting += [o.visit for o in self.orphans]
+        waiting = [v for v in waiting if v is not visit and v.crossed_at is None]
+        if not waiting:
+            return
+        oldest = min(waiting, key=lambda v: v.enter)
+        # People who reach the line within a few seconds of each other may take their
+        # places in either order (they walk in from different sides); only a start older
+        # by more than that says the ids slipped.
+        if oldest.enter < visit.enter - self.JOIN_ORDER_S:
+            oldest.enter, visit.enter = visit.enter, oldest.enter
+            oldest.intact, visit.intact = visit.intact, oldest.intact
 
     def _finish(self, visit: _OpenVisit | None, end: float) -> list[Event]:
         if visit is None:

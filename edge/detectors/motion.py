@@ -307,9 +307,32 @@ class MotionDetector:
         outline = cv2.morphologyEx(blob, cv2.MORPH_GRADIENT, self._open).astype(bool)
         if outline.sum() < 8:
             return False
-        now = _edges(small[y0:y1, x0:x1])
-        then = _edges(cv2.convertScaleAbs(self._background[y0:y1, x0:x1]))
-        return float(then[outline].mean()) > 1.5 * float(now[outline].mean()) + 4.0
+        frame = small[y0:y1, x0:x1]
+        background = cv2.convertScaleAbs(self._background[y0:y1, x0:x1])
+        now = _edges(frame)
+        then = _edges(background)
+        if float(then[outline].mean()) <= 1.5 * float(now[outline].mean()) + 4.0:
+            return False
+        # Edges alone also fire on a person standing where someone else stood when the
+        # background was taken (a queue that shuffles up: the outline follows the person
+        # in the background). A ghost is floor in the frame: inside, the frame must look
+        # like the floor around the blob, within what counts as foreground.
+        return self._looks_like_floor(frame, background, blob.astype(bool))
+
+    def _looks_like_floor(
+        self, frame: np.ndarray, background: np.ndarray, blob: np.ndarray
+    ) -> bool:
+        near = cv2.dilate(blob.astype(np.uint8), self._grow).astype(bool) & ~blob
+        diff = cv2.absdiff(frame, background)
+        if diff.ndim == 3:
+            diff = np.max(diff, axis=2)
+        # Around the blob, only what still matches the background: floor, not a neighbour.
+        near &= diff <= self.settings.threshold
+        if near.sum() < 8:
+            return True  # nothing to compare with: the outline's edges decide alone
+        inside = np.median(frame[blob], axis=0).astype(np.float32)
+        around = np.median(frame[near], axis=0).astype(np.float32)
+        return float(np.max(np.abs(inside - around))) <= self.settings.threshold
 
     def _learn(self, small: np.ndarray, mask: np.ndarray, ghosts: list, t: float) -> None:
         assert self._background is not None and self._fg_since is not None

@@ -60,16 +60,15 @@ def test_scene_renders_people_with_real_trajectories() -> None:
     assert (cv2.absdiff(frames[0], frames[100]).max(axis=2) > 40).sum() > 2000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: at the defaults a queue already standing when the camera starts is counted "
-    "about 12 % high (18/16 visits; also with a scale kept from an earlier run); with the size "
-    "this scene was once hand-tuned to, it was within 10 %",
-)
-def test_queue_already_there_when_a_new_camera_starts() -> None:
+@pytest.mark.parametrize("seed", [2, 3, 9])
+def test_queue_already_there_when_a_new_camera_starts(seed: int) -> None:
     # Five people stand in the first frame, so they are part of the first background; they
     # must be picked up as they move, and the ghosts they leave must not become visitors.
-    scene = scenes.build(scenes.SceneSpec("warm", seconds=120, crowd=None, initial_queue=5, seed=2))
+    # When the line steps up, everyone walks one place on over a spot where the background
+    # still shows someone else: ids swap and break there, and visits and waits must not.
+    scene = scenes.build(
+        scenes.SceneSpec("warm", seconds=120, crowd=None, initial_queue=5, seed=seed)
+    )
     score = accuracy.evaluate(scene).zones["checkout"]
     assert score.visits_true >= 8
     assert abs(score.visit_error) <= 0.10

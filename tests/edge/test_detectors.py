@@ -81,6 +81,22 @@ def test_motion_absorbs_the_ghost_of_someone_in_the_first_frame() -> None:
     assert found == []
 
 
+def test_motion_keeps_someone_standing_where_another_stood_in_the_first_frame() -> None:
+    # A queue that steps up: a smaller person in other clothes takes the place of one who
+    # was in the first background. The outline there follows the first person's edges,
+    # as a ghost's would, but the frame shows a person, not floor.
+    det = motion()
+    start = floor()
+    person(start, 400, 100)
+    det.detect(start, 0.0)
+    later = floor()
+    cv2.ellipse(later, (404, 100), (15, 9), 90, 0, 360, (160, 120, 60), -1, cv2.LINE_AA)
+    cv2.circle(later, (404, 100), 7, (90, 60, 40), -1, cv2.LINE_AA)
+    for i in range(1, 20):
+        found = det.detect(later, i / 10)
+        assert len(found) == 1
+
+
 def tf_style_model(path: Path) -> None:
     """An ONNX model with the TF Object Detection API interface and fixed outputs."""
     onnx = pytest.importorskip("onnx")

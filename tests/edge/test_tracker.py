@@ -62,3 +62,16 @@ def test_a_fragment_on_top_of_a_tracked_person_is_not_a_newcomer() -> None:
     assert {o.track for o in update.observations} == {1}
     update = tracker.update([det(101, 100), det(160, 100)], 0.2)
     assert {o.track for o in update.observations} == {1, 2}
+
+
+def test_a_person_seen_last_frame_is_matched_before_a_coasting_track() -> None:
+    # Track 1 stands at x=130; track 2 walked past beside it and was lost, so its coast
+    # still glides on. When track 1's person steps forward, the coast's guess is nearer to
+    # them than their own track's, but a guess is not a sighting.
+    tracker = Tracker(40, max_missed_s=6, min_hits=1)
+    for i in range(11):
+        tracker.update([det(130, 100), det(60 + 6 * i, 110)], i / 10)
+    for i in range(11, 15):
+        tracker.update([det(130, 100)], i / 10)
+    update = tracker.update([det(145, 100)], 1.5)
+    assert [o.track for o in update.observations] == [1]

@@ -143,3 +143,32 @@ def test_new_track_born_just_before_the_old_one_is_lost_takes_over_the_visit() -
     crossed = next(e for e in events if isinstance(e, Crossing))
     assert visits[0].wait_s == pytest.approx(crossed.t - visits[0].enter)
     assert visits[0].enter == pytest.approx(5.0, abs=0.11)  # when track 1 walked in
+
+
+def test_a_new_id_born_places_away_in_a_stepping_queue_takes_over_a_lost_visit() -> None:
+    # The line stepped up and the tracker lost track 1 at the back while a new id appeared
+    # two places further on: one person, one visit, in a queue and only from a tracker.
+    w = ZoneWatcher(QUEUE, relink_s=10, relink_px=60, tracked=True)
+    walk(w, 1, line(0, 20, (50, 150), (200, 150)))
+    walk(w, 2, line(20.1, 21, (300, 150), (300, 150)))
+    assert w.lost(Lost(1, 20.0, 200, 150)) == []
+    visits = [e for e in walk(w, 2, line(21.1, 30, (300, 150), (470, 150))) if isinstance(e, Visit)]
+    visits += [e for e in w.close(30.0) if isinstance(e, Visit)]
+    assert len(visits) == 1 and visits[0].track == 1
+    # Exact paths keep their own ids: the reference counts the two as they came.
+    ref = ZoneWatcher(QUEUE, relink_s=10, relink_px=60)
+    walk(ref, 1, line(0, 20, (50, 150), (200, 150)))
+    walk(ref, 2, line(20.1, 21, (300, 150), (300, 150)))
+    ref.lost(Lost(1, 20.0, 200, 150))
+    events = walk(ref, 2, line(21.1, 30, (300, 150), (470, 150))) + ref.tick(40.0)
+    assert len([e for e in events + ref.close(40.0) if isinstance(e, Visit)]) == 2
+
+
+def test_the_first_to_cross_the_exit_line_had_the_longest_wait() -> None:
+    # Ids swapped in the line: track 2 (joined at 10 s) holds the person who joined first.
+    w = ZoneWatcher(QUEUE, tracked=True)
+    walk(w, 1, line(0, 5, (50, 150), (300, 150)))
+    walk(w, 2, line(10, 15, (50, 170), (250, 170)))
+    events = walk(w, 2, line(15.1, 20, (250, 170), (470, 170)))
+    crossing = next(e for e in events if isinstance(e, Crossing))
+    assert crossing.wait_s == pytest.approx(crossing.t - 1.0, abs=0.11)  # entered at x=100
