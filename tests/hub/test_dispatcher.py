@@ -130,3 +130,13 @@ def test_failed_batches_are_tried_again_and_every_message_is_acked_once() -> Non
     assert Counter(acked) == Counter(range(1, 251))  # every message once, none twice
     assert [what for what, _ in recorder.log].count("failed") == 2
     assert agg.counters.stored == 250
+
+
+def test_the_writer_folds_when_it_has_a_moment_and_late_when_batches_queue() -> None:
+    from peakend.broker.hub.writer import FOLD_BUSY_S, FOLD_EVERY_S, fold_due
+
+    assert FOLD_EVERY_S < FOLD_BUSY_S
+    assert fold_due(FOLD_EVERY_S, busy=False)
+    assert not fold_due(FOLD_EVERY_S, busy=True)  # a backlog drains first
+    assert not fold_due(FOLD_BUSY_S - 0.1, busy=True)
+    assert fold_due(FOLD_BUSY_S, busy=True)  # but never later than this
