@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -273,6 +273,8 @@ class _Web:
         # and each page opens its own connection, which never writes (a read-only role will do).
         self.db_url = db
         self.throttle = LoginThrottle()
+        self._usual: dict[tuple[str, tuple[str, ...], date, str],
+                          tuple[float, Any, float, TodayView]] = {}
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                  autoescape=True, extensions=["jinja2.ext.i18n"])
         # the catalogue is looked up at each call, in the language the request set
@@ -368,12 +370,31 @@ class _Web:
             text = str(exc)
             raise HTTPException(400, f"{text[:1].upper()}{text[1:]}.") from None
 
+    # The usual day (the same weekday of the last four weeks) is kept for a few minutes per
+    # store, zones and day, so a manager who reloads today's page waits only for today's rows
+    # (late data for those days shows within USUAL_TTL_S); today itself is read again when
+    # the card is older than TODAY_TTL_S, so pages reloaded by several people at once (a
+    # wall screen, a team), or while a flood of requests shares the web's interpreter, share
+    # one reading and the card is never more than that behind.
+    USUAL_TTL_S = 300.0
+    TODAY_TTL_S = 20.0
+
     def _today_view(self, conn: HubDb, store: str, zone_ids: list[str],
                     now: datetime) -> TodayView:
-        """Read afresh on every view, nothing kept between them: the usual days come from the
-        writer's hourly rollup (a few hundred rows for four days of a store), so a manager
-        sees a late rating for today or for a past day at the next reload."""
-        return today_view(conn, store, zone_ids, now, self.config)
+        day = now.astimezone(self.config.timezone(store)).date()
+        # the card's sentences are in the reader's language, so each language keeps its own
+        key = (store, tuple(zone_ids), day, i18n.current())
+        t = time.monotonic()
+        # (when the usual day was read, the usual day, when the card was made, the card)
+        kept = self._usual.get(key)
+        if kept is not None and t - kept[2] < self.TODAY_TTL_S:
+            return kept[3]
+        usual = kept[1] if kept is not None and t - kept[0] < self.USUAL_TTL_S else None
+        view = today_view(conn, store, zone_ids, now, self.config, usual=usual)
+        if len(self._usual) > 1000:  # many stores and zone sets: start again
+            self._usual.clear()
+        self._usual[key] = (kept[0] if usual is not None and kept else t, view.usual, t, view)
+        return view
 
     @staticmethod
     def _today(view: TodayView | None) -> dict[str, Any]:
