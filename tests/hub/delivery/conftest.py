@@ -3,9 +3,13 @@ AlertMonitor), with delivery channels from a typed hub config."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
+from receivers import WebhookReceiver
 
 from peakend.broker.hub.config import HubConfig
 from peakend.broker.hub.db.store import Store
@@ -70,3 +74,13 @@ sender = "peakend@shop.example"
 to = ["manager@shop.example"]
 """)
     return toml
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
+    """A real HTTP receiver that checks the signature, named by the channel's environment."""
+    r = WebhookReceiver(HOOK_ENV["PEAKEND_TEST_HOOK_SECRET"].encode())
+    monkeypatch.setenv("PEAKEND_TEST_HOOK_URL", r.url)
+    monkeypatch.setenv("PEAKEND_TEST_HOOK_SECRET", HOOK_ENV["PEAKEND_TEST_HOOK_SECRET"])
+    yield r
+    r.stop()

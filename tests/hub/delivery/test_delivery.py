@@ -15,7 +15,7 @@ from peakend.broker.hub.delivery.outbox import failing_channels
 from peakend.broker.hub.delivery.worker import DeliveryWorker
 from peakend.broker.hub.reports.queries import open_db
 
-from .conftest import HOOK_ENV, hub_config, open_unhappy_alert, webhook
+from .conftest import hub_config, open_unhappy_alert, webhook
 
 
 class Clock:
@@ -33,15 +33,6 @@ def rows(db: Path) -> list[tuple]:
                             "alert_deliveries ORDER BY id").fetchall()
     finally:
         conn.close()
-
-
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch):
-    r = WebhookReceiver(HOOK_ENV["PEAKEND_TEST_HOOK_SECRET"].encode())
-    monkeypatch.setenv("PEAKEND_TEST_HOOK_URL", r.url)
-    monkeypatch.setenv("PEAKEND_TEST_HOOK_SECRET", HOOK_ENV["PEAKEND_TEST_HOOK_SECRET"])
-    yield r
-    r.stop()
 
 
 def test_webhook_gets_one_signed_message_with_cause_values_and_link(

@@ -17,7 +17,7 @@ from peakend.broker.hub.delivery.worker import DeliveryWorker
 from peakend.broker.hub.reports.alerts import acknowledge, add_comment
 from peakend.broker.hub.reports.queries import open_db
 
-from .conftest import HOOK_ENV, hub_config, open_unhappy_alert, webhook
+from .conftest import hub_config, open_unhappy_alert, webhook
 from .test_delivery import Clock
 
 
@@ -38,15 +38,6 @@ def act(db: Path, at: datetime, fn: Callable[..., None], *args: str) -> None:
         fn(conn, alert_id, *args, now=at)
     finally:
         conn.close()
-
-
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch):
-    r = WebhookReceiver(HOOK_ENV["PEAKEND_TEST_HOOK_SECRET"].encode())
-    monkeypatch.setenv("PEAKEND_TEST_HOOK_URL", r.url)
-    monkeypatch.setenv("PEAKEND_TEST_HOOK_SECRET", HOOK_ENV["PEAKEND_TEST_HOOK_SECRET"])
-    yield r
-    r.stop()
 
 
 def mail_channel(port: int, ca_file: Path) -> dict:
