@@ -54,8 +54,9 @@ from peakend.broker.wire.storable import storable_text
 __all__ = ["DbTarget", "EventStore", "Outcome", "Store", "open_store", "parse_db", "typed_row",
            "unplaceable"]
 
-# Rows per multi-row statement: well under either engine's limit on parameters.
-_CHUNK = 1000
+# Rows per multi-row statement: well under either engine's limit on parameters. A power of
+# two: see _chunks.
+_CHUNK = 1024
 
 # What a quarantine row keeps of a message: the head of its payload (as much as the contract
 # allows a whole event), and of its topic and reason.
@@ -549,8 +550,16 @@ def _range_end(device: str, after: str) -> str:
 
 
 def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), _CHUNK):
-        yield seq[i : i + _CHUNK]
+    """Consecutive parts of ``seq`` whose lengths are powers of two up to :data:`_CHUNK`
+    (1000 items: 512, 256, 128, 64, 32, 8). A statement's text grows with its rows, and each
+    new text is compiled afresh: for a multi-row insert that costs SQLite 20-60 times running
+    it (a 999-row ledger insert, 64 ms against 3 ms). Batches come in every size, so parts of
+    a dozen sizes keep every shape compiled in the engine's statement cache."""
+    i, n = 0, len(seq)
+    while i < n:
+        size = min(_CHUNK, 1 << ((n - i).bit_length() - 1))
+        yield seq[i : i + size]
+        i += size
 
 
 def _first_free(
