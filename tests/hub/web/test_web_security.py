@@ -137,6 +137,16 @@ def test_private_pages_are_not_stored_and_static_files_may_be(own_hub: str) -> N
     assert status == 200 and headers.get("cache-control") != "no-store"
 
 
+def test_every_answer_says_how_long_the_hub_spent_on_it(own_hub: str) -> None:
+    c = Client(own_hub)
+    assert c.login("emil", PASSWORD) == 303
+    for path in ("/s/s001", "/s/s001/z/checkout", "/login", "/static/style.css"):
+        status, headers, _ = c.request("GET", path)
+        assert status == 200, path
+        name, _, spent = headers["server-timing"].partition(";dur=")
+        assert name == "app" and 0 < float(spent) < 60_000, (path, headers["server-timing"])
+
+
 @pytest.mark.parametrize("zone", ['kassé"; x=1', "收银台", "checkout"])
 def test_a_csv_of_any_zone_name_downloads_with_a_safe_name(own_hub: str, zone: str) -> None:
     c = Client(own_hub)
