@@ -312,9 +312,12 @@ def main() -> int:
         print(f"bare SQL aggregate, month, one store:    {b_store:7.1f} ms  (10 zones)")
         print(f"store page over HTTP, month:             {store_month:7.1f} ms  "
               f"(x{store_month / b_store:.2f} of bare SQL for the store){_target(store_month)}")
-        print(f"store page, month, server side:          {store_server:7.1f} ms{_target(store_server)}")
-        print(f"first paint in Chromium, zone page month:  {paint_zone:5.0f} ms{_paint(paint_zone)}")
-        print(f"first paint in Chromium, store page month: {paint_store:5.0f} ms{_paint(paint_store)}")
+        print(f"store page, month, server side:          {store_server:7.1f} ms"
+              f"{_target(store_server)}")
+        print(f"first paint in Chromium, zone page month:  {paint_zone:5.0f} ms"
+              f"{_paint(paint_zone)}")
+        print(f"first paint in Chromium, store page month: {paint_store:5.0f} ms"
+              f"{_paint(paint_store)}")
         print(f"bare SQL, the store's card days (today and 4 usual): {b_today:7.1f} ms")
         print(f"store page over HTTP, today vs usual day: {today_store:6.1f} ms  "
               f"(x{today_store / b_today:.2f} of bare SQL for its days){_target(today_store)}")
