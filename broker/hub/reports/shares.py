@@ -15,6 +15,7 @@ all-zones report keeps starting without numpy. SQL lives in
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,10 +41,8 @@ class FaceShare:
 
 def face_counts(scores: Iterable[int]) -> list[int]:
     """Presses per score, [n1, n2, n3, n4]; scores outside 1..4 cannot be stored."""
-    n = [0, 0, 0, 0]
-    for s in _plain(scores):
-        n[int(s) - 1] += 1
-    return n
+    counted = Counter(_plain(scores))
+    return [counted[s] for s in (1, 2, 3, 4)]
 
 
 def face_shares(counts: Sequence[int]) -> list[FaceShare]:
@@ -164,10 +163,8 @@ def wait_reason_by_band(
 
 
 def _band_of(w: float, edges: list[float]) -> int:
-    i = 0
-    while i + 1 < len(edges) and w >= edges[i + 1]:
-        i += 1
-    return i
+    # edges start at 0 and increase (the config says so): the last edge at or below w
+    return max(0, bisect_right(edges, w) - 1)
 
 
 def _plain(values: Iterable[Any]) -> list[Any]:
