@@ -350,9 +350,15 @@ def _dt(t: float) -> datetime:
 
 
 def load_zone(
-    conn: HubDb, store: str, zone: str, since: datetime, until: datetime
+    conn: HubDb, store: str, zone: str, since: datetime, until: datetime,
+    *, queue_windows: str = "all",
 ) -> an.ZoneData:
-    """The zone's raw, unflagged events in [since, until) as arrays (times: epoch seconds)."""
+    """The zone's raw, unflagged events in [since, until) as arrays (times: epoch seconds).
+
+    ``queue_windows``: "all" of them, or "linked": for each rating only the last window at or
+    before it, which is all the linking reads (a queue zone writes a window a minute, so a
+    month is some 40,000 rows for a few thousand ratings; picking them in SQL rides the
+    zone's time index once per rating)."""
     import numpy as np
 
     from peakend.broker.hub.reports import analytics as an
@@ -369,11 +375,22 @@ def load_zone(
         "AND zone_id = $2 AND exit >= $3 AND exit < $4 ORDER BY exit",
         (store, zone, lo, hi),
     ).fetchall()
-    q = conn.execute(
-        f"SELECT {epoch('at')}, length, wait_s FROM queue_windows WHERE store_id = $1 "
-        "AND zone_id = $2 AND at >= $3 AND at < $4 ORDER BY at",
-        (store, zone, lo, hi),
-    ).fetchall()
+    if queue_windows == "linked":
+        q = conn.execute(
+            f"SELECT {epoch('at')}, length, wait_s FROM queue_windows WHERE rowid IN ("
+            "SELECT (SELECT w.rowid FROM queue_windows w WHERE w.store_id = $1 "
+            "AND w.zone_id = $2 AND w.at >= $3 AND w.at <= r.at "
+            "ORDER BY w.at DESC, w.rowid DESC LIMIT 1) "
+            "FROM ratings r WHERE r.store_id = $1 AND r.zone_id = $2 AND r.at >= $3 "
+            "AND r.at < $4 AND r.flagged = 0) ORDER BY at",
+            (store, zone, lo, hi),
+        ).fetchall()
+    else:
+        q = conn.execute(
+            f"SELECT {epoch('at')}, length, wait_s FROM queue_windows WHERE store_id = $1 "
+            "AND zone_id = $2 AND at >= $3 AND at < $4 ORDER BY at",
+            (store, zone, lo, hi),
+        ).fetchall()
     ra = np.array([x[:2] for x in r], dtype=float).reshape(-1, 2)
     va = np.array(v, dtype=float).reshape(-1, 3)  # None -> nan
     qa = np.array(q, dtype=float).reshape(-1, 3)
@@ -489,7 +506,8 @@ def zone_report(
     tz = config.timezone(store)
     lookback = timedelta(minutes=a.lookback_min)
     # Visits just before the period still count for the linkage of its first ratings.
-    full = load_zone(conn, store, zone, period.since - lookback, period.until)
+    full = load_zone(conn, store, zone, period.since - lookback, period.until,
+                     queue_windows="linked")
     since = period.since.timestamp()
     in_r = full.rating_t >= since
     in_v = full.visit_t >= since
