@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from peakend.broker.hub.config import DEFAULT, HubConfig
@@ -351,7 +351,7 @@ def _dt(t: float) -> datetime:
 
 def load_zone(
     conn: HubDb, store: str, zone: str, since: datetime, until: datetime,
-    *, queue_windows: str = "all",
+    *, queue_windows: Literal["all", "linked"] = "all",
 ) -> an.ZoneData:
     """The zone's raw, unflagged events in [since, until) as arrays (times: epoch seconds).
 
