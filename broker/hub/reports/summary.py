@@ -12,6 +12,7 @@ import sys
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Sorting in Python costs about 0.1 us per value here, importing numpy about 70 ms: numpy is
 # loaded for a report once it holds this many values in all ...
@@ -43,11 +44,9 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float | None]:
     """Several percentiles of the same values, sorting them once."""
-    np = sys.modules.get("numpy")
-    if np is not None and (isinstance(values, np.ndarray) or len(values) >= _NUMPY_FASTER_FROM):
-        a = np.frombuffer(values, dtype=np.float64) if isinstance(values, array) else (
-            np.asarray(values, dtype=float))
-        a = a[~np.isnan(a)]
+    a = _finite_array(values)
+    if a is not None:
+        np = sys.modules["numpy"]
         return [float(v) for v in np.percentile(a, qs)] if a.size else [None] * len(qs)
     finite = sorted(v for v in values if v == v)  # v != v only for nan
     if not finite:
@@ -59,6 +58,18 @@ def percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float | No
         hi = min(lo + 1, len(finite) - 1)
         out.append(_lerp(finite[lo], finite[hi], rank - lo))
     return out
+
+
+def _finite_array(values: Sequence[float]) -> Any:
+    """The values that are not nan as a numpy array, when numpy is loaded already and faster
+    for them; else None (the caller stays in plain Python, so `peakend report` need not import
+    numpy)."""
+    np = sys.modules.get("numpy")
+    if np is None or not (isinstance(values, np.ndarray) or len(values) >= _NUMPY_FASTER_FROM):
+        return None
+    a = np.frombuffer(values, dtype=np.float64) if isinstance(values, array) else (
+        np.asarray(values, dtype=float))
+    return a[~np.isnan(a)]
 
 
 def _lerp(a: float, b: float, t: float) -> float:
@@ -99,14 +110,9 @@ def summary_from_parts(
 ) -> Summary:
     """The summary from counts and the raw wait/dwell values (so rollups give the same); a
     nan wait is a visit without a measured wait."""
-    np = sys.modules.get("numpy")
-    if np is not None and (isinstance(waits, np.ndarray) or len(waits) >= _NUMPY_FASTER_FROM):
-        # a month of a store's zones is millions of waits: not one by one in Python
-        a = np.frombuffer(waits, dtype=np.float64) if isinstance(waits, array) else (
-            np.asarray(waits, dtype=float))
-        waits = a[~np.isnan(a)]
-    else:
-        waits = array("d", (w for w in waits if w == w))  # w != w only for nan
+    finite = _finite_array(waits)
+    # a month of a store's zones is millions of waits: not one by one in Python
+    waits = finite if finite is not None else array("d", (w for w in waits if w == w))
     wait_p50, wait_p90 = percentiles(waits, (50, 90))
     dwell_p50, dwell_p90 = percentiles(dwells, (50, 90))
     return Summary(
