@@ -73,6 +73,14 @@ class MotionDetector:
     # knocked), not a crowd: people never cover most of the floor.
     MOVED_SHARE = 0.6
     MOVED_S = 2.0
+    # Foreground differs from the background by more than this share of its brightness
+    # (a shadow darkens the floor by about 15 %), and by more than sensor noise ever does.
+    CONTRAST = 0.16
+    NOISE_DIFF = 12.0
+    # A ghost stays where it was left; a blob must have been foreground this long (most of
+    # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
+    # lane tape shows as tape that vanished, which is what a ghost looks like, but moves.
+    GHOST_STILL_S = 1.0
 
     def __init__(
         self,
@@ -90,6 +98,8 @@ class MotionDetector:
         self._background: np.ndarray | None = None
         self._fg_since: np.ndarray | None = None
         self._mostly_fg_since: float | None = None
+        self._threshold_map: np.ndarray | None = None
+        self._threshold_at = 0.0
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         self._grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
@@ -130,7 +140,11 @@ class MotionDetector:
         diff = cv2.absdiff(small, cv2.convertScaleAbs(background))
         if diff.ndim == 3:
             diff = np.max(diff, axis=2)
-        mask = cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1]
+        mask = cv2.compare(diff, self._thresholds(t), cv2.CMP_GT)
+        if small.ndim == 3:
+            # Overexposed (sunlight on a light floor): the camera sees nothing there.
+            burnt = cv2.inRange(small, (250, 250, 250), (255, 255, 255))
+            mask = cv2.bitwise_and(mask, cv2.bitwise_not(burnt))
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         if self._moved(mask, t):
@@ -164,13 +178,13 @@ class MotionDetector:
                 mask[y : y + h, x : x + w][labels[y : y + h, x : x + w] == label] = 0
                 continue
             patch = labels[y : y + h, x : x + w] == label
-            if self._is_ghost(small, patch, x, y):
+            if self._is_ghost(small, patch, x, y, t):
                 ghosts.append((x, y, patch))
                 continue
             for detection, part in self._split(patch, x, y, area, person_area):
                 # A ghost touching the person who left it merges into one blob; the split
                 # separates them, so each part of a multi-person blob is checked on its own.
-                if part is not None and self._is_ghost(small, part[2], part[0], part[1]):
+                if part is not None and self._is_ghost(small, part[2], part[0], part[1], t):
                     ghosts.append(part)
                 else:
                     detections.append(detection)
@@ -181,6 +195,26 @@ class MotionDetector:
         return detections
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _thresholds(self, t: float) -> np.ndarray:
+        """How far each pixel must differ from the background to be foreground.
+
+        Light changes and shadows scale a pixel's brightness, so one fixed difference is too
+        strict on a dark floor (black hair on dark tiles differs by about 30) and right on a
+        light one: the threshold follows the background's brightness, up to the configured
+        one, and stays above what sensor noise reaches. The background changes slowly, so
+        the map is redone once a second.
+        """
+        assert self._background is not None
+        shape = self._background.shape[:2]
+        stale = t - self._threshold_at >= 1.0 or t < self._threshold_at
+        if self._threshold_map is None or self._threshold_map.shape != shape or stale:
+            bg = self._background
+            level = cv2.max(cv2.max(bg[..., 0], bg[..., 1]), bg[..., 2]) if bg.ndim == 3 else bg
+            thresholds = np.clip(self.CONTRAST * level, self.NOISE_DIFF, self.settings.threshold)
+            self._threshold_map = thresholds.astype(np.uint8)
+            self._threshold_at = t
+        return self._threshold_map
 
     def _work_scale(self, person: PersonScale) -> float:
         # One person about WORK_PERSON_PX wide at the middle row: enough pixels to split
@@ -296,9 +330,12 @@ class MotionDetector:
             return Detection((cx + 0.5) * inv, (cy + 0.5) * inv, box)
         return Detection.from_box(*box, view=self.view)
 
-    def _is_ghost(self, small: np.ndarray, patch: np.ndarray, x: int, y: int) -> bool:
-        assert self._background is not None
+    def _is_ghost(self, small: np.ndarray, patch: np.ndarray, x: int, y: int, t: float) -> bool:
+        assert self._background is not None and self._fg_since is not None
         h, w = patch.shape
+        since = self._fg_since[y : y + h, x : x + w][patch]
+        if since.size == 0 or float(np.median(t - since)) < self.GHOST_STILL_S:
+            return False
         pad = 2
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(small.shape[1], x + w + pad), min(small.shape[0], y + h + pad)
