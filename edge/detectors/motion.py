@@ -75,7 +75,7 @@ class MotionDetector:
     MOVED_S = 2.0
     # Foreground differs from the background by more than this share of its brightness
     # (a shadow darkens the floor by about 15 %), and by more than sensor noise ever does.
-    CONTRAST = 0.16
+    CONTRAST = 0.19
     NOISE_DIFF = 12.0
     # A ghost stays where it was left; a blob must have been foreground this long (most of
     # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
