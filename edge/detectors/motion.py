@@ -272,6 +272,9 @@ class MotionDetector:
         # and a crowd's blobs hold thousands; every pixel then goes to its nearest centre.
         sample = data[:: max(1, len(data) // 400)]
         n = min(n, len(sample))
+        # k-means++ draws from OpenCV's one global generator: seeded per blob, the same frames
+        # give the same people whatever else ran in the process before (reproducible figures).
+        cv2.setRNGSeed(n)
         _, _, centres = cv2.kmeans(sample, n, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
         assign = np.argmin(((data[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
         out = []
