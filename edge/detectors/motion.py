@@ -81,6 +81,7 @@ class MotionDetector:
     # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
     # lane tape shows as tape that vanished, which is what a ghost looks like, but moves.
     GHOST_STILL_S = 1.0
+    PEEL_MAX = 40  # people taken out of one blob at most (an oblique view of a crowd)
 
     def __init__(
         self,
@@ -246,20 +247,12 @@ class MotionDetector:
     ) -> list[tuple[Detection, tuple[int, int, np.ndarray] | None]]:
         """People in one blob, each with its own pixel patch when the blob held several."""
         h, w = patch.shape
+        if self.view == "oblique" and self.trusted:
+            return self._peel(patch, x, y)
         # Two people touching cover less than two people apart; round up from 0.6 past a whole.
         n = max(1, int(area / person_area + 0.4)) if self.trusted else 1
         inv = 1.0 / self.scale
         columns_only = False
-        if self.view == "oblique" and self.trusted:
-            # Upright people side by side: as tall as one, as wide as several. The width
-            # against one person's at this row says how many (area alone misses them when
-            # they overlap), and a blob no taller than about one person splits into columns,
-            # never into a top and a bottom half.
-            row = (y + h) * inv
-            expected_w = self.person.width_at(row) * self.scale
-            across = int(w / max(expected_w, 1.0) + 0.3)
-            n = max(n, across)
-            columns_only = h <= 1.4 * self.person.height_at(row) * self.scale
         ys, xs = np.nonzero(patch)
         if n == 1:
             cx, cy = xs.mean() + x, ys.mean() + y
@@ -289,6 +282,71 @@ class MotionDetector:
             cx, cy = member.mean(axis=0)
             detection = self._detection(cx + x, cy + y, x1 + x, y1 + y, x2 + x, y2 + y, inv)
             out.append((detection, (int(x1 + x), int(y1 + y), part)))
+        return out
+
+    def _peel(
+        self, patch: np.ndarray, x: int, y: int
+    ) -> list[tuple[Detection, tuple[int, int, np.ndarray] | None]]:
+        """Upright people in one blob, nearest first, each found by where their feet are.
+
+        Seen from high on a wall, people nearer the camera stand lower in the picture and
+        hide those behind them; a queue in front of a passing crowd is one blob. Whoever
+        stands lowest is whole: their feet are the blob's lowest run of columns, their body
+        the expected width and height at that row above it. Take them out and the next
+        lowest feet belong to the next person, down to what is too small to be anyone.
+        """
+        inv = 1.0 / self.scale
+        rest = patch.copy()
+        h, w = rest.shape
+        out: list[tuple[Detection, tuple[int, int, np.ndarray] | None]] = []
+        rows = np.arange(h)[:, None]
+        for _ in range(4 * self.PEEL_MAX):
+            if len(out) >= self.PEEL_MAX:
+                break
+            filled = rest.any(axis=0)
+            if not filled.any():
+                break
+            bottom = np.where(filled, np.max(np.where(rest, rows, -1), axis=0), -1)
+            c = int(np.argmax(bottom))
+            foot = int(bottom[c])
+            row = (y + foot + 1) * inv
+            height = self.person.height_at(row) * self.scale
+            width = max(self.person.width_at(row) * self.scale, 1.0)
+            # Feet on the same row (within a tenth of a height): one person, or several
+            # abreast when the run is wider. One person's feet and legs are narrower than
+            # their shoulders, so a run up to 1.1 widths is one person, and each further
+            # width one more (people abreast touch at the shoulders).
+            near = bottom >= foot - max(1.0, 0.1 * height)
+            a = c
+            while a > 0 and near[a - 1]:
+                a -= 1
+            b = c
+            while b < w - 1 and near[b + 1]:
+                b += 1
+            k = max(1, int((b - a + 1) / width + 0.9))
+            top = max(0, int(round(foot + 1 - height)))
+            person_area = math.pi / 4 * self.person.at(row) ** 2 * self.scale**2
+            for j in range(k):
+                centre = a + (j + 0.5) * (b - a + 1) / k
+                x1 = max(0, int(round(centre - width / 2)))
+                x2 = min(w, max(x1 + 1, int(round(centre + width / 2))))
+                body = np.zeros_like(rest)
+                body[top : foot + 1, x1:x2] = rest[top : foot + 1, x1:x2]
+                rest[top : foot + 1, x1:x2] = False
+                if int(body.sum()) < 0.3 * person_area:
+                    continue  # a sliver left beside someone nearer: nobody
+                ys, xs = np.nonzero(body)
+                bx1, by1, bx2 = int(xs.min()), int(ys.min()), int(xs.max()) + 1
+                part = body[by1 : foot + 1, bx1:bx2]
+                detection = Detection.from_box(
+                    (x + bx1) * inv, (y + by1) * inv, (x + bx2) * inv, (y + foot + 1) * inv,
+                    view=self.view,
+                )
+                # The feet decide where the person stands, not the middle of what is left.
+                detection = Detection((x + centre) * inv, detection.y, detection.box)
+                out.append((detection, (x + bx1, y + by1, part)))
+            # Columns no body was taken from but whose feet were in the run: nobody there.
+            rest[top : foot + 1, a : b + 1] = False
         return out
 
     def _merge_fragments(self, detections: list[Detection]) -> list[Detection]:

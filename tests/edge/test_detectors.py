@@ -320,3 +320,28 @@ def test_oblique_people_side_by_side_split_by_the_width_expected_at_their_row(ta
     for d, x in zip(found, xs, strict=True):
         # Each nearer its own person than the next one (0.95 of a width away), feet on the row.
         assert abs(d.x - x) < 0.45 * wide and abs(d.y - 400) < 0.15 * tall
+
+
+def test_oblique_queue_in_front_of_a_crowd_is_found_by_its_feet() -> None:
+    # From high on a wall a queue near the camera and the people walking behind it are one
+    # blob: the crowd's legs show between the queue's heads. Each person in the queue is
+    # still found, standing where their feet are.
+    from peakend.edge.calibration import PersonScale
+
+    tall = 90.0
+    wide = 0.36 * tall
+    scale = PersonScale(0.62 * tall, 0.0, 400.0, wide / (0.62 * tall), tall / (0.62 * tall))
+    det = MotionDetector(MotionSettings(), view="oblique", scale=scale)
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    for k in range(6):  # the crowd behind: two rows, smaller, higher up, close together
+        upright(frame, 240 + 0.8 * wide * k, 290, 0.55 * tall, (60, 140, 40))
+        upright(frame, 250 + 0.8 * wide * k, 330, 0.7 * tall, (150, 60, 40))
+    queue = [270.0 + 1.3 * wide * k for k in range(4)]  # a queue 0.6 m apart
+    for x in queue:
+        upright(frame, x, 400, tall, (40, 40, 160))
+    found = det.detect(frame, 0.1)
+    for x in queue:
+        near = [d for d in found if abs(d.x - x) < 0.45 * wide and abs(d.y - 400) < 0.15 * tall]
+        assert len(near) == 1, (x, found)
