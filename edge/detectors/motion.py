@@ -1,6 +1,7 @@
 """The ``motion`` detector: foreground blobs against an empty-floor image, split by size.
 
-For overhead cameras (and, with the width of upright people, oblique ones); needs no model.
+For overhead cameras (and oblique ones, where upright people are found by their feet); needs no
+model.
 """
 
 from __future__ import annotations
@@ -252,7 +253,6 @@ class MotionDetector:
         # Two people touching cover less than two people apart; round up from 0.6 past a whole.
         n = max(1, int(area / person_area + 0.4)) if self.trusted else 1
         inv = 1.0 / self.scale
-        columns_only = False
         ys, xs = np.nonzero(patch)
         if n == 1:
             cx, cy = xs.mean() + x, ys.mean() + y
@@ -260,16 +260,15 @@ class MotionDetector:
         points = np.column_stack([xs, ys]).astype(np.float32)
         n = min(n, len(points))
         criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-        data = points[:, :1].copy() if columns_only else points
         # The centres from a sample of the blob's pixels are as good as from all of them,
         # and a crowd's blobs hold thousands; every pixel then goes to its nearest centre.
-        sample = data[:: max(1, len(data) // 400)]
+        sample = points[:: max(1, len(points) // 400)]
         n = min(n, len(sample))
         # k-means++ draws from OpenCV's one global generator: seeded per blob, the same frames
         # give the same people whatever else ran in the process before (reproducible figures).
         cv2.setRNGSeed(n)
         _, _, centres = cv2.kmeans(sample, n, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
-        assign = np.argmin(((data[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
+        assign = np.argmin(((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
         out = []
         for k in range(n):
             member = points[assign.ravel() == k].astype(int)
