@@ -337,13 +337,9 @@ class MotionDetector:
                 ys, xs = np.nonzero(body)
                 bx1, by1, bx2 = int(xs.min()), int(ys.min()), int(xs.max()) + 1
                 part = body[by1 : foot + 1, bx1:bx2]
-                detection = Detection.from_box(
-                    (x + bx1) * inv, (y + by1) * inv, (x + bx2) * inv, (y + foot + 1) * inv,
-                    view=self.view,
-                )
+                box = ((x + bx1) * inv, (y + by1) * inv, (x + bx2) * inv, (y + foot + 1) * inv)
                 # The feet decide where the person stands, not the middle of what is left.
-                detection = Detection((x + centre) * inv, detection.y, detection.box)
-                out.append((detection, (x + bx1, y + by1, part)))
+                out.append((Detection((x + centre) * inv, box[3], box), (x + bx1, y + by1, part)))
             # Columns no body was taken from but whose feet were in the run: nobody there.
             rest[top : foot + 1, a : b + 1] = False
         return out
