@@ -324,7 +324,7 @@ class MotionDetector:
                 b += 1
             k = max(1, int((b - a + 1) / width + 0.9))
             top = max(0, int(round(foot + 1 - height)))
-            person_area = math.pi / 4 * self.person.at(row) ** 2 * self.scale**2
+            person_area = self.person.area_at(row) * self.scale**2
             for j in range(k):
                 centre = a + (j + 0.5) * (b - a + 1) / k
                 x1 = max(0, int(round(centre - width / 2)))
