@@ -7,7 +7,8 @@ Every cell is a rendered scene (real pedestrian trajectories in the aisle, a sim
 queue) that differs from a random base in one condition: the scale (35-100 px/m, i.e. ceiling
 heights), the density, the light, the contrast, clutter, the signal (noise, JPEG, 5/10/15
 fps), or an oblique camera with upright people. Conditions the cell does not name are drawn at
-random (scale 45-95 px/m, seed), so no constant can fit them. The camera gets only the scene's
+random (scale 45-95 px/m, seed; an oblique camera's height, distance, tilt and lens), so no
+constant can fit them. The camera gets only the scene's
 zones and view; it learns the person size itself.
 
 Each cell's frames are rendered once and fed, frame by frame, to several pipelines:
@@ -139,7 +140,11 @@ def cell_spec(name: str, seconds: float, rng: np.random.Generator) -> SceneSpec:
             arrival_s=float(rng.uniform(7, 12)), service_s=float(rng.uniform(8, 12))
         ),
     )
-    return dataclasses.replace(base, **CELLS[name])
+    spec = dataclasses.replace(base, **CELLS[name])
+    if spec.view == "oblique":
+        # From the cell's own seed, so the other cells' draws stay what they were.
+        spec = scenes.random_mount(spec, np.random.default_rng(spec.seed))
+    return spec
 
 
 @dataclass

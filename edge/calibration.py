@@ -11,9 +11,13 @@ peak of the votes' sizes, refined by the median of the votes near it: groups add
 the most common sight.
 
 In an oblique view the size grows with the image row (nearer the camera, lower in the
-picture). The height of an upright person does not change when others walk beside them, so
-the row model is fitted to box heights (robust line through per-band peaks, then trimmed),
-and the width and area follow from the ratios lone people show.
+picture). Nearer people hide those behind them, so whoever stands in front is whole at the
+bottom of a blob, however crowded the rest: their legs are measured there, and the row
+model is a robust line through the legs' widths (no band of rows may pull it: it has to
+outvote the others). How tall and wide a person is for their legs comes from the upright
+blobs of people seen whole, or from an adult's usual build where nobody is (a dense crowd).
+Without legs (another detector's boxes) the row model is fitted to box heights, and the
+width and area follow from the ratios lone people show.
 
 The estimate is refreshed every few seconds and checked against recent chains: a size that
 no longer fits what the camera sees (it was moved, zoomed, remounted) is learned again.
@@ -81,6 +85,10 @@ class Blob:
     y: float
     box: tuple[float, float, float, float]
     area: float
+    # Oblique view: the legs of the people standing in front, (centre column, foot row,
+    # width) each, measured by legs_of (none from another detector's boxes).
+    legs: tuple[tuple[float, float, float], ...] = ()
+    whole: bool = True  # False: cut by the frame's edge, so its size says nothing
 
     @property
     def size(self) -> float:
@@ -104,8 +112,7 @@ class _Chain:
     id: int
     x: float
     y: float
-    area: float
-    size: float
+    measure: float  # what must stay steady: a blob's area, the width of legs
     steady: int = 0
     travelled: float = 0.0
     last_t: float = 0.0
@@ -167,6 +174,20 @@ class Calibrator:
     # A size set by hand stands while the measured one is within this of it: builds, clothes
     # and shadows move a learned size by about +-10 %, a wrong setting by much more.
     OVERRIDE_TOLERANCE = 0.2
+    # Oblique view. Legs move less than this many of their widths from one frame to the next
+    # (walking, at 5 frames a second).
+    LEGS_REACH = 1.5
+    # Proportions of a standing adult, against the width of their legs (hip breadth about
+    # 0.35 m): stature about 1.7 m, the silhouette with its arms about 0.47 m wide, filling
+    # about 0.7 of its box. Used only until PROPORTION_PEOPLE people were seen whole; in a
+    # dense crowd everyone's upper body merges with those behind and only legs are seen.
+    HEIGHT_PER_LEGS = 4.9
+    WIDTH_PER_LEGS = 1.35
+    FILL = 0.7
+    PROPORTION_PEOPLE = 6
+    # A blob of one upright person is at least this many times as tall as wide (about 3.5
+    # for an adult with arms down; two side by side, heads, a crowd's merged mass are not).
+    UPRIGHT = 2.5
 
     def __init__(
         self,
@@ -190,8 +211,12 @@ class Calibrator:
         self._chains: list[_Chain] = []
         self._next_chain = 1
         # Votes: (chain id, foot row, size, width, height, area)
-        self._votes: dict[int, list[tuple[float, float, float, float, float]]] = {}
+        self._votes: dict[int, list[tuple[float, ...]]] = {}
         self._order: deque[int] = deque()
+        # Oblique view: the legs of the people in front in each blob, (foot row, width).
+        self._legs_chains: list[_Chain] = []
+        self._legs: dict[int, list[tuple[float, ...]]] = {}
+        self._legs_order: deque[int] = deque()
         self._last_refresh: float | None = None
         self.version = 0  # bumped whenever the scale in use changes
 
@@ -252,6 +277,9 @@ class Calibrator:
         self._chains = []
         self._votes = {}
         self._order.clear()
+        self._legs_chains = []
+        self._legs = {}
+        self._legs_order.clear()
         self._doubt_since = None
         self.version += 1
 
@@ -307,17 +335,18 @@ class Calibrator:
 
     def estimate(self, recent: bool = False) -> Estimate | None:
         """The person scale the votes point to, or None with too few votes."""
-        chains = list(self._order)[-self.RECENT_CHAINS :] if recent else list(self._order)
-        rows = [(cid, *v) for cid in chains for v in self._votes.get(cid, [])]
-        if len(chains) < 3 or not rows:
-            return None
-        table = np.array(rows, dtype=np.float64)
-        ids = table[:, 0].astype(int)
-        _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-        weight = 1.0 / counts[inverse]  # one vote per chain, however long it lasted
-        foot, size, width, height, area = (table[:, k] for k in range(1, 6))
+        table = self._table(self._votes, self._order, recent)
         if self.view == "oblique":
-            return self._fit_rows(ids, weight, foot, size, width, height, area)
+            legs = self._table(self._legs, self._legs_order, recent)
+            if legs is not None:
+                estimate = self._from_legs(legs, table)
+                if estimate is not None:
+                    return estimate
+            # Another detector's boxes carry no legs: their heights and widths alone.
+            return self._fit_rows(*table) if table is not None else None
+        if table is None:
+            return None
+        ids, weight, _foot, size, width, height, _area = table
         peak = _peak(np.log(size), weight)
         if peak is None:
             return None
@@ -329,7 +358,106 @@ class Calibrator:
         share = float(weight[agree].sum() / weight.sum())
         return Estimate(PersonScale(value, 0.0, self.ref_row, wr, hr), people, share)
 
+    def _table(
+        self, votes: dict[int, list[tuple[float, ...]]], order: deque[int], recent: bool
+    ) -> tuple[np.ndarray, ...] | None:
+        """(chain ids, weights, then one column per value voted), one vote per chain."""
+        chains = list(order)[-self.RECENT_CHAINS :] if recent else list(order)
+        rows = [(cid, *v) for cid in chains for v in votes.get(cid, [])]
+        if len(chains) < 3 or not rows:
+            return None
+        table = np.array(rows, dtype=np.float64)
+        ids = table[:, 0].astype(int)
+        _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+        weight = 1.0 / counts[inverse]  # one vote per chain, however long it lasted
+        return (ids, weight, *(table[:, k] for k in range(1, table.shape[1])))
+
     # -- helpers --------------------------------------------------------------------------
+
+    def _from_legs(
+        self, legs: tuple[np.ndarray, ...], blobs: tuple[np.ndarray, ...] | None
+    ) -> Estimate | None:
+        """The scale from the legs of the people in front in each blob, and their build.
+
+        Legs are seen in any crowd, so the row model rests on them. How tall and wide a
+        person is for their legs comes from the people seen whole (upright blobs of the most
+        common height for their legs), or from an adult's usual build while too few were.
+        """
+        ids, weight, foot, legs_width = legs
+        line = self._row_line(foot, legs_width, weight)
+        if line is None:
+            return None
+        slope, intercept, agree = line
+        tall, wide, fill = self.HEIGHT_PER_LEGS, self.WIDTH_PER_LEGS, self.FILL
+        if blobs is not None:
+            b_ids, b_weight, b_foot, _size, width, height, area = blobs
+            at = np.maximum(intercept + slope * b_foot, 1.0)
+            upright = height >= self.UPRIGHT * width
+            h_ratio = height / at
+            peak = _peak(np.log(h_ratio[upright]), b_weight[upright]) if upright.any() else None
+            if peak is not None:
+                whole = upright & (np.abs(np.log(h_ratio) - peak) < self.AGREE_LOG)
+                if len(set(b_ids[whole].tolist())) >= self.PROPORTION_PEOPLE:
+                    w = b_weight[whole]
+                    tall = _weighted_median(h_ratio[whole], w)
+                    wide = _weighted_median(width[whole] / at[whole], w)
+                    fill = _weighted_median(area[whole] / (width[whole] * height[whole]), w)
+        # Equivalent diameter of one person per unit of legs width.
+        d = math.sqrt(4.0 / math.pi * fill * wide * tall)
+        legs_ref = float(intercept + slope * self.ref_row)
+        if legs_ref <= 0.2:
+            return None
+        scale = PersonScale(legs_ref * d, float(slope) * d, self.ref_row, wide / d, tall / d)
+        people = len(set(ids[agree].tolist()))
+        share = float(weight[agree].sum() / weight.sum())
+        return Estimate(scale, people, share)
+
+    def _row_line(
+        self, foot: np.ndarray, value: np.ndarray, weight: np.ndarray
+    ) -> tuple[float, float, np.ndarray] | None:
+        """A robust line value(foot row), never falling with the row (nearer is lower in the
+        picture, and larger). Per band of rows the most common value; of the lines through
+        one band (flat) or two, the one most chains agree with; then trimmed refits on the
+        samples that agree. A crowd's merged legs make a few bands wrong, so no band may pull
+        the line: they have to outvote it. Returns (slope, intercept, which samples agree).
+        """
+        lo, hi = float(foot.min()), float(foot.max())
+        bands = np.linspace(lo, hi + 1e-6, 7)
+        centres, peaks = [], []
+        for a, b in zip(bands[:-1], bands[1:], strict=True):
+            sel = (foot >= a) & (foot < b)
+            if weight[sel].sum() < 2.0:
+                continue
+            peak = _peak(np.log(value[sel]), weight[sel])
+            if peak is not None:
+                centres.append(float(np.average(foot[sel], weights=weight[sel])))
+                peaks.append(math.exp(peak))
+        if not peaks:
+            return None
+        lines = [(0.0, p) for p in peaks]
+        for i in range(len(peaks)):
+            for j in range(i + 1, len(peaks)):
+                slope = (peaks[j] - peaks[i]) / (centres[j] - centres[i])
+                if slope > 0:
+                    lines.append((slope, peaks[i] - slope * centres[i]))
+
+        def agreeing(line: tuple[float, float]) -> np.ndarray:
+            expected = np.maximum(line[1] + line[0] * foot, 1.0)
+            return np.abs(np.log(value / expected)) < self.AGREE_LOG
+
+        slope, intercept = max(lines, key=lambda line: float(weight[agreeing(line)].sum()))
+        agree = np.zeros(len(foot), bool)
+        for _ in range(3):
+            agree = agreeing((slope, intercept))
+            if agree.sum() < 3:
+                return None
+            slope = 0.0
+            if len(set(np.round(foot[agree] / 8).tolist())) >= 2:
+                slope, intercept = np.polyfit(foot[agree], value[agree], 1, w=weight[agree])
+            if slope <= 0:
+                intercept = _weighted_median(value[agree], weight[agree])
+                slope = 0.0
+        return float(slope), float(intercept), agree
 
     def _fit_rows(
         self,
@@ -342,37 +470,11 @@ class Calibrator:
         area: np.ndarray,
     ) -> Estimate | None:
         # Heights first: side-by-side people do not change them, so the row model is fitted
-        # where groups cannot pull it. Per band of rows the most common height, then a
-        # weighted line through the bands, then a trimmed refit on the samples that agree.
-        lo, hi = float(foot.min()), float(foot.max())
-        bands = np.linspace(lo, hi + 1e-6, 7)
-        centres, peaks, weights = [], [], []
-        for a, b in zip(bands[:-1], bands[1:], strict=True):
-            sel = (foot >= a) & (foot < b)
-            if weight[sel].sum() < 2.0:
-                continue
-            peak = _peak(np.log(height[sel]), weight[sel])
-            if peak is not None:
-                centres.append(float(np.average(foot[sel], weights=weight[sel])))
-                peaks.append(math.exp(peak))
-                weights.append(float(weight[sel].sum()))
-        if not peaks:
+        # where groups cannot pull it.
+        line = self._row_line(foot, height, weight)
+        if line is None:
             return None
-        if len(peaks) >= 2:
-            slope, intercept = np.polyfit(centres, peaks, 1, w=np.sqrt(weights))
-        else:
-            slope, intercept = 0.0, peaks[0]
-        agree = np.zeros(len(foot), bool)
-        for _ in range(3):
-            expected = np.maximum(intercept + slope * foot, 1.0)
-            agree = np.abs(np.log(height / expected)) < self.AGREE_LOG
-            if agree.sum() < 3:
-                return None
-            if len(set(np.round(foot[agree] / 8).tolist())) >= 2:
-                slope, intercept = np.polyfit(foot[agree], height[agree], 1, w=weight[agree])
-            else:
-                intercept = _weighted_median(height[agree], weight[agree])
-                slope = 0.0
+        slope, intercept, agree = line
         # Widths of lone people: among the samples of the right height, the narrowest peak
         # (people side by side are as tall, twice as wide).
         expected = np.maximum(intercept + slope * foot, 1.0)
@@ -402,59 +504,153 @@ class Calibrator:
         return Estimate(scale, people, share)
 
     def _follow(self, blobs: list[Blob], t: float) -> None:
-        """Link blobs to the previous frame's by nearest centre; steady movers vote."""
-        previous = self._chains
+        """Steady movers vote: whole blobs, and in an oblique view the legs at their feet."""
+        whole = [b for b in blobs if b.whole]
+        points = [(b.x, b.y, b.area, 0.75 * b.size) for b in whole]
+        self._chains = self._link(self._chains, points, t)
+        for chain, blob in zip(self._chains, whole, strict=True):
+            if self._voting(chain, blob.size):
+                sample = (blob.foot_row, blob.size, blob.width, blob.height, blob.area)
+                self._vote(self._votes, self._order, chain.id, sample)
+        if self.view != "oblique":
+            return
+        legs = [leg for b in blobs for leg in b.legs]
+        points = [(x, foot, width, self.LEGS_REACH * width) for x, foot, width in legs]
+        self._legs_chains = self._link(self._legs_chains, points, t)
+        for chain, (_x, foot, width) in zip(self._legs_chains, legs, strict=True):
+            if self._voting(chain, width):
+                self._vote(self._legs, self._legs_order, chain.id, (foot, width))
+
+    def _link(
+        self, previous: list[_Chain], points: list[tuple[float, float, float, float]], t: float
+    ) -> list[_Chain]:
+        """Link this frame's (x, y, measure, reach) to the last frame's chains by nearest
+        position within reach; a chain goes on while its measure (area, width) stays steady."""
         claimed: dict[int, int] = {}
         best_for: list[tuple[int, float] | None] = []
-        for blob in blobs:
-            best, best_d = None, 0.75 * blob.size
+        for x, y, _measure, reach in points:
+            best, best_d = None, reach
             for k, chain in enumerate(previous):
-                d = math.hypot(blob.x - chain.x, blob.y - chain.y)
+                d = math.hypot(x - chain.x, y - chain.y)
                 if d < best_d:
                     best, best_d = k, d
             best_for.append((best, best_d) if best is not None else None)
             if best is not None:
                 claimed[best] = claimed.get(best, 0) + 1
         chains: list[_Chain] = []
-        for blob, match in zip(blobs, best_for, strict=True):
+        for (x, y, measure, _reach), match in zip(points, best_for, strict=True):
             chain: _Chain | None = None
             if match is not None and claimed[match[0]] == 1:
                 old = previous[match[0]]
-                ratio = blob.area / max(old.area, 1e-6)
+                ratio = measure / max(old.measure, 1e-6)
                 if 1 / self.STEADY_RATIO <= ratio <= self.STEADY_RATIO:
                     chain = old
                     chain.steady += 1
                     chain.travelled += match[1]
             if chain is None:
-                chain = _Chain(self._next_chain, blob.x, blob.y, blob.area, blob.size)
+                chain = _Chain(self._next_chain, x, y, measure)
                 self._next_chain += 1
-            chain.x, chain.y, chain.area, chain.size, chain.last_t = (
-                blob.x,
-                blob.y,
-                blob.area,
-                blob.size,
-                t,
-            )
+            chain.x, chain.y, chain.measure, chain.last_t = x, y, measure, t
             chains.append(chain)
-            if chain.steady >= self.STEADY_FRAMES and chain.travelled >= self.MOVED * blob.size:
-                self._vote(chain.id, blob)
-        self._chains = chains
+        return chains
 
-    def _vote(self, chain: int, blob: Blob) -> None:
-        votes = self._votes.get(chain)
-        if votes is None:
-            votes = self._votes[chain] = []
-            self._order.append(chain)
-            if len(self._order) > self.KEEP_CHAINS:
-                self._votes.pop(self._order.popleft(), None)
+    def _voting(self, chain: _Chain, size: float) -> bool:
+        return chain.steady >= self.STEADY_FRAMES and chain.travelled >= self.MOVED * size
+
+    def _vote(
+        self,
+        votes: dict[int, list[tuple[float, ...]]],
+        order: deque[int],
+        chain: int,
+        sample: tuple[float, ...],
+    ) -> None:
+        chain_votes = votes.get(chain)
+        if chain_votes is None:
+            chain_votes = votes[chain] = []
+            order.append(chain)
+            if len(order) > self.KEEP_CHAINS:
+                votes.pop(order.popleft(), None)
         # A long chain (someone crossing slowly) keeps a sample of its frames, not all.
-        if len(votes) < 8:
-            votes.append((blob.foot_row, blob.size, blob.width, blob.height, blob.area))
+        if len(chain_votes) < 8:
+            chain_votes.append(sample)
 
     def _relearn_from_recent(self) -> None:
         keep = list(self._order)[-self.RECENT_CHAINS :]
         self._votes = {cid: self._votes[cid] for cid in keep if cid in self._votes}
         self._order = deque(keep)
+        keep = list(self._legs_order)[-self.RECENT_CHAINS :]
+        self._legs = {cid: self._legs[cid] for cid in keep if cid in self._legs}
+        self._legs_order = deque(keep)
+
+
+# The legs are measured where the rise above the feet is this many times their width: about
+# knee height for anyone, whatever their size in pixels (legs are four to five of their widths
+# long), below hands and bags and below where the people behind begin to overlap.
+LEGS_RISE = 1.5
+
+
+def legs_of(patch: np.ndarray, limit: int = 40) -> list[tuple[float, float, float]]:
+    """The legs of each person standing in front in an oblique view's blob.
+
+    Returns (centre column, foot row, width) per person, in patch pixels with edges at whole
+    numbers. Nearer people stand lower in the picture and hide those behind them, so every
+    dip of the blob's lower edge (its lowest point, and each lowest point between people
+    standing abreast) is someone's feet, and their legs are whole however crowded the rest of
+    the blob is. From the middle of the feet, walk up, following the run of pixels that
+    holds the legs, until the rise is LEGS_RISE times the run's width. Feet whose column is
+    empty just above (legs apart), whose run more than doubles on the way (it merged with
+    someone else's) or that reach the blob's top first give nothing.
+    """
+    h, w = patch.shape
+    rows = np.arange(h)[:, None]
+    bottom = np.max(np.where(patch, rows, -1), axis=0)
+    # Each pixel's run: the first and last column of the set pixels it belongs to, by row.
+    cols = np.broadcast_to(np.arange(w), patch.shape)
+    first = np.maximum.accumulate(np.where(patch, -1, cols), axis=1) + 1
+    last = (np.minimum.accumulate(np.where(patch, w, cols)[:, ::-1], axis=1)[:, ::-1]) - 1
+    free = bottom >= 0
+    out: list[tuple[float, float, float]] = []
+    for c in np.argsort(-bottom, kind="stable"):
+        if len(out) >= limit or bottom[c] < 0:
+            break
+        if not free[c]:
+            continue
+        foot = int(bottom[c])
+        a = b = int(c)
+        while a > 0 and free[a - 1] and bottom[a - 1] >= foot - 1:
+            a -= 1
+        while b < w - 1 and free[b + 1] and bottom[b + 1] >= foot - 1:
+            b += 1
+        x = (a + b) // 2
+        # The lower edge rising away on either side is these feet's own flank.
+        lo, hi = a, b
+        while lo > 0 and 0 <= bottom[lo - 1] <= bottom[lo]:
+            lo -= 1
+        while hi < w - 1 and 0 <= bottom[hi + 1] <= bottom[hi]:
+            hi += 1
+        free[lo : hi + 1] = False
+        found = None
+        widths = [0]
+        for rise in range(1, foot + 1):
+            r = foot - rise
+            if not patch[r, x]:
+                break
+            left, right = int(first[r, x]), int(last[r, x])
+            width = right - left + 1
+            widths.append(width)
+            # Legs widen from the feet up by less than a square root (as an ellipse's tip);
+            # twice the width at half the rise, and two pixels more than rounding explains,
+            # is someone beside or behind merging in.
+            if width > 2 * widths[(rise + 1) // 2] + 2:
+                break
+            if rise >= LEGS_RISE * width:
+                found = (left, right)
+                break
+            x = (left + right) // 2  # legs lean as people walk
+        if found is not None:
+            left, right = found
+            out.append(((left + right + 1) / 2.0, foot + 1.0, float(right - left + 1)))
+    return out
 
 
 def _peak(values: np.ndarray, weight: np.ndarray, *, smallest: bool = False) -> float | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import gzip
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,11 @@ class SceneSpec:
     clutter: str | None = None  # trolley (parked) | staff (standing by the till throughout)
     jpeg: int | None = None  # JPEG quality every frame goes through (lossy video)
     slot_gap: float = 0.62  # metres between people queueing (0.45: shoulder to shoulder)
+    # oblique: where the camera hangs (m: x, y behind the lane, height), the floor row (m)
+    # it looks at, and its focal length (px)
+    eye: tuple[float, float, float] = (4.0, 8.6, 3.0)
+    look_at_y: float = 2.6
+    focal: float = 430.0
 
 
 SCENES = {
@@ -244,13 +249,34 @@ def camera_for(spec: SceneSpec) -> SceneCamera:
     width, height = spec.size
     if spec.view == "oblique":
         # Mounted high on the wall behind the lane, looking across the floor plan.
-        return SceneCamera.oblique(width, height, (4.0, 8.6, 3.0), (4.0, 2.6, 0.0), 430.0)
+        target = (spec.eye[0], spec.look_at_y, 0.0)
+        return SceneCamera.oblique(width, height, spec.eye, target, spec.focal)
     s = spec.px_per_m
     # Centre on the plan; a closer camera shows less, so slide towards the checkout while
     # keeping the lane and its exit line in view.
     cx = min(PLAN_CENTRE[0], max(0.3 + width / 2 / s, 6.9 - width / 2 / s))
     cy = max(PLAN_CENTRE[1], 5.75 - height / 2 / s)
     return SceneCamera.overhead(s, width, height, (cx, cy))
+
+
+def random_mount(spec: SceneSpec, rng: np.random.Generator) -> SceneSpec:
+    """An oblique camera hung as an installer might: on the wall behind the lane, 2.4-4.2 m
+    up, 2.3-4.3 m behind it, up to 0.6 m off its middle, any tilt and lens that keep the
+    lane's exit and the till in view."""
+    width, height = spec.size
+    exit_and_till = [(LANE_X1, 4.05), (LANE_X1, 5.45), SERVICE_SPOT]
+    while True:
+        eye = (
+            float(rng.uniform(3.4, 4.6)),
+            float(rng.uniform(7.8, 9.8)),
+            float(rng.uniform(2.4, 4.2)),
+        )
+        look_at_y, focal = float(rng.uniform(1.8, 3.2)), float(rng.uniform(340, 560))
+        drawn = replace(spec, view="oblique", eye=eye, look_at_y=look_at_y, focal=focal)
+        cam = camera_for(drawn)
+        points = [cam.project(x, y) for x, y in exit_and_till]
+        if all(10 < u < width - 10 and 10 < v < height - 10 for u, v in points):
+            return drawn
 
 
 def write_video(scene: Scene, path: str | Path) -> Path:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from peakend.edge.calibration import Blob, PersonScale
+from peakend.edge.calibration import Blob, PersonScale, legs_of
 from peakend.edge.detection import Detection
 from peakend.edge.detectors.settings import DetectorSettings
 
@@ -83,6 +83,8 @@ class MotionDetector:
     # lane tape shows as tape that vanished, which is what a ghost looks like, but moves.
     GHOST_STILL_S = 1.0
     PEEL_MAX = 40  # people taken out of one blob at most (an oblique view of a crowd)
+    # Two feet a tenth of a height above the ground span half a body's width or more.
+    FEET_MIN = 0.3
 
     def __init__(
         self,
@@ -106,7 +108,7 @@ class MotionDetector:
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         self._grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
         self.last_mask: np.ndarray | None = None
-        self.blobs: list[Blob] = []  # this frame's blobs, whole, for calibration
+        self.blobs: list[Blob] = []  # this frame's blobs, for calibration
         self.view_changed = False  # set for one frame when the view was found to change
 
     def use_scale(self, person: PersonScale, *, trusted: bool = True) -> None:
@@ -165,15 +167,26 @@ class MotionDetector:
             x, y, w, h, area = (int(v) for v in stats[label])
             row = (y + h) * inv if self.view == "oblique" else 0.0
             person_area = self.person.area_at(row) * self.scale * self.scale
-            # Blobs for calibration: anything above noise, wholly inside the frame (a person
-            # cut by the edge looks smaller than they are).
-            if area >= 6 and x > 0 and y > 0 and x + w < sw and y + h < sh:
+            # Blobs for calibration: anything above noise; its size only when wholly inside
+            # the frame (a person cut by the edge looks smaller than they are).
+            whole = x > 0 and y > 0 and x + w < sw and y + h < sh
+            legs: tuple[tuple[float, float, float], ...] = ()
+            if self.view == "oblique" and area >= self.NOISE_AREA:
+                # A crowd's blob may span the frame; the legs along its bottom are still whole.
+                legs = tuple(
+                    ((x + c) * inv, (y + foot) * inv, width * inv)
+                    for c, foot, width in legs_of(labels[y : y + h, x : x + w] == label)
+                    if 0 < x + c - width / 2 < sw - width and y + foot < sh
+                )
+            if area >= 6 and (whole or legs):
                 blobs.append(
                     Blob(
                         (x + w / 2) * inv,
                         (y + h / 2) * inv,
                         (x * inv, y * inv, (x + w) * inv, (y + h) * inv),
                         area * inv * inv,
+                        legs,
+                        whole,
                     )
                 )
             if area < (0.3 * person_area if self.trusted else self.NOISE_AREA):
@@ -322,8 +335,13 @@ class MotionDetector:
             b = c
             while b < w - 1 and near[b + 1]:
                 b += 1
-            k = max(1, int((b - a + 1) / width + 0.9))
             top = max(0, int(round(foot + 1 - height)))
+            if b - a + 1 < self.FEET_MIN * width:
+                # Too narrow for anyone's feet: the edge of someone nearer, already taken out,
+                # or an arm; nobody stands there.
+                rest[top : foot + 1, a : b + 1] = False
+                continue
+            k = max(1, int((b - a + 1) / width + 0.9))
             person_area = self.person.area_at(row) * self.scale**2
             for j in range(k):
                 centre = a + (j + 0.5) * (b - a + 1) / k

@@ -249,3 +249,112 @@ def test_scenes_far_from_any_default_need_no_size_set_by_hand(px_per_m: float) -
     if px_per_m < 100:  # a close camera sees only a corner of the promotion area
         assert promo.visits_true >= 6
         assert abs(promo.visit_error) <= 0.2
+
+
+def oblique_people(
+    rng: np.random.Generator,
+    *,
+    horizon: float,
+    k: float,
+    legs_share: float,
+    aspect: float,
+    n: int,
+    frames: int,
+    alone: int = 0,
+) -> list[list[Blob]]:
+    """An oblique view: ``n`` people crossing at rows between 200 and 470, of height
+    ``k * (row - horizon)`` and legs ``legs_share`` of that. All but ``alone`` of them are
+    in one merged blob per frame (a dense crowd: the blob's size says nothing), which
+    carries the legs of everyone in it; a third of those legs are two people's merged."""
+    people = []
+    for p in range(n):
+        start = int(rng.integers(0, frames - 30))
+        foot = float(rng.uniform(200, 470))
+        build = float(rng.uniform(0.92, 1.08))
+        speed = float(rng.uniform(0.05, 0.12)) * rng.choice([-1.0, 1.0])
+        merged = bool(rng.random() < 1 / 3)
+        people.append((start, foot, build, speed, float(rng.uniform(60, 580)), p < alone, merged))
+    out: list[list[Blob]] = [[] for _ in range(frames)]
+    for f in range(frames):
+        legs = []
+        for start, foot, build, speed, x0, lone, merged in people:
+            if not start <= f < start + 60:
+                continue
+            h = k * (foot - horizon) * build
+            x = x0 + speed * h * (f - start)
+            width = legs_share * h * (2.5 if merged and not lone else 1.0)
+            if lone:
+                w = aspect * h
+                box = (x - w / 2, foot - h, x + w / 2, foot)
+                out[f].append(Blob(x, foot - h / 2, box, 0.7 * w * h, ((x, foot, width),)))
+            else:
+                legs.append((x, foot, width))
+        if legs:
+            box = (0.0, 60.0, 640.0, 470.0)  # the crowd's one blob, wide and tall
+            out[f].append(Blob(320.0, 265.0, box, 120000.0, tuple(legs)))
+    return out
+
+
+def test_an_oblique_crowd_is_learned_from_legs_when_nobody_walks_alone() -> None:
+    rng = np.random.default_rng(21)
+    horizon = float(rng.uniform(-150, 60))
+    k = float(rng.uniform(0.3, 0.45))
+    share = float(rng.uniform(0.18, 0.24))  # hip breadth over stature, adults
+    frames = oblique_people(rng, horizon=horizon, k=k, legs_share=share, aspect=0.3, n=90,
+                            frames=900)  # fmt: skip
+    cal = Calibrator(view="oblique", frame_height=480, guess=PersonScale(40.0))
+    feed(cal, frames)
+    status = cal.status()
+    assert status.state == "calibrated" and status.source == "learned"
+    scale = status.scale
+    # The perspective comes from the legs alone; how tall a person is for their legs, from
+    # an adult's build until someone is seen whole.
+    expected = (440 - horizon) / (220 - horizon)
+    assert abs(scale.at(440.0) / scale.at(220.0) / expected - 1) < 0.1
+    for row in (220.0, 440.0):
+        assert abs(scale.height_at(row) / (k * (row - horizon)) - 1) < 0.25
+
+
+def test_people_seen_whole_teach_the_oblique_view_their_proportions() -> None:
+    rng = np.random.default_rng(22)
+    horizon = float(rng.uniform(-150, 60))
+    k = float(rng.uniform(0.3, 0.45))
+    # Legs a quarter of the height (an adult's build would say a fifth): only the people
+    # seen whole can tell.
+    frames = oblique_people(rng, horizon=horizon, k=k, legs_share=0.25, aspect=0.3, n=90,
+                            frames=900, alone=30)  # fmt: skip
+    cal = Calibrator(view="oblique", frame_height=480, guess=PersonScale(40.0))
+    feed(cal, frames)
+    scale = cal.status().scale
+    for row in (220.0, 440.0):
+        true_h = k * (row - horizon)
+        assert abs(scale.height_at(row) / true_h - 1) < 0.1
+        assert abs(scale.width_at(row) / (0.3 * true_h) - 1) < 0.15
+
+
+# Seen obliquely, a dense crowd merges everyone behind the nearest row into one blob and
+# hardly anyone walks alone; the camera hangs wherever the installer put it.
+@pytest.mark.parametrize("seed", [31, 32])
+def test_an_oblique_camera_over_a_crowd_learns_how_tall_people_are(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    base = scenes.SceneSpec(
+        "oblique-crowd",
+        seconds=75,
+        fps=5,
+        crowd="corridor_bi",
+        crowd_offset_s=float(rng.uniform(0, 300)),
+        seed=seed,
+    )
+    scene = scenes.build(scenes.random_mount(base, rng))
+    config = EdgeConfig.model_validate(scene.config())
+    assert config.detector.person_px is None
+    pipeline = Pipeline(config, make_detector(config.detector, view=config.camera.view))
+    for index, frame in enumerate(scene.frames()):
+        pipeline.process(frame, index / scene.fps)
+    status = pipeline.calibration()
+    assert status is not None and status.state == "calibrated"
+    cam = scene.camera
+    for y in (scenes.LANE_Y, 2.0):  # the queue, and the crowd behind it
+        _, foot = cam.project(4.0, y)
+        _, head = cam.project(4.0, y, 1.72)  # people are drawn 1.55-1.9 m tall
+        assert abs(status.scale.height_at(foot) / (foot - head) - 1) < 0.25, (y, status)

@@ -364,3 +364,51 @@ def test_motion_splits_the_same_blob_the_same_way_whatever_ran_before() -> None:
         found = det.detect(frame, 0.1)
         seen.add(tuple(sorted((round(d.x, 1), round(d.y, 1)) for d in found)))
     assert len(seen) == 1 and len(next(iter(seen))) == 3
+
+
+@pytest.mark.parametrize("tall", [60.0, 120.0])
+def test_oblique_legs_of_each_person_in_front_of_a_crowd(tall: float) -> None:
+    # What the oblique calibration learns from: the legs of everyone standing in front, each
+    # once, though they and the crowd behind them are one blob. Knee high the drawn body is
+    # 0.97 of its width (it is an ellipse).
+    from peakend.edge.calibration import PersonScale
+
+    wide = 0.36 * tall
+    det = MotionDetector(MotionSettings(), view="oblique", scale=PersonScale(0.62 * tall))
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    for k in range(8):  # the crowd behind, close together
+        upright(frame, 150 + 0.8 * wide * k, 400 - 0.8 * tall, 0.6 * tall, (150, 60, 40))
+    queue = [170.0 + 1.7 * wide * k for k in range(4)]  # a queue 0.7 m apart
+    for x in queue:
+        upright(frame, x, 400, tall, (40, 40, 160))
+    det.detect(frame, 0.1)
+    legs = [leg for blob in det.blobs for leg in blob.legs]
+    for x in queue:
+        mine = [g for g in legs if abs(g[0] - x) < 0.3 * wide and abs(g[1] - 400) < 0.06 * tall]
+        assert len(mine) == 1, (x, legs)
+        assert abs(mine[0][2] / (0.97 * wide) - 1) < 0.25, (x, mine)
+
+
+@pytest.mark.parametrize("tall", [60.0, 120.0])
+def test_oblique_a_bag_at_someones_side_is_nobodys_feet(tall: float) -> None:
+    # A bag hanging at the side of someone in front of a crowd reaches below the crowd's
+    # feet. Once the person is taken out, the bag's bottom is the blob's lowest point, but far
+    # too narrow for feet: nobody more stands in the queue's row.
+    from peakend.edge.calibration import PersonScale
+
+    wide = 0.36 * tall
+    scale = PersonScale(0.62 * tall, 0.0, 400.0, wide / (0.62 * tall), tall / (0.62 * tall))
+    det = MotionDetector(MotionSettings(), view="oblique", scale=scale)
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    for k in range(3):
+        upright(frame, 280 + 0.9 * wide * k, 400 - 0.5 * tall, 0.75 * tall, (150, 60, 40))
+    upright(frame, 300, 400, tall, (40, 40, 160))
+    bag = int(300 + 0.5 * wide)
+    top, bottom = int(400 - 0.7 * tall), int(400 - 0.1 * tall)
+    cv2.rectangle(frame, (bag, top), (bag + int(0.12 * wide) + 2, bottom), (40, 40, 160), -1)
+    found = det.detect(frame, 0.1)
+    assert len([d for d in found if d.y > 400 - 0.25 * tall]) == 1, found
