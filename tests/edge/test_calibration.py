@@ -115,12 +115,23 @@ def test_oblique_view_learns_how_size_grows_with_the_row() -> None:
             area = 0.75 * w * h
             frames[f].append(Blob(x, foot - h / 2, (x - w / 2, foot - h, x + w / 2, foot), area))
             x += 0.12 * h * aspect
+    assert_oblique_scale(learn_oblique(frames), k, horizon, aspect, heights=0.12)
+
+
+def learn_oblique(frames: list[list[Blob]]) -> PersonScale:
     cal = Calibrator(view="oblique", frame_height=480, guess=PersonScale(40.0))
     feed(cal, frames)
-    scale = cal.status().scale
+    return cal.status().scale
+
+
+def assert_oblique_scale(
+    scale: PersonScale, k: float, horizon: float, aspect: float, *, heights: float
+) -> None:
+    """Heights within ``heights`` and widths within 15 % of people ``k * (row - horizon)``
+    tall and ``aspect`` of that wide, near the top and near the bottom of the frame."""
     for row in (220.0, 440.0):
         true_h = k * (row - horizon)
-        assert abs(scale.height_at(row) / true_h - 1) < 0.12
+        assert abs(scale.height_at(row) / true_h - 1) < heights
         assert abs(scale.width_at(row) / (aspect * true_h) - 1) < 0.15
 
 
@@ -323,13 +334,7 @@ def test_people_seen_whole_teach_the_oblique_view_their_proportions() -> None:
     # seen whole can tell.
     frames = oblique_people(rng, horizon=horizon, k=k, legs_share=0.25, aspect=0.3, n=90,
                             frames=900, alone=30)  # fmt: skip
-    cal = Calibrator(view="oblique", frame_height=480, guess=PersonScale(40.0))
-    feed(cal, frames)
-    scale = cal.status().scale
-    for row in (220.0, 440.0):
-        true_h = k * (row - horizon)
-        assert abs(scale.height_at(row) / true_h - 1) < 0.1
-        assert abs(scale.width_at(row) / (0.3 * true_h) - 1) < 0.15
+    assert_oblique_scale(learn_oblique(frames), k, horizon, 0.3, heights=0.1)
 
 
 # Seen obliquely, a dense crowd merges everyone behind the nearest row into one blob and

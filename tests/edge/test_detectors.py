@@ -296,6 +296,19 @@ def upright(image: np.ndarray, x: float, foot: float, tall: float, colour) -> No
     cv2.circle(image, (int(x), int(foot - 0.9 * tall)), int(0.1 * tall), (30, 30, 30), -1)
 
 
+def oblique_detector(tall: float) -> tuple[MotionDetector, np.ndarray]:
+    """An oblique motion detector that knows one upright person ``tall`` px high at row 400,
+    having seen the empty floor, and a copy of that floor to draw on."""
+    from peakend.edge.calibration import PersonScale
+
+    wide = 0.36 * tall
+    scale = PersonScale(0.62 * tall, 0.0, 400.0, wide / (0.62 * tall), tall / (0.62 * tall))
+    det = MotionDetector(MotionSettings(), view="oblique", scale=scale)
+    empty = floor()
+    det.detect(empty, 0.0)
+    return det, empty.copy()
+
+
 @pytest.mark.parametrize("tall", [48.0, 90.0])
 def test_oblique_people_side_by_side_split_by_the_width_expected_at_their_row(tall: float) -> None:
     from peakend.edge.calibration import PersonScale
@@ -327,15 +340,9 @@ def test_oblique_queue_in_front_of_a_crowd_is_found_by_its_feet() -> None:
     # From high on a wall a queue near the camera and the people walking behind it are one
     # blob: the crowd's legs show between the queue's heads. Each person in the queue is
     # still found, standing where their feet are.
-    from peakend.edge.calibration import PersonScale
-
     tall = 90.0
     wide = 0.36 * tall
-    scale = PersonScale(0.62 * tall, 0.0, 400.0, wide / (0.62 * tall), tall / (0.62 * tall))
-    det = MotionDetector(MotionSettings(), view="oblique", scale=scale)
-    empty = floor()
-    det.detect(empty, 0.0)
-    frame = empty.copy()
+    det, frame = oblique_detector(tall)
     for k in range(6):  # the crowd behind: two rows, smaller, higher up, close together
         upright(frame, 240 + 0.8 * wide * k, 290, 0.55 * tall, (60, 140, 40))
         upright(frame, 250 + 0.8 * wide * k, 330, 0.7 * tall, (150, 60, 40))
@@ -371,13 +378,8 @@ def test_oblique_legs_of_each_person_in_front_of_a_crowd(tall: float) -> None:
     # What the oblique calibration learns from: the legs of everyone standing in front, each
     # once, though they and the crowd behind them are one blob. Knee high the drawn body is
     # 0.97 of its width (it is an ellipse).
-    from peakend.edge.calibration import PersonScale
-
     wide = 0.36 * tall
-    det = MotionDetector(MotionSettings(), view="oblique", scale=PersonScale(0.62 * tall))
-    empty = floor()
-    det.detect(empty, 0.0)
-    frame = empty.copy()
+    det, frame = oblique_detector(tall)
     for k in range(8):  # the crowd behind, close together
         upright(frame, 150 + 0.8 * wide * k, 400 - 0.8 * tall, 0.6 * tall, (150, 60, 40))
     queue = [170.0 + 1.7 * wide * k for k in range(4)]  # a queue 0.7 m apart
@@ -396,14 +398,8 @@ def test_oblique_a_bag_at_someones_side_is_nobodys_feet(tall: float) -> None:
     # A bag hanging at the side of someone in front of a crowd reaches below the crowd's
     # feet. Once the person is taken out, the bag's bottom is the blob's lowest point, but far
     # too narrow for feet: nobody more stands in the queue's row.
-    from peakend.edge.calibration import PersonScale
-
     wide = 0.36 * tall
-    scale = PersonScale(0.62 * tall, 0.0, 400.0, wide / (0.62 * tall), tall / (0.62 * tall))
-    det = MotionDetector(MotionSettings(), view="oblique", scale=scale)
-    empty = floor()
-    det.detect(empty, 0.0)
-    frame = empty.copy()
+    det, frame = oblique_detector(tall)
     for k in range(3):
         upright(frame, 280 + 0.9 * wide * k, 400 - 0.5 * tall, 0.75 * tall, (150, 60, 40))
     upright(frame, 300, 400, tall, (40, 40, 160))
