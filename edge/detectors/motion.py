@@ -338,7 +338,7 @@ class MotionDetector:
             top = max(0, int(round(foot + 1 - height)))
             if b - a + 1 < self.FEET_MIN * width:
                 # Too narrow for anyone's feet: the edge of someone nearer, already taken out,
-                # or an arm; nobody stands there.
+                # a bag or an arm at their side; nobody stands there.
                 rest[top : foot + 1, a : b + 1] = False
                 continue
             k = max(1, int((b - a + 1) / width + 0.9))
