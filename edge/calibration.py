@@ -402,15 +402,23 @@ class Calibrator:
                     tall = _weighted_median(h_ratio[whole], w)
                     wide = _weighted_median(width[whole] / at[whole], w)
                     fill = _weighted_median(area[whole] / (width[whole] * height[whole]), w)
-        # Equivalent diameter of one person per unit of legs width.
-        d = math.sqrt(4.0 / math.pi * fill * wide * tall)
         legs_ref = float(intercept + slope * self.ref_row)
         if legs_ref <= 0.2:
             return None
-        scale = PersonScale(legs_ref * d, float(slope) * d, self.ref_row, wide / d, tall / d)
+        scale = self._scale(legs_ref, slope, wide, tall, fill)
         people = len(set(ids[agree].tolist()))
         share = float(weight[agree].sum() / weight.sum())
         return Estimate(scale, people, share)
+
+    def _scale(
+        self, ref: float, slope: float, wide: float, tall: float, fill: float
+    ) -> PersonScale:
+        """The person scale from a row model of some measure (legs' width, or height): its
+        value ``ref`` at the reference row and ``slope`` per row, and how wide and tall one
+        person is in that measure, filling ``fill`` of their box."""
+        # Equivalent diameter of one person per unit of the measure.
+        d = math.sqrt(4.0 / math.pi * fill * wide * tall)
+        return PersonScale(ref * d, float(slope) * d, self.ref_row, wide / d, tall / d)
 
     def _row_line(
         self, foot: np.ndarray, value: np.ndarray, weight: np.ndarray
@@ -487,18 +495,10 @@ class Calibrator:
             alone = agree
         w_over_h = _weighted_median(ratio_w[alone], weight[alone])
         fill = _weighted_median(area[alone] / (width[alone] * height[alone]), weight[alone])
-        # Equivalent diameter of a lone person per unit of height.
-        d_over_h = math.sqrt(4.0 / math.pi * fill * w_over_h)
         h_ref = float(intercept + slope * self.ref_row)
         if h_ref <= 1.0:
             return None
-        scale = PersonScale(
-            size_px=h_ref * d_over_h,
-            slope=float(slope) * d_over_h,
-            ref_row=self.ref_row,
-            width_ratio=w_over_h / d_over_h,
-            height_ratio=1.0 / d_over_h,
-        )
+        scale = self._scale(h_ref, slope, w_over_h, 1.0, fill)
         people = len(set(ids[alone].tolist()))
         share = float(weight[agree].sum() / weight.sum())
         return Estimate(scale, people, share)

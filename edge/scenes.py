@@ -264,7 +264,8 @@ def random_mount(spec: SceneSpec, rng: np.random.Generator) -> SceneSpec:
     up, 2.3-4.3 m behind it, up to 0.6 m off its middle, any tilt and lens that keep the
     lane's exit and the till in view."""
     width, height = spec.size
-    exit_and_till = [(LANE_X1, 4.05), (LANE_X1, 5.45), SERVICE_SPOT]
+    exit_line = next(zone["exit_line"] for zone in ZONES_M if "exit_line" in zone)
+    exit_and_till = [*exit_line, SERVICE_SPOT]
     while True:
         eye = (
             float(rng.uniform(3.4, 4.6)),

@@ -165,6 +165,7 @@ class MotionDetector:
         sh, sw = small.shape[:2]
         for label in range(1, count):
             x, y, w, h, area = (int(v) for v in stats[label])
+            patch = labels[y : y + h, x : x + w] == label
             row = (y + h) * inv if self.view == "oblique" else 0.0
             person_area = self.person.area_at(row) * self.scale * self.scale
             # Blobs for calibration: anything above noise; its size only when wholly inside
@@ -175,7 +176,7 @@ class MotionDetector:
                 # A crowd's blob may span the frame; the legs along its bottom are still whole.
                 legs = tuple(
                     ((x + c) * inv, (y + foot) * inv, width * inv)
-                    for c, foot, width in legs_of(labels[y : y + h, x : x + w] == label)
+                    for c, foot, width in legs_of(patch)
                     if 0 < x + c - width / 2 < sw - width and y + foot < sh
                 )
             if area >= 6 and (whole or legs):
@@ -190,9 +191,8 @@ class MotionDetector:
                     )
                 )
             if area < (0.3 * person_area if self.trusted else self.NOISE_AREA):
-                mask[y : y + h, x : x + w][labels[y : y + h, x : x + w] == label] = 0
+                mask[y : y + h, x : x + w][patch] = 0
                 continue
-            patch = labels[y : y + h, x : x + w] == label
             if self._is_ghost(small, patch, x, y, t):
                 ghosts.append((x, y, patch))
                 continue
