@@ -133,7 +133,14 @@ class CalibrationStatus:
     scale: PersonScale
     people: int
     source: Literal["learned", "saved", "override", "provisional"]
-    disagreement: float | None = None  # learned vs override, when an override is set
+    disagreement: float | None = None  # override vs measured, once something was measured
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the size may split blobs: measured, saved, or a checked override."""
+        if self.source == "override":
+            return self.state != "calibrating"
+        return self.source != "provisional"
 
     def health(self) -> dict[str, object]:
         return {
@@ -150,11 +157,13 @@ class Calibrator:
     """Learns the person scale from blobs, frame by frame; cheap enough to run on every one.
 
     ``frame_height`` sets the reference row (the middle). A ``guess`` is used until enough
-    people were seen. ``override`` (the config's ``person_px``) is used from the first frame
-    and for as long as what the camera measures agrees with it within OVERRIDE_TOLERANCE;
-    a size that disagrees by more once ``min_people`` were measured is a mistake (a value
-    copied from another camera, a camera moved since), so the measured size is used and the
-    state stays ``unsure`` until the config is fixed.
+    people were seen. ``override`` (the config's ``person_px``) is the size from the first
+    frame until ``min_people`` were measured; it splits blobs only once checked, by the first
+    people measured (or a saved size) agreeing within OVERRIDE_TOLERANCE, or after
+    OVERRIDE_CHECK_S with nobody measured. A measurement that disagrees by more is used
+    instead, and the override is a mistake (a value copied from another camera, a camera
+    moved since): the state stays ``unsure`` until the config is fixed. With ``min_people``
+    measured, the measured size is used whatever the override.
     """
 
     # A chain must keep its area within this factor from one frame to the next: merging with
@@ -174,6 +183,10 @@ class Calibrator:
     # A size set by hand stands while the measured one is within this of it: builds, clothes
     # and shadows move a learned size by about +-10 %, a wrong setting by much more.
     OVERRIDE_TOLERANCE = 0.2
+    # An unchecked size splits no blob: 30 % too small, it cuts everyone walking alone in two,
+    # and in a quiet store that is most of the visits before enough people are measured.
+    # Where nobody is measured at all (a crowd from the start), it is trusted after this long.
+    OVERRIDE_CHECK_S = 120.0
     # Oblique view. Legs move less than this many of their widths from one frame to the next
     # (walking, at 5 frames a second).
     LEGS_REACH = 1.5
@@ -218,14 +231,17 @@ class Calibrator:
         self._legs: dict[int, list[tuple[float, ...]]] = {}
         self._legs_order: deque[int] = deque()
         self._last_refresh: float | None = None
+        self._first_t: float | None = None
+        self._t = 0.0
         self.version = 0  # bumped whenever the scale in use changes
 
     # -- the scale in use -----------------------------------------------------------------
 
     @property
     def scale(self) -> PersonScale:
-        if self.override is not None and self._override_disagreement() is None:
+        if self._override_stands():
             base = self.learned.scale if self.learned else self._saved or self._guess
+            assert self.override is not None
             return PersonScale(
                 self.override,
                 base.slope * self.override / max(base.size_px, 1e-6),
@@ -245,22 +261,43 @@ class Calibrator:
         # be off by a factor of two); a handful of people already give one.
         return max(4, self.min_people // 3)
 
-    def _override_disagreement(self) -> float | None:
-        """How far the override is from the measured size, when that rules it out."""
-        if self.override is None or self.learned is None or self._state != "calibrated":
+    def _override_off(self) -> float | None:
+        """The override against what was measured (or saved), once there is something."""
+        if self.override is None:
             return None
-        if self.learned.people < self.min_people:
+        if self.learned is not None and self.learned.people >= self._provisional_people:
+            measured = self.learned.scale.at(self.ref_row)
+        elif self._saved is not None:
+            measured = self._saved.at(self.ref_row)
+        else:
             return None
-        off = self.override / self.learned.scale.at(self.ref_row) - 1.0
-        return off if abs(off) > self.OVERRIDE_TOLERANCE else None
+        return self.override / measured - 1.0
+
+    def _override_stands(self) -> bool:
+        # Until the camera has measured enough people itself; then its own size is better
+        # than any typed one (a size 20 % too large already merges a dense crowd's people).
+        # Before, a measurement that disagrees is used as it would be without an override.
+        if self.override is None:
+            return False
+        if self.learned is not None and self.learned.people >= self.min_people:
+            return False
+        off = self._override_off()
+        return off is None or abs(off) <= self.OVERRIDE_TOLERANCE
 
     def status(self) -> CalibrationStatus:
         people = self.learned.people if self.learned else 0
         if self.override is not None:
-            off = self._override_disagreement()
-            if off is not None:
-                return CalibrationStatus("unsure", self.scale, people, "learned", off)
-            return CalibrationStatus("calibrated", self.scale, people, "override")
+            off = self._override_off()
+            agrees = off is not None and abs(off) <= self.OVERRIDE_TOLERANCE
+            if self._override_stands():
+                # Checked by the first people measured, or nobody to check it with for long.
+                waited = self._t - (self._t if self._first_t is None else self._first_t)
+                checked = agrees or (off is None and waited >= self.OVERRIDE_CHECK_S)
+                state: State = "calibrated" if checked else "calibrating"
+                return CalibrationStatus(state, self.scale, people, "override", off)
+            state = self._state if agrees else "unsure"
+            source = "learned" if people >= self._provisional_people else "saved"
+            return CalibrationStatus(state, self.scale, people, source, off)
         if self.learned is not None and people >= self._provisional_people:
             source = "learned"
         elif self._saved is not None:
@@ -281,12 +318,17 @@ class Calibrator:
         self._legs = {}
         self._legs_order.clear()
         self._doubt_since = None
+        self._first_t = None  # an override is checked again on the new view
         self.version += 1
 
     # -- learning -------------------------------------------------------------------------
 
     def observe(self, blobs: list[Blob], t: float) -> None:
         """Feed one frame's blobs (already off the frame edge); refreshes every few seconds."""
+        if self._first_t is None:
+            self._first_t = t
+        before = self._in_use() if self.override is not None else None
+        self._t = t
         self._follow(blobs, t)
         # Until a first estimate exists, look every second: the guess costs accuracy.
         every = self.REFRESH_S if self.learned is not None else 1.0
@@ -295,10 +337,15 @@ class Calibrator:
         elif t - self._last_refresh >= every:
             self._last_refresh = t
             self.refresh(t)
+        if before is not None and self._in_use() != before:
+            self.version += 1  # e.g. the override was trusted when its check ran out of time
+
+    def _in_use(self) -> tuple[PersonScale, str, bool]:
+        status = self.status()
+        return status.scale, status.source, status.trusted
 
     def refresh(self, t: float) -> None:
-        before = self.scale
-        before_source = self.status().source
+        before = self._in_use()
         estimate = self.estimate()
         if estimate is None:
             return
@@ -330,7 +377,7 @@ class Calibrator:
                     self._doubt_since = None
                     self.learned = estimate
                     self._state = "calibrated" if estimate.share >= 0.3 else "unsure"
-        if self.scale != before or self.status().source != before_source:
+        if self._in_use() != before:
             self.version += 1
 
     def estimate(self, recent: bool = False) -> Estimate | None:

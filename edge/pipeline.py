@@ -264,7 +264,7 @@ class Pipeline:
         use = getattr(self.detector, "use_scale", None)
         status = self.calibration()
         if use is not None and status is not None:
-            use(self.scale, trusted=status.source != "provisional")
+            use(self.scale, trusted=status.trusted)
 
     def _gate(self, row: float) -> float:
         fixed = self.config.tracker.max_distance_px
