@@ -116,6 +116,10 @@ class _Chain:
     steady: int = 0
     travelled: float = 0.0
     last_t: float = 0.0
+    # Who it is: a chain broken by a change of size (someone in clothes near the floor's
+    # colour flickers in and out, two people merge) goes on as the same person, so one
+    # person is one vote however often their blob changes.
+    person: int = 0
 
 
 @dataclass
@@ -138,8 +142,6 @@ class CalibrationStatus:
     @property
     def trusted(self) -> bool:
         """Whether the size may split blobs: measured, saved, or a checked override."""
-        if self.source == "override":
-            return self.state != "calibrating"
         return self.source != "provisional"
 
     def health(self) -> dict[str, object]:
@@ -157,13 +159,12 @@ class Calibrator:
     """Learns the person scale from blobs, frame by frame; cheap enough to run on every one.
 
     ``frame_height`` sets the reference row (the middle). A ``guess`` is used until enough
-    people were seen. ``override`` (the config's ``person_px``) is the size from the first
-    frame until ``min_people`` were measured; it splits blobs only once checked, by the first
-    people measured (or a saved size) agreeing within OVERRIDE_TOLERANCE, or after
-    OVERRIDE_CHECK_S with nobody measured. A measurement that disagrees by more is used
-    instead, and the override is a mistake (a value copied from another camera, a camera
-    moved since): the state stays ``unsure`` until the config is fixed. With ``min_people``
-    measured, the measured size is used whatever the override.
+    people were seen. ``override`` (the config's ``person_px``) is used once checked: when the
+    first people measured (or a saved size) agree with it within OVERRIDE_TOLERANCE, or after
+    OVERRIDE_CHECK_S with nobody measured; until then the camera goes on as without it. A
+    measurement that disagrees by more is used instead and the override is a mistake (a
+    value copied from another camera, a camera moved since): the state stays ``unsure``
+    until the config is fixed. With ``min_people`` measured, the measurement rules.
     """
 
     # A chain must keep its area within this factor from one frame to the next: merging with
@@ -177,15 +178,16 @@ class Calibrator:
     # build and pose by less than +-20 %; two people merged are about 1.4x one).
     AGREE_LOG = 0.18
     REFRESH_S = 5.0
-    KEEP_CHAINS = 400  # votes remembered (a rolling window)
-    RECENT_CHAINS = 40  # the newest votes, checked against the scale in use
+    KEEP_CHAINS = 400  # people whose votes are remembered (a rolling window)
+    RECENT_CHAINS = 40  # the newest people's votes, checked against the scale in use
     CHANGED = 0.25  # relative difference that counts as "the view changed"
     # A size set by hand stands while the measured one is within this of it: builds, clothes
     # and shadows move a learned size by about +-10 %, a wrong setting by much more.
     OVERRIDE_TOLERANCE = 0.2
-    # An unchecked size splits no blob: 30 % too small, it cuts everyone walking alone in two,
-    # and in a quiet store that is most of the visits before enough people are measured.
-    # Where nobody is measured at all (a crowd from the start), it is trusted after this long.
+    # An override is a claim the camera checks before using it: 30 % too small, it cuts
+    # everyone walking alone in two, and in a quiet store that is most of the visits before
+    # enough people are measured. Where nobody is measured at all (a crowd from the start),
+    # it is used after this long.
     OVERRIDE_CHECK_S = 120.0
     # Oblique view. Legs move less than this many of their widths from one frame to the next
     # (walking, at 5 frames a second).
@@ -223,7 +225,7 @@ class Calibrator:
         self._doubt_since: float | None = None
         self._chains: list[_Chain] = []
         self._next_chain = 1
-        # Votes: (chain id, foot row, size, width, height, area)
+        # Votes per person (see _Chain.person): (foot row, size, width, height, area)
         self._votes: dict[int, list[tuple[float, ...]]] = {}
         self._order: deque[int] = deque()
         # Oblique view: the legs of the people in front in each blob, (foot row, width).
@@ -274,37 +276,35 @@ class Calibrator:
         return self.override / measured - 1.0
 
     def _override_stands(self) -> bool:
-        # Until the camera has measured enough people itself; then its own size is better
-        # than any typed one (a size 20 % too large already merges a dense crowd's people).
-        # Before, a measurement that disagrees is used as it would be without an override.
+        """Whether the override is the size in use: checked, and not yet outgrown."""
         if self.override is None:
             return False
+        # With enough people measured, the camera's own size is better than any typed one
+        # (within the tolerance, a size 20 % too large still merges a dense crowd's people).
         if self.learned is not None and self.learned.people >= self.min_people:
             return False
         off = self._override_off()
-        return off is None or abs(off) <= self.OVERRIDE_TOLERANCE
+        if off is not None:
+            return abs(off) <= self.OVERRIDE_TOLERANCE
+        # Nobody to check it with for long (a crowd from the start): the tech's word stands.
+        waited = self._t - (self._t if self._first_t is None else self._first_t)
+        return waited >= self.OVERRIDE_CHECK_S
 
     def status(self) -> CalibrationStatus:
         people = self.learned.people if self.learned else 0
-        if self.override is not None:
-            off = self._override_off()
-            agrees = off is not None and abs(off) <= self.OVERRIDE_TOLERANCE
-            if self._override_stands():
-                # Checked by the first people measured, or nobody to check it with for long.
-                waited = self._t - (self._t if self._first_t is None else self._first_t)
-                checked = agrees or (off is None and waited >= self.OVERRIDE_CHECK_S)
-                state: State = "calibrated" if checked else "calibrating"
-                return CalibrationStatus(state, self.scale, people, "override", off)
-            state = self._state if agrees else "unsure"
-            source = "learned" if people >= self._provisional_people else "saved"
-            return CalibrationStatus(state, self.scale, people, source, off)
+        off = self._override_off()
+        if self._override_stands():
+            return CalibrationStatus("calibrated", self.scale, people, "override", off)
+        state = self._state
+        if off is not None and abs(off) > self.OVERRIDE_TOLERANCE:
+            state = "unsure"  # a wrong override: the config needs fixing
         if self.learned is not None and people >= self._provisional_people:
             source = "learned"
         elif self._saved is not None:
             source = "saved"
         else:
             source = "provisional"
-        return CalibrationStatus(self._state, self.scale, people, source)
+        return CalibrationStatus(state, self.scale, people, source, off)
 
     def restart(self) -> None:
         """The view changed (camera moved): forget what was learned and learn again."""
@@ -408,7 +408,7 @@ class Calibrator:
     def _table(
         self, votes: dict[int, list[tuple[float, ...]]], order: deque[int], recent: bool
     ) -> tuple[np.ndarray, ...] | None:
-        """(chain ids, weights, then one column per value voted), one vote per chain."""
+        """(person ids, weights, then one column per value voted), one vote per person."""
         chains = list(order)[-self.RECENT_CHAINS :] if recent else list(order)
         rows = [(cid, *v) for cid in chains for v in votes.get(cid, [])]
         if len(chains) < 3 or not rows:
@@ -416,7 +416,7 @@ class Calibrator:
         table = np.array(rows, dtype=np.float64)
         ids = table[:, 0].astype(int)
         _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-        weight = 1.0 / counts[inverse]  # one vote per chain, however long it lasted
+        weight = 1.0 / counts[inverse]  # one vote per person, however long they were seen
         return (ids, weight, *(table[:, k] for k in range(1, table.shape[1])))
 
     # -- helpers --------------------------------------------------------------------------
@@ -558,7 +558,7 @@ class Calibrator:
         for chain, blob in zip(self._chains, whole, strict=True):
             if self._voting(chain, blob.size):
                 sample = (blob.foot_row, blob.size, blob.width, blob.height, blob.area)
-                self._vote(self._votes, self._order, chain.id, sample)
+                self._vote(self._votes, self._order, chain.person, sample)
         if self.view != "oblique":
             return
         legs = [leg for b in blobs for leg in b.legs]
@@ -566,7 +566,7 @@ class Calibrator:
         self._legs_chains = self._link(self._legs_chains, points, t)
         for chain, (_x, foot, width) in zip(self._legs_chains, legs, strict=True):
             if self._voting(chain, width):
-                self._vote(self._legs, self._legs_order, chain.id, (foot, width))
+                self._vote(self._legs, self._legs_order, chain.person, (foot, width))
 
     def _link(
         self, previous: list[_Chain], points: list[tuple[float, float, float, float]], t: float
@@ -587,6 +587,7 @@ class Calibrator:
         chains: list[_Chain] = []
         for (x, y, measure, _reach), match in zip(points, best_for, strict=True):
             chain: _Chain | None = None
+            person = self._next_chain
             if match is not None and claimed[match[0]] == 1:
                 old = previous[match[0]]
                 ratio = measure / max(old.measure, 1e-6)
@@ -594,8 +595,10 @@ class Calibrator:
                     chain = old
                     chain.steady += 1
                     chain.travelled += match[1]
+                else:
+                    person = old.person
             if chain is None:
-                chain = _Chain(self._next_chain, x, y, measure)
+                chain = _Chain(self._next_chain, x, y, measure, person=person)
                 self._next_chain += 1
             chain.x, chain.y, chain.measure, chain.last_t = x, y, measure, t
             chains.append(chain)
@@ -608,18 +611,18 @@ class Calibrator:
         self,
         votes: dict[int, list[tuple[float, ...]]],
         order: deque[int],
-        chain: int,
+        person: int,
         sample: tuple[float, ...],
     ) -> None:
-        chain_votes = votes.get(chain)
-        if chain_votes is None:
-            chain_votes = votes[chain] = []
-            order.append(chain)
+        person_votes = votes.get(person)
+        if person_votes is None:
+            person_votes = votes[person] = []
+            order.append(person)
             if len(order) > self.KEEP_CHAINS:
                 votes.pop(order.popleft(), None)
-        # A long chain (someone crossing slowly) keeps a sample of its frames, not all.
-        if len(chain_votes) < 8:
-            chain_votes.append(sample)
+        # Someone crossing slowly keeps a sample of their frames, not all.
+        if len(person_votes) < 8:
+            person_votes.append(sample)
 
     def _relearn_from_recent(self) -> None:
         keep = list(self._order)[-self.RECENT_CHAINS :]
