@@ -155,6 +155,11 @@ class Pipeline:
     def process(self, frame: np.ndarray, t: float) -> list[Result]:
         if self.calibrator is None:
             self._start_calibration(frame)
+            # The first background is taken at the scale in use, not at the detector's own
+            # (a person_px not yet checked would otherwise set its resolution).
+            assert self.calibrator is not None
+            self._scale_version = self.calibrator.version
+            self._follow_scale()
         assert self.calibrator is not None
         a = time.perf_counter()
         detections = self.detector.detect(frame, t)

@@ -18,10 +18,10 @@ class DetectorSettings(Section):
         title="Person size override (px)",
         description="Leave unset: the camera learns how big one person is (see [calibration] "
         "and `peakend edge calibrate`). Set, it is the diameter of one person's blob in "
-        "pixels (at the middle row of an oblique view): the size in use from the first frame "
-        "until [calibration] min_people were measured. It splits merged people once the first "
-        "people measured agree with it within 20 % (or after 2 minutes with nobody to measure); "
-        "a measurement that disagrees by more is used instead and the scale reported unsure.",
+        "pixels (at the middle row of an oblique view), used once the camera has checked it: "
+        "when the first people it measures agree within 20 %, or after 2 minutes with nobody "
+        "to measure. A measurement that disagrees by more is used instead and the scale is "
+        "reported unsure; once [calibration] min_people were measured, the measurement rules.",
     )
 
 

@@ -221,6 +221,27 @@ def test_an_override_nobody_can_check_is_used_after_two_minutes() -> None:
     assert seen[-1][1].state == "calibrated" and seen[-1][1].scale.size_px == 30.0
 
 
+def test_until_an_override_is_checked_the_camera_sees_as_it_would_without_one() -> None:
+    spec = scenes.SceneSpec("early", seconds=8, fps=5, px_per_m=62.0, crowd="hotel", seed=25)
+    scene = scenes.build(spec)
+    drawn = scenes.PERSON_PX / scenes.PX_PER_M * spec.px_per_m
+    plain = EdgeConfig.model_validate(scene.config())
+    typed = EdgeConfig.model_validate(scene.config(detector={"person_px": 0.7 * drawn}))
+    pipelines = [Pipeline(c, make_detector(c.detector, view="overhead")) for c in (plain, typed)]
+    compared = 0
+    for k, frame in enumerate(scene.frames()):
+        for pipeline in pipelines:
+            pipeline.process(frame, k / spec.fps)
+        status = pipelines[1].calibration()
+        assert status is not None and status.source != "override"
+        if status.people >= 4:
+            break
+        a, b = (p.last_detections for p in pipelines)
+        assert [d.box for d in a] == [d.box for d in b]
+        compared += len(a)
+    assert compared >= 20  # people were in view, not an empty floor
+
+
 @pytest.mark.parametrize("factor", [0.7, 1.3])
 def test_a_quiet_store_counts_everyone_once_with_an_override_30_percent_off(factor: float) -> None:
     # A shopper every 15 s or so, nobody else: a size 30 % too small cut each one in two until
