@@ -209,6 +209,8 @@ class Pipeline:
             return None
         assert self.calibrator is not None
         learned = self.calibrator.learned
+        if learned is None and status.source == "override":
+            return None  # a typed size nobody measured is not this camera's finding
         scale = learned.scale if learned is not None else status.scale
         people = learned.people if learned is not None else status.people
         background = getattr(self.detector, "_background", None)

@@ -221,6 +221,18 @@ def test_an_override_nobody_can_check_is_used_after_two_minutes() -> None:
     assert seen[-1][1].state == "calibrated" and seen[-1][1].scale.size_px == 30.0
 
 
+def test_an_override_nobody_measured_is_not_kept_as_the_cameras_own() -> None:
+    spec = scenes.SceneSpec("empty", seconds=1, px_per_m=60, crowd=None, queue=None, seed=26)
+    scene = scenes.build(spec)
+    config = EdgeConfig.model_validate(scene.config(detector={"person_px": 23.0}))
+    pipeline = Pipeline(config, make_detector(config.detector, view="overhead"))
+    for t in range(0, 130, 5):  # an empty floor for two minutes
+        pipeline.process(scene.background, float(t))
+    status = pipeline.calibration()
+    assert status is not None and status.source == "override" and status.state == "calibrated"
+    assert pipeline.saved_calibration() is None
+
+
 def test_until_an_override_is_checked_the_camera_sees_as_it_would_without_one() -> None:
     spec = scenes.SceneSpec("early", seconds=8, fps=5, px_per_m=62.0, crowd="hotel", seed=25)
     scene = scenes.build(spec)
