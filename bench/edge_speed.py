@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import cv2
+from fixed_scale import OLD_DETECTOR, OLD_TRACKER, FixedScalePipeline
 
 from peakend.edge import scenes
 from peakend.edge.config import EdgeConfig
@@ -37,7 +38,7 @@ def main() -> None:
     base = scene.config()
     rows = [("motion", EdgeConfig.model_validate(base))]
     # The same detector before self-calibration (its old fixed defaults), as the baseline.
-    old = scene.config(detector={"person_px": 40.0}, tracker={"max_distance_px": 60.0})
+    old = scene.config(detector=OLD_DETECTOR, tracker=OLD_TRACKER)
     rows.append(("motion-old", EdgeConfig.model_validate(old)))
     rows.append(
         (
@@ -56,7 +57,8 @@ def main() -> None:
     print(f"{'pipeline':10} " + " ".join(f"{h:>11}" for h in heads))
     for name, cfg in rows:
         use = frames if name != "hog" else frames[: min(len(frames), 100)]
-        pipeline = Pipeline(cfg, make_detector(cfg.detector, view=cfg.camera.view))
+        kind = FixedScalePipeline if name == "motion-old" else Pipeline
+        pipeline = kind(cfg, make_detector(cfg.detector, view=cfg.camera.view))
         began = time.perf_counter()
         for i, frame in enumerate(use):
             pipeline.process(frame, i / scene.fps)
@@ -83,7 +85,8 @@ def main() -> None:
     motion_fps = None
     print()
     for _name, cfg in rows[:1]:
-        pipeline = Pipeline(cfg, make_detector(cfg.detector, view=cfg.camera.view))
+        kind = FixedScalePipeline if name == "motion-old" else Pipeline
+        pipeline = kind(cfg, make_detector(cfg.detector, view=cfg.camera.view))
         began = time.perf_counter()
         for i, frame in enumerate(frames):
             pipeline.process(frame, i / scene.fps)
