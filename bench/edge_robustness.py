@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import multiprocessing
-import resource
 import time
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
@@ -327,46 +325,27 @@ def print_summary(results: dict[str, dict[str, CellScore]], variants: list[str])
 
 
 def memory(seconds: float) -> None:
-    """Memory of one pipeline on a crowded 640x480 scene: the peak of its own allocations
-    (tracemalloc), and the peak resident memory of a fresh process running only it (what
-    the device holds: Python, numpy and OpenCV included)."""
-    print("\n== memory: peak allocations while running (tracemalloc), same frames")
-    peaks = {}
-    for variant in ("old", "default"):
-        peaks[variant] = _memory_of(variant, seconds, traced=True)
-        print(f"  {variant:8} {peaks[variant] / 1e6:6.2f} MB")
-    print(f"  default / old: {peaks['default'] / peaks['old']:.2f}")
-    print("== memory: peak resident size of a fresh process rendering the frames and running")
-    print("   one pipeline on them ('frames': rendering alone, no pipeline)")
-    spawn = multiprocessing.get_context("spawn")
-    rss = {}
-    for variant in ("frames", "old", "default"):
-        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-            rss[variant] = pool.submit(_memory_of, variant, seconds, traced=False).result()
-        print(f"  {variant:8} {rss[variant] / 1e6:6.1f} MB")
-    print(f"  default / old: {rss['default'] / rss['old']:.3f}")
-
-
-def _memory_of(variant: str, seconds: float, *, traced: bool) -> float:
-    """Bytes: the pipeline's own peak allocations, or this process's peak resident size."""
+    """Peak Python and numpy allocations of one pipeline on a crowded 640x480 scene."""
     spec = SceneSpec("memory", seconds=seconds, crowd="corridor_uni", px_per_m=70.0, seed=5)
     scene = scenes.build(spec)
-    old = variant == "old"
-    doc = scene.config(detector=OLD_DETECTOR, tracker=OLD_TRACKER) if old else scene.config()
-    cfg = EdgeConfig.model_validate(doc)
-    if traced:
-        frames = list(scene.frames())
+    frames = list(scene.frames())
+    print("\n== memory: peak allocations while running (tracemalloc), same frames")
+    peaks = {}
+    for variant, doc in (
+        ("old", scene.config(detector=OLD_DETECTOR, tracker=OLD_TRACKER)),
+        ("default", scene.config()),
+    ):
+        cfg = EdgeConfig.model_validate(doc)
         tracemalloc.start()
-    kind = FixedScalePipeline if old else Pipeline
-    pipeline = kind(cfg, make_detector(cfg.detector, view=cfg.camera.view))
-    for i, frame in enumerate(frames if traced else scene.frames()):
-        if variant != "frames":
+        kind = FixedScalePipeline if variant == "old" else Pipeline
+        pipeline = kind(cfg, make_detector(cfg.detector, view=cfg.camera.view))
+        for i, frame in enumerate(frames):
             pipeline.process(frame, i / scene.fps)
-    if traced:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        return float(peak)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0  # KiB on Linux
+        peaks[variant] = peak
+        print(f"  {variant:8} {peak / 1e6:6.2f} MB")
+    print(f"  default / old: {peaks['default'] / peaks['old']:.2f}")
 
 
 class Mog2Detector:
