@@ -20,6 +20,9 @@ SORTS: dict[str, tuple[str, bool]] = {
 }
 
 
+# the smallest step each figure is shown in (summary.fmt_index, fmt_share, fmt_duration)
+SHOWN_STEP: dict[str, float] = {"happy_index": 0.1, "unhappy_share": 0.001, "wait_p90_s": 1.0}
+
 # what a store or zone that sent nothing in a period shows
 NO_DATA = Summary(ratings=0, happy_index=None, unhappy_share=None, visits=0, response_rate=None,
                   wait_p50_s=None, wait_p90_s=None, dwell_p50_s=None, dwell_p90_s=None,
@@ -42,9 +45,18 @@ class Compared:
     open_alerts: int
 
     def change(self, field: str) -> float | None:
-        """Now minus before; None when either has no value."""
+        """Now minus before, as the two figures are shown; None when either has no value.
+
+        The change of two figures is the difference of what the page prints (4:30 against
+        4:27 is +0:03), not of the raw values, whose difference may round the other way
+        (2.4999 s or 2.5001 s, as two databases' percentiles differ in the last bit)."""
         a, b = getattr(self.now, field), getattr(self.before, field)
-        return None if a is None or b is None else a - b
+        if a is None or b is None:
+            return None
+        step = SHOWN_STEP.get(field)
+        if step is None:
+            return a - b
+        return (round(a / step) - round(b / step)) * step
 
     def better(self, field: str) -> bool | None:
         """Whether the change is for the better (None: no change or not known)."""

@@ -17,6 +17,7 @@ from peakend.broker.hub.reports.compare import (
     ranked,
 )
 from peakend.broker.hub.reports.queries import Period, local_period, previous_period
+from peakend.broker.hub.reports.summary import fmt_duration
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -36,6 +37,21 @@ def test_changes_and_whether_they_are_for_the_better() -> None:
     assert row("b", 80.0, None, 75.0).better("happy_index") is True
     assert fmt_change_share(0.031) == "+3.1 pts"
     assert fmt_change_duration(-65) == "-1:05"
+
+
+def test_a_change_is_the_difference_of_the_figures_shown() -> None:
+    # Two databases' percentiles may differ in the last bit: 2.4999 s apart or 2.5001 s
+    # apart, the raw difference rounds either way; the figures shown do not.
+    for now_s, before_s in ((270.2, 267.5), (270.0000001, 267.4999999), (269.9999999, 267.5)):
+        now = NO_DATA.__class__(**{**NO_DATA.as_dict(), "wait_p90_s": now_s})
+        before = NO_DATA.__class__(**{**NO_DATA.as_dict(), "wait_p90_s": before_s})
+        r = Compared("s001", None, "a", now, before, 0)
+        shown = (fmt_duration(now_s), fmt_duration(before_s))
+        assert shown in (("4:30", "4:28"), ("4:30", "4:27"))
+        assert fmt_change_duration(r.change("wait_p90_s")) == ("+0:02" if shown[1] == "4:28"
+                                                               else "+0:03")
+    same = row("c", 70.04, None, before_happy=69.96)  # both shown as 70.0
+    assert same.change("happy_index") == 0 and same.better("happy_index") is None
 
 
 def test_rankings_put_rows_without_a_value_last_in_either_direction() -> None:

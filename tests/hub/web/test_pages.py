@@ -456,10 +456,11 @@ def test_stores_side_by_side_with_their_change_and_zones_ranked(
             now, before, _ = expected[st]
             assert r["values"] == [str(now.happy_index), str(now.unhappy_share),
                                    str(now.wait_p90_s), str(now.ratings)]
-            assert r["changes"][0] == [cmp.fmt_change_index(now.happy_index
-                                                            - before.happy_index)]
-            assert r["changes"][2] == [cmp.fmt_change_duration(now.wait_p90_s
-                                                               - before.wait_p90_s)]
+            # a change is the difference of the figures as shown (tenths, whole seconds)
+            shown_index = round(now.happy_index * 10) - round(before.happy_index * 10)
+            assert r["changes"][0] == [cmp.fmt_change_index(shown_index / 10)]
+            shown_wait = round(now.wait_p90_s) - round(before.wait_p90_s)
+            assert r["changes"][2] == [cmp.fmt_change_duration(shown_wait)]
             assert r["alerts"] == str(open_alerts.get(st, 0))
         # sort by Happy Index: lowest first, then highest first
         page.click("table.stores thead a:text('Happy Index')")
