@@ -85,8 +85,7 @@ def main() -> None:
     motion_fps = None
     print()
     for _name, cfg in rows[:1]:
-        kind = FixedScalePipeline if name == "motion-old" else Pipeline
-        pipeline = kind(cfg, make_detector(cfg.detector, view=cfg.camera.view))
+        pipeline = Pipeline(cfg, make_detector(cfg.detector, view=cfg.camera.view))
         began = time.perf_counter()
         for i, frame in enumerate(frames):
             pipeline.process(frame, i / scene.fps)

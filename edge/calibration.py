@@ -287,7 +287,7 @@ class Calibrator:
         if off is not None:
             return abs(off) <= self.OVERRIDE_TOLERANCE
         # Nobody to check it with for long (a crowd from the start): the tech's word stands.
-        waited = self._t - (self._t if self._first_t is None else self._first_t)
+        waited = 0.0 if self._first_t is None else self._t - self._first_t
         return waited >= self.OVERRIDE_CHECK_S
 
     def status(self) -> CalibrationStatus:
