@@ -53,9 +53,10 @@ def messages(now: datetime, days: int = 14, rng_seed: int = 11) -> list[Envelope
             t = datetime(day.year, day.month, day.day, 8, tzinfo=tz).astimezone(UTC)
             close = datetime(day.year, day.month, day.day, 20, tzinfo=tz).astimezone(UTC)
             # background stops 15 min ago: the last 10 minutes hold only the scripted
-            # presses below, whatever the hour the tests run at
-            while t < min(close, now - timedelta(minutes=15)):
-                t += timedelta(seconds=rng.expovariate(1 / 150))
+            # presses below, whatever the hour the tests run at (the step is checked after
+            # it is taken: one that overshot by 5 minutes once added a fourth unhappy press)
+            end = min(close, now - timedelta(minutes=15))
+            while (t := t + timedelta(seconds=rng.expovariate(1 / 150))) < end:
                 hour = t.astimezone(tz).hour + t.astimezone(tz).minute / 60
                 rush = math.exp(-((hour - 12.5) ** 2) / 1.5) + math.exp(
                     -((hour - 17.5) ** 2) / 1.5)
