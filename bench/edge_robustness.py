@@ -32,11 +32,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -325,16 +330,24 @@ def print_summary(results: dict[str, dict[str, CellScore]], variants: list[str])
 
 
 def memory(seconds: float) -> None:
-    """Peak Python and numpy allocations of one pipeline on a crowded 640x480 scene."""
+    """Memory of the fixed-size and the shipped pipeline on the same crowded 640x480 scene.
+
+    Two measures: the pipeline's own allocations (tracemalloc: numpy arrays and Python
+    objects, on the same frames in this process), and what the device gives the whole edge
+    process (peak resident size of a fresh process decoding the same recording, which holds
+    the libraries too; bench/edge_rss.py). The second is device memory; the first shows what
+    the pipeline itself adds, where a finer working image costs in proportion.
+    """
     spec = SceneSpec("memory", seconds=seconds, crowd="corridor_uni", px_per_m=70.0, seed=5)
     scene = scenes.build(spec)
     frames = list(scene.frames())
-    print("\n== memory: peak allocations while running (tracemalloc), same frames")
+    docs = {
+        "old": scene.config(detector=OLD_DETECTOR, tracker=OLD_TRACKER),
+        "default": scene.config(),
+    }
+    print("\n== memory: the pipeline's own peak allocations (tracemalloc), same frames")
     peaks = {}
-    for variant, doc in (
-        ("old", scene.config(detector=OLD_DETECTOR, tracker=OLD_TRACKER)),
-        ("default", scene.config()),
-    ):
+    for variant, doc in docs.items():
         cfg = EdgeConfig.model_validate(doc)
         tracemalloc.start()
         kind = FixedScalePipeline if variant == "old" else Pipeline
@@ -346,6 +359,36 @@ def memory(seconds: float) -> None:
         peaks[variant] = peak
         print(f"  {variant:8} {peak / 1e6:6.2f} MB")
     print(f"  default / old: {peaks['default'] / peaks['old']:.2f}")
+
+    print("\n== memory: device, peak resident size of a fresh edge process (bench/edge_rss.py)")
+    rss = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "memory.avi"
+        height, width = frames[0].shape[:2]
+        writer = cv2.VideoWriter(
+            str(video), cv2.VideoWriter_fourcc(*"MJPG"), scene.fps, (width, height)
+        )
+        for frame in frames:
+            writer.write(frame)
+        writer.release()
+        for variant in ("frames", "old", "default"):
+            done = subprocess.run(
+                [sys.executable, str(Path(__file__).with_name("edge_rss.py")), variant, str(video)],
+                input=json.dumps(docs.get(variant, docs["default"])),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"edge_rss.py {variant} failed: {done.stderr.strip()}")
+            rss[variant] = int(done.stdout.split()[-1]) / 1024
+            extra = (
+                ""
+                if variant == "frames"
+                else f" ({rss[variant] - rss['frames']:+.1f} MB over decoding alone)"
+            )
+            print(f"  {variant:8} {rss[variant]:6.1f} MB{extra}")
+    print(f"  default / old: {rss['default'] / rss['old']:.3f} (target: at most 1.10)")
 
 
 class Mog2Detector:

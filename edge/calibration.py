@@ -752,7 +752,8 @@ class SavedCalibration:
     people: int
     view: str
     frame: tuple[int, int]
-    floor: list[float] = field(default_factory=list)
+    # float32, 64 x 48 values (a list of Python floats took sixteen times the memory)
+    floor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -761,7 +762,7 @@ class SavedCalibration:
             "people": self.people,
             "view": self.view,
             "frame": list(self.frame),
-            "floor": [round(v, 3) for v in self.floor],
+            "floor": [round(float(v), 3) for v in self.floor],
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(doc))
@@ -776,7 +777,7 @@ class SavedCalibration:
                 int(doc["people"]),
                 str(doc["view"]),
                 (int(doc["frame"][0]), int(doc["frame"][1])),
-                [float(v) for v in doc.get("floor", [])],
+                np.asarray([float(v) for v in doc.get("floor", [])], dtype=np.float32),
             )
         except (OSError, ValueError, KeyError, TypeError):
             # Missing or unreadable: learn again, which costs a few minutes, not a wrong scale.
@@ -786,7 +787,7 @@ class SavedCalibration:
 FLOOR_SIZE = (64, 48)
 
 
-def floor_signature(background: np.ndarray) -> list[float]:
+def floor_signature(background: np.ndarray) -> np.ndarray:
     """A 64 x 48 high-passed, normalised grey thumbnail of the floor.
 
     The same view gives the same signature under other light: a gain change is normalised
@@ -795,18 +796,20 @@ def floor_signature(background: np.ndarray) -> list[float]:
     """
     import cv2
 
-    gray = background
-    if gray.ndim == 3:
-        gray = cv2.cvtColor(cv2.convertScaleAbs(gray), cv2.COLOR_BGR2GRAY)
-    small = cv2.resize(gray.astype(np.float32), FLOOR_SIZE, interpolation=cv2.INTER_AREA)
+    # Shrunk first, then made float: no float copy of the whole image.
+    small = cv2.resize(background, FLOOR_SIZE, interpolation=cv2.INTER_AREA)
+    if small.ndim == 3:
+        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    small = small.astype(np.float32)
     small -= cv2.GaussianBlur(small, (0, 0), 4.0)
     small -= small.mean()
     norm = float(np.sqrt((small * small).sum()))
-    return (small / norm).ravel().tolist() if norm > 1e-6 else []
+    return (small / norm).ravel() if norm > 1e-6 else np.zeros(0, np.float32)
 
 
-def same_view(a: list[float], b: list[float], threshold: float = 0.5) -> bool:
+def same_view(a: np.ndarray, b: np.ndarray, threshold: float = 0.5) -> bool:
     """Whether two floor signatures show the same view (normalised correlation)."""
-    if not a or not b or len(a) != len(b):
+    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    if a.size == 0 or b.size == 0 or a.size != b.size:
         return False
-    return float(np.dot(np.asarray(a), np.asarray(b))) >= threshold
+    return float(np.dot(a, b)) >= threshold

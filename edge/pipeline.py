@@ -142,9 +142,9 @@ class Pipeline:
         self.saved = saved
         self.calibrator: Calibrator | None = None  # made at the first frame (needs its size)
         self._scale_version = -1
-        self._floor_at_start: list[float] = []
+        self._floor_at_start: np.ndarray = np.zeros(0, np.float32)
         # The floor the scale was learned on; the camera compares its background with it.
-        self._reference_floor: list[float] | None = None
+        self._reference_floor: np.ndarray | None = None
         self._view_checked: float | None = None
         self.tracker = Tracker(self._gate, config.tracker.max_missed_s, config.tracker.min_hits)
         self.zones = ZoneStage(config, t0, relink_px=self._relink, tracked=True)
@@ -213,7 +213,7 @@ class Pipeline:
             return None  # a typed size nobody measured is not this camera's finding
         scale = learned.scale if learned is not None else status.scale
         people = learned.people if learned is not None else status.people
-        background = getattr(self.detector, "_background", None)
+        background = self._background()
         floor = floor_signature(background) if background is not None else self._floor_at_start
         shape = getattr(self.detector, "frame_shape", None) or (0, 0)
         return SavedCalibration(scale, people, self.config.camera.view, (shape[1], shape[0]), floor)
@@ -256,7 +256,7 @@ class Pipeline:
         if self._view_checked is not None and t - self._view_checked < self.VIEW_CHECK_S:
             return
         self._view_checked = t
-        background = getattr(self.detector, "_background", None)
+        background = self._background()
         assert self.calibrator is not None
         if background is None or self.calibrator.status().state == "calibrating":
             return
@@ -266,6 +266,11 @@ class Pipeline:
         elif not same_view(self._reference_floor, floor):
             self.calibrator.restart()
             self._reference_floor = None
+
+    def _background(self) -> np.ndarray | None:
+        # Only a detector with an empty-floor model (motion) has one.
+        floor = getattr(self.detector, "background", None)
+        return floor() if floor is not None else None
 
     def _follow_scale(self) -> None:
         use = getattr(self.detector, "use_scale", None)

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from peakend.edge.calibration import Blob, PersonScale, legs_of
 from peakend.edge.detection import Detection
+from peakend.edge.detectors.foreground_age import MAX_AGE_S, ForegroundAge
 from peakend.edge.detectors.settings import DetectorSettings
 
 
@@ -43,9 +44,10 @@ class MotionSettings(DetectorSettings):
     absorb_s: float = Field(
         default=900.0,
         gt=0,
+        le=MAX_AGE_S,
         title="Absorb after (s)",
         description="Foreground that has not moved for this long (a parked trolley) becomes "
-        "background. Keep it longer than the longest wait.",
+        "background. Keep it longer than the longest wait; an hour at most.",
     )
 
 
@@ -82,6 +84,7 @@ class MotionDetector:
     # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
     # lane tape shows as tape that vanished, which is what a ghost looks like, but moves.
     GHOST_STILL_S = 1.0
+    LEARN_BAND = 64  # working rows the background learns at once
     PEEL_MAX = 40  # people taken out of one blob at most (an oblique view of a crowd)
     # Two feet a tenth of a height above the ground span half a body's width or more.
     FEET_MIN = 0.3
@@ -100,7 +103,7 @@ class MotionDetector:
         self.trusted = True
         self.scale = self._work_scale(self.person)
         self._background: np.ndarray | None = None
-        self._fg_since: np.ndarray | None = None
+        self._fg_age: ForegroundAge | None = None
         self._mostly_fg_since: float | None = None
         self._threshold_map: np.ndarray | None = None
         self._threshold_at = 0.0
@@ -128,36 +131,45 @@ class MotionDetector:
             h, w = self.frame_shape
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             self._background = cv2.resize(self._background, size, interpolation=cv2.INTER_AREA)
-            assert self._fg_since is not None
-            self._fg_since = np.full(self._background.shape[:2], np.inf, dtype=np.float32)
+            self._fg_age = ForegroundAge(self._background.shape[:2])
+
+    def background(self) -> np.ndarray | None:
+        """The empty floor as learnt so far, at the working size (None before the first
+        frame)."""
+        return None if self._background is None else _plain(self._background)
 
     def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
         self.frame_shape = frame.shape[:2]
         self.view_changed = False
         small = self._prepare(frame)
         if self._background is None or self._background.shape[:2] != small.shape[:2]:
-            self._background = small.astype(np.float32)
-            self._fg_since = np.full(small.shape[:2], np.inf, dtype=np.float32)
+            self._background = _fixed(small)
+            self._fg_age = ForegroundAge(small.shape[:2])
             self.blobs = []
             return []
-        background = self._background
-        diff = cv2.absdiff(small, cv2.convertScaleAbs(background))
+        diff = cv2.absdiff(small, _plain(self._background))
         if diff.ndim == 3:
             diff = np.max(diff, axis=2)
         mask = cv2.compare(diff, self._thresholds(t), cv2.CMP_GT)
+        del diff
         if small.ndim == 3:
             # Overexposed (sunlight on a light floor): the camera sees nothing there.
             burnt = cv2.inRange(small, (250, 250, 250), (255, 255, 255))
             mask = cv2.bitwise_and(mask, cv2.bitwise_not(burnt))
+            del burnt
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         if self._moved(mask, t):
-            self._background = small.astype(np.float32)
-            self._fg_since = np.full(small.shape[:2], np.inf, dtype=np.float32)
+            self._background = _fixed(small)
+            self._fg_age = ForegroundAge(small.shape[:2])
             self.view_changed = True
             self.blobs = []
             return []
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        # 16-bit labels: after the opening a blob holds at least a few pixels, so a working
+        # image (0.6 x 640 x 480 at most) never has anywhere near 65535 of them.
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            mask, connectivity=8, ltype=cv2.CV_16U
+        )
         detections: list[Detection] = []
         ghosts = []
         blobs: list[Blob] = []
@@ -203,6 +215,7 @@ class MotionDetector:
                     ghosts.append(part)
                 else:
                     detections.append(detection)
+        del labels
         detections = self._merge_fragments(detections)
         self.blobs = blobs
         self.last_mask = mask
@@ -225,9 +238,13 @@ class MotionDetector:
         stale = t - self._threshold_at >= 1.0 or t < self._threshold_at
         if self._threshold_map is None or self._threshold_map.shape != shape or stale:
             bg = self._background
-            level = cv2.max(cv2.max(bg[..., 0], bg[..., 1]), bg[..., 2]) if bg.ndim == 3 else bg
-            thresholds = np.clip(self.CONTRAST * level, self.NOISE_DIFF, self.settings.threshold)
-            self._threshold_map = thresholds.astype(np.uint8)
+            level = bg.max(axis=2) if bg.ndim == 3 else bg
+            # In 8 bits from the start: a float map of the frame was the detector's largest
+            # allocation, once a second.
+            thresholds = cv2.convertScaleAbs(level, alpha=self.CONTRAST / FIXED_ONE)
+            del level
+            np.clip(thresholds, round(self.NOISE_DIFF), self.settings.threshold, out=thresholds)
+            self._threshold_map = thresholds
             self._threshold_at = t
         return self._threshold_map
 
@@ -249,12 +266,12 @@ class MotionDetector:
         return True
 
     def _prepare(self, frame: np.ndarray) -> np.ndarray:
-        if self.scale < 1.0:
-            frame = cv2.resize(
-                frame, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA
-            )
-        # A light blur takes the sensor noise out before differencing.
-        return cv2.blur(frame, (3, 3))
+        # A light blur takes the sensor noise out before differencing (in place on the
+        # resized copy: the caller's frame is left as it is).
+        if self.scale >= 1.0:
+            return cv2.blur(frame, (3, 3))
+        small = cv2.resize(frame, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        return cv2.blur(small, (3, 3), dst=small)
 
     def _split(
         self, patch: np.ndarray, x: int, y: int, area: int, person_area: float
@@ -405,10 +422,10 @@ class MotionDetector:
         return Detection.from_box(*box, view=self.view)
 
     def _is_ghost(self, small: np.ndarray, patch: np.ndarray, x: int, y: int, t: float) -> bool:
-        assert self._background is not None and self._fg_since is not None
+        assert self._background is not None and self._fg_age is not None
         h, w = patch.shape
-        since = self._fg_since[y : y + h, x : x + w][patch]
-        if since.size == 0 or float(np.median(t - since)) < self.GHOST_STILL_S:
+        ages = self._fg_age.ages(t, x, y, patch)
+        if ages.size == 0 or float(np.median(ages)) < self.GHOST_STILL_S:
             return False
         pad = 2
         x0, y0 = max(0, x - pad), max(0, y - pad)
@@ -419,7 +436,7 @@ class MotionDetector:
         if outline.sum() < 8:
             return False
         frame = small[y0:y1, x0:x1]
-        background = cv2.convertScaleAbs(self._background[y0:y1, x0:x1])
+        background = _plain(self._background[y0:y1, x0:x1])
         now = _edges(frame)
         then = _edges(background)
         if float(then[outline].mean()) <= 1.5 * float(now[outline].mean()) + 4.0:
@@ -446,16 +463,21 @@ class MotionDetector:
         return float(np.max(np.abs(inside - around))) <= self.settings.threshold
 
     def _learn(self, small: np.ndarray, mask: np.ndarray, ghosts: list, t: float) -> None:
-        assert self._background is not None and self._fg_since is not None
-        busy = cv2.dilate(mask, self._grow)
-        cv2.accumulateWeighted(
-            small, self._background, self.settings.learn_rate, mask=cv2.bitwise_not(busy)
-        )
+        assert self._background is not None and self._fg_age is not None
+        free = cv2.bitwise_not(cv2.dilate(mask, self._grow))
+        rate = self.settings.learn_rate
+        # background += rate * (frame - background) where nothing is in front of it; a band
+        # of rows at a time, so the update never needs a second background's memory.
+        bg = self._background
+        for top in range(0, bg.shape[0], self.LEARN_BAND):
+            rows = slice(top, top + self.LEARN_BAND)
+            learnt = cv2.addWeighted(
+                bg[rows], 1.0 - rate, small[rows], rate * FIXED_ONE, 0.0, dtype=cv2.CV_16U
+            )
+            cv2.copyTo(learnt, free[rows], bg[rows])
+        del free
         fg = mask > 0
-        since = self._fg_since
-        since[~fg] = np.inf
-        since[fg & np.isinf(since)] = t
-        stale = fg & ((t - since) > self.settings.absorb_s)
+        stale = self._fg_age.update(fg, t, self.settings.absorb_s)
         for x, y, patch in ghosts:
             h, w = patch.shape
             stale[y : y + h, x : x + w] |= patch
@@ -463,8 +485,23 @@ class MotionDetector:
             # Absorb a rim too: the ghost's blurred edge would otherwise linger as noise.
             stale |= cv2.dilate(stale.astype(np.uint8), self._open).astype(bool) & fg
         if stale.any():
-            self._background[stale] = small[stale]
-            since[stale] = np.inf
+            self._background[stale] = _fixed(small[stale])
+            self._fg_age.forget(stale)
+
+
+# The background is kept in 8.8 fixed point: a learning rate of 0.02 moves it by a
+# 256th of a level for a difference of a tenth, as a float would, in half a float's memory.
+FIXED_ONE = 256
+
+
+def _fixed(image: np.ndarray) -> np.ndarray:
+    out = image.astype(np.uint16)
+    out <<= 8
+    return out
+
+
+def _plain(background: np.ndarray) -> np.ndarray:
+    return cv2.convertScaleAbs(background, alpha=1.0 / FIXED_ONE)
 
 
 def _edges(image: np.ndarray) -> np.ndarray:

@@ -408,3 +408,35 @@ def test_oblique_a_bag_at_someones_side_is_nobodys_feet(tall: float) -> None:
     cv2.rectangle(frame, (bag, top), (bag + int(0.12 * wide) + 2, bottom), (40, 40, 160), -1)
     found = det.detect(frame, 0.1)
     assert len([d for d in found if d.y > 400 - 0.25 * tall]) == 1, found
+
+
+def test_motion_absorbs_a_parked_object_after_absorb_s_and_not_before() -> None:
+    det = MotionDetector(
+        MotionSettings(person_px=scenes.PERSON_PX, absorb_s=20.0), view="overhead"
+    )
+    det.detect(floor(), 0.0)
+    parked = floor()
+    cv2.rectangle(parked, (300, 200), (340, 260), (60, 160, 60), -1)  # a trolley
+    found_at = {}
+    for i in range(1, 300):
+        t = i / 10
+        found_at[t] = len(det.detect(parked, t))
+    assert all(n >= 1 for t, n in found_at.items() if t < 20.0)
+    assert all(n == 0 for t, n in found_at.items() if t > 22.0)
+
+
+def test_motion_keeps_at_most_ten_bytes_a_working_pixel_between_frames() -> None:
+    # The background in 16-bit fixed point, foreground ages in 16 bits, the threshold map
+    # and the last mask in 8: a finer working image for small people costs less than the
+    # float background of a coarser one did (18 bytes a pixel).
+    det = motion()
+    frame = floor()
+    person(frame, 200, 200)
+    for i in range(30):
+        det.detect(frame if i else floor(), i / 10)
+    parts = [det, *(v for v in vars(det).values() if hasattr(v, "__dict__"))]
+    arrays = [v for part in parts for v in vars(part).values() if isinstance(v, np.ndarray)]
+    assert det._background is not None
+    pixels = det._background.shape[0] * det._background.shape[1]
+    kept = sum(a.nbytes for a in arrays if a.shape[:2] == det._background.shape[:2])
+    assert kept / pixels <= 10.0
