@@ -115,7 +115,6 @@ class _Chain:
     measure: float  # what must stay steady: a blob's area, the width of legs
     steady: int = 0
     travelled: float = 0.0
-    last_t: float = 0.0
     # Who it is: a chain broken by a change of size (someone in clothes near the floor's
     # colour flickers in and out, two people merge) goes on as the same person, so one
     # person is one vote however often their blob changes.
@@ -236,6 +235,7 @@ class Calibrator:
         self._first_t: float | None = None
         self._t = 0.0
         self.version = 0  # bumped whenever the scale in use changes
+        self._used = self._in_use()
 
     # -- the scale in use -----------------------------------------------------------------
 
@@ -320,6 +320,7 @@ class Calibrator:
         self._doubt_since = None
         self._first_t = None  # an override is checked again on the new view
         self.version += 1
+        self._used = self._in_use()
 
     # -- learning -------------------------------------------------------------------------
 
@@ -327,9 +328,8 @@ class Calibrator:
         """Feed one frame's blobs (already off the frame edge); refreshes every few seconds."""
         if self._first_t is None:
             self._first_t = t
-        before = self._in_use() if self.override is not None else None
         self._t = t
-        self._follow(blobs, t)
+        self._follow(blobs)
         # Until a first estimate exists, look every second: the guess costs accuracy.
         every = self.REFRESH_S if self.learned is not None else 1.0
         if self._last_refresh is None:
@@ -337,15 +337,26 @@ class Calibrator:
         elif t - self._last_refresh >= every:
             self._last_refresh = t
             self.refresh(t)
-        if before is not None and self._in_use() != before:
-            self.version += 1  # e.g. the override was trusted when its check ran out of time
+        elif self.override is not None:
+            # An override's check may run out of time between refreshes (see _override_stands).
+            self._note_change()
 
     def _in_use(self) -> tuple[PersonScale, str, bool]:
         status = self.status()
         return status.scale, status.source, status.trusted
 
+    def _note_change(self) -> None:
+        used = self._in_use()
+        if used != self._used:
+            self._used = used
+            self.version += 1
+
     def refresh(self, t: float) -> None:
-        before = self._in_use()
+        """Estimate again from the votes so far; ``version`` moves if the scale in use did."""
+        self._learn(t)
+        self._note_change()
+
+    def _learn(self, t: float) -> None:
         estimate = self.estimate()
         if estimate is None:
             return
@@ -377,8 +388,6 @@ class Calibrator:
                     self._doubt_since = None
                     self.learned = estimate
                     self._state = "calibrated" if estimate.share >= 0.3 else "unsure"
-        if self._in_use() != before:
-            self.version += 1
 
     def estimate(self, recent: bool = False) -> Estimate | None:
         """The person scale the votes point to, or None with too few votes."""
@@ -550,11 +559,11 @@ class Calibrator:
         share = float(weight[agree].sum() / weight.sum())
         return Estimate(scale, people, share)
 
-    def _follow(self, blobs: list[Blob], t: float) -> None:
+    def _follow(self, blobs: list[Blob]) -> None:
         """Steady movers vote: whole blobs, and in an oblique view the legs at their feet."""
         whole = [b for b in blobs if b.whole]
         points = [(b.x, b.y, b.area, 0.75 * b.size) for b in whole]
-        self._chains = self._link(self._chains, points, t)
+        self._chains = self._link(self._chains, points)
         for chain, blob in zip(self._chains, whole, strict=True):
             if self._voting(chain, blob.size):
                 sample = (blob.foot_row, blob.size, blob.width, blob.height, blob.area)
@@ -563,13 +572,13 @@ class Calibrator:
             return
         legs = [leg for b in blobs for leg in b.legs]
         points = [(x, foot, width, self.LEGS_REACH * width) for x, foot, width in legs]
-        self._legs_chains = self._link(self._legs_chains, points, t)
+        self._legs_chains = self._link(self._legs_chains, points)
         for chain, (_x, foot, width) in zip(self._legs_chains, legs, strict=True):
             if self._voting(chain, width):
                 self._vote(self._legs, self._legs_order, chain.person, (foot, width))
 
     def _link(
-        self, previous: list[_Chain], points: list[tuple[float, float, float, float]], t: float
+        self, previous: list[_Chain], points: list[tuple[float, float, float, float]]
     ) -> list[_Chain]:
         """Link this frame's (x, y, measure, reach) to the last frame's chains by nearest
         position within reach; a chain goes on while its measure (area, width) stays steady."""
@@ -600,7 +609,7 @@ class Calibrator:
             if chain is None:
                 chain = _Chain(self._next_chain, x, y, measure, person=person)
                 self._next_chain += 1
-            chain.x, chain.y, chain.measure, chain.last_t = x, y, measure, t
+            chain.x, chain.y, chain.measure = x, y, measure
             chains.append(chain)
         return chains
 

@@ -84,7 +84,7 @@ class MotionDetector:
     # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
     # lane tape shows as tape that vanished, which is what a ghost looks like, but moves.
     GHOST_STILL_S = 1.0
-    LEARN_BAND = 64  # working rows the background learns at once
+    LEARN_BAND = 64  # working rows the background learns (and sets thresholds) at once
     PEEL_MAX = 40  # people taken out of one blob at most (an oblique view of a crowd)
     # Two feet a tenth of a height above the ground span half a body's width or more.
     FEET_MIN = 0.3
@@ -238,12 +238,16 @@ class MotionDetector:
         stale = t - self._threshold_at >= 1.0 or t < self._threshold_at
         if self._threshold_map is None or self._threshold_map.shape != shape or stale:
             bg = self._background
-            level = bg.max(axis=2) if bg.ndim == 3 else bg
-            # In 8 bits from the start: a float map of the frame was the detector's largest
-            # allocation, once a second.
-            thresholds = cv2.convertScaleAbs(level, alpha=self.CONTRAST / FIXED_ONE)
-            del level
-            np.clip(thresholds, round(self.NOISE_DIFF), self.settings.threshold, out=thresholds)
+            thresholds = np.empty(shape, np.uint8)
+            # A band of rows at a time: a float map of the whole frame was the detector's
+            # largest allocation. Truncated, not rounded, as the map always was (one level
+            # more moved the oblique crowd's counts by several points).
+            gain = np.float32(self.CONTRAST / FIXED_ONE)
+            for top in range(0, shape[0], self.LEARN_BAND):
+                rows = slice(top, top + self.LEARN_BAND)
+                level = (bg[rows].max(axis=2) if bg.ndim == 3 else bg[rows]) * gain
+                np.clip(level, self.NOISE_DIFF, self.settings.threshold, out=level)
+                thresholds[rows] = level
             self._threshold_map = thresholds
             self._threshold_at = t
         return self._threshold_map
