@@ -15,6 +15,7 @@ from pydantic import Field
 
 from peakend.edge.calibration import Blob, PersonScale, legs_of
 from peakend.edge.detection import Detection
+from peakend.edge.detectors.bands import people_in_row
 from peakend.edge.detectors.foreground_age import MAX_AGE_S, ForegroundAge
 from peakend.edge.detectors.settings import DetectorSettings
 
@@ -84,6 +85,8 @@ class MotionDetector:
     # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
     # lane tape shows as tape that vanished, which is what a ghost looks like, but moves.
     GHOST_STILL_S = 1.0
+    # Most of a blob foreground for this long: people standing (a line), not walking past.
+    STANDING_S = 1.0
     LEARN_BAND = 64  # working rows the background learns (and sets thresholds) at once
     PEEL_MAX = 40  # people taken out of one blob at most (an oblique view of a crowd)
     # Two feet a tenth of a height above the ground span half a body's width or more.
@@ -208,7 +211,7 @@ class MotionDetector:
             if self._is_ghost(small, patch, x, y, t):
                 ghosts.append((x, y, patch))
                 continue
-            for detection, part in self._split(patch, x, y, area, person_area):
+            for detection, part in self._split(patch, x, y, area, person_area, t):
                 # A ghost touching the person who left it merges into one blob; the split
                 # separates them, so each part of a multi-person blob is checked on its own.
                 if part is not None and self._is_ghost(small, part[2], part[0], part[1], t):
@@ -278,7 +281,7 @@ class MotionDetector:
         return cv2.blur(small, (3, 3), dst=small)
 
     def _split(
-        self, patch: np.ndarray, x: int, y: int, area: int, person_area: float
+        self, patch: np.ndarray, x: int, y: int, area: int, person_area: float, t: float
     ) -> list[tuple[Detection, tuple[int, int, np.ndarray] | None]]:
         """People in one blob, each with its own pixel patch when the blob held several."""
         h, w = patch.shape
@@ -288,21 +291,34 @@ class MotionDetector:
         n = max(1, int(area / person_area + 0.4)) if self.trusted else 1
         inv = 1.0 / self.scale
         ys, xs = np.nonzero(patch)
+        row = None
+        if n > 1 and self._standing(patch, x, y, t):
+            # A line of people waiting: the closing fills the gaps between them, so the area
+            # counts one or two too many; the bumps along the line do not (bands.py). Only
+            # ever fewer than by area: a size learned from heads (clothes of the floor's
+            # colour) puts bumps inside one person. Walkers are left to the area: in a
+            # passing crowd, people one behind the other overlap without a waist.
+            row = people_in_row(xs, ys, self._width((y + h / 2) * inv) * self.scale)
+            if row is not None and int(row.max()) + 1 <= n:
+                n = int(row.max()) + 1
+            else:
+                row = None
         if n == 1:
             cx, cy = xs.mean() + x, ys.mean() + y
             return [(self._detection(cx, cy, x, y, x + w, y + h, inv), None)]
         points = np.column_stack([xs, ys]).astype(np.float32)
-        n = min(n, len(points))
-        criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-        # The centres from a sample of the blob's pixels are as good as from all of them,
-        # and a crowd's blobs hold thousands; every pixel then goes to its nearest centre.
-        sample = points[:: max(1, len(points) // 400)]
-        n = min(n, len(sample))
-        # k-means++ draws from OpenCV's one global generator: seeded per blob, the same frames
-        # give the same people whatever else ran in the process before (reproducible figures).
-        cv2.setRNGSeed(n)
-        _, _, centres = cv2.kmeans(sample, n, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
-        assign = np.argmin(((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
+        if row is not None:
+            assign = row
+        else:
+            n = min(n, len(points))
+            # The centres from a sample of the blob's pixels are as good as from all of them,
+            # and a crowd's blobs hold thousands; every pixel then goes to its nearest centre.
+            sample = points[:: max(1, len(points) // 400)]
+            n = min(n, len(sample))
+            centres = _kmeans(sample, n)
+            assign = np.argmin(
+                ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1
+            )
         out = []
         for k in range(n):
             member = points[assign.ravel() == k].astype(int)
@@ -316,6 +332,11 @@ class MotionDetector:
             detection = self._detection(cx + x, cy + y, x1 + x, y1 + y, x2 + x, y2 + y, inv)
             out.append((detection, (int(x1 + x), int(y1 + y), part)))
         return out
+
+    def _standing(self, patch: np.ndarray, x: int, y: int, t: float) -> bool:
+        assert self._fg_age is not None
+        ages = self._fg_age.ages(t, x, y, patch)
+        return ages.size > 0 and float(np.median(ages)) >= self.STANDING_S
 
     def _peel(
         self, patch: np.ndarray, x: int, y: int
@@ -506,6 +527,15 @@ def _fixed(image: np.ndarray) -> np.ndarray:
 
 def _plain(background: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(background, alpha=1.0 / FIXED_ONE)
+
+
+def _kmeans(points: np.ndarray, n: int) -> np.ndarray:
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    # k-means++ draws from OpenCV's one global generator: seeded per blob, the same frames
+    # give the same people whatever else ran in the process before (reproducible figures).
+    cv2.setRNGSeed(n)
+    _, _, centres = cv2.kmeans(points, n, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    return centres
 
 
 def _edges(image: np.ndarray) -> np.ndarray:

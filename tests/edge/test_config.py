@@ -119,3 +119,15 @@ def test_each_detector_kind_takes_only_its_own_keys(tmp_path: Path) -> None:
     # A dnn setting under the motion detector is a mistake, not something to ignore.
     with pytest.raises(ConfigError, match="score"):
         edge_config.load(write(tmp_path, zones, detector={"kind": "motion", "score": 0.6}))
+
+
+def test_absorb_longer_than_an_hour_is_refused_by_name(tmp_path: Path) -> None:
+    # Foreground ages are kept for an hour at most (16 bits of tenths of a second).
+    with pytest.raises(ConfigError, match="absorb_s") as err:
+        edge_config.load(
+            write(tmp_path, [{"name": "a", "polygon": SQUARE}], detector={"absorb_s": 7200.0})
+        )
+    assert "3600" in str(err.value)
+    edge_config.load(
+        write(tmp_path, [{"name": "a", "polygon": SQUARE}], detector={"absorb_s": 3600.0})
+    )

@@ -440,3 +440,27 @@ def test_motion_keeps_at_most_ten_bytes_a_working_pixel_between_frames() -> None
     pixels = det._background.shape[0] * det._background.shape[1]
     kept = sum(a.nbytes for a in arrays if a.shape[:2] == det._background.shape[:2])
     assert kept / pixels <= 10.0
+
+
+@pytest.mark.parametrize("degrees", [0, 30, 90])
+@pytest.mark.parametrize("k, n, apart", [(0.8, 4, 1.0), (1.0, 7, 1.15), (1.3, 5, 0.9)])
+def test_motion_counts_a_checkout_line_person_by_person(
+    k: float, n: int, apart: float, degrees: float
+) -> None:
+    # People standing in line merge into one band; the closing fills the gaps between them,
+    # so by area alone the band held one or two people more than it did.
+    size = 2 * math.sqrt(19 * 11) * k
+    det = MotionDetector(MotionSettings(person_px=size), view="overhead")
+    det.detect(floor(), 0.0)
+    frame = floor()
+    a = math.radians(degrees)
+    for i in range(n):
+        offset = (i - (n - 1) / 2) * apart * size
+        x, y = 320 + offset * math.cos(a), 240 + offset * math.sin(a)
+        cv2.ellipse(frame, (round(x), round(y)), (round(19 * k), round(11 * k)), degrees + 90,
+                    0, 360, (40 + 15 * (i % 3), 40, 160), -1, cv2.LINE_AA)
+        cv2.circle(frame, (round(x), round(y)), round(8 * k), (30, 30, 30), -1, cv2.LINE_AA)
+    # waiting: the line is told apart once it has stood for a second (walkers are not)
+    for i in range(1, 21):
+        found = det.detect(frame, i / 10)
+    assert len(found) == n
