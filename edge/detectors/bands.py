@@ -49,9 +49,10 @@ def people_in_row(xs: np.ndarray, ys: np.ndarray, size: float) -> np.ndarray | N
 
 
 def _bumps(profile: np.ndarray, apart: float) -> list[int]:
-    """The tops of the bodies along a row, tallest first: a lower top is another body only
-    if it stands ``apart`` from every body found and the row narrows to a waist between it
-    and its nearest ones on either side (a bump on a body's flank is not)."""
+    """Where the bodies along a row are thickest, in order along it. Taken tallest first: a
+    lower top is another body only if it stands ``apart`` from the bodies found and the row
+    narrows to a waist between it and its nearest ones on either side (a bump on a body's
+    flank does not)."""
     padded = np.concatenate([[0.0], profile, [0.0]])
     tops = [
         i - 1

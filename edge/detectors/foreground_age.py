@@ -26,10 +26,6 @@ class ForegroundAge:
         self._epoch: float | None = None
         self._last = -math.inf
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.since.shape  # type: ignore[return-value]
-
     def update(self, foreground: np.ndarray, t: float, absorb_s: float) -> np.ndarray:
         """Record this frame's ``foreground`` (bool); the pixels foreground for longer than
         ``absorb_s`` (at most ``MAX_AGE_S``)."""

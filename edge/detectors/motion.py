@@ -154,6 +154,8 @@ class MotionDetector:
         if diff.ndim == 3:
             diff = np.max(diff, axis=2)
         mask = cv2.compare(diff, self._thresholds(t), cv2.CMP_GT)
+        # Each temporary is a working image; freed as soon as it is used, they never add up
+        # to the detector's peak memory.
         del diff
         if small.ndim == 3:
             # Overexposed (sunlight on a light floor): the camera sees nothing there.
