@@ -363,14 +363,8 @@ def memory(seconds: float) -> None:
     print("\n== memory: device, peak resident size of a fresh edge process (bench/edge_rss.py)")
     rss = {}
     with tempfile.TemporaryDirectory() as tmp:
-        video = Path(tmp) / "memory.avi"
         height, width = frames[0].shape[:2]
-        writer = cv2.VideoWriter(
-            str(video), cv2.VideoWriter_fourcc(*"MJPG"), scene.fps, (width, height)
-        )
-        for frame in frames:
-            writer.write(frame)
-        writer.release()
+        video = scenes.write_frames(frames, scene.fps, (width, height), Path(tmp) / "memory.avi")
         for variant in ("frames", "old", "default"):
             done = subprocess.run(
                 [sys.executable, str(Path(__file__).with_name("edge_rss.py")), variant, str(video)],

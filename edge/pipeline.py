@@ -256,9 +256,11 @@ class Pipeline:
         if self._view_checked is not None and t - self._view_checked < self.VIEW_CHECK_S:
             return
         self._view_checked = t
-        background = self._background()
         assert self.calibrator is not None
-        if background is None or self.calibrator.status().state == "calibrating":
+        if self.calibrator.status().state == "calibrating":
+            return
+        background = self._background()
+        if background is None:
             return
         floor = floor_signature(background)
         if self._reference_floor is None:

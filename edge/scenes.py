@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gzip
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -282,14 +282,21 @@ def random_mount(spec: SceneSpec, rng: np.random.Generator) -> SceneSpec:
 
 def write_video(scene: Scene, path: str | Path) -> Path:
     """Encode the scene as Motion-JPEG AVI (decodes everywhere OpenCV does)."""
+    size = (scene.camera.width, scene.camera.height)
+    return write_frames(scene.frames(), scene.fps, size, path)
+
+
+def write_frames(
+    frames: Iterable[np.ndarray], fps: float, size: tuple[int, int], path: str | Path
+) -> Path:
+    """Encode frames already rendered (``size`` = width, height) as Motion-JPEG AVI."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    size = (scene.camera.width, scene.camera.height)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), scene.fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"cannot write video {path}")
     try:
-        for frame in scene.frames():
+        for frame in frames:
             writer.write(frame)
     finally:
         writer.release()
