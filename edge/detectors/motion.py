@@ -91,6 +91,9 @@ class MotionDetector:
     PEEL_MAX = 40  # people taken out of one blob at most (an oblique view of a crowd)
     # Two feet a tenth of a height above the ground span half a body's width or more.
     FEET_MIN = 0.3
+    # Someone whose feet are hidden behind a nearer person counts from this share of a
+    # person's area showing (a head and shoulders); the whole of a person is about 1.
+    HIDDEN_MIN = 0.12
 
     def __init__(
         self,
@@ -379,7 +382,17 @@ class MotionDetector:
             b = c
             while b < w - 1 and near[b + 1]:
                 b += 1
-            top = max(0, int(round(foot + 1 - height)))
+            feet = foot
+            if foot + 1 < h and 2 * np.count_nonzero(patch[foot + 1, a : b + 1]) > b - a + 1:
+                # What is left stops on someone nearer, already taken out: the feet are
+                # hidden behind them, lower than what shows. Seen from above head height,
+                # the top of this person still shows, and their height at the row of their
+                # feet puts the feet where they stand.
+                feet = self._hidden_feet(rest, patch, a, b, foot, y)
+                row = (y + feet + 1) * inv
+                height = self.person.height_at(row) * self.scale
+                width = max(self.person.width_at(row) * self.scale, 1.0)
+            top = max(0, int(round(feet + 1 - height)))
             if b - a + 1 < self.FEET_MIN * width:
                 # Too narrow for anyone's feet: the edge of someone nearer, already taken out,
                 # a bag or an arm at their side; nobody stands there.
@@ -394,17 +407,51 @@ class MotionDetector:
                 body = np.zeros_like(rest)
                 body[top : foot + 1, x1:x2] = rest[top : foot + 1, x1:x2]
                 rest[top : foot + 1, x1:x2] = False
-                if int(body.sum()) < 0.3 * person_area:
+                # Someone partly hidden shows less of themselves: their head and shoulders
+                # above the one in front are enough.
+                least = self.HIDDEN_MIN if feet > foot else 0.3
+                if int(body.sum()) < least * person_area:
                     continue  # a sliver left beside someone nearer: nobody
                 ys, xs = np.nonzero(body)
                 bx1, by1, bx2 = int(xs.min()), int(ys.min()), int(xs.max()) + 1
                 part = body[by1 : foot + 1, bx1:bx2]
-                box = ((x + bx1) * inv, (y + by1) * inv, (x + bx2) * inv, (y + foot + 1) * inv)
+                box = ((x + bx1) * inv, (y + by1) * inv, (x + bx2) * inv, (y + feet + 1) * inv)
                 # The feet decide where the person stands, not the middle of what is left.
-                out.append((Detection((x + centre) * inv, box[3], box), (x + bx1, y + by1, part)))
+                # Only what shows down to its feet can be a ghost: a piece of someone
+                # behind is cut by the one in front, an outline no background explains.
+                pixels = (x + bx1, y + by1, part) if feet == foot else None
+                out.append((Detection((x + centre) * inv, box[3], box), pixels))
             # Columns no body was taken from but whose feet were in the run: nobody there.
             rest[top : foot + 1, a : b + 1] = False
         return out
+
+    def _hidden_feet(
+        self, rest: np.ndarray, patch: np.ndarray, a: int, b: int, foot: int, y: int
+    ) -> int:
+        """The row of feet hidden below ``foot`` in columns ``a..b``, from the top of what
+        shows above them.
+
+        The feet lie between what shows and the nearer person's feet, a step behind them;
+        the top of what shows, one height above the feet, says where. When that top belongs
+        to someone farther still (heads stacked above one another), it says less than what
+        shows, and what shows is kept.
+        """
+        inv = 1.0 / self.scale
+        person = self.person
+        if person.height_ratio * person.slope >= 0.8:
+            return foot  # a camera near head height: the top does not tell the row
+        columns = rest[:, a : b + 1]
+        top = float(np.median(np.argmax(columns[:, columns.any(axis=0)], axis=0)))
+        nearer = int(np.flatnonzero(patch[:, a : b + 1].any(axis=1))[-1])
+        # Someone hidden stands at least a step behind: a tenth of a height, as for feet
+        # taken to be on one row.
+        step = max(1.0, 0.1 * person.height_at((y + nearer + 1) * inv) * self.scale)
+        feet = float(foot)
+        # feet = top + height(feet) - 1; the height grows by height_ratio * slope a row,
+        # under 0.8, so a few steps settle it.
+        for _ in range(12):
+            feet = top - 1 + person.height_at((y + feet + 1) * inv) * self.scale
+        return int(round(max(min(feet, nearer - step), foot)))
 
     def _merge_fragments(self, detections: list[Detection]) -> list[Detection]:
         # Two real people's floor points are never closer than about one body width; closer

@@ -296,13 +296,17 @@ def upright(image: np.ndarray, x: float, foot: float, tall: float, colour) -> No
     cv2.circle(image, (int(x), int(foot - 0.9 * tall)), int(0.1 * tall), (30, 30, 30), -1)
 
 
-def oblique_detector(tall: float) -> tuple[MotionDetector, np.ndarray]:
+def oblique_detector(
+    tall: float, horizon: float | None = None
+) -> tuple[MotionDetector, np.ndarray]:
     """An oblique motion detector that knows one upright person ``tall`` px high at row 400,
-    having seen the empty floor, and a copy of that floor to draw on."""
+    having seen the empty floor, and a copy of that floor to draw on. With a ``horizon``
+    row it also knows the perspective: people shrink to nothing there."""
     from peakend.edge.calibration import PersonScale
 
     wide = 0.36 * tall
-    scale = PersonScale(0.62 * tall, 0.0, 400.0, wide / (0.62 * tall), tall / (0.62 * tall))
+    slope = 0.0 if horizon is None else 0.62 * tall / (400.0 - horizon)
+    scale = PersonScale(0.62 * tall, slope, 400.0, wide / (0.62 * tall), tall / (0.62 * tall))
     det = MotionDetector(MotionSettings(), view="oblique", scale=scale)
     empty = floor()
     det.detect(empty, 0.0)
@@ -399,7 +403,9 @@ def test_oblique_a_bag_at_someones_side_is_nobodys_feet(tall: float) -> None:
     # feet. Once the person is taken out, the bag's bottom is the blob's lowest point, but far
     # too narrow for feet: nobody more stands in the queue's row.
     wide = 0.36 * tall
-    det, frame = oblique_detector(tall)
+    # The crowd, half a height up the picture, is drawn three quarters as tall: a horizon
+    # two heights above the queue's feet.
+    det, frame = oblique_detector(tall, horizon=400 - 2 * tall)
     for k in range(3):
         upright(frame, 280 + 0.9 * wide * k, 400 - 0.5 * tall, 0.75 * tall, (150, 60, 40))
     upright(frame, 300, 400, tall, (40, 40, 160))
@@ -408,6 +414,29 @@ def test_oblique_a_bag_at_someones_side_is_nobodys_feet(tall: float) -> None:
     cv2.rectangle(frame, (bag, top), (bag + int(0.12 * wide) + 2, bottom), (40, 40, 160), -1)
     found = det.detect(frame, 0.1)
     assert len([d for d in found if d.y > 400 - 0.25 * tall]) == 1, found
+
+
+@pytest.mark.parametrize("tall", [60.0, 120.0])
+@pytest.mark.parametrize("shift", [0.0, 0.2, -0.25])
+def test_oblique_someone_half_hidden_behind_a_nearer_person_stands_where_their_feet_are(
+    tall: float, shift: float
+) -> None:
+    # Seen from high on a wall, someone standing a step behind another shows only their
+    # head and shoulders above them (and a side, when not straight behind). What shows
+    # stops on the nearer person, far above the hidden feet; the top of the head, one
+    # height above the feet, says where they stand.
+    wide = 0.36 * tall
+    horizon = 400 - 2.5 * tall
+    det, frame = oblique_detector(tall, horizon=horizon)
+    behind = 400 - 0.3 * tall
+    small = tall * (behind - horizon) / (400 - horizon)
+    upright(frame, 300 + shift * wide, behind, small, (150, 60, 40))
+    upright(frame, 300, 400, tall, (40, 40, 160))
+    found = det.detect(frame, 0.1)
+    front = [d for d in found if abs(d.y - 400) < 0.1 * tall]
+    back = [d for d in found if abs(d.y - behind) < 0.1 * tall]
+    assert len(found) == 2 and len(front) == 1 and len(back) == 1, found
+    assert abs(back[0].x - (300 + shift * wide)) < 0.5 * wide, found
 
 
 def test_motion_absorbs_a_parked_object_after_absorb_s_and_not_before() -> None:
