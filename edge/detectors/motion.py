@@ -130,7 +130,10 @@ class MotionDetector:
         self.person = person
         self.trusted = trusted
         scale = self._work_scale(person)
-        if abs(scale / self.scale - 1.0) < 0.1:
+        # Resampling the background blurs it: not for a change under 10 %. Before the first
+        # frame nothing is resampled, and the size asked for is taken exactly (a person_px
+        # not yet checked must leave no trace, not even in the working resolution).
+        if self._background is not None and abs(scale / self.scale - 1.0) < 0.1:
             return
         self.scale = scale
         if self._background is not None and self.frame_shape is not None:

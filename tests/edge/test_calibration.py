@@ -233,12 +233,19 @@ def test_an_override_nobody_measured_is_not_kept_as_the_cameras_own() -> None:
     assert pipeline.saved_calibration() is None
 
 
-def test_until_an_override_is_checked_the_camera_sees_as_it_would_without_one() -> None:
+# 30 % below the drawn size; and 37 px, so near the first guess (a 16th of the frame's
+# width) that the detector would have kept the override's working resolution.
+@pytest.mark.parametrize("typed_px", [None, 37.0])
+def test_until_an_override_is_checked_the_camera_sees_as_it_would_without_one(
+    typed_px: float | None,
+) -> None:
     spec = scenes.SceneSpec("early", seconds=8, fps=5, px_per_m=62.0, crowd="hotel", seed=25)
     scene = scenes.build(spec)
     drawn = scenes.PERSON_PX / scenes.PX_PER_M * spec.px_per_m
     plain = EdgeConfig.model_validate(scene.config())
-    typed = EdgeConfig.model_validate(scene.config(detector={"person_px": 0.7 * drawn}))
+    typed = EdgeConfig.model_validate(
+        scene.config(detector={"person_px": typed_px or 0.7 * drawn})
+    )
     pipelines = [Pipeline(c, make_detector(c.detector, view="overhead")) for c in (plain, typed)]
     compared = 0
     for k, frame in enumerate(scene.frames()):
