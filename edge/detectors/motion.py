@@ -372,8 +372,7 @@ class MotionDetector:
             c = int(np.argmax(bottom))
             foot = int(bottom[c])
             row = (y + foot + 1) * inv
-            height = self.person.height_at(row) * self.scale
-            width = max(self.person.width_at(row) * self.scale, 1.0)
+            height, width = self._upright_at(row)
             # Feet on the same row (within a tenth of a height): one person, or several
             # abreast when the run is wider. One person's feet and legs are narrower than
             # their shoulders, so a run up to 1.1 widths is one person, and each further
@@ -393,8 +392,8 @@ class MotionDetector:
                 # feet puts the feet where they stand.
                 feet = self._hidden_feet(rest, patch, a, b, foot, y)
                 row = (y + feet + 1) * inv
-                height = self.person.height_at(row) * self.scale
-                width = max(self.person.width_at(row) * self.scale, 1.0)
+                height, width = self._upright_at(row)
+            hidden = feet > foot
             top = max(0, int(round(feet + 1 - height)))
             if b - a + 1 < self.FEET_MIN * width:
                 # Too narrow for anyone's feet: the edge of someone nearer, already taken out,
@@ -412,7 +411,7 @@ class MotionDetector:
                 rest[top : foot + 1, x1:x2] = False
                 # Someone partly hidden shows less of themselves: their head and shoulders
                 # above the one in front are enough.
-                least = self.HIDDEN_MIN if feet > foot else 0.3
+                least = self.HIDDEN_MIN if hidden else 0.3
                 if int(body.sum()) < least * person_area:
                     continue  # a sliver left beside someone nearer: nobody
                 ys, xs = np.nonzero(body)
@@ -422,11 +421,16 @@ class MotionDetector:
                 # The feet decide where the person stands, not the middle of what is left.
                 # Only what shows down to its feet can be a ghost: a piece of someone
                 # behind is cut by the one in front, an outline no background explains.
-                pixels = (x + bx1, y + by1, part) if feet == foot else None
+                pixels = None if hidden else (x + bx1, y + by1, part)
                 out.append((Detection((x + centre) * inv, box[3], box), pixels))
             # Columns no body was taken from but whose feet were in the run: nobody there.
             rest[top : foot + 1, a : b + 1] = False
         return out
+
+    def _upright_at(self, row: float) -> tuple[float, float]:
+        """An upright person's height and width with their feet on ``row``, working pixels."""
+        height = self.person.height_at(row) * self.scale
+        return height, max(self.person.width_at(row) * self.scale, 1.0)
 
     def _hidden_feet(
         self, rest: np.ndarray, patch: np.ndarray, a: int, b: int, foot: int, y: int
