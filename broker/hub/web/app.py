@@ -13,6 +13,7 @@ who asks for a store that is not theirs gets the same 404 as for a store that do
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hmac
 import io
@@ -472,6 +473,10 @@ class _Web:
         address = request.client.host if request.client else "?"
         wait = self.throttle.retry_after(name, address)
         if wait is not None:
+            # A refusal answers only after a pause that costs the hub nothing (no thread, no
+            # CPU): a guesser who keeps going gets one answer a second per connection instead
+            # of hundreds, each of which would take the event loop from managers' pages.
+            await asyncio.sleep(self.throttle.refusal_pause_s)
             minutes = max(1, round(wait / 60))
             resp = self.login_form(request, i18n.ngettext(
                 "Too many wrong passwords for this account or from this address; try again in "
