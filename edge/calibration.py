@@ -43,7 +43,9 @@ class PersonScale:
 
     ``size_px`` is the equivalent diameter (the circle with the blob's area) at ``ref_row``;
     ``slope`` its change per row (0 for an overhead camera). ``width_ratio`` and
-    ``height_ratio`` turn it into the box a lone person fills.
+    ``height_ratio`` turn it into the box a lone person fills. ``extent_ratio`` (overhead,
+    once measured) is the longer side of a lone person's box per size, whichever way they
+    face: what one person alone may measure end to end.
     """
 
     size_px: float
@@ -51,6 +53,7 @@ class PersonScale:
     ref_row: float = 0.0
     width_ratio: float = 1.0
     height_ratio: float = 1.0
+    extent_ratio: float | None = None
 
     def at(self, row: float) -> float:
         # Never below a fifth of the reference: a fitted line must not reach zero or below at
@@ -74,6 +77,7 @@ class PersonScale:
             self.ref_row,
             self.width_ratio,
             self.height_ratio,
+            self.extent_ratio,
         )
 
 
@@ -250,6 +254,7 @@ class Calibrator:
                 self.ref_row,
                 base.width_ratio,
                 base.height_ratio,
+                base.extent_ratio,
             )
         if self.learned is not None and (
             self._state != "calibrating" or self.learned.people >= self._provisional_people
@@ -410,9 +415,10 @@ class Calibrator:
         value = float(np.exp(_weighted_median(np.log(size[agree]), weight[agree])))
         wr = _weighted_median(width[agree] / size[agree], weight[agree])
         hr = _weighted_median(height[agree] / size[agree], weight[agree])
+        er = _weighted_median(np.maximum(width, height)[agree] / size[agree], weight[agree])
         people = len(set(ids[agree].tolist()))
         share = float(weight[agree].sum() / weight.sum())
-        return Estimate(PersonScale(value, 0.0, self.ref_row, wr, hr), people, share)
+        return Estimate(PersonScale(value, 0.0, self.ref_row, wr, hr, er), people, share)
 
     def _table(
         self, votes: dict[int, list[tuple[float, ...]]], order: deque[int], recent: bool

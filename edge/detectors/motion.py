@@ -94,6 +94,10 @@ class MotionDetector:
     # Someone whose feet are hidden behind a nearer person counts from this share of a
     # person's area showing (a head and shoulders); the whole of a person is about 1.
     HIDDEN_MIN = 0.12
+    # Overhead, two people in line (_two_in_line): a blob this many times as long as a lone
+    # person is two, where lone people are at least ELONGATED times as long as their size.
+    IN_LINE = 1.3
+    ELONGATED = 1.15
 
     def __init__(
         self,
@@ -298,6 +302,8 @@ class MotionDetector:
         # Two people touching cover less than two people apart; round up from 0.6 past a whole.
         n = max(1, int(area / person_area + 0.4)) if self.trusted else 1
         inv = 1.0 / self.scale
+        if n == 1 and self.trusted and area >= person_area and self._two_in_line(w, h):
+            n = 2
         ys, xs = np.nonzero(patch)
         row = None
         if n > 1 and self._standing(patch, x, y, t):
@@ -340,6 +346,23 @@ class MotionDetector:
             detection = self._detection(cx + x, cy + y, x1 + x, y1 + y, x2 + x, y2 + y, inv)
             out.append((detection, (int(x1 + x), int(y1 + y), part)))
         return out
+
+    def _two_in_line(self, w: int, h: int) -> bool:
+        """Overhead: whether a blob of about one person's area is two people, one close
+        behind the other, by its length against a lone person's.
+
+        Two people walking in step overlap, so their blob may cover less than 1.6 people
+        and the area counts one; but it is longer than anyone alone is (a lone person's
+        longest side varies by about a tenth with pose and heading; two in line are half as
+        long again). Only where the lone shape was measured as longer than wide, as a person
+        seen whole from above is (the shoulders): a round lone shape is a head, in clothes
+        of the floor's colour, and a whole person is longer than that without being two.
+        """
+        ratio = self.person.extent_ratio
+        if ratio is None or ratio < self.ELONGATED:
+            return False
+        lone = ratio * self.person.at(0.0) * self.scale
+        return max(w, h) > self.IN_LINE * lone
 
     def _standing(self, patch: np.ndarray, x: int, y: int, t: float) -> bool:
         assert self._fg_age is not None

@@ -4,6 +4,7 @@ size set by hand."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -35,9 +36,13 @@ def walkers(
     frames: int,
     members: int = 1,
     speed: float = 0.15,
+    aspect: tuple[float, float] | None = None,
+    extents: list[float] | None = None,
 ) -> list[list[Blob]]:
     """Blobs of ``n`` things walking across, one list per frame; ``members`` > 1 is a group
-    walking shoulder to shoulder (one blob of about that many people)."""
+    walking shoulder to shoulder (one blob of about that many people). With ``aspect``, each
+    is an ellipse that much longer than wide (drawn from the range), along its heading; its
+    box's longer side per size is appended to ``extents``."""
     out: list[list[Blob]] = [[] for _ in range(frames)]
     for _ in range(n):
         start = int(rng.integers(0, max(1, frames - 20)))
@@ -47,10 +52,19 @@ def walkers(
         x, y = float(rng.uniform(0, 600)), float(rng.uniform(0, 400))
         heading = float(rng.uniform(0, 2 * math.pi))
         step = speed * own * float(rng.uniform(0.6, 1.4))
+        d = math.sqrt(4 * area / math.pi)
+        half_w = half_h = d / 2
+        if aspect is not None:
+            r = float(rng.uniform(*aspect))
+            along, across = d / 2 * math.sqrt(r), d / 2 / math.sqrt(r)
+            c, s = math.cos(heading), math.sin(heading)
+            half_w = math.hypot(along * c, across * s)
+            half_h = math.hypot(along * s, across * c)
+            if extents is not None:
+                extents.append(2 * max(half_w, half_h) / d)
         for k in range(start, min(frames, start + life)):
-            d = math.sqrt(4 * area / math.pi)
             a = area * float(rng.uniform(0.95, 1.05))
-            out[k].append(Blob(x, y, (x - d / 2, y - d / 2, x + d / 2, y + d / 2), a))
+            out[k].append(Blob(x, y, (x - half_w, y - half_h, x + half_w, y + half_h), a))
             x += step * math.cos(heading)
             y += step * math.sin(heading)
     return out
@@ -104,6 +118,23 @@ def test_groups_a_trolley_and_a_sunlit_patch_do_not_skew_it(seed: int) -> None:
     cal = Calibrator(view="overhead", frame_height=480, guess=PersonScale(40.0))
     feed(cal, merge(alone, pairs, threes, trolley, sun))
     assert abs(cal.status().scale.size_px / size - 1) < 0.1
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_learns_how_long_a_person_alone_is_whichever_way_they_walk(seed: int) -> None:
+    # Seen from above a person is longer than wide (the shoulders); the longer side of their
+    # box is what one person alone may measure end to end. Groups do not pull it.
+    rng = np.random.default_rng(seed)
+    size = float(rng.uniform(15, 70))
+    frames = 900
+    lone: list[float] = []
+    alone = walkers(rng, size, n=30, frames=frames, aspect=(1.2, 2.2), extents=lone)
+    pairs = walkers(rng, size, n=10, frames=frames, members=2, aspect=(1.5, 3.0))
+    cal = Calibrator(view="overhead", frame_height=480, guess=PersonScale(40.0))
+    feed(cal, merge(alone, pairs))
+    learned = cal.status().scale
+    assert learned.extent_ratio is not None
+    assert abs(learned.extent_ratio / float(np.median(lone)) - 1) < 0.1
 
 
 def test_someone_whose_blob_keeps_changing_size_is_one_person_not_many() -> None:
@@ -285,7 +316,8 @@ def test_a_quiet_store_counts_everyone_once_with_an_override_30_percent_off(fact
 def test_saved_calibration_survives_a_restart(tmp_path: Path) -> None:
     floor = scenes.build(scenes.SceneSpec("a", seconds=1, crowd=None, queue=None)).background
     saved = SavedCalibration(
-        PersonScale(27.5, 0.0, 240.0, 1.1, 0.9), 30, "overhead", (640, 480), floor_signature(floor)
+        PersonScale(27.5, 0.0, 240.0, 1.1, 0.9, 1.3), 30, "overhead", (640, 480),
+        floor_signature(floor),
     )
     path = tmp_path / "calibration.json"
     saved.write(path)
@@ -301,6 +333,15 @@ def test_saved_calibration_survives_a_restart(tmp_path: Path) -> None:
     assert SavedCalibration.read(tmp_path / "missing.json") is None
     path.write_text("{not json")
     assert SavedCalibration.read(path) is None
+    # A file from before the length of a lone person was kept: the rest stands, the length
+    # is learned again (and splits nothing until it is).
+    scale = {"size_px": 27.5, "slope": 0.0, "ref_row": 240.0, "width_ratio": 1.1,
+             "height_ratio": 0.9}
+    path.write_text(json.dumps({"scale": scale, "people": 30, "view": "overhead",
+                                "frame": [640, 480]}))
+    before = SavedCalibration.read(path)
+    assert before is not None and before.scale.size_px == 27.5
+    assert before.scale.extent_ratio is None
 
 
 def scene_pipeline(spec: scenes.SceneSpec, saved: SavedCalibration | None = None):

@@ -493,3 +493,86 @@ def test_motion_counts_a_checkout_line_person_by_person(
     for i in range(1, 21):
         found = det.detect(frame, i / 10)
     assert len(found) == n
+
+
+def overhead_person(frame: np.ndarray, x: float, y: float, k: float, heading: float,
+                    colour=(40, 40, 160)) -> None:
+    """Shoulders and a head seen from above, ``k`` times the usual size, facing ``heading``
+    degrees (0: along the image rows)."""
+    cv2.ellipse(frame, (round(x), round(y)), (round(19 * k), round(11 * k)), heading + 90,
+                0, 360, colour, -1, cv2.LINE_AA)
+    cv2.circle(frame, (round(x), round(y)), round(8 * k), (30, 30, 30), -1, cv2.LINE_AA)
+
+
+def lone_shape(k: float) -> tuple[float, float]:
+    """What the camera measures of one person walking alone, as calibration does: their size
+    and their box's longer side per size, each the median over headings."""
+    sizes, extents = [], []
+    for heading in range(0, 180, 30):
+        det = MotionDetector(MotionSettings(person_px=2 * math.sqrt(19 * 11) * k),
+                             view="overhead")
+        det.detect(floor(), 0.0)
+        frame = floor()
+        overhead_person(frame, 320, 240, k, heading)
+        det.detect(frame, 0.1)
+        (blob,) = det.blobs
+        sizes.append(blob.size)
+        extents.append(max(blob.width, blob.height) / blob.size)
+    return float(np.median(sizes)), float(np.median(extents))
+
+
+@pytest.mark.parametrize("k", [0.7, 1.4])
+@pytest.mark.parametrize("heading", [0.0, 20.0, 90.0])
+@pytest.mark.parametrize("gap", [0.4, 0.5])
+def test_motion_splits_two_people_in_line_whose_blob_has_one_persons_area(
+    k: float, heading: float, gap: float
+) -> None:
+    # One close behind the other, they overlap: by area their blob is one person (under
+    # 1.6), by its length against a lone person's it is two.
+    from peakend.edge.calibration import PersonScale
+
+    size, extent = lone_shape(k)
+    det = MotionDetector(MotionSettings(), view="overhead",
+                         scale=PersonScale(size, extent_ratio=extent))
+    det.detect(floor(), 0.0)
+    frame = floor()
+    a = math.radians(heading + 90)
+    centres = [(320 + s * gap * 38 * k * math.cos(a), 240 + s * gap * 38 * k * math.sin(a))
+               for s in (-0.5, 0.5)]
+    for i, (x, y) in enumerate(centres):
+        overhead_person(frame, x, y, k, heading, (40 + 30 * i, 40, 160))
+    found = det.detect(frame, 0.1)
+    (blob,) = det.blobs
+    assert blob.area < 1.6 * math.pi / 4 * size * size
+    assert len(found) == 2
+    for x, y in centres:
+        assert min(math.hypot(d.x - x, d.y - y) for d in found) < 0.4 * size
+
+
+@pytest.mark.parametrize("k", [0.7, 1.4])
+@pytest.mark.parametrize("heading", [0.0, 45.0, 90.0, 135.0])
+def test_motion_keeps_one_person_alone_one_whichever_way_they_face(
+    k: float, heading: float
+) -> None:
+    from peakend.edge.calibration import PersonScale
+
+    size, extent = lone_shape(k)
+    det = MotionDetector(MotionSettings(), view="overhead",
+                         scale=PersonScale(size * 0.85, extent_ratio=extent))
+    det.detect(floor(), 0.0)
+    frame = floor()
+    overhead_person(frame, 320, 240, k, heading)
+    assert len(det.detect(frame, 0.1)) == 1
+
+
+def test_motion_does_not_cut_a_whole_person_in_two_where_only_heads_were_measured() -> None:
+    # Clothes of the floor's colour: the camera measured heads, round, and a whole person
+    # showing for once is longer than a head without being two people.
+    from peakend.edge.calibration import PersonScale
+
+    det = MotionDetector(MotionSettings(), view="overhead",
+                         scale=PersonScale(2 * 8 * 1.6, extent_ratio=1.02))
+    det.detect(floor(), 0.0)
+    frame = floor()
+    cv2.ellipse(frame, (320, 240), (19, 7), 90, 0, 360, (30, 30, 30), -1, cv2.LINE_AA)
+    assert len(det.detect(frame, 0.1)) == 1
