@@ -146,7 +146,12 @@ class Pipeline:
         # The floor the scale was learned on; the camera compares its background with it.
         self._reference_floor: np.ndarray | None = None
         self._view_checked: float | None = None
-        self.tracker = Tracker(self._gate, config.tracker.max_missed_s, config.tracker.min_hits)
+        self.tracker = Tracker(
+            self._gate,
+            config.tracker.max_missed_s,
+            config.tracker.min_hits,
+            person=lambda row: self.scale.at(row),
+        )
         self.zones = ZoneStage(config, t0, relink_px=self._relink, tracked=True)
         self.times = StageTimes()
         self.last_detections: list[Detection] = []
@@ -176,6 +181,9 @@ class Pipeline:
             self._scale_version = self.calibrator.version
             self._follow_scale()
         c = time.perf_counter()
+        shape = getattr(self.detector, "frame_shape", None)
+        if shape:
+            self.tracker.frame = (int(shape[1]), int(shape[0]))
         update = self.tracker.update(detections, t)
         d = time.perf_counter()
         results = self.zones.step(t, update.observations, update.lost)

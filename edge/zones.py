@@ -5,7 +5,8 @@ the new state has held for ``enter_s``/``exit_s`` and is back-dated to when it b
 missed detection or a step along the edge never splits one visit into two (Frigate users'
 most common complaint). A track lost inside a zone leaves its visit open for ``relink_s``: a
 new track born near the same spot takes the visit over, because a person standing still in a
-queue who fades out of the detector for a moment has not left.
+queue who fades out of the detector for a moment has not left. A track that walked out of the
+picture (``Lost.left_frame``) has left: its visit ends where it was last seen.
 
 The same code turns simulated ground-truth paths into the reference visits the accuracy
 benchmark compares against, so "a visit" means exactly one thing on both sides.
@@ -158,7 +159,7 @@ class ZoneWatcher:
         state = self.states.pop(lost.track, None)
         if state is None or state.visit is None:
             return []
-        if state.inside and state.pending_since is None:
+        if state.inside and state.pending_since is None and not lost.left_frame:
             if self._hand_over(state.visit, lost):
                 return []
             self.orphans.append(_Orphan(state.visit, lost.last_seen, lost.x, lost.y))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from peakend.edge.detection import Detection
 from peakend.edge.tracker import Tracker
 
@@ -75,3 +77,45 @@ def test_a_person_seen_last_frame_is_matched_before_a_coasting_track() -> None:
         tracker.update([det(130, 100)], i / 10)
     update = tracker.update([det(145, 100)], 1.5)
     assert [o.track for o in update.observations] == [1]
+
+
+def edge_tracker() -> Tracker:
+    """A tracker that knows the picture (640 x 480) and that a person is 30 px across."""
+    tracker = Tracker(45, max_missed_s=6, min_hits=3, person=lambda _row: 30.0)
+    tracker.frame = (640, 480)
+    return tracker
+
+
+def test_someone_walking_out_of_the_picture_is_not_the_next_person_walking_in() -> None:
+    # At the edge, the one leaving and the one coming in are both cut by it and show as one
+    # piece between them for a moment; then only the newcomer is seen, walking in.
+    tracker = edge_tracker()
+    tracks: dict[int, list[tuple[float, float]]] = {}
+    lost = []
+    frames = [[det(150 - 10 * i, 60)] for i in range(15)]  # walking out to the left
+    frames += [[det(4, 40)]]  # both cut by the edge: one piece
+    frames += [[det(8 + 12 * i, 20)] for i in range(15)]  # the newcomer walking in
+    for i, dets in enumerate(frames):
+        update = tracker.update(dets, i / 10)
+        lost += update.lost
+        for o in update.observations:
+            tracks.setdefault(o.track, []).append((o.x, o.y))
+    leaving = [k for k, pts in tracks.items() if pts[0][0] > 100]
+    coming = [k for k, pts in tracks.items() if pts[-1][0] > 100 and pts[-1][1] == 20]
+    assert leaving and coming and set(leaving).isdisjoint(coming)
+    assert [lo.left_frame for lo in lost if lo.track in leaving] == [True]
+
+
+@pytest.mark.parametrize("path", ["standing", "along"])
+def test_someone_at_the_edge_who_does_not_walk_out_keeps_their_track(path: str) -> None:
+    tracker = edge_tracker()
+    ids = set()
+    for i in range(60):
+        if path == "standing":  # half out of the picture, swaying
+            x, y = 6 + (i % 3), 200 + (i % 2)
+        else:  # walking down the picture along its left edge, not out of its bottom
+            x, y = 8, 60 + 6 * i
+        update = tracker.update([det(x, y)], i / 10)
+        assert update.lost == []
+        ids |= {o.track for o in update.observations}
+    assert len(ids) == 1

@@ -172,3 +172,16 @@ def test_the_first_to_cross_the_exit_line_had_the_longest_wait() -> None:
     events = walk(w, 2, line(15.1, 20, (250, 170), (470, 170)))
     crossing = next(e for e in events if isinstance(e, Crossing))
     assert crossing.wait_s == pytest.approx(crossing.t - 1.0, abs=0.11)  # entered at x=100
+
+
+def test_a_track_that_walked_out_of_the_picture_ends_its_visit_there() -> None:
+    # The zone reaches the picture's edge: whoever is lost there walking out has left, and
+    # the next person to come in beside them is a visitor of their own.
+    w = ZoneWatcher(QUEUE, relink_s=10, relink_px=60)
+    walk(w, 1, line(0, 5, (350, 150), (110, 150)))
+    events = w.lost(Lost(1, 5.0, 110, 150, left_frame=True))
+    visits = [e for e in events if isinstance(e, Visit)]
+    assert len(visits) == 1 and visits[0].exit == 5.0
+    assert w.occupancy == 0
+    events = walk(w, 2, line(5.5, 8, (112, 130), (250, 130)))
+    assert [type(e) for e in events] == [Arrival]
