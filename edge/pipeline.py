@@ -181,9 +181,8 @@ class Pipeline:
             self._scale_version = self.calibrator.version
             self._follow_scale()
         c = time.perf_counter()
-        shape = getattr(self.detector, "frame_shape", None)
-        if shape:
-            self.tracker.frame = (int(shape[1]), int(shape[0]))
+        # Detections are in the frame's pixels, whichever detector made them.
+        self.tracker.frame = (int(frame.shape[1]), int(frame.shape[0]))
         update = self.tracker.update(detections, t)
         d = time.perf_counter()
         results = self.zones.step(t, update.observations, update.lost)

@@ -18,6 +18,7 @@ method except in contrived ties, at a fraction of the code.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +37,9 @@ class Track:
     last_seen: float = 0.0
     confirmed: bool = False
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    # The sightings (t, x, y) of the last moments: whether they were walking out of the
+    # picture.
+    recent: deque[tuple[float, float, float]] = field(default_factory=deque)
     # Floor points seen before the track was confirmed, handed over on confirmation so the
     # zone logic sees when the person really arrived.
     backlog: list[tuple[float, float, float]] = field(default_factory=list)
@@ -72,11 +76,12 @@ class Tracker:
     # Velocity is forgotten over this time while a person is unseen: people in queues stop,
     # and a coasting track that kept walking would drift out of its zone.
     VELOCITY_DECAY_S = 0.5
-    # Someone whose floor point is within EDGE_PERSONS of a person of the frame's edge, walking
-    # out at OUT_PERSONS_S people a second or more, has left the picture (half of them is
-    # already out of it).
+    # Someone last seen within EDGE_PERSONS of a person of the picture's edge, having come
+    # OUT_PERSONS nearer to it over the last OUT_SPAN_S or more, has walked out of it. Over
+    # a span, not one step: the centre of someone standing at the edge, cut by it, jitters.
     EDGE_PERSONS = 0.5
-    OUT_PERSONS_S = 1.0
+    OUT_PERSONS = 0.5
+    OUT_SPAN_S = 0.4
 
     def __init__(
         self,
@@ -132,6 +137,9 @@ class Tracker:
             track.vx = 0.5 * track.vx + 0.5 * (det.x - track.x) / dt
             track.vy = 0.5 * track.vy + 0.5 * (det.y - track.y) / dt
             track.x, track.y, track.box = det.x, det.y, det.box
+            track.recent.append((t, det.x, det.y))
+            while t - track.recent[0][0] > 2 * self.OUT_SPAN_S:
+                track.recent.popleft()
             track.hits += 1
             track.last_seen = t
             if track.confirmed:
@@ -145,7 +153,7 @@ class Tracker:
                     track.backlog = []
         kept: list[Track] = []
         for ti, track in enumerate(self.tracks):
-            if track.confirmed and self._walked_out(track, t):
+            if track.confirmed and self._walked_out(track):
                 # At the edge a person leaving and one coming in are both cut by it and
                 # merge into one piece; a track kept on would go on as the newcomer (in
                 # a crowd crossing a promotion area at the picture's edge, 38 of 44 visits
@@ -181,6 +189,7 @@ class Tracker:
                     last_seen=t,
                     box=det.box,
                     backlog=[(t, det.x, det.y)],
+                    recent=deque([(t, det.x, det.y)]),
                 )
                 if self.min_hits <= 1:
                     track.confirmed = True
@@ -198,19 +207,24 @@ class Tracker:
         self.tracks = []
         return lost
 
-    def _walked_out(self, track: Track, t: float) -> bool:
-        """Whether this track's person has walked out of the picture."""
-        if self.frame is None or self.person is None:
+    def _walked_out(self, track: Track) -> bool:
+        """Whether this track's person walked out of the picture: last seen at its edge,
+        having come nearer to it over the last moments (whether seen since or not)."""
+        if self.frame is None or self.person is None or not track.recent:
             return False
+        t, x, y = track.recent[-1]
+        earlier = [s for s in track.recent if t - s[0] >= self.OUT_SPAN_S - 1e-9]
+        if not earlier:
+            return False
+        _, x0, y0 = earlier[-1]
         width, height = self.frame
-        x, y = self._predict(track, t)
         person = self.person(y)
-        near, out = self.EDGE_PERSONS * person, self.OUT_PERSONS_S * person
+        near, out = self.EDGE_PERSONS * person, self.OUT_PERSONS * person
         return (
-            (x < near and -track.vx >= out)
-            or (x > width - near and track.vx >= out)
-            or (y < near and -track.vy >= out)
-            or (y > height - near and track.vy >= out)
+            (x < near and x0 - x >= out)
+            or (x > width - near and x - x0 >= out)
+            or (y < near and y0 - y >= out)
+            or (y > height - near and y - y0 >= out)
         )
 
     def _predict(self, track: Track, t: float) -> tuple[float, float]:

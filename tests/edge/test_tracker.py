@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from peakend.edge.detection import Detection
@@ -86,17 +87,23 @@ def edge_tracker() -> Tracker:
     return tracker
 
 
-def test_someone_walking_out_of_the_picture_is_not_the_next_person_walking_in() -> None:
+@pytest.mark.parametrize("fps", [10.0, 25.0])
+@pytest.mark.parametrize("between", ["one piece", "nothing"])
+def test_someone_walking_out_of_the_picture_is_not_the_next_person_walking_in(
+    fps: float, between: str
+) -> None:
     # At the edge, the one leaving and the one coming in are both cut by it and show as one
-    # piece between them for a moment; then only the newcomer is seen, walking in.
+    # piece between them for a moment, or nobody is seen for a moment; then the newcomer,
+    # walking in, 40 px from where the other one left.
+    step = 100 / fps  # 100 px a second, about three people
     tracker = edge_tracker()
     tracks: dict[int, list[tuple[float, float]]] = {}
     lost = []
-    frames = [[det(150 - 10 * i, 60)] for i in range(15)]  # walking out to the left
-    frames += [[det(4, 40)]]  # both cut by the edge: one piece
-    frames += [[det(8 + 12 * i, 20)] for i in range(15)]  # the newcomer walking in
+    frames = [[det(150 - step * i, 60)] for i in range(int(140 / step) + 1)]
+    frames += [[det(4, 40)] if between == "one piece" else []] * int(fps * 0.3)
+    frames += [[det(8 + step * i, 20)] for i in range(int(1.5 * fps))]
     for i, dets in enumerate(frames):
-        update = tracker.update(dets, i / 10)
+        update = tracker.update(dets, i / fps)
         lost += update.lost
         for o in update.observations:
             tracks.setdefault(o.track, []).append((o.x, o.y))
@@ -106,16 +113,22 @@ def test_someone_walking_out_of_the_picture_is_not_the_next_person_walking_in() 
     assert [lo.left_frame for lo in lost if lo.track in leaving] == [True]
 
 
+@pytest.mark.parametrize("fps", [5.0, 10.0, 25.0])
 @pytest.mark.parametrize("path", ["standing", "along"])
-def test_someone_at_the_edge_who_does_not_walk_out_keeps_their_track(path: str) -> None:
+def test_someone_at_the_edge_who_does_not_walk_out_keeps_their_track(
+    path: str, fps: float
+) -> None:
+    # Cut by the edge, their centre jitters by up to a fifth of a person from frame to frame.
+    rng = np.random.default_rng(int(fps))
     tracker = edge_tracker()
     ids = set()
-    for i in range(60):
-        if path == "standing":  # half out of the picture, swaying
-            x, y = 6 + (i % 3), 200 + (i % 2)
+    for i in range(int(6 * fps)):
+        jitter = float(rng.uniform(-6, 6))
+        if path == "standing":
+            x, y = 8 + jitter, 200 + jitter / 2
         else:  # walking down the picture along its left edge, not out of its bottom
-            x, y = 8, 60 + 6 * i
-        update = tracker.update([det(x, y)], i / 10)
+            x, y = 8 + jitter, 60 + 60 * i / fps
+        update = tracker.update([det(x, y)], i / fps)
         assert update.lost == []
         ids |= {o.track for o in update.observations}
     assert len(ids) == 1

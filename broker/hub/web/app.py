@@ -468,6 +468,9 @@ class _Web:
         form = await request.form()
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
+            # refused too, so after the same pause: a flood without the form's token would
+            # otherwise be answered at full speed
+            await asyncio.sleep(self.throttle.refusal_pause_s)
             return self.login_form(request, _("The form expired; please try again."), 403)
         name, password = str(form.get("name", "")), str(form.get("password", ""))
         address = request.client.host if request.client else "?"
