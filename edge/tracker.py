@@ -77,11 +77,13 @@ class Tracker:
     # and a coasting track that kept walking would drift out of its zone.
     VELOCITY_DECAY_S = 0.5
     # Someone last seen within EDGE_PERSONS of a person of the picture's edge, having come
-    # OUT_PERSONS nearer to it over the last OUT_SPAN_S or more, has walked out of it. Over
-    # a span, not one step: the centre of someone standing at the edge, cut by it, jitters.
+    # OUT_PERSONS nearer to it over the last OUT_SPAN_S or more, is walking out of it: seen
+    # no more, they are gone (see _leaving, _back_in).
     EDGE_PERSONS = 0.5
     OUT_PERSONS = 0.5
     OUT_SPAN_S = 0.4
+    # A sighting this far back inside of the last one is not the person walking out.
+    BACK_PERSONS = 0.1
 
     def __init__(
         self,
@@ -109,12 +111,13 @@ class Tracker:
         observations: list[Observation] = []
         lost: list[Lost] = []
         predicted = [self._predict(track, t) for track in self.tracks]
+        leaving = [self._leaving(track) if track.confirmed else None for track in self.tracks]
         pairs = []
         for ti, (px, py) in enumerate(predicted):
             gate = self.gate(py)
             for di, det in enumerate(detections):
                 d = math.hypot(det.x - px, det.y - py)
-                if d <= gate:
+                if d <= gate and not self._back_in(self.tracks[ti], leaving[ti], det):
                     track = self.tracks[ti]
                     # Tracks seen in the last frame are matched before coasting ones (the
                     # matching cascade of DeepSORT): a coast's guess is older than a step,
@@ -153,11 +156,10 @@ class Tracker:
                     track.backlog = []
         kept: list[Track] = []
         for ti, track in enumerate(self.tracks):
-            if track.confirmed and self._walked_out(track):
-                # At the edge a person leaving and one coming in are both cut by it and
-                # merge into one piece; a track kept on would go on as the newcomer (in
-                # a crowd crossing a promotion area at the picture's edge, 38 of 44 visits
-                # lost to one track going on as the next person were there).
+            if ti not in used_t and leaving[ti] is not None:
+                # Seen walking out at the edge and not seen since: gone, not hidden. Kept
+                # coasting, the track would go on as the next person to come in beside
+                # where they left.
                 lost.append(Lost(track.id, track.last_seen, track.x, track.y, left_frame=True))
                 continue
             if ti in used_t:
@@ -207,25 +209,43 @@ class Tracker:
         self.tracks = []
         return lost
 
-    def _walked_out(self, track: Track) -> bool:
-        """Whether this track's person walked out of the picture: last seen at its edge,
-        having come nearer to it over the last moments (whether seen since or not)."""
+    def _leaving(self, track: Track) -> tuple[int, int] | None:
+        """The edge this track's person was last seen walking out of, as the (axis, sign) a
+        step out of it takes (x: 0, y: 1; -1 towards 0); None if they were not.
+
+        Last seen within EDGE_PERSONS of a person of the edge, having come OUT_PERSONS nearer
+        to it over the last OUT_SPAN_S or more. Over a span, not one step: the centre of
+        someone standing at the edge, cut by it, jitters.
+        """
         if self.frame is None or self.person is None or not track.recent:
-            return False
+            return None
         t, x, y = track.recent[-1]
         earlier = [s for s in track.recent if t - s[0] >= self.OUT_SPAN_S - 1e-9]
         if not earlier:
-            return False
+            return None
         _, x0, y0 = earlier[-1]
         width, height = self.frame
         person = self.person(y)
         near, out = self.EDGE_PERSONS * person, self.OUT_PERSONS * person
-        return (
-            (x < near and x0 - x >= out)
-            or (x > width - near and x - x0 >= out)
-            or (y < near and y0 - y >= out)
-            or (y > height - near and y - y0 >= out)
-        )
+        if x < near and x0 - x >= out:
+            return (0, -1)
+        if x > width - near and x - x0 >= out:
+            return (0, 1)
+        if y < near and y0 - y >= out:
+            return (1, -1)
+        if y > height - near and y - y0 >= out:
+            return (1, 1)
+        return None
+
+    def _back_in(self, track: Track, leaving: tuple[int, int] | None, det: Detection) -> bool:
+        """Whether ``det`` is back inside of where someone walking out was last seen: not
+        them (they walk on out, or are gone), but the next person coming in beside them. At
+        the edge the two are both cut by it and may show as one piece for a moment."""
+        if leaving is None or self.person is None:
+            return False
+        axis, sign = leaving
+        step = (det.x - track.x, det.y - track.y)[axis] * sign
+        return step <= -self.BACK_PERSONS * self.person(track.y)
 
     def _predict(self, track: Track, t: float) -> tuple[float, float]:
         dt = t - track.last_seen

@@ -132,3 +132,17 @@ def test_someone_at_the_edge_who_does_not_walk_out_keeps_their_track(
         assert update.lost == []
         ids |= {o.track for o in update.observations}
     assert len(ids) == 1
+
+
+def test_someone_walking_out_of_the_picture_is_followed_to_their_last_sighting() -> None:
+    # An exit line may lie a few pixels from the edge: the track must cross it with them, and
+    # end only once they are gone (no coast at the edge).
+    tracker = edge_tracker()
+    xs, lost = [], []
+    frames = [[det(500 + 10 * i, 300)] for i in range(14)] + [[]] * 3  # last seen at 630
+    for i, dets in enumerate(frames):
+        update = tracker.update(dets, i / 10)
+        xs += [o.x for o in update.observations]
+        lost += update.lost
+    assert max(xs) == 630
+    assert [(lo.last_seen, lo.left_frame) for lo in lost] == [(1.3, True)]
