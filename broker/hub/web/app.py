@@ -468,20 +468,13 @@ class _Web:
         form = await request.form()
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
-            # refused too, so after the same pause: a flood without the form's token would
-            # otherwise be answered at full speed
-            await asyncio.sleep(self.throttle.refusal_pause_s)
-            return self.login_form(request, _("The form expired; please try again."), 403)
+            return await self._refuse(request, _("The form expired; please try again."), 403)
         name, password = str(form.get("name", "")), str(form.get("password", ""))
         address = request.client.host if request.client else "?"
         wait = self.throttle.retry_after(name, address)
         if wait is not None:
-            # A refusal answers only after a pause that costs the hub nothing (no thread, no
-            # CPU): a guesser who keeps going gets one answer a second per connection instead
-            # of hundreds, each of which would take the event loop from managers' pages.
-            await asyncio.sleep(self.throttle.refusal_pause_s)
             minutes = max(1, round(wait / 60))
-            resp = self.login_form(request, i18n.ngettext(
+            resp = await self._refuse(request, i18n.ngettext(
                 "Too many wrong passwords for this account or from this address; try again in "
                 "%(num)d minute.",
                 "Too many wrong passwords for this account or from this address; try again in "
@@ -500,6 +493,14 @@ class _Web:
                         secure=request.url.scheme == "https", max_age=14 * 86400)
         resp.delete_cookie(LOGIN_COOKIE)
         return resp
+
+    async def _refuse(self, request: Request, error: str, status: int) -> Response:
+        """A refused login, answered only after a pause that costs the hub nothing (no
+        thread, no CPU): a guesser who keeps going, with or without the form's token, gets
+        one answer a second per connection instead of hundreds, each of which would take the
+        event loop from managers' pages."""
+        await asyncio.sleep(self.throttle.refusal_pause_s)
+        return self.login_form(request, error, status)
 
     def _log_in(self, name: str, password: str) -> str | None:
         """The new session's cookie token, or None for a wrong name or password."""
