@@ -88,10 +88,11 @@ class MotionDetector:
     SHADOW_MIN = 0.5
     SHADOW_MAX = 0.95
     SHADOW_HUE = 0.04
-    # ... and taken out only where it lies to one side (_cast): its centre this many times
-    # the blob's size (the square root of its area) away from the rest's centre. A shadow
-    # cast beside a person lies about 0.6 of that away; a shirt round a head, 0.1.
-    SHADOW_SIDE = 0.3
+    # ... and taken out (_cast) where a piece of person at least SHADOW_CASTER of its area
+    # casts it, unless it encloses person, at least SHADOW_CORE of its area (a shirt round a
+    # head encloses 0.6-0.8; a shadow beside its person, nothing).
+    SHADOW_CASTER = 0.5
+    SHADOW_CORE = 0.1
     RATIO_ONE = 128
     # A ghost stays where it was left; a blob must have been foreground this long (most of
     # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
@@ -197,20 +198,16 @@ class MotionDetector:
             return []
         # 16-bit labels: after the opening a blob holds at least a few pixels, so a working
         # image (0.6 x 640 x 480 at most) never has anywhere near 65535 of them.
-        count, labels, stats, centres = cv2.connectedComponentsWithStats(
-            mask, connectivity=8, ltype=cv2.CV_16U
-        )
-        cast = None if shadow is None else self._cast(shadow, labels, stats, centres)
+        cast = None if shadow is None else self._cast(shadow, mask)
         if cast is not None:
             mask = cv2.bitwise_and(mask, cv2.bitwise_not(cast))
             # What the shadow joined comes apart (the next person in line), and no thin rim
             # of it is left along a person's side.
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
             del cast
-            count, labels, stats, _ = cv2.connectedComponentsWithStats(
-                mask, connectivity=8, ltype=cv2.CV_16U
-            )
-        del centres
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            mask, connectivity=8, ltype=cv2.CV_16U
+        )
         detections: list[Detection] = []
         ghosts = []
         blobs: list[Blob] = []
@@ -325,41 +322,60 @@ class MotionDetector:
         )
         return cv2.bitwise_and(shadow, mask)
 
-    def _cast(
-        self, shadow: np.ndarray, labels: np.ndarray, stats: np.ndarray, centres: np.ndarray
-    ) -> np.ndarray | None:
-        """The shadow pixels of blobs whose shadow lies to one side of the rest of them.
+    def _cast(self, shadow: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+        """The shadow-coloured pieces that are cast shadows, to be taken out (None: none).
 
-        A cast shadow falls away from the person, towards one side (under one light, the
-        same side for everyone). A shirt of the floor's own colour, only darker, passes the
-        colour test too, but lies all round its wearer's head: such a blob keeps its pixels
-        (taken out, the shirt would leave a head, and the camera would learn heads).
+        A cast shadow lies beside whoever casts it. A shirt of the floor's colour, only
+        darker, is shadow-coloured too, but it lies around its wearer's head: a piece that
+        encloses person (at least SHADOW_CORE of its own area; less is a fleck of noise
+        inside a shadow) is clothing, and stays. A piece is taken out only where the piece
+        of person next to it, which casts it, is at least SHADOW_CASTER of its area:
+        someone in shadow-coloured clothes and hair with a bag at their side is not a
+        shadow cast by the bag. Pieces under NOISE_AREA are left as they are: too small to
+        join people or to change a size, and each would cost a look.
         """
-        ys, xs = np.nonzero(shadow)
+        shadow = cv2.bitwise_and(shadow, mask)  # what the cleaning left of it
+        count, parts, stats, _ = cv2.connectedComponentsWithStats(
+            shadow, connectivity=8, ltype=cv2.CV_16U
+        )
+        if count <= 1:
+            return None
+        solid = cv2.bitwise_and(mask, cv2.bitwise_not(shadow))
+        _, pieces, solid_stats, _ = cv2.connectedComponentsWithStats(
+            solid, connectivity=8, ltype=cv2.CV_16U
+        )
+        # The largest piece of person touching each shadow-coloured piece: what casts it.
+        near = cv2.dilate(parts, self._open)
+        ys, xs = np.nonzero(cv2.bitwise_and(solid, cv2.compare(near, 0, cv2.CMP_GT)))
         if len(ys) == 0:
             return None
-        owner = labels[ys, xs]
-        count = len(stats)
-        n = np.bincount(owner, minlength=count).astype(np.float64)
-        sx = np.bincount(owner, weights=xs, minlength=count)
-        sy = np.bincount(owner, weights=ys, minlength=count)
+        owner = near[ys, xs].astype(np.int64)
+        del near
+        caster = np.zeros(count)
+        np.maximum.at(caster, owner, solid_stats[pieces[ys, xs], cv2.CC_STAT_AREA])
+        del pieces
         area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-        rest = area - n
-        cast = None
-        for label in np.nonzero((n > 0) & (rest > 0))[0]:
-            if label == 0:
-                continue
-            rx = (centres[label, 0] * area[label] - sx[label]) / rest[label]
-            ry = (centres[label, 1] * area[label] - sy[label]) / rest[label]
-            off = math.hypot(sx[label] / n[label] - rx, sy[label] / n[label] - ry)
-            if off < self.SHADOW_SIDE * math.sqrt(area[label]):
-                continue
-            if cast is None:
-                cast = np.zeros_like(shadow)
+        candidates = (caster >= self.SHADOW_CASTER * area) & (area >= self.NOISE_AREA)
+        candidates[0] = False
+        cast = np.zeros(count, bool)
+        for label in np.nonzero(candidates)[0]:
             x, y, w, h = (int(v) for v in stats[label, :4])
-            own = (labels[y : y + h, x : x + w] == label) & (shadow[y : y + h, x : x + w] > 0)
-            cast[y : y + h, x : x + w][own] = 255
-        return cast
+            # The piece with a rim of floor, its gaps of a pixel or two closed (a shirt's
+            # ring is that thin beside the head on a small working image), then what it
+            # encloses: whatever the floor outside cannot reach.
+            own = np.zeros((h + 6, w + 6), np.uint8)
+            own[3:-3, 3:-3] = parts[y : y + h, x : x + w] == label
+            own = cv2.morphologyEx(own, cv2.MORPH_CLOSE, self._close)
+            outside = own.copy()
+            cv2.floodFill(outside, None, (0, 0), 1)
+            held = np.zeros_like(own)
+            held[3:-3, 3:-3] = solid[y : y + h, x : x + w] > 0
+            inside = np.count_nonzero(held & (outside == 0))
+            cast[label] = inside < self.SHADOW_CORE * area[label]
+        del solid
+        if not cast.any():
+            return None
+        return np.where(cast, 255, 0).astype(np.uint8)[parts]
 
     def _work_scale(self, person: PersonScale) -> float:
         # One person about WORK_PERSON_PX wide at the middle row: enough pixels to split
