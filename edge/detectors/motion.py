@@ -82,18 +82,19 @@ class MotionDetector:
     CONTRAST = 0.19
     NOISE_DIFF = 12.0
     # A shadow (_shadows): every channel at SHADOW_MIN to SHADOW_MAX of the floor's, all
-    # within SHADOW_HUE of one another (what sensor noise leaves of one shade: at 0.08, a
-    # greyish shirt passed for a shadow often enough to take 2 px off the learned size).
-    # Ratios are worked in 128ths.
+    # within SHADOW_HUE of one another (what sensor noise leaves of one shade: at 0.08, with
+    # every such pixel taken out, greyish shirts took 2 px off `staff`'s learned size).
+    # Ratios are worked in 128ths: 8 bits hold up to twice the floor's light, in steps
+    # finer than sensor noise.
     SHADOW_MIN = 0.5
     SHADOW_MAX = 0.95
     SHADOW_HUE = 0.04
+    RATIO_ONE = 128
     # ... and taken out (_cast) where a piece of person at least SHADOW_CASTER of its area
     # casts it, unless it encloses person, at least SHADOW_CORE of its area (a shirt round a
     # head encloses 0.6-0.8; a shadow beside its person, nothing).
     SHADOW_CASTER = 0.5
     SHADOW_CORE = 0.1
-    RATIO_ONE = 128
     # A ghost stays where it was left; a blob must have been foreground this long (most of
     # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
     # lane tape shows as tape that vanished, which is what a ghost looks like, but moves.
@@ -296,8 +297,8 @@ class MotionDetector:
         """Foreground pixels coloured as the floor in shadow (None in grey frames).
 
         A shadow darkens the floor it falls on and keeps its colour: every channel drops by
-        the same share, down to about half (a cast shadow under shop lights; the same bounds
-        as OpenCV's MOG2 shadow test). A shirt or hair mostly has its own colour, or is
+        the same share, down to about half (a cast shadow under shop lights; the lower bound
+        of OpenCV's MOG2 shadow test). A shirt or hair mostly has its own colour, or is
         darker still; _cast decides which of these pixels really are a shadow. Taken out, a
         shadow no longer joins people standing in line, and the size the camera learns is
         the person's, not person and shadow. Grey frames have no colour to tell a grey
@@ -309,8 +310,8 @@ class MotionDetector:
         if small.ndim != 3 or self.view != "overhead":
             return None
         ratio = cv2.divide(small, plain, scale=float(self.RATIO_ONE))
-        lo = cv2.min(cv2.min(ratio[:, :, 0], ratio[:, :, 1]), ratio[:, :, 2])
-        hi = cv2.max(cv2.max(ratio[:, :, 0], ratio[:, :, 1]), ratio[:, :, 2])
+        lo = np.min(ratio, axis=2)
+        hi = np.max(ratio, axis=2)
         del ratio
         spread = cv2.subtract(hi, lo)
         shadow = cv2.inRange(lo, int(self.SHADOW_MIN * self.RATIO_ONE), 255)
@@ -682,7 +683,7 @@ class MotionDetector:
         mask: np.ndarray,
         ghosts: list,
         t: float,
-        shadow: np.ndarray | None = None,
+        shadow: np.ndarray | None,
     ) -> None:
         assert self._background is not None and self._fg_age is not None
         # Nor is the floor learnt under a shadow: a queue's shadows stand as long as its
