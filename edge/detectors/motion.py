@@ -84,8 +84,8 @@ class MotionDetector:
     # A shadow (_shadows): every channel at SHADOW_MIN to SHADOW_MAX of the floor's, all
     # within SHADOW_HUE of one another (what sensor noise leaves of one shade: at 0.08, with
     # every such pixel taken out, greyish shirts took 2 px off `staff`'s learned size).
-    # Ratios are worked in 128ths: 8 bits hold up to twice the floor's light, in steps
-    # finer than sensor noise.
+    # Ratios to the floor are worked in whole 128ths (8 bits hold up to twice its light),
+    # so the bounds are 64, 121 and 5 of them.
     SHADOW_MIN = 0.5
     SHADOW_MAX = 0.95
     SHADOW_HUE = 0.04
@@ -182,7 +182,7 @@ class MotionDetector:
         # Each temporary is a working image; freed as soon as it is used, they never add up
         # to the detector's peak memory.
         del diff
-        shadow = self._shadows(small, plain, mask)
+        shadow = candidates = self._shadows(small, plain, mask)
         del plain
         if small.ndim == 3:
             # Overexposed (sunlight on a light floor): the camera sees nothing there.
@@ -197,15 +197,16 @@ class MotionDetector:
             self.view_changed = True
             self.blobs = []
             return []
-        # 16-bit labels: after the opening a blob holds at least a few pixels, so a working
-        # image (0.6 x 640 x 480 at most) never has anywhere near 65535 of them.
-        cast = None if shadow is None else self._cast(shadow, mask)
+        del shadow
+        cast = None if candidates is None else self._cast(candidates, mask)
+        del candidates
         if cast is not None:
             mask = cv2.bitwise_and(mask, cv2.bitwise_not(cast))
             # What the shadow joined comes apart (the next person in line), and no thin rim
             # of it is left along a person's side.
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
-            del cast
+        # 16-bit labels: after the opening a blob holds at least a few pixels, so a working
+        # image (0.6 x 640 x 480 at most) never has anywhere near 65535 of them.
         count, labels, stats, _ = cv2.connectedComponentsWithStats(
             mask, connectivity=8, ltype=cv2.CV_16U
         )
@@ -258,7 +259,7 @@ class MotionDetector:
         detections = self._merge_fragments(detections)
         self.blobs = blobs
         self.last_mask = mask
-        self._learn(small, mask, ghosts, t, shadow)
+        self._learn(small, mask, ghosts, t, cast)
         return detections
 
     # -- helpers -------------------------------------------------------------------------
@@ -335,22 +336,26 @@ class MotionDetector:
         of person next to it, which casts it, is at least SHADOW_CASTER of its area:
         someone in shadow-coloured clothes and hair with a bag at their side is not a
         shadow cast by the bag. Pieces under NOISE_AREA are left as they are: too small to
-        join people or to change a size, and each would cost a look.
+        join people or to change a size, and each would cost a look. What a piece encloses
+        is read after closing gaps of a pixel or two, so a head must be wider than that:
+        on the working image, where a person is about 18 px, a head is about 9.
         """
         shadow = cv2.bitwise_and(shadow, mask)  # what the cleaning left of it
         if cv2.countNonZero(shadow) < self.NOISE_AREA:
             return None
+        # 32-bit labels: these masks are not opened, and noise may leave a piece a pixel.
         count, parts, stats, _ = cv2.connectedComponentsWithStats(
-            shadow, connectivity=8, ltype=cv2.CV_16U
+            shadow, connectivity=8, ltype=cv2.CV_32S
         )
         if count <= 1:
             return None
         solid = cv2.bitwise_and(mask, cv2.bitwise_not(shadow))
         _, pieces, solid_stats, _ = cv2.connectedComponentsWithStats(
-            solid, connectivity=8, ltype=cv2.CV_16U
+            solid, connectivity=8, ltype=cv2.CV_32S
         )
         # The largest piece of person touching each shadow-coloured piece: what casts it.
-        near = cv2.dilate(parts, self._open)
+        # (as float32, which holds every label exactly: OpenCV dilates no 32-bit integers)
+        near = cv2.dilate(parts.astype(np.float32), self._open).astype(np.int32)
         ys, xs = np.nonzero(cv2.bitwise_and(solid, cv2.compare(near, 0, cv2.CMP_GT)))
         if len(ys) == 0:
             return None
@@ -695,14 +700,16 @@ class MotionDetector:
         mask: np.ndarray,
         ghosts: list,
         t: float,
-        shadow: np.ndarray | None,
+        cast: np.ndarray | None,
     ) -> None:
         assert self._background is not None and self._fg_age is not None
-        # Nor is the floor learnt under a shadow: a queue's shadows stand as long as its
-        # people, and a floor learnt dark there would show as foreground once they go.
-        held = mask if shadow is None else cv2.bitwise_or(mask, shadow)
-        free = cv2.bitwise_not(cv2.dilate(held, self._grow))
-        del held
+        # A shadow taken out of the blobs (_cast) is still foreground here: the floor is not
+        # learnt under it (a queue's shadows stand as long as its people, and a floor learnt
+        # dark there would show once they go), and it ages with whoever casts it, so a
+        # parked trolley and its shadow are absorbed together.
+        if cast is not None:
+            mask = cv2.bitwise_or(mask, cast)
+        free = cv2.bitwise_not(cv2.dilate(mask, self._grow))
         rate = self.settings.learn_rate
         # background += rate * (frame - background) where nothing is in front of it; a band
         # of rows at a time, so the update never needs a second background's memory.

@@ -729,3 +729,22 @@ def test_motion_counts_people_abreast_whose_shadows_join_them(n: int) -> None:
         overhead_person(frame, x, 240, 1.0, 0.0)
     found = det.detect(frame, 0.1)
     assert sorted(round(d.x) for d in found) == pytest.approx(xs, abs=0.25 * size)
+
+
+def test_motion_absorbs_a_parked_objects_shadow_with_it() -> None:
+    # The shadow is taken out of the blob but ages with the object that casts it: once the
+    # object is absorbed, its shadow is too, not left standing as someone for another
+    # absorb_s.
+    from peakend.edge.calibration import PersonScale
+
+    size = lone_shape(1.0)[0]
+    det = MotionDetector(MotionSettings(absorb_s=1.0), view="overhead",
+                         scale=PersonScale(size))
+    det.detect(floor(), 0.0)
+    frame = floor()
+    cast_shadow(frame, 320, 240, 1.4, 0.0, 0.55)
+    cv2.rectangle(frame, (300, 215), (335, 265), (40, 40, 160), -1)
+    seen = [det.detect(frame, i / 10) for i in range(1, 41)]
+    assert seen[0] != []  # the object, before it is absorbed
+    gone = next(i for i, found in enumerate(seen) if found == [])
+    assert gone <= 15 and all(found == [] for found in seen[gone:])
