@@ -748,3 +748,14 @@ def test_motion_absorbs_a_parked_objects_shadow_with_it() -> None:
     assert seen[0] != []  # the object, before it is absorbed
     gone = next(i for i, found in enumerate(seen) if found == [])
     assert gone <= 15 and all(found == [] for found in seen[gone:])
+
+
+def test_motion_shadow_step_takes_more_specks_than_16_bit_labels_hold() -> None:
+    # A large working image full of one-pixel shadow-coloured specks (122,500 of them): the
+    # labels must not overflow (OpenCV raises past 65,535 in 16 bits).
+    det = MotionDetector(MotionSettings(person_px=20), view="overhead")
+    specks = np.zeros((700, 700), np.uint8)
+    specks[::2, ::2] = 255
+    mask = specks.copy()
+    mask[100:140, 100:140] = 255
+    det._cast(specks, mask)  # raises on overflow
