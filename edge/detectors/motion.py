@@ -182,7 +182,7 @@ class MotionDetector:
         # Each temporary is a working image; freed as soon as it is used, they never add up
         # to the detector's peak memory.
         del diff
-        shadow = candidates = self._shadows(small, plain, mask)
+        candidates = self._shadows(small, plain, mask)
         del plain
         if small.ndim == 3:
             # Overexposed (sunlight on a light floor): the camera sees nothing there.
@@ -197,7 +197,6 @@ class MotionDetector:
             self.view_changed = True
             self.blobs = []
             return []
-        del shadow
         cast = None if candidates is None else self._cast(candidates, mask)
         del candidates
         if cast is not None:
