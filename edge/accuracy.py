@@ -6,7 +6,8 @@ The reference runs the same zone and queue logic on the true floor points of eve
 Per zone: visit count error, dwell p50/p90 error; per queue zone also the measured wait
 (each true exit-line crossing matched to the nearest measured one within ``MATCH_S``):
 mean absolute error and that error relative to the mean true wait, plus the predicted wait of
-each window against the wait the next person to join actually had.
+each window against the wait of someone joining at the window's end (``joining_waits``), and
+how many windows had a prediction at all.
 """
 
 from __future__ import annotations
@@ -44,8 +45,15 @@ class ZoneScore:
     wait_mae: float | None = None
     predicted_mae: float | None = None
     predicted_mean_true: float | None = None
+    # Windows with a true joining wait, and how many of them the camera predicted.
+    predicted_windows: int = 0
+    predicted_scored: int = 0
     # The same prediction made from perfect tracks: the limit of the method, not the camera.
     predicted_mae_reference: float | None = None
+    predicted_mean_true_reference: float | None = None
+    # Against the wait of the next shopper who joined (the old yardstick, for comparison).
+    predicted_mae_next: float | None = None
+    predicted_mean_next: float | None = None
     length_mae: float | None = None
 
     @property
@@ -63,6 +71,24 @@ class ZoneScore:
         if self.predicted_mae is None or not self.predicted_mean_true:
             return None
         return self.predicted_mae / self.predicted_mean_true
+
+    @property
+    def predicted_reference_relative(self) -> float | None:
+        if self.predicted_mae_reference is None or not self.predicted_mean_true_reference:
+            return None
+        return self.predicted_mae_reference / self.predicted_mean_true_reference
+
+    @property
+    def predicted_next_relative(self) -> float | None:
+        if self.predicted_mae_next is None or not self.predicted_mean_next:
+            return None
+        return self.predicted_mae_next / self.predicted_mean_next
+
+    @property
+    def predicted_coverage(self) -> float | None:
+        if not self.predicted_windows:
+            return None
+        return self.predicted_scored / self.predicted_windows
 
     def dwell_error(self, which: str) -> float | None:
         true = getattr(self, f"dwell_{which}_true")
@@ -85,6 +111,8 @@ class ZoneScore:
             "pred_mae_s": self.predicted_mae,
             "pred_rel": self.predicted_relative,
             "pred_mae_ref_s": self.predicted_mae_reference,
+            "pred_coverage": self.predicted_coverage,
+            "pred_rel_next": self.predicted_next_relative,
             "length_mae": self.length_mae,
         }
 
@@ -139,7 +167,7 @@ def evaluate(scene: Scene, config: EdgeConfig | None = None) -> SceneScore:
     config = config or EdgeConfig.model_validate(scene.config())
     truth = reference(scene, config)
     got, pipeline, elapsed = measure(scene, config)
-    zones = {z.name: score_zone(z.name, truth, got) for z in config.zones}
+    zones = {z.name: score_zone(z.name, truth, got, scene.facts.done) for z in config.zones}
     return SceneScore(
         scene.spec.name,
         zones,
@@ -150,7 +178,11 @@ def evaluate(scene: Scene, config: EdgeConfig | None = None) -> SceneScore:
     )
 
 
-def score_zone(zone: str, truth: list[Result], got: list[Result]) -> ZoneScore:
+def score_zone(
+    zone: str, truth: list[Result], got: list[Result], till_done: list[float] | None = None
+) -> ZoneScore:
+    """One zone's errors; ``till_done`` are the moments the till finished with someone, where
+    a simulation knows them (see ``joining_waits``)."""
     tv = [r for r in truth if isinstance(r, Visit) and r.zone == zone]
     gv = [r for r in got if isinstance(r, Visit) and r.zone == zone]
     score = ZoneScore(
@@ -187,31 +219,106 @@ def score_zone(zone: str, truth: list[Result], got: list[Result]) -> ZoneScore:
         score.length_mae = (
             statistics.fmean(abs(a.length - b.length) for a, b in pairs) if pairs else None
         )
-        # The wait someone joining at the end of a window really had: the next true visitor
-        # who entered after that moment and was served.
-        joins = sorted((v.enter, v.wait_s) for v in tv if v.wait_s is not None)
-        errors, truths = _predicted_errors(gw, joins)
+        joining = joining_waits(tv, [w.end for w in gw], till_done)
+        score.predicted_windows = len(joining)
+        errors, truths = _predicted_errors(gw, joining)
+        score.predicted_scored = len(errors)
         if errors:
             score.predicted_mae = statistics.fmean(errors)
             score.predicted_mean_true = statistics.fmean(truths)
-        ref_errors, _ = _predicted_errors(tw, joins)
+        ref_truth = joining_waits(tv, [w.end for w in tw], till_done)
+        ref_errors, ref_truths = _predicted_errors(tw, ref_truth)
         if ref_errors:
             score.predicted_mae_reference = statistics.fmean(ref_errors)
+            score.predicted_mean_true_reference = statistics.fmean(ref_truths)
+        joins = sorted((v.enter, v.wait_s) for v in tv if v.wait_s is not None)
+        nxt = {
+            w.end: wait
+            for w in gw
+            if (wait := next((x for enter, x in joins if enter >= w.end), None)) is not None
+        }
+        next_errors, next_truths = _predicted_errors(gw, nxt)
+        if next_errors:
+            score.predicted_mae_next = statistics.fmean(next_errors)
+            score.predicted_mean_next = statistics.fmean(next_truths)
     return score
 
 
+# A walk through an empty lane takes about the same time for everyone; a wait this much
+# longer than the quickest one means the shopper stood behind someone or for the till.
+WALK_SPREAD_S = 1.0
+
+
+def joining_waits(
+    visits: list[Visit], moments: list[float], till_done: list[float] | None = None
+) -> dict[float, float]:
+    """The true wait of someone joining the queue at each moment, from the true visits.
+
+    Lines serve in order. Let ``n`` be the first shopper who joined at or after moment ``t``
+    and was served. If ``n`` had to wait (their wait is longer than the quickest walk through
+    the empty lane by more than ``WALK_SPREAD_S``), someone joining at ``t`` stands where
+    ``n`` stood, with the same people and the same till ahead: the till calls them when it
+    called ``n``. Otherwise the lane and the till were free by the time ``n`` came; someone
+    joining at ``t`` waits for the till to finish with whoever it called last, or for their
+    own walk, whichever is longer. When the till finished is known (``till_done``, from a
+    simulation) it is used; otherwise it is the till's median pace after that call, bounded
+    by ``n``'s call. Moments after the last shopper who joined have no truth.
+
+    (The wait of ``n`` themselves is not the truth: ``n`` may arrive a minute later, into a
+    line that has moved.)
+    """
+    served = sorted((v.enter, v.enter + v.wait_s) for v in visits if v.wait_s is not None)
+    if not served:
+        return {}
+    calls = sorted(call for _, call in served)
+    done = sorted(till_done or [])
+    walk = min(call - enter for enter, call in served)
+
+    def waited(enter: float, call: float) -> bool:
+        return call - enter > walk + WALK_SPREAD_S
+
+    def call_before(call: float) -> float | None:
+        earlier = [c for c in calls if c < call]
+        return earlier[-1] if earlier else None
+
+    paces, lags = [], []
+    for enter, call in served:
+        before = call_before(call)
+        if before is not None and waited(enter, call):
+            paces.append(call - max(before, enter))
+            finished = [d for d in done if before <= d <= call]
+            if finished:
+                lags.append(call - finished[-1])  # from the till's call to the line
+    pace = statistics.median(paces) if paces else 0.0
+    lag = statistics.median(lags) if lags else 0.0
+    out: dict[float, float] = {}
+    for t in moments:
+        nxt = next(((e, c) for e, c in served if e >= t), None)
+        if nxt is None:
+            continue
+        enter, call = nxt
+        if waited(enter, call):
+            out[t] = call - t
+            continue
+        before = call_before(call)
+        if before is None:
+            free = t
+        else:
+            finished = [d for d in done if before <= d <= call]
+            free = min(finished[0] + lag if finished else before + pace, call)
+        out[t] = max(free - t, call - enter)
+    return out
+
+
 def _predicted_errors(
-    windows: list[QueueWindow], joins: list[tuple[float, float]]
+    windows: list[QueueWindow], truth: dict[float, float]
 ) -> tuple[list[float], list[float]]:
     errors, truths = [], []
     for w in windows:
-        if w.wait_s is None:
+        if w.wait_s is None or w.end not in truth:
             continue
-        nxt = next((wait for enter, wait in joins if enter >= w.end), None)
-        if nxt is None:
-            continue
-        errors.append(abs(w.wait_s - nxt))
-        truths.append(nxt)
+        errors.append(abs(w.wait_s - truth[w.end]))
+        truths.append(truth[w.end])
     return errors, truths
 
 

@@ -139,6 +139,7 @@ class QueueFacts:
 
     arrivals: list[float] = field(default_factory=list)  # heading for the lane
     served: list[tuple[float, float]] = field(default_factory=list)  # (joined lane, called)
+    done: list[float] = field(default_factory=list)  # the till finished with someone
     reneged: int = 0
     balked: int = 0
 
@@ -512,6 +513,7 @@ def _simulate_queue(
                 serving.state == "served" and serving.done_at is not None and now >= serving.done_at
             ):
                 serving.state = "leave"
+                facts.done.append(now)
                 serving.waypoints = [(7.0, 3.3), (8.7, float(rng.uniform(1.5, 3.2)))]
                 serving = None
         for shopper in active:

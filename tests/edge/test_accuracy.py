@@ -73,3 +73,70 @@ def test_queue_already_there_when_a_new_camera_starts(seed: int) -> None:
     assert score.visits_true >= 8
     assert abs(score.visit_error) <= 0.10
     assert score.wait_relative is not None and score.wait_relative <= 0.10
+
+
+def _visit(enter: float, wait: float | None, track: int = 1) -> Visit:
+    return Visit("checkout", track, enter, enter + (wait or 3.0), wait, True)
+
+
+# Shoppers (enter, wait): a walk through the empty lane takes 1 s. B and C queue behind A and
+# each other; D and E find the lane empty. The till finished with A, B and C at these moments.
+LINE = [_visit(0, 1.0), _visit(2, 11.0), _visit(5, 20.0), _visit(30, 1.0), _visit(60, 1.0)]
+DONE = [12.8, 24.8, 30.5]
+
+
+def test_joining_wait_behind_a_line_is_when_the_next_shopper_was_called() -> None:
+    waits = accuracy.joining_waits([*LINE, _visit(4, None, track=9)], [3.0, 26.0, 50.0, 61.5])
+    # At 3 s, C (who joined next) stood behind A and B: joining at 3 s means C's place.
+    assert waits[3.0] == pytest.approx(25.0 - 3.0)
+    # At 26 s the lane is empty but the till serves C, called at 25 s: it takes the till's
+    # median pace (11 and 12 s) to finish, then the walk.
+    assert waits[26.0] == pytest.approx(31.0 - 26.0)
+    # At 50 s the till is idle: the walk alone. After the last shopper there is no truth.
+    assert waits[50.0] == pytest.approx(1.0)
+    assert 61.5 not in waits
+    # The passer-by who never crossed the line (no wait) changes nothing.
+    assert waits == accuracy.joining_waits(LINE, [3.0, 26.0, 50.0, 61.5])
+
+
+def test_joining_wait_uses_when_the_till_finished_where_it_is_known() -> None:
+    waits = accuracy.joining_waits(LINE, [3.0, 26.0], till_done=DONE)
+    assert waits[3.0] == pytest.approx(22.0)  # unchanged: C's call says it all
+    # The till finished with C at 30.5 s and calls 0.2 s after finishing (B and C show it).
+    assert waits[26.0] == pytest.approx(30.7 - 26.0)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        scenes.SceneSpec("rush", seconds=300, crowd="corridor_bi", seed=1,
+                         queue=scenes.QueueSettings(arrival_s=9.0, patience_s=150.0)),
+        scenes.SceneSpec("steady", seconds=300, crowd=None, seed=4),
+    ],
+    ids=["rush", "steady"],
+)
+def test_joining_waits_agree_with_the_simulated_till(spec: scenes.SceneSpec) -> None:
+    # Independent of the zone code: the simulator knows who stood in its lane at each moment
+    # and when the till finished with each of them. Someone joining at t is called when the
+    # till is done with the last of those then in the lane, and crosses the line a few tenths
+    # of a second later, or walks through an empty lane.
+    scene = scenes.build(spec)
+    truth = accuracy.reference(scene, EdgeConfig.model_validate(scene.config()))
+    visits = [v for v in truth if isinstance(v, Visit) and v.zone == "checkout"]
+    moments = [float(t) for t in range(10, 300, 10)]
+    waits = accuracy.joining_waits(visits, moments, scene.facts.done)
+    walk = min(v.wait_s for v in visits if v.wait_s is not None)
+    served, done = scene.facts.served, scene.facts.done
+    close, compared = 0, 0
+    for t, wait in waits.items():
+        ahead = [i for i, (joined, called) in enumerate(served) if joined <= t < called]
+        serving = [i for i, (_, called) in enumerate(served) if called <= t]
+        last = max(ahead) if ahead else (serving[-1] if serving else None)
+        if last is not None and last >= len(done):
+            continue  # still at the till when the scene ends
+        free = done[last] if last is not None else t
+        exact = max(free - t + 0.4, walk)
+        compared += 1
+        close += abs(wait - exact) <= 1.5
+    assert compared >= 20
+    assert close >= 0.9 * compared

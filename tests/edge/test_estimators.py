@@ -22,49 +22,78 @@ def test_window_length_is_time_weighted_mean_and_counts_reset() -> None:
     assert closed[0].length == pytest.approx(4.0) and closed[0].arrivals == 0
 
 
-def steady_queue(intact: bool) -> QueueEstimator:
-    """4 people waiting; the till serves one every 15 s; each waited 60 s."""
+def steady_queue(intact: bool, people: int = 4) -> QueueEstimator:
+    """``people`` waiting throughout; the till calls one every 15 s; each waited 60 s."""
     q = QueueEstimator("checkout", window_s=10, horizon_s=300)
     for i in range(0, 3001):
         t = i / 10
-        q.sample(t, 4)
         if i % 150 == 0 and t > 0:
             q.departure(t, 60.0, intact)
+        q.sample(t, people)
     return q
 
 
-def test_prediction_with_intact_tracks_is_little_law_and_tracks_the_queue_now() -> None:
+def test_someone_joining_waits_for_everyone_ahead_and_the_one_at_the_till() -> None:
     q = steady_queue(intact=True)
     measured, predicted = q.predict(300.0, 4.0)
     assert measured == 60.0
-    assert predicted == pytest.approx(60.0, rel=0.02)
-    # The queue just doubled: someone joining now waits longer than those who just left.
-    _, longer = q.predict(300.0, 8.0)
-    assert longer > 90.0
+    # Called just now, the one at the till needs another 15 s; then the four ahead, 15 s each.
+    assert predicted == pytest.approx(15.0 + 4 * 15.0)
+    # Halfway through a service, half of it is left.
+    assert q.predict(307.5, 4.0)[1] == pytest.approx(7.5 + 4 * 15.0)
+    # The queue just doubled: someone joining now waits for eight, not for the 60 s just seen.
+    assert q.predict(300.0, 8.0)[1] == pytest.approx(15.0 + 8 * 15.0)
 
 
-def test_prediction_falls_back_on_littles_law_when_tracks_break() -> None:
+def test_prediction_needs_no_intact_track() -> None:
+    # Tracks broken mid-queue give no measured wait, but every crossing still paces the till.
     q = steady_queue(intact=False)
     measured, predicted = q.predict(300.0, 4.0)
     assert measured is None
-    assert predicted == pytest.approx(60.0, rel=0.02)  # L / lambda = 4 / (1/15 s)
+    assert predicted == pytest.approx(75.0)
 
 
-def test_empty_queue_predicts_no_wait_and_unknown_before_any_service() -> None:
+def test_idle_gaps_are_not_service_and_the_pace_is_unknown_until_one_is_seen() -> None:
     q = QueueEstimator("checkout", window_s=10, horizon_s=300)
-    windows = q.sample(0.0, 0) + q.sample(10.0, 0)
-    assert windows[0].wait_s == 0.0
-    q2 = QueueEstimator("checkout", window_s=10, horizon_s=300)
-    windows = q2.sample(0.0, 3) + q2.sample(10.0, 3)
-    assert windows[0].wait_s is None and windows[0].wait_measured_s is None
+    windows = []
+    for i in range(0, 1201):
+        t = i / 10
+        busy = (i // 200) % 2 == 0  # people for 20 s, then nobody for 20 s
+        if i % 200 == 150:
+            q.departure(t, 2.0, True)  # one walks through, the lane empties behind them
+        windows += q.sample(t, 1 if busy and i % 200 < 150 else 0)
+    # Every gap between crossings held an empty lane: no pace.
+    assert q.predict(120.0, 2.0)[1] is None
+    # An empty lane still takes its walk: the quickest wait seen.
+    assert q.predict(120.0, 0.0)[1] == pytest.approx(2.0)
+    assert all(w.wait_s is None or w.wait_s == pytest.approx(2.0) for w in windows)
 
 
-def test_first_crossings_lean_on_the_measured_wait() -> None:
+def test_nothing_is_predicted_before_anyone_went_through() -> None:
     q = QueueEstimator("checkout", window_s=10, horizon_s=300)
-    for i in range(0, 601):
-        q.sample(i / 10, 3)
-    q.departure(55.0, 50.0, True)  # one person served after 50 s
-    measured, predicted = q.predict(60.0, 3.0)
-    assert measured == 50.0
-    little = 3.0 / (1 / 60.0)  # one crossing in 60 busy seconds: a shaky rate
-    assert predicted == pytest.approx(little / 3 + 50.0 * 2 / 3, rel=0.05)
+    windows = q.sample(0.0, 0) + q.sample(10.0, 0) + q.sample(20.0, 3) + q.sample(30.0, 3)
+    assert [w.wait_s for w in windows] == [None, None, None]
+    assert all(w.wait_measured_s is None for w in windows)
+
+
+def test_an_idle_till_adds_no_residual_and_the_pace_outlives_a_quiet_spell() -> None:
+    q = steady_queue(intact=True)
+    for i in range(3001, 12001):  # nobody for fifteen minutes: beyond the 300 s horizon
+        q.sample(i / 10, 0)
+    measured, predicted = q.predict(1200.0, 2.0)
+    assert measured is None  # the measured waits are the horizon's
+    assert predicted == pytest.approx(2 * 15.0)  # two ahead at the known pace, till idle
+
+
+def test_a_double_crossing_or_a_missed_one_does_not_move_the_pace() -> None:
+    q = QueueEstimator("checkout", window_s=10, horizon_s=300)
+    calls = [15.0 * k for k in range(1, 12)]
+    calls.insert(4, calls[3] + 0.4)  # one person counted twice (a track split on the line)
+    calls.remove(150.0)  # one crossing missed
+    for i in range(0, 1801):
+        t = i / 10
+        for c in calls:
+            if c <= t < c + 0.1:
+                q.departure(c, 40.0, True)
+        q.sample(t, 3)
+    assert q.predict(172.5, 3.0)[1] == pytest.approx(7.5 + 3 * 15.0)
