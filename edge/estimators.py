@@ -101,12 +101,25 @@ class QueueEstimator:
     def departure(self, t: float, wait_s: float, intact: bool) -> None:
         self._departures += 1
         self._crossings.append((t, wait_s, intact))
-        if self._last_crossing is not None and self._emptied_at < self._last_crossing:
-            # Someone was waiting all along: the gap is one service, not idle time.
+        if self._last_crossing is not None and self._served_back_to_back(t):
             self._gaps.append((t, t - self._last_crossing))
         self._last_crossing = t
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _served_back_to_back(self, t: float) -> bool:
+        """Whether the till called this one as soon as it was done with the one before.
+
+        So it was if someone waited all along since the last call; or, when the lane emptied
+        in between, if whoever came in after that waited longer than twice the quickest walk
+        through the lane: they stood there while the till finished. Otherwise the gap holds
+        idle time or a walk-in, not a service.
+        """
+        assert self._last_crossing is not None
+        if self._emptied_at < self._last_crossing:
+            return True
+        walks = [w for c, w, ok in self._crossings if ok and c < t]
+        return bool(walks) and t - self._emptied_at > 2.0 * min(walks)
 
     def _integrate(self, t: float) -> None:
         if self._last is not None:

@@ -58,15 +58,27 @@ def test_idle_gaps_are_not_service_and_the_pace_is_unknown_until_one_is_seen() -
     windows = []
     for i in range(0, 1201):
         t = i / 10
-        busy = (i // 200) % 2 == 0  # people for 20 s, then nobody for 20 s
         if i % 200 == 150:
-            q.departure(t, 2.0, True)  # one walks through, the lane empties behind them
-        windows += q.sample(t, 1 if busy and i % 200 < 150 else 0)
-    # Every gap between crossings held an empty lane: no pace.
+            q.departure(t, 2.0, True)  # every 20 s one walks through the empty lane in 2 s
+        windows += q.sample(t, 1 if 130 <= i % 200 < 150 else 0)
+    # Every gap between crossings held an idle till: no pace.
     assert q.predict(120.0, 2.0)[1] is None
     # An empty lane still takes its walk: the quickest wait seen.
     assert q.predict(120.0, 0.0)[1] == pytest.approx(2.0)
     assert all(w.wait_s is None or w.wait_s == pytest.approx(2.0) for w in windows)
+
+
+def test_a_service_counts_when_someone_came_after_the_lane_emptied_and_waited() -> None:
+    q = QueueEstimator("checkout", window_s=10, horizon_s=300)
+    for i in range(0, 401):
+        t = i / 10
+        if i == 100:
+            q.departure(t, 2.0, True)  # walked through the empty lane; the till serves them
+        if i == 300:
+            q.departure(t, 15.0, True)  # came at 15 s, stood 15 s until the till was done
+        q.sample(t, 1 if 80 <= i < 100 or 150 <= i < 300 else 0)
+    # The till took 20 s from one call to the next: a gap of service, though the lane emptied.
+    assert q.predict(40.0, 1.0)[1] == pytest.approx(10.0 + 20.0)
 
 
 def test_nothing_is_predicted_before_anyone_went_through() -> None:
