@@ -316,8 +316,8 @@ def print_summary(results: dict[str, dict[str, CellScore]], variants: list[str])
         mean = sum(c for c, _ in covered) / len(covered)
         print(
             f"  predicted wait given in {100 * mean:.0f} % of windows on average "
-            f"(fewest: {100 * low:.0f} % in {where}); none until the till is seen serving "
-            "someone while another waits"
+            f"(fewest: {100 * low:.0f} % in {where}); none until the till's pace is known, "
+            "unless the lane is empty"
         )
     print("\n== worst cell per measure (absolute error)")
     heads = ["visits", "dwell50", "wait", "pred", "fps min", "fps mean"]

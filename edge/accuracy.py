@@ -21,7 +21,7 @@ import numpy as np
 
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detectors import make_detector
-from peakend.edge.estimators import QueueWindow
+from peakend.edge.estimators import QueueEstimator, QueueWindow
 from peakend.edge.pipeline import Pipeline, Result, ZoneStage
 from peakend.edge.scenes import Scene
 from peakend.edge.tracker import Lost, Observation
@@ -127,9 +127,11 @@ class SceneScore:
     stage_ms: dict[str, float] = field(default_factory=dict)
 
 
-def reference(scene: Scene, config: EdgeConfig) -> list[Result]:
+def reference(
+    scene: Scene, config: EdgeConfig, estimator: type[QueueEstimator] = QueueEstimator
+) -> list[Result]:
     """Visits and queue windows computed from the exact floor points."""
-    stage = ZoneStage(config)
+    stage = ZoneStage(config, estimator=estimator)
     paths = scene.paths_px()
     by_frame: dict[int, list[Observation]] = {}
     last_frame: dict[int, tuple[float, float, float]] = {}
@@ -231,13 +233,8 @@ def score_zone(
         if ref_errors:
             score.predicted_mae_reference = statistics.fmean(ref_errors)
             score.predicted_mean_true_reference = statistics.fmean(ref_truths)
-        joins = sorted((v.enter, v.wait_s) for v in tv if v.wait_s is not None)
-        nxt = {
-            w.end: wait
-            for w in gw
-            if (wait := next((x for enter, x in joins if enter >= w.end), None)) is not None
-        }
-        next_errors, next_truths = _predicted_errors(gw, nxt)
+        following = next_shopper_waits(tv, [w.end for w in gw])
+        next_errors, next_truths = _predicted_errors(gw, following)
         if next_errors:
             score.predicted_mae_next = statistics.fmean(next_errors)
             score.predicted_mean_next = statistics.fmean(next_truths)
@@ -258,11 +255,12 @@ def joining_waits(
     and was served. If ``n`` had to wait (their wait is longer than the quickest walk through
     the empty lane by more than ``WALK_SPREAD_S``), someone joining at ``t`` stands where
     ``n`` stood, with the same people and the same till ahead: the till calls them when it
-    called ``n``. Otherwise the lane and the till were free by the time ``n`` came; someone
-    joining at ``t`` waits for the till to finish with whoever it called last, or for their
-    own walk, whichever is longer. When the till finished is known (``till_done``, from a
-    simulation) it is used; otherwise it is the till's median pace after that call, bounded
-    by ``n``'s call. Moments after the last shopper who joined have no truth.
+    called ``n``. Otherwise the lane was free by the time ``n`` came, and someone joining at
+    ``t`` waits for the till to finish with whoever it called last (``till_done``, the
+    moments the till finished with someone, which a simulation knows; the till calls the
+    next as long after finishing as it did for those who waited) or for their own walk,
+    whichever is longer. Without ``till_done`` such moments, and moments after the last
+    shopper who joined, have no truth.
 
     (The wait of ``n`` themselves is not the truth: ``n`` may arrive a minute later, into a
     line that has moved.)
@@ -281,15 +279,15 @@ def joining_waits(
         earlier = [c for c in calls if c < call]
         return earlier[-1] if earlier else None
 
-    paces, lags = [], []
+    def finished_between(start: float, end: float) -> float | None:
+        return next((d for d in done if start <= d <= end), None)
+
+    lags = []
     for enter, call in served:
         before = call_before(call)
-        if before is not None and waited(enter, call):
-            paces.append(call - max(before, enter))
-            finished = [d for d in done if before <= d <= call]
-            if finished:
-                lags.append(call - finished[-1])  # from the till's call to the line
-    pace = statistics.median(paces) if paces else 0.0
+        finished = None if before is None else finished_between(before, call)
+        if finished is not None and waited(enter, call):
+            lags.append(call - finished)  # from the till finishing to the next one's crossing
     lag = statistics.median(lags) if lags else 0.0
     out: dict[float, float] = {}
     for t in moments:
@@ -302,11 +300,22 @@ def joining_waits(
             continue
         before = call_before(call)
         if before is None:
-            free = t
-        else:
-            finished = [d for d in done if before <= d <= call]
-            free = min(finished[0] + lag if finished else before + pace, call)
-        out[t] = max(free - t, call - enter)
+            out[t] = call - enter  # nobody was ever at the till: the walk
+            continue
+        finished = finished_between(before, call)
+        if finished is not None:
+            out[t] = max(min(finished + lag, call) - t, call - enter)
+    return out
+
+
+def next_shopper_waits(visits: list[Visit], moments: list[float]) -> dict[float, float]:
+    """The own wait of the first shopper who joined at or after each moment and was served."""
+    joins = sorted((v.enter, v.wait_s) for v in visits if v.wait_s is not None)
+    out = {}
+    for t in moments:
+        wait = next((w for enter, w in joins if enter >= t), None)
+        if wait is not None:
+            out[t] = wait
     return out
 
 

@@ -5,29 +5,31 @@ counting only visits whose track entered the zone from outside (a track born mid
 a break under-measures). It is the truth about people who joined a while ago.
 
 Predicted wait for someone joining now: the time until the till calls them. Ahead of them are
-the ``L_now`` people in the zone, each taking the till's pace ``S`` from one call to the next,
-and whoever the till serves now, who still needs their residual time ``R``:
-``W = R + L_now * S``, and never less than the quickest wait measured lately (walking through
-an empty lane takes a second or two, not nothing).
+the ``L_now`` people waiting in the zone (not whoever just crossed the exit line), each taking
+the till's pace ``S`` from one call to the next, and whoever the till serves now, who still
+needs their residual time ``R``: ``W = R + L_now * S``, and never less than the quickest wait
+measured lately (walking through an empty lane takes a second or two, not nothing).
 
-``S`` is the median gap between consecutive exit-line crossings while the zone never emptied
-in between (an idle till or a walk-in would count as service otherwise). ``R`` is what the
-gaps seen so far say is left, given the time ``a`` since the last crossing: the median of
-``g - a`` over the gaps ``g`` longer than ``a`` (none longer: the till is probably idle).
-Crossings are counted by whatever track crosses the line, so a track broken mid-queue costs
-nothing here, and medians shrug off the odd double crossing or missed one.
+``S`` is the median gap between consecutive exit-line crossings that were one service: the
+zone never emptied in between, or whoever came into the emptied lane stood there longer than
+twice the quickest walk (so the till was still busy when they came). Other gaps hold idle
+time or a walk-in. ``R`` is what the gaps say is left, given the time ``a`` since the last
+crossing: the median of ``g - a`` over the gaps ``g`` longer than ``a`` (none longer: the
+till is probably idle). Crossings are counted by whatever track crosses the line, so a track
+broken mid-queue costs nothing here, and medians shrug off the odd double or missed crossing.
 
-Until the till has been seen serving someone while another waited, its pace is unknown and
-the prediction says so (``None``) rather than guess, unless the lane is empty. The last gaps
-are kept past the horizon, so a quiet spell does not forget the pace.
+Until anyone has gone through the lane the prediction is ``None`` (Little's law said 0 for an
+empty lane), and until a gap of service is known it is ``None`` unless the lane is empty.
+The latest gaps are kept past the horizon, so a quiet spell does not forget the pace.
 
-Before this, Little's law shipped (``L_now`` over the crossings per busy second, leaning on
-the measured waits for the first crossings). It has no residual term and predicts no wait
-at all for an empty lane. Fed the perfect tracks of 40 random 180-s simulated queues and
-scored against the wait of someone joining at the window's end (edge/accuracy.py), it was
-off by a median 40 % of the mean on the windows this predictor speaks for (81 % of them),
-this one by 33 % (13 of 40 scenes within 25 %, against 7); on 20 scenes of 600 s, 29 % and
-26 %, with 95 % of windows predicted. bench/edge_robustness.py prints the camera's figures.
+Little's law shipped before (``L_now`` over the crossings per busy second, leaning on the
+measured waits for the first crossings): it has no residual term and predicts no wait for
+an empty lane. bench/predicted_wait.py runs both on perfect tracks of random simulated
+queues, scored against the wait of someone joining at the window's end: over 40 scenes of
+180 s this one is off by a median 35.4 % of the mean (12 scenes within 25 %, 91 % of windows
+predicted), Little's law by 49.2 % on the same windows (4 scenes); over 20 scenes of 600 s,
+24.2 % (10 scenes, 98 % of windows) against 31.6 % (6). bench/edge_robustness.py prints the
+camera's figures.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import statistics
 from collections import deque
 from dataclasses import dataclass
 
-# Gaps kept when none is within the horizon: the till's pace outlives a quiet spell.
+# Gaps kept past the horizon (the latest ones), used when none is within it: the till's pace
+# outlives a quiet spell.
 KEEP_GAPS = 12
 
 
@@ -79,7 +82,7 @@ class QueueEstimator:
         self._departures = 0
         self._crossings: deque[tuple[float, float, bool]] = deque()  # t, wait, intact
         self._gaps: deque[tuple[float, float]] = deque()  # crossing time, gap to the one before
-        self._last_crossing: float | None = None
+        self._calls: deque[float] = deque(maxlen=KEEP_GAPS)  # latest crossings, past the horizon
         self._emptied_at = float("-inf")  # last sample with nobody in the zone
 
     def sample(self, t: float, length: int) -> list[QueueWindow]:
@@ -101,13 +104,15 @@ class QueueEstimator:
     def departure(self, t: float, wait_s: float, intact: bool) -> None:
         self._departures += 1
         self._crossings.append((t, wait_s, intact))
-        if self._last_crossing is not None and self._served_back_to_back(t):
-            self._gaps.append((t, t - self._last_crossing))
-        self._last_crossing = t
+        before = self._calls[-1] if self._calls else None
+        if before is not None and t > before and self._served_back_to_back(before, t):
+            self._gaps.append((t, t - before))
+        if before is None or t > before:
+            self._calls.append(t)
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _served_back_to_back(self, t: float) -> bool:
+    def _served_back_to_back(self, before: float, t: float) -> bool:
         """Whether the till called this one as soon as it was done with the one before.
 
         So it was if someone waited all along since the last call; or, when the lane emptied
@@ -115,11 +120,14 @@ class QueueEstimator:
         through the lane: they stood there while the till finished. Otherwise the gap holds
         idle time or a walk-in, not a service.
         """
-        assert self._last_crossing is not None
-        if self._emptied_at < self._last_crossing:
+        if self._emptied_at < before:
             return True
-        walks = [w for c, w, ok in self._crossings if ok and c < t]
-        return bool(walks) and t - self._emptied_at > 2.0 * min(walks)
+        walk = self._quickest(t)
+        return walk is not None and t - self._emptied_at > 2.0 * walk
+
+    def _quickest(self, now: float) -> float | None:
+        """The quickest measured wait lately: about a walk through the empty lane."""
+        return min((w for c, w, ok in self._crossings if ok and c <= now), default=None)
 
     def _integrate(self, t: float) -> None:
         if self._last is not None:
@@ -156,20 +164,19 @@ class QueueEstimator:
 
     def predict(self, now: float, length_now: float) -> tuple[float | None, float | None]:
         """(median measured wait, predicted wait for someone joining now)."""
-        crossings = [c for c in self._crossings if c[0] <= now]
-        intact = [w for _, w, ok in crossings if ok]
+        intact = [w for c, w, ok in self._crossings if ok and c <= now]
         measured = statistics.median(intact) if intact else None
-        if not crossings and self._last_crossing is None:
+        # The last call at or before now (a crossing of this very frame may come after it).
+        last = max((c for c in self._calls if c <= now), default=None)
+        if last is None:
             return measured, None  # nobody seen through the lane yet: no pace, no walk time
-        quickest = min(intact) if intact else 0.0
+        quickest = self._quickest(now) or 0.0
         known = [(t, g) for t, g in self._gaps if t <= now]
         recent = [g for t, g in known if t >= now - self.horizon_s]
         gaps = recent or [g for _, g in known]
         if not gaps:
             return measured, (quickest if length_now < 0.5 else None)
         pace = statistics.median(gaps)
-        last = max((t for t, _, _ in crossings), default=self._last_crossing)
-        since = now - last if last is not None else 0.0
-        longer = [g - since for g in gaps if g > since]
+        longer = [g - (now - last) for g in gaps if g > now - last]
         residual = statistics.median(longer) if longer else 0.0
         return measured, max(residual + length_now * pace, quickest)

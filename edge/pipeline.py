@@ -41,6 +41,7 @@ class ZoneStage:
         t0: float = 0.0,
         relink_px: float | Callable[[float], float] | None = None,
         tracked: bool = False,
+        estimator: type[QueueEstimator] = QueueEstimator,
     ) -> None:
         if relink_px is None:
             gate = config.tracker.max_distance_px
@@ -50,7 +51,7 @@ class ZoneStage:
             for z in config.zones
         ]
         self.queues = {
-            z.name: QueueEstimator(
+            z.name: estimator(
                 z.name, window_s=config.queue.window_s, horizon_s=config.queue.horizon_s, t0=t0
             )
             for z in config.zones
@@ -69,7 +70,7 @@ class ZoneStage:
             results += self._route(watcher, events)
             queue = self.queues.get(watcher.name)
             if queue is not None:
-                results += queue.sample(t, watcher.occupancy)
+                results += queue.sample(t, watcher.waiting)
         return results
 
     def close(self, t: float) -> list[Result]:

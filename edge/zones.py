@@ -122,6 +122,20 @@ class ZoneWatcher:
         """People counted inside right now (coasting tracks and pending relinks included)."""
         return sum(1 for s in self.states.values() if s.inside) + len(self.orphans)
 
+    @property
+    def waiting(self) -> int:
+        """People inside who have not crossed the exit line: the queue ahead of a newcomer.
+
+        Whoever crossed stays inside for a moment while the zone makes sure they left; they
+        are at the till, not in the line.
+        """
+        inside = sum(
+            1
+            for s in self.states.values()
+            if s.inside and (s.visit is None or s.visit.crossed_at is None)
+        )
+        return inside + sum(1 for o in self.orphans if o.visit.crossed_at is None)
+
     def observe(self, obs: Observation) -> list[Event]:
         events: list[Event] = []
         raw = bool(geometry.inside(np.array([[obs.x, obs.y]]), self.polygon)[0])

@@ -80,30 +80,31 @@ def _visit(enter: float, wait: float | None, track: int = 1) -> Visit:
 
 
 # Shoppers (enter, wait): a walk through the empty lane takes 1 s. B and C queue behind A and
-# each other; D and E find the lane empty. The till finished with A, B and C at these moments.
+# each other; D and E find the lane empty. The till finished with A, B, C and D at these
+# moments, and called B and C 0.2 s after finishing with the one before.
 LINE = [_visit(0, 1.0), _visit(2, 11.0), _visit(5, 20.0), _visit(30, 1.0), _visit(60, 1.0)]
-DONE = [12.8, 24.8, 30.5]
+DONE = [12.8, 24.8, 30.5, 42.0]
+MOMENTS = [3.0, 26.0, 35.0, 50.0, 61.5]
 
 
 def test_joining_wait_behind_a_line_is_when_the_next_shopper_was_called() -> None:
-    waits = accuracy.joining_waits([*LINE, _visit(4, None, track=9)], [3.0, 26.0, 50.0, 61.5])
+    waits = accuracy.joining_waits([*LINE, _visit(4, None, track=9)], MOMENTS, till_done=DONE)
     # At 3 s, C (who joined next) stood behind A and B: joining at 3 s means C's place.
     assert waits[3.0] == pytest.approx(25.0 - 3.0)
-    # At 26 s the lane is empty but the till serves C, called at 25 s: it takes the till's
-    # median pace (11 and 12 s) to finish, then the walk.
-    assert waits[26.0] == pytest.approx(31.0 - 26.0)
-    # At 50 s the till is idle: the walk alone. After the last shopper there is no truth.
-    assert waits[50.0] == pytest.approx(1.0)
-    assert 61.5 not in waits
-    # The passer-by who never crossed the line (no wait) changes nothing.
-    assert waits == accuracy.joining_waits(LINE, [3.0, 26.0, 50.0, 61.5])
-
-
-def test_joining_wait_uses_when_the_till_finished_where_it_is_known() -> None:
-    waits = accuracy.joining_waits(LINE, [3.0, 26.0], till_done=DONE)
-    assert waits[3.0] == pytest.approx(22.0)  # unchanged: C's call says it all
-    # The till finished with C at 30.5 s and calls 0.2 s after finishing (B and C show it).
+    # At 26 s the lane is empty but the till serves C until 30.5 s, and calls 0.2 s later.
     assert waits[26.0] == pytest.approx(30.7 - 26.0)
+    # At 35 s the till serves D until 42 s; at 50 s it is idle: the walk alone.
+    assert waits[35.0] == pytest.approx(42.2 - 35.0)
+    assert waits[50.0] == pytest.approx(1.0)
+    assert 61.5 not in waits  # nobody joined after it
+    # The passer-by who never crossed the line (no wait) changes nothing.
+    assert waits == accuracy.joining_waits(LINE, MOMENTS, till_done=DONE)
+
+
+def test_without_the_tills_finish_times_only_the_next_shoppers_place_is_truth() -> None:
+    # Guessing when the till finished would score a predictor against a predictor.
+    waits = accuracy.joining_waits(LINE, MOMENTS)
+    assert waits == {3.0: pytest.approx(22.0)}
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,23 @@ def test_a_double_crossing_or_a_missed_one_does_not_move_the_pace() -> None:
                 q.departure(c, 40.0, True)
         q.sample(t, 3)
     assert q.predict(172.5, 3.0)[1] == pytest.approx(7.5 + 3 * 15.0)
+
+
+def test_a_crossing_after_the_window_closed_does_not_count_for_it() -> None:
+    # The zones report a crossing before the frame's sample closes the windows that ended
+    # earlier: after a quiet spell, those windows must not see a call from their future.
+    q = steady_queue(intact=True)
+    for i in range(3001, 9191):
+        q.sample(i / 10, 0)
+    q.departure(921.0, 2.0, True)  # walked through the empty lane
+    windows = q.sample(925.0, 0)
+    assert [w.end for w in windows] == [920.0]
+    assert windows[0].wait_s == pytest.approx(0.0)  # an idle till, an empty lane
+    assert q.predict(921.0, 0.0)[1] == pytest.approx(15.0)  # called just now: a service left
+
+
+def test_crossings_out_of_order_make_no_negative_gap() -> None:
+    q = steady_queue(intact=True)
+    q.departure(300.5, 60.0, True)
+    q.departure(300.4, 60.0, True)  # two in one frame, handed over out of order
+    assert all(g > 0 for _, g in q._gaps)

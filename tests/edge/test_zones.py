@@ -185,3 +185,14 @@ def test_a_track_that_walked_out_of_the_picture_ends_its_visit_there() -> None:
     assert w.occupancy == 0
     events = walk(w, 2, line(5.5, 8, (112, 130), (250, 130)))
     assert [type(e) for e in events] == [Arrival]
+
+
+def test_whoever_crossed_the_exit_line_no_longer_waits_though_still_counted_inside() -> None:
+    w = ZoneWatcher(QUEUE)
+    walk(w, 1, line(0, 3, (53, 150), (380, 150)))  # at the head of the line
+    walk(w, 2, line(0, 3, (53, 170), (300, 170)))  # behind them
+    assert w.occupancy == 2 and w.waiting == 2
+    events = walk(w, 1, line(3.1, 3.5, (380, 150), (420, 150)))  # called: over the line
+    assert any(isinstance(e, Crossing) for e in events)
+    # The zone holds them a moment to be sure they left; the line ahead of a newcomer is one.
+    assert w.occupancy == 2 and w.waiting == 1
