@@ -62,33 +62,23 @@ class ZoneScore:
 
     @property
     def wait_relative(self) -> float | None:
-        if self.wait_mae is None or not self.wait_mean_true:
-            return None
-        return self.wait_mae / self.wait_mean_true
+        return _ratio(self.wait_mae, self.wait_mean_true)
 
     @property
     def predicted_relative(self) -> float | None:
-        if self.predicted_mae is None or not self.predicted_mean_true:
-            return None
-        return self.predicted_mae / self.predicted_mean_true
+        return _ratio(self.predicted_mae, self.predicted_mean_true)
 
     @property
     def predicted_reference_relative(self) -> float | None:
-        if self.predicted_mae_reference is None or not self.predicted_mean_true_reference:
-            return None
-        return self.predicted_mae_reference / self.predicted_mean_true_reference
+        return _ratio(self.predicted_mae_reference, self.predicted_mean_true_reference)
 
     @property
     def predicted_next_relative(self) -> float | None:
-        if self.predicted_mae_next is None or not self.predicted_mean_next:
-            return None
-        return self.predicted_mae_next / self.predicted_mean_next
+        return _ratio(self.predicted_mae_next, self.predicted_mean_next)
 
     @property
     def predicted_coverage(self) -> float | None:
-        if not self.predicted_windows:
-            return None
-        return self.predicted_scored / self.predicted_windows
+        return _ratio(self.predicted_scored, self.predicted_windows)
 
     def dwell_error(self, which: str) -> float | None:
         true = getattr(self, f"dwell_{which}_true")
@@ -329,6 +319,10 @@ def _predicted_errors(
         errors.append(abs(w.wait_s - truth[w.end]))
         truths.append(truth[w.end])
     return errors, truths
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    return None if part is None or not whole else part / whole
 
 
 def _pct(values: list[float], q: float) -> float | None:
