@@ -56,6 +56,7 @@ class LittlesLaw(QueueEstimator):
         super()._integrate(t)
 
     def predict(self, now: float, length_now: float) -> tuple[float | None, float | None]:
+        # Called once per window, from _close (as the old code was): it books the window.
         measured, _ = super().predict(now, length_now)
         horizon_start = now - self.horizon_s
         self._windows.append((now, self._window_length(now), self._busy_s))
@@ -74,10 +75,6 @@ class LittlesLaw(QueueEstimator):
         scaled = measured * (length_now + 1.0) / (past + 1.0)
         weight = len(crossings) / LITTLE_MIN_CROSSINGS
         return measured, weight * little + (1.0 - weight) * scaled
-
-    def _window_length(self, end: float) -> float:
-        span = end - self._window_start
-        return self._area / span if span > 0 else 0.0
 
 
 def run(spec: SceneSpec) -> dict[str, dict[str, float | None]]:

@@ -211,15 +211,15 @@ def score_zone(
         score.length_mae = (
             statistics.fmean(abs(a.length - b.length) for a, b in pairs) if pairs else None
         )
-        joining = joining_waits(tv, [w.end for w in gw], till_done)
-        score.predicted_windows = len(joining)
+        # One truth for both window sets: a moment's truth depends on the visits alone.
+        joining = joining_waits(tv, sorted({w.end for w in gw} | {w.end for w in tw}), till_done)
+        score.predicted_windows = sum(w.end in joining for w in gw)
         errors, truths = _predicted_errors(gw, joining)
         score.predicted_scored = len(errors)
         if errors:
             score.predicted_mae = statistics.fmean(errors)
             score.predicted_mean_true = statistics.fmean(truths)
-        ref_truth = joining_waits(tv, [w.end for w in tw], till_done)
-        ref_errors, ref_truths = _predicted_errors(tw, ref_truth)
+        ref_errors, ref_truths = _predicted_errors(tw, joining)
         if ref_errors:
             score.predicted_mae_reference = statistics.fmean(ref_errors)
             score.predicted_mean_true_reference = statistics.fmean(ref_truths)

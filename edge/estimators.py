@@ -137,9 +137,13 @@ class QueueEstimator:
                 self._area += last_len * (t - start)
             self._last = (t, last_len)
 
-    def _close(self, end: float, length_now: int) -> QueueWindow:
+    def _window_length(self, end: float) -> float:
+        """The time-weighted mean length of the window that ends at ``end``."""
         span = end - self._window_start
-        length = self._area / span if span > 0 else 0.0
+        return self._area / span if span > 0 else 0.0
+
+    def _close(self, end: float, length_now: int) -> QueueWindow:
+        length = self._window_length(end)
         horizon_start = end - self.horizon_s
         while self._crossings and self._crossings[0][0] < horizon_start:
             self._crossings.popleft()
