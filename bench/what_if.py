@@ -1,0 +1,84 @@
+"""What-if queue predictors: the shipped one, told what the lane's footage cannot tell it.
+
+Neither can ship. They say where the predicted wait's error lies (bench/predicted_wait.py,
+bench/edge_robustness.py):
+- ``till_seen``: told each moment the till finishes with a shopper, as it happens (a camera
+  that watched the till perfectly): the pace from every service, the first included, and
+  whether the till is busy or idle;
+- ``pace_known``: told the till's median pace over the whole scene (``scene_pace``, from the
+  true visits) from the start, the future included.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from peakend.edge import accuracy
+from peakend.edge.estimators import QueueEstimator
+from peakend.edge.zones import Visit
+
+
+def till_seen(done: list[float]) -> type[QueueEstimator]:
+    """The shipped predictor, also told each moment the till finishes, as it happens."""
+
+    class TillSeen(QueueEstimator):
+        def predict(self, now: float, length_now: float) -> tuple[float | None, float | None]:
+            measured, shipped = super().predict(now, length_now)
+            calls = sorted(c for c in self._calls if c <= now)
+            seen = [d for d in done if d <= now]
+            if not calls:
+                return measured, None
+            # One service: from a call to the till's next finish. The next call follows a
+            # finish by a lag (the head steps up) when someone was waiting.
+            services = [
+                next(d for d in seen if d > c) - c for c in calls if any(d > c for d in seen)
+            ]
+            # The lag from a finish to the next call, where that call came back to back.
+            lags = [
+                t - max(d for d in seen if d <= t)
+                for t, _ in self._gaps
+                if t <= now and any(d <= t for d in seen)
+            ]
+            lag = statistics.median(lags) if lags else 0.0
+            busy = not any(d > calls[-1] for d in seen)
+            quickest = self._quickest(now) or 0.0
+            if not services:
+                return measured, (quickest if length_now < 0.5 and not busy else shipped)
+            pace = statistics.median(services) + lag
+            since = now - calls[-1]
+            longer = [s - since for s in services if s > since]
+            residual = (statistics.median(longer) if longer else 0.0) + lag if busy else 0.0
+            return measured, max(residual + length_now * pace, quickest)
+
+    return TillSeen
+
+
+def pace_known(pace: float) -> type[QueueEstimator]:
+    """The shipped predictor, told the till's pace over the whole scene from the start."""
+
+    class PaceKnown(QueueEstimator):
+        def predict(self, now: float, length_now: float) -> tuple[float | None, float | None]:
+            measured, _ = super().predict(now, length_now)
+            last = max((c for c in self._calls if c <= now), default=None)
+            if last is None:
+                return measured, None
+            known = [g for t, g in self._gaps if t <= now] or [pace]
+            longer = [g - (now - last) for g in known if g > now - last]
+            residual = statistics.median(longer) if longer else 0.0
+            return measured, max(residual + length_now * pace, self._quickest(now) or 0.0)
+
+    return PaceKnown
+
+
+def scene_pace(visits: list[Visit]) -> float | None:
+    """The median gap between calls of shoppers who had to wait: the till's pace."""
+    served = sorted((v.enter, v.enter + v.wait_s) for v in visits if v.wait_s is not None)
+    if not served:
+        return None
+    walk = min(call - enter for enter, call in served)
+    gaps = [
+        call - before
+        for (enter, call), (_, before) in zip(served[1:], served[:-1], strict=True)
+        if call - enter > walk + accuracy.WALK_SPREAD_S and call > before
+    ]
+    return statistics.median(gaps) if gaps else None
