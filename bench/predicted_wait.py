@@ -20,7 +20,10 @@ from outside the lane's footage):
   camera that watched the till perfectly): the pace from every service, the first included,
   and whether the till is busy or idle right now;
 - ``pace known``: the shipped predictor, told the till's median pace over the whole scene
-  from the start (the future included).
+  from the start (the future included); scenes where nobody waited have no pace and are
+  left out of its figures.
+Each what-if's "both predict" rows are on the windows the shipped predictor predicts too:
+the fair comparison with it.
 If seeing the till changes little and knowing the pace in advance changes much, the error is
 the time it takes to learn a pace from the few services of the first minutes.
 """
@@ -91,28 +94,28 @@ class LittlesLaw(QueueEstimator):
 PREDICTORS = ("shipped", "little", "till seen", "pace known")
 
 
+def predictions(
+    scene: scenes.Scene, config: EdgeConfig, estimator: type[QueueEstimator]
+) -> tuple[dict[float, float | None], list[Visit]]:
+    """Each checkout window's predicted wait by its end, and the checkout's visits."""
+    results = accuracy.reference(scene, config, estimator)
+    windows = [r for r in results if isinstance(r, QueueWindow) and r.zone == "checkout"]
+    visits = [r for r in results if isinstance(r, Visit) and r.zone == "checkout"]
+    return {w.end: w.wait_s for w in windows}, visits
+
+
 def run(spec: SceneSpec) -> dict[str, dict[str, float | None]]:
     scene = scenes.build(spec)
     config = EdgeConfig.model_validate(scene.config())
     predicted: dict[str, dict[float, float | None]] = {}
-    visits: list[Visit] = []
-    estimators: dict[str, type[QueueEstimator]] = {
-        "shipped": QueueEstimator,
-        "little": LittlesLaw,
-        "till seen": till_seen(sorted(scene.facts.done)),
-    }
-    for name, estimator in estimators.items():
-        results = accuracy.reference(scene, config, estimator)
-        windows = [r for r in results if isinstance(r, QueueWindow) and r.zone == "checkout"]
-        predicted[name] = {w.end: w.wait_s for w in windows}
-        visits = [r for r in results if isinstance(r, Visit) and r.zone == "checkout"]
+    predicted["shipped"], visits = predictions(scene, config, QueueEstimator)
+    predicted["little"], _ = predictions(scene, config, LittlesLaw)
+    predicted["till seen"], _ = predictions(scene, config, till_seen(sorted(scene.facts.done)))
     pace = scene_pace(visits)
+    # No pace where nobody waited: the scene is left out of this what-if's figures.
+    predicted["pace known"] = {}
     if pace is not None:
-        results = accuracy.reference(scene, config, pace_known(pace))
-        windows = [r for r in results if isinstance(r, QueueWindow) and r.zone == "checkout"]
-        predicted["pace known"] = {w.end: w.wait_s for w in windows}
-    else:
-        predicted["pace known"] = {}
+        predicted["pace known"], _ = predictions(scene, config, pace_known(pace))
     moments = list(predicted["shipped"])
     joining = accuracy.joining_waits(visits, moments, scene.facts.done)
     following = accuracy.next_shopper_waits(visits, moments)

@@ -4,7 +4,7 @@ Neither can ship. They say where the predicted wait's error lies (bench/predicte
 bench/edge_robustness.py):
 - ``till_seen``: told each moment the till finishes with a shopper, as it happens (a camera
   that watched the till perfectly): the pace from every service, the first included, and
-  whether the till is busy or idle;
+  whether the till is busy or idle; until it has seen a finish, the shipped prediction;
 - ``pace_known``: told the till's median pace over the whole scene (``scene_pace``, from the
   true visits) from the start, the future included.
 """
@@ -12,6 +12,7 @@ bench/edge_robustness.py):
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 from peakend.edge import accuracy
 from peakend.edge.estimators import QueueEstimator
@@ -22,9 +23,17 @@ def till_seen(done: list[float]) -> type[QueueEstimator]:
     """The shipped predictor, also told each moment the till finishes, as it happens."""
 
     class TillSeen(QueueEstimator):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._every_call: list[float] = []  # the shipped one keeps the latest few only
+
+        def departure(self, t: float, wait_s: float, intact: bool) -> None:
+            super().departure(t, wait_s, intact)
+            self._every_call.append(t)
+
         def predict(self, now: float, length_now: float) -> tuple[float | None, float | None]:
             measured, shipped = super().predict(now, length_now)
-            calls = sorted(c for c in self._calls if c <= now)
+            calls = sorted(c for c in self._every_call if c <= now)
             seen = [d for d in done if d <= now]
             if not calls:
                 return measured, None
@@ -33,6 +42,8 @@ def till_seen(done: list[float]) -> type[QueueEstimator]:
             services = [
                 next(d for d in seen if d > c) - c for c in calls if any(d > c for d in seen)
             ]
+            if not services:
+                return measured, shipped  # no finish seen yet: nothing more than the lane's
             # The lag from a finish to the next call, where that call came back to back.
             lags = [
                 t - max(d for d in seen if d <= t)
@@ -40,21 +51,24 @@ def till_seen(done: list[float]) -> type[QueueEstimator]:
                 if t <= now and any(d <= t for d in seen)
             ]
             lag = statistics.median(lags) if lags else 0.0
-            busy = not any(d > calls[-1] for d in seen)
-            quickest = self._quickest(now) or 0.0
-            if not services:
-                return measured, (quickest if length_now < 0.5 and not busy else shipped)
             pace = statistics.median(services) + lag
-            since = now - calls[-1]
-            longer = [s - since for s in services if s > since]
-            residual = (statistics.median(longer) if longer else 0.0) + lag if busy else 0.0
-            return measured, max(residual + length_now * pace, quickest)
+            residual = 0.0
+            if not any(d > calls[-1] for d in seen):  # busy with whoever was called last
+                since = now - calls[-1]
+                longer = [s - since for s in services if s > since]
+                residual = (statistics.median(longer) if longer else 0.0) + lag
+            return measured, max(residual + length_now * pace, self._quickest(now) or 0.0)
 
     return TillSeen
 
 
 def pace_known(pace: float) -> type[QueueEstimator]:
-    """The shipped predictor, told the till's pace over the whole scene from the start."""
+    """The shipped predictor, told the till's pace over the whole scene from the start.
+
+    Its residual still comes from the gaps seen so far, as the shipped one's does (the known
+    pace stands in for them until there is one), so it is an upper bound on what knowing the
+    pace is worth, not the least error any predictor could reach.
+    """
 
     class PaceKnown(QueueEstimator):
         def predict(self, now: float, length_now: float) -> tuple[float | None, float | None]:
@@ -62,8 +76,10 @@ def pace_known(pace: float) -> type[QueueEstimator]:
             last = max((c for c in self._calls if c <= now), default=None)
             if last is None:
                 return measured, None
-            known = [g for t, g in self._gaps if t <= now] or [pace]
-            longer = [g - (now - last) for g in known if g > now - last]
+            known = [(t, g) for t, g in self._gaps if t <= now]
+            recent = [g for t, g in known if t >= now - self.horizon_s]
+            gaps = recent or [g for _, g in known] or [pace]
+            longer = [g - (now - last) for g in gaps if g > now - last]
             residual = statistics.median(longer) if longer else 0.0
             return measured, max(residual + length_now * pace, self._quickest(now) or 0.0)
 
@@ -71,7 +87,12 @@ def pace_known(pace: float) -> type[QueueEstimator]:
 
 
 def scene_pace(visits: list[Visit]) -> float | None:
-    """The median gap between calls of shoppers who had to wait: the till's pace."""
+    """The median gap between calls of shoppers who had to wait: the till's pace.
+
+    From the true visits, with the rule of the truth (accuracy.joining_waits: a shopper waited
+    when their wait is longer than the quickest walk by ``WALK_SPREAD_S``), not the shipped
+    estimator's, which sees only the lane as it goes.
+    """
     served = sorted((v.enter, v.enter + v.wait_s) for v in visits if v.wait_s is not None)
     if not served:
         return None

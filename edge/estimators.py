@@ -29,9 +29,10 @@ queues, scored against the wait of someone joining at the window's end: over 40 
 180 s this one is off by a median 35.4 % of the mean (12 scenes within 25 %, 91 % of windows
 predicted), Little's law by 49.2 % on the same windows (4 scenes); over 20 scenes of 600 s,
 24.2 % (10 scenes, 98 % of windows) against 31.6 % (6). Told the till's pace over the whole
-scene from the start (a what-if, bench/what_if.py) it would be 26.1 % and 18.3 %: learning the
-pace from the first few services costs about 9 and 6 points; the rest is the randomness of the
-services ahead. bench/edge_robustness.py prints the camera's figures.
+scene from the start (a what-if, bench/what_if.py) it would be 25.9 % and 18.4 % on the same
+windows: learning the pace from the first few services costs about 9 and 6 points; what a
+known pace leaves is mostly the spread of the services ahead. bench/edge_robustness.py
+prints the camera's figures.
 """
 
 from __future__ import annotations
