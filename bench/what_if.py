@@ -89,17 +89,13 @@ def pace_known(pace: float) -> type[QueueEstimator]:
 def scene_pace(visits: list[Visit]) -> float | None:
     """The median gap between calls of shoppers who had to wait: the till's pace.
 
-    From the true visits, with the rule of the truth (accuracy.joining_waits: a shopper waited
-    when their wait is longer than the quickest walk by ``WALK_SPREAD_S``), not the shipped
-    estimator's, which sees only the lane as it goes.
+    From the true visits, with the truth's rule of who had to wait (accuracy.served_in_order),
+    not the shipped estimator's, which sees only the lane as it goes.
     """
-    served = sorted((v.enter, v.enter + v.wait_s) for v in visits if v.wait_s is not None)
-    if not served:
-        return None
-    walk = min(call - enter for enter, call in served)
+    served = accuracy.served_in_order(visits)
     gaps = [
         call - before
-        for (enter, call), (_, before) in zip(served[1:], served[:-1], strict=True)
-        if call - enter > walk + accuracy.WALK_SPREAD_S and call > before
+        for (_, call, waited), (_, before, _) in zip(served[1:], served[:-1], strict=True)
+        if waited and call > before
     ]
     return statistics.median(gaps) if gaps else None

@@ -255,15 +255,11 @@ def joining_waits(
     (The wait of ``n`` themselves is not the truth: ``n`` may arrive a minute later, into a
     line that has moved.)
     """
-    served = sorted((v.enter, v.enter + v.wait_s) for v in visits if v.wait_s is not None)
+    served = served_in_order(visits)
     if not served:
         return {}
-    calls = sorted(call for _, call in served)
+    calls = sorted(call for _, call, _ in served)
     done = sorted(till_done or [])
-    walk = min(call - enter for enter, call in served)
-
-    def waited(enter: float, call: float) -> bool:
-        return call - enter > walk + WALK_SPREAD_S
 
     def call_before(call: float) -> float | None:
         earlier = [c for c in calls if c < call]
@@ -273,19 +269,19 @@ def joining_waits(
         return next((d for d in done if start <= d <= end), None)
 
     lags = []
-    for enter, call in served:
+    for _, call, waited in served:
         before = call_before(call)
         finished = None if before is None else finished_between(before, call)
-        if finished is not None and waited(enter, call):
+        if finished is not None and waited:
             lags.append(call - finished)  # from the till finishing to the next one's crossing
     lag = statistics.median(lags) if lags else 0.0
     out: dict[float, float] = {}
     for t in moments:
-        nxt = next(((e, c) for e, c in served if e >= t), None)
+        nxt = next((row for row in served if row[0] >= t), None)
         if nxt is None:
             continue
-        enter, call = nxt
-        if waited(enter, call):
+        enter, call, waited = nxt
+        if waited:
             out[t] = call - t
             continue
         before = call_before(call)
@@ -296,6 +292,19 @@ def joining_waits(
         if finished is not None:
             out[t] = max(min(finished + lag, call) - t, call - enter)
     return out
+
+
+def served_in_order(visits: list[Visit]) -> list[tuple[float, float, bool]]:
+    """(joined, called, had to wait) of everyone served, in the order they joined.
+
+    A shopper had to wait when their wait is longer than the quickest walk through the empty
+    lane by more than ``WALK_SPREAD_S``: they stood behind someone or for the till.
+    """
+    served = sorted((v.enter, v.enter + v.wait_s) for v in visits if v.wait_s is not None)
+    if not served:
+        return []
+    walk = min(call - enter for enter, call in served)
+    return [(enter, call, call - enter > walk + WALK_SPREAD_S) for enter, call in served]
 
 
 def next_shopper_waits(visits: list[Visit], moments: list[float]) -> dict[float, float]:
