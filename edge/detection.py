@@ -17,6 +17,9 @@ class Detection:
     y: float
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     score: float = 1.0
+    # Too little of a person to be someone new, but where someone was a moment ago (a head
+    # alone, the rest the floor's colour): it may only continue a person already followed.
+    weak: bool = False
 
     @classmethod
     def from_box(

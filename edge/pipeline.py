@@ -127,6 +127,9 @@ class Pipeline:
     # wider reaches the next person in a queue. A lost visit is taken over within 1.5 gates.
     GATE_PEOPLE = 1.5
     RELINK_GATES = 1.5
+    # A blob too small to be someone new is still someone the tracker saw this recently,
+    # where it saw them (a few frames lost, say to the shadow step; not a coast).
+    EXPECT_S = 0.5
     # Before anyone was seen: a person as wide as a sixteenth of the frame, the size a camera
     # under a shop's usual ceiling shows (what the fixed default used to be).
     GUESS_SHARE = 1.0 / 16.0
@@ -168,6 +171,18 @@ class Pipeline:
             self._follow_scale()
         assert self.calibrator is not None
         a = time.perf_counter()
+        expect = getattr(self.detector, "expect", None)
+        if expect is not None:
+            # Only the motion detector keeps less of a person than a whole one, where the
+            # tracker saw someone a moment ago (a head alone standing in line). Not where a
+            # track coasts on after its person: a fleck there would keep them on for good.
+            expect(
+                [
+                    (tr.x, tr.y)
+                    for tr in self.tracker.tracks
+                    if tr.confirmed and t - tr.last_seen <= self.EXPECT_S
+                ]
+            )
         detections = self.detector.detect(frame, t)
         b = time.perf_counter()
         blobs = getattr(self.detector, "blobs", None)

@@ -12,7 +12,9 @@ at the edge, it would go on as the next person to walk in beside where they left
 
 Matching is greedy on distance between each track's predicted floor point and each detection,
 within a gate; with a handful of people per frame this gives the same pairs as the Hungarian
-method except in contrived ties, at a fraction of the code.
+method except in contrived ties, at a fraction of the code. Tracks seen in the last frame go
+first (a cascade), and a *weak* detection (a head alone, too little of a person to be someone
+new) may only continue a confirmed person, never start one, as in ByteTrack's second pass.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ class Tracker:
     OUT_SPAN_S = 0.4
     # A sighting this far back inside of the last one is not the person walking out.
     BACK_PERSONS = 0.1
+    # A weak detection (too little of a person to start one) is matched as if it were this
+    # many gates farther than it is.
+    WEAK_GATES = 0.5
 
     def __init__(
         self,
@@ -116,6 +121,8 @@ class Tracker:
         for ti, (px, py) in enumerate(predicted):
             gate = self.gate(py)
             for di, det in enumerate(detections):
+                if det.weak and not self.tracks[ti].confirmed:
+                    continue
                 d = math.hypot(det.x - px, det.y - py)
                 if d <= gate and not self._back_in(self.tracks[ti], leaving[ti], det):
                     track = self.tracks[ti]
@@ -125,7 +132,14 @@ class Tracker:
                     # in, leaving its own track on the empty spot.
                     coasting = self._last_t is not None and track.last_seen < self._last_t
                     # Confirmed tracks win ties, so a flicker never steals a real person.
-                    pairs.append((coasting, d - (0.5 if track.confirmed else 0.0), ti, di))
+                    # A weak detection counts half a gate farther than it is: a whole
+                    # one a little farther on is the person, the weak one a piece left
+                    # behind. Not last of all: a person kept by their head alone would
+                    # then take a neighbour's whole detection whenever the neighbour's
+                    # own track coasted for a frame.
+                    bonus = 0.5 if track.confirmed else 0.0
+                    weak = self.WEAK_GATES * gate if det.weak else 0.0
+                    pairs.append((coasting, d - bonus + weak, ti, di))
         pairs.sort()
         used_t: set[int] = set()
         used_d: set[int] = set()
@@ -175,7 +189,8 @@ class Tracker:
             kept.append(track)
         taken = [self.tracks[ti] for ti in used_t if self.tracks[ti].confirmed]
         for di, det in enumerate(detections):
-            if di not in used_d:
+            # A weak detection is too little of a person to be a newcomer.
+            if di not in used_d and not det.weak:
                 # A second detection right on top of a person already matched is a fragment
                 # of them, not a newcomer: newcomers arrive from an edge or out of a crowd.
                 if any(

@@ -64,7 +64,9 @@ class MotionDetector:
 
     Every size follows the person scale in use (``use_scale``), which the camera learns itself
     (calibration.py): the working resolution, the smallest blob kept, how many people a blob
-    holds, and how close two detections may be before they are one person.
+    holds, and how close two detections may be before they are one person. Told where the
+    tracker has just seen people (``expect``), it keeps less than a person there: a head
+    alone, the rest of them in the floor's colour.
     """
 
     name = "motion"
@@ -103,6 +105,14 @@ class MotionDetector:
     STANDING_S = 1.0
     LEARN_BAND = 64  # working rows the background learns (and sets thresholds) at once
     PEEL_MAX = 40  # people taken out of one blob at most (an oblique view of a crowd)
+    # Overhead, a blob under LEAST of a person's area is nobody new: a piece of someone, a
+    # fleck of light. Down to WEAK it may still be someone the tracker follows, where it last
+    # saw them (expect): someone in clothes of the floor's colour shows their head alone,
+    # about a quarter of a person seen from above. Taken for floor, such a head was learnt
+    # into the background within seconds of standing in line, and the person was gone. The
+    # tracker lets such a weak detection only continue someone, never start anyone.
+    LEAST = 0.3
+    WEAK = 0.15
     # Two feet a tenth of a height above the ground span half a body's width or more.
     FEET_MIN = 0.3
     # Someone whose feet are hidden behind a nearer person counts from this share of a
@@ -135,6 +145,9 @@ class MotionDetector:
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         self._grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
         self.last_mask: np.ndarray | None = None
+        # Where the tracker last saw the people it follows (expect): a blob too small to be
+        # someone new is still one of them there.
+        self._expected: list[tuple[float, float]] = []
         self.blobs: list[Blob] = []  # this frame's blobs, for calibration
         self.view_changed = False  # set for one frame when the view was found to change
 
@@ -241,11 +254,19 @@ class MotionDetector:
                         whole,
                     )
                 )
-            if area < (0.3 * person_area if self.trusted else self.NOISE_AREA):
-                mask[y : y + h, x : x + w][patch] = 0
-                continue
+            weak = False
+            if area < (self.LEAST * person_area if self.trusted else self.NOISE_AREA):
+                weak = self._still_someone(patch, x, y, area, person_area)
+                if not weak:
+                    mask[y : y + h, x : x + w][patch] = 0  # learnt as floor
+                    continue
             if self._is_ghost(small, patch, x, y, t):
                 ghosts.append((x, y, patch))
+                continue
+            if weak:
+                ys, xs = np.nonzero(patch)
+                cx, cy = xs.mean() + x, ys.mean() + y
+                detections.append(self._detection(cx, cy, x, y, x + w, y + h, inv, weak=True))
                 continue
             for detection, part in self._split(patch, x, y, area, person_area, t):
                 # A ghost touching the person who left it merges into one blob; the split
@@ -256,6 +277,7 @@ class MotionDetector:
                     detections.append(detection)
         del labels
         detections = self._merge_fragments(detections)
+        self._expected = []  # told again before the next frame, or nobody is expected
         self.blobs = blobs
         self.last_mask = mask
         self._learn(small, mask, ghosts, t, cast)
@@ -570,7 +592,7 @@ class MotionDetector:
                 rest[top : foot + 1, x1:x2] = False
                 # Someone partly hidden shows less of themselves: their head and shoulders
                 # above the one in front are enough.
-                least = self.HIDDEN_MIN if hidden else 0.3
+                least = self.HIDDEN_MIN if hidden else self.LEAST
                 if int(body.sum()) < least * person_area:
                     continue  # a sliver left beside someone nearer: nobody
                 ys, xs = np.nonzero(body)
@@ -638,7 +660,9 @@ class MotionDetector:
                             max(a.box[3], b.box[3]),
                         )
                         if self.view == "overhead":
-                            merged[i] = Detection((a.x + b.x) / 2, (a.y + b.y) / 2, box)
+                            merged[i] = Detection(
+                                (a.x + b.x) / 2, (a.y + b.y) / 2, box, weak=a.weak and b.weak
+                            )
                         else:
                             merged[i] = Detection.from_box(*box, view=self.view)
                         del merged[j]
@@ -654,12 +678,40 @@ class MotionDetector:
         return self.person.at(row)
 
     def _detection(
-        self, cx: float, cy: float, x1: float, y1: float, x2: float, y2: float, inv: float
+        self,
+        cx: float,
+        cy: float,
+        x1: float,
+        y1: float,
+        x2: float,
+        y2: float,
+        inv: float,
+        *,
+        weak: bool = False,
     ) -> Detection:
         box = (x1 * inv, y1 * inv, x2 * inv, y2 * inv)
         if self.view == "overhead":
-            return Detection((cx + 0.5) * inv, (cy + 0.5) * inv, box)
+            return Detection((cx + 0.5) * inv, (cy + 0.5) * inv, box, weak=weak)
         return Detection.from_box(*box, view=self.view)
+
+    def expect(self, people: list[tuple[float, float]]) -> None:
+        """Where the people followed were last seen (floor points, source-frame pixels), for
+        the next ``detect`` only."""
+        self._expected = people
+
+    def _still_someone(
+        self, patch: np.ndarray, x: int, y: int, area: int, person_area: float
+    ) -> bool:
+        """Overhead: whether a blob too small to be someone new is someone followed, who was
+        last seen within half a person of its middle (and it is not too small for a head)."""
+        least = max(self.WEAK * person_area, self.NOISE_AREA)  # noise at any scale
+        if self.view != "overhead" or not self.trusted or area < least:
+            return False
+        ys, xs = np.nonzero(patch)
+        inv = 1.0 / self.scale
+        cx, cy = (xs.mean() + x + 0.5) * inv, (ys.mean() + y + 0.5) * inv
+        reach = 0.5 * self.person.at(cy)
+        return any(math.hypot(px - cx, py - cy) < reach for px, py in self._expected)
 
     def _is_ghost(self, small: np.ndarray, patch: np.ndarray, x: int, y: int, t: float) -> bool:
         assert self._background is not None and self._fg_age is not None

@@ -87,6 +87,27 @@ DONE = [12.8, 24.8, 30.5, 42.0]
 MOMENTS = [3.0, 26.0, 35.0, 50.0, 61.5]
 
 
+def test_a_missed_visit_and_an_extra_one_cancel_in_the_count_not_in_those_found() -> None:
+    def visits(*enters: float) -> list[Visit]:
+        return [Visit("promo", k, e, e + 2.0, None, True) for k, e in enumerate(enters)]
+
+    truth = visits(10.0, 20.0, 30.0, 31.0)
+    # 20 s missed, an extra at 50 s; 30 and 31 found once each, whichever order they come in.
+    got = visits(31.4, 10.6, 50.0, 30.2)
+    score = accuracy.score_zone("promo", truth, got)
+    assert score.visit_error == 0.0
+    assert score.visits_matched == 3
+    # More than a second late is not found; one measured visit finds one true visit at most.
+    assert accuracy.score_zone("promo", truth, visits(11.2, 20.5)).visits_matched == 1
+    assert accuracy.score_zone("promo", visits(10.0, 10.5), visits(10.2)).visits_matched == 1
+    # Entering on time but leaving 3 s early (a track that went on as someone else) is not it.
+    long = [Visit("promo", 1, 10.0, 20.0, None, True)]
+    early = [Visit("promo", 7, 10.2, 17.0, None, True)]
+    assert accuracy.score_zone("promo", long, early).visits_matched == 0
+    assert accuracy.score_zone("promo", long, [Visit("promo", 7, 10.2, 19.4, None, True)]
+                               ).visits_matched == 1
+
+
 def test_joining_wait_behind_a_line_is_when_the_next_shopper_was_called() -> None:
     waits = accuracy.joining_waits([*LINE, _visit(4, None, track=9)], MOMENTS, till_done=DONE)
     # At 3 s, C (who joined next) stood behind A and B: joining at 3 s means C's place.

@@ -71,6 +71,74 @@ def test_motion_keeps_a_person_standing_still_for_minutes() -> None:
     assert len(found) == 1 and abs(found[0].x - 200) < 4
 
 
+@pytest.mark.parametrize("head", [5, 6])  # a fifth and a quarter of the person's blob
+def test_motion_keeps_a_head_alone_where_someone_is_followed_and_nowhere_else(head: int) -> None:
+    # Clothes of the floor's colour: only the head shows, a fifth to a quarter of a person
+    # seen from above, too little to be someone new. Where the tracker follows someone it
+    # is them, standing in line for a minute; elsewhere it is nobody, and is learnt away.
+    det = motion()
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    cv2.circle(frame, (200, 300), head, (30, 30, 30), -1, cv2.LINE_AA)
+    cv2.circle(frame, (450, 120), head, (30, 30, 30), -1, cv2.LINE_AA)
+    rng = np.random.default_rng(head)
+    noise = [rng.integers(0, 4, frame.shape, dtype=np.uint8) for _ in range(4)]
+    for i in range(1, 600):
+        det.expect([(201.0, 298.0)])  # where the tracker last saw someone
+        found = det.detect(cv2.add(frame, noise[i % 4]), i / 10)
+        assert [(round(d.x / 10), round(d.y / 10), d.weak) for d in found] == [(20, 30, True)]
+    # Nobody followed there any more: a head alone starts nobody.
+    det.expect([])
+    assert det.detect(frame, 60.0) == []
+
+
+def test_someone_whose_head_alone_shows_is_followed_through_a_minute_in_line() -> None:
+    # The whole chain, as it runs on the device: walking in, a bit of the shirt shows now
+    # and then (a head and a fringe, about a third of a person); standing in line, the head
+    # alone. Before, the camera lost them within seconds of stopping and learnt them away.
+    from peakend.edge.calibration import PersonScale, SavedCalibration, floor_signature
+    from peakend.edge.config import EdgeConfig
+    from peakend.edge.detectors import make_detector
+    from peakend.edge.pipeline import Pipeline
+
+    scene = scenes.build(scenes.SceneSpec("head", seconds=1, crowd=None, queue=None))
+    empty = scene.background
+    saved = SavedCalibration(
+        PersonScale(31.0), 30, "overhead", (640, 480), floor_signature(empty)
+    )
+    config = EdgeConfig.model_validate(scene.config())
+    pipeline = Pipeline(config, make_detector(config.detector, view="overhead"), saved=saved)
+    rng = np.random.default_rng(3)
+    noise = [rng.integers(0, 4, empty.shape, dtype=np.uint8) for _ in range(4)]
+    for i in range(10):
+        pipeline.process(empty, i / 10)
+    ids = set()
+    for i in range(10, 650):
+        t = i / 10
+        walking = i < 40
+        x = 60 + 8 * (i - 10) if walking else 300
+        frame = empty.copy()
+        cv2.circle(frame, (x, 240), 7 if walking and i % 3 else 6, (30, 30, 30), -1, cv2.LINE_AA)
+        pipeline.process(cv2.add(frame, noise[i % 4]), t)
+        ids |= {tr.id for tr in pipeline.tracker.tracks if tr.confirmed}
+    assert ids == {1}
+    (track,) = pipeline.tracker.tracks
+    assert track.last_seen == pytest.approx(64.9)
+    assert abs(track.x - 300) < 4 and abs(track.y - 240) < 4
+
+
+def test_motion_takes_a_speck_below_a_head_for_nobody_even_where_someone_is_followed() -> None:
+    det = motion()
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    # An eighth of a person: less than any head.
+    cv2.ellipse(frame, (200, 300), (5, 3), 0, 0, 360, (30, 30, 30), -1, cv2.LINE_AA)
+    det.expect([(200.0, 300.0)])
+    assert det.detect(frame, 0.1) == []
+
+
 def test_motion_absorbs_the_ghost_of_someone_in_the_first_frame() -> None:
     det = motion()
     start = floor()

@@ -67,6 +67,52 @@ def test_a_fragment_on_top_of_a_tracked_person_is_not_a_newcomer() -> None:
     assert {o.track for o in update.observations} == {1, 2}
 
 
+def weak(x: float, y: float) -> Detection:
+    return Detection(x, y, (x - 5, y - 5, x + 5, y + 5), weak=True)
+
+
+def test_a_weak_detection_continues_someone_followed_and_starts_nobody() -> None:
+    tracker = Tracker(40, max_missed_s=2, min_hits=3)
+    for i in range(5):
+        tracker.update([det(200, 200)], i / 10)
+    ids = set()
+    for i in range(5, 100):  # ten seconds of a head alone, longer than the coast
+        update = tracker.update([weak(201, 200), weak(400, 400)], i / 10)
+        assert update.lost == []
+        ids |= {o.track for o in update.observations}
+    assert ids == {1}
+    assert [(tr.id, tr.x) for tr in tracker.tracks] == [(1, 201)]
+
+
+def test_a_whole_detection_wins_over_a_weak_one_nearer_the_track() -> None:
+    tracker = Tracker(40, max_missed_s=2, min_hits=1)
+    tracker.update([det(200, 200)], 0.0)
+    # A piece of someone's shadow right on the spot, the person themselves a step on.
+    update = tracker.update([weak(200, 200), det(215, 200)], 0.1)
+    assert [(o.track, o.x) for o in update.observations] == [(1, 215)]
+    assert len(tracker.tracks) == 1
+
+
+def test_a_weak_detection_never_keeps_a_flicker_that_was_not_yet_someone() -> None:
+    tracker = Tracker(40, max_missed_s=2, min_hits=3)
+    tracker.update([det(200, 200)], 0.0)
+    seen = []
+    for i in range(1, 20):
+        update = tracker.update([weak(200, 200)], i / 10)
+        seen += update.observations
+    assert seen == [] and tracker.tracks == []
+
+
+def test_someone_kept_by_their_head_alone_does_not_take_a_neighbours_place() -> None:
+    # A queue: A shows only their head, N stands a step behind; N is missed for one frame.
+    tracker = Tracker(45, max_missed_s=3, min_hits=1)
+    tracker.update([det(200, 200), det(230, 200)], 0.0)
+    tracker.update([weak(200, 200), det(230, 200)], 0.1)
+    tracker.update([weak(200, 200)], 0.2)
+    update = tracker.update([weak(200, 200), det(230, 200)], 0.3)
+    assert sorted((o.track, o.x) for o in update.observations) == [(1, 200), (2, 230)]
+
+
 def test_a_person_seen_last_frame_is_matched_before_a_coasting_track() -> None:
     # Track 1 stands at x=130; track 2 walked past beside it and was lost, so its coast
     # still glides on. When track 1's person steps forward, the coast's guess is nearer to
