@@ -130,6 +130,10 @@ class Pipeline:
     # A blob too small to be someone new is still someone the tracker saw this recently,
     # where it saw them (a few frames lost, say to the shadow step; not a coast).
     EXPECT_S = 0.5
+    # ... and whom a whole detection showed this recently: a head alone keeps someone through
+    # a wait in line, but a basket put down where they stood (as small, and as still) must
+    # not keep them for as long as it stays.
+    WEAK_HOLD_S = 120.0
     # Before anyone was seen: a person as wide as a sixteenth of the frame, the size a camera
     # under a shop's usual ceiling shows (what the fixed default used to be).
     GUESS_SHARE = 1.0 / 16.0
@@ -180,7 +184,9 @@ class Pipeline:
                 [
                     (tr.x, tr.y)
                     for tr in self.tracker.tracks
-                    if tr.confirmed and t - tr.last_seen <= self.EXPECT_S
+                    if tr.confirmed
+                    and t - tr.last_seen <= self.EXPECT_S
+                    and t - tr.last_whole <= self.WEAK_HOLD_S
                 ]
             )
         detections = self.detector.detect(frame, t)

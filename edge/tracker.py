@@ -14,7 +14,8 @@ Matching is greedy on distance between each track's predicted floor point and ea
 within a gate; with a handful of people per frame this gives the same pairs as the Hungarian
 method except in contrived ties, at a fraction of the code. Tracks seen in the last frame go
 first (a cascade), and a *weak* detection (a head alone, too little of a person to be someone
-new) may only continue a confirmed person, never start one, as in ByteTrack's second pass.
+new) may only continue a confirmed person, never start one (as ByteTrack uses low-score boxes),
+and counts as half a gate farther than it is.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Track:
     last_seen: float = 0.0
     confirmed: bool = False
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    # Last matched to a whole detection (not a weak one): how long a head alone has kept them.
+    last_whole: float = 0.0
     # The sightings (t, x, y) of the last moments: whether they were walking out of the
     # picture.
     recent: deque[tuple[float, float, float]] = field(default_factory=deque)
@@ -159,6 +162,8 @@ class Tracker:
                 track.recent.popleft()
             track.hits += 1
             track.last_seen = t
+            if not det.weak:
+                track.last_whole = t
             if track.confirmed:
                 observations.append(Observation(track.id, t, det.x, det.y))
             else:
@@ -204,6 +209,7 @@ class Tracker:
                     y=det.y,
                     first_seen=t,
                     last_seen=t,
+                    last_whole=t,
                     box=det.box,
                     backlog=[(t, det.x, det.y)],
                     recent=deque([(t, det.x, det.y)]),

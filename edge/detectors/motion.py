@@ -705,7 +705,7 @@ class MotionDetector:
         """Overhead: whether a blob too small to be someone new is someone followed, who was
         last seen within half a person of its middle (and it is not too small for a head)."""
         least = max(self.WEAK * person_area, self.NOISE_AREA)  # noise at any scale
-        if self.view != "overhead" or not self.trusted or area < least:
+        if not self._expected or self.view != "overhead" or not self.trusted or area < least:
             return False
         ys, xs = np.nonzero(patch)
         inv = 1.0 / self.scale

@@ -128,6 +128,33 @@ def test_someone_whose_head_alone_shows_is_followed_through_a_minute_in_line() -
     assert abs(track.x - 300) < 4 and abs(track.y - 240) < 4
 
 
+def test_a_basket_left_where_someone_stood_keeps_them_no_longer_than_a_head_may() -> None:
+    # Someone puts a basket down (as small as a head) and is gone unseen: the basket is kept
+    # as them, as a head alone would be, but not for as long as it stays.
+    from peakend.edge.calibration import PersonScale, SavedCalibration, floor_signature
+    from peakend.edge.config import EdgeConfig
+    from peakend.edge.detectors import make_detector
+    from peakend.edge.pipeline import Pipeline
+
+    scene = scenes.build(scenes.SceneSpec("basket", seconds=1, crowd=None, queue=None))
+    empty = scene.background
+    saved = SavedCalibration(PersonScale(31.0), 30, "overhead", (640, 480), floor_signature(empty))
+    config = EdgeConfig.model_validate(scene.config())
+    pipeline = Pipeline(config, make_detector(config.detector, view="overhead"), saved=saved)
+    basket = empty.copy()
+    cv2.circle(basket, (300, 240), 6, (40, 60, 150), -1, cv2.LINE_AA)
+    person = basket.copy()
+    cv2.circle(person, (300, 240), 13, (30, 30, 30), -1, cv2.LINE_AA)
+    gone = 3.0 + pipeline.WEAK_HOLD_S + config.tracker.max_missed_s
+    frames = [(empty, 1.0), (person, 3.0), (basket, gone + 1.0)]
+    i = 0
+    for frame, until in frames:
+        while i / 10 < until:
+            pipeline.process(frame, i / 10)
+            i += 1
+    assert [tr for tr in pipeline.tracker.tracks if tr.confirmed] == []
+
+
 def test_motion_takes_a_speck_below_a_head_for_nobody_even_where_someone_is_followed() -> None:
     det = motion()
     empty = floor()
