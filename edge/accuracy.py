@@ -348,7 +348,7 @@ def _pairs(
     true: list[T], got: list[T], distance: Callable[[T, T], float], within: float
 ) -> list[tuple[int, int]]:
     """One for one, in the order of ``true``: each to the nearest unused measured one within
-    ``within`` seconds (the last of equally near ones)."""
+    ``within`` by ``distance`` (the last of equally near ones)."""
     pairs = []
     used: set[int] = set()
     for i, a in enumerate(true):

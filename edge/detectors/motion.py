@@ -181,6 +181,8 @@ class MotionDetector:
     def detect(self, frame: np.ndarray, t: float) -> list[Detection]:
         self.frame_shape = frame.shape[:2]
         self.view_changed = False
+        # For this frame only: told again before the next one, or nobody is expected.
+        expected, self._expected = self._expected, []
         small = self._prepare(frame)
         if self._background is None or self._background.shape[:2] != small.shape[:2]:
             self._background = _fixed(small)
@@ -254,18 +256,17 @@ class MotionDetector:
                         whole,
                     )
                 )
-            weak = False
+            weak = None
             if area < (self.LEAST * person_area if self.trusted else self.NOISE_AREA):
-                weak = self._still_someone(patch, x, y, area, person_area)
-                if not weak:
+                weak = self._still_someone(patch, x, y, area, person_area, expected)
+                if weak is None:
                     mask[y : y + h, x : x + w][patch] = 0  # learnt as floor
                     continue
             if self._is_ghost(small, patch, x, y, t):
                 ghosts.append((x, y, patch))
                 continue
-            if weak:
-                ys, xs = np.nonzero(patch)
-                cx, cy = xs.mean() + x, ys.mean() + y
+            if weak is not None:
+                cx, cy = weak
                 detections.append(self._detection(cx, cy, x, y, x + w, y + h, inv, weak=True))
                 continue
             for detection, part in self._split(patch, x, y, area, person_area, t):
@@ -277,7 +278,6 @@ class MotionDetector:
                     detections.append(detection)
         del labels
         detections = self._merge_fragments(detections)
-        self._expected = []  # told again before the next frame, or nobody is expected
         self.blobs = blobs
         self.last_mask = mask
         self._learn(small, mask, ghosts, t, cast)
@@ -700,18 +700,27 @@ class MotionDetector:
         self._expected = people
 
     def _still_someone(
-        self, patch: np.ndarray, x: int, y: int, area: int, person_area: float
-    ) -> bool:
-        """Overhead: whether a blob too small to be someone new is someone followed, who was
-        last seen within half a person of its middle (and it is not too small for a head)."""
+        self,
+        patch: np.ndarray,
+        x: int,
+        y: int,
+        area: int,
+        person_area: float,
+        expected: list[tuple[float, float]],
+    ) -> tuple[float, float] | None:
+        """Overhead: a blob too small to be someone new that is someone followed, last seen
+        within half a person of its middle (and not too small for a head): its middle in
+        working pixels, or None."""
         least = max(self.WEAK * person_area, self.NOISE_AREA)  # noise at any scale
-        if not self._expected or self.view != "overhead" or not self.trusted or area < least:
-            return False
+        if not expected or self.view != "overhead" or not self.trusted or area < least:
+            return None
         ys, xs = np.nonzero(patch)
+        cx, cy = xs.mean() + x, ys.mean() + y
         inv = 1.0 / self.scale
-        cx, cy = (xs.mean() + x + 0.5) * inv, (ys.mean() + y + 0.5) * inv
-        reach = 0.5 * self.person.at(cy)
-        return any(math.hypot(px - cx, py - cy) < reach for px, py in self._expected)
+        fx, fy = (cx + 0.5) * inv, (cy + 0.5) * inv  # the floor point, as _detection has it
+        reach = 0.5 * self.person.at(fy)
+        near = any(math.hypot(px - fx, py - fy) < reach for px, py in expected)
+        return (float(cx), float(cy)) if near else None
 
     def _is_ghost(self, small: np.ndarray, patch: np.ndarray, x: int, y: int, t: float) -> bool:
         assert self._background is not None and self._fg_age is not None
