@@ -5,7 +5,10 @@ and copying. Pure: analytics results in, plain dicts out.
 
 Waits and dwells travel in minutes, so they get an axis of their own in minutes, never the
 Happy Index's 0-100. Titles, labels and notes are in the language of the request; the
-numbers the script reads are not.
+numbers the script plots are not. What a reader sees as a number (a tooltip, the table) is
+written here once, from the exact value, by the same formatter as the rest of the page: a
+value rounded for plotting and rounded again for show could read 89.3 in a tooltip beside
+89.2 in the page's figures.
 """
 
 from __future__ import annotations
@@ -48,10 +51,13 @@ class Chart:
     def add(self, label: str, values: list[float | None], *, axis: str = "y", kind: str = "line",
             colour: str = GREEN, dashed: bool = False, notes: list[str] | None = None,
             colours: list[str] | None = None, points_only: bool = False) -> None:
-        self.series.append({"label": label, "data": values, "axis": axis, "type": kind,
-                            "colour": colour, "colours": colours, "dashed": dashed,
-                            "notes": notes, "pointsOnly": points_only,
-                            "unit": self.axes[axis]["unit"]})
+        """One series of exact values in its axis' unit (a Happy Index, or minutes)."""
+        unit = self.axes[axis]["unit"]
+        self.series.append({"label": label, "data": [_plotted(v, unit) for v in values],
+                            "text": [_fmt(v, unit) for v in values], "axis": axis,
+                            "type": kind, "colour": colour, "colours": colours,
+                            "dashed": dashed, "notes": notes, "pointsOnly": points_only,
+                            "unit": unit})
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "x": self.x_title, "labels": self.labels,
@@ -66,7 +72,7 @@ class Chart:
         for i, x in enumerate(self.labels):
             row = [x]
             for s in self.series:
-                cell = _fmt(s["data"][i], s["unit"])
+                cell = s["text"][i]
                 if s["notes"] and s["data"][i] is not None:
                     cell += f" ({s['notes'][i]})"
                 row.append(cell)
@@ -77,7 +83,7 @@ class Chart:
 def wait_bands(bands: list[Band]) -> Chart:
     c = Chart(_("Happy Index by linked wait"), _("Linked wait (m:ss)"),
               [b.label for b in bands], axes={"y": happy_axis()}, kind="bar")
-    c.add(_("Happy Index"), [_r(b.happy_index) for b in bands], kind="bar",
+    c.add(_("Happy Index"), [b.happy_index for b in bands], kind="bar",
           colours=[happy_colour(b.happy_index) for b in bands],
           notes=[f"n={b.ratings}" for b in bands])
     return c
@@ -87,9 +93,9 @@ def trend(points: list[TrendPoint], by: str = "day") -> Chart:
     c = Chart(_("Happy Index and wait p90 per week") if by == "week" else
               _("Happy Index and wait p90 per day"), _("Week of") if by == "week" else _("Day"),
               [_day(p.start) for p in points], axes={"y": happy_axis(), "y2": minutes_axis()})
-    c.add(_("Happy Index"), [_r(p.happy_index) for p in points], colour=GREEN,
+    c.add(_("Happy Index"), [p.happy_index for p in points], colour=GREEN,
           notes=[f"n={p.ratings}" for p in points])
-    c.add(_("Wait p90"), [_min(p.wait_p90_s) for p in points], axis="y2", kind="bar",
+    c.add(_("Wait p90"), [_minutes(p.wait_p90_s) for p in points], axis="y2", kind="bar",
           colour=VIOLET, notes=[_visits(p.visits) for p in points])
     return c
 
@@ -97,11 +103,11 @@ def trend(points: list[TrendPoint], by: str = "day") -> Chart:
 def peak_end(days: list[PeakEndDay]) -> Chart:
     c = Chart(_("Peak wait and end of each day"), _("Day"), [_day(d.day) for d in days],
               axes={"y": happy_axis(), "y2": minutes_axis()})
-    c.add(_("Happy Index of the day's last hour"), [_r(d.end_happy_index) for d in days],
+    c.add(_("Happy Index of the day's last hour"), [d.end_happy_index for d in days],
           colour=GREEN, points_only=True, notes=[f"n={d.end_ratings}" for d in days])
-    c.add(_("Happy Index of the whole day"), [_r(d.day_happy_index) for d in days],
+    c.add(_("Happy Index of the whole day"), [d.day_happy_index for d in days],
           colour=GREY, dashed=True, notes=[f"n={d.day_ratings}" for d in days])
-    c.add(_("Peak wait (busiest quarter hour's median)"), [_min(d.peak_wait_s) for d in days],
+    c.add(_("Peak wait (busiest quarter hour's median)"), [_minutes(d.peak_wait_s) for d in days],
           axis="y2", kind="bar", colour=RED)
     return c
 
@@ -109,9 +115,9 @@ def peak_end(days: list[PeakEndDay]) -> Chart:
 def dwell(points: list[DwellPoint]) -> Chart:
     c = Chart(_("Dwell per day"), _("Day"), [_day(p.start) for p in points],
               axes={"y": minutes_axis()})
-    c.add(_("Dwell p50"), [_min(p.dwell_p50_s) for p in points], colour=TEAL,
+    c.add(_("Dwell p50"), [_minutes(p.dwell_p50_s) for p in points], colour=TEAL,
           notes=[_visits(p.visits) for p in points])
-    c.add(_("Dwell p90"), [_min(p.dwell_p90_s) for p in points], colour="#004d40", dashed=True)
+    c.add(_("Dwell p90"), [_minutes(p.dwell_p90_s) for p in points], colour="#004d40", dashed=True)
     return c
 
 
@@ -125,7 +131,7 @@ def day_lines(today: DayLine, usual: DayLine, metric: str, usual_label: str,
               axes={"y": happy_axis() if happy else minutes_axis()})
 
     def values(line: DayLine, upto: int) -> list[float | None]:
-        return [(_r(h.happy_index) if happy else _min(h.wait_p90_s)) if h.hour < upto else None
+        return [(h.happy_index if happy else _minutes(h.wait_p90_s)) if h.hour < upto else None
                 for h in line.hours]
 
     def notes(line: DayLine) -> list[str]:
@@ -143,16 +149,19 @@ def _fmt(v: float | None, unit: str) -> str:
     if unit == "minutes":
         return fmt_duration(v * 60)
     if unit == "index":
-        return f"{v:.1f}"
-    return f"{v:g}"
+        return i18n.fmt_index(v)
+    return i18n.fmt_decimal(v, 2)
 
 
-def _r(v: float | None) -> float | None:
-    return None if v is None else round(v, 2)
+def _plotted(v: float | None, unit: str) -> float | None:
+    """Enough digits to place a point to the pixel, fewer bytes on the wire."""
+    if v is None:
+        return None
+    return round(v, 4 if unit == "minutes" else 2)
 
 
-def _min(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds / 60, 4)
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / 60
 
 
 def _day(d: date) -> str:

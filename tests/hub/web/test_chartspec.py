@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from peakend.broker.hub import i18n
 from peakend.broker.hub.reports.analytics import Band, TrendPoint
 from peakend.broker.hub.web import chartspec
 
@@ -28,3 +29,17 @@ def test_the_table_behind_a_chart_holds_its_numbers() -> None:
     head, rows = chartspec.trend([TrendPoint(date(2026, 3, 2), 10, 75.0, 40, 311.0)]).table()
     assert head == ["Day", "Happy Index", "Wait p90 (m:ss)"]
     assert rows == [["Mon 2 Mar", "75.0 (n=10)", "5:11 (40 visits)"]]
+
+
+def test_a_value_is_written_once_from_its_exact_value() -> None:
+    # 89.2497 plotted as 89.25 and then written to one decimal read 89.3 in a tooltip, beside
+    # 89.2 in the page's own figures: what is shown comes from the exact value
+    bands = [Band(0, 60, 31, 89.2497, 0.1), Band(60, 120, 8, 89.25, 0.2)]
+    series = chartspec.wait_bands(bands).as_dict()["series"][0]
+    assert series["data"] == [89.25, 89.25]
+    assert series["text"] == [i18n.fmt_index(89.2497), i18n.fmt_index(89.25)] == ["89.2", "89.2"]
+    head, rows = chartspec.wait_bands(bands).table()
+    assert [r[1] for r in rows] == ["89.2 (n=31)", "89.2 (n=8)"]
+    # a wait of 311.4 s reads 5:11 however many digits the plot keeps
+    wait = chartspec.trend([TrendPoint(date(2026, 3, 2), 0, None, 4, 311.4)]).as_dict()
+    assert wait["series"][1]["text"] == ["5:11"] and wait["series"][0]["text"] == ["-"]

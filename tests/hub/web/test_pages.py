@@ -510,10 +510,12 @@ def test_zone_charts_have_axes_legends_tables_and_explanations(
         top = page.evaluate(f"{trend}.scales.y2.max")
         assert top >= max(p.wait_p90_s for p in rep.trend if p.wait_p90_s) / 60
         # exact values on hover: the band's Happy Index and its n, as the report has them
+        # (written by the page's own formatter from the exact value, never from a rounded one)
         band = next(b for b in rep.bands if b.ratings)
+        with i18n.speaking(language):
+            shown = i18n.fmt_index(band.happy_index)
         assert hover_tooltip(page, "chart-bands") == [
-            f"{tr(language, 'Happy Index')}: {an.fmt_index(round(band.happy_index, 2))} "
-            f"(n={band.ratings})"]
+            f"{tr(language, 'Happy Index')}: {shown} (n={band.ratings})"]
         # every explanation opens in place
         for key in ("happy", "unhappy", "p90", "tolerance"):
             page.click(f"details.explain[data-explains={key}] summary")
@@ -537,8 +539,8 @@ def test_zone_charts_have_axes_legends_tables_and_explanations(
     assert len(rows) == len(rep.trend)
     first = rep.trend[0]
     assert rows[0].locator("td").all_inner_texts()[:2] == [
-        f"{an.fmt_index(round(first.happy_index, 2))} (n={first.ratings})",
-        f"{an.fmt_duration(round(first.wait_p90_s / 60, 4) * 60)} ("
+        f"{an.fmt_index(first.happy_index)} (n={first.ratings})",
+        f"{an.fmt_duration(first.wait_p90_s)} ("
         + tr(language, "%(num)d visit", "%(num)d visits", first.visits) % {"num": first.visits}
         + ")"]
     page.close()

@@ -12,13 +12,6 @@
     return h ? h + ":" + String(m).padStart(2, "0") + ":" + sec : m + ":" + sec;
   }
 
-  function fmt(value, unit) {
-    if (value === null || value === undefined) return "-";
-    if (unit === "minutes") return mmss(value);
-    if (unit === "index") return value.toFixed(1);
-    return String(value);
-  }
-
   function draw(figure) {
     var spec = JSON.parse(figure.querySelector("script[type='application/json']").textContent);
     var phone = window.matchMedia("(max-width: 760px)").matches;
@@ -45,7 +38,7 @@
         borderColor: s.colour, backgroundColor: s.colours || s.colour,
         borderWidth: s.type === "bar" ? 0 : 2, borderDash: s.dashed ? [6, 4] : [],
         showLine: !s.pointsOnly, pointRadius: s.pointsOnly ? 5 : 3, spanGaps: false,
-        order: s.type === "bar" ? 2 : 1, unit: s.unit, notes: s.notes
+        order: s.type === "bar" ? 2 : 1, unit: s.unit, notes: s.notes, text: s.text
       };
     });
     new window.Chart(figure.querySelector("canvas"), {
@@ -61,7 +54,8 @@
               label: function (ctx) {
                 var d = ctx.dataset;
                 var note = d.notes && ctx.parsed.y !== null ? " (" + d.notes[ctx.dataIndex] + ")" : "";
-                return d.label + ": " + fmt(ctx.parsed.y, d.unit) + note;
+                // the hub wrote each value as the page writes it; the plotted one is rounded
+                return d.label + ": " + d.text[ctx.dataIndex] + note;
               }
             }
           }
