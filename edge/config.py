@@ -177,6 +177,13 @@ class QueueSection(Section):
         title="Horizon (s)",
         description="Recent past used for the measured wait and the service rate.",
     )
+    pace_path: str = Field(
+        default="pace.json",
+        title="Pace file",
+        description="Where each queue's till pace (the latest service gaps, in seconds) is "
+        "kept between restarts, so waits are predicted from the first call after a start; "
+        "relative to this file.",
+    )
 
 
 class HealthSection(Section):

@@ -20,7 +20,9 @@ broken mid-queue costs nothing here, and medians shrug off the odd double or mis
 
 Until anyone has gone through the lane the prediction is ``None`` (Little's law said 0 for an
 empty lane), and until a gap of service is known it is ``None`` unless the lane is empty.
-The latest gaps are kept past the horizon, so a quiet spell does not forget the pace.
+The latest gaps are kept past the horizon, so a quiet spell does not forget the pace; and
+across a restart (till_pace.py), so a new start predicts from its first call, with the
+quickest walk kept too, for an empty lane.
 
 Little's law shipped before (``L_now`` over the crossings per busy second, leaning on the
 measured waits for the first crossings): it has no residual term and predicts no wait for
@@ -40,6 +42,8 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from dataclasses import dataclass
+
+from peakend.edge.till_pace import TillPace
 
 # Gaps kept past the horizon (the latest ones), used when none is within it: the till's pace
 # outlives a quiet spell.
@@ -87,6 +91,24 @@ class QueueEstimator:
         self._gaps: deque[tuple[float, float]] = deque()  # crossing time, gap to the one before
         self._calls: deque[float] = deque(maxlen=KEEP_GAPS)  # latest crossings, past the horizon
         self._emptied_at = float("-inf")  # last sample with nobody in the zone
+        # The pace kept by the run before (resume): its gaps until the first fresh one, its
+        # walk until the first fresh crossing. None and empty on a first start.
+        self._kept_gaps: list[float] = []
+        self._walk: float | None = None
+
+    def resume(self, pace: TillPace) -> None:
+        """Start from the pace kept by the run before."""
+        self._kept_gaps = list(pace.gaps[-KEEP_GAPS:])
+        self._walk = pace.walk_s
+
+    def pace(self) -> TillPace | None:
+        """What to keep for the next start: the latest gaps and the quickest walk lately (or
+        what was kept, until fresh ones replace it)."""
+        gaps = tuple(g for _, g in self._gaps)[-KEEP_GAPS:] or tuple(self._kept_gaps)
+        walk = self._quickest(float("inf"))
+        if not gaps and walk is None:
+            return None
+        return TillPace(gaps, walk)
 
     def sample(self, t: float, length: int) -> list[QueueWindow]:
         """Record the people in the zone at time ``t``; returns windows that closed."""
@@ -107,6 +129,8 @@ class QueueEstimator:
     def departure(self, t: float, wait_s: float, intact: bool) -> None:
         self._departures += 1
         self._crossings.append((t, wait_s, intact))
+        if intact:
+            self._walk = None  # a fresh walk is measured: the kept one has served
         before = self._calls[-1] if self._calls else None
         if before is not None and t > before and self._served_back_to_back(before, t):
             self._gaps.append((t, t - before))
@@ -129,8 +153,9 @@ class QueueEstimator:
         return walk is not None and t - self._emptied_at > 2.0 * walk
 
     def _quickest(self, now: float) -> float | None:
-        """The quickest measured wait lately: about a walk through the empty lane."""
-        return min((w for c, w, ok in self._crossings if ok and c <= now), default=None)
+        """The quickest measured wait lately: about a walk through the empty lane (the one
+        kept from the run before until anyone is measured)."""
+        return min((w for c, w, ok in self._crossings if ok and c <= now), default=self._walk)
 
     def _integrate(self, t: float) -> None:
         if self._last is not None:
@@ -176,11 +201,14 @@ class QueueEstimator:
         # The last call at or before now (a crossing of this very frame may come after it).
         last = max((c for c in self._calls if c <= now), default=None)
         if last is None:
-            return measured, None  # nobody seen through the lane yet: no pace, no walk time
+            # Nobody seen through the lane yet: no residual for a busy till; an empty lane is
+            # a walk, if the run before kept one.
+            walk = self._walk
+            return measured, (walk if walk is not None and length_now < 0.5 else None)
         quickest = self._quickest(now) or 0.0
         known = [(t, g) for t, g in self._gaps if t <= now]
         recent = [g for t, g in known if t >= now - self.horizon_s]
-        gaps = recent or [g for _, g in known]
+        gaps = recent or [g for _, g in known] or self._kept_gaps
         if not gaps:
             return measured, (quickest if length_now < 0.5 else None)
         pace = statistics.median(gaps)

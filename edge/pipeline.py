@@ -26,6 +26,7 @@ from peakend.edge.config import EdgeConfig
 from peakend.edge.detection import Detection
 from peakend.edge.detectors import Detector
 from peakend.edge.estimators import QueueEstimator, QueueWindow
+from peakend.edge.till_pace import SavedPace
 from peakend.edge.tracker import Lost, Observation, Tracker
 from peakend.edge.zones import Arrival, Crossing, Visit, ZoneWatcher
 
@@ -120,6 +121,7 @@ class Pipeline:
 
     ``saved`` is the calibration kept from the last run: it is used from the first frame when
     the camera still looks at the same floor, and ignored (learnt again) when it does not.
+    ``pace`` is the till's pace kept from the last run, by queue zone (till_pace.py).
     """
 
     # The tracker's gate in people: a walker moves about a third of a person per frame at
@@ -144,6 +146,7 @@ class Pipeline:
         detector: Detector,
         t0: float = 0.0,
         saved: SavedCalibration | None = None,
+        pace: SavedPace | None = None,
     ) -> None:
         self.config = config
         self.detector = detector
@@ -161,6 +164,10 @@ class Pipeline:
             person=lambda row: self.scale.at(row),
         )
         self.zones = ZoneStage(config, t0, relink_px=self._relink, tracked=True)
+        for name, kept in (pace.zones if pace is not None else {}).items():
+            queue = self.zones.queues.get(name)
+            if queue is not None:  # a zone since renamed or removed has no use for it
+                queue.resume(kept)
         self.times = StageTimes()
         self.last_detections: list[Detection] = []
         self.t = t0
@@ -246,6 +253,15 @@ class Pipeline:
         floor = floor_signature(background) if background is not None else self._floor_at_start
         shape = getattr(self.detector, "frame_shape", None) or (0, 0)
         return SavedCalibration(scale, people, self.config.camera.view, (shape[1], shape[0]), floor)
+
+    def till_pace(self) -> SavedPace | None:
+        """What to keep of each queue's pace for the next start, or None if nothing is known."""
+        zones = {}
+        for name, queue in self.zones.queues.items():
+            pace = queue.pace()
+            if pace is not None:
+                zones[name] = pace
+        return SavedPace(zones) if zones else None
 
     def finish(self) -> list[Result]:
         """End the run: close tracks and visits still open (last frame's time)."""

@@ -28,6 +28,7 @@ from peakend.edge.health import HealthMeter
 from peakend.edge.messages import Messenger
 from peakend.edge.pipeline import Pipeline, Result
 from peakend.edge.sources import FrameSource, open_source
+from peakend.edge.till_pace import SavedPace
 from peakend.edge.zones import Visit
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,12 @@ def _loop(
     # given as an object) the camera learns again each run.
     state = resolve(base_dir, cfg.calibration.path) if base_dir is not None else None
     saved = SavedCalibration.read(state) if state is not None else None
-    pipeline = Pipeline(cfg, detector, saved=saved)
+    # So is the till's pace, for the predicted wait from the first call after a start.
+    pace_state = resolve(base_dir, cfg.queue.pace_path) if base_dir is not None else None
+    pace = SavedPace.read(pace_state) if pace_state is not None else None
+    pipeline = Pipeline(cfg, detector, saved=saved, pace=pace)
     keeper = _CalibrationKeeper(state)
+    pace_keeper = _PaceKeeper(pace_state)
     health = HealthMeter(cfg.health.interval_s)
     summary = RunSummary()
     bar = _Progress(frames) if progress else None
@@ -169,6 +174,7 @@ def _loop(
         if health.due(t):
             _health(messenger, health, frames, pipeline, start, t)
             keeper.keep(pipeline)
+            pace_keeper.keep(pipeline)
         if bar is not None:
             bar.update(summary.frames, time.monotonic() - began)
         if stop is not None and stop.is_set():
@@ -177,6 +183,7 @@ def _loop(
     if summary.frames:
         _health(messenger, health, frames, pipeline, start, t)
         keeper.keep(pipeline)
+        pace_keeper.keep(pipeline)
     summary.wall_s = time.monotonic() - began
     summary.seconds = t
     summary.counts = dict(messenger.counts)
@@ -235,6 +242,27 @@ class _CalibrationKeeper:
         except OSError as exc:
             # Not fatal: the camera learns again after a restart.
             log.warning("cannot keep the learned scale in %s: %s", self.path, exc)
+
+
+class _PaceKeeper:
+    """Writes the queues' till pace to its state file when it has changed."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._written: SavedPace | None = None
+
+    def keep(self, pipeline: Pipeline) -> None:
+        if self.path is None:
+            return
+        pace = pipeline.till_pace()
+        if pace is None or pace == self._written:
+            return
+        try:
+            pace.write(self.path)
+            self._written = pace
+        except OSError as exc:
+            # Not fatal: after a restart the pace is learned again from the first services.
+            log.warning("cannot keep the till's pace in %s: %s", self.path, exc)
 
 
 class _Progress:

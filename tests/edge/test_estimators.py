@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from peakend.edge.estimators import QueueEstimator
+from peakend.edge.till_pace import TillPace
 
 
 def test_window_length_is_time_weighted_mean_and_counts_reset() -> None:
@@ -129,3 +130,57 @@ def test_crossings_out_of_order_make_no_negative_gap() -> None:
     q.departure(300.5, 60.0, True)
     q.departure(300.4, 60.0, True)  # two in one frame, handed over out of order
     assert all(g > 0 for _, g in q._gaps)
+
+
+def test_a_restart_predicts_from_its_first_call_with_the_pace_kept() -> None:
+    before = steady_queue(intact=True)  # 15 s a service, 60 s measured waits
+    kept = before.pace()
+    assert kept is not None and kept.gaps == (15.0,) * 12 and kept.walk_s == 60.0
+    fresh = QueueEstimator("checkout", window_s=10, horizon_s=300)
+    resumed = QueueEstimator("checkout", window_s=10, horizon_s=300)
+    resumed.resume(kept)
+    for q in (fresh, resumed):
+        for i in range(0, 101):
+            t = i / 10
+            if i == 50:
+                q.departure(t, 20.0, True)  # the first call after the start
+            q.sample(t, 3)
+    # Until the second service a fresh start has no pace; the kept one predicts at once.
+    assert fresh.predict(10.0, 3.0)[1] is None
+    assert resumed.predict(10.0, 3.0)[1] == pytest.approx((15.0 - 5.0) + 3 * 15.0)
+    # Before anyone went through: an empty lane is the walk kept (here this run's quickest
+    # wait, 20 s, has replaced it), a busy till has no residual yet.
+    empty = QueueEstimator("checkout", window_s=10, horizon_s=300)
+    empty.resume(kept)
+    assert empty.predict(1.0, 0.0)[1] == 60.0 and empty.predict(1.0, 2.0)[1] is None
+    assert resumed.pace() is not None and resumed.pace().walk_s == 20.0
+    # The first fresh gap replaces the kept ones: the till got slower after the restart.
+    resumed.departure(40.0, 20.0, True)  # 35 s after the last call, someone waiting all along
+    assert resumed.predict(40.0, 3.0)[1] == pytest.approx(35.0 + 3 * 35.0)
+    assert resumed.pace().gaps[-1] == 35.0
+
+
+def test_the_kept_pace_gives_way_to_fresh_gaps_even_after_a_quiet_spell() -> None:
+    q = QueueEstimator("checkout", window_s=10, horizon_s=300)
+    q.resume(TillPace((15.0,) * 11, 60.0))
+    q.sample(0.0, 2)
+    q.departure(5.0, 20.0, True)
+    q.departure(40.0, 20.0, True)  # one fresh service of 35 s, nobody left the lane between
+    for i in range(401, 10001):  # then nobody for over fifteen minutes, past the horizon
+        q.sample(i / 10, 0)
+    # the fresh gap alone, not a median of eleven kept ones and it (15 s)
+    assert q.predict(1000.0, 2.0)[1] == pytest.approx(2 * 35.0)
+    kept = q.pace()
+    assert kept is not None and kept.gaps == (35.0,)
+    # no walk measured lately (past the horizon), and the kept one was replaced by 20 s
+    assert kept.walk_s is None
+
+
+def test_a_first_start_predicts_nothing_more_than_it_did_without_a_kept_pace() -> None:
+    # Two crossings of one frame handed over out of order, a window closing between them:
+    # before anyone went through (by that window's time) an empty lane has no walk yet.
+    q = QueueEstimator("checkout", window_s=10, horizon_s=300)
+    q.departure(300.5, 2.0, True)
+    q.departure(300.4, 2.5, True)
+    assert q.predict(300.45, 0.0) == (2.5, None)
+    assert q.pace() == TillPace((), 2.0)

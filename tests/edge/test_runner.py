@@ -17,6 +17,7 @@ from peakend.edge import cli, scenes
 from peakend.edge.calibration import SavedCalibration
 from peakend.edge.config import CameraSection
 from peakend.edge.sources import LiveSource, _Reader
+from peakend.edge.till_pace import SavedPace
 
 START = "2026-01-05T09:00:00Z"
 
@@ -69,10 +70,34 @@ def test_replay_writes_valid_envelopes_stamped_from_start(
     # kept what it learned (once calibrated within the recording): the scale and a 64 x 48
     # high-passed thumbnail of the empty floor, to notice a moved camera after a restart.
     written = set(p.name for p in video.parent.iterdir()) - before
-    assert written <= {"calibration.json"}
+    assert written <= {"calibration.json", "pace.json"}
     if written:
         saved = SavedCalibration.read(video.parent / "calibration.json")
         assert saved is not None and saved.floor.size <= 64 * 48
+
+
+def test_a_restart_predicts_waits_with_the_till_s_pace_it_kept(tmp_path: Path) -> None:
+    video, config = scenes.render_demo_scene(tmp_path, seconds=75)
+    predicted = []
+    for run in ("first", "again"):
+        out = tmp_path / f"{run}.jsonl"
+        args = ["run", "--config", str(config), "--no-publish", "--jsonl", str(out)]
+        assert cli.main([*args, "--start", START, "--quiet"]) == 0
+        docs = [json.loads(line) for line in out.read_text().splitlines()]
+        predicted.append([d["data"]["wait_s"] for d in docs if d["type"] == "queue"])
+        kept = SavedPace.read(tmp_path / "pace.json")
+        assert kept is not None and len(kept.zones["checkout"].gaps) >= 2
+        assert kept.zones["checkout"].walk_s is not None
+        # the pace alone is kept: the person size is learned again, as the first time
+        (tmp_path / "calibration.json").unlink(missing_ok=True)
+    first, again = predicted
+    # The first run waits for two services back to back before it knows the pace; the next
+    # one knows it from the start, and predicts every window the first one did and more.
+    assert len(first) == len(again) == 7
+    assert all(b is not None for a, b in zip(first, again, strict=True) if a is not None)
+    assert sum(w is None for w in again) < sum(w is None for w in first)
+    # Once this run's own gaps are known, both predict the same (within the frames' jitter).
+    assert again[-1] == pytest.approx(first[-1], rel=0.02)
 
 
 def test_snapshot_draws_zones_on_one_local_frame(

@@ -147,7 +147,8 @@ def _fmt(v: float | None, unit: str) -> str:
     if v is None:
         return "-"
     if unit == "minutes":
-        return fmt_duration(v * 60)
+        # back to the seconds the value came from (61.5 / 60 * 60 is 61.49999...: 1:01)
+        return fmt_duration(round(v * 60, 6))
     if unit == "index":
         return i18n.fmt_index(v)
     return i18n.fmt_decimal(v, 2)

@@ -13,12 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from peakend.broker.hub import i18n
 from peakend.broker.hub.db.database import HubDb
 from peakend.broker.hub.i18n import gettext as _
 from peakend.broker.hub.reports.alert_rules import cause_text
 from peakend.broker.hub.reports.alerts import store_alerts
 from peakend.broker.hub.reports.queries import zones
-from peakend.broker.hub.reports.summary import happy_index
+from peakend.broker.hub.reports.summary import fmt_duration, happy_index
 from peakend.broker.wire.contract import format_ts
 
 if TYPE_CHECKING:
@@ -59,11 +60,15 @@ def live_figures(conn: HubDb, store: str, zone: str | None, now: datetime, unhap
             "SELECT wait_s FROM dwells WHERE store_id = $1 AND zone_id = $2 AND exit > $3 AND "
             "exit <= $4 AND wait_s IS NOT NULL", (store, z, since, until))]
         index = happy_index(len(scores), float(sum(scores)))
+        p90 = float(np.percentile(waits, 90)) if waits else None
         figures.append({
             "zone_id": z, "ratings": len(scores),
             "unhappy": sum(1 for s in scores if s <= unhappy_max),
             "happy_index": None if index is None else round(index, 1),
-            "wait_p90_s": round(float(np.percentile(waits, 90)), 1) if waits else None})
+            # as the pages write them (75.0, not the script's 75; 1:02 for 61.5 s, not 1:01)
+            "happy_text": i18n.fmt_index(index),
+            "wait_p90_s": round(p90, 1) if p90 is not None else None,
+            "wait_text": fmt_duration(p90)})
     updated = local(format_ts(now))
     return {"updated": updated, "window_min": WINDOW_MIN, "poll_s": POLL_S,
             "alerts": alerts, "zones": figures, "text": _texts(updated)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from peakend.broker.hub import i18n
-from peakend.broker.hub.reports.analytics import Band, TrendPoint
+from peakend.broker.hub.reports.analytics import Band, TrendPoint, fmt_duration
 from peakend.broker.hub.web import chartspec
 
 
@@ -40,6 +40,10 @@ def test_a_value_is_written_once_from_its_exact_value() -> None:
     assert series["text"] == [i18n.fmt_index(89.2497), i18n.fmt_index(89.25)] == ["89.2", "89.2"]
     head, rows = chartspec.wait_bands(bands).table()
     assert [r[1] for r in rows] == ["89.2 (n=31)", "89.2 (n=8)"]
-    # a wait of 311.4 s reads 5:11 however many digits the plot keeps
-    wait = chartspec.trend([TrendPoint(date(2026, 3, 2), 0, None, 4, 311.4)]).as_dict()
-    assert wait["series"][1]["text"] == ["5:11"] and wait["series"][0]["text"] == ["-"]
+    # a wait reads as the page writes its seconds, however many digits the plot keeps (61.5
+    # s in minutes and back is 61.4999...)
+    for seconds in (311.4, 61.5, 240.5, 59.6):
+        wait = chartspec.trend([TrendPoint(date(2026, 3, 2), 0, None, 4, seconds)]).as_dict()
+        assert wait["series"][1]["text"] == [fmt_duration(seconds)]
+        assert wait["series"][0]["text"] == ["-"]
+    assert [fmt_duration(s) for s in (61.5, 240.5, 59.6)] == ["1:02", "4:00", "1:00"]

@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from peakend.broker.devtools.web_server import serve_in_thread
+from peakend.broker.hub import i18n
 from peakend.broker.hub.reports.alerts import AlertMonitor
 from peakend.broker.hub.reports.queries import open_db
+from peakend.broker.hub.reports.summary import fmt_duration, happy_index
 from peakend.broker.hub.web.app import create_app
 from peakend.broker.hub.web.auth import add_user
 from peakend.broker.wire.contract import format_ts
@@ -88,13 +91,21 @@ def test_live_figures_are_the_last_hour_of_the_database(
     conn = open_db(path)
     try:
         since = format_ts(now - timedelta(minutes=60))
-        (n, unhappy) = conn.execute(
-            "SELECT count(*), sum(CASE WHEN score <= 2 THEN 1 ELSE 0 END) FROM ratings WHERE "
+        (n, unhappy, total) = conn.execute(
+            "SELECT count(*), sum(CASE WHEN score <= 2 THEN 1 ELSE 0 END), sum(score) "
+            "FROM ratings WHERE "
             "store_id = 's001' AND zone_id = 'checkout' AND at > $1 AND flagged = 0",
             (since,)).fetchone()
+        waits = [w for (w,) in conn.execute(
+            "SELECT wait_s FROM dwells WHERE store_id = 's001' AND zone_id = 'checkout' AND "
+            "exit > $1 AND wait_s IS NOT NULL", (since,))]
     finally:
         conn.close()
     assert n >= 3 and (zone["ratings"], zone["unhappy"]) == (n, unhappy)
+    # the panel shows the Happy Index as the pages write it, one decimal even when whole
+    assert zone["happy_text"] == i18n.fmt_index(happy_index(n, float(total)))
+    # ... and the wait as they do, from the exact p90 (not the JSON's 0.1 s)
+    assert waits and zone["wait_text"] == fmt_duration(float(np.percentile(waits, 90)))
     assert Client(url).request("GET", "/s/s001/live.json")[0] == 303  # not logged in
 
 

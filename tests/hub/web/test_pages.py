@@ -538,8 +538,10 @@ def test_zone_charts_have_axes_legends_tables_and_explanations(
     rows = page.locator("#chart-trend table.behind tbody tr").all()
     assert len(rows) == len(rep.trend)
     first = rep.trend[0]
+    with i18n.speaking(language):
+        shown = i18n.fmt_index(first.happy_index)
     assert rows[0].locator("td").all_inner_texts()[:2] == [
-        f"{an.fmt_index(first.happy_index)} (n={first.ratings})",
+        f"{shown} (n={first.ratings})",
         f"{an.fmt_duration(first.wait_p90_s)} ("
         + tr(language, "%(num)d visit", "%(num)d visits", first.visits) % {"num": first.visits}
         + ")"]

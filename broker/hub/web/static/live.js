@@ -14,12 +14,6 @@
     return e;
   }
 
-  function duration(s) {
-    if (s === null || s === undefined) { return "-"; }
-    var m = Math.floor(s / 60), r = Math.round(s % 60);
-    return m + ":" + (r < 10 ? "0" : "") + r;
-  }
-
   function draw(data) {
     // every word comes with the figures, in the reader's language (see live.py)
     var t = data.text;
@@ -46,8 +40,9 @@
     data.zones.forEach(function (z) {
       var tr = el("tr");
       tr.dataset.liveZone = z.zone_id;  // not data-zone: the pages' zone rows carry that
-      [z.zone_id, z.ratings, z.unhappy, z.happy_index === null ? "-" : z.happy_index,
-       duration(z.wait_p90_s)].forEach(function (v) { tr.appendChild(el("td", null, v)); });
+      // the figures as the pages write them: the hub formats them, not this script
+      [z.zone_id, z.ratings, z.unhappy, z.happy_text,
+       z.wait_text].forEach(function (v) { tr.appendChild(el("td", null, v)); });
       table.appendChild(tr);
     });
     var wrap = el("div", "scroll");  // a phone scrolls the table, not the page

@@ -1,0 +1,97 @@
+"""The till's pace, kept across a restart.
+
+A queue's predicted wait needs the till's pace: the gaps between calls that were one service
+each, and the quickest walk through the empty lane. A fresh start knows neither, so for the
+first service or two after a power cut or an update nobody in line got a predicted wait.
+Kept here, the next start predicts from the first call. The kept gaps serve until the first
+fresh one, which replaces them; the kept walk until the first fresh crossing
+(estimators.py).
+
+One small JSON file per camera (``queue.pace_path``), by zone name: numbers of seconds, no
+times of day and nothing about anyone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# A gap between two calls longer than an hour is no service, and no walk through a lane
+# takes that long: a larger number in the file is damage, not a pace.
+LONGEST_S = 3600.0
+
+
+@dataclass(frozen=True)
+class TillPace:
+    """One queue's latest service gaps (seconds, oldest first) and its quickest walk."""
+
+    gaps: tuple[float, ...]
+    walk_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SavedPace:
+    zones: dict[str, TillPace]
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            name: {"gaps": [round(g, 3) for g in pace.gaps],
+                   "walk_s": None if pace.walk_s is None else round(pace.walk_s, 3)}
+            for name, pace in sorted(self.zones.items())
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps({"zones": doc}))
+        tmp.replace(path)  # never half a file behind a power cut
+
+    @classmethod
+    def read(cls, path: Path) -> SavedPace | None:
+        """The kept pace of each zone whose entry can be trusted; None without a file or
+        when none can. What is dropped is learned again, as on a first start."""
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, RecursionError) as exc:
+            log.warning("the till's pace in %s cannot be read (%s); it is learned again",
+                        path, type(exc).__name__)
+            return None
+        entries = doc.get("zones") if isinstance(doc, dict) else None
+        if not isinstance(entries, dict):
+            log.warning("%s holds no till's pace; it is learned again", path)
+            return None
+        zones = {}
+        for name, entry in entries.items():
+            pace = _entry(entry)
+            if pace is None:
+                log.warning("the till's pace of zone %r in %s is damaged; it is learned again",
+                            name, path)
+            else:
+                zones[str(name)] = pace
+        return cls(zones) if zones else None
+
+
+def _entry(entry: object) -> TillPace | None:
+    if not isinstance(entry, dict):
+        return None
+    gaps, walk = entry.get("gaps"), entry.get("walk_s")
+    if not isinstance(gaps, list) or not all(map(_seconds, gaps)):
+        return None
+    if walk is not None and not _seconds(walk):
+        return None
+    return TillPace(tuple(float(g) for g in gaps), None if walk is None else float(walk))
+
+
+def _seconds(value: object) -> bool:
+    # JSON numbers only (true is not 1 s), and a span a till could take.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value)) and 0.0 <= float(value) <= LONGEST_S
+    except OverflowError:  # an integer of hundreds of digits
+        return False
