@@ -180,9 +180,9 @@ class QueueSection(Section):
     pace_path: str = Field(
         default="pace.json",
         title="Pace file",
-        description="Where each queue's till pace (the latest service gaps, in seconds) is "
-        "kept between restarts, so waits are predicted from the first call after a start; "
-        "relative to this file.",
+        description="Where each queue's till pace (the latest service gaps and the quickest "
+        "walk through the lane, in seconds) is kept between restarts, so waits are predicted "
+        "from the first call after a start; relative to this file.",
     )
 
 
