@@ -781,7 +781,11 @@ class SavedCalibration:
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(doc))
-        tmp.replace(path)  # never leave half a file behind a power cut
+        try:
+            tmp.replace(path)  # never leave half a file behind a power cut
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def read(cls, path: Path) -> SavedCalibration | None:

@@ -10,6 +10,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ import cv2
 from peakend.broker.device.config import ConfigError, config_hash, resolve
 from peakend.broker.device.link import DeviceLink, LinkSettings
 from peakend.edge import config as edge_config
-from peakend.edge.calibration import PersonScale, SavedCalibration
+from peakend.edge.calibration import SavedCalibration
 from peakend.edge.config import EdgeConfig
 from peakend.edge.detectors import make_detector
 from peakend.edge.estimators import QueueWindow
@@ -154,8 +155,11 @@ def _loop(
     pace_state = resolve(base_dir, cfg.queue.pace_path) if base_dir is not None else None
     pace = SavedPace.read(pace_state) if pace_state is not None else None
     pipeline = Pipeline(cfg, detector, saved=saved, pace=pace)
-    keeper = _CalibrationKeeper(state)
-    pace_keeper = _PaceKeeper(pace_state)
+    # The scale is kept when it changes, not each time the floor's thumbnail moves a little.
+    keepers = [
+        _Keeper(state, Pipeline.saved_calibration, "the learned scale", key=lambda s: s.scale),
+        _Keeper(pace_state, Pipeline.till_pace, "the till's pace"),
+    ]
     health = HealthMeter(cfg.health.interval_s)
     summary = RunSummary()
     bar = _Progress(frames) if progress else None
@@ -173,8 +177,8 @@ def _loop(
         summary.frames += 1
         if health.due(t):
             _health(messenger, health, frames, pipeline, start, t)
-            keeper.keep(pipeline)
-            pace_keeper.keep(pipeline)
+            for keeper in keepers:
+                keeper.keep(pipeline)
         if bar is not None:
             bar.update(summary.frames, time.monotonic() - began)
         if stop is not None and stop.is_set():
@@ -182,8 +186,8 @@ def _loop(
     _emit(messenger, pipeline.finish(), start)
     if summary.frames:
         _health(messenger, health, frames, pipeline, start, t)
-        keeper.keep(pipeline)
-        pace_keeper.keep(pipeline)
+        for keeper in keepers:
+            keeper.keep(pipeline)
     summary.wall_s = time.monotonic() - began
     summary.seconds = t
     summary.counts = dict(messenger.counts)
@@ -223,46 +227,35 @@ def _health(
     messenger.send("health", data, zone_id=None, ts=start + timedelta(seconds=t))
 
 
-class _CalibrationKeeper:
-    """Writes the learned scale to its state file when it is trusted and has changed."""
+class _Keeper:
+    """Writes one thing the camera learned to its state file when it has changed (``key``:
+    what counts as a change), so a restart starts from it."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        learned: Callable[[Pipeline], Any],
+        what: str,
+        key: Callable[[Any], Any] = lambda value: value,
+    ) -> None:
         self.path = path
-        self._written: PersonScale | None = None
+        self.learned = learned
+        self.what = what
+        self.key = key
+        self._written: Any = None
 
     def keep(self, pipeline: Pipeline) -> None:
         if self.path is None:
             return
-        saved = pipeline.saved_calibration()
-        if saved is None or saved.scale == self._written:
+        value = self.learned(pipeline)
+        if value is None or self.key(value) == self._written:
             return
         try:
-            saved.write(self.path)
-            self._written = saved.scale
+            value.write(self.path)
+            self._written = self.key(value)
         except OSError as exc:
-            # Not fatal: the camera learns again after a restart.
-            log.warning("cannot keep the learned scale in %s: %s", self.path, exc)
-
-
-class _PaceKeeper:
-    """Writes the queues' till pace to its state file when it has changed."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._written: SavedPace | None = None
-
-    def keep(self, pipeline: Pipeline) -> None:
-        if self.path is None:
-            return
-        pace = pipeline.till_pace()
-        if pace is None or pace == self._written:
-            return
-        try:
-            pace.write(self.path)
-            self._written = pace
-        except OSError as exc:
-            # Not fatal: after a restart the pace is learned again from the first services.
-            log.warning("cannot keep the till's pace in %s: %s", self.path, exc)
+            # Not fatal: after a restart the camera learns it again.
+            log.warning("cannot keep %s in %s: %s", self.what, self.path, exc)
 
 
 class _Progress:

@@ -47,7 +47,11 @@ class SavedPace:
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps({"zones": doc}))
-        tmp.replace(path)  # never half a file behind a power cut
+        try:
+            tmp.replace(path)  # never half a file behind a power cut
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def read(cls, path: Path) -> SavedPace | None:

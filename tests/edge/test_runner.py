@@ -100,6 +100,21 @@ def test_a_restart_predicts_waits_with_the_till_s_pace_it_kept(tmp_path: Path) -
     assert again[-1] == pytest.approx(first[-1], rel=0.02)
 
 
+def test_state_that_cannot_be_kept_is_said_and_the_run_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    video, config = scenes.render_demo_scene(tmp_path, seconds=40)
+    for name in ("calibration.json", "pace.json"):
+        (tmp_path / name).mkdir()  # where the files go stands a folder: no write can succeed
+    out = tmp_path / "out.jsonl"
+    args = ["run", "--config", str(config), "--no-publish", "--jsonl", str(out)]
+    assert cli.main([*args, "--start", START, "--quiet"]) == 0
+    assert sum(1 for line in out.read_text().splitlines() if '"queue"' in line) == 3
+    assert "cannot keep the till's pace in" in caplog.text
+    assert not (tmp_path / "pace.json.tmp").exists()  # nothing half-kept is left behind
+    assert "the till's pace in" in caplog.text and "cannot be read" in caplog.text
+
+
 def test_snapshot_draws_zones_on_one_local_frame(
     recording: tuple[Path, Path], tmp_path: Path
 ) -> None:
