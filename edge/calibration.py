@@ -780,8 +780,8 @@ class SavedCalibration:
             "floor": [round(float(v), 3) for v in self.floor],
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(doc))
         try:
+            tmp.write_text(json.dumps(doc))
             tmp.replace(path)  # never leave half a file behind a power cut
         except OSError:
             tmp.unlink(missing_ok=True)

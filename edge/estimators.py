@@ -95,6 +95,9 @@ class QueueEstimator:
         # walk until the first fresh crossing. None and empty on a first start.
         self._kept_gaps: list[float] = []
         self._walk: float | None = None
+        # The quickest walk at the last window that had one: kept for the next start even
+        # after a quiet spell has emptied the horizon (predictions do not use it).
+        self._last_walk: float | None = None
 
     def resume(self, pace: TillPace) -> None:
         """Start from the pace kept by the run before."""
@@ -106,6 +109,7 @@ class QueueEstimator:
         what was kept, until fresh ones replace it)."""
         gaps = tuple(g for _, g in self._gaps)[-KEEP_GAPS:] or tuple(self._kept_gaps)
         walk = self._quickest(float("inf"))
+        walk = walk if walk is not None else self._last_walk
         if not gaps and walk is None:
             return None
         return TillPace(gaps, walk)
@@ -177,6 +181,8 @@ class QueueEstimator:
             self._crossings.popleft()
         while len(self._gaps) > KEEP_GAPS and self._gaps[0][0] < horizon_start:
             self._gaps.popleft()
+        walk = self._quickest(end)
+        self._last_walk = walk if walk is not None else self._last_walk
         measured, predicted = self.predict(end, float(length_now))
         window = QueueWindow(
             self.zone,

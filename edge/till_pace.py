@@ -21,9 +21,11 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# A gap between two calls longer than an hour is no service, and no walk through a lane
-# takes that long: a larger number in the file is damage, not a pace.
-LONGEST_S = 3600.0
+# A gap between two calls of less than half a second is one shopper counted twice, and one
+# of over half an hour no service (a lane that never emptied while the till was shut); no
+# walk through a lane takes that long either. Such numbers are neither kept nor read back.
+SHORTEST_GAP_S = 0.5
+LONGEST_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -39,15 +41,16 @@ class SavedPace:
     zones: dict[str, TillPace]
 
     def write(self, path: Path) -> None:
+        """Write what ``read`` will take back (a gap no till makes is left out)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {
-            name: {"gaps": [round(g, 3) for g in pace.gaps],
-                   "walk_s": None if pace.walk_s is None else round(pace.walk_s, 3)}
+            name: {"gaps": [round(g, 3) for g in pace.gaps if _gap(g)],
+                   "walk_s": round(pace.walk_s, 3) if _walk(pace.walk_s) else None}
             for name, pace in sorted(self.zones.items())
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps({"zones": doc}))
         try:
+            tmp.write_text(json.dumps({"zones": doc}))
             tmp.replace(path)  # never half a file behind a power cut
         except OSError:
             tmp.unlink(missing_ok=True)
@@ -81,14 +84,24 @@ class SavedPace:
 
 
 def _entry(entry: object) -> TillPace | None:
+    # Whole or not at all: one impossible number says the entry was damaged, and what is
+    # left of it is not the pace the camera kept.
     if not isinstance(entry, dict):
         return None
     gaps, walk = entry.get("gaps"), entry.get("walk_s")
-    if not isinstance(gaps, list) or not all(map(_seconds, gaps)):
+    if not isinstance(gaps, list) or not all(map(_gap, gaps)):
         return None
-    if walk is not None and not _seconds(walk):
+    if walk is not None and not _walk(walk):
         return None
     return TillPace(tuple(float(g) for g in gaps), None if walk is None else float(walk))
+
+
+def _gap(value: object) -> bool:
+    return _seconds(value) and SHORTEST_GAP_S <= float(value)  # type: ignore[arg-type]
+
+
+def _walk(value: object) -> bool:
+    return _seconds(value)
 
 
 def _seconds(value: object) -> bool:

@@ -172,8 +172,9 @@ def test_the_kept_pace_gives_way_to_fresh_gaps_even_after_a_quiet_spell() -> Non
     assert q.predict(1000.0, 2.0)[1] == pytest.approx(2 * 35.0)
     kept = q.pace()
     assert kept is not None and kept.gaps == (35.0,)
-    # no walk measured lately (past the horizon), and the kept one was replaced by 20 s
-    assert kept.walk_s is None
+    # the walk measured before the quiet spell (20 s, which replaced the kept 60 s) is kept
+    # for the next start, though no crossing is left within the horizon
+    assert kept.walk_s == 20.0
 
 
 def test_a_first_start_predicts_nothing_more_than_it_did_without_a_kept_pace() -> None:

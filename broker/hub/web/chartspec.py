@@ -3,12 +3,12 @@
 values on hover or tap. The same data gives the table behind every chart, for screen readers
 and copying. Pure: analytics results in, plain dicts out.
 
-Waits and dwells travel in minutes, so they get an axis of their own in minutes, never the
-Happy Index's 0-100. Titles, labels and notes are in the language of the request; the
-numbers the script plots are not. What a reader sees as a number (a tooltip, the table) is
-written here once, from the exact value, by the same formatter as the rest of the page: a
-value rounded for plotting and rounded again for show could read 89.3 in a tooltip beside
-89.2 in the page's figures.
+Waits and dwells (given in seconds) travel in minutes, so they get an axis of their own in
+minutes, never the Happy Index's 0-100. Titles, labels and notes are in the language of the
+request; the numbers the script plots are not. What a reader sees as a number (a tooltip,
+the table) is written here once, from the exact value, by the same formatter as the rest of
+the page: a value rounded for plotting and rounded again for show could read 89.3 in a
+tooltip beside 89.2 in the page's figures.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Chart:
     def add(self, label: str, values: list[float | None], *, axis: str = "y", kind: str = "line",
             colour: str = GREEN, dashed: bool = False, notes: list[str] | None = None,
             colours: list[str] | None = None, points_only: bool = False) -> None:
-        """One series of exact values in its axis' unit (a Happy Index, or minutes)."""
+        """One series of exact values: a Happy Index, or seconds on a minutes axis."""
         unit = self.axes[axis]["unit"]
         self.series.append({"label": label, "data": [_plotted(v, unit) for v in values],
                             "text": [_fmt(v, unit) for v in values], "axis": axis,
@@ -95,7 +95,7 @@ def trend(points: list[TrendPoint], by: str = "day") -> Chart:
               [_day(p.start) for p in points], axes={"y": happy_axis(), "y2": minutes_axis()})
     c.add(_("Happy Index"), [p.happy_index for p in points], colour=GREEN,
           notes=[f"n={p.ratings}" for p in points])
-    c.add(_("Wait p90"), [_minutes(p.wait_p90_s) for p in points], axis="y2", kind="bar",
+    c.add(_("Wait p90"), [p.wait_p90_s for p in points], axis="y2", kind="bar",
           colour=VIOLET, notes=[_visits(p.visits) for p in points])
     return c
 
@@ -107,7 +107,7 @@ def peak_end(days: list[PeakEndDay]) -> Chart:
           colour=GREEN, points_only=True, notes=[f"n={d.end_ratings}" for d in days])
     c.add(_("Happy Index of the whole day"), [d.day_happy_index for d in days],
           colour=GREY, dashed=True, notes=[f"n={d.day_ratings}" for d in days])
-    c.add(_("Peak wait (busiest quarter hour's median)"), [_minutes(d.peak_wait_s) for d in days],
+    c.add(_("Peak wait (busiest quarter hour's median)"), [d.peak_wait_s for d in days],
           axis="y2", kind="bar", colour=RED)
     return c
 
@@ -115,9 +115,9 @@ def peak_end(days: list[PeakEndDay]) -> Chart:
 def dwell(points: list[DwellPoint]) -> Chart:
     c = Chart(_("Dwell per day"), _("Day"), [_day(p.start) for p in points],
               axes={"y": minutes_axis()})
-    c.add(_("Dwell p50"), [_minutes(p.dwell_p50_s) for p in points], colour=TEAL,
+    c.add(_("Dwell p50"), [p.dwell_p50_s for p in points], colour=TEAL,
           notes=[_visits(p.visits) for p in points])
-    c.add(_("Dwell p90"), [_minutes(p.dwell_p90_s) for p in points], colour="#004d40", dashed=True)
+    c.add(_("Dwell p90"), [p.dwell_p90_s for p in points], colour="#004d40", dashed=True)
     return c
 
 
@@ -131,7 +131,7 @@ def day_lines(today: DayLine, usual: DayLine, metric: str, usual_label: str,
               axes={"y": happy_axis() if happy else minutes_axis()})
 
     def values(line: DayLine, upto: int) -> list[float | None]:
-        return [(h.happy_index if happy else _minutes(h.wait_p90_s)) if h.hour < upto else None
+        return [(h.happy_index if happy else h.wait_p90_s) if h.hour < upto else None
                 for h in line.hours]
 
     def notes(line: DayLine) -> list[str]:
@@ -147,8 +147,7 @@ def _fmt(v: float | None, unit: str) -> str:
     if v is None:
         return "-"
     if unit == "minutes":
-        # back to the seconds the value came from (61.5 / 60 * 60 is 61.49999...: 1:01)
-        return fmt_duration(round(v * 60, 6))
+        return fmt_duration(v)  # from the seconds, as the page writes them
     if unit == "index":
         return i18n.fmt_index(v)
     return i18n.fmt_decimal(v, 2)
@@ -158,11 +157,7 @@ def _plotted(v: float | None, unit: str) -> float | None:
     """Enough digits to place a point to the pixel, fewer bytes on the wire."""
     if v is None:
         return None
-    return round(v, 4 if unit == "minutes" else 2)
-
-
-def _minutes(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds / 60
+    return round(v / 60, 4) if unit == "minutes" else round(v, 2)
 
 
 def _day(d: date) -> str:

@@ -41,8 +41,8 @@ def test_a_value_is_written_once_from_its_exact_value() -> None:
     head, rows = chartspec.wait_bands(bands).table()
     assert [r[1] for r in rows] == ["89.2 (n=31)", "89.2 (n=8)"]
     # a wait reads as the page writes its seconds, however many digits the plot keeps (61.5
-    # s in minutes and back is 61.4999...)
-    for seconds in (311.4, 61.5, 240.5, 59.6):
+    # s in minutes and back is 61.4999...: the text is written from the seconds)
+    for seconds in (311.4, 61.5, 240.5, 59.6, 60.5000004):
         wait = chartspec.trend([TrendPoint(date(2026, 3, 2), 0, None, 4, seconds)]).as_dict()
         assert wait["series"][1]["text"] == [fmt_duration(seconds)]
         assert wait["series"][0]["text"] == ["-"]
