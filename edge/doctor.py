@@ -22,6 +22,7 @@ def role_checks(cfg: Any, path: Path, *, camera: bool = True) -> list[Check]:
     return [
         check_camera(cfg, path) if camera else Check("camera", "SKIP", "--no-camera given"),
         check_scale(cfg, path),
+        check_pace(cfg, path),
     ]
 
 
@@ -52,6 +53,40 @@ def check_scale(cfg: Any, config_path: Path) -> Check:
                      "remove person_px from [detector], or run `peakend edge calibrate "
                      "--config FILE --write`")
     return Check("person size", "PASS", text)
+
+
+def check_pace(cfg: Any, config_path: Path) -> Check:
+    """The till's pace kept between restarts, per queue. None kept yet is normal (it is kept
+    once the till has served two shoppers back to back); a file the camera cannot read is a
+    warning: the pace is learned again after each start until the file is replaced."""
+    from peakend.broker.device.config import resolve
+    from peakend.edge.till_pace import SavedPace
+
+    queues = [z.name for z in cfg.zones if z.is_queue]
+    if not queues:
+        return Check("till pace", "SKIP", "no zone has an exit line")
+    state = resolve(config_path.parent, cfg.queue.pace_path)
+    if not state.exists():
+        return Check("till pace", "PASS",
+                     f"none kept yet at {state}: kept once the till has served two shoppers "
+                     "back to back")
+    saved = SavedPace.read(state)
+    damaged = ("delete it: the camera writes a new one once the till has served two shoppers "
+               "back to back")
+    if saved is None:
+        return Check("till pace", "WARN", f"{state} is damaged or holds no usable pace", damaged)
+    parts = []
+    for name in queues:
+        pace = saved.zones.get(name)
+        if pace is None:
+            parts.append(f"{name}: none kept")
+            continue
+        gaps = sorted(pace.gaps)
+        median = f"median {gaps[len(gaps) // 2]:.1f} s over {len(gaps)} services" if gaps else (
+            "no service yet")
+        walk = "" if pace.walk_s is None else f", walk {pace.walk_s:.1f} s"
+        parts.append(f"{name}: {median}{walk}")
+    return Check("till pace", "PASS", "; ".join(parts))
 
 
 def _camera_fix(spec: str, config_path: Path) -> str:

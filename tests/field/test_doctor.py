@@ -176,6 +176,31 @@ def test_a_damaged_registry_fails_the_hub_folder_check_with_the_fix(bare_hub):
     assert "restore it from a backup" in rows["broker folder"]["fix"]
 
 
+def test_doctor_shows_the_till_s_pace_the_camera_kept(tmp_path):
+    """None kept yet passes and says when it will be; a kept pace shows per queue; a file the
+    camera cannot read is a warning with the fix."""
+    from peakend.edge.scenes import render_demo_scene
+    from peakend.edge.till_pace import SavedPace, TillPace
+
+    _, config = render_demo_scene(tmp_path / "scene", seconds=2)
+    with config.open("a") as f:
+        f.write('\n[mqtt]\nurl = "mqtt://cam-01:pw@127.0.0.1:1"\n')
+    _, rows = doctor("--config", str(config), "--no-camera")
+    assert rows["till pace"]["status"] == "PASS"
+    assert "none kept yet" in rows["till pace"]["detail"]
+
+    state = config.parent / "pace.json"
+    SavedPace({"checkout": TillPace((9.0, 12.5, 10.0), 1.5)}).write(state)
+    _, rows = doctor("--config", str(config), "--no-camera")
+    assert rows["till pace"]["status"] == "PASS", rows["till pace"]
+    assert rows["till pace"]["detail"] == "checkout: median 10.0 s over 3 services, walk 1.5 s"
+
+    state.write_text('{"zones": {"checkout": {"gaps": [1e999]}}}')
+    _, rows = doctor("--config", str(config), "--no-camera")
+    assert rows["till pace"]["status"] == "WARN"
+    assert "damaged" in rows["till pace"]["detail"] and "delete it" in rows["till pace"]["fix"]
+
+
 def test_doctor_shows_what_the_camera_learned_of_a_persons_size(tmp_path):
     """Nothing learned yet is a warning with the fix; the state file's scale and how many
     people it rests on pass; a person_px set by hand that the camera contradicts is a warning."""
