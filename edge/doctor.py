@@ -4,6 +4,7 @@ disk, outbox) are :mod:`peakend.broker.field.doctor`'s."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,9 @@ def check_pace(cfg: Any, config_path: Path) -> Check:
         if pace is None:
             parts.append(f"{name}: none kept")
             continue
-        gaps = sorted(pace.gaps)
-        median = f"median {gaps[len(gaps) // 2]:.1f} s over {len(gaps)} services" if gaps else (
-            "no service yet")
+        gaps = pace.gaps
+        median = (f"median {statistics.median(gaps):.1f} s over {len(gaps)} services" if gaps
+                  else "no service yet")
         walk = "" if pace.walk_s is None else f", walk {pace.walk_s:.1f} s"
         parts.append(f"{name}: {median}{walk}")
     return Check("till pace", "PASS", "; ".join(parts))

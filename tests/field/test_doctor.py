@@ -190,10 +190,10 @@ def test_doctor_shows_the_till_s_pace_the_camera_kept(tmp_path):
     assert "none kept yet" in rows["till pace"]["detail"]
 
     state = config.parent / "pace.json"
-    SavedPace({"checkout": TillPace((9.0, 12.5, 10.0), 1.5)}).write(state)
+    SavedPace({"checkout": TillPace((9.0, 12.5, 10.0, 11.0), 1.5)}).write(state)
     _, rows = doctor("--config", str(config), "--no-camera")
     assert rows["till pace"]["status"] == "PASS", rows["till pace"]
-    assert rows["till pace"]["detail"] == "checkout: median 10.0 s over 3 services, walk 1.5 s"
+    assert rows["till pace"]["detail"] == "checkout: median 10.5 s over 4 services, walk 1.5 s"
 
     state.write_text('{"zones": {"checkout": {"gaps": [1e999]}}}')
     _, rows = doctor("--config", str(config), "--no-camera")
