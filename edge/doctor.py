@@ -56,10 +56,15 @@ def check_scale(cfg: Any, config_path: Path) -> Check:
     return Check("person size", "PASS", text)
 
 
+# When the camera first writes the pace file: the quickest walk is kept from the first
+# shopper measured through the lane, the gaps from the first two served back to back.
+PACE_KEPT_WHEN = "kept once a shopper has gone through the lane"
+
+
 def check_pace(cfg: Any, config_path: Path) -> Check:
-    """The till's pace kept between restarts, per queue. None kept yet is normal (it is kept
-    once the till has served two shoppers back to back); a file the camera cannot read is a
-    warning: the pace is learned again after each start until the file is replaced."""
+    """The till's pace kept between restarts, per queue. None kept yet is normal; a file the
+    camera cannot read is a warning: the pace is learned again after each start until the
+    file is replaced."""
     from peakend.broker.device.config import resolve
     from peakend.edge.till_pace import SavedPace
 
@@ -68,14 +73,11 @@ def check_pace(cfg: Any, config_path: Path) -> Check:
         return Check("till pace", "SKIP", "no zone has an exit line")
     state = resolve(config_path.parent, cfg.queue.pace_path)
     if not state.exists():
-        return Check("till pace", "PASS",
-                     f"none kept yet at {state}: kept once the till has served two shoppers "
-                     "back to back")
+        return Check("till pace", "PASS", f"none kept yet at {state}: {PACE_KEPT_WHEN}")
     saved = SavedPace.read(state)
-    damaged = ("delete it: the camera writes a new one once the till has served two shoppers "
-               "back to back")
     if saved is None:
-        return Check("till pace", "WARN", f"{state} is damaged or holds no usable pace", damaged)
+        return Check("till pace", "WARN", f"{state} is damaged or holds no usable pace",
+                     f"delete it: the camera writes a new one, {PACE_KEPT_WHEN}")
     parts = []
     for name in queues:
         pace = saved.zones.get(name)

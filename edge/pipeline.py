@@ -26,7 +26,7 @@ from peakend.edge.config import EdgeConfig
 from peakend.edge.detection import Detection
 from peakend.edge.detectors import Detector
 from peakend.edge.estimators import QueueEstimator, QueueWindow
-from peakend.edge.till_pace import SavedPace
+from peakend.edge.till_pace import SavedPace, TillPace
 from peakend.edge.tracker import Lost, Observation, Tracker
 from peakend.edge.zones import Arrival, Crossing, Visit, ZoneWatcher
 
@@ -256,7 +256,7 @@ class Pipeline:
 
     def till_pace(self) -> SavedPace | None:
         """What to keep of each queue's pace for the next start, or None if nothing is known."""
-        zones = {}
+        zones: dict[str, TillPace] = {}
         for name, queue in self.zones.queues.items():
             pace = queue.pace()
             if pace is not None:

@@ -45,7 +45,7 @@ class SavedPace:
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {
             name: {"gaps": [round(g, 3) for g in pace.gaps if _gap(g)],
-                   "walk_s": round(pace.walk_s, 3) if _walk(pace.walk_s) else None}
+                   "walk_s": round(pace.walk_s, 3) if _seconds(pace.walk_s) else None}
             for name, pace in sorted(self.zones.items())
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -72,7 +72,7 @@ class SavedPace:
         if not isinstance(entries, dict):
             log.warning("%s holds no till's pace; it is learned again", path)
             return None
-        zones = {}
+        zones: dict[str, TillPace] = {}
         for name, entry in entries.items():
             pace = _entry(entry)
             if pace is None:
@@ -91,17 +91,13 @@ def _entry(entry: object) -> TillPace | None:
     gaps, walk = entry.get("gaps"), entry.get("walk_s")
     if not isinstance(gaps, list) or not all(map(_gap, gaps)):
         return None
-    if walk is not None and not _walk(walk):
+    if walk is not None and not _seconds(walk):
         return None
     return TillPace(tuple(float(g) for g in gaps), None if walk is None else float(walk))
 
 
 def _gap(value: object) -> bool:
     return _seconds(value) and SHORTEST_GAP_S <= float(value)  # type: ignore[arg-type]
-
-
-def _walk(value: object) -> bool:
-    return _seconds(value)
 
 
 def _seconds(value: object) -> bool:

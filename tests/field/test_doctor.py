@@ -176,15 +176,22 @@ def test_a_damaged_registry_fails_the_hub_folder_check_with_the_fix(bare_hub):
     assert "restore it from a backup" in rows["broker folder"]["fix"]
 
 
-def test_doctor_shows_the_till_s_pace_the_camera_kept(tmp_path):
-    """None kept yet passes and says when it will be; a kept pace shows per queue; a file the
-    camera cannot read is a warning with the fix."""
+def camera_config(tmp_path):
+    """A camera's edge.toml (the demo scene's, with a broker that is not there)."""
     from peakend.edge.scenes import render_demo_scene
-    from peakend.edge.till_pace import SavedPace, TillPace
 
     _, config = render_demo_scene(tmp_path / "scene", seconds=2)
     with config.open("a") as f:
         f.write('\n[mqtt]\nurl = "mqtt://cam-01:pw@127.0.0.1:1"\n')
+    return config
+
+
+def test_doctor_shows_the_till_s_pace_the_camera_kept(tmp_path):
+    """None kept yet passes and says when it will be; a kept pace shows per queue; a file the
+    camera cannot read is a warning with the fix."""
+    from peakend.edge.till_pace import SavedPace, TillPace
+
+    config = camera_config(tmp_path)
     _, rows = doctor("--config", str(config), "--no-camera")
     assert rows["till pace"]["status"] == "PASS"
     assert "none kept yet" in rows["till pace"]["detail"]
@@ -205,11 +212,8 @@ def test_doctor_shows_what_the_camera_learned_of_a_persons_size(tmp_path):
     """Nothing learned yet is a warning with the fix; the state file's scale and how many
     people it rests on pass; a person_px set by hand that the camera contradicts is a warning."""
     from peakend.edge.calibration import PersonScale, SavedCalibration
-    from peakend.edge.scenes import render_demo_scene
 
-    _, config = render_demo_scene(tmp_path / "scene", seconds=2)
-    with config.open("a") as f:
-        f.write('\n[mqtt]\nurl = "mqtt://cam-01:pw@127.0.0.1:1"\n')
+    config = camera_config(tmp_path)
     _, rows = doctor("--config", str(config), "--no-camera")
     assert rows["person size"]["status"] == "WARN"
     assert "nothing learned yet" in rows["person size"]["detail"]

@@ -38,7 +38,7 @@
         borderColor: s.colour, backgroundColor: s.colours || s.colour,
         borderWidth: s.type === "bar" ? 0 : 2, borderDash: s.dashed ? [6, 4] : [],
         showLine: !s.pointsOnly, pointRadius: s.pointsOnly ? 5 : 3, spanGaps: false,
-        order: s.type === "bar" ? 2 : 1, unit: s.unit, notes: s.notes, text: s.text
+        order: s.type === "bar" ? 2 : 1, notes: s.notes, text: s.text
       };
     });
     new window.Chart(figure.querySelector("canvas"), {
