@@ -20,10 +20,6 @@ class Detection:
     # Too little of a person to be someone new, but where someone was a moment ago (a head
     # alone, the rest the floor's colour): it may only continue a person already followed.
     weak: bool = False
-    # Oblique: placed by the top of what shows above someone nearer, their feet hidden. A
-    # person of their own standing behind, however close their floor points are, never a
-    # piece of the one in front.
-    behind: bool = False
 
     @classmethod
     def from_box(

@@ -116,12 +116,8 @@ class MotionDetector:
     # Two feet a tenth of a height above the ground span half a body's width or more.
     FEET_MIN = 0.3
     # Someone whose feet are hidden behind a nearer person counts from this share of a
-    # person's area showing (a head and shoulders); the whole of a person is about 1. Down
-    # to HIDDEN_WEAK (the top of a head above the one in front) they may still be someone
-    # the tracker follows, where it last saw them, as a weak detection: walking a step
-    # behind another, a follower's head is all that shows for seconds at a time.
+    # person's area showing (a head and shoulders); the whole of a person is about 1.
     HIDDEN_MIN = 0.12
-    HIDDEN_WEAK = 0.05
     # Overhead, two people in line (_two_in_line): a blob this many times as long as a lone
     # person is two, where lone people are at least ELONGATED times as long as their size.
     IN_LINE = 1.3
@@ -273,7 +269,7 @@ class MotionDetector:
                 cx, cy = weak
                 detections.append(self._detection(cx, cy, x, y, x + w, y + h, inv, weak=True))
                 continue
-            for detection, part in self._split(patch, x, y, area, person_area, t, expected):
+            for detection, part in self._split(patch, x, y, area, person_area, t):
                 # A ghost touching the person who left it merges into one blob; the split
                 # separates them, so each part of a multi-person blob is checked on its own.
                 if part is not None and self._is_ghost(small, part[2], part[0], part[1], t):
@@ -455,19 +451,12 @@ class MotionDetector:
         return cv2.blur(small, (3, 3), dst=small)
 
     def _split(
-        self,
-        patch: np.ndarray,
-        x: int,
-        y: int,
-        area: int,
-        person_area: float,
-        t: float,
-        expected: list[tuple[float, float]],
+        self, patch: np.ndarray, x: int, y: int, area: int, person_area: float, t: float
     ) -> list[tuple[Detection, tuple[int, int, np.ndarray] | None]]:
         """People in one blob, each with its own pixel patch when the blob held several."""
         h, w = patch.shape
         if self.view == "oblique" and self.trusted:
-            return self._peel(patch, x, y, expected)
+            return self._peel(patch, x, y)
         # Two people touching cover less than two people apart; round up from 0.6 past a whole.
         n = max(1, int(area / person_area + 0.4)) if self.trusted else 1
         inv = 1.0 / self.scale
@@ -539,7 +528,7 @@ class MotionDetector:
         return ages.size > 0 and float(np.median(ages)) >= self.STANDING_S
 
     def _peel(
-        self, patch: np.ndarray, x: int, y: int, expected: list[tuple[float, float]]
+        self, patch: np.ndarray, x: int, y: int
     ) -> list[tuple[Detection, tuple[int, int, np.ndarray] | None]]:
         """Upright people in one blob, nearest first, each found by where their feet are.
 
@@ -602,18 +591,10 @@ class MotionDetector:
                 body[top : foot + 1, x1:x2] = rest[top : foot + 1, x1:x2]
                 rest[top : foot + 1, x1:x2] = False
                 # Someone partly hidden shows less of themselves: their head and shoulders
-                # above the one in front are enough, the top of a head where someone is
-                # followed.
-                shows = int(body.sum())
-                weak = False
-                if shows < (self.HIDDEN_MIN if hidden else self.LEAST) * person_area:
-                    weak = (
-                        hidden
-                        and shows >= self.HIDDEN_WEAK * person_area
-                        and self._followed((x + centre) * inv, (y + feet + 1) * inv, expected)
-                    )
-                    if not weak:
-                        continue  # a sliver left beside someone nearer: nobody
+                # above the one in front are enough.
+                least = self.HIDDEN_MIN if hidden else self.LEAST
+                if int(body.sum()) < least * person_area:
+                    continue  # a sliver left beside someone nearer: nobody
                 ys, xs = np.nonzero(body)
                 bx1, by1, bx2 = int(xs.min()), int(ys.min()), int(xs.max()) + 1
                 part = body[by1 : foot + 1, bx1:bx2]
@@ -622,8 +603,7 @@ class MotionDetector:
                 # Only what shows down to its feet can be a ghost: a piece of someone
                 # behind is cut by the one in front, an outline no background explains.
                 pixels = None if hidden else (x + bx1, y + by1, part)
-                found = Detection((x + centre) * inv, box[3], box, weak=weak, behind=hidden)
-                out.append((found, pixels))
+                out.append((Detection((x + centre) * inv, box[3], box), pixels))
             # Columns no body was taken from but whose feet were in the run: nobody there.
             rest[top : foot + 1, a : b + 1] = False
         return out
@@ -664,8 +644,6 @@ class MotionDetector:
     def _merge_fragments(self, detections: list[Detection]) -> list[Detection]:
         # Two real people's floor points are never closer than about one body width; closer
         # detections are pieces of one person (a dark shirt splitting head from shoulders).
-        # Not someone found standing behind another: seen from the wall, a step apart in
-        # depth is a few rows apart in the picture.
         merged = list(detections)
         changed = self.trusted
         while changed and len(merged) > 1:
@@ -674,7 +652,7 @@ class MotionDetector:
                 for j in range(i + 1, len(merged)):
                     a, b = merged[i], merged[j]
                     limit = 0.6 * self._width(max(a.y, b.y))
-                    if not (a.behind or b.behind) and math.hypot(a.x - b.x, a.y - b.y) < limit:
+                    if math.hypot(a.x - b.x, a.y - b.y) < limit:
                         box = (
                             min(a.box[0], b.box[0]),
                             min(a.box[1], b.box[1]),
@@ -740,13 +718,9 @@ class MotionDetector:
         cx, cy = xs.mean() + x, ys.mean() + y
         inv = 1.0 / self.scale
         fx, fy = (cx + 0.5) * inv, (cy + 0.5) * inv  # the floor point, as _detection has it
-        return (float(cx), float(cy)) if self._followed(fx, fy, expected) else None
-
-    def _followed(self, fx: float, fy: float, expected: list[tuple[float, float]]) -> bool:
-        """Whether the tracker last saw someone within half a person (a width, in an oblique
-        view) of the floor point ``fx, fy`` (source-frame pixels)."""
-        reach = 0.5 * self._width(fy)
-        return any(math.hypot(px - fx, py - fy) < reach for px, py in expected)
+        reach = 0.5 * self.person.at(fy)
+        near = any(math.hypot(px - fx, py - fy) < reach for px, py in expected)
+        return (float(cx), float(cy)) if near else None
 
     def _is_ghost(self, small: np.ndarray, patch: np.ndarray, x: int, y: int, t: float) -> bool:
         assert self._background is not None and self._fg_age is not None
