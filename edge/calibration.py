@@ -34,6 +34,8 @@ from typing import Literal
 
 import numpy as np
 
+from peakend.broker.device.files import replace_atomically
+
 State = Literal["calibrating", "calibrated", "unsure"]
 
 
@@ -779,13 +781,7 @@ class SavedCalibration:
             "frame": list(self.frame),
             "floor": [round(float(v), 3) for v in self.floor],
         }
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        try:
-            tmp.write_text(json.dumps(doc))
-            tmp.replace(path)  # never leave half a file behind a power cut
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
+        replace_atomically(path, json.dumps(doc))  # never half a file behind a power cut
 
     @classmethod
     def read(cls, path: Path) -> SavedCalibration | None:

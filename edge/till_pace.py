@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from peakend.broker.device.files import replace_atomically
+
 log = logging.getLogger(__name__)
 
 # A gap between two calls of less than half a second is one shopper counted twice, and one
@@ -48,13 +50,7 @@ class SavedPace:
                    "walk_s": round(pace.walk_s, 3) if _seconds(pace.walk_s) else None}
             for name, pace in sorted(self.zones.items())
         }
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        try:
-            tmp.write_text(json.dumps({"zones": doc}))
-            tmp.replace(path)  # never half a file behind a power cut
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
+        replace_atomically(path, json.dumps({"zones": doc}))  # never half a file behind a power cut
 
     @classmethod
     def read(cls, path: Path) -> SavedPace | None:
