@@ -82,7 +82,7 @@ def generate(path: Path) -> int:
                 for i in range(n):
                     dwells.append((f"{key}-d{i}", "cam", i, store, zone, exit_s[i], exit_s[i], 1,
                                    exit_s[i], str(i), enter_s[i], exit_s[i], float(dwell[i]),
-                                   float(wait[i]) if has_wait[i] else None))
+                                   float(wait[i]) if has_wait[i] else None, None))
                 rated = rng.random(n) < RATING_SHARE
                 p_bad = np.where(wait > 240, 0.6, 0.12)
                 bad = rng.random(n) < p_bad
@@ -99,7 +99,7 @@ def generate(path: Path) -> int:
                                       qs[i], 60.0, float(rng.uniform(0, 8)), 3, 3, 120.0, 110.0))
         with conn:
             conn.executemany("INSERT INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", ratings)
-            conn.executemany("INSERT INTO dwells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dwells)
+            conn.executemany("INSERT INTO dwells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dwells)
             conn.executemany("INSERT INTO queue_windows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              queue)
         total += len(ratings) + len(dwells) + len(queue)

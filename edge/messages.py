@@ -26,13 +26,17 @@ log = logging.getLogger(__name__)
 def dwell_payload(visit: Visit, start: datetime) -> dict[str, Any]:
     enter = start + timedelta(seconds=visit.enter)
     exit_ = start + timedelta(seconds=visit.exit)
-    return {
+    payload = {
         "track": visit.track,
         "enter": format_ts(enter),
         "exit": format_ts(exit_),
         "dwell_s": round(max(0.0, visit.dwell_s), 2),
         "wait_s": None if visit.wait_s is None else round(visit.wait_s, 2),
     }
+    if visit.wait_s is not None and not visit.intact:
+        # First seen mid-queue: when they joined is unknown, so the wait is only a floor.
+        payload["wait_floor"] = True
+    return payload
 
 
 class Messenger:

@@ -138,6 +138,15 @@ class Dwell(_Model):
         le=86400,
         description="queue zones: seconds from entering to crossing the exit line",
     )
+    # Added to v1 (additive: a dwell without it is what it always was, and Envelope.to_json
+    # leaves it out when false, so ordinary dwells stay byte for byte as before).
+    wait_floor: StrictBool = Field(
+        default=False,
+        description="true when wait_s is only a lower bound: the person was first seen inside "
+        "the zone (a track born mid-queue), so when they joined is unknown; the hub keeps the "
+        "value apart and leaves it out of measured waits and of the link to ratings. A hub "
+        "older than this field quarantines dwells that carry it: update hubs before edges",
+    )
 
     @field_validator("enter", "exit", mode="before")
     @classmethod
@@ -148,6 +157,8 @@ class Dwell(_Model):
     def _order(self) -> Dwell:
         if self.exit < self.enter:
             raise ValueError("exit is before enter")
+        if self.wait_floor and self.wait_s is None:
+            raise ValueError("wait_floor is true but there is no wait_s it could qualify")
         return self
 
 
@@ -262,8 +273,13 @@ class Envelope(_Model):
         skip: dict[str, Any] = {}
         if self.age_s is None:
             skip["age_s"] = True
+        data: set[str] = set()
         if isinstance(self.data, Rating) and self.data.replaces is None:
-            skip["data"] = {"replaces"}
+            data.add("replaces")
+        if isinstance(self.data, Dwell) and not self.data.wait_floor:
+            data.add("wait_floor")
+        if data:
+            skip["data"] = data
         return self.model_dump_json(exclude_none=False, exclude=skip or None).encode()
 
 

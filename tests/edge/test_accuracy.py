@@ -73,6 +73,9 @@ def test_queue_already_there_when_a_new_camera_starts(seed: int) -> None:
     assert score.visits_true >= 8
     assert abs(score.visit_error) <= 0.10
     assert score.wait_relative is not None and score.wait_relative <= 0.10
+    # Those in the first frame have waits known only as floors, on both sides; the others'
+    # waits are all measured, one for one, bar one.
+    assert score.waits_true >= 3 and score.waits_matched >= score.waits_true - 1
 
 
 def _visit(enter: float, wait: float | None, track: int = 1) -> Visit:
@@ -106,6 +109,25 @@ def test_a_missed_visit_and_an_extra_one_cancel_in_the_count_not_in_those_found(
     assert accuracy.score_zone("promo", long, early).visits_matched == 0
     assert accuracy.score_zone("promo", long, [Visit("promo", 7, 10.2, 19.4, None, True)]
                                ).visits_matched == 1
+
+
+def test_a_wait_known_only_as_a_floor_is_not_scored_as_a_wait() -> None:
+    truth = [_visit(0, 20.0), _visit(30, 12.0)]
+    # A track born mid-lane on the second shopper crossed nearer their true crossing (42 s)
+    # than their own track did, with a floor of a wait: left out, as the hub leaves it out,
+    # it cannot be paired with them.
+    doubled = Visit("checkout", 9, 38.0, 45.0, 4.2, False)
+    got = [_visit(0.5, 19.5), _visit(30, 12.4), doubled]
+    score = accuracy.score_zone("checkout", truth, got)
+    assert (score.waits_matched, score.waits_true) == (2, 2)
+    assert score.wait_mae == pytest.approx(0.45)
+    # Lost to it, a shopper's wait counts as not matched rather than as an error.
+    score = accuracy.score_zone("checkout", truth, [_visit(0.5, 19.5), doubled])
+    assert (score.waits_matched, score.wait_mae) == (1, pytest.approx(0.5))
+    # Someone already in the lane when the scene began has a floor of a true wait too.
+    there = Visit("checkout", 5, 0.0, 9.0, 8.0, False)
+    score = accuracy.score_zone("checkout", [there, *truth], got)
+    assert (score.waits_true, score.waits_matched) == (2, 2)
 
 
 def test_joining_wait_behind_a_line_is_when_the_next_shopper_was_called() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
+from peakend.broker.wire.contract import new_envelope
 from peakend.edge import geometry
 from peakend.edge.config import ZoneSection
+from peakend.edge.messages import dwell_payload
 from peakend.edge.tracker import Lost, Observation
 from peakend.edge.zones import Arrival, Crossing, Visit, ZoneWatcher, visits_from_paths
 
@@ -115,6 +119,21 @@ def test_track_born_inside_gives_a_visit_marked_not_intact() -> None:
     events = walk(w, 4, line(0, 10, (300, 150), (470, 150)))
     crossing = next(e for e in events if isinstance(e, Crossing))
     assert not crossing.intact
+
+
+def test_the_wait_of_a_track_born_inside_goes_out_marked_as_a_floor() -> None:
+    w = ZoneWatcher(QUEUE)
+    born_inside = [e for e in walk(w, 4, line(0, 10, (300, 150), (470, 150)))
+                   if isinstance(e, Visit)]
+    walked_in = [e for e in walk(w, 5, line(20, 40, (50, 150), (470, 150)))
+                 if isinstance(e, Visit)]
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    floor, whole = dwell_payload(born_inside[0], start), dwell_payload(walked_in[0], start)
+    assert floor["wait_s"] > 0 and floor["wait_floor"] is True
+    assert whole["wait_s"] > 0 and "wait_floor" not in whole
+    sent = new_envelope(device_id="cam-01", store_id="s001", zone_id="checkout", seq=1,
+                        event_type="dwell", data=floor)
+    assert b'"wait_floor":true' in sent.to_json()
 
 
 def test_short_visits_are_dropped_and_truth_helper_agrees() -> None:

@@ -123,3 +123,20 @@ def test_a_correction_names_the_rating_it_replaces_and_plain_ratings_stay_as_the
     with pytest.raises(c.ContractError, match="replaces"):
         c.new_envelope(seq=3, data={"score": 3, "replaces": "the last one"}, **common)
     assert "replaces" in c.json_schema()["envelope"]["$defs"]["Rating"]["properties"]
+
+
+def test_a_wait_known_only_as_a_floor_is_marked_and_plain_dwells_stay_as_they_were():
+    common = dict(device_id="cam-01", store_id="s001", zone_id="checkout", event_type="dwell")
+    visit = {"track": 7, "enter": "2026-03-02T09:00:00Z", "exit": "2026-03-02T09:01:00Z",
+             "dwell_s": 60.0, "wait_s": 55.0}
+    plain = c.new_envelope(seq=1, data=visit, **common)
+    assert b"wait_floor" not in plain.to_json(), "a hub of an earlier release reads it as ever"
+    floor = c.new_envelope(seq=2, data={**visit, "wait_floor": True}, **common)
+    assert b'"wait_floor":true' in floor.to_json()
+    got = c.parse_event(c.event_topic("s001", "cam-01", "dwell"), floor.to_json())
+    assert got.data.wait_floor is True  # type: ignore[union-attr]
+    with pytest.raises(c.ContractError, match="wait_floor is true but there is no wait_s"):
+        c.new_envelope(seq=3, data={**visit, "wait_s": None, "wait_floor": True}, **common)
+    with pytest.raises(c.ContractError, match="wait_floor"):
+        c.new_envelope(seq=4, data={**visit, "wait_floor": "yes"}, **common)
+    assert "wait_floor" in c.json_schema()["envelope"]["$defs"]["Dwell"]["properties"]

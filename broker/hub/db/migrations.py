@@ -353,6 +353,13 @@ def m012_alert_threads(db: HubDb) -> None:
     )
 
 
+def m013_dwell_wait_floor(db: HubDb) -> None:
+    """A wait a device knows only as a floor (the person was first seen mid-queue) is kept in a
+    column of its own: ``wait_s`` stays the measured waits every report and the rating link
+    read, and a floor in it would pull them down (NULL in both: the person never crossed)."""
+    _run(db, f"ALTER TABLE dwells ADD COLUMN wait_floor_s {db.dialect.real}")
+
+
 Migration = Callable[[HubDb], None]
 
 MIGRATIONS: list[Migration] = [
@@ -368,6 +375,7 @@ MIGRATIONS: list[Migration] = [
     m010_deliveries_and_tokens,
     m011_user_language,
     m012_alert_threads,
+    m013_dwell_wait_floor,
 ]
 
 
@@ -402,12 +410,13 @@ def pending(db: HubDb) -> list[str]:
 # only the writer reads), so a hub whose writer has not run them yet (a copied backup, workers
 # upgraded one by one) is read. m009 is read by the web's accounts alone, m010 by alert
 # delivery and the fleet page, m011's language by the web alone (reports stay in English),
-# m012 by alert delivery and the web's acknowledgements, and
+# m012 by alert delivery and the web's acknowledgements, m013's wait floors by the web's
+# dwells endpoint alone (the writer fills them; reports read measured waits only), and
 # `peakend serve` starts its web and its delivery only once its writer has migrated.
 OPTIONAL_FOR_READERS = frozenset({
     "m005_no_functions_in_schema", "m006_skipped_ranges", "m007_quarantine_bounds",
     "m008_rating_corrections", "m009_accounts", "m010_deliveries_and_tokens",
-    "m011_user_language", "m012_alert_threads",
+    "m011_user_language", "m012_alert_threads", "m013_dwell_wait_floor",
 })
 
 

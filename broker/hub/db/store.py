@@ -516,7 +516,8 @@ _PLACED = ("zone_id", "ts", "received_at", "clock_synced", "at")
 # Column order of the rows typed_row makes, per table.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "ratings": (*_BASE, *_PLACED, "score", "reason", "flags", "flagged", "replaces"),
-    "dwells": (*_BASE, *_PLACED, "track", "enter", "exit", "dwell_s", "wait_s"),
+    "dwells": (*_BASE, *_PLACED, "track", "enter", "exit", "dwell_s", "wait_s",
+               "wait_floor_s"),
     "queue_windows": (*_BASE, *_PLACED, "window_s", "length", "arrivals", "departures",
                       "wait_s", "wait_measured_s"),
     "health": (*_BASE, "ts", "received_at", "at", "fps", "cpu", "outbox", "temp_c", "data"),
@@ -633,7 +634,9 @@ def typed_row(
             enter, exit_ = enter + offset, exit_ + offset
         return "dwells", (
             *base, e.zone_id, ts, received, int(e.clock_synced), at, str(data.track),
-            format_ts(enter), format_ts(exit_), float(data.dwell_s), _num(data.wait_s),
+            format_ts(enter), format_ts(exit_), float(data.dwell_s),
+            None if data.wait_floor else _num(data.wait_s),
+            _num(data.wait_s) if data.wait_floor else None,
         )
     if isinstance(data, Queue):
         return "queue_windows", (

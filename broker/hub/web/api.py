@@ -235,7 +235,7 @@ def _nums(values: np.ndarray) -> list[float | None]:
 
 
 DWELL_COLUMNS = ("msg_id", "store_id", "zone_id", "device_id", "track", "enter", "exit",
-                 "dwell_s", "wait_s")
+                 "dwell_s", "wait_s", "wait_floor_s")
 
 
 def read_dwells(conn: HubDb, q: Query, api: _Api) -> tuple[list[dict[str, Any]], Any]:
@@ -364,7 +364,9 @@ ENDPOINTS = (
     Endpoint("ratings", "Ratings with the wait and dwell their zone's shoppers had just "
              "before (the look-back of [analytics]).", RATING_COLUMNS + LINK_COLUMNS, "at",
              read_ratings),
-    Endpoint("dwells", "One row per person visit to a zone; wait_s for queues.",
+    Endpoint("dwells", "One row per person visit to a zone; wait_s for queues (wait_floor_s "
+             "instead when the device saw the person only from mid-queue: a lower bound, left "
+             "out of every wait figure).",
              DWELL_COLUMNS, "exit", read_dwells),
     Endpoint("queue_windows", "Queue state every window (length, arrivals, predicted wait).",
              QUEUE_COLUMNS, "at", read_queue),

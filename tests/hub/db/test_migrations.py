@@ -73,7 +73,8 @@ def test_a_hub_lacking_only_a_tidy_up_is_read_as_it_is(tmp_path: Path) -> None:
         assert pending(db) == ["m005_no_functions_in_schema", "m006_skipped_ranges",
                                "m007_quarantine_bounds", "m008_rating_corrections",
                                "m009_accounts", "m010_deliveries_and_tokens",
-                               "m011_user_language", "m012_alert_threads"]
+                               "m011_user_language", "m012_alert_threads",
+                               "m013_dwell_wait_floor"]
     finally:
         db.close()
 

@@ -175,6 +175,36 @@ def test_a_rating_carries_the_waits_of_its_look_back(tmp_path: Path) -> None:
     assert (r["linked_wait_s"], r["linked_wait_max_s"], r["linked_dwell_s"]) == (200, 300, 210)
 
 
+def test_a_wait_known_only_as_a_floor_is_kept_apart_and_left_out_of_the_link(
+        tmp_path: Path) -> None:
+    from peakend.broker.wire.contract import new_envelope
+
+    path = tmp_path / "hub.sqlite"
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    # (minutes before the press, wait, whether the device saw the person only from mid-queue)
+    visits = [(t0 - timedelta(minutes=m), w, floor)
+              for m, w, floor in ((8, 100, False), (5, 300, False), (3, 1000, True))]
+    seed(path, [new_envelope(device_id="cam-1", store_id="s001", zone_id="checkout", seq=i + 1,
+                             event_type="dwell", ts=exit_, data={
+                                 "track": i, "enter": exit_ - timedelta(seconds=w + 10),
+                                 "exit": exit_, "dwell_s": w + 10, "wait_s": w,
+                                 **({"wait_floor": True} if floor else {})})
+                for i, (exit_, w, floor) in enumerate(visits)] + [_rating("s001", t0, 2, "k-1")])
+    conn = open_db(path)
+    add_user(conn, "anna", "anna password", ["s001"])
+    _, secret = create_token(conn, "anna", "bi")
+    conn.close()
+    with serve_in_thread(create_app(str(path), FAST)) as base:
+        _, _, ratings = get(base, "/api/v1/ratings", secret)
+        _, _, dwells = get(base, "/api/v1/dwells", secret)
+    [r] = json.loads(ratings)["data"]
+    # the visit counts; its wait, a floor of 1000 s, neither raises the median nor is the longest
+    assert (r["linked_visits"], r["linked_waits"]) == (3, 2)
+    assert (r["linked_wait_s"], r["linked_wait_max_s"]) == (200, 300)
+    rows = {d["track"]: (d["wait_s"], d["wait_floor_s"]) for d in json.loads(dwells)["data"]}
+    assert rows == {"0": (100, None), "1": (300, None), "2": (None, 1000)}
+
+
 def test_time_filters_csv_and_the_day_rollups(api: str, api_db: tuple[Path, dict[str, str]]
                                               ) -> None:
     path, tokens = api_db
