@@ -126,6 +126,15 @@ FLOORS = {
 }
 
 
+@dataclass(frozen=True)
+class _Cast:
+    gains: tuple[float, float, float]  # per channel (B, G, R), the light left in shadow
+    offset: tuple[float, float]  # m on the floor, from the person to the shadow's centre
+    angle: float  # degrees, the direction it is cast in
+    stretch: float  # its length along that direction, against a person's width
+    soft_m: float  # the blur of its edge
+
+
 def floor_image(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """The empty shop floor: tiles with grout lines, lane tape, the till, a shelf end."""
     from peakend.edge import scenes as plan
@@ -200,8 +209,27 @@ class Renderer:
         self.flicker = rng.uniform(-1, 1, 997)
         self.heading: dict[int, float] = {}
         floor = FLOORS[spec.floor]
-        self.shadow_gain = 0.6 if spec.light == "shadows" else 0.86
-        self.shadow = tuple(int(self.shadow_gain * c) for c in floor)
+        # Diffuse shop light leaves a pale patch of the floor's colour under everyone ...
+        self.shadow = tuple(int(0.86 * c) for c in floor)
+        # ... except in light == "shadows": cast shadows, each scene its own. The share of
+        # light left in shadow and its colour (the light that fills a shadow is not the
+        # lamp's), the direction and distance they are cast, their length against a person's
+        # width, how soft their edge is. A shadow darkens the floor it falls on: tiles, tape,
+        # the till (people and the trolley are drawn over it).
+        self.cast: _Cast | None = None
+        if spec.light == "shadows":
+            srng = np.random.default_rng(spec.seed + 23)
+            gain = float(srng.uniform(0.35, 0.75))
+            gains = np.clip(gain * (1.0 + srng.uniform(-0.03, 0.03, 3)), 0.0, 1.0)
+            angle = float(srng.uniform(0.0, 2.0 * math.pi))
+            length = float(srng.uniform(0.15, 0.4))
+            self.cast = _Cast(
+                (float(gains[0]), float(gains[1]), float(gains[2])),
+                (length * math.cos(angle), length * math.sin(angle)),
+                math.degrees(angle),
+                float(srng.uniform(1.0, 1.4)),
+                float(srng.uniform(0.02, 0.07)),
+            )
         if spec.light == "sun":
             us, vs = np.meshgrid(np.arange(cam.width) + 0.5, np.arange(cam.height) + 0.5)
             self._floor_xy = cam.floor_grid(us, vs)
@@ -241,20 +269,22 @@ class Renderer:
     def _overhead(self, frame: np.ndarray, bodies: list, trolley: bool) -> None:
         cam = self.scene.camera
         s = cam.px_per_m
-        cast = (0.25, 0.2) if self.scene.spec.light == "shadows" else (0.06, 0.08)
-        for _person, x, y, _h in bodies:
-            u, v = cam.project(x + cast[0], y + cast[1])
-            cv2.ellipse(
-                frame,
-                (int(u), int(v)),
-                (max(1, int(0.225 * s)), max(1, int(0.2 * s))),
-                0,
-                0,
-                360,
-                self.shadow,
-                -1,
-                cv2.LINE_AA,
-            )
+        if self.cast is not None:
+            self._cast_shadows(frame, bodies)
+        else:
+            for _person, x, y, _h in bodies:
+                u, v = cam.project(x + 0.06, y + 0.08)
+                cv2.ellipse(
+                    frame,
+                    (int(u), int(v)),
+                    (max(1, int(0.225 * s)), max(1, int(0.2 * s))),
+                    0,
+                    0,
+                    360,
+                    self.shadow,
+                    -1,
+                    cv2.LINE_AA,
+                )
         if trolley:
             tx, ty = self.trolley_at
             box = np.array(
@@ -283,6 +313,31 @@ class Renderer:
                 -1,
                 cv2.LINE_AA,
             )
+
+    def _cast_shadows(self, frame: np.ndarray, bodies: list) -> None:
+        cam, cast = self.scene.camera, self.cast
+        assert cast is not None
+        if not bodies:
+            return
+        s = cam.px_per_m
+        mask = np.zeros(frame.shape[:2], np.uint8)
+        for _person, x, y, _h in bodies:
+            u, v = cam.project(x + cast.offset[0], y + cast.offset[1])
+            axes = (max(1, int(0.225 * cast.stretch * s)), max(1, int(0.2 * s)))
+            cv2.ellipse(mask, (int(u), int(v)), axes, cast.angle, 0, 360, 255, -1, cv2.LINE_AA)
+        sigma = max(0.5, cast.soft_m * s)
+        # Only around the shadows (the blur reaches 4 sigma): a whole frame costs 5 ms.
+        bx, by, bw, bh = cv2.boundingRect(mask)
+        if bw == 0:
+            return
+        pad = int(math.ceil(4 * sigma)) + 1
+        x0, y0 = max(0, bx - pad), max(0, by - pad)
+        x1, y1 = min(mask.shape[1], bx + bw + pad), min(mask.shape[0], by + bh + pad)
+        soft = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), sigma)
+        loss = (1.0 - np.array(cast.gains, np.float32)) / 255.0
+        dark = soft.astype(np.float32)[..., None] * loss
+        part = frame[y0:y1, x0:x1]
+        part[:] = np.clip(part * (1.0 - dark), 0, 255).astype(np.uint8)
 
     def _oblique(self, frame: np.ndarray, bodies: list, trolley: bool) -> None:
         cam = self.scene.camera

@@ -86,16 +86,22 @@ class MotionDetector:
     # A shadow (_shadows): every channel at SHADOW_MIN to SHADOW_MAX of the floor's, all
     # within SHADOW_HUE of one another (what sensor noise leaves of one shade: at 0.08, with
     # every such pixel taken out, greyish shirts took 2 px off `staff`'s learned size).
+    # A light low to one side leaves a third of the light in a shadow (from 0.5, the lower
+    # bound of OpenCV's MOG2 shadow test, such shadows made a person up to 60 % larger).
     # Ratios to the floor are worked in whole 128ths (8 bits hold up to twice its light),
-    # so the bounds are 64, 121 and 5 of them.
-    SHADOW_MIN = 0.5
+    # so the bounds are 38, 121 and 5 of them.
+    SHADOW_MIN = 0.3
     SHADOW_MAX = 0.95
     SHADOW_HUE = 0.04
+    SHADOW_BROAD = 0.5  # below this share, only pieces wider than a few working pixels
     RATIO_ONE = 128
     # ... and taken out (_cast) where a piece of person at least SHADOW_CASTER of its area
-    # casts it, unless it encloses person, at least SHADOW_CORE of its area (a shirt round a
-    # head encloses 0.6-0.8; a shadow beside its person, nothing).
+    # casts it (or SHADOW_CASTER of a person, for a piece of up to SHADOW_LONG people: a
+    # long shadow; or nothing in view, for a piece the picture's edge cuts), unless it
+    # encloses person, at least SHADOW_CORE of its area (a shirt round a head encloses
+    # 0.6-0.8; a shadow beside its person, nothing).
     SHADOW_CASTER = 0.5
+    SHADOW_LONG = 3.0
     SHADOW_CORE = 0.1
     # A ghost stays where it was left; a blob must have been foreground this long (most of
     # its pixels) before it may be taken for one. Someone in floor-coloured clothes crossing
@@ -319,8 +325,8 @@ class MotionDetector:
         """Foreground pixels coloured as the floor in shadow (None in grey frames).
 
         A shadow darkens the floor it falls on and keeps its colour: every channel drops by
-        the same share, down to about half (a cast shadow under shop lights; the lower bound
-        of OpenCV's MOG2 shadow test). A shirt or hair mostly has its own colour, or is
+        the same share, down to about a third (a light low to one side; OpenCV's MOG2
+        shadow test stops at half). A shirt or hair mostly has its own colour, or is
         darker still; _cast decides which of these pixels really are a shadow. Taken out, a
         shadow no longer joins people standing in line, and the size the camera learns is
         the person's, not person and shadow. Grey frames have no colour to tell a grey
@@ -345,6 +351,15 @@ class MotionDetector:
         shadow = cv2.bitwise_and(
             shadow, cv2.compare(spread, int(self.SHADOW_HUE * self.RATIO_ONE), cv2.CMP_LE)
         )
+        # Below half the floor's light only where it is broad: a dark edge blended with the
+        # light beside it (a trolley's frame round its grey body) is a thin band of such
+        # pixels, and made body and frame one piece too large to be anyone's shadow.
+        deep = cv2.bitwise_and(
+            shadow, cv2.compare(lo, int(self.SHADOW_BROAD * self.RATIO_ONE), cv2.CMP_LT)
+        )
+        if cv2.countNonZero(deep):
+            thin = cv2.subtract(deep, cv2.morphologyEx(deep, cv2.MORPH_OPEN, self._close))
+            shadow = cv2.subtract(shadow, thin)
         return cv2.bitwise_and(shadow, mask)
 
     def _cast(self, shadow: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -354,9 +369,11 @@ class MotionDetector:
         darker, is shadow-coloured too, but it lies around its wearer's head: a piece that
         encloses person (at least SHADOW_CORE of its own area; less is a fleck of noise
         inside a shadow) is clothing, and stays. A piece is taken out only where the piece
-        of person next to it, which casts it, is at least SHADOW_CASTER of its area:
-        someone in shadow-coloured clothes and hair with a bag at their side is not a
-        shadow cast by the bag. Pieces under NOISE_AREA are left as they are: too small to
+        of person next to it, which casts it, is at least SHADOW_CASTER of its area, or of
+        a person for a piece of up to SHADOW_LONG people (a long shadow): someone in
+        shadow-coloured clothes and hair with a bag at their side is not a shadow cast by
+        the bag. A piece the picture's edge cuts needs no such caster in view. Pieces under
+        NOISE_AREA are left as they are: too small to
         join people or to change a size, and each would cost a look. What a piece encloses
         is read after closing gaps of a pixel or two, so a head must be wider than that:
         on the working image, where a person is about 18 px, a head is about 9.
@@ -387,19 +404,32 @@ class MotionDetector:
             else cv2.dilate(parts, self._open)
         )
         ys, xs = np.nonzero(cv2.bitwise_and(solid, cv2.compare(near, 0, cv2.CMP_GT)))
-        if len(ys) == 0:
-            return None
         owner = near[ys, xs].astype(np.int64)
-        del near
-        # The largest per piece: sorted by piece, then by area, the last of each run.
         sizes = solid_stats[pieces[ys, xs], cv2.CC_STAT_AREA]
-        del pieces
-        order = np.lexsort((sizes, owner))
-        last = np.r_[owner[order][1:] != owner[order][:-1], True]
+        del near, pieces
         caster = np.zeros(count)
-        caster[owner[order][last]] = sizes[order][last]
+        if len(ys):
+            # The largest per piece: sorted by piece, then by area, the last of each run.
+            order = np.lexsort((sizes, owner))
+            last = np.r_[owner[order][1:] != owner[order][:-1], True]
+            caster[owner[order][last]] = sizes[order][last]
         area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-        candidates = (caster >= self.SHADOW_CASTER * area) & (area >= self.NOISE_AREA)
+        # A light low to one side casts a shadow longer than its person: half a person casts
+        # one up to SHADOW_LONG people (a bag is less than half a person).
+        # Only with a size checked against people seen: a guess too small would make a bag
+        # a caster.
+        big = self.SHADOW_CASTER * area
+        if self.trusted:
+            person = self.person.area_at(0.0) * self.scale * self.scale
+            long = area <= self.SHADOW_LONG * person
+            big = np.where(long, np.minimum(big, self.SHADOW_CASTER * person), big)
+        # A piece the picture's edge cuts may be cast by someone outside it, or by someone
+        # the edge cuts too: what casts it is not all in view.
+        left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+        rows, cols = shadow.shape[:2]
+        cut = (left == 0) | (top == 0) | (right == cols) | (bottom == rows)
+        candidates = ((caster >= big) | cut) & (area >= self.NOISE_AREA)
         candidates[0] = False
         cast = np.zeros(count, bool)
         for label in np.nonzero(candidates)[0]:
@@ -407,13 +437,24 @@ class MotionDetector:
             # The piece with a rim of floor, its gaps of a pixel or two closed (a shirt's
             # ring is that thin beside the head on a small working image), then what it
             # encloses: whatever the floor outside cannot reach.
-            own = np.zeros((h + 6, w + 6), np.uint8)
-            own[3:-3, 3:-3] = parts[y : y + h, x : x + w] == label
+            walls = (top[label] == 0, bottom[label] == rows, left[label] == 0,
+                     right[label] == cols)
+            # A side the picture's edge cuts gets no rim of floor: nothing is known beyond
+            # it, and a head in a shirt the edge cuts is enclosed as much as one in the
+            # middle, while a piece that meets the edge on one side of someone does not
+            # enclose them.
+            t, b, lf, r = (1 if wall else 3 for wall in walls)
+            own = np.zeros((h + t + b, w + lf + r), np.uint8)
+            own[t : t + h, lf : lf + w] = parts[y : y + h, x : x + w] == label
             own = cv2.morphologyEx(own, cv2.MORPH_CLOSE, self._close)
             outside = own.copy()
-            cv2.floodFill(outside, None, (0, 0), 1)
+            rim = np.ones(own.shape, bool)
+            rim[1:-1, 1:-1] = False
+            free = np.argwhere(rim & (own == 0))
+            if len(free):
+                cv2.floodFill(outside, None, (int(free[0][1]), int(free[0][0])), 1)
             held = np.zeros_like(own)
-            held[3:-3, 3:-3] = solid[y : y + h, x : x + w] > 0
+            held[t : t + h, lf : lf + w] = solid[y : y + h, x : x + w] > 0
             inside = np.count_nonzero(held & (outside == 0))
             cast[label] = inside < self.SHADOW_CORE * area[label]
         del solid

@@ -674,14 +674,16 @@ def test_motion_does_not_cut_a_whole_person_in_two_where_only_heads_were_measure
 
 
 def cast_shadow(frame: np.ndarray, x: float, y: float, k: float, degrees: float,
-                gain: float) -> None:
+                gain: float, length: float = 1.0) -> None:
     """The shadow of a person at (x, y), ``k`` times the usual size: the floor darkened to
-    ``gain`` of its light (its texture kept), cast ``degrees`` away by a light to one side."""
+    ``gain`` of its light (its texture kept), cast ``degrees`` away by a light to one side,
+    ``length`` times as long as under a light high above."""
     a = math.radians(degrees)
-    centre = (round(x + 20 * k * math.cos(a)), round(y + 20 * k * math.sin(a)))
+    reach = 20 * k * length
+    centre = (round(x + reach * math.cos(a)), round(y + reach * math.sin(a)))
     shade = np.zeros(frame.shape[:2], np.uint8)
-    cv2.ellipse(shade, centre, (round(18 * k), round(16 * k)), degrees, 0, 360, 255, -1,
-                cv2.LINE_AA)
+    cv2.ellipse(shade, centre, (round(18 * k * length), round(16 * k)), degrees, 0, 360, 255,
+                -1, cv2.LINE_AA)
     weight = shade.astype(np.float32)[..., None] / 255.0 * (1.0 - gain)
     frame[:] = np.clip(frame.astype(np.float32) * (1.0 - weight), 0, 255).astype(np.uint8)
 
@@ -696,15 +698,17 @@ def lone_detector(k: float) -> MotionDetector:
 
 @pytest.mark.parametrize("k", [0.7, 1.4])
 @pytest.mark.parametrize("degrees", [0.0, 135.0, 270.0])
-@pytest.mark.parametrize("gain", [0.5, 0.7])
+@pytest.mark.parametrize(("gain", "length"), [(0.35, 1.0), (0.5, 1.0), (0.7, 1.0), (0.45, 1.7)])
 def test_motion_takes_a_cast_shadow_out_of_the_person(k: float, degrees: float,
-                                                      gain: float) -> None:
+                                                      gain: float, length: float) -> None:
     # Kept, a dark shadow made one person 35-40 % larger and two or three people; and the
-    # camera learnt the size of person and shadow together.
+    # camera learnt the size of person and shadow together. A deep one (a third of the
+    # light) and a long one (a light low to one side, the shadow twice the person's area)
+    # are shadows too.
     size = lone_shape(k)[0]
     det = lone_detector(k)
     frame = floor()
-    cast_shadow(frame, 320, 240, k, degrees, gain)
+    cast_shadow(frame, 320, 240, k, degrees, gain, length)
     overhead_person(frame, 320, 240, k, 0.0)
     found = det.detect(frame, 0.1)
     assert len(found) == 1
@@ -743,6 +747,33 @@ def test_motion_counts_a_line_whose_shadows_join_them(k: float) -> None:
     for i in range(1, 21):
         found = det.detect(frame, i / 10)
     assert sorted(round(d.x) for d in found) == pytest.approx(xs, abs=0.2 * size)
+
+
+@pytest.mark.parametrize("k", [0.7, 1.4])
+def test_motion_takes_out_a_shadow_cast_into_the_picture_by_someone_outside_it(k: float
+                                                                                ) -> None:
+    # Someone about to walk in at the right: their long shadow is in the picture first, and
+    # is nobody; nor is what shows of it beside the first sliver of them.
+    det = lone_detector(k)
+    frame = floor()
+    cast_shadow(frame, 640 + 14 * k, 240, k, 180.0, 0.45, 1.7)
+    assert det.detect(frame, 0.1) == []
+    overhead_person(frame, 640 + 14 * k, 240, k, 90.0)
+    found = det.detect(frame, 0.2)
+    assert all(d.x > 640 - 30 * k for d in found)
+
+
+@pytest.mark.parametrize("k", [0.7, 1.4])
+@pytest.mark.parametrize("gain", [0.45, 0.6])
+def test_motion_keeps_a_shirt_of_a_shadows_colour_that_the_picture_edge_cuts(
+        k: float, gain: float) -> None:
+    # Beside the edge, the shirt is cut by it, and nothing casts it in view: it still lies
+    # round its wearer's head, so it stays.
+    det = lone_detector(k)
+    frame = floor()
+    overhead_person(frame, 640 - 4, 240, k, 0.0, colour=shadow_grey(frame, gain))
+    found = det.detect(frame, 0.1)
+    assert len(found) == 1 and found[0].x > 640 - 30 * k
 
 
 def test_motion_does_not_learn_the_floor_in_a_standing_persons_shadow() -> None:
