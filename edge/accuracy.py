@@ -208,8 +208,12 @@ def score_zone(
     # A wait known only as a floor (first seen mid-queue) is sent marked as such, and the hub
     # leaves it out of every wait figure; so is it here, on both sides. Those lost to it
     # show as fewer waits matched.
-    true_waits = sorted((v.enter + v.wait_s, v.wait_s) for v in tv if _whole_wait(v))
-    got_waits = sorted((v.enter + v.wait_s, v.wait_s) for v in gv if _whole_wait(v))
+    true_waits = sorted(
+        (v.enter + v.wait_s, v.wait_s) for v in tv if v.wait_s is not None and not v.wait_floor
+    )
+    got_waits = sorted(
+        (v.enter + v.wait_s, v.wait_s) for v in gv if v.wait_s is not None and not v.wait_floor
+    )
     if true_waits:
         score.waits_true = len(true_waits)
         score.wait_mean_true = statistics.fmean(w for _, w in true_waits)
@@ -248,10 +252,6 @@ def score_zone(
             score.predicted_mae_next = statistics.fmean(next_errors)
             score.predicted_mean_next = statistics.fmean(next_truths)
     return score
-
-
-def _whole_wait(visit: Visit) -> bool:
-    return visit.wait_s is not None and visit.intact
 
 
 # A walk through an empty lane takes about the same time for everyone; a wait this much

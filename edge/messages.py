@@ -33,8 +33,7 @@ def dwell_payload(visit: Visit, start: datetime) -> dict[str, Any]:
         "dwell_s": round(max(0.0, visit.dwell_s), 2),
         "wait_s": None if visit.wait_s is None else round(visit.wait_s, 2),
     }
-    if visit.wait_s is not None and not visit.intact:
-        # First seen mid-queue: when they joined is unknown, so the wait is only a floor.
+    if visit.wait_floor:
         payload["wait_floor"] = True
     return payload
 

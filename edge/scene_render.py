@@ -129,10 +129,37 @@ FLOORS = {
 @dataclass(frozen=True)
 class _Cast:
     gains: tuple[float, float, float]  # per channel (B, G, R), the light left in shadow
-    offset: tuple[float, float]  # m on the floor, from the person to the shadow's centre
     angle: float  # degrees, the direction it is cast in
-    stretch: float  # its length along that direction, against a person's width
+    distance: float  # m on the floor, from the person to the shadow's centre
+    stretch: float  # its length along that direction, against the 0.45 m patch overhead
     soft_m: float  # the blur of its edge
+
+
+def _cast_shadows(frame: np.ndarray, cam: SceneCamera, cast: _Cast, bodies: list) -> None:
+    if not bodies:
+        return
+    s = cam.px_per_m
+    dx = cast.distance * math.cos(math.radians(cast.angle))
+    dy = cast.distance * math.sin(math.radians(cast.angle))
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    for _person, x, y, _h in bodies:
+        u, v = cam.project(x + dx, y + dy)
+        axes = (max(1, int(0.225 * cast.stretch * s)), max(1, int(0.2 * s)))
+        cv2.ellipse(mask, (int(u), int(v)), axes, cast.angle, 0, 360, 255, -1, cv2.LINE_AA)
+    sigma = max(0.5, cast.soft_m * s)
+    # Only around the shadows (the blur reaches 3 sigma): a whole frame costs 5 ms.
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    if bw == 0:
+        return
+    pad = int(math.ceil(4 * sigma)) + 1
+    x0, y0 = max(0, bx - pad), max(0, by - pad)
+    x1, y1 = min(mask.shape[1], bx + bw + pad), min(mask.shape[0], by + bh + pad)
+    soft = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), sigma)
+    loss = (1.0 - np.array(cast.gains, np.float32)) / 255.0
+    part = frame[y0:y1, x0:x1]
+    part[:] = np.clip(part * (1.0 - soft.astype(np.float32)[..., None] * loss), 0, 255).astype(
+        np.uint8
+    )
 
 
 def floor_image(scene: Scene, rng: np.random.Generator) -> np.ndarray:
@@ -221,12 +248,10 @@ class Renderer:
             srng = np.random.default_rng(spec.seed + 23)
             gain = float(srng.uniform(0.35, 0.75))
             gains = np.clip(gain * (1.0 + srng.uniform(-0.03, 0.03, 3)), 0.0, 1.0)
-            angle = float(srng.uniform(0.0, 2.0 * math.pi))
-            length = float(srng.uniform(0.15, 0.4))
             self.cast = _Cast(
                 (float(gains[0]), float(gains[1]), float(gains[2])),
-                (length * math.cos(angle), length * math.sin(angle)),
-                math.degrees(angle),
+                float(srng.uniform(0.0, 360.0)),
+                float(srng.uniform(0.15, 0.4)),
                 float(srng.uniform(1.0, 1.4)),
                 float(srng.uniform(0.02, 0.07)),
             )
@@ -270,7 +295,7 @@ class Renderer:
         cam = self.scene.camera
         s = cam.px_per_m
         if self.cast is not None:
-            self._cast_shadows(frame, bodies)
+            _cast_shadows(frame, cam, self.cast, bodies)
         else:
             for _person, x, y, _h in bodies:
                 u, v = cam.project(x + 0.06, y + 0.08)
@@ -313,31 +338,6 @@ class Renderer:
                 -1,
                 cv2.LINE_AA,
             )
-
-    def _cast_shadows(self, frame: np.ndarray, bodies: list) -> None:
-        cam, cast = self.scene.camera, self.cast
-        assert cast is not None
-        if not bodies:
-            return
-        s = cam.px_per_m
-        mask = np.zeros(frame.shape[:2], np.uint8)
-        for _person, x, y, _h in bodies:
-            u, v = cam.project(x + cast.offset[0], y + cast.offset[1])
-            axes = (max(1, int(0.225 * cast.stretch * s)), max(1, int(0.2 * s)))
-            cv2.ellipse(mask, (int(u), int(v)), axes, cast.angle, 0, 360, 255, -1, cv2.LINE_AA)
-        sigma = max(0.5, cast.soft_m * s)
-        # Only around the shadows (the blur reaches 4 sigma): a whole frame costs 5 ms.
-        bx, by, bw, bh = cv2.boundingRect(mask)
-        if bw == 0:
-            return
-        pad = int(math.ceil(4 * sigma)) + 1
-        x0, y0 = max(0, bx - pad), max(0, by - pad)
-        x1, y1 = min(mask.shape[1], bx + bw + pad), min(mask.shape[0], by + bh + pad)
-        soft = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), sigma)
-        loss = (1.0 - np.array(cast.gains, np.float32)) / 255.0
-        dark = soft.astype(np.float32)[..., None] * loss
-        part = frame[y0:y1, x0:x1]
-        part[:] = np.clip(part * (1.0 - dark), 0, 255).astype(np.uint8)
 
     def _oblique(self, frame: np.ndarray, bodies: list, trolley: bool) -> None:
         cam = self.scene.camera

@@ -54,6 +54,12 @@ class Visit:
     def dwell_s(self) -> float:
         return self.exit - self.enter
 
+    @property
+    def wait_floor(self) -> bool:
+        """A wait known only as a lower bound: first seen inside the zone, so when the person
+        joined is unknown."""
+        return self.wait_s is not None and not self.intact
+
 
 Event = Arrival | Crossing | Visit
 

@@ -86,7 +86,7 @@ class MotionDetector:
     # A shadow (_shadows): every channel at SHADOW_MIN to SHADOW_MAX of the floor's, all
     # within SHADOW_HUE of one another (what sensor noise leaves of one shade: at 0.08, with
     # every such pixel taken out, greyish shirts took 2 px off `staff`'s learned size).
-    # A light low to one side leaves a third of the light in a shadow (from 0.5, the lower
+    # A light low to one side leaves 0.3-0.5 of the light in a shadow (from 0.5, the lower
     # bound of OpenCV's MOG2 shadow test, such shadows made a person up to 60 % larger).
     # Ratios to the floor are worked in whole 128ths (8 bits hold up to twice its light),
     # so the bounds are 38, 121 and 5 of them.
@@ -325,7 +325,7 @@ class MotionDetector:
         """Foreground pixels coloured as the floor in shadow (None in grey frames).
 
         A shadow darkens the floor it falls on and keeps its colour: every channel drops by
-        the same share, down to about a third (a light low to one side; OpenCV's MOG2
+        the same share, down to 0.3 (a light low to one side; OpenCV's MOG2
         shadow test stops at half). A shirt or hair mostly has its own colour, or is
         darker still; _cast decides which of these pixels really are a shadow. Taken out, a
         shadow no longer joins people standing in line, and the size the camera learns is
@@ -358,8 +358,8 @@ class MotionDetector:
             shadow, cv2.compare(lo, int(self.SHADOW_BROAD * self.RATIO_ONE), cv2.CMP_LT)
         )
         if cv2.countNonZero(deep):
-            thin = cv2.subtract(deep, cv2.morphologyEx(deep, cv2.MORPH_OPEN, self._close))
-            shadow = cv2.subtract(shadow, thin)
+            # what an opening takes away: the thin bands
+            shadow = cv2.subtract(shadow, cv2.morphologyEx(deep, cv2.MORPH_TOPHAT, self._close))
         return cv2.bitwise_and(shadow, mask)
 
     def _cast(self, shadow: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -418,18 +418,25 @@ class MotionDetector:
         # one up to SHADOW_LONG people (a bag is less than half a person).
         # Only with a size checked against people seen: a guess too small would make a bag
         # a caster.
-        big = self.SHADOW_CASTER * area
+        needed = area
         if self.trusted:
             person = self.person.area_at(0.0) * self.scale * self.scale
-            long = area <= self.SHADOW_LONG * person
-            big = np.where(long, np.minimum(big, self.SHADOW_CASTER * person), big)
+            needed = np.where(area <= self.SHADOW_LONG * person, np.minimum(area, person), area)
         # A piece the picture's edge cuts may be cast by someone outside it, or by someone
-        # the edge cuts too: what casts it is not all in view.
-        left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+        # the edge cuts too: what casts it is not all in view. Sides: top, bottom, left, right.
         rows, cols = shadow.shape[:2]
-        cut = (left == 0) | (top == 0) | (right == cols) | (bottom == rows)
-        candidates = ((caster >= big) | cut) & (area >= self.NOISE_AREA)
+        top, left = stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_LEFT]
+        edges = np.stack(
+            (
+                top == 0,
+                top + stats[:, cv2.CC_STAT_HEIGHT] == rows,
+                left == 0,
+                left + stats[:, cv2.CC_STAT_WIDTH] == cols,
+            ),
+            axis=1,
+        )
+        cut = edges.any(axis=1)
+        candidates = ((caster >= self.SHADOW_CASTER * needed) | cut) & (area >= self.NOISE_AREA)
         candidates[0] = False
         cast = np.zeros(count, bool)
         for label in np.nonzero(candidates)[0]:
@@ -437,22 +444,23 @@ class MotionDetector:
             # The piece with a rim of floor, its gaps of a pixel or two closed (a shirt's
             # ring is that thin beside the head on a small working image), then what it
             # encloses: whatever the floor outside cannot reach.
-            walls = (top[label] == 0, bottom[label] == rows, left[label] == 0,
-                     right[label] == cols)
-            # A side the picture's edge cuts gets no rim of floor: nothing is known beyond
-            # it, and a head in a shirt the edge cuts is enclosed as much as one in the
-            # middle, while a piece that meets the edge on one side of someone does not
-            # enclose them.
+            # A side the picture's edge cuts gets a rim of one pixel, which the closing seals
+            # where the piece meets the edge: nothing is known beyond it, so a head in a
+            # shirt the edge cuts is enclosed as much as one in the middle, while a piece
+            # that meets the edge on one side of someone does not enclose them. The floor
+            # outside is reached from the outer line of every other side (always free: the
+            # closing reaches two of its three pixels).
+            walls = edges[label]
             t, b, lf, r = (1 if wall else 3 for wall in walls)
             own = np.zeros((h + t + b, w + lf + r), np.uint8)
             own[t : t + h, lf : lf + w] = parts[y : y + h, x : x + w] == label
             own = cv2.morphologyEx(own, cv2.MORPH_CLOSE, self._close)
             outside = own.copy()
-            rim = np.ones(own.shape, bool)
-            rim[1:-1, 1:-1] = False
-            free = np.argwhere(rim & (own == 0))
-            if len(free):
-                cv2.floodFill(outside, None, (int(free[0][1]), int(free[0][0])), 1)
+            last_row, last_col = own.shape[0] - 1, own.shape[1] - 1
+            for wall, seed in zip(walls, ((0, 0), (0, last_row), (0, 0), (last_col, 0)),
+                                  strict=True):
+                if not wall and outside[seed[1], seed[0]] == 0:
+                    cv2.floodFill(outside, None, seed, 1)
             held = np.zeros_like(own)
             held[t : t + h, lf : lf + w] = solid[y : y + h, x : x + w] > 0
             inside = np.count_nonzero(held & (outside == 0))

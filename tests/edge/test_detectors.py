@@ -760,7 +760,38 @@ def test_motion_takes_out_a_shadow_cast_into_the_picture_by_someone_outside_it(k
     assert det.detect(frame, 0.1) == []
     overhead_person(frame, 640 + 14 * k, 240, k, 90.0)
     found = det.detect(frame, 0.2)
-    assert all(d.x > 640 - 30 * k for d in found)
+    # (the shadow alone was found 15-31 px in from the edge before it was taken out)
+    assert all(d.x > 640 - 8 * k for d in found)
+
+
+@pytest.mark.parametrize("corner", ["top-left", "top-right", "bottom-left", "bottom-right"])
+def test_motion_takes_out_a_shadow_across_any_corner_of_the_picture(corner: str) -> None:
+    # A shadow cut by two edges at a corner, its caster beside it inside the picture: the
+    # floor between them is outside the shadow whichever corner it is.
+    det = lone_detector(1.0)
+    shadow = np.zeros((120, 160), np.uint8)
+    cv2.line(shadow, (0, 40), (40, 0), 255, 9)
+    solid = np.zeros_like(shadow)
+    cv2.circle(solid, (40, 40), 12, 255, -1)
+    flip = {"top-left": None, "top-right": 1, "bottom-left": 0, "bottom-right": -1}[corner]
+    if flip is not None:
+        shadow, solid = cv2.flip(shadow, flip), cv2.flip(solid, flip)
+    cast = det._cast(shadow, cv2.bitwise_or(shadow, solid))
+    assert cast is not None and np.array_equal(cast > 0, shadow > 0)
+
+
+def test_motion_takes_a_deep_shade_for_a_shadow_only_where_it_is_broad() -> None:
+    # Below half the floor's light: a broad patch is a shadow, a thin band (a dark frame
+    # blended with the light beside it, round a trolley's grey body) is not.
+    det = lone_detector(1.0)
+    plain = np.full((60, 80, 3), (188, 192, 196), np.uint8)
+    small = plain.copy()
+    small[10:40, 5:35] = (75, 77, 78)  # 0.4 of the light, 30 px across
+    small[10:40, 50:52] = (75, 77, 78)  # the same, 2 px wide
+    mask = np.full((60, 80), 255, np.uint8)
+    shadow = det._shadows(small, plain, mask) > 0
+    assert shadow[12:38, 7:33].all()
+    assert not shadow[10:40, 50:52].any()
 
 
 @pytest.mark.parametrize("k", [0.7, 1.4])
