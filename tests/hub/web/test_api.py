@@ -151,22 +151,31 @@ def _rating(store: str, at: datetime, score: int, device: str) -> Any:
                         event_type="rating", ts=at, data={"score": score})
 
 
-def test_a_rating_carries_the_waits_of_its_look_back(tmp_path: Path) -> None:
+def _visits_and_a_press(path: Path, visits: list[tuple[datetime, float, bool]],
+                        at: datetime) -> str:
+    """A hub with one queue's visits (exit, wait, whether only a floor) and an unhappy press at
+    ``at``; returns a token that reads it."""
     from peakend.broker.wire.contract import new_envelope
 
-    path = tmp_path / "hub.sqlite"
-    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    visits = [(t0 - timedelta(minutes=m), w) for m, w in ((12, 900), (8, 100), (5, 300),
-                                                           (2, 200))]
     seed(path, [new_envelope(device_id="cam-1", store_id="s001", zone_id="checkout", seq=i + 1,
                              event_type="dwell", ts=exit_, data={
                                  "track": i, "enter": exit_ - timedelta(seconds=w + 10),
-                                 "exit": exit_, "dwell_s": w + 10, "wait_s": w})
-                for i, (exit_, w) in enumerate(visits)] + [_rating("s001", t0, 2, "kiosk-1")])
+                                 "exit": exit_, "dwell_s": w + 10, "wait_s": w,
+                                 **({"wait_floor": True} if floor else {})})
+                for i, (exit_, w, floor) in enumerate(visits)] + [_rating("s001", at, 2, "k-1")])
     conn = open_db(path)
     add_user(conn, "anna", "anna password", ["s001"])
     _, secret = create_token(conn, "anna", "bi")
     conn.close()
+    return secret
+
+
+def test_a_rating_carries_the_waits_of_its_look_back(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite"
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    visits = [(t0 - timedelta(minutes=m), w) for m, w in ((12, 900), (8, 100), (5, 300),
+                                                           (2, 200))]
+    secret = _visits_and_a_press(path, [(exit_, w, False) for exit_, w in visits], t0)
     with serve_in_thread(create_app(str(path), FAST)) as base:
         status, _, body = get(base, "/api/v1/ratings", secret)
     [r] = json.loads(body)["data"]
@@ -177,23 +186,12 @@ def test_a_rating_carries_the_waits_of_its_look_back(tmp_path: Path) -> None:
 
 def test_a_wait_known_only_as_a_floor_is_kept_apart_and_left_out_of_the_link(
         tmp_path: Path) -> None:
-    from peakend.broker.wire.contract import new_envelope
-
     path = tmp_path / "hub.sqlite"
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     # (minutes before the press, wait, whether the device saw the person only from mid-queue)
     visits = [(t0 - timedelta(minutes=m), w, floor)
               for m, w, floor in ((8, 100, False), (5, 300, False), (3, 1000, True))]
-    seed(path, [new_envelope(device_id="cam-1", store_id="s001", zone_id="checkout", seq=i + 1,
-                             event_type="dwell", ts=exit_, data={
-                                 "track": i, "enter": exit_ - timedelta(seconds=w + 10),
-                                 "exit": exit_, "dwell_s": w + 10, "wait_s": w,
-                                 **({"wait_floor": True} if floor else {})})
-                for i, (exit_, w, floor) in enumerate(visits)] + [_rating("s001", t0, 2, "k-1")])
-    conn = open_db(path)
-    add_user(conn, "anna", "anna password", ["s001"])
-    _, secret = create_token(conn, "anna", "bi")
-    conn.close()
+    secret = _visits_and_a_press(path, visits, t0)
     with serve_in_thread(create_app(str(path), FAST)) as base:
         _, _, ratings = get(base, "/api/v1/ratings", secret)
         _, _, dwells = get(base, "/api/v1/dwells", secret)
