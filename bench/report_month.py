@@ -28,13 +28,14 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from peakend.broker.cli.report import main as report_main
 from peakend.broker.devtools.web_server import serve_in_thread
 from peakend.broker.hub.config import HubConfig
-from peakend.broker.hub.db.store import Store
+from peakend.broker.hub.db.store import COLUMNS, Store
 from peakend.broker.hub.reports.queries import (
     Period,
     open_db,
@@ -82,7 +83,7 @@ def generate(path: Path) -> int:
                 for i in range(n):
                     dwells.append((f"{key}-d{i}", "cam", i, store, zone, exit_s[i], exit_s[i], 1,
                                    exit_s[i], str(i), enter_s[i], exit_s[i], float(dwell[i]),
-                                   float(wait[i]) if has_wait[i] else None, None))
+                                   float(wait[i]) if has_wait[i] else None))
                 rated = rng.random(n) < RATING_SHARE
                 p_bad = np.where(wait > 240, 0.6, 0.12)
                 bad = rng.random(n) < p_bad
@@ -98,13 +99,22 @@ def generate(path: Path) -> int:
                         queue.append((f"{key}-q{i}", "cam", i, store, zone, qs[i], qs[i], 1,
                                       qs[i], 60.0, float(rng.uniform(0, 8)), 3, 3, 120.0, 110.0))
         with conn:
-            conn.executemany("INSERT INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", ratings)
-            conn.executemany("INSERT INTO dwells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dwells)
-            conn.executemany("INSERT INTO queue_windows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                             queue)
+            for table, rows in (("ratings", ratings), ("dwells", dwells),
+                                ("queue_windows", queue)):
+                _insert(conn, table, rows)
         total += len(ratings) + len(dwells) + len(queue)
     conn.close()
     return total
+
+
+def _insert(conn: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """Rows in the store's column order (``COLUMNS``), the first so many columns of it: a
+    nullable column added later needs no change here."""
+    if not rows:
+        return
+    columns = COLUMNS[table][: len(rows[0])]
+    marks = ", ".join("?" * len(columns))
+    conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 def _ts(t: np.ndarray) -> list[str]:
