@@ -96,10 +96,10 @@ class MotionDetector:
     SHADOW_BROAD = 0.5  # below this share, only pieces wider than a few working pixels
     RATIO_ONE = 128
     # ... and taken out (_cast) where a piece of person at least SHADOW_CASTER of its area
-    # casts it (or SHADOW_CASTER of a person, for a piece of up to SHADOW_LONG people: a
-    # long shadow; or nothing in view, for a piece the picture's edge cuts), unless it
-    # encloses person, at least SHADOW_CORE of its area (a shirt round a head encloses
-    # 0.6-0.8; a shadow beside its person, nothing).
+    # casts it (or SHADOW_CASTER of a person, for a piece of up to SHADOW_LONG people per
+    # such caster: a long shadow; or nothing in view, for a piece the picture's edge cuts),
+    # unless it encloses person, at least SHADOW_CORE of its area (a shirt round a head
+    # encloses 0.6-0.8; a shadow beside its person, nothing).
     SHADOW_CASTER = 0.5
     SHADOW_LONG = 3.0
     SHADOW_CORE = 0.1
@@ -368,9 +368,12 @@ class MotionDetector:
         A cast shadow lies beside whoever casts it. A shirt of the floor's colour, only
         darker, is shadow-coloured too, but it lies around its wearer's head: a piece that
         encloses person (at least SHADOW_CORE of its own area; less is a fleck of noise
-        inside a shadow) is clothing, and stays. A piece is taken out only where the piece
-        of person next to it, which casts it, is at least SHADOW_CASTER of its area, or of
-        a person for a piece of up to SHADOW_LONG people (a long shadow): someone in
+        inside a shadow) is clothing, and stays. In a piece larger than one person's
+        clothes, only what is less than a caster counts as enclosed: a head, not someone
+        standing between their own shadow and their neighbours'. A piece is taken out only
+        where the piece of person next to it, which casts it, is at least SHADOW_CASTER of
+        its area, or of a person for a piece of up to SHADOW_LONG people for each caster it
+        touches (a long shadow, or the shadows of people in line run into one): someone in
         shadow-coloured clothes and hair with a bag at their side is not a shadow cast by
         the bag. A piece the picture's edge cuts needs no such caster in view. Pieces under
         NOISE_AREA are left as they are: too small to
@@ -404,24 +407,32 @@ class MotionDetector:
             else cv2.dilate(parts, self._open)
         )
         ys, xs = np.nonzero(cv2.bitwise_and(solid, cv2.compare(near, 0, cv2.CMP_GT)))
-        owner = near[ys, xs].astype(np.int64)
-        sizes = solid_stats[pieces[ys, xs], cv2.CC_STAT_AREA]
-        del near, pieces
+        # Each (shadow-coloured piece, piece of person) that touch, once.
+        pairs = np.unique(near[ys, xs].astype(np.int64) * len(solid_stats) + pieces[ys, xs])
+        del near
+        owner = pairs // len(solid_stats)
+        sizes = solid_stats[pairs % len(solid_stats), cv2.CC_STAT_AREA].astype(np.float64)
         caster = np.zeros(count)
-        if len(ys):
-            # The largest per piece: sorted by piece, then by area, the last of each run.
-            order = np.lexsort((sizes, owner))
-            last = np.r_[owner[order][1:] != owner[order][:-1], True]
-            caster[owner[order][last]] = sizes[order][last]
+        np.maximum.at(caster, owner, sizes)
         area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
         # A light low to one side casts a shadow longer than its person: half a person casts
-        # one up to SHADOW_LONG people (a bag is less than half a person).
+        # one up to SHADOW_LONG people (a bag is less than half a person), and the shadows
+        # of people side by side run into one piece, as long as theirs together: so many
+        # times SHADOW_LONG people as it touches people.
         # Only with a size checked against people seen: a guess too small would make a bag
         # a caster.
         needed = area
+        person = np.inf  # no piece is more than a person's clothes until the size is known
+        casters = np.zeros(len(solid_stats), bool)
         if self.trusted:
             person = self.person.area_at(0.0) * self.scale * self.scale
-            needed = np.where(area <= self.SHADOW_LONG * person, np.minimum(area, person), area)
+            casters = solid_stats[:, cv2.CC_STAT_AREA] >= self.SHADOW_CASTER * person
+            casters[0] = False
+            people = np.bincount(
+                owner[sizes >= self.SHADOW_CASTER * person], minlength=count
+            )
+            longest = self.SHADOW_LONG * person * np.maximum(people, 1)
+            needed = np.where(area <= longest, np.minimum(area, person), area)
         # A piece the picture's edge cuts may be cast by someone outside it, or by someone
         # the edge cuts too: what casts it is not all in view. Sides: top, bottom, left, right.
         rows, cols = shadow.shape[:2]
@@ -463,9 +474,13 @@ class MotionDetector:
                     cv2.floodFill(outside, None, seed, 1)
             held = np.zeros_like(own)
             held[t : t + h, lf : lf + w] = solid[y : y + h, x : x + w] > 0
+            if area[label] > person:
+                # More than one person's clothes: what it encloses may be a person standing
+                # between the shadows of their neighbours and their own, not a head.
+                held[t : t + h, lf : lf + w] &= ~casters[pieces[y : y + h, x : x + w]]
             inside = np.count_nonzero(held & (outside == 0))
             cast[label] = inside < self.SHADOW_CORE * area[label]
-        del solid
+        del solid, pieces
         if not cast.any():
             return None
         out = np.zeros_like(shadow)

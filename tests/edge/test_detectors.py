@@ -872,6 +872,63 @@ def test_motion_keeps_someone_all_in_shadow_colours_with_a_bag_at_their_side(k: 
     assert math.hypot(found[0].x - 320, found[0].y - 240) < 0.3 * size
 
 
+@pytest.mark.parametrize("k", [0.7, 1.4])
+@pytest.mark.parametrize(("heading", "degrees", "apart"), [(0.0, 165.0, 2.0), (90.0, 110.0, 1.7)])
+def test_motion_counts_people_in_line_whose_long_shadows_run_into_one(
+        k: float, heading: float, degrees: float, apart: float) -> None:
+    # A light low to one side: the shadows of three people in line run into one piece
+    # longer than one person's shadow can be. Kept, it joined them into one blob, cut into
+    # eight or nine people.
+    size = lone_shape(k)[0]
+    det = lone_detector(k)
+    frame = floor()
+    a = math.radians(heading)
+    spots = [(320 + i * apart * size * math.cos(a), 240 + i * apart * size * math.sin(a))
+             for i in (-1, 0, 1)]
+    for x, y in spots:
+        cast_shadow(frame, x, y, k, degrees, 0.5, 2.0)
+    for x, y in spots:
+        overhead_person(frame, x, y, k, heading + 90.0)
+    for i in range(1, 11):
+        found = det.detect(frame, i / 10)
+    assert len(found) == 3
+    for x, y in spots:
+        assert min(math.hypot(d.x - x, d.y - y) for d in found) < 0.3 * size
+
+
+def test_motion_takes_out_shadows_that_close_round_a_person_between_them() -> None:
+    # The shadows of the people on either side and the middle one's own close round the
+    # middle one: what they enclose is a person, not a head in a shirt, so they are cast.
+    det = lone_detector(1.0)
+    person = det.person.area_at(0.0) * det.scale**2
+    r = round(math.sqrt(0.9 * person / math.pi))
+    shadow = np.zeros((120, 200), np.uint8)
+    cv2.circle(shadow, (100, 60), r + 8, 255, 6)
+    solid = np.zeros_like(shadow)
+    for x in (100 - 2 * r - 12, 100, 100 + 2 * r + 12):
+        cv2.circle(solid, (x, 60), r, 255, -1)
+    assert np.count_nonzero(shadow) > person
+    cast = det._cast(shadow, cv2.bitwise_or(shadow, solid))
+    assert cast is not None and np.array_equal(cast > 0, shadow > 0)
+
+
+@pytest.mark.parametrize("k", [0.7, 1.4])
+def test_motion_keeps_two_shadow_coloured_shirts_side_by_side_beside_someone(k: float
+                                                                            ) -> None:
+    # Two shirts of a shadow's colour touching make one piece larger than a person's
+    # clothes, next to a third person who could cast it: the heads it encloses keep it.
+    size = lone_shape(k)[0]
+    det = lone_detector(k)
+    frame = floor()
+    xs = [320 + i * 36 * k for i in (-1, 0, 1)]
+    for i, x in enumerate(xs):
+        colour = shadow_grey(frame) if i < 2 else (40, 40, 160)
+        overhead_person(frame, x, 240, k, 90.0, colour=colour)
+    found = sorted(det.detect(frame, 0.1), key=lambda d: d.x)
+    assert len(found) == 3
+    assert all(abs(d.x - x) < 0.3 * size for d, x in zip(found, xs, strict=True))
+
+
 @pytest.mark.parametrize("n", [4, 6])
 def test_motion_counts_people_abreast_whose_shadows_join_them(n: int) -> None:
     # Walking side by side, their shadows one band along them: a band as long as all of them,
