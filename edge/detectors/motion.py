@@ -410,8 +410,8 @@ class MotionDetector:
         # Each (shadow-coloured piece, piece of person) that touch, once.
         pairs = np.unique(near[ys, xs].astype(np.int64) * len(solid_stats) + pieces[ys, xs])
         del near
-        owner = pairs // len(solid_stats)
-        sizes = solid_stats[pairs % len(solid_stats), cv2.CC_STAT_AREA].astype(np.float64)
+        owner, touching = np.divmod(pairs, len(solid_stats))
+        sizes = solid_stats[touching, cv2.CC_STAT_AREA].astype(np.float64)
         caster = np.zeros(count)
         np.maximum.at(caster, owner, sizes)
         area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
@@ -427,10 +427,7 @@ class MotionDetector:
         if self.trusted:
             person = self.person.area_at(0.0) * self.scale * self.scale
             casters = solid_stats[:, cv2.CC_STAT_AREA] >= self.SHADOW_CASTER * person
-            casters[0] = False
-            people = np.bincount(
-                owner[sizes >= self.SHADOW_CASTER * person], minlength=count
-            )
+            people = np.bincount(owner[casters[touching]], minlength=count)
             longest = self.SHADOW_LONG * person * np.maximum(people, 1)
             needed = np.where(area <= longest, np.minimum(area, person), area)
         # A piece the picture's edge cuts may be cast by someone outside it, or by someone
