@@ -101,7 +101,7 @@ class MotionDetector:
     # nothing in view, for a piece the picture's edge cuts), unless it encloses person, at
     # least SHADOW_CORE of its area (a shirt round a head encloses 0.6-0.8; a shadow beside
     # its person, nothing; a person between shadows, in a piece larger than a person's
-    # area next to more than one caster, is not counted).
+    # area, is not counted).
     SHADOW_CASTER = 0.5
     SHADOW_LONG = 3.0
     SHADOW_CORE = 0.1
@@ -370,13 +370,12 @@ class MotionDetector:
         A cast shadow lies beside whoever casts it. A shirt of the floor's colour, only
         darker, is shadow-coloured too, but it lies around its wearer's head: a piece that
         encloses person (at least SHADOW_CORE of its own area; less is a fleck of noise
-        inside a shadow) is clothing, and stays. In a piece larger than one person's area
-        that touches more than one caster, only what is less than a caster counts as
-        enclosed: a head, not someone standing between their own shadow and their
-        neighbours'. A piece is taken out only where the piece of person next to it, which
-        casts it, is at least SHADOW_CASTER of its area, or of a person for a piece of up
-        to SHADOW_LONG people for each person's area of casters it touches (a long shadow,
-        or the shadows of people in line run into one): someone in
+        inside a shadow) is clothing, and stays. In a piece larger than one person's area,
+        only what is less than a caster counts as enclosed: a head, not someone standing
+        between their own shadow and their neighbours'. A piece is taken out only where
+        the piece of person next to it, which casts it, is at least SHADOW_CASTER of its
+        area, or of a person for a piece of up to SHADOW_LONG people for each caster it
+        touches (a long shadow, or the shadows of people in line run into one): someone in
         shadow-coloured clothes and hair with a bag at their side is not a shadow cast by
         the bag. A piece the picture's edge cuts needs no such caster in view. Pieces under
         NOISE_AREA are left as they are: too small to
@@ -421,21 +420,20 @@ class MotionDetector:
         # A light low to one side casts a shadow longer than its person: half a person casts
         # one up to SHADOW_LONG people (a bag is less than half a person), and the shadows
         # of people in line run into one piece, as long as theirs together: SHADOW_LONG
-        # people for each person's area of casters it touches (people touching one another
-        # are one piece of person, so it is their area that counts them).
+        # people for each caster it touches, or for each person's area of them where that
+        # is more (people touching one another are one piece of person).
         # Only with a size checked against people seen: a guess too small would make a bag
         # a caster.
         needed = area
         person = np.inf  # no piece is more than a person's area until the size is known
         casters = np.zeros(len(solid_stats), bool)
-        touched = np.zeros(count, np.int64)  # casters each piece touches
         if self.trusted:
             person = self.person.area_at(0.0) * self.scale * self.scale
             casters = solid_stats[:, cv2.CC_STAT_AREA] >= self.SHADOW_CASTER * person
             big = casters[touching]
             touched = np.bincount(owner[big], minlength=count)
             people = np.bincount(owner[big], weights=sizes[big], minlength=count) / person
-            longest = self.SHADOW_LONG * person * np.maximum(people, 1.0)
+            longest = self.SHADOW_LONG * person * np.maximum(np.maximum(people, touched), 1)
             needed = np.where(area <= longest, np.minimum(area, person), area)
         # A piece the picture's edge cuts may be cast by someone outside it, or by someone
         # the edge cuts too: what casts it is not all in view. Sides: top, bottom, left, right.
@@ -478,12 +476,12 @@ class MotionDetector:
                     cv2.floodFill(outside, None, seed, 1)
             held = np.zeros_like(own)
             held[t : t + h, lf : lf + w] = solid[y : y + h, x : x + w] > 0
-            if area[label] > person and touched[label] >= 2:
-                # More than one person's clothes, next to more than one caster: what it
-                # encloses may be a person standing between the shadows of their neighbours
-                # and their own, not a head. (Two heads pressed together are one piece the
-                # size of a caster, inside the one piece of their two shirts, which touches
-                # nobody else: those stay.)
+            if area[label] > person:
+                # More than one person's clothes: what it encloses may be a person standing
+                # between the shadows of their neighbours and their own, not a head. (Nor
+                # does it tell two heads pressed together inside their two shirts: a known
+                # limit. Required to touch another caster too, it kept a third of the
+                # shadows it was for.)
                 held[t : t + h, lf : lf + w] &= ~casters[pieces[y : y + h, x : x + w]]
             inside = np.count_nonzero(held & (outside == 0))
             cast[label] = inside < self.SHADOW_CORE * area[label]

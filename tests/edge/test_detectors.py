@@ -912,21 +912,24 @@ def test_motion_takes_out_shadows_that_close_round_a_person_between_them() -> No
     assert cast is not None and np.array_equal(cast > 0, shadow > 0)
 
 
-@pytest.mark.parametrize("apart", [6, 10])
-def test_motion_keeps_two_in_shadow_coloured_shirts_whose_heads_touch(apart: int) -> None:
-    # Pressed together, their two shirts are one piece larger than a person, round their
-    # two heads, one piece the size of a caster: a couple, not a shadow cast by a head.
+def test_motion_takes_out_the_long_shadow_of_two_people_who_touch() -> None:
+    # Shoulder to shoulder they are one piece of person, of two people's area, and their
+    # long shadows one piece of five: as long as two people's shadows may be, though more
+    # than twice their own area and more than one person's may cast.
     det = lone_detector(1.0)
     person = det.person.area_at(0.0) * det.scale**2
-    r = round(math.sqrt(0.5 * person / math.pi))
-    heads = np.zeros((120, 200), np.uint8)
-    for x in (100 - apart // 2, 100 + apart // 2):
-        cv2.circle(heads, (x, 60), r, 255, -1)
-    shirts = np.zeros_like(heads)
-    cv2.ellipse(shirts, (100, 60), (2 * r + apart, r + 6), 0, 0, 360, 255, -1)
-    shirts = cv2.subtract(shirts, heads)
-    assert np.count_nonzero(shirts) > person and np.count_nonzero(heads) > 0.5 * person
-    assert det._cast(shirts, cv2.bitwise_or(shirts, heads)) is None
+    r = round(math.sqrt(person / math.pi))
+    solid = np.zeros((120, 240), np.uint8)
+    for x in (120 - r, 120 + r):
+        cv2.circle(solid, (x, 40), r, 255, -1)
+    shadow = np.zeros_like(solid)
+    cv2.ellipse(shadow, (120, 40 + r + 10), (round(5 * person / (math.pi * 12)), 12), 0, 0,
+                360, 255, -1)
+    shadow = cv2.subtract(shadow, solid)
+    assert 4.5 * person < np.count_nonzero(shadow) < 6 * person
+    assert 3 * person < 2 * np.count_nonzero(solid) < np.count_nonzero(shadow)
+    cast = det._cast(shadow, cv2.bitwise_or(shadow, solid))
+    assert cast is not None and np.array_equal(cast > 0, shadow > 0)
 
 
 @pytest.mark.parametrize("k", [0.7, 1.4])
