@@ -97,7 +97,7 @@ class MotionDetector:
     RATIO_ONE = 128
     # ... and taken out (_cast) where a piece of person at least SHADOW_CASTER of its area
     # casts it (or SHADOW_CASTER of a person, for a piece of up to SHADOW_LONG people per
-    # person's area of such casters: a long shadow, or the shadows of people in line; or
+    # such caster it touches: a long shadow, or the shadows of people in line; or
     # nothing in view, for a piece the picture's edge cuts), unless it encloses person, at
     # least SHADOW_CORE of its area (a shirt round a head encloses 0.6-0.8; a shadow beside
     # its person, nothing; a person between shadows, in a piece larger than a person's
@@ -478,10 +478,10 @@ class MotionDetector:
             held[t : t + h, lf : lf + w] = solid[y : y + h, x : x + w] > 0
             if area[label] > person:
                 # More than one person's clothes: what it encloses may be a person standing
-                # between the shadows of their neighbours and their own, not a head. (Nor
-                # does it tell two heads pressed together inside their two shirts: a known
-                # limit. Required to touch another caster too, it kept a third of the
-                # shadows it was for.)
+                # between the shadows of their neighbours and their own, not a head. (Two
+                # heads pressed together inside their two shirts look the same: a known
+                # limit. Asked to touch a second caster as well, this rule missed a third of
+                # the shadows it is for.)
                 held[t : t + h, lf : lf + w] &= ~casters[pieces[y : y + h, x : x + w]]
             inside = np.count_nonzero(held & (outside == 0))
             cast[label] = inside < self.SHADOW_CORE * area[label]
