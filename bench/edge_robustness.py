@@ -53,6 +53,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from environment import versions
 from fixed_scale import OLD_DETECTOR, OLD_TRACKER, FixedScalePipeline
 from what_if import pace_known, scene_pace
 
@@ -128,7 +129,7 @@ def main() -> None:
     began = time.perf_counter()
     print(
         f"{len(names)} cells x {seconds:.0f} s, seed {args.seed}; pipelines: "
-        f"{', '.join(variants)}; one core (cv2.setNumThreads(1))\n",
+        f"{', '.join(variants)}; one core (cv2.setNumThreads(1)); {versions()}\n",
         flush=True,
     )
     # Every cell's scene is drawn, in the grid's order, before any is picked: a cell run alone

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import cv2
+from environment import versions
 from fixed_scale import OLD_DETECTOR, OLD_TRACKER, FixedScalePipeline
 
 from peakend.edge import scenes
@@ -34,7 +35,8 @@ def main() -> None:
     cv2.setNumThreads(1)
     scene = scenes.build(scenes.SceneSpec("speed", seconds=args.seconds, crowd="corridor_uni"))
     frames = list(scene.frames())
-    print(f"{len(frames)} frames 640x480 of a crowded scene, one core (cv2.setNumThreads(1))\n")
+    print(f"{len(frames)} frames 640x480 of a crowded scene, one core (cv2.setNumThreads(1))")
+    print(f"{versions()}\n")
     base = scene.config()
     rows = [("motion", EdgeConfig.model_validate(base))]
     # The same detector before self-calibration (its old fixed defaults), as the baseline.

@@ -21,11 +21,15 @@ from outside the lane's footage):
   and whether the till is busy or idle right now;
 - ``pace known``: the shipped predictor, told the till's median pace over the whole scene
   from the start (the future included); scenes where nobody waited have no pace and are
-  left out of its figures.
+  left out of its figures;
+- ``finish known``: told the pace as ``pace known`` is, and when the till will finish the
+  service under way: what is left is the spread of the services of those waiting.
 Each what-if's "both predict" rows are on the windows the shipped predictor predicts too:
 the fair comparison with it.
 If seeing the till changes little and knowing the pace in advance changes much, the error is
-the time it takes to learn a pace from the few services of the first minutes.
+the time it takes to learn a pace from the few services of the first minutes; what knowing
+the finish adds on top is the service under way, which no camera can know in advance.
+bench/wait_bound.py asks the same of a predictor told everything a lane could tell.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from typing import Any
 
 import numpy as np
 from edge_robustness import CELLS, cell_spec
-from what_if import pace_known, scene_pace, till_seen
+from what_if import finish_known, pace_known, scene_pace, till_seen
 
 from peakend.edge import accuracy, scenes
 from peakend.edge.config import EdgeConfig
@@ -91,7 +95,7 @@ class LittlesLaw(QueueEstimator):
         return measured, weight * little + (1.0 - weight) * scaled
 
 
-PREDICTORS = ("shipped", "little", "till seen", "pace known")
+PREDICTORS = ("shipped", "little", "till seen", "pace known", "finish known")
 
 
 def predictions(
@@ -114,8 +118,11 @@ def run(spec: SceneSpec) -> dict[str, dict[str, float | None]]:
     pace = scene_pace(visits)
     # No pace where nobody waited: the scene is left out of this what-if's figures.
     predicted["pace known"] = {}
+    predicted["finish known"] = {}
     if pace is not None:
         predicted["pace known"], _ = predictions(scene, config, pace_known(pace))
+        done = sorted(scene.facts.done)
+        predicted["finish known"], _ = predictions(scene, config, finish_known(pace, done))
     moments = list(predicted["shipped"])
     joining = accuracy.joining_waits(visits, moments, scene.facts.done)
     following = accuracy.next_shopper_waits(visits, moments)
@@ -158,7 +165,7 @@ def main() -> None:
         f"{args.scenes} scenes x {args.seconds:.0f} s, seed {args.seed}, perfect tracks; "
         "error = MAE over the true mean, per scene\n"
     )
-    print(f"{'predictor':10} {'yardstick':22} {'median':>8} {'mean':>8} {'<= 25 %':>9}")
+    print(f"{'predictor':12} {'yardstick':22} {'median':>8} {'mean':>8} {'<= 25 %':>9}")
     for name in PREDICTORS:
         for key in ("joining own", "joining both", "next own", "next both"):
             values = [r[name][key] for r in rows if r[name][key] is not None]
@@ -170,11 +177,11 @@ def main() -> None:
                 "next both": "next shopper, both",
             }[key]
             print(
-                f"{name:10} {label:22} {100 * statistics.median(values):7.1f}% "
+                f"{name:12} {label:22} {100 * statistics.median(values):7.1f}% "
                 f"{100 * statistics.fmean(values):7.1f}% {within:4d}/{len(values)}"
             )
         covered = [r[name]["coverage"] for r in rows if r[name]["coverage"] is not None]
-        print(f"{name:10} windows predicted: {100 * statistics.fmean(covered):.0f} %")
+        print(f"{name:12} windows predicted: {100 * statistics.fmean(covered):.0f} %")
     ratio = [
         r["shipped"]["joining both"] / r["little"]["joining both"]
         for r in rows

@@ -6,7 +6,10 @@ bench/edge_robustness.py):
   that watched the till perfectly): the pace from every service, the first included, and
   whether the till is busy or idle; until it has seen a finish, the shipped prediction;
 - ``pace_known``: told the till's median pace over the whole scene (``scene_pace``, from the
-  true visits) from the start, the future included.
+  true visits) from the start, the future included;
+- ``finish_known``: told the pace as ``pace_known`` is, and also when the till will finish
+  the service under way (the future): what is left is the spread of the services of the
+  people waiting.
 """
 
 from __future__ import annotations
@@ -84,6 +87,27 @@ def pace_known(pace: float) -> type[QueueEstimator]:
             return measured, max(residual + length_now * pace, self._quickest(now) or 0.0)
 
     return PaceKnown
+
+
+def finish_known(pace: float, done: list[float]) -> type[QueueEstimator]:
+    """The shipped form, told the till's pace and when it will finish the service under way.
+
+    The till is busy when it has not finished since the last call; then the one it serves
+    needs until its next finish, which a simulation knows in advance and no camera can.
+    """
+
+    class FinishKnown(QueueEstimator):
+        def predict(self, now: float, length_now: float) -> tuple[float | None, float | None]:
+            measured, _ = super().predict(now, length_now)
+            last = max((c for c in self._calls if c <= now), default=None)
+            if last is None:
+                return measured, None
+            busy = not any(last < d <= now for d in done)
+            ahead = [d for d in done if d > now]
+            residual = ahead[0] - now if busy and ahead else 0.0
+            return measured, max(residual + length_now * pace, self._quickest(now) or 0.0)
+
+    return FinishKnown
 
 
 def scene_pace(visits: list[Visit]) -> float | None:
