@@ -426,7 +426,8 @@ def print_summary(results: dict[str, dict[str, CellScore]], variants: list[str])
                     if move > worst[0]:
                         worst = (move, n, key)
             flag = "ok" if worst[0] <= 5 else "over 5 points"
-            print(f"  {variant}: {worst[0]:.1f} points ({worst[2]} in {worst[1]}): {flag}")
+            where = f"{worst[2]} in {worst[1]}" if worst[1] else "no error moved"
+            print(f"  {variant}: {worst[0]:.1f} points ({where}): {flag}")
 
 
 def memory(seconds: float) -> None:

@@ -18,10 +18,9 @@ class DetectorSettings(Section):
         title="Person size override (px)",
         description="Leave unset: the camera learns how big one person is (see [calibration] "
         "and `peakend edge calibrate`). Set, it is the diameter of one person's blob in "
-        "pixels (at the middle row of an oblique view), used once the camera has checked it: "
-        "when the first people it measures agree within 20 %, or after 2 minutes with nobody "
-        "to measure. A measurement that disagrees by more is used instead and the scale is "
-        "reported unsure; once [calibration] min_people were measured, the measurement rules.",
+        "pixels (at the middle row of an oblique view): a check on what the camera measures "
+        "(more than 20 % apart, the scale is reported unsure) and the size used where it "
+        "has measured nobody for 2 minutes. What the camera measures is always used first.",
     )
 
 
