@@ -14,7 +14,7 @@ Per predictor: the error over the true mean per scene (median and mean over scen
 within 25 %), on the windows each predicts and on the windows both predict, and the share of
 windows predicted. Target of the robustness grid: within 25 % of the true mean.
 
-Two what-ifs say where the rest of the error lies (neither can ship; they are told things
+Three what-ifs say where the rest of the error lies (none can ship; they are told things
 from outside the lane's footage):
 - ``till seen``: also told the moment the till finishes with each shopper, as it happens (a
   camera that watched the till perfectly): the pace from every service, the first included,
@@ -23,7 +23,7 @@ from outside the lane's footage):
   from the start (the future included); scenes where nobody waited have no pace and are
   left out of its figures;
 - ``finish known``: told the pace as ``pace known`` is, and when the till will finish the
-  service under way: what is left is the spread of the services of those waiting.
+  service under way: what is left is mostly the spread of the services of those waiting.
 Each what-if's "both predict" rows are on the windows the shipped predictor predicts too:
 the fair comparison with it.
 If seeing the till changes little and knowing the pace in advance changes much, the error is

@@ -1,6 +1,6 @@
 """What-if queue predictors: the shipped one, told what the lane's footage cannot tell it.
 
-Neither can ship. They say where the predicted wait's error lies (bench/predicted_wait.py,
+None can ship. They say where the predicted wait's error lies (bench/predicted_wait.py,
 bench/edge_robustness.py):
 - ``till_seen``: told each moment the till finishes with a shopper, as it happens (a camera
   that watched the till perfectly): the pace from every service, the first included, and
@@ -8,8 +8,8 @@ bench/edge_robustness.py):
 - ``pace_known``: told the till's median pace over the whole scene (``scene_pace``, from the
   true visits) from the start, the future included;
 - ``finish_known``: told the pace as ``pace_known`` is, and also when the till will finish
-  the service under way (the future): what is left is the spread of the services of the
-  people waiting.
+  the service under way (the future): what is left is mostly the spread of the services of
+  the people waiting.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ def finish_known(pace: float, done: list[float]) -> type[QueueEstimator]:
     """The shipped form, told the till's pace and when it will finish the service under way.
 
     The till is busy when it has not finished since the last call; then the one it serves
-    needs until its next finish, which a simulation knows in advance and no camera can.
+    needs until its next finish, which a simulation knows in advance and no camera can, and
+    the next in line is called a moment later (the head steps up to the line: the lag from
+    a finish to a call back to back, as ``till_seen`` takes it, from what was seen so far).
     """
 
     class FinishKnown(QueueEstimator):
@@ -104,7 +106,13 @@ def finish_known(pace: float, done: list[float]) -> type[QueueEstimator]:
                 return measured, None
             busy = not any(last < d <= now for d in done)
             ahead = [d for d in done if d > now]
-            residual = ahead[0] - now if busy and ahead else 0.0
+            lags = [
+                t - max(d for d in done if d <= t)
+                for t, _ in self._gaps
+                if t <= now and any(d <= t for d in done)
+            ]
+            lag = statistics.median(lags) if lags else 0.0
+            residual = ahead[0] - now + lag if busy and ahead else 0.0
             return measured, max(residual + length_now * pace, self._quickest(now) or 0.0)
 
     return FinishKnown

@@ -168,9 +168,9 @@ class Calibrator:
     never a size put before what the camera measures: once the first people are measured (or
     a size was saved) the measurement is used, and an override that disagrees with it by more
     than OVERRIDE_TOLERANCE is a mistake (a value copied from another camera, a camera moved
-    since): the state stays ``unsure`` until the config is fixed. Only where nobody can be
-    measured for OVERRIDE_CHECK_S is the override used; until then the camera goes on as
-    without it.
+    since): the state stays ``unsure`` until the config is fixed. Only where too few people
+    to check it by are measured for OVERRIDE_CHECK_S is the override used (and never saved
+    as the camera's own); until then the camera goes on as without it.
     """
 
     # A chain must keep its area within this factor from one frame to the next: merging with
@@ -193,10 +193,10 @@ class Calibrator:
     # An override is a claim the camera checks, not a size it uses while it can measure: 30 %
     # too small, it cuts everyone walking alone in two, and in a quiet store that is most of
     # the visits before enough people are measured. Nor once the first people agree with it:
-    # a first estimate from a few people may itself be 15 % off, and a size 30 % off then
+    # a first estimate from a few people may itself be 17 % off, and a size 30 % off then
     # passes as agreeing (in an oblique crowd, used for ten seconds, it moved a dwell median
-    # by 12.5 points for the rest of three minutes). Where nobody is measured at all (a crowd
-    # from the start), it is used after this long.
+    # by 12.5 points for the rest of three minutes). Where too few are measured to check it
+    # (a crowd packed from the start), it is used after this long.
     OVERRIDE_CHECK_S = 120.0
     # Oblique view. Legs move less than this many of their widths from one frame to the next
     # (walking, at 5 frames a second).
@@ -252,7 +252,9 @@ class Calibrator:
     @property
     def scale(self) -> PersonScale:
         if self._override_stands():
-            base = self.learned.scale if self.learned else self._saved or self._guess
+            # Nothing saved, nor enough measured to go by: only the guess's or a few
+            # people's shape (slope, proportions) is there to scale.
+            base = self.learned.scale if self.learned else self._guess
             assert self.override is not None
             return PersonScale(
                 self.override,
@@ -287,12 +289,13 @@ class Calibrator:
         return self.override / measured - 1.0
 
     def _override_stands(self) -> bool:
-        """Whether the override is the size in use: only while nothing was measured (nor
-        saved), after OVERRIDE_CHECK_S. The camera's own size, even a first estimate, is
-        what the people in view show; a typed one may come from another camera."""
+        """Whether the override is the size in use: only while too few people were measured
+        to check it (and nothing was saved), after OVERRIDE_CHECK_S. The camera's own size,
+        even a first estimate, is what the people in view show; a typed one may come from
+        another camera."""
         if self.override is None or self._override_off() is not None:
             return False
-        # Nobody to check it with for long (a crowd from the start): the tech's word stands.
+        # Too few to check it with for long (a crowd from the start): the tech's word stands.
         waited = 0.0 if self._first_t is None else self._t - self._first_t
         return waited >= self.OVERRIDE_CHECK_S
 
@@ -300,7 +303,7 @@ class Calibrator:
         people = self.learned.people if self.learned else 0
         off = self._override_off()
         if self._override_stands():
-            return CalibrationStatus("calibrated", self.scale, people, "override", off)
+            return CalibrationStatus("calibrated", self.scale, people, "override")
         state = self._state
         if off is not None and abs(off) > self.OVERRIDE_TOLERANCE:
             state = "unsure"  # a wrong override: the config needs fixing

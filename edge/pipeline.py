@@ -244,9 +244,11 @@ class Pipeline:
         if status is None or status.state != "calibrated" or status.source == "provisional":
             return None
         assert self.calibrator is not None
+        if status.source == "override":
+            # A typed size stands only while too few were measured to check it: neither it
+            # nor those few people's size is this camera's finding.
+            return None
         learned = self.calibrator.learned
-        if learned is None and status.source == "override":
-            return None  # a typed size nobody measured is not this camera's finding
         scale = learned.scale if learned is not None else status.scale
         people = learned.people if learned is not None else status.people
         background = self._background()

@@ -20,7 +20,8 @@ class DetectorSettings(Section):
         "and `peakend edge calibrate`). Set, it is the diameter of one person's blob in "
         "pixels (at the middle row of an oblique view): a check on what the camera measures "
         "(more than 20 % apart, the scale is reported unsure) and the size used where it "
-        "has measured nobody for 2 minutes. What the camera measures is always used first.",
+        "has measured too few people to check it (under four) for 2 minutes. What the "
+        "camera measures is always used first.",
     )
 
 
