@@ -47,13 +47,7 @@ def till_seen(done: list[float]) -> type[QueueEstimator]:
             ]
             if not services:
                 return measured, shipped  # no finish seen yet: nothing more than the lane's
-            # The lag from a finish to the next call, where that call came back to back.
-            lags = [
-                t - max(d for d in seen if d <= t)
-                for t, _ in self._gaps
-                if t <= now and any(d <= t for d in seen)
-            ]
-            lag = statistics.median(lags) if lags else 0.0
+            lag = _lag(self, seen, now)
             pace = statistics.median(services) + lag
             residual = 0.0
             if not any(d > calls[-1] for d in seen):  # busy with whoever was called last
@@ -106,16 +100,21 @@ def finish_known(pace: float, done: list[float]) -> type[QueueEstimator]:
                 return measured, None
             busy = not any(last < d <= now for d in done)
             ahead = [d for d in done if d > now]
-            lags = [
-                t - max(d for d in done if d <= t)
-                for t, _ in self._gaps
-                if t <= now and any(d <= t for d in done)
-            ]
-            lag = statistics.median(lags) if lags else 0.0
-            residual = ahead[0] - now + lag if busy and ahead else 0.0
+            residual = ahead[0] - now + _lag(self, done, now) if busy and ahead else 0.0
             return measured, max(residual + length_now * pace, self._quickest(now) or 0.0)
 
     return FinishKnown
+
+
+def _lag(estimator: QueueEstimator, done: list[float], now: float) -> float:
+    """The median lag from a finish to the next call, where that call came back to back
+    (the head steps up to the line), over the calls up to ``now``."""
+    lags = [
+        t - max(d for d in done if d <= t)
+        for t, _ in estimator._gaps
+        if t <= now and any(d <= t for d in done)
+    ]
+    return statistics.median(lags) if lags else 0.0
 
 
 def scene_pace(visits: list[Visit]) -> float | None:
