@@ -114,14 +114,14 @@ def run(spec: SceneSpec) -> dict[str, dict[str, float | None]]:
     predicted: dict[str, dict[float, float | None]] = {}
     predicted["shipped"], visits = predictions(scene, config, QueueEstimator)
     predicted["little"], _ = predictions(scene, config, LittlesLaw)
-    predicted["till seen"], _ = predictions(scene, config, till_seen(sorted(scene.facts.done)))
+    done = sorted(scene.facts.done)
+    predicted["till seen"], _ = predictions(scene, config, till_seen(done))
     pace = scene_pace(visits)
     # No pace where nobody waited: the scene is left out of this what-if's figures.
     predicted["pace known"] = {}
     predicted["finish known"] = {}
     if pace is not None:
         predicted["pace known"], _ = predictions(scene, config, pace_known(pace))
-        done = sorted(scene.facts.done)
         predicted["finish known"], _ = predictions(scene, config, finish_known(pace, done))
     moments = list(predicted["shipped"])
     joining = accuracy.joining_waits(visits, moments, scene.facts.done)

@@ -241,13 +241,13 @@ class Pipeline:
     def saved_calibration(self) -> SavedCalibration | None:
         """What to keep for the next start: only a scale learned here and trusted."""
         status = self.calibration()
-        if status is None or status.state != "calibrated" or status.source == "provisional":
+        if status is None or status.state != "calibrated":
+            return None
+        # A typed size stands only while too few were measured to check it: neither it nor
+        # those few people's size is this camera's finding.
+        if status.source in ("provisional", "override"):
             return None
         assert self.calibrator is not None
-        if status.source == "override":
-            # A typed size stands only while too few were measured to check it: neither it
-            # nor those few people's size is this camera's finding.
-            return None
         learned = self.calibrator.learned
         scale = learned.scale if learned is not None else status.scale
         people = learned.people if learned is not None else status.people

@@ -261,11 +261,15 @@ def test_an_override_nobody_can_check_is_used_after_two_minutes() -> None:
     assert seen[-1][1].state == "calibrated" and seen[-1][1].scale.size_px == 30.0
 
 
+def three_then_nobody(rng: np.random.Generator, size: float) -> list[list[Blob]]:
+    """Three walk by, then nobody for two minutes: too few to check an override by."""
+    return walkers(rng, size, n=3, frames=300) + [[] for _ in range(1300)]
+
+
 def test_an_override_used_for_want_of_people_gives_way_to_the_first_four_measured() -> None:
     rng = np.random.default_rng(12)
     size = float(rng.uniform(20, 60))
-    # Three walk by, then nobody for two minutes: too few to check the override by.
-    few = walkers(rng, size, n=3, frames=300) + [[] for _ in range(1300)]
+    few = three_then_nobody(rng, size)
     cal = Calibrator(view="overhead", frame_height=480, guess=PersonScale(40.0), override=30.0)
     seen = follow(cal, few)
     assert 1 <= seen[-1][0] < 4
@@ -289,7 +293,7 @@ def test_a_few_people_measured_under_an_override_are_not_kept_as_the_cameras_own
     # The camera's calibrator after three people and two minutes: the override stands.
     rng = np.random.default_rng(13)
     cal = Calibrator(view="overhead", frame_height=480, guess=PersonScale(40.0), override=23.0)
-    seen = follow(cal, walkers(rng, 25.0, n=3, frames=300) + [[] for _ in range(1300)])
+    seen = follow(cal, three_then_nobody(rng, 25.0))
     assert 1 <= seen[-1][0] < 4 and seen[-1][1].source == "override"
     pipeline.calibrator = cal
     assert pipeline.saved_calibration() is None
