@@ -166,6 +166,91 @@ def test_motion_takes_a_speck_below_a_head_for_nobody_even_where_someone_is_foll
     assert det.detect(frame, 0.1) == []
 
 
+def pale(image: np.ndarray, x: int, y: int, change: tuple[int, int, int], head: int = 5) -> None:
+    """Someone whose shirt differs from the floor by ``change`` (under the threshold), with
+    a small dark head: the head alone is too small to be anyone new."""
+    shirt = np.zeros(image.shape[:2], np.uint8)
+    cv2.ellipse(shirt, (x, y), (19, 11), 90, 0, 360, 255, -1)
+    tinted = np.clip(image.astype(np.int16) + np.int16(change), 0, 255).astype(np.uint8)
+    image[shirt > 0] = tinted[shirt > 0]
+    cv2.circle(image, (x, y), head, (30, 30, 30), -1, cv2.LINE_AA)
+
+
+def sizes(found: list) -> list[tuple[float, float]]:
+    return [(d.box[2] - d.box[0], d.box[3] - d.box[1]) for d in found]
+
+
+@pytest.mark.parametrize("change", [(-22, 4, 20), (20, -16, 6), (-8, 25, -18)])
+def test_motion_finds_someone_whose_shirt_differs_from_the_floor_in_colour_not_light(
+    change: tuple[int, int, int],
+) -> None:
+    # A pale shirt of another hue than the floor's, under the threshold in every channel:
+    # only the head shows over it, and a head alone is nobody new. The shirt is foreground
+    # where it joins the head (hysteresis), so they are someone, the size of a person.
+    det = motion()
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    pale(frame, 300, 200, change)
+    found = det.detect(frame, 0.1)
+    assert len(found) == 1 and abs(found[0].x - 300) < 4 and abs(found[0].y - 200) < 4
+    (w, h), = sizes(found)
+    assert w >= 18 and h >= 30  # the shirt, 22 x 38 px, not the head's 10 x 10
+
+
+@pytest.mark.parametrize("gain", [0.9, 1.08])
+def test_motion_does_not_grow_a_head_into_a_change_of_light(gain: float) -> None:
+    # A shirt of the floor's colour a little darker or lighter (or the floor in the pale
+    # shade under someone, or in a flicker) changes every channel by the same share: that
+    # is light, not someone's colour, and the head alone stays nobody.
+    det = motion()
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    shirt = np.zeros(frame.shape[:2], np.uint8)
+    cv2.ellipse(shirt, (300, 200), (19, 11), 90, 0, 360, 255, -1)
+    frame[shirt > 0] = np.clip(frame[shirt > 0] * gain, 0, 255).astype(np.uint8)
+    cv2.circle(frame, (300, 200), 5, (30, 30, 30), -1, cv2.LINE_AA)
+    assert det.detect(frame, 0.1) == []
+
+
+def test_motion_grows_a_piece_by_half_a_person_at_most() -> None:
+    # A head beside a long strip of a faintly different colour (a mat, a display's glow)
+    # takes in about a person of it, not the 400 px of the strip.
+    det = motion()
+    empty = floor()
+    det.detect(empty, 0.0)
+    frame = empty.copy()
+    strip = frame[150:170, 100:500].astype(np.int16) + np.int16((-22, 4, 20))
+    frame[150:170, 100:500] = np.clip(strip, 0, 255).astype(np.uint8)
+    cv2.circle(frame, (300, 160), 5, (30, 30, 30), -1, cv2.LINE_AA)
+    found = det.detect(frame, 0.1)
+    assert len(found) == 1
+    (w, _h), = sizes(found)
+    assert scenes.PERSON_PX <= w <= 1.5 * scenes.PERSON_PX
+
+
+def test_motion_leaves_someone_seen_whole_the_size_they_are() -> None:
+    # Only pieces too small to be anyone grow: a person seen whole keeps their own size in
+    # a faint halo of another colour (what they join a little under the threshold is a
+    # neighbour as often as them, and their size is what the camera learns). Against the
+    # same detector with nothing under the threshold taken (GROW at the threshold itself).
+    empty = floor()
+    halo = empty.copy()
+    ring = np.zeros(halo.shape[:2], np.uint8)
+    cv2.circle(ring, (300, 300), 34, 255, -1)
+    tinted = np.clip(halo.astype(np.int16) + np.int16((-22, 4, 20)), 0, 255).astype(np.uint8)
+    halo[ring > 0] = tinted[ring > 0]
+    person(halo, 300, 300)
+    got = []
+    for grow in (MotionDetector.GROW, 1.0):
+        det = motion()
+        det.GROW = grow
+        det.detect(empty, 0.0)
+        got.append(sorted(sizes(det.detect(halo, 0.1))))
+    assert len(got[0]) == 1 and got[0] == got[1]
+
+
 def test_motion_absorbs_the_ghost_of_someone_in_the_first_frame() -> None:
     det = motion()
     start = floor()
