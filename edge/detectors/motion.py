@@ -162,8 +162,7 @@ class MotionDetector:
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         self._grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
-        reach = 2 * int(self.WORK_PERSON_PX / 2) + 1  # half a person each way (_grown)
-        self._reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+        self._reach: np.ndarray | None = None  # half a person each way (_grown)
         self.last_mask: np.ndarray | None = None
         # Where the tracker last saw the people it follows (expect): a blob too small to be
         # someone new is still one of them there.
@@ -342,12 +341,17 @@ class MotionDetector:
         little under the threshold in a colour of its own (hysteresis): see GROW."""
         if not self.trusted or self.view != "overhead":
             return mask
+        # 16-bit labels where they hold every piece, as in _cast.
+        ltype = cv2.CV_32S if mask.size > 4 * 65535 else cv2.CV_16U
         count, labels, stats, _ = cv2.connectedComponentsWithStats(
-            mask, connectivity=8, ltype=cv2.CV_32S
+            mask, connectivity=8, ltype=ltype
         )
         if count <= 1:
             return mask
-        piece = stats[:, cv2.CC_STAT_AREA] < self.LEAST * self.person.area_at(0.0) * self.scale**2
+        # Above noise: a speck the opening would take out must not grow into someone.
+        area = stats[:, cv2.CC_STAT_AREA]
+        person_area = self.person.area_at(0.0) * self.scale**2
+        piece = (area < self.LEAST * person_area) & (area >= self.NOISE_AREA)
         piece[0] = False
         if not piece.any():
             return mask
@@ -356,9 +360,10 @@ class MotionDetector:
             cv2.convertScaleAbs(self._threshold_map, alpha=self.GROW), self.NOISE_DIFF
         )
         weak = cv2.bitwise_and(cv2.compare(diff, low, cv2.CMP_GT), cv2.bitwise_not(mask))
-        ys, xs = np.nonzero(weak)
-        if len(ys) == 0:
+        found = cv2.findNonZero(weak)
+        if found is None:
             return mask
+        xs, ys = found[:, 0, 0], found[:, 0, 1]
         # The colour test on those pixels only: a few thousand, not the whole image.
         now = small[ys, xs].astype(np.float32) + 0.5
         floor = plain[ys, xs].astype(np.float32) + 0.5
@@ -366,7 +371,7 @@ class MotionDetector:
         light = ratio.max(axis=1) - ratio.min(axis=1) <= self.SHADOW_HUE
         weak[ys[light], xs[light]] = 0
         joined = cv2.bitwise_or(mask, weak)
-        count2, union = cv2.connectedComponents(joined, connectivity=8, ltype=cv2.CV_32S)
+        count2, union = cv2.connectedComponents(joined, connectivity=8, ltype=ltype)
         # Each joined piece grows where it holds a piece too small to be anyone and nothing
         # larger: someone whole is left as they are (their size is what calibration learns,
         # and what they join a little under the threshold is a neighbour as often as them).
@@ -383,6 +388,11 @@ class MotionDetector:
             return mask
         # ... by half a person at most: into their own clothes, not along whatever else
         # changed colour beside them.
+        radius = max(1, int(0.5 * self.person.at(0.0) * self.scale))
+        if self._reach is None or self._reach.shape[0] != 2 * radius + 1:
+            self._reach = cv2.getStructuringElement(
+                cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)
+            )
         near = cv2.dilate((piece[labels] & grow[union]).astype(np.uint8), self._reach)
         added = cv2.bitwise_and(weak, (grow[union] & (near > 0)).astype(np.uint8) * 255)
         return cv2.bitwise_or(mask, added)
