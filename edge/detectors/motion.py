@@ -215,8 +215,8 @@ class MotionDetector:
         mask = cv2.compare(diff, self._thresholds(t), cv2.CMP_GT)
         if small.ndim == 3:
             mask = self._grown(mask, diff, small, plain)
-        # Each temporary is a working image; freed as soon as it is used, they never add up
-        # to the detector's peak memory.
+        # Each temporary is a working image, freed as soon as it is used; the most alive at
+        # once are the hysteresis step's (_grown: two label images beside diff and mask).
         del diff
         candidates = self._shadows(small, plain, mask)
         del plain

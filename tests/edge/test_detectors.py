@@ -252,12 +252,12 @@ def test_motion_leaves_someone_seen_whole_the_size_they_are() -> None:
     empty = floor()
     halo = empty.copy()
     ring = np.zeros(halo.shape[:2], np.uint8)
-    cv2.circle(ring, (300, 300), 34, 255, -1)
+    cv2.circle(ring, (300, 300), 44, 255, -1)
     tinted = np.clip(halo.astype(np.int16) + np.int16((-22, 4, 20)), 0, 255).astype(np.uint8)
     halo[ring > 0] = tinted[ring > 0]
     person(halo, 300, 300)
     # A head alone in the same halo, beside them: joined to someone whole, it grows nowhere.
-    cv2.circle(halo, (300, 329), 5, (30, 30, 30), -1, cv2.LINE_AA)
+    cv2.circle(halo, (300, 336), 5, (30, 30, 30), -1, cv2.LINE_AA)
     got = []
     for grow in (MotionDetector.GROW, 1.0):
         det = motion()
