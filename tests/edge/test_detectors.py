@@ -171,9 +171,13 @@ def pale(image: np.ndarray, x: int, y: int, change: tuple[int, int, int], head: 
     a small dark head: the head alone is too small to be anyone new."""
     shirt = np.zeros(image.shape[:2], np.uint8)
     cv2.ellipse(shirt, (x, y), (19, 11), 90, 0, 360, 255, -1)
-    tinted = np.clip(image.astype(np.int16) + np.int16(change), 0, 255).astype(np.uint8)
-    image[shirt > 0] = tinted[shirt > 0]
+    tint(image, shirt > 0, change)
     cv2.circle(image, (x, y), head, (30, 30, 30), -1, cv2.LINE_AA)
+
+
+def tint(image: np.ndarray, where: np.ndarray | tuple, change: tuple[int, int, int]) -> None:
+    """Change the colour of ``image`` at ``where`` by ``change`` per channel."""
+    image[where] = np.clip(image[where].astype(np.int16) + np.int16(change), 0, 255)
 
 
 def sizes(found: list) -> list[tuple[float, float]]:
@@ -221,8 +225,7 @@ def test_motion_grows_a_piece_by_half_a_person_at_most() -> None:
     empty = floor()
     det.detect(empty, 0.0)
     frame = empty.copy()
-    strip = frame[150:170, 100:500].astype(np.int16) + np.int16((-22, 4, 20))
-    frame[150:170, 100:500] = np.clip(strip, 0, 255).astype(np.uint8)
+    tint(frame, np.s_[150:170, 100:500], (-22, 4, 20))
     cv2.circle(frame, (300, 160), 5, (30, 30, 30), -1, cv2.LINE_AA)
     found = det.detect(frame, 0.1)
     assert len(found) == 1
@@ -237,8 +240,7 @@ def test_motion_grows_no_speck_into_someone() -> None:
     empty = floor()
     det.detect(empty, 0.0)
     frame = empty.copy()
-    mat = frame[150:200, 100:500].astype(np.int16) + np.int16((-22, 4, 20))
-    frame[150:200, 100:500] = np.clip(mat, 0, 255).astype(np.uint8)
+    tint(frame, np.s_[150:200, 100:500], (-22, 4, 20))
     frame[174:177, 299:302] = (30, 30, 30)
     for i in range(1, 30):
         assert det.detect(frame, i / 10) == []
@@ -253,8 +255,7 @@ def test_motion_leaves_someone_seen_whole_the_size_they_are() -> None:
     halo = empty.copy()
     ring = np.zeros(halo.shape[:2], np.uint8)
     cv2.circle(ring, (300, 300), 44, 255, -1)
-    tinted = np.clip(halo.astype(np.int16) + np.int16((-22, 4, 20)), 0, 255).astype(np.uint8)
-    halo[ring > 0] = tinted[ring > 0]
+    tint(halo, ring > 0, (-22, 4, 20))
     person(halo, 300, 300)
     # A head alone in the same halo, beside them: joined to someone whole, it grows nowhere.
     cv2.circle(halo, (300, 336), 5, (30, 30, 30), -1, cv2.LINE_AA)
