@@ -351,8 +351,9 @@ class MotionDetector:
         # Above noise: a speck the opening would take out must not grow into someone.
         area = stats[:, cv2.CC_STAT_AREA]
         person_area = self.person.area_at(0.0) * self.scale**2
-        piece = (area < self.LEAST * person_area) & (area >= self.NOISE_AREA)
-        piece[0] = False
+        large = area >= self.LEAST * person_area
+        piece = ~large & (area >= self.NOISE_AREA)
+        piece[0] = large[0] = False
         if not piece.any():
             return mask
         assert self._threshold_map is not None
@@ -377,11 +378,11 @@ class MotionDetector:
         # and what they join a little under the threshold is a neighbour as often as them).
         strong = mask > 0
         held = union[strong]
-        small_piece = piece[labels[strong]]
+        kind = labels[strong]
         seeded = np.zeros(count2, bool)
-        seeded[held[small_piece]] = True
+        seeded[held[piece[kind]]] = True
         whole = np.zeros(count2, bool)
-        whole[held[~small_piece]] = True
+        whole[held[large[kind]]] = True  # not a speck under noise: that blocks nothing
         grow = seeded & ~whole
         grow[0] = False
         if not grow.any():
